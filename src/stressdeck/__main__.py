@@ -1,0 +1,3 @@
+from stressdeck.cli import main
+
+raise SystemExit(main())
