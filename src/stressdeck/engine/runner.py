@@ -1,0 +1,346 @@
+"""The runner: owns a run, folds worker deltas on a fixed tick and publishes Snapshots.
+
+``start(plan)`` returns a ``RunHandle`` on the caller's event loop. Workers run elsewhere
+(a thread or child processes), so whatever the caller does between ticks, a slow render
+included, costs snapshots, never requests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable, Mapping
+
+import psutil
+
+from stressdeck.engine.load import split_whole, stage_target
+from stressdeck.engine.plan import Plan
+from stressdeck.engine.snapshot import (
+    PAUSED, RUNNING, STOPPED, STOPPING, ControlEvent, EndpointSummary, GeneratorHealth, Snapshot,
+)
+from stressdeck.engine.stats import EndpointTotals, Totals, decode_delta, log_buckets
+from stressdeck.engine.timeline import Timeline
+from stressdeck.engine.transport import Share, ThreadWorker, WorkerHandle
+from stressdeck.engine.worker import Command, WorkerFinished
+from stressdeck.thresholds import ThresholdResult, evaluate
+
+STOP_DEADLINE = 0.8  # seconds: stop() must return within 1 s, workers cancel what is in flight
+
+WorkerFactory = Callable[[Plan, Share], WorkerHandle]
+
+
+def threshold_metrics(summary: EndpointSummary) -> dict[str, float | None]:
+    """The flat metric map thresholds are checked against; None where nothing was measured."""
+    latency = summary.latency_ms
+    measured = latency.count > 0
+    return {
+        "p50": latency.p50 if measured else None, "p90": latency.p90 if measured else None,
+        "p95": latency.p95 if measured else None, "p99": latency.p99 if measured else None,
+        "p999": latency.p999 if measured else None, "max": latency.max if measured else None,
+        "mean": latency.mean if measured else None,
+        "ttfb_p95": summary.ttfb_ms.p95 if summary.ttfb_ms.count else None,
+        "error_rate": summary.error_rate if summary.requests else None,
+        "rps": summary.rps if summary.requests or summary.dropped else None,
+        "dropped": float(summary.dropped),
+    }
+
+
+def check_thresholds(plan: Plan, total: EndpointSummary,
+                     endpoints: tuple[EndpointSummary, ...]) -> tuple[ThresholdResult, ...]:
+    results = [evaluate(t, threshold_metrics(total)) for t in plan.thresholds]
+    for summary, thresholds in zip(endpoints, plan.endpoint_thresholds):
+        metrics = threshold_metrics(summary)
+        results.extend(evaluate(t, metrics, summary.name) for t in thresholds)
+    return tuple(results)
+
+
+class RunHandle:
+    """A running load test: read ``latest`` or iterate ``snapshots()``; steer it with the controls."""
+
+    def __init__(self, plan: Plan, processes: int = 1, worker_factory: WorkerFactory | None = None) -> None:
+        self.plan = plan
+        self.processes = max(processes, 1)
+        self._factory: WorkerFactory = worker_factory or ThreadWorker
+        self._workers: list[WorkerHandle] = []
+        self._totals = Totals(plan.endpoint_names)
+        self._timeline = Timeline()
+        self._control_log: list[ControlEvent] = []
+        self._state = RUNNING
+        self._manual = not plan.load.stages
+        self._stage: int | None = 0 if plan.load.stages else None
+        self._users = plan.load.users
+        self._rate = plan.load.rate
+        self._started = 0.0
+        self._finished_workers: dict[int, WorkerFinished] = {}
+        self._worker_status: dict[int, tuple[int, int, float, float]] = {}
+        self._stop_reason = ""
+        self._tick_task: asyncio.Task[None] | None = None
+        self._final: asyncio.Future[Snapshot] | None = None
+        self._next = asyncio.Event()
+        self._process = psutil.Process()
+        self._listeners: list[Callable[[Snapshot], None]] = []
+        self.latest: Snapshot = self._snapshot(0.0, EndpointTotals("interval"), 0.0)
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    async def _start(self) -> None:
+        if self.plan.load.stages:
+            level, _ = stage_target(self.plan.load.stages, 0.0, 0.0)
+            self._set_level(level)
+        budgets = (split_whole(self.plan.load.requests, self.processes)
+                   if self.plan.load.requests is not None else [None] * self.processes)
+        users = split_whole(self._users, self.processes)
+        rate = self._rate / self.processes if self._rate is not None else None
+        self._process.cpu_percent(None)
+        self._started = time.monotonic()
+        self._final = asyncio.get_running_loop().create_future()
+        for worker_id in range(self.processes):
+            worker = self._factory(self.plan, Share(worker_id, users[worker_id], rate, budgets[worker_id]))
+            worker.start()
+            self._workers.append(worker)
+        self._tick_task = asyncio.create_task(self._tick_loop())
+
+    def elapsed(self) -> float:
+        return time.monotonic() - self._started if self._started else 0.0
+
+    @property
+    def state(self) -> str:
+        return self._state
+
+    # -- controls --------------------------------------------------------------------------
+
+    def set_users(self, users: int) -> None:
+        """Change the number of virtual users (closed model); switches stages to manual."""
+        users = max(int(users), 0)
+        self._log("users", users)
+        self._manual, self._stage = True, None
+        self._users = users
+        self._broadcast_users()
+
+    def set_rate(self, rate: float) -> None:
+        """Change the arrival rate in requests/s (open model); switches stages to manual."""
+        rate = max(float(rate), 0.0)
+        self._log("rate", rate)
+        self._manual, self._stage = True, None
+        self._rate = rate
+        self._broadcast_rate()
+
+    def pause(self) -> None:
+        if self._state == RUNNING:
+            self._log("pause")
+            self._state = PAUSED
+            self._send_all(Command("pause"))
+
+    def resume(self) -> None:
+        if self._state == PAUSED:
+            self._log("resume")
+            self._state = RUNNING
+            self._send_all(Command("resume"))
+
+    async def stop(self, reason: str = "stopped by user") -> Snapshot:
+        """Stop the run, cancelling what is in flight; returns the final snapshot in < 1 s."""
+        if self._final is None:
+            raise RuntimeError("the run was never started")
+        if self._state not in (STOPPING, STOPPED):
+            if reason == "stopped by user":
+                self._log("stop")
+            self._stop_reason = reason
+            self._state = STOPPING
+            self._send_all(Command("stop"))
+        return await asyncio.shield(self._final)
+
+    async def wait(self) -> Snapshot:
+        """Wait for the run to end by itself (duration, request count, a cap or abort)."""
+        assert self._final is not None
+        return await asyncio.shield(self._final)
+
+    async def snapshots(self) -> AsyncIterator[Snapshot]:
+        """Every snapshot from now on; a slow consumer skips to the latest, never queues."""
+        while True:
+            event = self._next
+            await event.wait()
+            snapshot = self.latest
+            yield snapshot
+            if snapshot.finished:
+                return
+
+    # -- internals -------------------------------------------------------------------------
+
+    def _log(self, command: str, value: float | None = None) -> None:
+        self._control_log.append(ControlEvent(round(self.elapsed(), 3), command, value))
+
+    def _send_all(self, command: Command) -> None:
+        for worker in self._workers:
+            worker.send(command)
+
+    def _broadcast_users(self) -> None:
+        for worker, share in zip(self._workers, split_whole(self._users, len(self._workers))):
+            worker.send(Command("users", share))
+
+    def _broadcast_rate(self) -> None:
+        if self._rate is not None:
+            self._send_all(Command("rate", self._rate / max(len(self._workers), 1)))
+
+    def _set_level(self, level: float) -> None:
+        if self.plan.load.model == "open":
+            self._rate = level
+        else:
+            self._users = int(round(level))
+
+    async def _tick_loop(self) -> None:
+        tick = self.plan.tick
+        due = self._started + tick
+        try:
+            while True:
+                await asyncio.sleep(max(due - time.monotonic(), 0))
+                due = max(due + tick, time.monotonic())
+                if self._fold_tick():
+                    break
+        except Exception as exc:  # a bug in folding must still end the run with its reason
+            self._stop_reason = f"internal error: {type(exc).__name__}: {exc}"
+        await self._finish()
+
+    def _fold_tick(self) -> bool:
+        """Fold what workers sent, steer stages, check limits; True when the run should end."""
+        elapsed = self.elapsed()
+        interval = self._drain()
+        if self._state == STOPPING:
+            return True
+        load = self.plan.load
+        if not self._manual and load.stages:
+            level, self._stage = stage_target(load.stages, 0.0, elapsed)
+            before = (self._users, self._rate)
+            self._set_level(level)
+            if (self._users, self._rate) != before:
+                self._broadcast_rate() if load.model == "open" else self._broadcast_users()
+        self._timeline.add(elapsed, interval.requests, interval.errors, interval.dropped,
+                           interval.latency, self._users, self._rate)
+        self.latest = self._snapshot(elapsed, interval, self._interval_seconds(elapsed))
+        self._publish()
+        reason = self._end_reason(elapsed)
+        if reason:
+            self._stop_reason = reason
+            self._state = STOPPING
+            self._send_all(Command("stop"))
+            return True
+        return False
+
+    def _interval_seconds(self, elapsed: float) -> float:
+        previous, self._last_tick = getattr(self, "_last_tick", 0.0), elapsed
+        return max(elapsed - previous, 1e-6)
+
+    def _end_reason(self, elapsed: float) -> str:
+        load = self.plan.load
+        if load.duration is not None and elapsed >= load.duration:
+            return "duration reached"
+        if elapsed >= self.plan.max_duration:
+            return f"max-duration cap reached ({self.plan.max_duration:g} s)"
+        if len(self._finished_workers) == len(self._workers):
+            return next(iter(self._finished_workers.values())).reason
+        if self.plan.abort_on_fail and elapsed >= self.plan.abort_grace:
+            failed = [r for r in self.latest.thresholds if not r.ok]
+            if failed:
+                return "threshold failed: " + failed[0].expr + (f" ({failed[0].endpoint})" if failed[0].endpoint else "")
+        return ""
+
+    def _drain(self) -> EndpointTotals:
+        interval = EndpointTotals("interval")
+        for worker in self._workers:
+            for message in worker.poll():
+                if isinstance(message, WorkerFinished):
+                    self._finished_workers[message.worker] = message
+                    if message.error:
+                        self._stop_reason = f"worker {message.worker} crashed: {message.error}"
+                    continue
+                self._worker_status[message.worker] = (
+                    message.in_flight, message.active_users, message.loop_lag_ms, message.send_lag_ms)
+                for index, delta in enumerate(message.endpoints):
+                    histograms = decode_delta(delta)
+                    self._totals.endpoints[index].add(delta, histograms)
+                    self._totals.total.add(delta, histograms)
+                    interval.add(delta, histograms)
+        return interval
+
+    def _snapshot(self, elapsed: float, interval: EndpointTotals, seconds: float,
+                  histograms: Mapping[str, str] | None = None) -> Snapshot:
+        interval_rps = interval.requests / seconds if seconds else 0.0
+        endpoints = tuple(t.summary(elapsed) for t in self._totals.endpoints)
+        total = self._totals.total.summary(elapsed, interval_rps)
+        status = self._worker_status.values()
+        health = GeneratorHealth(
+            loop_lag_ms=max((s[2] for s in status), default=0.0),
+            send_lag_ms=max((s[3] for s in status), default=0.0),
+            cpu_percent=self._cpu_percent(),
+            processes=self.processes,
+        )
+        return Snapshot(
+            elapsed=elapsed, state=self._state, model=self.plan.load.model, target=self.plan.target,
+            users=self._users, active_users=sum(s[1] for s in status), rate=self._rate,
+            in_flight=sum(s[0] for s in status), total=total, endpoints=endpoints,
+            timeline=tuple(self._timeline.points), control_log=tuple(self._control_log),
+            thresholds=check_thresholds(self.plan, total, endpoints),
+            latency_buckets=log_buckets(self._totals.total.latency),
+            recent_latency_buckets=self._timeline.recent_buckets(),
+            manual=self._manual and bool(self.plan.load.stages), stage=self._stage,
+            stop_reason=self._stop_reason, health=health, histograms=histograms or {},
+        )
+
+    def _cpu_percent(self) -> float:
+        try:
+            return self._process.cpu_percent(None) + sum(
+                child.cpu_percent(None) for child in self._process.children())
+        except psutil.Error:
+            return 0.0
+
+    def _publish(self) -> None:
+        event, self._next = self._next, asyncio.Event()
+        event.set()
+        for listener in self._listeners:
+            listener(self.latest)
+
+    async def _finish(self) -> None:
+        self._state = STOPPING
+        self._send_all(Command("stop"))
+        deadline = time.monotonic() + STOP_DEADLINE
+        interval = EndpointTotals("interval")
+        while time.monotonic() < deadline:
+            part = self._drain()
+            _add_totals(interval, part)
+            if len(self._finished_workers) == len(self._workers):
+                break
+            await asyncio.sleep(0.01)
+        for worker in self._workers:
+            await asyncio.to_thread(worker.join, max(deadline - time.monotonic(), 0.05))
+        _add_totals(interval, self._drain())
+        elapsed = self.elapsed()
+        self._state = STOPPED
+        self._timeline.add(elapsed, interval.requests, interval.errors, interval.dropped,
+                           interval.latency, self._users, self._rate)
+        self._timeline.close(elapsed, self._users, self._rate)
+        histograms = {f"{t.name}/{kind}": text for t in [self._totals.total, *self._totals.endpoints]
+                      for kind, text in t.encoded().items()}
+        self._stop_reason = self._stop_reason or "stopped"
+        self.latest = self._snapshot(elapsed, interval, self._interval_seconds(elapsed), histograms)
+        self._publish()
+        assert self._final is not None
+        if not self._final.done():
+            self._final.set_result(self.latest)
+
+    def add_listener(self, listener: Callable[[Snapshot], None]) -> None:
+        """Call ``listener`` with every snapshot, on the runner's loop (keep it cheap)."""
+        self._listeners.append(listener)
+
+
+def _add_totals(into: EndpointTotals, part: EndpointTotals) -> None:
+    into.requests += part.requests
+    into.errors += part.errors
+    into.dropped += part.dropped
+    if part.latency.get_total_count():
+        into.latency.add(part.latency)
+
+
+async def start(plan: Plan, processes: int = 1, worker_factory: WorkerFactory | None = None) -> RunHandle:
+    """Start a run of ``plan`` on the running event loop and return its handle."""
+    handle = RunHandle(plan, processes, worker_factory)
+    await handle._start()
+    return handle

@@ -1,0 +1,89 @@
+"""Where workers run, behind one small interface.
+
+The runner only starts a worker with its share, sends it commands, polls its messages
+and waits for it to end. ``ThreadWorker`` runs the worker's event loop on a thread of
+this process (``--processes 1``, what tests use); ``ProcessWorker`` (procs.py) runs it in a
+child process. A worker on another machine would be one more class with these methods.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import queue
+import threading
+from dataclasses import dataclass
+from typing import Protocol
+
+from stressdeck.engine.plan import Plan
+from stressdeck.engine.worker import Command, Worker, WorkerFinished, WorkerMessage
+
+
+@dataclass(frozen=True)
+class Share:
+    """One worker's part of the load."""
+
+    worker_id: int
+    users: int
+    rate: float | None
+    request_budget: int | None
+
+
+class WorkerHandle(Protocol):
+    def start(self) -> None: ...
+    def send(self, command: Command) -> None: ...
+    def poll(self) -> list[WorkerMessage]: ...
+    def join(self, timeout: float) -> bool: ...
+
+
+class ThreadWorker:
+    """A worker on its own event loop in a daemon thread of this process."""
+
+    def __init__(self, plan: Plan, share: Share) -> None:
+        self.plan = plan
+        self.share = share
+        self._messages: queue.SimpleQueue[WorkerMessage] = queue.SimpleQueue()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._worker: Worker | None = None
+        self._ready = threading.Event()
+        self._pending: list[Command] = []
+        self._thread = threading.Thread(target=self._main, name=f"stressdeck-worker-{share.worker_id}", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+        self._ready.wait(5)
+
+    def _main(self) -> None:
+        loop = asyncio.new_event_loop()
+        self._loop = loop
+        worker = Worker(self.plan, self.share.worker_id, self.share.users, self.share.rate,
+                        self.share.request_budget, self._messages.put)
+        self._worker = worker
+        self._ready.set()
+        try:
+            loop.run_until_complete(worker.run())
+        except BaseException as exc:  # report it: the runner must never wait on a dead worker
+            self._messages.put(WorkerFinished(self.share.worker_id, "crashed", f"{type(exc).__name__}: {exc}"))
+        finally:
+            loop.run_until_complete(loop.shutdown_asyncgens())
+            loop.close()
+
+    def send(self, command: Command) -> None:
+        loop, worker = self._loop, self._worker
+        if loop is None or worker is None or loop.is_closed():
+            return
+        try:
+            loop.call_soon_threadsafe(worker.apply, command)
+        except RuntimeError:  # the loop closed between the check and the call
+            pass
+
+    def poll(self) -> list[WorkerMessage]:
+        messages: list[WorkerMessage] = []
+        while True:
+            try:
+                messages.append(self._messages.get_nowait())
+            except queue.Empty:
+                return messages
+
+    def join(self, timeout: float) -> bool:
+        self._thread.join(timeout)
+        return not self._thread.is_alive()

@@ -1,0 +1,238 @@
+"""The load loop of one worker: one event loop, one ClientSession, one Recorder.
+
+Both load models share this loop; they differ only in pacing. The closed model runs N
+virtual users that each send, wait, think and repeat. The open model issues requests on a
+fixed schedule at a rate, whatever the backend does. Every tick the recorder is cut and
+the delta handed to ``emit``; the worker never formats, logs or renders anything.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import bisect
+import itertools
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import aiohttp
+
+from stressdeck.engine.client import make_timeout, send
+from stressdeck.engine.plan import Plan
+from stressdeck.engine.stats import IntervalStats, Recorder
+
+
+@dataclass(frozen=True)
+class Command:
+    """A control sent to a worker: users, rate, pause, resume or stop."""
+
+    name: str
+    value: float | None = None
+
+
+@dataclass(frozen=True)
+class WorkerFinished:
+    worker: int
+    reason: str
+    error: str = ""
+
+
+WorkerMessage = IntervalStats | WorkerFinished
+
+
+class Worker:
+    def __init__(self, plan: Plan, worker_id: int, users: int, rate: float | None,
+                 request_budget: int | None, emit: Callable[[WorkerMessage], None]) -> None:
+        self.plan = plan
+        self.worker_id = worker_id
+        self.emit = emit
+        self.recorder = Recorder(len(plan.requests))
+        self.users = users
+        self.rate = rate or 0.0
+        self.budget = request_budget
+        self.open_model = plan.load.model == "open"
+        self.max_in_flight = plan.load.max_in_flight or 0
+        self.in_flight = 0
+        self.active_users = 0
+        self._running = asyncio.Event()
+        self._running.set()
+        self._stopped = asyncio.Event()
+        self._finish_reason = ""
+        self._user_tasks: dict[int, asyncio.Task[None]] = {}
+        self._request_tasks: set[asyncio.Task[None]] = set()
+        self._send_lag_max = 0.0
+        self._loop_lag_max = 0.0
+        total = sum(plan.weights)
+        self._cumulative = list(itertools.accumulate(w / total for w in plan.weights))
+        self._timeouts = [make_timeout(spec) for spec in plan.requests]
+        self._random = random.Random()
+
+    # -- control ---------------------------------------------------------------------------
+
+    def apply(self, command: Command) -> None:
+        """Apply a control; must be called on this worker's event loop."""
+        if command.name == "users" and command.value is not None:
+            self.users = max(int(command.value), 0)
+            self._spawn_users()
+        elif command.name == "rate" and command.value is not None:
+            self.rate = max(float(command.value), 0.0)
+        elif command.name == "pause":
+            self._running.clear()
+        elif command.name == "resume":
+            self._running.set()
+        elif command.name == "stop":
+            self.finish("stopped")
+
+    def finish(self, reason: str) -> None:
+        if not self._stopped.is_set():
+            self._finish_reason = reason
+            self._stopped.set()
+
+    # -- the run ---------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        connector = aiohttp.TCPConnector(
+            # Concurrency is already bounded by users / max_in_flight; a connector limit on
+            # top would queue requests invisibly inside aiohttp and hide latency.
+            limit=0,
+            ssl=False if self.plan.insecure else True,
+            enable_cleanup_closed=True,
+        )
+        self._session = aiohttp.ClientSession(connector=connector, cookie_jar=aiohttp.DummyCookieJar(),
+                                              auto_decompress=False)
+        ticker = asyncio.create_task(self._tick())
+        pacer = asyncio.create_task(self._schedule()) if self.open_model else None
+        try:
+            if not self.open_model:
+                self._spawn_users()
+            await self._stopped.wait()
+        finally:
+            for task in [*self._user_tasks.values(), *self._request_tasks, *([pacer] if pacer else [])]:
+                task.cancel()
+            await asyncio.gather(*self._user_tasks.values(), *self._request_tasks,
+                                 *([pacer] if pacer else []), return_exceptions=True)
+            ticker.cancel()
+            await asyncio.gather(ticker, return_exceptions=True)
+            self._cut()
+            await self._session.close()
+            self.emit(WorkerFinished(self.worker_id, self._finish_reason or "stopped"))
+
+    def _cut(self) -> None:
+        now = time.monotonic()
+        delta = self.recorder.cut(self._last_cut, now, self.worker_id)
+        self._last_cut = now
+        self.emit(IntervalStats(
+            worker=delta.worker, start=delta.start, end=delta.end, endpoints=delta.endpoints,
+            in_flight=self.in_flight, active_users=self.active_users,
+            loop_lag_ms=self._loop_lag_max * 1000, send_lag_ms=self._send_lag_max * 1000,
+        ))
+        self._loop_lag_max = self._send_lag_max = 0.0
+
+    async def _tick(self) -> None:
+        self._last_cut = time.monotonic()
+        interval = self.plan.tick
+        due = time.monotonic() + interval
+        while True:
+            await asyncio.sleep(max(due - time.monotonic(), 0))
+            # How late the timer fired: the event loop's own lag, a sign of a saturated generator.
+            self._loop_lag_max = max(self._loop_lag_max, time.monotonic() - due)
+            self._cut()
+            due += interval
+            if due < time.monotonic():
+                due = time.monotonic() + interval
+
+    def _choose(self) -> int:
+        if len(self._cumulative) == 1:
+            return 0
+        return min(bisect.bisect(self._cumulative, self._random.random()), len(self._cumulative) - 1)
+
+    def _take_ticket(self) -> bool:
+        if self.budget is None:
+            return True
+        if self.budget <= 0:
+            return False
+        self.budget -= 1
+        return True
+
+    # -- closed model ----------------------------------------------------------------------
+
+    def _spawn_users(self) -> None:
+        if self.open_model or self._stopped.is_set():
+            return
+        for user_id in range(self.users):
+            task = self._user_tasks.get(user_id)
+            if task is None or task.done():
+                self._user_tasks[user_id] = asyncio.create_task(self._user(user_id))
+
+    async def _user(self, user_id: int) -> None:
+        specs = self.plan.requests
+        session, recorder, timeouts = self._session, self.recorder, self._timeouts
+        self.active_users += 1
+        try:
+            # A user above the current target retires after its request: lowering users
+            # never cancels work in flight.
+            while user_id < self.users:
+                if not self._running.is_set():
+                    await self._running.wait()
+                    continue
+                if not self._take_ticket():
+                    self._user_done()
+                    return
+                index = self._choose()
+                spec = specs[index]
+                self.in_flight += 1
+                try:
+                    await send(session, spec, index, timeouts[index], recorder)
+                finally:
+                    self.in_flight -= 1
+                if spec.think:
+                    await asyncio.sleep(spec.think)
+        finally:
+            self.active_users -= 1
+
+    def _user_done(self) -> None:
+        # The request budget is spent: finish once the last user has its answer.
+        if self.budget is not None and self.budget <= 0 and self.in_flight == 0:
+            self.finish("requests done")
+
+    # -- open model ------------------------------------------------------------------------
+
+    async def _schedule(self) -> None:
+        specs, recorder, timeouts, session = self.plan.requests, self.recorder, self._timeouts, self._session
+        next_due = time.perf_counter()
+        while True:
+            if not self._running.is_set():
+                await self._running.wait()
+                next_due = time.perf_counter()  # time paused owes no requests
+            rate = self.rate
+            if rate <= 0:
+                await asyncio.sleep(self.plan.tick / 4)
+                next_due = time.perf_counter()
+                continue
+            now = time.perf_counter()
+            if next_due <= now:
+                self._send_lag_max = max(self._send_lag_max, now - next_due)
+            while next_due <= now:
+                if not self._take_ticket():
+                    await self._drain()
+                    self.finish("requests done")
+                    return
+                index = self._choose()
+                if self.in_flight >= self.max_in_flight:
+                    recorder.record_dropped(index)
+                else:
+                    self.in_flight += 1
+                    task = asyncio.create_task(send(session, specs[index], index, timeouts[index], recorder, next_due))
+                    self._request_tasks.add(task)
+                    task.add_done_callback(self._request_done)
+                next_due += 1.0 / rate
+            await asyncio.sleep(max(next_due - time.perf_counter(), 0))
+
+    def _request_done(self, task: asyncio.Task[None]) -> None:
+        self._request_tasks.discard(task)
+        self.in_flight -= 1
+
+    async def _drain(self) -> None:
+        while self._request_tasks:
+            await asyncio.gather(*list(self._request_tasks), return_exceptions=True)

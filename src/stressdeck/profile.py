@@ -1,0 +1,371 @@
+"""Profiles: the endpoints to hit and the default load, read from TOML or JSON.
+
+One schema for both formats; the file extension decides the parser. Every problem is
+reported as one ``InputError`` naming the file, the field path and what was expected.
+"""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from yarl import URL
+
+from stressdeck.errors import InputError, describe
+from stressdeck.thresholds import Threshold, parse_threshold
+from stressdeck.units import parse_duration
+
+METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
+MODELS = ("closed", "open")
+
+
+@dataclass(frozen=True)
+class Stage:
+    """Ramp linearly to ``target`` users (closed) or requests/s (open) over ``duration`` s."""
+
+    duration: float
+    target: float
+
+
+@dataclass(frozen=True)
+class LoadSpec:
+    model: str = "closed"
+    users: int = 10
+    rate: float | None = None
+    max_in_flight: int | None = None
+    duration: float | None = None
+    requests: int | None = None
+    stages: tuple[Stage, ...] = ()
+    preset: str | None = None
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    name: str
+    method: str = "GET"
+    path: str | None = None
+    url: str | None = None
+    headers: Mapping[str, str] = field(default_factory=dict)
+    query: Mapping[str, str] = field(default_factory=dict)
+    json: Any = None
+    body: str | None = None
+    weight: float = 1.0
+    expect: tuple[int, ...] = ()
+    think: float = 0.0
+    timeout: float | None = None
+    thresholds: tuple[Threshold, ...] = ()
+
+
+@dataclass(frozen=True)
+class Profile:
+    source: str
+    name: str
+    endpoints: tuple[Endpoint, ...]
+    base_url: str | None = None
+    description: str = ""
+    timeout: float = 10.0
+    headers: Mapping[str, str] = field(default_factory=dict)
+    load: LoadSpec = LoadSpec()
+    thresholds: tuple[Threshold, ...] = ()
+    abort_on_fail: bool = False
+    abort_grace: float = 0.0
+    insecure: bool = False
+    # The document exactly as written (``${ENV}`` references unexpanded), for sessions.
+    document: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+
+def load_profile(path: str | Path) -> Profile:
+    """Read and validate a profile file; raises InputError on any problem."""
+    source = str(path)
+    document = read_document(source)
+    return parse_profile(document, source)
+
+
+def read_document(source: str) -> dict[str, Any]:
+    """Parse a .toml or .json file into a dict, turning every failure into one InputError."""
+    suffix = Path(source).suffix.lower()
+    if suffix not in (".toml", ".json"):
+        raise InputError(source, "", "expected a .toml or .json file")
+    try:
+        raw = Path(source).read_bytes()
+    except FileNotFoundError:
+        raise InputError(source, "", "file not found") from None
+    except OSError as exc:
+        raise InputError(source, "", f"cannot read file ({exc.strerror or exc})") from None
+    try:
+        text = raw.decode("utf-8")
+        document = tomllib.loads(text) if suffix == ".toml" else json.loads(text)
+    except UnicodeDecodeError:
+        raise InputError(source, "", "expected UTF-8 text") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise InputError(source, "", f"invalid TOML ({exc})") from None
+    except json.JSONDecodeError as exc:
+        raise InputError(source, "", f"invalid JSON ({exc.msg} at line {exc.lineno})") from None
+    except RecursionError:
+        raise InputError(source, "", "document nested too deeply") from None
+    if not isinstance(document, dict):
+        raise InputError(source, "", f"expected a table at the top level, got {describe(document)}")
+    return document
+
+
+class _Fields:
+    """Typed field access on one table of a document, with errors naming the field path."""
+
+    def __init__(self, source: str, table: Mapping[str, Any], prefix: str, allowed: set[str]):
+        self.source = source
+        self.table = table
+        self.prefix = prefix
+        for key in table:
+            if key not in allowed:
+                raise InputError(source, self.path(str(key)), "unknown key")
+
+    def path(self, key: str) -> str:
+        return f"{self.prefix}.{key}" if self.prefix else key
+
+    def fail(self, key: str, expected: str) -> InputError:
+        return InputError(self.source, self.path(key), f"expected {expected}, got {describe(self.table[key])}")
+
+    def string(self, key: str, default: str | None = None, *, required: bool = False) -> str | None:
+        if key not in self.table:
+            if required:
+                raise InputError(self.source, self.path(key), "required field is missing")
+            return default
+        value = self.table[key]
+        if not isinstance(value, str) or (required and not value.strip()):
+            raise self.fail(key, "a non-empty string" if required else "a string")
+        return value
+
+    def number(self, key: str, default: float | None = None, *, integer: bool = False) -> float | None:
+        if key not in self.table:
+            return default
+        value = self.table[key]
+        kind = "a positive whole number" if integer else "a positive number"
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+            raise self.fail(key, kind)
+        if integer and (isinstance(value, float) and not value.is_integer()):
+            raise self.fail(key, kind)
+        if value != value or value == float("inf"):
+            raise self.fail(key, kind)
+        return value
+
+    def duration(self, key: str, default: float | None = None, *, positive: bool = True) -> float | None:
+        if key not in self.table:
+            return default
+        seconds = parse_duration(self.table[key])
+        if seconds is None or seconds < 0 or (positive and seconds == 0) or seconds != seconds:
+            raise self.fail(key, 'a duration like "500ms", "30s" or "2m"')
+        return seconds
+
+    def boolean(self, key: str, default: bool = False) -> bool:
+        if key not in self.table:
+            return default
+        if not isinstance(self.table[key], bool):
+            raise self.fail(key, "true or false")
+        return bool(self.table[key])
+
+    def table_of_strings(self, key: str) -> dict[str, str]:
+        if key not in self.table:
+            return {}
+        value = self.table[key]
+        if not isinstance(value, dict):
+            raise self.fail(key, "a table of strings")
+        result: dict[str, str] = {}
+        for name, item in value.items():
+            if isinstance(item, bool) or not isinstance(item, (str, int, float)):
+                raise InputError(self.source, f"{self.path(key)}.{name}", f"expected a string, got {describe(item)}")
+            result[str(name)] = item if isinstance(item, str) else str(item)
+        return result
+
+    def thresholds(self, key: str) -> tuple[Threshold, ...]:
+        if key not in self.table:
+            return ()
+        value = self.table[key]
+        if not isinstance(value, list):
+            raise self.fail(key, 'a list of expressions like "p95 < 200ms"')
+        parsed = []
+        for index, expr in enumerate(value):
+            where = f"{self.path(key)}[{index}]"
+            if not isinstance(expr, str):
+                raise InputError(self.source, where, f'expected an expression like "p95 < 200ms", got {describe(expr)}')
+            parsed.append(parse_threshold(expr, self.source, where))
+        return tuple(parsed)
+
+    def sub_table(self, key: str) -> Mapping[str, Any]:
+        value = self.table.get(key, {})
+        if not isinstance(value, dict):
+            raise self.fail(key, "a table")
+        return value
+
+
+def check_url(source: str, where: str, url: str, *, needs_host: bool = True) -> None:
+    """Reject anything that is not an absolute http(s) URL (``${ENV}`` parts are checked at run time)."""
+    if "${" in url:
+        return
+    try:
+        parsed = URL(url)
+    except (ValueError, TypeError):
+        raise InputError(source, where, f"expected an http:// or https:// URL, got {describe(url)}") from None
+    if parsed.scheme not in ("http", "https") or (needs_host and not parsed.host):
+        raise InputError(source, where, f"expected an http:// or https:// URL, got {describe(url)}")
+
+
+_TOP_KEYS = {"name", "description", "base_url", "defaults", "load", "endpoints", "thresholds",
+             "abort_on_fail", "abort_grace", "insecure"}
+_DEFAULT_KEYS = {"timeout", "headers"}
+_LOAD_KEYS = {"model", "users", "rate", "max_in_flight", "duration", "requests", "stages", "preset"}
+_ENDPOINT_KEYS = {"name", "method", "path", "url", "headers", "query", "json", "body", "weight",
+                  "expect", "think", "timeout", "thresholds"}
+
+
+def parse_profile(document: Mapping[str, Any], source: str) -> Profile:
+    """Validate a parsed document into a Profile."""
+    top = _Fields(source, document, "", _TOP_KEYS)
+    name = top.string("name", required=True)
+    base_url = top.string("base_url")
+    if base_url is not None:
+        check_url(source, "base_url", base_url)
+    defaults = _Fields(source, top.sub_table("defaults"), "defaults", _DEFAULT_KEYS)
+    timeout = defaults.duration("timeout", 10.0)
+    headers = defaults.table_of_strings("headers")
+    endpoints = _parse_endpoints(source, document, base_url)
+    return Profile(
+        source=source,
+        name=name or "",
+        description=top.string("description", "") or "",
+        base_url=base_url,
+        timeout=timeout or 10.0,
+        headers=headers,
+        endpoints=endpoints,
+        load=_parse_load(source, top.sub_table("load")),
+        thresholds=top.thresholds("thresholds"),
+        abort_on_fail=top.boolean("abort_on_fail"),
+        abort_grace=top.duration("abort_grace", 0.0, positive=False) or 0.0,
+        insecure=top.boolean("insecure"),
+        document=dict(document),
+    )
+
+
+def _parse_load(source: str, table: Mapping[str, Any]) -> LoadSpec:
+    from stressdeck.engine.load import PRESETS  # the presets live with the load models
+
+    load = _Fields(source, table, "load", _LOAD_KEYS)
+    model = load.string("model", "closed")
+    if model not in MODELS:
+        raise load.fail("model", '"closed" or "open"')
+    preset = load.string("preset")
+    if preset is not None and preset not in PRESETS:
+        raise load.fail("preset", "one of " + ", ".join(PRESETS))
+    if "duration" in table and "requests" in table:
+        raise InputError(source, "load.requests", "expected either load.duration or load.requests, not both")
+    rate = load.number("rate")
+    users = load.number("users", 10, integer=True)
+    max_in_flight = load.number("max_in_flight", integer=True)
+    requests = load.number("requests", integer=True)
+    return LoadSpec(
+        model=model or "closed",
+        users=int(users or 10),
+        rate=float(rate) if rate is not None else None,
+        max_in_flight=int(max_in_flight) if max_in_flight is not None else None,
+        duration=load.duration("duration"),
+        requests=int(requests) if requests is not None else None,
+        stages=_parse_stages(source, table.get("stages")),
+        preset=preset,
+    )
+
+
+def _parse_stages(source: str, value: Any) -> tuple[Stage, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list) or not value:
+        raise InputError(source, "load.stages", f'expected a list like [{{duration = "30s", target = 50}}], got {describe(value)}')
+    stages = []
+    for index, item in enumerate(value):
+        prefix = f"load.stages[{index}]"
+        if not isinstance(item, dict):
+            raise InputError(source, prefix, f"expected a table with duration and target, got {describe(item)}")
+        fields = _Fields(source, item, prefix, {"duration", "target"})
+        duration = fields.duration("duration")
+        if duration is None:
+            raise InputError(source, f"{prefix}.duration", "required field is missing")
+        if "target" not in item:
+            raise InputError(source, f"{prefix}.target", "required field is missing")
+        target = item["target"]
+        if isinstance(target, bool) or not isinstance(target, (int, float)) or target < 0 or target != target:
+            raise fields.fail("target", "a number >= 0")
+        stages.append(Stage(duration=duration, target=float(target)))
+    return tuple(stages)
+
+
+def _parse_endpoints(source: str, document: Mapping[str, Any], base_url: str | None) -> tuple[Endpoint, ...]:
+    raw = document.get("endpoints")
+    if raw is None:
+        raise InputError(source, "endpoints", "required field is missing (expected at least one endpoint)")
+    if not isinstance(raw, list) or not raw:
+        raise InputError(source, "endpoints", f"expected a non-empty list of tables, got {describe(raw)}")
+    endpoints: list[Endpoint] = []
+    seen: set[str] = set()
+    for index, item in enumerate(raw):
+        prefix = f"endpoints[{index}]"
+        if not isinstance(item, dict):
+            raise InputError(source, prefix, f"expected a table, got {describe(item)}")
+        endpoint = _parse_endpoint(source, item, prefix, base_url)
+        if endpoint.name in seen:
+            raise InputError(source, f"{prefix}.name", f"expected a unique name, {describe(endpoint.name)} is used twice")
+        seen.add(endpoint.name)
+        endpoints.append(endpoint)
+    return tuple(endpoints)
+
+
+def _parse_endpoint(source: str, item: Mapping[str, Any], prefix: str, base_url: str | None) -> Endpoint:
+    fields = _Fields(source, item, prefix, _ENDPOINT_KEYS)
+    method = (fields.string("method", "GET") or "GET")
+    if method.upper() not in METHODS:
+        raise fields.fail("method", "one of " + ", ".join(METHODS))
+    path = fields.string("path")
+    url = fields.string("url")
+    if path is not None and url is not None:
+        raise InputError(source, f"{prefix}.url", "expected either path or url, not both")
+    if url is not None:
+        check_url(source, f"{prefix}.url", url)
+    elif path is None:
+        raise InputError(source, f"{prefix}.path", "required field is missing (give path, or a full url)")
+    elif base_url is None:
+        raise InputError(source, "base_url", f"required when {prefix} gives only a path")
+    elif not path.startswith("/") and "${" not in path[:2]:
+        raise fields.fail("path", 'a path starting with "/"')
+    if "json" in item and "body" in item:
+        raise InputError(source, f"{prefix}.body", "expected either json or body, not both")
+    body = fields.string("body")
+    name = fields.string("name", required=True) or ""
+    return Endpoint(
+        name=name,
+        method=method.upper(),
+        path=path,
+        url=url,
+        headers=fields.table_of_strings("headers"),
+        query=fields.table_of_strings("query"),
+        json=item.get("json"),
+        body=body,
+        weight=float(fields.number("weight", 1.0) or 1.0),
+        expect=_parse_expect(fields),
+        think=fields.duration("think", 0.0, positive=False) or 0.0,
+        timeout=fields.duration("timeout"),
+        thresholds=fields.thresholds("thresholds"),
+    )
+
+
+def _parse_expect(fields: _Fields) -> tuple[int, ...]:
+    if "expect" not in fields.table:
+        return ()
+    value = fields.table["expect"]
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = [value]
+    if not isinstance(value, list) or not value or not all(
+        isinstance(code, int) and not isinstance(code, bool) and 100 <= code <= 599 for code in value
+    ):
+        raise fields.fail("expect", "a list of HTTP status codes (100-599)")
+    return tuple(value)

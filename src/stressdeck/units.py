@@ -1,0 +1,31 @@
+"""Parsing of human-friendly units: durations ("500ms", "30s", "2m") and percentages."""
+
+from __future__ import annotations
+
+import re
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(us|µs|ms|s|m|h)?\s*$")
+_SECONDS_PER_UNIT = {"us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
+
+
+def parse_duration(value: object) -> float | None:
+    """Seconds from "500ms" / "30s" / "2m" / a bare number of seconds; None if not a duration."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return float(value)
+    if not isinstance(value, str):
+        return None
+    match = _DURATION.match(value)
+    if not match:
+        return None
+    return float(match.group(1)) * _SECONDS_PER_UNIT[match.group(2)]
+
+
+def format_duration(seconds: float) -> str:
+    """Inverse of parse_duration for display and for writing files back."""
+    if seconds >= 60 and seconds % 60 == 0:
+        return f"{int(seconds // 60)}m"
+    if seconds >= 1 or seconds == 0:
+        return f"{seconds:g}s"
+    return f"{seconds * 1000:g}ms"
