@@ -32,7 +32,9 @@ def classify(exc: BaseException) -> str:
     if isinstance(exc, aiohttp.ClientPayloadError):
         # A body cut short is a disconnect; a body that does not parse is the server's protocol error.
         text = str(exc).lower()
-        return PROTOCOL if "malformed" in text or "invalid" in text or "not enough data" in text else DISCONNECT
+        if "not enough data" in text:
+            return DISCONNECT
+        return PROTOCOL if any(word in text for word in ("invalid", "malformed", "bad")) else DISCONNECT
     if isinstance(exc, (aiohttp.ServerDisconnectedError, ConnectionResetError, BrokenPipeError)):
         return DISCONNECT
     if isinstance(exc, aiohttp.ClientResponseError):

@@ -63,7 +63,7 @@ class RunHandle:
         self._factory: WorkerFactory = worker_factory or ThreadWorker
         self._workers: list[WorkerHandle] = []
         self._totals = Totals(plan.endpoint_names)
-        self._timeline = Timeline()
+        self._timeline = Timeline(grace=2 * plan.tick)
         self._control_log: list[ControlEvent] = []
         self._state = RUNNING
         self._manual = not plan.load.stages
@@ -213,8 +213,7 @@ class RunHandle:
             self._set_level(level)
             if (self._users, self._rate) != before:
                 self._broadcast_rate() if load.model == "open" else self._broadcast_users()
-        self._timeline.add(elapsed, interval.requests, interval.errors, interval.dropped,
-                           interval.latency, self._users, self._rate)
+        self._timeline.advance(elapsed, self._users, self._rate)
         self.latest = self._snapshot(elapsed, interval, self._interval_seconds(elapsed))
         self._publish()
         reason = self._end_reason(elapsed)
@@ -254,11 +253,16 @@ class RunHandle:
                     continue
                 self._worker_status[message.worker] = (
                     message.in_flight, message.active_users, message.loop_lag_ms, message.send_lag_ms)
+                part = EndpointTotals("part")
                 for index, delta in enumerate(message.endpoints):
                     histograms = decode_delta(delta)
                     self._totals.endpoints[index].add(delta, histograms)
                     self._totals.total.add(delta, histograms)
-                    interval.add(delta, histograms)
+                    part.add(delta, histograms)
+                # Worker clocks are this machine's monotonic clock, the same as ours.
+                middle = (message.start + message.end) / 2 - self._started
+                self._timeline.add(middle, part.requests, part.errors, part.dropped, part.latency)
+                _add_totals(interval, part)
         return interval
 
     def _snapshot(self, elapsed: float, interval: EndpointTotals, seconds: float,
@@ -314,8 +318,6 @@ class RunHandle:
         _add_totals(interval, self._drain())
         elapsed = self.elapsed()
         self._state = STOPPED
-        self._timeline.add(elapsed, interval.requests, interval.errors, interval.dropped,
-                           interval.latency, self._users, self._rate)
         self._timeline.close(elapsed, self._users, self._rate)
         histograms = {f"{t.name}/{kind}": text for t in [self._totals.total, *self._totals.endpoints]
                       for kind, text in t.encoded().items()}

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import math
 from collections import deque
+from dataclasses import dataclass, field
 
 from hdrh.histogram import HdrHistogram
 
@@ -13,59 +15,76 @@ DEFAULT_MAX_POINTS = 3600
 RECENT_SECONDS = 10
 
 
+@dataclass
+class _Second:
+    requests: int = 0
+    errors: int = 0
+    dropped: int = 0
+    histogram: HdrHistogram = field(default_factory=new_histogram)
+
+
 class Timeline:
-    """Folds tick intervals into one point per second.
+    """Folds worker deltas into one point per second of the run.
+
+    Each delta lands in the second that holds the middle of the interval it covers (by
+    the worker's own clock), so a point counts what happened in that second whenever the
+    delta reached the runner. A second is closed ``grace`` seconds after it ends, leaving
+    time for every worker's delta to arrive.
 
     Past ``max_points`` the older half is summarised two points into one (percentiles
     become request-weighted means of their seconds), so a day-long soak keeps recent
     seconds exact and the whole run in bounded memory.
     """
 
-    def __init__(self, max_points: int = DEFAULT_MAX_POINTS) -> None:
+    def __init__(self, max_points: int = DEFAULT_MAX_POINTS, grace: float = 0.5) -> None:
         self.max_points = max(max_points, 4)
+        self.grace = grace
         self.points: list[TimelinePoint] = []
-        self._second_end = 1.0
-        self._histogram = new_histogram()
-        self._requests = self._errors = self._dropped = 0
+        self._open: dict[int, _Second] = {}
+        self._next_second = 1  # the first second not yet closed
         self._recent: deque[HdrHistogram] = deque(maxlen=RECENT_SECONDS)
 
-    def add(self, elapsed: float, requests: int, errors: int, dropped: int,
-            histogram: HdrHistogram, users: int, rate: float | None) -> None:
-        """Fold one tick that ended at ``elapsed`` seconds."""
-        while elapsed > self._second_end + 1e-9:
-            self._flush(self._second_end, 1.0, users, rate)
-        self._requests += requests
-        self._errors += errors
-        self._dropped += dropped
-        if histogram.get_total_count():
-            self._histogram.add(histogram)
-        if abs(elapsed - self._second_end) <= 1e-9:
-            self._flush(self._second_end, 1.0, users, rate)
+    def add(self, at: float, requests: int, errors: int, dropped: int, histogram: HdrHistogram | None) -> None:
+        """Fold what happened around ``at`` seconds into the run; late deltas join the oldest open second."""
+        second = max(math.ceil(at), self._next_second, 1)
+        bucket = self._open.setdefault(second, _Second())
+        bucket.requests += requests
+        bucket.errors += errors
+        bucket.dropped += dropped
+        if histogram is not None and histogram.get_total_count():
+            bucket.histogram.add(histogram)
 
-    def close(self, elapsed: float, users: int, rate: float | None) -> None:
-        """Flush the last, partial second at the end of a run."""
-        span = elapsed - (self._second_end - 1.0)
-        if span > 1e-3 and (self._requests or self._errors or self._dropped):
-            self._flush(elapsed, span, users, rate)
+    def advance(self, now: float, users: int, rate: float | None) -> None:
+        """Close every second that ended at least ``grace`` seconds before ``now``."""
+        while self._next_second + self.grace <= now:
+            self._close_second(float(self._next_second), 1.0, users, rate)
+
+    def close(self, end: float, users: int, rate: float | None) -> None:
+        """Close everything at the end of a run; the last second may be partial."""
+        while self._next_second < end - 1e-3:
+            self._close_second(float(self._next_second), 1.0, users, rate)
+        span = end - (self._next_second - 1)
+        leftover = self._open.get(self._next_second)
+        if leftover is not None and (leftover.requests or leftover.errors or leftover.dropped) and span > 1e-3:
+            self._close_second(end, span, users, rate)
 
     def recent_buckets(self) -> tuple[HistogramBucket, ...]:
-        """Latency buckets of the last ten seconds (the seconds done plus the one under way)."""
+        """Latency buckets of the last ten seconds (those closed plus those still open)."""
         merged = new_histogram()
-        for histogram in (*self._recent, self._histogram):
+        for histogram in (*self._recent, *(s.histogram for s in self._open.values())):
             if histogram.get_total_count():
                 merged.add(histogram)
         return log_buckets(merged)
 
-    def _flush(self, t: float, span: float, users: int, rate: float | None) -> None:
-        p50, p95, p99 = (v / 1000 for v in percentiles_us(self._histogram, (50.0, 95.0, 99.0)))
+    def _close_second(self, t: float, span: float, users: int, rate: float | None) -> None:
+        bucket = self._open.pop(self._next_second, None) or _Second()
+        p50, p95, p99 = (v / 1000 for v in percentiles_us(bucket.histogram, (50.0, 95.0, 99.0)))
         self.points.append(TimelinePoint(
-            t=round(t, 3), span=round(span, 3), requests=self._requests, rps=self._requests / span,
-            errors=self._errors, p50=p50, p95=p95, p99=p99, users=users, rate=rate, dropped=self._dropped,
+            t=round(t, 3), span=round(span, 3), requests=bucket.requests, rps=bucket.requests / span,
+            errors=bucket.errors, p50=p50, p95=p95, p99=p99, users=users, rate=rate, dropped=bucket.dropped,
         ))
-        self._recent.append(self._histogram)
-        self._histogram = new_histogram()
-        self._requests = self._errors = self._dropped = 0
-        self._second_end += 1.0
+        self._recent.append(bucket.histogram)
+        self._next_second += 1
         if len(self.points) > self.max_points:
             self._compact()
 

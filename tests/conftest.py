@@ -1,0 +1,119 @@
+"""Shared fixtures: real HTTP servers on 127.0.0.1, each on its own thread and event loop.
+
+Servers live on their own loop so a test's server can misbehave (even block its loop)
+without stalling the engine's runner, which lives on the test's loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+import pytest
+from aiohttp import web
+
+
+COUNTER = web.AppKey("counter", dict)
+
+
+class ServerThread:
+    """An aiohttp.web app served on 127.0.0.1 from a daemon thread."""
+
+    def __init__(self, app: web.Application) -> None:
+        self.app = app
+        self.url = ""
+        self._loop = asyncio.new_event_loop()
+        self._ready = threading.Event()
+        self._thread = threading.Thread(target=self._main, daemon=True)
+
+    def _main(self) -> None:
+        asyncio.set_event_loop(self._loop)
+        runner = web.AppRunner(self.app, handle_signals=False, shutdown_timeout=0.1)
+        self._loop.run_until_complete(runner.setup())
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        self._loop.run_until_complete(site.start())
+        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self.url = f"http://127.0.0.1:{port}"
+        self._runner = runner
+        self._ready.set()
+        self._loop.run_forever()
+        self._loop.run_until_complete(runner.cleanup())
+        self._loop.close()
+
+    @property
+    def count(self) -> int:
+        """Requests the counting app received."""
+        return self.app[COUNTER]["count"]
+
+    def __enter__(self) -> ServerThread:
+        self._thread.start()
+        assert self._ready.wait(5), "test server did not start"
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(5)
+
+
+@contextmanager
+def serve(app: web.Application) -> Iterator[str]:
+    with ServerThread(app) as server:
+        yield server.url
+
+
+def counting_app() -> web.Application:
+    """/ok, /slow?ms=N, /status/N, /drop (closes the connection mid-response); counts what it got."""
+    app = web.Application()
+    counter = {"count": 0}
+
+    @web.middleware
+    async def count(request: web.Request, handler: Callable) -> web.StreamResponse:
+        counter["count"] += 1
+        return await handler(request)
+
+    app.middlewares.append(count)
+
+    async def ok(request: web.Request) -> web.Response:
+        return web.Response(text="ok")
+
+    async def slow(request: web.Request) -> web.Response:
+        await asyncio.sleep(int(request.query.get("ms", "200")) / 1000)
+        return web.Response(text="slow")
+
+    async def status(request: web.Request) -> web.Response:
+        return web.Response(status=int(request.match_info["code"]), text="status")
+
+    async def drop(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"Content-Length": "1000"})
+        await response.prepare(request)
+        await response.write(b"partial")
+        assert request.transport is not None
+        request.transport.close()
+        return response
+
+    app.router.add_get("/ok", ok)
+    app.router.add_post("/ok", ok)
+    app.router.add_get("/slow", slow)
+    app.router.add_get("/status/{code}", status)
+    app.router.add_get("/drop", drop)
+    app[COUNTER] = counter
+    return app
+
+
+@pytest.fixture
+def target() -> Iterator[ServerThread]:
+    with ServerThread(counting_app()) as server:
+        yield server
+
+
+@pytest.fixture
+def refused_url() -> str:
+    """A loopback URL where nothing listens: bind a port, then close it."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    sock.close()
+    return f"http://127.0.0.1:{port}"

@@ -1,0 +1,106 @@
+"""The engine against real HTTP servers on 127.0.0.1: counting, error classes, stopping."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from conftest import ServerThread
+
+from stressdeck.engine import Snapshot, build_plan, start
+from stressdeck.profile import parse_profile
+
+
+def make_plan(base_url: str, endpoints: list[dict[str, Any]], **load: Any) -> Any:
+    thresholds = load.pop("thresholds", None)
+    extra = {k: load.pop(k) for k in ("abort_on_fail", "abort_grace", "defaults") if k in load}
+    max_duration = load.pop("max_duration", 30.0)
+    document: dict[str, Any] = {"name": "test", "base_url": base_url, "endpoints": endpoints, "load": load, **extra}
+    if thresholds:
+        document["thresholds"] = thresholds
+    return build_plan(parse_profile(document, "test.toml"), max_duration=max_duration)
+
+
+def assert_counted_once(snapshot: Snapshot) -> None:
+    for summary in (snapshot.total, *snapshot.endpoints):
+        assert summary.requests == sum(summary.status_counts.values()) + sum(summary.error_counts.values())
+    assert snapshot.total.requests == sum(ep.requests for ep in snapshot.endpoints)
+
+
+async def test_every_request_is_counted_exactly_once(target: ServerThread) -> None:
+    plan = make_plan(target.url, [
+        {"name": "ok", "path": "/ok", "weight": 3},
+        {"name": "missing", "path": "/status/404", "expect": [200]},
+        {"name": "boom", "path": "/status/500"},
+        {"name": "post", "method": "POST", "path": "/ok", "json": {"a": 1}},
+    ], users=8, requests=400)
+    final = await (await start(plan)).wait()
+    assert final.stop_reason == "requests done"
+    assert final.total.requests == 400
+    assert target.count == 400  # the server saw exactly what we counted
+    assert_counted_once(final)
+    by_name = {ep.name: ep for ep in final.endpoints}
+    assert by_name["missing"].errors == by_name["missing"].requests > 0
+    assert by_name["boom"].status_counts == {500: by_name["boom"].errors}
+    assert by_name["ok"].errors == 0 and by_name["ok"].status_counts[200] == by_name["ok"].requests
+    assert final.total.errors == by_name["missing"].requests + by_name["boom"].requests
+    assert final.total.cancelled == 0 and final.total.latency_ms.count == 400
+
+
+async def test_refused_connections_are_connect_errors(refused_url: str) -> None:
+    plan = make_plan(refused_url, [{"name": "nothing", "path": "/"}], users=2, requests=20)
+    final = await (await start(plan)).wait()
+    assert final.total.error_counts == {"connect": 20}
+    assert final.total.requests == final.total.errors == 20
+    assert_counted_once(final)
+
+
+async def test_timeouts_and_disconnects_have_their_classes(target: ServerThread) -> None:
+    plan = make_plan(target.url, [
+        {"name": "slow", "path": "/slow", "query": {"ms": "3000"}, "timeout": "200ms"},
+        {"name": "drop", "path": "/drop"},
+    ], users=4, requests=40)
+    final = await (await start(plan)).wait()
+    by_name = {ep.name: ep for ep in final.endpoints}
+    assert by_name["slow"].error_counts == {"timeout": by_name["slow"].requests}
+    assert by_name["drop"].error_counts == {"disconnect": by_name["drop"].requests}
+    assert final.total.requests == 40
+    assert_counted_once(final)
+
+
+async def test_stop_is_fast_and_cancels_what_is_in_flight(target: ServerThread) -> None:
+    plan = make_plan(target.url, [{"name": "slow", "path": "/slow", "query": {"ms": "5000"}}],
+                     users=20, duration="30s")
+    handle = await start(plan)
+    await _sleep(0.6)
+    began = time.perf_counter()
+    final = await handle.stop()
+    took = time.perf_counter() - began
+    assert took < 1.0, took
+    assert final.state == "stopped" and final.stop_reason == "stopped by user"
+    assert final.total.cancelled == 20
+    assert final.total.requests == 0 and final.total.errors == 0  # cancelled is neither
+    assert [event.command for event in final.control_log] == ["stop"]
+
+
+async def test_duration_ends_the_run(target: ServerThread) -> None:
+    plan = make_plan(target.url, [{"name": "ok", "path": "/ok"}], users=2, duration="1s")
+    final = await (await start(plan)).wait()
+    assert final.stop_reason == "duration reached"
+    assert 1.0 <= final.elapsed < 1.6
+    assert final.total.requests > 0 and final.timeline
+
+
+async def test_snapshots_stream_until_the_end(target: ServerThread) -> None:
+    plan = make_plan(target.url, [{"name": "ok", "path": "/ok"}], users=2, duration="1s")
+    handle = await start(plan)
+    seen = [snapshot async for snapshot in handle.snapshots()]
+    assert seen[-1].finished and not any(s.finished for s in seen[:-1])
+    assert [s.total.requests for s in seen] == sorted(s.total.requests for s in seen)
+    assert len(seen) >= 3  # about four a second
+
+
+async def _sleep(seconds: float) -> None:
+    import asyncio
+
+    await asyncio.sleep(seconds)
