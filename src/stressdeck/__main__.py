@@ -1,3 +1,5 @@
 from stressdeck.cli import main
 
-raise SystemExit(main())
+# Guarded: worker processes are spawned, and spawn imports the main module again.
+if __name__ == "__main__":
+    raise SystemExit(main())

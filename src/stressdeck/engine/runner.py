@@ -15,6 +15,7 @@ import psutil
 
 from stressdeck.engine.load import split_whole, stage_target
 from stressdeck.engine.plan import Plan
+from stressdeck.engine.procs import ProcessWorker
 from stressdeck.engine.snapshot import (
     PAUSED, RUNNING, STOPPED, STOPPING, ControlEvent, EndpointSummary, GeneratorHealth, Snapshot,
 )
@@ -25,6 +26,7 @@ from stressdeck.engine.worker import Command, WorkerFinished
 from stressdeck.thresholds import ThresholdResult, evaluate
 
 STOP_DEADLINE = 0.8  # seconds: stop() must return within 1 s, workers cancel what is in flight
+WORKER_START_TIMEOUT = 20.0  # a spawned process imports aiohttp first; slow machines take seconds
 
 WorkerFactory = Callable[[Plan, Share], WorkerHandle]
 
@@ -60,7 +62,7 @@ class RunHandle:
     def __init__(self, plan: Plan, processes: int = 1, worker_factory: WorkerFactory | None = None) -> None:
         self.plan = plan
         self.processes = max(processes, 1)
-        self._factory: WorkerFactory = worker_factory or ThreadWorker
+        self._factory: WorkerFactory = worker_factory or (ThreadWorker if self.processes == 1 else ProcessWorker)
         self._workers: list[WorkerHandle] = []
         self._totals = Totals(plan.endpoint_names)
         self._timeline = Timeline(grace=2 * plan.tick)
@@ -92,12 +94,16 @@ class RunHandle:
         users = split_whole(self._users, self.processes)
         rate = self._rate / self.processes if self._rate is not None else None
         self._process.cpu_percent(None)
-        self._started = time.monotonic()
         self._final = asyncio.get_running_loop().create_future()
         for worker_id in range(self.processes):
             worker = self._factory(self.plan, Share(worker_id, users[worker_id], rate, budgets[worker_id]))
             worker.start()
             self._workers.append(worker)
+        ready = await asyncio.gather(*(asyncio.to_thread(w.wait_ready, WORKER_START_TIMEOUT) for w in self._workers))
+        self._started = time.monotonic()
+        if not all(ready):
+            self._stop_reason = "a worker did not start"
+            self._send_all(Command("stop"))
         self._tick_task = asyncio.create_task(self._tick_loop())
 
     def elapsed(self) -> float:

@@ -30,6 +30,7 @@ class Share:
 
 class WorkerHandle(Protocol):
     def start(self) -> None: ...
+    def wait_ready(self, timeout: float) -> bool: ...
     def send(self, command: Command) -> None: ...
     def poll(self) -> list[WorkerMessage]: ...
     def join(self, timeout: float) -> bool: ...
@@ -50,7 +51,6 @@ class ThreadWorker:
 
     def start(self) -> None:
         self._thread.start()
-        self._ready.wait(5)
 
     def _main(self) -> None:
         loop = asyncio.new_event_loop()
@@ -66,6 +66,9 @@ class ThreadWorker:
         finally:
             loop.run_until_complete(loop.shutdown_asyncgens())
             loop.close()
+
+    def wait_ready(self, timeout: float) -> bool:
+        return self._ready.wait(timeout)
 
     def send(self, command: Command) -> None:
         loop, worker = self._loop, self._worker

@@ -1,0 +1,82 @@
+"""Worker processes: exact merging, control reaching every process, and no orphans."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import psutil
+from conftest import ServerThread
+from test_engine import assert_counted_once, make_plan
+
+from stressdeck.engine import start
+
+
+def _workers() -> list[psutil.Process]:
+    return [p for p in psutil.Process().children(recursive=True) if "resource_tracker" not in " ".join(p.cmdline())]
+
+
+async def test_two_processes_count_exactly_and_merge(target: ServerThread) -> None:
+    plan = make_plan(target.url, [{"name": "ok", "path": "/ok", "weight": 2}, {"name": "boom", "path": "/status/500"}],
+                     users=6, requests=600)
+    final = await (await start(plan, processes=2)).wait()
+    assert final.total.requests == 600 == target.count
+    assert final.health.processes == 2
+    assert_counted_once(final)
+    assert final.total.latency_ms.count == 600  # HDR merge kept every sample
+
+
+async def test_controls_reach_every_process_and_stop_leaves_no_orphans(target: ServerThread) -> None:
+    plan = make_plan(target.url, [{"name": "slow", "path": "/slow", "query": {"ms": "100"}}], users=2, duration="20s")
+    handle = await start(plan, processes=2)
+    children = _workers()
+    assert len(children) == 2
+    handle.set_users(8)
+    deadline = time.monotonic() + 2
+    while handle.latest.active_users != 8 and time.monotonic() < deadline:
+        await asyncio.sleep(0.02)
+    assert handle.latest.active_users == 8  # 4 in each process
+    began = time.perf_counter()
+    final = await handle.stop()
+    assert time.perf_counter() - began < 1.0
+    assert final.total.cancelled == 8
+    gone, alive = psutil.wait_procs(children, timeout=1)
+    assert not alive
+
+
+def test_workers_die_with_a_crashed_parent(target: ServerThread) -> None:
+    script = textwrap.dedent(f"""
+        import asyncio, os, sys
+        sys.path.insert(0, {os.path.dirname(__file__)!r})
+        from test_engine import make_plan
+        from stressdeck.engine import start
+
+        async def main():
+            plan = make_plan({target.url!r}, [{{"name": "ok", "path": "/slow", "query": {{"ms": "50"}}}}],
+                             users=2, duration="20s")
+            await start(plan, processes=2)
+            print("started", flush=True)
+            await asyncio.sleep(30)
+
+        if __name__ == "__main__":
+            asyncio.run(main())
+    """)
+    parent = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    try:
+        assert parent.stdout is not None
+        assert parent.stdout.readline().strip() == "started"
+        workers = [p for p in psutil.Process(parent.pid).children()
+                   if "resource_tracker" not in " ".join(p.cmdline())]
+        assert len(workers) == 2
+        os.kill(parent.pid, signal.SIGKILL)  # no chance to clean up
+        parent.wait(5)
+        gone, alive = psutil.wait_procs(workers, timeout=3)
+        assert not alive, alive
+    finally:
+        if parent.poll() is None:
+            parent.kill()
