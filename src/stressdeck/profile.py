@@ -6,6 +6,7 @@ reported as one ``InputError`` naming the file, the field path and what was expe
 
 from __future__ import annotations
 
+import csv
 import json
 import tomllib
 from collections.abc import Mapping
@@ -15,9 +16,10 @@ from typing import Any
 
 from yarl import URL
 
+from stressdeck.chain import Extractor, iter_rows, parse_extractor, placeholders
 from stressdeck.errors import InputError, describe
 from stressdeck.thresholds import Threshold, parse_threshold
-from stressdeck.units import parse_duration
+from stressdeck.units import is_finite, parse_duration
 
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
 MODELS = ("closed", "open")
@@ -58,6 +60,17 @@ class Endpoint:
     think: float = 0.0
     timeout: float | None = None
     thresholds: tuple[Threshold, ...] = ()
+    extract: tuple[Extractor, ...] = ()
+
+
+@dataclass(frozen=True)
+class DataSpec:
+    """A data file whose rows feed ``{row.NAME}``: one row per iteration, or one per user."""
+
+    file: str
+    rows: tuple[Mapping[str, str], ...]
+    mode: str = "cycle"  # or "stop": the run ends when the rows run out
+    per: str = "iteration"  # or "user"
 
 
 @dataclass(frozen=True)
@@ -74,6 +87,9 @@ class Profile:
     abort_on_fail: bool = False
     abort_grace: float = 0.0
     insecure: bool = False
+    flow: tuple[str, ...] = ()
+    data: DataSpec | None = None
+    metrics_url: str | None = None
     # The document exactly as written (``${ENV}`` references unexpanded), for sessions.
     document: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
@@ -107,6 +123,8 @@ def read_document(source: str) -> dict[str, Any]:
         raise InputError(source, "", f"invalid JSON ({exc.msg} at line {exc.lineno})") from None
     except RecursionError:
         raise InputError(source, "", "document nested too deeply") from None
+    except ValueError as exc:  # an integer past Python's 4,300-digit conversion limit
+        raise InputError(source, "", f"invalid {suffix[1:].upper()} ({exc})") from None
     if not isinstance(document, dict):
         raise InputError(source, "", f"expected a table at the top level, got {describe(document)}")
     return document
@@ -148,7 +166,7 @@ class _Fields:
             raise self.fail(key, kind)
         if integer and (isinstance(value, float) and not value.is_integer()):
             raise self.fail(key, kind)
-        if value != value or value == float("inf"):
+        if not is_finite(value):
             raise self.fail(key, kind)
         return value
 
@@ -214,11 +232,11 @@ def check_url(source: str, where: str, url: str, *, needs_host: bool = True) -> 
 
 
 _TOP_KEYS = {"name", "description", "base_url", "defaults", "load", "endpoints", "thresholds",
-             "abort_on_fail", "abort_grace", "insecure"}
+             "abort_on_fail", "abort_grace", "insecure", "flow", "data", "metrics_url"}
 _DEFAULT_KEYS = {"timeout", "headers"}
 _LOAD_KEYS = {"model", "users", "rate", "max_in_flight", "duration", "requests", "stages", "preset"}
 _ENDPOINT_KEYS = {"name", "method", "path", "url", "headers", "query", "json", "body", "weight",
-                  "expect", "think", "timeout", "thresholds"}
+                  "expect", "think", "timeout", "thresholds", "extract"}
 
 
 def parse_profile(document: Mapping[str, Any], source: str) -> Profile:
@@ -232,6 +250,12 @@ def parse_profile(document: Mapping[str, Any], source: str) -> Profile:
     timeout = defaults.duration("timeout", 10.0)
     headers = defaults.table_of_strings("headers")
     endpoints = _parse_endpoints(source, document, base_url)
+    flow = _parse_flow(source, document.get("flow"), endpoints)
+    data = _parse_data(source, document.get("data"))
+    _check_variables(source, document, endpoints, data)
+    metrics_url = top.string("metrics_url")
+    if metrics_url is not None:
+        check_url(source, "metrics_url", metrics_url)
     return Profile(
         source=source,
         name=name or "",
@@ -245,6 +269,9 @@ def parse_profile(document: Mapping[str, Any], source: str) -> Profile:
         abort_on_fail=top.boolean("abort_on_fail"),
         abort_grace=top.duration("abort_grace", 0.0, positive=False) or 0.0,
         insecure=top.boolean("insecure"),
+        flow=flow,
+        data=data,
+        metrics_url=metrics_url,
         document=dict(document),
     )
 
@@ -294,7 +321,7 @@ def _parse_stages(source: str, value: Any) -> tuple[Stage, ...]:
         if "target" not in item:
             raise InputError(source, f"{prefix}.target", "required field is missing")
         target = item["target"]
-        if isinstance(target, bool) or not isinstance(target, (int, float)) or target < 0 or target != target:
+        if isinstance(target, bool) or not isinstance(target, (int, float)) or not is_finite(target) or target < 0:
             raise fields.fail("target", "a number >= 0")
         stages.append(Stage(duration=duration, target=float(target)))
     return tuple(stages)
@@ -355,7 +382,97 @@ def _parse_endpoint(source: str, item: Mapping[str, Any], prefix: str, base_url:
         think=fields.duration("think", 0.0, positive=False) or 0.0,
         timeout=fields.duration("timeout"),
         thresholds=fields.thresholds("thresholds"),
+        extract=_parse_extract(source, item.get("extract"), f"{prefix}.extract"),
     )
+
+
+def _parse_extract(source: str, value: Any, where: str) -> tuple[Extractor, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, dict):
+        raise InputError(source, where, f'expected a table like {{ id = "$.id" }}, got {describe(value)}')
+    extractors = []
+    for variable, expression in value.items():
+        if not isinstance(expression, str):
+            raise InputError(source, f"{where}.{variable}", f'expected "$.json.path", "header:NAME" or "regex:PATTERN", got {describe(expression)}')
+        try:
+            extractors.append(parse_extractor(str(variable), expression))
+        except ValueError as exc:
+            raise InputError(source, f"{where}.{variable}", f"{exc}, got {describe(expression)}") from None
+    return tuple(extractors)
+
+
+def _parse_flow(source: str, value: Any, endpoints: tuple[Endpoint, ...]) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list) or not value or not all(isinstance(step, str) for step in value):
+        raise InputError(source, "flow", f"expected a non-empty list of endpoint names, got {describe(value)}")
+    names = {endpoint.name for endpoint in endpoints}
+    for index, step in enumerate(value):
+        if step not in names:
+            raise InputError(source, f"flow[{index}]", f"expected the name of an endpoint, got {describe(step)}")
+    return tuple(value)
+
+
+def _parse_data(source: str, value: Any) -> DataSpec | None:
+    if value is None:
+        return None
+    table = {"file": value} if isinstance(value, str) else value
+    if not isinstance(table, dict):
+        raise InputError(source, "data", f'expected a file name or a table {{ file = "users.csv" }}, got {describe(value)}')
+    fields = _Fields(source, table, "data", {"file", "mode", "per"})
+    file = fields.string("file", required=True) or ""
+    mode = fields.string("mode", "cycle")
+    if mode not in ("cycle", "stop"):
+        raise fields.fail("mode", '"cycle" or "stop"')
+    per = fields.string("per", "iteration")
+    if per not in ("iteration", "user"):
+        raise fields.fail("per", '"iteration" or "user"')
+    path = Path(file) if Path(file).is_absolute() else Path(source).parent / file
+    if path.suffix.lower() not in (".csv", ".jsonl", ".ndjson"):
+        raise InputError(source, "data.file", f"expected a .csv or .jsonl file, got {describe(file)}")
+    try:
+        rows = tuple(iter_rows(path.name.lower(), path.read_text(encoding="utf-8")))
+    except FileNotFoundError:
+        raise InputError(source, "data.file", f"file not found: {describe(str(path))}") from None
+    except (OSError, UnicodeDecodeError, ValueError, csv.Error, RecursionError) as exc:
+        raise InputError(source, "data.file", f"cannot read {describe(str(path))} ({exc})") from None
+    if not rows:
+        raise InputError(source, "data.file", f"expected at least one row in {describe(str(path))}")
+    return DataSpec(file=file, rows=rows, mode=mode or "cycle", per=per or "iteration")
+
+
+def _check_variables(source: str, document: Mapping[str, Any], endpoints: tuple[Endpoint, ...],
+                     data: DataSpec | None) -> None:
+    """A ``{name}`` nobody provides is a typo: say so at load, not as skips at run time."""
+    known = {extractor.variable for endpoint in endpoints for extractor in endpoint.extract}
+    columns = set(data.rows[0]) if data else set()
+    for index, endpoint in enumerate(endpoints):
+        raw = document["endpoints"][index]
+        texts = [("path", endpoint.path or ""), ("url", endpoint.url or "")]
+        texts += [(f"headers.{k}", v) for k, v in endpoint.headers.items()]
+        texts += [(f"query.{k}", v) for k, v in endpoint.query.items()]
+        texts += [("body", endpoint.body or "")]
+        if "json" in raw:
+            texts.append(("json", _json_text(endpoint.json)))
+        for where, text in texts:
+            for name in placeholders(text):
+                if name.startswith("row."):
+                    if name[4:] not in columns:
+                        expected = f"a column of the data file ({', '.join(sorted(columns))})" if data else "a data file (data = \"rows.csv\")"
+                        raise InputError(source, f"endpoints[{index}].{where}", f"{{{name}}} needs {expected}")
+                elif name.startswith("random."):
+                    from stressdeck.chain import RANDOM
+
+                    if name not in RANDOM:
+                        raise InputError(source, f"endpoints[{index}].{where}", f"unknown helper {{{name}}}; expected one of {', '.join('{' + k + '}' for k in RANDOM)}")
+                elif name not in known:
+                    raise InputError(source, f"endpoints[{index}].{where}",
+                                     f"unknown variable {{{name}}}; expected one that an endpoint extracts")
+
+
+def _json_text(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"))
 
 
 def _parse_expect(fields: _Fields) -> tuple[int, ...]:

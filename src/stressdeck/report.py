@@ -30,6 +30,9 @@ def summary_dict(summary: EndpointSummary) -> dict[str, Any]:
         "dropped": summary.dropped,
         "cancelled": summary.cancelled,
         "skipped": summary.skipped,
+        "skip_reasons": dict(summary.skip_reasons),
+        "chunks": summary.chunks,
+        "events": summary.events,
         "latency_ms": _percentiles(summary.latency_ms, ("p50", "p90", "p95", "p99", "p999", "max", "mean")),
         "service_ms": _percentiles(summary.service_ms, ("p50", "p90", "p95", "p99", "p999", "max", "mean")),
         "ttfb_ms": _percentiles(summary.ttfb_ms, ("p50", "p95", "p99")),
@@ -112,6 +115,13 @@ def summary_text(snapshot: Snapshot) -> str:
     counted = sum(total.status_counts.values()) + sum(total.error_counts.values())
     parts.append(f"requests: {total.requests} completed (= {counted} by status and error class), "
                  f"{total.cancelled} cancelled at stop, {total.dropped} dropped, {total.skipped} skipped")
+    if total.skip_reasons:
+        reasons = ", ".join(f"{printable(reason, 60)}: {n}" for reason, n in total.skip_reasons.items())
+        parts.append(f"skipped: {reasons}")
+    streams = [ep for ep in snapshot.endpoints if ep.chunks or ep.events]
+    for ep in streams:
+        parts.append(f"stream {printable(ep.name, 28)}: ttfb p50 {ep.ttfb_ms.p50:.2f} ms, last byte p50 "
+                     f"{ep.service_ms.p50:.2f} ms, {ep.chunks} chunks, {ep.events} events, {ep.bytes} bytes")
     if snapshot.model == "open":
         s = total.service_ms
         parts.append(f"service time (from actual send): p50 {s.p50:.2f}  p95 {s.p95:.2f}  p99 {s.p99:.2f} ms")

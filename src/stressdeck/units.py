@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
+import math
 import re
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(us|µs|ms|s|m|h)?\s*$")
 _SECONDS_PER_UNIT = {"us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
+
+
+def is_finite(value: float) -> bool:
+    """``math.isfinite``, but False (not OverflowError) for an integer past float range."""
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
 
 
 def parse_duration(value: object) -> float | None:
@@ -13,13 +22,15 @@ def parse_duration(value: object) -> float | None:
     if isinstance(value, bool):
         return None
     if isinstance(value, (int, float)):
-        return float(value)
-    if not isinstance(value, str):
+        seconds = float(value) if is_finite(value) else math.nan
+    elif isinstance(value, str):
+        match = _DURATION.match(value)
+        if not match:
+            return None
+        seconds = float(match.group(1)) * _SECONDS_PER_UNIT[match.group(2)]
+    else:
         return None
-    match = _DURATION.match(value)
-    if not match:
-        return None
-    return float(match.group(1)) * _SECONDS_PER_UNIT[match.group(2)]
+    return seconds if math.isfinite(seconds) else None
 
 
 def format_duration(seconds: float) -> str:

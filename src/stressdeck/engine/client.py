@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import socket
 import ssl
 import time
+from typing import Any
 
 import aiohttp
+from aiohttp import http_exceptions
+from aiohttp.client_proto import ResponseHandler
 
+from stressdeck.chain import MissingVariable
 from stressdeck.engine.plan import RequestSpec
 from stressdeck.engine.stats import Recorder
 
@@ -16,7 +21,29 @@ from stressdeck.engine.stats import Recorder
 CONNECT, TIMEOUT, DISCONNECT, DNS, TLS, PROTOCOL, OTHER = (
     "connect", "timeout", "disconnect", "dns", "tls", "protocol", "other")
 
-_CHUNK = 64 * 1024  # read bodies in chunks and count them: a 200 MB body must not be buffered
+# Bodies are read as they arrive and only counted; one is kept, up to this cap, only when
+# an extract needs it: a 200 MB or endless body must never be buffered.
+BODY_CAP = 1024 * 1024
+
+
+class _ResponseHandler(ResponseHandler):
+    """aiohttp's C parser drops the body reader when a body stops parsing mid-way (a bad
+    chunk size): the read would wait for the whole timeout. Hand the parse error to it."""
+
+    def data_received(self, data: bytes) -> None:
+        payload = self._payload
+        super().data_received(data)
+        error = self.exception()
+        if payload is not None and error is not None and payload.exception() is None and not payload.is_eof():
+            payload.set_exception(aiohttp.ClientPayloadError(f"Response payload is not completed: invalid body ({error})"))
+
+
+class Connector(aiohttp.TCPConnector):
+    """A TCPConnector whose connections use ``_ResponseHandler``."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._factory = functools.partial(_ResponseHandler, loop=self._loop)
 
 
 def classify(exc: BaseException) -> str:
@@ -29,6 +56,9 @@ def classify(exc: BaseException) -> str:
         return DNS if isinstance(exc.os_error, socket.gaierror) else CONNECT
     if isinstance(exc, (TimeoutError, asyncio.TimeoutError)):
         return TIMEOUT
+    if isinstance(exc, http_exceptions.HttpProcessingError):
+        # aiohttp's pure-Python parser raises these raw (not as ClientError) mid-body.
+        return DISCONNECT if "not enough data" in str(exc).lower() else PROTOCOL
     if isinstance(exc, aiohttp.ClientPayloadError):
         # A body cut short is a disconnect; a body that does not parse is the server's protocol error.
         text = str(exc).lower()
@@ -49,24 +79,48 @@ def make_timeout(spec: RequestSpec) -> aiohttp.ClientTimeout:
 
 
 async def send(session: aiohttp.ClientSession, spec: RequestSpec, index: int, timeout: aiohttp.ClientTimeout,
-               recorder: Recorder, due: float | None = None) -> None:
+               recorder: Recorder, due: float | None = None, variables: dict[str, str] | None = None) -> None:
     """Send one request and record its outcome exactly once.
 
     ``due`` is the perf_counter instant the request was scheduled for (open model):
     latency is measured from it, so time spent waiting to be sent counts (coordinated
     omission); the service time from the actual send is recorded beside it.
+    ``variables`` are the user's chaining variables: read by templates, written by extracts.
     """
+    url, headers, body = spec.url, spec.headers, spec.body
+    if spec.templated:
+        try:
+            url, headers, body = spec.render(variables or {})
+        except MissingVariable as missing:
+            recorder.record_skipped(index, f"missing {{{missing.name}}}")
+            return
+    keep = bytearray() if spec.needs_body else None
     sent = time.perf_counter()
     first_byte = 0.0
-    nbytes = 0
+    nbytes = chunks = events = 0
     try:
-        async with session.request(spec.method, spec.url, headers=spec.headers, data=spec.body,
-                                   timeout=timeout) as response:
-            async for chunk in response.content.iter_chunked(_CHUNK):
+        async with session.request(spec.method, url, headers=headers, data=body, timeout=timeout) as response:
+            sse = response.content_type == "text/event-stream"
+            tail = b""
+            content = response.content
+            while True:
+                data, end_of_chunk = await content.readchunk()
+                # aiohttp shares one empty reader between all bodiless responses (204, HEAD)
+                # and, once used, it answers (b"", True) forever: at_eof() ends the loop.
+                if not data and (not end_of_chunk or content.at_eof()):
+                    break
                 if not first_byte:
                     first_byte = time.perf_counter()
-                nbytes += len(chunk)
+                nbytes += len(data)
+                chunks += end_of_chunk
+                if sse:
+                    # An event ends with a blank line; it may straddle two reads.
+                    events += (tail + data[:1]).count(b"\n\n") + data.count(b"\n\n")
+                    tail = data[-1:]
+                if keep is not None and len(keep) < BODY_CAP:
+                    keep += data[: BODY_CAP - len(keep)]
             status = response.status
+            response_headers = response.headers
     except asyncio.CancelledError:
         recorder.record_cancelled(index)
         raise
@@ -77,8 +131,14 @@ async def send(session: aiohttp.ClientSession, spec: RequestSpec, index: int, ti
     if not first_byte:
         first_byte = done
     start = sent if due is None else min(due, sent)
+    ok = spec.is_ok(status)
     recorder.record_response(
-        index, status, spec.is_ok(status),
+        index, status, ok,
         latency_us=(done - start) * 1e6, service_us=(done - sent) * 1e6,
-        ttfb_us=(first_byte - sent) * 1e6, nbytes=nbytes,
+        ttfb_us=(first_byte - sent) * 1e6, nbytes=nbytes, chunks=chunks, events=events,
     )
+    if spec.extract and ok and variables is not None:
+        for extractor in spec.extract:
+            value = extractor.extract(response_headers, bytes(keep or b""))
+            if value is not None:
+                variables[extractor.variable] = value

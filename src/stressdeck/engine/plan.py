@@ -14,9 +14,10 @@ from typing import Any
 
 from yarl import URL
 
+from stressdeck.chain import Extractor, Template, compile_template, placeholders
 from stressdeck.engine.load import PRESETS, SOAK_DEFAULT_SECONDS, preset_stages, stages_duration
 from stressdeck.errors import InputError
-from stressdeck.profile import Endpoint, LoadSpec, Profile, check_url
+from stressdeck.profile import DataSpec, Endpoint, LoadSpec, Profile, check_url
 from stressdeck.thresholds import Threshold
 
 DEFAULT_DURATION = 30.0
@@ -37,9 +38,39 @@ class RequestSpec:
     expect: frozenset[int]
     think: float
     timeout: float
+    # Chaining: set only when the request has {var} placeholders or extracts values.
+    url_template: Template | None = None
+    query: tuple[tuple[str, Template], ...] = ()
+    header_templates: tuple[tuple[str, Template], ...] = ()
+    body_template: Template | None = None
+    extract: tuple[Extractor, ...] = ()
 
     def is_ok(self, status: int) -> bool:
         return status in self.expect if self.expect else status < 400
+
+    @property
+    def templated(self) -> bool:
+        return bool(self.url_template or self.header_templates or self.body_template)
+
+    @property
+    def needs_body(self) -> bool:
+        return any(extractor.needs_body for extractor in self.extract)
+
+    def render(self, variables: Mapping[str, str]) -> tuple[str, tuple[tuple[str, str], ...], bytes | None]:
+        """URL, headers and body with this user's variables; raises MissingVariable."""
+        url = self.url
+        if self.url_template is not None:
+            url = self.url_template.render(variables)
+            if self.query:
+                rendered = {name: template.render(variables) for name, template in self.query}
+                url = str(URL(url).update_query(rendered))
+        headers = self.headers
+        if self.header_templates:
+            headers = headers + tuple((name, t.render(variables)) for name, t in self.header_templates)
+        body = self.body
+        if self.body_template is not None:
+            body = self.body_template.render(variables).encode()
+        return url, headers, body
 
 
 @dataclass(frozen=True)
@@ -56,6 +87,9 @@ class Plan:
     max_duration: float = DEFAULT_MAX_DURATION
     insecure: bool = False
     tick: float = DEFAULT_TICK
+    flow: tuple[int, ...] = ()
+    data: DataSpec | None = None
+    metrics_url: str | None = None
     source: str = ""
     # The profile as written (``${ENV}`` unexpanded) and the overrides, for sessions and replay.
     document: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
@@ -95,26 +129,48 @@ def _prepare(profile: Profile, index: int, endpoint: Endpoint, base_url: str | N
     else:
         base = expand_env(base_url or "", source, "base_url", env)
         url = base.rstrip("/") + expand_env(endpoint.path or "", source, f"{where}.path", env)
-    check_url(source, f"{where}.url" if endpoint.url else "base_url", url)
-    if endpoint.query:
-        url = str(URL(url).update_query({k: expand_env(v, source, f"{where}.query.{k}", env)
-                                         for k, v in endpoint.query.items()}))
-    headers = dict(profile.headers)
-    headers.update(endpoint.headers)
-    expanded = tuple((name, expand_env(value, source, f"{where}.headers.{name}", env))
-                     for name, value in headers.items())
+    query = tuple((k, expand_env(v, source, f"{where}.query.{k}", env)) for k, v in endpoint.query.items())
+    url_template = None
+    if placeholders(url) or any(placeholders(v) for _, v in query):
+        url_template = compile_template(url) if placeholders(url) else _literal(url)
+    else:
+        check_url(source, f"{where}.url" if endpoint.url else "base_url", url)
+        if query:
+            url = str(URL(url).update_query(dict(query)))
+    merged = dict(profile.headers)
+    merged.update(endpoint.headers)
+    headers: list[tuple[str, str]] = []
+    header_templates: list[tuple[str, Template]] = []
+    for name, value in merged.items():
+        value = expand_env(value, source, f"{where}.headers.{name}", env)
+        template = compile_template(value)
+        if template is None:
+            headers.append((name, value))
+        else:
+            header_templates.append((name, template))
     body: bytes | None = None
+    body_template = None
     if endpoint.json is not None:
-        body = json.dumps(endpoint.json, separators=(",", ":")).encode()
-        if not any(name.lower() == "content-type" for name, _ in expanded):
-            expanded += (("Content-Type", "application/json"),)
+        text = json.dumps(endpoint.json, separators=(",", ":"))
+        body_template = compile_template(text, json_escape=True)
+        body = text.encode()
+        if not any(name.lower() == "content-type" for name in merged):
+            headers.append(("Content-Type", "application/json"))
     elif endpoint.body is not None:
+        body_template = compile_template(endpoint.body)
         body = endpoint.body.encode()
     return RequestSpec(
-        name=endpoint.name, method=endpoint.method, url=url, headers=expanded, body=body,
+        name=endpoint.name, method=endpoint.method, url=url, headers=tuple(headers), body=body,
         expect=frozenset(endpoint.expect), think=endpoint.think,
         timeout=endpoint.timeout or profile.timeout,
+        url_template=url_template,
+        query=tuple((k, compile_template(v) or _literal(v)) for k, v in query) if url_template else (),
+        header_templates=tuple(header_templates), body_template=body_template, extract=endpoint.extract,
     )
+
+
+def _literal(text: str) -> Template:
+    return Template((text,), ())
 
 
 def build_plan(
@@ -165,7 +221,8 @@ def build_plan(
         load = replace(load, duration=stages_duration(load.stages) if load.stages else DEFAULT_DURATION)
     source_base = base_url or profile.base_url
     specs = tuple(_prepare(profile, i, ep, source_base, env) for i, ep in enumerate(profile.endpoints))
-    target = str(URL(specs[0].url).origin()) if source_base is None else _origin(source_base, env, profile.source)
+    target = _origin(specs[0].url if source_base is None else source_base, env, profile.source)
+    names = [ep.name for ep in profile.endpoints]
     return Plan(
         name=profile.name,
         target=target,
@@ -179,6 +236,9 @@ def build_plan(
         max_duration=max_duration,
         insecure=profile.insecure,
         tick=tick,
+        flow=tuple(names.index(step) for step in profile.flow),
+        data=profile.data,
+        metrics_url=profile.metrics_url,
         source=profile.source,
         document=profile.document,
         overrides=overrides,
@@ -186,4 +246,7 @@ def build_plan(
 
 
 def _origin(base_url: str, env: Mapping[str, str], source: str) -> str:
-    return str(URL(expand_env(base_url, source, "base_url", env)).origin())
+    try:
+        return str(URL(expand_env(base_url, source, "base_url", env)).origin())
+    except ValueError:  # a templated host: show it as written
+        return base_url

@@ -11,8 +11,7 @@ import asyncio
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
 
-import psutil
-
+from stressdeck.engine.cpu import CpuMeter
 from stressdeck.engine.load import split_whole, stage_target
 from stressdeck.engine.plan import Plan
 from stressdeck.engine.procs import ProcessWorker
@@ -79,8 +78,8 @@ class RunHandle:
         self._tick_task: asyncio.Task[None] | None = None
         self._final: asyncio.Future[Snapshot] | None = None
         self._next = asyncio.Event()
-        self._process = psutil.Process()
         self._listeners: list[Callable[[Snapshot], None]] = []
+        self._cpu = CpuMeter()
         self.latest: Snapshot = self._snapshot(0.0, EndpointTotals("interval"), 0.0)
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -93,10 +92,10 @@ class RunHandle:
                    if self.plan.load.requests is not None else [None] * self.processes)
         users = split_whole(self._users, self.processes)
         rate = self._rate / self.processes if self._rate is not None else None
-        self._process.cpu_percent(None)
+        self._cpu = CpuMeter()
         self._final = asyncio.get_running_loop().create_future()
         for worker_id in range(self.processes):
-            worker = self._factory(self.plan, Share(worker_id, users[worker_id], rate, budgets[worker_id]))
+            worker = self._factory(self.plan, Share(worker_id, users[worker_id], rate, budgets[worker_id], self.processes))
             worker.start()
             self._workers.append(worker)
         ready = await asyncio.gather(*(asyncio.to_thread(w.wait_ready, WORKER_START_TIMEOUT) for w in self._workers))
@@ -280,7 +279,7 @@ class RunHandle:
         health = GeneratorHealth(
             loop_lag_ms=max((s[2] for s in status), default=0.0),
             send_lag_ms=max((s[3] for s in status), default=0.0),
-            cpu_percent=self._cpu_percent(),
+            cpu_percent=self._cpu.sample(),
             processes=self.processes,
         )
         return Snapshot(
@@ -294,13 +293,6 @@ class RunHandle:
             manual=self._manual and bool(self.plan.load.stages), stage=self._stage,
             stop_reason=self._stop_reason, health=health, histograms=histograms or {},
         )
-
-    def _cpu_percent(self) -> float:
-        try:
-            return self._process.cpu_percent(None) + sum(
-                child.cpu_percent(None) for child in self._process.children())
-        except psutil.Error:
-            return 0.0
 
     def _publish(self) -> None:
         event, self._next = self._next, asyncio.Event()
@@ -340,6 +332,7 @@ class RunHandle:
 
 
 def _add_totals(into: EndpointTotals, part: EndpointTotals) -> None:
+    """Only what an interval needs: the counts behind RPS and the latency histogram."""
     into.requests += part.requests
     into.errors += part.errors
     into.dropped += part.dropped

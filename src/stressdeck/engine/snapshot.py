@@ -55,6 +55,10 @@ class EndpointSummary:
     dropped: int = 0
     cancelled: int = 0
     skipped: int = 0
+    skip_reasons: Mapping[str, int] = field(default_factory=dict)
+    # Streaming: HTTP chunks and server-sent events received; time to last byte is service_ms.
+    chunks: int = 0
+    events: int = 0
 
 
 @dataclass(frozen=True)

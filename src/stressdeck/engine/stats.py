@@ -121,8 +121,8 @@ def log_buckets(histogram: HdrHistogram, count: int = 24) -> tuple[HistogramBuck
 class EndpointRecorder:
     """The samples of one endpoint within one tick; plain attributes to keep recording cheap."""
 
-    __slots__ = ("latency", "service", "ttfb", "status_counts", "error_counts",
-                 "requests", "errors", "bytes", "dropped", "cancelled", "skipped")
+    __slots__ = ("latency", "service", "ttfb", "status_counts", "error_counts", "skip_reasons",
+                 "requests", "errors", "bytes", "dropped", "cancelled", "skipped", "chunks", "events")
 
     def __init__(self) -> None:
         self.latency = new_histogram()
@@ -130,18 +130,21 @@ class EndpointRecorder:
         self.ttfb = new_histogram()
         self.status_counts: dict[int, int] = {}
         self.error_counts: dict[str, int] = {}
+        self.skip_reasons: dict[str, int] = {}
         self.requests = 0
         self.errors = 0
         self.bytes = 0
         self.dropped = 0
         self.cancelled = 0
         self.skipped = 0
+        self.chunks = 0
+        self.events = 0
 
     def delta(self) -> EndpointDelta:
         return EndpointDelta(
             requests=self.requests, errors=self.errors, bytes=self.bytes, dropped=self.dropped,
-            cancelled=self.cancelled, skipped=self.skipped,
-            status_counts=self.status_counts, error_counts=self.error_counts,
+            cancelled=self.cancelled, skipped=self.skipped, chunks=self.chunks, events=self.events,
+            status_counts=self.status_counts, error_counts=self.error_counts, skip_reasons=self.skip_reasons,
             latency=_encode(self.latency), service=_encode(self.service), ttfb=_encode(self.ttfb),
         )
 
@@ -162,9 +165,12 @@ class Recorder:
         self.endpoints = [EndpointRecorder() for _ in range(endpoint_count)]
 
     def record_response(self, endpoint: int, status: int, ok: bool, latency_us: float,
-                        service_us: float, ttfb_us: float, nbytes: int) -> None:
+                        service_us: float, ttfb_us: float, nbytes: int, chunks: int = 0, events: int = 0) -> None:
         rec = self.endpoints[endpoint]
         rec.requests += 1
+        if chunks or events:
+            rec.chunks += chunks
+            rec.events += events
         if not ok:
             rec.errors += 1
         rec.status_counts[status] = rec.status_counts.get(status, 0) + 1
@@ -186,8 +192,11 @@ class Recorder:
     def record_cancelled(self, endpoint: int) -> None:
         self.endpoints[endpoint].cancelled += 1
 
-    def record_skipped(self, endpoint: int) -> None:
-        self.endpoints[endpoint].skipped += 1
+    def record_skipped(self, endpoint: int, reason: str = "") -> None:
+        rec = self.endpoints[endpoint]
+        rec.skipped += 1
+        if reason:
+            rec.skip_reasons[reason] = rec.skip_reasons.get(reason, 0) + 1
 
     def cut(self, start: float, end: float, worker: int = 0) -> IntervalStats:
         """Hand over what was recorded since the last cut and start afresh."""
@@ -204,8 +213,11 @@ class EndpointDelta:
     dropped: int = 0
     cancelled: int = 0
     skipped: int = 0
+    chunks: int = 0
+    events: int = 0
     status_counts: Mapping[int, int] = field(default_factory=dict)
     error_counts: Mapping[str, int] = field(default_factory=dict)
+    skip_reasons: Mapping[str, int] = field(default_factory=dict)
     latency: bytes = b""
     service: bytes = b""
     ttfb: bytes = b""
@@ -239,8 +251,10 @@ class EndpointTotals:
         self.ttfb = new_histogram()
         self.status_counts: dict[int, int] = {}
         self.error_counts: dict[str, int] = {}
+        self.skip_reasons: dict[str, int] = {}
         self.requests = self.errors = self.bytes = 0
         self.dropped = self.cancelled = self.skipped = 0
+        self.chunks = self.events = 0
 
     def add(self, delta: EndpointDelta, histograms: tuple[HdrHistogram | None, ...] | None = None) -> None:
         """Fold in one delta; pass ``histograms`` already decoded to avoid decoding twice."""
@@ -250,6 +264,10 @@ class EndpointTotals:
         self.dropped += delta.dropped
         self.cancelled += delta.cancelled
         self.skipped += delta.skipped
+        self.chunks += delta.chunks
+        self.events += delta.events
+        for reason, n in delta.skip_reasons.items():
+            self.skip_reasons[reason] = self.skip_reasons.get(reason, 0) + n
         for code, n in delta.status_counts.items():
             self.status_counts[code] = self.status_counts.get(code, 0) + n
         for kind, n in delta.error_counts.items():
@@ -277,6 +295,9 @@ class EndpointTotals:
             dropped=self.dropped,
             cancelled=self.cancelled,
             skipped=self.skipped,
+            skip_reasons=dict(self.skip_reasons),
+            chunks=self.chunks,
+            events=self.events,
         )
 
     def encoded(self) -> dict[str, str]:

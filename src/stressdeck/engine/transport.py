@@ -26,6 +26,7 @@ class Share:
     users: int
     rate: float | None
     request_budget: int | None
+    workers: int = 1
 
 
 class WorkerHandle(Protocol):
@@ -56,7 +57,7 @@ class ThreadWorker:
         loop = asyncio.new_event_loop()
         self._loop = loop
         worker = Worker(self.plan, self.share.worker_id, self.share.users, self.share.rate,
-                        self.share.request_budget, self._messages.put)
+                        self.share.request_budget, self._messages.put, self.share.workers)
         self._worker = worker
         self._ready.set()
         try:

@@ -18,7 +18,8 @@ from dataclasses import dataclass
 
 import aiohttp
 
-from stressdeck.engine.client import make_timeout, send
+from stressdeck.chain import DataFeed, row_variables
+from stressdeck.engine.client import Connector, make_timeout, send
 from stressdeck.engine.plan import Plan
 from stressdeck.engine.stats import IntervalStats, Recorder
 
@@ -43,7 +44,7 @@ WorkerMessage = IntervalStats | WorkerFinished
 
 class Worker:
     def __init__(self, plan: Plan, worker_id: int, users: int, rate: float | None,
-                 request_budget: int | None, emit: Callable[[WorkerMessage], None]) -> None:
+                 request_budget: int | None, emit: Callable[[WorkerMessage], None], workers: int = 1) -> None:
         self.plan = plan
         self.worker_id = worker_id
         self.emit = emit
@@ -67,6 +68,11 @@ class Worker:
         self._cumulative = list(itertools.accumulate(w / total for w in plan.weights))
         self._timeouts = [make_timeout(spec) for spec in plan.requests]
         self._random = random.Random()
+        self._iteration_cost = len(plan.flow) or 1
+        self._chained = bool(plan.flow or plan.data or any(spec.templated or spec.extract for spec in plan.requests))
+        data = plan.data
+        self._feed = DataFeed(data.rows, data.mode, worker_id, workers) if data else None
+        self._row_per_iteration = bool(data and data.per == "iteration")
 
     # -- control ---------------------------------------------------------------------------
 
@@ -92,7 +98,7 @@ class Worker:
     # -- the run ---------------------------------------------------------------------------
 
     async def run(self) -> None:
-        connector = aiohttp.TCPConnector(
+        connector = Connector(
             # Concurrency is already bounded by users / max_in_flight; a connector limit on
             # top would queue requests invisibly inside aiohttp and hide latency.
             limit=0,
@@ -101,6 +107,11 @@ class Worker:
         )
         self._session = aiohttp.ClientSession(connector=connector, cookie_jar=aiohttp.DummyCookieJar(),
                                               auto_decompress=False)
+        # aiohttp resends an idempotent request once, unseen, when its connection fails
+        # (ClientOSError / ServerDisconnectedError): the target would get twice the load we
+        # count. A load tester reports what it sent, so every attempt is one request.
+        if hasattr(self._session, "_retry_connection"):
+            self._session._retry_connection = False
         ticker = asyncio.create_task(self._tick())
         pacer = asyncio.create_task(self._schedule()) if self.open_model else None
         try:
@@ -148,11 +159,39 @@ class Worker:
         return min(bisect.bisect(self._cumulative, self._random.random()), len(self._cumulative) - 1)
 
     def _take_ticket(self) -> bool:
+        """Claim the requests of one iteration; a flow runs whole or not at all."""
         if self.budget is None:
             return True
-        if self.budget <= 0:
+        if self.budget < self._iteration_cost:
+            self.budget = 0
             return False
-        self.budget -= 1
+        self.budget -= self._iteration_cost
+        return True
+
+    # -- one iteration: a weighted request, or the whole flow -------------------------------
+
+    def _next_row(self, variables: dict[str, str]) -> bool:
+        """Put the next data row into ``variables``; False when the rows ran out (mode "stop")."""
+        assert self._feed is not None
+        row = self._feed.next_row()
+        if row is None:
+            self.finish("data exhausted")
+            return False
+        row_variables(row, variables)
+        return True
+
+    async def _iteration(self, variables: dict[str, str], due: float | None, index: int | None = None) -> bool:
+        """Run one unit of work for a user; False when the request budget or the data ran out."""
+        if self._row_per_iteration and not self._next_row(variables):
+            return False
+        specs, timeouts = self.plan.requests, self._timeouts
+        steps = self.plan.flow or (self._choose() if index is None else index,)
+        for step, index in enumerate(steps):
+            spec = specs[index]
+            await send(self._session, spec, index, timeouts[index], self.recorder,
+                       due if step == 0 else None, variables)
+            if spec.think and not self.open_model:
+                await asyncio.sleep(spec.think)
         return True
 
     # -- closed model ----------------------------------------------------------------------
@@ -166,11 +205,12 @@ class Worker:
                 self._user_tasks[user_id] = asyncio.create_task(self._user(user_id))
 
     async def _user(self, user_id: int) -> None:
-        specs = self.plan.requests
-        session, recorder, timeouts = self._session, self.recorder, self._timeouts
+        variables: dict[str, str] = {}
+        if self._feed is not None and not self._row_per_iteration and not self._next_row(variables):
+            return
         self.active_users += 1
         try:
-            # A user above the current target retires after its request: lowering users
+            # A user above the current target retires after its iteration: lowering users
             # never cancels work in flight.
             while user_id < self.users:
                 if not self._running.is_set():
@@ -179,15 +219,14 @@ class Worker:
                 if not self._take_ticket():
                     self._user_done()
                     return
-                index = self._choose()
-                spec = specs[index]
                 self.in_flight += 1
                 try:
-                    await send(session, spec, index, timeouts[index], recorder)
+                    more = await self._iteration(variables, None)
                 finally:
                     self.in_flight -= 1
-                if spec.think:
-                    await asyncio.sleep(spec.think)
+                if not more:
+                    self._user_done()
+                    return
         finally:
             self.active_users -= 1
 
@@ -199,7 +238,7 @@ class Worker:
     # -- open model ------------------------------------------------------------------------
 
     async def _schedule(self) -> None:
-        specs, recorder, timeouts, session = self.plan.requests, self.recorder, self._timeouts, self._session
+        recorder = self.recorder
         next_due = time.perf_counter()
         while True:
             if not self._running.is_set():
@@ -218,16 +257,23 @@ class Worker:
                     await self._drain()
                     self.finish("requests done")
                     return
-                index = self._choose()
+                index = self.plan.flow[0] if self.plan.flow else self._choose()
                 if self.in_flight >= self.max_in_flight:
                     recorder.record_dropped(index)
                 else:
                     self.in_flight += 1
-                    task = asyncio.create_task(send(session, specs[index], index, timeouts[index], recorder, next_due))
+                    task = asyncio.create_task(self._open_iteration(next_due, index))
                     self._request_tasks.add(task)
                     task.add_done_callback(self._request_done)
                 next_due += 1.0 / rate
             await asyncio.sleep(max(next_due - time.perf_counter(), 0))
+
+    async def _open_iteration(self, due: float, index: int) -> None:
+        # Plain requests (no chaining, no flow) skip the iteration machinery: the hot path.
+        if self._chained:
+            await self._iteration({}, due, index)
+        else:
+            await send(self._session, self.plan.requests[index], index, self._timeouts[index], self.recorder, due)
 
     def _request_done(self, task: asyncio.Task[None]) -> None:
         self._request_tasks.discard(task)

@@ -1,0 +1,191 @@
+"""Request chaining: ``{var}`` templates, values extracted from responses, data feeds.
+
+A template is compiled once when the plan is built; rendering it per request is a join
+of literal parts and variable lookups. Variables live per virtual user (or per flow
+iteration in the open model): extracted values, the current data row as ``row.NAME``,
+and random helpers ``random.uuid``, ``random.int``, ``random.hex``, ``random.string``.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+import string
+import uuid
+from collections.abc import Callable, Iterator, Mapping, MutableMapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+# {name} or {row.email}; "${" never reaches here (environment references expand first).
+_PLACEHOLDER = re.compile(r"(?<!\$)\{([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z0-9_-]+)?)\}")
+_JSON_PATH_TOKEN = re.compile(r"\.([A-Za-z_][A-Za-z0-9_-]*)|\[(\d+)\]|\[['\"]([^'\"]+)['\"]\]")
+
+RANDOM: dict[str, Callable[[], str]] = {
+    "random.uuid": lambda: str(uuid.uuid4()),
+    "random.int": lambda: str(random.randrange(1_000_000_000)),
+    "random.hex": lambda: f"{random.getrandbits(64):016x}",
+    "random.string": lambda: "".join(random.choices(string.ascii_lowercase + string.digits, k=12)),
+}
+
+
+class MissingVariable(Exception):
+    """A template needs a variable this user does not have (yet)."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.name = name
+
+
+@dataclass(frozen=True)
+class Template:
+    """Literal parts and variable names, alternating: parts[0] var[0] parts[1] ..."""
+
+    parts: tuple[str, ...]
+    names: tuple[str, ...]
+    json_escape: bool = False  # values go inside a JSON string: quotes and backslashes escaped
+
+    def render(self, variables: Mapping[str, str]) -> str:
+        out = [self.parts[0]]
+        for name, literal in zip(self.names, self.parts[1:]):
+            value = variables.get(name)
+            if value is None:
+                maker = RANDOM.get(name)
+                if maker is None:
+                    raise MissingVariable(name)
+                value = maker()
+            if self.json_escape:
+                value = json.dumps(value)[1:-1]
+            out.append(value)
+            out.append(literal)
+        return "".join(out)
+
+
+def compile_template(text: str, *, json_escape: bool = False) -> Template | None:
+    """None when ``text`` has no placeholders, so the prepared value is used as is."""
+    names = tuple(_PLACEHOLDER.findall(text))
+    if not names:
+        return None
+    return Template(tuple(_PLACEHOLDER.split(text)[::2]), names, json_escape)
+
+
+def placeholders(text: str) -> list[str]:
+    return _PLACEHOLDER.findall(text)
+
+
+@dataclass(frozen=True)
+class Extractor:
+    """Take one value from a response: ``$.json.path``, ``header:Name`` or ``regex:PATTERN``."""
+
+    variable: str
+    kind: str  # "json", "header" or "regex"
+    expression: str
+    steps: tuple[str | int, ...] = ()
+    pattern: re.Pattern[str] | None = None
+
+    @property
+    def needs_body(self) -> bool:
+        return self.kind != "header"
+
+    def extract(self, headers: Mapping[str, str], body: bytes) -> str | None:
+        if self.kind == "header":
+            return headers.get(self.expression)
+        text = body.decode("utf-8", errors="replace")
+        if self.kind == "regex":
+            assert self.pattern is not None
+            match = self.pattern.search(text)
+            if not match:
+                return None
+            return match.group(1) if match.groups() else match.group(0)
+        try:
+            node: Any = json.loads(text)
+        except ValueError:
+            return None
+        for step in self.steps:
+            if isinstance(step, int):
+                if not isinstance(node, list) or step >= len(node):
+                    return None
+            elif not isinstance(node, dict) or step not in node:
+                return None
+            node = node[step]
+        if node is None or isinstance(node, (dict, list)):
+            return json.dumps(node) if node is not None else None
+        if isinstance(node, bool):
+            return "true" if node else "false"
+        return str(node)
+
+
+def parse_extractor(variable: str, expression: str) -> Extractor:
+    """Raises ValueError with what was expected."""
+    if expression.startswith("header:"):
+        name = expression[len("header:"):].strip()
+        if not name:
+            raise ValueError('expected "header:NAME"')
+        return Extractor(variable, "header", name)
+    if expression.startswith("regex:"):
+        try:
+            pattern = re.compile(expression[len("regex:"):])
+        except re.error as exc:
+            raise ValueError(f"expected a valid regular expression ({exc})") from None
+        return Extractor(variable, "regex", expression, pattern=pattern)
+    if expression.startswith("$"):
+        rest = expression[1:]
+        steps: list[str | int] = []
+        position = 0
+        while position < len(rest):
+            match = _JSON_PATH_TOKEN.match(rest, position)
+            if not match:
+                raise ValueError('expected a JSON path like "$.id" or "$.data.items[0].id"')
+            name, index, quoted = match.groups()
+            steps.append(int(index) if index is not None else (name or quoted))
+            position = match.end()
+        return Extractor(variable, "json", expression, steps=tuple(steps))
+    raise ValueError('expected "$.json.path", "header:NAME" or "regex:PATTERN"')
+
+
+class DataFeed:
+    """Rows of a data file handed out in order; ``cycle`` wraps around, ``stop`` ends the run.
+
+    With several workers, worker ``i`` of ``n`` takes rows i, i+n, i+2n ... so each row is
+    used once per pass across the whole run.
+    """
+
+    def __init__(self, rows: Sequence[Mapping[str, str]], mode: str, worker: int = 0, workers: int = 1) -> None:
+        self.rows = rows
+        self.mode = mode
+        self.position = worker
+        self.step = max(workers, 1)
+
+    def next_row(self) -> Mapping[str, str] | None:
+        if not self.rows:
+            return None
+        if self.position >= len(self.rows):
+            if self.mode != "cycle":
+                return None
+            self.position %= len(self.rows)
+        row = self.rows[self.position]
+        self.position += self.step
+        return row
+
+
+def row_variables(row: Mapping[str, str], into: MutableMapping[str, str]) -> None:
+    for key, value in row.items():
+        into[f"row.{key}"] = value
+
+
+def iter_rows(path: str, text: str) -> Iterator[dict[str, str]]:
+    """CSV with a header line, or JSON lines (``.jsonl``/``.ndjson``) of flat objects."""
+    if path.endswith((".jsonl", ".ndjson")):
+        for line_number, line in enumerate(text.splitlines(), 1):
+            if not line.strip():
+                continue
+            value = json.loads(line)
+            if not isinstance(value, dict):
+                raise ValueError(f"line {line_number}: expected a JSON object")
+            yield {str(k): v if isinstance(v, str) else json.dumps(v) for k, v in value.items()}
+        return
+    import csv
+    import io
+
+    for row in csv.DictReader(io.StringIO(text)):
+        yield {str(k): (v or "") for k, v in row.items() if k is not None}

@@ -1,0 +1,44 @@
+"""The load generator's own CPU use: this process and its worker processes."""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+
+import psutil
+
+WINDOW = 1.0  # seconds: one tick alone (0.25 s, or a short last one) is too noisy to judge by
+
+
+class CpuMeter:
+    """CPU of this process and its children, in % of one core over about the last second."""
+
+    def __init__(self) -> None:
+        self._process = psutil.Process()
+        self._samples: deque[tuple[float, float]] = deque()
+        self.sample()
+
+    def sample(self) -> float:
+        now, used = time.monotonic(), self._cpu_seconds()
+        self._samples.append((now, used))
+        while len(self._samples) > 2 and now - self._samples[1][0] >= WINDOW:
+            self._samples.popleft()
+        since, used_then = self._samples[0]
+        if now <= since:
+            return 0.0
+        # A child that exited takes its CPU seconds with it: never report a negative share.
+        return max(0.0, 100.0 * (used - used_then) / (now - since))
+
+    def _cpu_seconds(self) -> float:
+        try:
+            processes = [self._process, *self._process.children()]
+        except psutil.Error:
+            processes = [self._process]
+        total = 0.0
+        for process in processes:
+            try:
+                times = process.cpu_times()
+            except psutil.Error:
+                continue  # exited between the listing and the reading
+            total += times.user + times.system
+        return total
