@@ -7,21 +7,28 @@ import asyncio
 import io
 import signal
 import sys
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Coroutine, Sequence
+from pathlib import Path
+from typing import Any
 
 from stressdeck import __version__
-from stressdeck.engine import Plan, Snapshot, build_plan, start
+from stressdeck.engine import Plan, RunHandle, Snapshot, build_plan, start
 from stressdeck.engine.load import PRESET_HELP, PRESETS
 from stressdeck.engine.plan import DEFAULT_MAX_DURATION
 from stressdeck.errors import InputError
 from stressdeck.files import WriteError, write_atomic
 from stressdeck.profile import load_profile
 from stressdeck.report import progress_line, summary_text, write_json
+from stressdeck.session import SUFFIXES, save_session
 from stressdeck.text import printable
 from stressdeck.units import parse_duration
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_THRESHOLDS, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
-SUBCOMMANDS = ("run", "demo", "demo-server", "presets", "console")
+SUBCOMMANDS = ("run", "replay", "compare", "report", "demo", "demo-server", "presets", "console")
+AUTOSAVE_DIR = "sessions"
+# Runs beside a headless run with its handle, e.g. a replay applying its control log.
+Steer = Callable[[RunHandle], Coroutine[Any, Any, None]]
 
 
 def _duration(text: str) -> float:
@@ -64,6 +71,20 @@ def add_load_options(parser: argparse.ArgumentParser) -> None:
                         help="safety cap on any run (default 10m)")
 
 
+def _duration_ms(text: str) -> float:
+    seconds = parse_duration(text)
+    if seconds is None or seconds < 0:
+        raise argparse.ArgumentTypeError(f'expected a duration like "1ms" or "500us", got {text!r}')
+    return seconds * 1000
+
+
+def add_save_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--save", metavar="FILE", help="save the session (.toml or .json)")
+    parser.add_argument("--force", action="store_true", help="overwrite an existing --save file")
+    parser.add_argument("--keep-secrets", action="store_true",
+                        help="keep literal secret header values in the saved profile (default: redacted)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="stressdeck", description="Load and stress test HTTP backends.")
     parser.add_argument("--version", action="version", version=f"stressdeck {__version__}")
@@ -74,6 +95,28 @@ def build_parser() -> argparse.ArgumentParser:
     add_load_options(run)
     run.add_argument("--json", dest="json_file", metavar="FILE", help="write the results as JSON")
     run.add_argument("--quiet", action="store_true", help="no progress lines, only the summary")
+    add_save_options(run)
+
+    replay = sub.add_parser("replay", help="run a saved session's plan again, with its live changes")
+    replay.add_argument("session", help="a session file (.toml or .json)")
+    replay.add_argument("--base-url", help="send to this base URL instead of the saved one")
+    replay.add_argument("--quiet", action="store_true", help="no progress lines, only the summary")
+    replay.add_argument("--ui", action="store_true", help="replay in the console")
+    add_save_options(replay)
+
+    compare = sub.add_parser("compare", help="compare two sessions; exit 3 on a regression")
+    compare.add_argument("base", help="the baseline session")
+    compare.add_argument("new", help="the session to judge")
+    compare.add_argument("--tolerance", default="10%", help="allowed change before it counts (default 10%%)")
+    compare.add_argument("--latency-floor", type=_duration_ms, default=1.0, metavar="DURATION",
+                         help="ignore latency changes smaller than this (default 1ms)")
+    compare.add_argument("--json", dest="json_file", metavar="FILE", help="write the comparison as JSON")
+
+    report = sub.add_parser("report", help="export a session as HTML, CSV (timeline) or JUnit XML")
+    report.add_argument("session", help="a session file (.toml or .json)")
+    report.add_argument("--html", metavar="FILE", help="a self-contained HTML report")
+    report.add_argument("--csv", metavar="FILE", help="the per-second timeline as CSV")
+    report.add_argument("--junit", metavar="FILE", help="thresholds as JUnit XML test cases")
 
     server = sub.add_parser("demo-server", help="serve the built-in demo target on 127.0.0.1")
     server.add_argument("--port", type=int, default=8765, help="port (0 picks a free one)")
@@ -84,23 +127,30 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
-    if not args_list or (args_list[0] not in SUBCOMMANDS and not args_list[0].startswith("-")):
+    # The console has its own parser: `stressdeck`, `stressdeck PROFILE`, `stressdeck demo`.
+    if not args_list or args_list[0] in ("demo", "console") or (
+            args_list[0] not in SUBCOMMANDS and not args_list[0].startswith("-")):
         return _console(args_list)
     args = build_parser().parse_args(args_list)
     try:
         if args.command == "run":
             return cmd_run(args)
+        if args.command in ("replay", "compare", "report"):
+            from stressdeck import cli_sessions
+
+            return int(getattr(cli_sessions, f"cmd_{args.command}")(args))
         if args.command == "demo-server":
             return cmd_demo_server(args)
         if args.command == "presets":
             for name, meaning in PRESET_HELP.items():
                 print(f"{name:7} {meaning}")
             return EXIT_OK
-        if args.command in ("demo", "console"):
-            return _console(args_list)
     except InputError as exc:
         print(f"error: {printable(exc.line())}", file=sys.stderr)
         return EXIT_USAGE
+    except WriteError as exc:
+        print(f"error: {printable(exc)}", file=sys.stderr)
+        return EXIT_FAILED
     build_parser().print_help()
     return EXIT_USAGE
 
@@ -122,12 +172,73 @@ def plan_from_args(args: argparse.Namespace, profile_path: str) -> Plan:
     )
 
 
+def check_save_path(args: argparse.Namespace) -> None:
+    """Refuse a --save that cannot work before the run, not after it."""
+    if not getattr(args, "save", None):
+        return
+    path = Path(args.save)
+    if path.suffix.lower() not in SUFFIXES:
+        raise InputError("--save", "", f"expected a .toml or .json file name, got {printable(args.save)}")
+    if path.exists() and not args.force:
+        raise InputError("--save", "", f"{printable(args.save)} already exists (use --force to overwrite)")
+
+
+def autosave_path(directory: str = AUTOSAVE_DIR) -> Path:
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    path = Path(directory) / f"autosave-{stamp}.toml"
+    counter = 1
+    while path.exists():
+        path = Path(directory) / f"autosave-{stamp}-{counter}.toml"
+        counter += 1
+    return path
+
+
+def keep_session(args: argparse.Namespace, plan: Plan, snapshot: Snapshot, *, partial: bool,
+                 replay_of: str | None = None) -> bool:
+    """Save to --save; a partial run with no usable --save goes to sessions/autosave-*.toml.
+
+    Returns False when the session was wanted and could not be written anywhere.
+    """
+    targets: list[tuple[str | Path, bool]] = []
+    if getattr(args, "save", None):
+        targets.append((args.save, bool(args.force)))
+    if partial:
+        targets.append((autosave_path(), False))
+    for path, overwrite in targets:
+        try:
+            keep_secrets = bool(getattr(args, "keep_secrets", False))
+            written = save_session(path, plan, snapshot, overwrite=overwrite, keep_secrets=keep_secrets,
+                                   replay_of=replay_of)
+        except WriteError as exc:
+            print(f"error: {printable(exc)}", file=sys.stderr)
+            continue
+        kind = "partial session" if partial else "session"
+        print(f"{kind} saved: {printable(written)}", flush=True)
+        return True
+    return not targets
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     plan = plan_from_args(args, args.profile)
-    final, interrupted = asyncio.run(run_headless(plan, quiet=args.quiet))
+    check_save_path(args)
+    return run_and_keep(args, plan)
+
+
+def run_and_keep(args: argparse.Namespace, plan: Plan, *,
+                 steer: Steer | None = None, replay_of: str | None = None) -> int:
+    """Run headless, print the summary, write --json and the session; the exit code of the run."""
+    handles: list[RunHandle] = []
+    try:
+        final, interrupted = asyncio.run(
+            run_headless(plan, quiet=args.quiet, steer=steer, on_start=handles.append))
+    except Exception:
+        # A crash mid-run: keep what was measured before the traceback.
+        if handles:
+            keep_session(args, plan, handles[0].latest, partial=True, replay_of=replay_of)
+        raise
     print(summary_text(final))
     code = EXIT_OK
-    if args.json_file:
+    if getattr(args, "json_file", None):
         buffer = io.StringIO()
         write_json(final, buffer, plan.name)
         try:
@@ -135,18 +246,28 @@ def cmd_run(args: argparse.Namespace) -> int:
         except WriteError as exc:
             print(f"error: {printable(exc)}", file=sys.stderr)
             code = EXIT_FAILED
+    crashed = final.stop_reason.startswith("worker") or final.stop_reason.startswith("internal error")
+    if not keep_session(args, plan, final, partial=interrupted or crashed, replay_of=replay_of):
+        code = EXIT_FAILED
     if interrupted:
         return EXIT_INTERRUPTED
-    if final.stop_reason.startswith("worker") or final.stop_reason.startswith("internal error"):
+    if crashed:
         return EXIT_FAILED
     if not final.thresholds_ok:
         return EXIT_THRESHOLDS
     return code
 
 
-async def run_headless(plan: Plan, *, quiet: bool = False) -> tuple[Snapshot, bool]:
-    """Run a plan to its end, printing a progress line a second; Ctrl+C/SIGTERM stop it cleanly."""
+async def run_headless(plan: Plan, *, quiet: bool = False,
+                       steer: Steer | None = None,
+                       on_start: Callable[[RunHandle], None] | None = None) -> tuple[Snapshot, bool]:
+    """Run a plan to its end, printing a progress line a second; Ctrl+C/SIGTERM stop it cleanly.
+
+    ``steer`` runs beside the run with its handle (a replay applies its control log there).
+    """
     handle = await start(plan)
+    if on_start is not None:
+        on_start(handle)
     interrupted = False
     loop = asyncio.get_running_loop()
 
@@ -157,6 +278,15 @@ async def run_headless(plan: Plan, *, quiet: bool = False) -> tuple[Snapshot, bo
 
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, on_signal)
+    def on_steer_done(task: asyncio.Task[None]) -> None:
+        # A failing steer ends the run at once: its changes would be missing from then on.
+        if not task.cancelled() and (failure := task.exception()) is not None:
+            loop.create_task(handle.stop(f"internal error: {type(failure).__name__}: {failure}"))
+
+    steering: asyncio.Task[None] | None = None
+    if steer is not None:
+        steering = loop.create_task(steer(handle))
+        steering.add_done_callback(on_steer_done)
     try:
         if not quiet:
             print(f"stressdeck {__version__}: {printable(plan.name)} -> {printable(plan.target)} "
@@ -166,8 +296,19 @@ async def run_headless(plan: Plan, *, quiet: bool = False) -> tuple[Snapshot, bo
             if not quiet and (int(snapshot.elapsed) > last_second or snapshot.finished):
                 last_second = int(snapshot.elapsed)
                 print(progress_line(snapshot), flush=True)
+        if steering is not None and steering.done() and not steering.cancelled():
+            failure = steering.exception()
+            if failure is not None:
+                raise failure
         return handle.latest, interrupted
+    except Exception as exc:
+        # Stop the workers and flush, so whoever saves the partial session gets the final figures.
+        if not handle.latest.finished:
+            await handle.stop(f"internal error: {type(exc).__name__}: {exc}")
+        raise
     finally:
+        if steering is not None and not steering.done():
+            steering.cancel()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(signum)
 

@@ -1,0 +1,94 @@
+"""Redaction of secrets typed literally into a profile, before it is written to a session.
+
+A header or query value (or a password in a URL) that is only ``${VAR}`` references (optionally after an auth scheme
+word such as ``Bearer``) is kept: the secret lives in the environment, not in the file.
+Anything else under a secret-looking name is replaced by ``<redacted>``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+REDACTED = "<redacted>"
+
+_SECRET_NAMES = {"authorization", "proxy-authorization", "cookie", "set-cookie", "x-api-key", "api-key",
+                 "apikey", "x-auth-token", "x-csrf-token"}
+_SECRET_PARTS = ("token", "secret", "password", "passwd", "api_key", "api-key", "apikey", "session")
+# ${ENV} references and {var} templates (values extracted at run time) hold no secret text.
+_REFERENCE = r"(?:\$\{[A-Za-z_][A-Za-z0-9_]*\}|(?<!\$)\{[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z0-9_-]+)?\})"
+# "Bearer ${TOKEN}", "${API_KEY}", "{login.token}": an optional scheme word, then only references.
+_ONLY_REFERENCES = re.compile(rf"\s*(?:[A-Za-z][A-Za-z0-9-]*\s+)?{_REFERENCE}(?:\s*{_REFERENCE})*\s*")
+
+
+# scheme://user:PASSWORD@host: the password part, up to the "@".
+_URL_PASSWORD = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://[^/@:]*:)([^/@]*)(@)")
+
+
+def is_secret_name(name: str) -> bool:
+    lowered = name.lower()
+    return lowered in _SECRET_NAMES or any(part in lowered for part in _SECRET_PARTS)
+
+
+def is_reference(value: str) -> bool:
+    """True when the value carries no literal secret: only references, after a scheme word."""
+    return _ONLY_REFERENCES.fullmatch(value) is not None
+
+
+def redact_values(table: Mapping[str, Any]) -> dict[str, Any]:
+    return {name: REDACTED if isinstance(value, str) and is_secret_name(name) and not is_reference(value)
+            else value
+            for name, value in table.items()}
+
+
+def redact_url(url: str) -> str:
+    """A password written into a URL is redacted unless it is a reference."""
+    match = _URL_PASSWORD.match(url)
+    if match is None or is_reference(match.group(2)) or not match.group(2):
+        return url
+    return match.group(1) + REDACTED + url[match.end(2):]
+
+
+def redact_document(document: dict[str, Any]) -> dict[str, Any]:
+    """Redact headers (profile-wide and per endpoint), query parameters and URL passwords, in place.
+
+    Request bodies are kept as written: they cannot hold ``${VAR}`` references, so redacting
+    them would make the session impossible to replay.
+    """
+    if isinstance(document.get("base_url"), str):
+        document["base_url"] = redact_url(document["base_url"])
+    defaults = document.get("defaults")
+    if isinstance(defaults, dict) and isinstance(defaults.get("headers"), dict):
+        defaults["headers"] = redact_values(defaults["headers"])
+    endpoints = document.get("endpoints")
+    if isinstance(endpoints, list):
+        for endpoint in endpoints:
+            if not isinstance(endpoint, dict):
+                continue
+            for key in ("headers", "query"):
+                if isinstance(endpoint.get(key), dict):
+                    endpoint[key] = redact_values(endpoint[key])
+            if isinstance(endpoint.get("url"), str):
+                endpoint["url"] = redact_url(endpoint["url"])
+    return document
+
+
+def redacted_fields(document: Mapping[str, Any]) -> list[str]:
+    """Where a saved profile holds ``<redacted>``: a replay would send that text instead."""
+    found = []
+    if isinstance(document.get("base_url"), str) and REDACTED in document["base_url"]:
+        found.append("base_url")
+    defaults = document.get("defaults")
+    if isinstance(defaults, Mapping) and isinstance(defaults.get("headers"), Mapping):
+        found += [f"defaults.headers.{k}" for k, v in defaults["headers"].items() if v == REDACTED]
+    endpoints = document.get("endpoints")
+    if isinstance(endpoints, list):
+        for index, endpoint in enumerate(endpoints):
+            if isinstance(endpoint, Mapping):
+                for key in ("headers", "query"):
+                    if isinstance(endpoint.get(key), Mapping):
+                        found += [f"endpoints[{index}].{key}.{k}" for k, v in endpoint[key].items() if v == REDACTED]
+                if isinstance(endpoint.get("url"), str) and REDACTED in endpoint["url"]:
+                    found.append(f"endpoints[{index}].url")
+    return found
