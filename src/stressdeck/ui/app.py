@@ -1,0 +1,365 @@
+"""StressDeckApp: owns the run (through a RunController), reads its newest snapshot on a
+timer and pushes it down to the dashboard; keys come back up as app actions.
+
+The runner ticks on this app's event loop; the load itself runs in one worker process (see
+RunController), so the UI never blocks requests and the requests never starve the UI of
+the GIL: a slow frame only means a snapshot is skipped. Snapshots are read at most
+``refresh_seconds`` apart and rendered only when a new one arrived.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import time
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from multiprocessing import resource_tracker
+from pathlib import Path
+from typing import Any
+
+from textual import work
+from textual.app import App, SystemCommand
+from textual.binding import Binding
+from textual.screen import Screen
+
+from stressdeck.engine.plan import DEFAULT_MAX_DURATION
+from stressdeck.engine.procs import ProcessWorker
+from stressdeck.engine.runner import RunHandle, WorkerFactory
+from stressdeck.engine.snapshot import Snapshot
+from stressdeck.errors import InputError
+from stressdeck.monitor import HostMonitor, Monitor
+from stressdeck.text import printable
+from stressdeck.ui.controller import ControlError, RunController
+from stressdeck.ui.events import INFO, EventTracker, LogEvent
+from stressdeck.ui.keys import CONTROLS
+from stressdeck.ui.planning import PlanSource, describe_load
+from stressdeck.ui.screens.dashboard import DashboardScreen
+from stressdeck.ui.screens.dialogs import ConfirmScreen, PresetScreen, SaveScreen
+from stressdeck.ui.screens.picker import PickerScreen
+
+REFRESH_SECONDS = 0.25  # 4 renders a second at most: the engine ticks at the same pace
+HOST_SECONDS = 1.0
+RUN_ACTIONS = {"toggle_run", "toggle_pause", "users", "users_scale", "rate", "preset", "save"}
+VIEW_ACTIONS = {"toggle_histogram"}  # also work on a static snapshot
+NOTIFY_SECONDS = 3
+Steer = Callable[[RunHandle], Awaitable[None]]  # drives a run's controls, e.g. a replay
+
+
+def session_file_name(plan_name: str, now: float | None = None) -> str:
+    slug = re.sub(r"[^a-z0-9]+", "-", plan_name.lower()).strip("-")[:40] or "session"
+    return f"{slug}-{time.strftime('%Y%m%d-%H%M%S', time.localtime(now))}.toml"
+
+
+class StressDeckApp(App[int]):
+    """The console. Pass ``source`` to open a profile, nothing for the picker, or
+    ``static_snapshot`` to render one fixed Snapshot with no run (tests, screenshots)."""
+
+    CSS_PATH = "stressdeck.tcss"
+    TITLE = "stressdeck"
+    BINDINGS = [
+        *(Binding(c.keys, c.action, c.label, key_display=c.display, show=c.show) for c in CONTROLS),
+        Binding("ctrl+q", "quit", "Quit", show=False, priority=True),
+    ]
+
+    def __init__(
+        self,
+        source: PlanSource | None = None,
+        *,
+        overrides: Mapping[str, Any] | None = None,
+        max_duration: float = DEFAULT_MAX_DURATION,
+        target_pid: int | None = None,
+        monitor: Monitor | None = None,
+        static_snapshot: Snapshot | None = None,
+        static_title: str = "static snapshot",
+        profiles_dir: Path = Path("profiles"),
+        sessions_dir: Path = Path("sessions"),
+        refresh_seconds: float = REFRESH_SECONDS,
+        worker_factory: WorkerFactory | None = ProcessWorker,
+        autostart: bool = False,
+        steer: Steer | None = None,
+        notes: Sequence[str] = (),
+    ) -> None:
+        super().__init__()
+        self.worker_factory = worker_factory
+        if worker_factory is ProcessWorker and static_snapshot is None and os.name == "posix":
+            # While the app runs, Textual swaps sys.stderr for a capture whose fileno() is -1;
+            # multiprocessing starts its resource tracker lazily with the first worker process
+            # and would hand that -1 on ("bad value(s) in fds_to_keep"). Start it now instead.
+            resource_tracker.ensure_running()
+        self.controller = RunController(source, worker_factory) if source is not None else None
+        self.overrides = dict(overrides or {})
+        self.max_duration = max_duration
+        self.target_pid = target_pid
+        self.monitor = monitor
+        self.static_snapshot = static_snapshot
+        self.static_title = static_title
+        self.profiles_dir, self.sessions_dir = profiles_dir, sessions_dir
+        self.refresh_seconds = refresh_seconds
+        self.tracker = EventTracker()
+        self.dashboard: DashboardScreen | None = None
+        self.autostart, self.steer, self.notes = autostart, steer, tuple(notes)
+        self.renders = 0  # snapshots rendered, for tests and the refresh-rate check
+        self._shown: Snapshot | None = None
+        self._runs = 0
+
+    # -- screens ---------------------------------------------------------------------------
+
+    def get_default_screen(self) -> Screen:
+        # The dashboard is the first screen when there is something to show, so it is in
+        # place before the first frame (and before a test's first query).
+        if self.static_snapshot is not None or self.controller is not None:
+            return self._new_dashboard()
+        return PickerScreen(self.profiles_dir, self.overrides, self.max_duration, self.target_pid)
+
+    def on_mount(self) -> None:
+        if self.static_snapshot is not None:
+            self.call_after_refresh(self._show_static)
+        elif self.controller is not None:
+            self._start_timers()
+            for note in self.notes:
+                self.notify(printable(note), severity="warning", timeout=10)
+            if self.autostart:
+                self.call_after_refresh(self.run_action, "toggle_run")
+
+    def _show_static(self) -> None:
+        assert self.static_snapshot is not None
+        self._sample_host()
+        self.render_snapshot(self.static_snapshot)
+
+    def on_picker_screen_chosen(self, message: PickerScreen.Chosen) -> None:
+        picked = message.picked
+        self.controller = RunController(picked.source, self.worker_factory)
+        self.target_pid = picked.target_pid
+        if picked.target_pid is not None and isinstance(self.monitor, HostMonitor):
+            self.monitor = None  # a new target to watch: sample it from now on
+        # On top of the picker (the default screen, which cannot be switched away).
+        self.push_screen(self._new_dashboard())
+        self._start_timers()
+
+    def _new_dashboard(self) -> DashboardScreen:
+        self.dashboard = DashboardScreen()
+        return self.dashboard
+
+    def _start_timers(self) -> None:
+        if self.monitor is None:
+            self.monitor = HostMonitor(self.target_pid)
+        self.set_interval(self.refresh_seconds, self._tick)
+        self.set_interval(HOST_SECONDS, self._sample_host)
+        self.call_after_refresh(self._tick)
+        self.call_after_refresh(self._sample_host)
+
+    # -- data down -------------------------------------------------------------------------
+
+    def _tick(self) -> None:
+        if self.controller is None:
+            return
+        snap = self.controller.latest()
+        if snap is not self._shown:
+            self.render_snapshot(snap)
+
+    def render_snapshot(self, snap: Snapshot) -> None:
+        """Push one snapshot to every pane (also the way to show a fixed snapshot)."""
+        if self.dashboard is None or not self.dashboard.is_mounted:
+            self.call_after_refresh(self.render_snapshot, snap)
+            return
+        previous, self._shown = self._shown, snap
+        controller = self.controller
+        if controller is not None:
+            plan = controller.run_plan or controller.plan
+            next_load = "" if controller.active else describe_load(controller.plan)
+            self.dashboard.show(snap, plan.name, plan.load.duration, next_load)
+        else:
+            self.dashboard.show(snap, self.static_title, None)
+        self.dashboard.log_events(self.tracker.update(snap))
+        self.renders += 1
+        if previous is None or previous.state != snap.state:
+            self.refresh_bindings()
+
+    def _sample_host(self) -> None:
+        # The first sample may come before the dashboard has composed its panes.
+        if self.monitor is None or self.dashboard is None or not self.dashboard.is_mounted:
+            return
+        self.dashboard.show_host(self.monitor.sample(), self.monitor.history)
+
+    def _log(self, text: str) -> None:
+        if self.dashboard is not None and self._shown is not None:
+            self.dashboard.log_events([LogEvent(self._shown.elapsed, INFO, text)])
+
+    # -- which keys apply now ----------------------------------------------------------------
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action not in RUN_ACTIONS and action not in VIEW_ACTIONS:
+            return True
+        if not isinstance(self.screen, DashboardScreen):  # the picker, or a dialog on top
+            return False
+        if action in VIEW_ACTIONS:
+            return True
+        controller = self.controller
+        if controller is None:
+            return False
+        if action in ("users", "users_scale"):
+            return not controller.open_model
+        if action == "rate":
+            return controller.open_model
+        if action == "toggle_pause":
+            return True if controller.active else None
+        if action == "save":
+            return True if controller.handle is not None else None
+        return True
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        for control in CONTROLS:
+            name = control.action.split("(")[0]
+            if name == "quit" or self.check_action(name, ()) is False:
+                continue
+            yield SystemCommand(f"{control.title} [{control.display}]", control.help,
+                                lambda action=control.action: self.run_action(action))
+
+    # -- run control -----------------------------------------------------------------------
+
+    async def action_toggle_run(self) -> None:
+        controller = self.controller
+        if controller is None:
+            return
+        if controller.active:
+            self._stop_run()
+            return
+        self.tracker.reset()
+        self._runs += 1
+        plan = controller.plan
+        self._log(f"run {self._runs}: {printable(plan.name)} → {printable(plan.target)}, {describe_load(plan)}")
+        try:
+            await controller.start()
+        except (ControlError, InputError, OSError, RuntimeError) as exc:
+            self.notify(printable(exc), title="cannot start", severity="error", timeout=NOTIFY_SECONDS)
+            return
+        if self.steer is not None and controller.handle is not None:
+            # A replay steers its first run only; later runs are the user's own.
+            steer, self.steer = self.steer, None
+            self.run_worker(steer(controller.handle), group="steer")
+        self._tick()
+
+    @work(exclusive=True, group="run")
+    async def _stop_run(self) -> None:
+        if self.controller is not None:
+            await self.controller.stop()
+        self._tick()
+
+    def action_toggle_pause(self) -> None:
+        self._control(lambda c: c.toggle_pause())
+
+    def action_users(self, delta: int) -> None:
+        self._control(lambda c: c.change_users(delta=delta), "users")
+
+    def action_users_scale(self, factor: float) -> None:
+        self._control(lambda c: c.change_users(factor=factor), "users")
+
+    def action_rate(self, factor: float) -> None:
+        self._control(lambda c: c.change_rate(factor), "/s rate")
+
+    def _control(self, change: Any, unit: str = "") -> None:
+        controller = self.controller
+        if controller is None:
+            return
+        try:
+            value = change(controller)
+        except ControlError as exc:
+            self.notify(str(exc), severity="warning", timeout=NOTIFY_SECONDS)
+            return
+        except InputError as exc:
+            self.notify(printable(exc.line()), severity="error", timeout=NOTIFY_SECONDS)
+            return
+        if unit and not controller.active:
+            self.notify(f"next run: {value:g} {unit}".replace(" /s", "/s"), timeout=NOTIFY_SECONDS)
+        self._tick()
+
+    def action_toggle_histogram(self) -> None:
+        if self.dashboard is not None:
+            self.dashboard.toggle_histogram()
+            if self._shown is not None:
+                self.dashboard.show_histogram(self._shown)
+
+    @work(exclusive=True, group="dialog")
+    async def action_preset(self) -> None:
+        controller = self.controller
+        if controller is None:
+            return
+        base = describe_load(controller.source.with_overrides(preset=None).build())
+        name = await self.push_screen_wait(PresetScreen(controller.plan.load.preset, base))
+        if name is None:
+            return
+        try:
+            controller.choose_preset(None if name == "(profile)" else name)
+        except InputError as exc:
+            self.notify(printable(exc.line()), severity="error", timeout=NOTIFY_SECONDS)
+            return
+        when = "from the next start (s)" if controller.active else "when you press s"
+        self.notify(f"{describe_load(controller.plan)}: applies {when}", title="preset", timeout=NOTIFY_SECONDS)
+        self._shown = None
+        self._tick()
+
+    @work(exclusive=True, group="dialog")
+    async def action_save(self) -> None:
+        controller = self.controller
+        if controller is None or controller.handle is None or controller.run_plan is None:
+            self.notify("nothing to save yet: start a run with s", severity="warning", timeout=NOTIFY_SECONDS)
+            return
+        default = session_file_name(controller.run_plan.name)
+        path = await self.push_screen_wait(SaveScreen(default, self.sessions_dir))
+        if path is None:
+            return
+        overwrite = False
+        if path.exists():
+            question = f"{printable(path)} already exists. Overwrite it?"
+            if not await self.push_screen_wait(ConfirmScreen(question, "Overwrite", "Cancel")):
+                return
+            overwrite = True
+        await self.save_session(path, overwrite=overwrite)
+
+    async def save_session(self, path: Path, *, overwrite: bool = False) -> Path | None:
+        """Write the current (or last) run to ``path``; notifies and returns None on failure."""
+        controller = self.controller
+        if controller is None or controller.handle is None or controller.run_plan is None:
+            return None
+        try:
+            from stressdeck.files import WriteError
+            from stressdeck.session import save_session
+        except ImportError as exc:  # sessions ship with the package; this is a broken install
+            self.notify(f"sessions are not available ({exc})", severity="error", timeout=NOTIFY_SECONDS)
+            return None
+        snap = controller.handle.latest
+        try:
+            # Off the event loop: a long run's timeline and histograms take a moment to encode.
+            written = await asyncio.to_thread(save_session, path, controller.run_plan, snap, overwrite=overwrite)
+        except WriteError as exc:
+            self.notify(printable(exc), title="not saved", severity="error", timeout=NOTIFY_SECONDS)
+            return None
+        note = " (run still going: saved so far)" if controller.active else ""
+        self.notify(f"saved {printable(written)}{note}", timeout=NOTIFY_SECONDS)
+        self._log(f"session saved to {printable(written)}{note}")
+        return written
+
+    # -- quitting --------------------------------------------------------------------------
+
+    async def action_quit(self) -> None:
+        controller = self.controller
+        if controller is not None and controller.active:
+            self._confirm_quit()
+            return
+        self.exit(0)
+
+    @work(exclusive=True, group="dialog")
+    async def _confirm_quit(self) -> None:
+        question = "A run is going. Stop it and quit? (ctrl+s first saves what it measured)"
+        if not await self.push_screen_wait(ConfirmScreen(question, "Stop and quit", "Keep running")):
+            return
+        if self.controller is not None:
+            await self.controller.stop()  # the engine flushes and cancels in-flight requests
+        self.exit(0)
+
+    async def on_unmount(self) -> None:
+        # Whatever ended the app (an error included), let the engine stop and flush.
+        if self.controller is not None and self.controller.active:
+            await self.controller.stop()

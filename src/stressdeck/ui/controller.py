@@ -1,0 +1,125 @@
+"""The console's hold on a run: starts it, steers it through the RunHandle, stops it.
+
+Live changes go through ``RunHandle`` only, so each lands in the control log (and so in a
+saved session and its replay). Before a run starts, the same keys change the starting load
+instead, by rebuilding the plan with an override.
+"""
+
+from __future__ import annotations
+
+from stressdeck.engine.plan import Plan
+from stressdeck.engine.procs import ProcessWorker
+from stressdeck.engine.runner import RunHandle, WorkerFactory, start
+from stressdeck.engine.snapshot import PAUSED, RUNNING, STOPPING, Snapshot
+from stressdeck.ui.planning import PlanSource, idle_snapshot
+
+MIN_RATE = 0.1  # requests/s: ±10 % steps must never reach zero and get stuck there
+
+
+class ControlError(Exception):
+    """A control that does not apply now; the message says why, for a notification."""
+
+
+class RunController:
+    """``worker_factory`` defaults to one worker *process*: in a thread, the load and the UI
+    would share one GIL, so every frame drawn would cost requests (and a busy load would
+    make the UI stutter). None runs the load in a thread of this process instead."""
+
+    def __init__(self, source: PlanSource, worker_factory: WorkerFactory | None = ProcessWorker) -> None:
+        self.source = source
+        self.worker_factory = worker_factory
+        self.plan: Plan = source.build()
+        self.handle: RunHandle | None = None
+        self.run_plan: Plan | None = None  # the plan of the current (or last) run
+        self._idle = idle_snapshot(self.plan)
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def latest(self) -> Snapshot:
+        return self.handle.latest if self.handle is not None else self._idle
+
+    @property
+    def state(self) -> str:
+        return self.handle.state if self.handle is not None else self._idle.state
+
+    @property
+    def active(self) -> bool:
+        """True while a run is going (running, paused or stopping)."""
+        return self.handle is not None and self.handle.state in (RUNNING, PAUSED, STOPPING)
+
+    @property
+    def open_model(self) -> bool:
+        return self.plan.load.model == "open"
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    async def start(self) -> RunHandle:
+        if self.active:
+            raise ControlError("a run is already going")
+        self.run_plan = self.plan
+        self.handle = await start(self.plan, 1, self.worker_factory)
+        return self.handle
+
+    async def stop(self) -> Snapshot | None:
+        """Ask the run to stop and wait for its final snapshot (under a second)."""
+        if self.handle is None or not self.active:
+            return None
+        return await self.handle.stop()
+
+    def toggle_pause(self) -> str:
+        if self.handle is None or not self.active:
+            raise ControlError("nothing to pause: start a run with s")
+        if self.handle.state == RUNNING:
+            self.handle.pause()
+        elif self.handle.state == PAUSED:
+            self.handle.resume()
+        return self.handle.state
+
+    # -- load ------------------------------------------------------------------------------
+
+    def change_users(self, delta: int = 0, factor: float = 1.0) -> int:
+        """Users ±delta or ×factor: live on a running run, else for the next one."""
+        if self.open_model:
+            raise ControlError("open model: change the rate with ] and [")
+        if self.active:
+            assert self.handle is not None
+            users = _scaled(self.handle.latest.users, delta, factor, minimum=0)
+            self.handle.set_users(users)
+            return users
+        users = _scaled(self.plan.load.users, delta, factor, minimum=1)
+        self._rebuild(users=users)
+        return users
+
+    def change_rate(self, factor: float) -> float:
+        """Rate ×factor (open model): live on a running run, else for the next one."""
+        if not self.open_model:
+            raise ControlError("closed model: change users with + and - (rate is for --model open)")
+        if self.active:
+            assert self.handle is not None
+            current = self.handle.latest.rate or self.plan.load.rate or MIN_RATE
+            value = round(max(current * factor, MIN_RATE), 2)
+            self.handle.set_rate(value)
+            return value
+        value = round(max((self.plan.load.rate or MIN_RATE) * factor, MIN_RATE), 2)
+        self._rebuild(rate=value)
+        return value
+
+    def choose_preset(self, name: str | None) -> None:
+        """Shape the next run with a preset (None: back to the profile's load).
+
+        RunHandle has no control that swaps a live run's stages, so a preset always
+        applies from the next start; the caller says so when a run is going.
+        """
+        self._rebuild(preset=name)
+
+    def _rebuild(self, **changes: object) -> None:
+        self.source = self.source.with_overrides(**changes)
+        self.plan = self.source.build()
+        self._idle = idle_snapshot(self.plan)
+
+
+def _scaled(current: int, delta: int, factor: float, minimum: int) -> int:
+    value = int(round(current * factor)) + delta
+    if factor > 1 and value == current:
+        value += 1  # doubling 0 users must still move
+    return max(value, minimum)

@@ -1,0 +1,155 @@
+"""``stressdeck [PROFILE | demo] [load options] [--target-pid PID]``: open the console.
+
+No profile opens the picker over profiles/; a profile opens straight onto it; ``demo``
+starts the embedded demo target on a free loopback port for the life of the console and
+opens the demo profile pointed at it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from importlib import resources
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from stressdeck.errors import InputError
+from stressdeck.monitor import check_pid
+from stressdeck.text import printable
+
+if TYPE_CHECKING:
+    from stressdeck.ui.app import StressDeckApp
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+DEMO = "demo"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from stressdeck.cli import add_load_options
+    from stressdeck.ui.keys import CONTROLS
+
+    keys = "\n".join(f"  {c.help}" for c in CONTROLS)
+    parser = argparse.ArgumentParser(
+        prog="stressdeck", description="Open the load-testing console (no profile: pick one).",
+        epilog=f"keys in the console:\n{keys}\n  1-5: Overview, Endpoints, Charts, Host, Log; ctrl+p: command palette",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("profile", nargs="?", help='a profile file (.toml or .json), or "demo"')
+    add_load_options(parser)
+    parser.add_argument("--target-pid", type=int, metavar="PID",
+                        help="also watch this process's CPU and memory (the backend under test)")
+    parser.add_argument("--profiles-dir", type=Path, default=Path("profiles"), help=argparse.SUPPRESS)
+    parser.add_argument("--sessions-dir", type=Path, default=Path("sessions"), help=argparse.SUPPRESS)
+    return parser
+
+
+def overrides_from(args: argparse.Namespace) -> dict[str, object]:
+    keys = ("base_url", "users", "rate", "model", "duration", "requests", "preset")
+    return {key: getattr(args, key) for key in keys if getattr(args, key) is not None}
+
+
+@contextmanager
+def demo_profile() -> Iterator[Path]:
+    """The packaged demo profile as a real file, wherever the package is installed."""
+    with resources.as_file(resources.files("stressdeck") / "profiles" / "demo.toml") as path:
+        yield path
+
+
+def console_main(argv: list[str]) -> int:
+    """Run the console; 0 when it was closed normally, 2 on bad input (one line on stderr)."""
+    argv = list(argv)
+    if argv[:1] == ["console"]:
+        argv = argv[1:]
+    args = build_parser().parse_args(argv)  # argparse itself exits 2 on a usage error
+    try:
+        if args.target_pid is not None:
+            try:
+                check_pid(args.target_pid)
+            except ValueError as exc:
+                raise InputError("--target-pid", "", str(exc)) from None
+        if args.profile == DEMO:
+            return _run_demo(args)
+        return _run(args, args.profile, overrides_from(args))
+    except InputError as exc:
+        print(f"error: {printable(exc.line())}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+def _run_demo(args: argparse.Namespace) -> int:
+    from stressdeck.demo import DemoServerThread
+
+    overrides = overrides_from(args)
+    with DemoServerThread() as server, demo_profile() as profile:
+        # The demo target only ever listens on loopback; the profile follows wherever it is.
+        overrides["base_url"] = server.url
+        return _run(args, str(profile), overrides)
+
+
+def replay_app(session_path: str, *, base_url: str | None = None) -> StressDeckApp:
+    """The console on a saved session's plan, started at once and steered by its control
+    log, as the headless replay does; raises InputError."""
+    from functools import partial
+
+    from stressdeck.profile import parse_profile
+    from stressdeck.redact import redacted_fields
+    from stressdeck.replay import plan_for_replay, replay_events, steer, stop_offset
+    from stressdeck.session import load_session
+    from stressdeck.ui.app import StressDeckApp
+    from stressdeck.ui.planning import PlanSource
+
+    session = load_session(session_path)
+    plan_for_replay(session, session_path, base_url=base_url)  # the headless checks and messages
+    saved = session.plan
+    overrides = dict(saved.overrides)
+    if base_url is not None:
+        overrides["base_url"] = base_url
+    profile = parse_profile(saved.document, saved.source or session_path)
+    source = PlanSource(profile, overrides, saved.load.max_duration, saved.load.tick)
+    redacted = redacted_fields(saved.document)
+    notes = [f'{", ".join(redacted)} were redacted when saved; the replay sends "<redacted>"'] if redacted else []
+    driver = partial(steer, events=replay_events(session), stop_at=stop_offset(session))
+    return StressDeckApp(source, autostart=True, steer=driver, notes=notes)
+
+
+def replay(session_path: str, *, base_url: str | None = None, save: str | None = None,
+           force: bool = False, keep_secrets: bool = False) -> int:
+    """`stressdeck replay SESSION --ui`; ``save`` writes the replay's session when the console
+    closes (the run is stopped first if it is still going)."""
+    from stressdeck.cli import check_save_path
+    from stressdeck.files import WriteError
+    from stressdeck.session import save_session
+
+    try:
+        check_save_path(argparse.Namespace(save=save, force=force))
+        app = replay_app(session_path, base_url=base_url)
+    except InputError as exc:
+        print(f"error: {printable(exc.line())}", file=sys.stderr)
+        return EXIT_USAGE
+    app.run()
+    controller = app.controller
+    if save and controller is not None and controller.handle is not None and controller.run_plan is not None:
+        try:
+            written = save_session(save, controller.run_plan, controller.handle.latest, overwrite=force,
+                                   keep_secrets=keep_secrets, replay_of=session_path)
+        except WriteError as exc:
+            print(f"error: {printable(exc)}", file=sys.stderr)
+            return EXIT_FAILED
+        print(f"saved {printable(written)}")
+    return app.return_code or EXIT_OK
+
+
+def _run(args: argparse.Namespace, profile: str | None, overrides: dict[str, object]) -> int:
+    from stressdeck.ui.app import StressDeckApp
+    from stressdeck.ui.planning import PlanSource
+
+    source = PlanSource.from_file(profile, overrides, args.max_duration) if profile else None
+    app = StressDeckApp(source, overrides=overrides, max_duration=args.max_duration,
+                        target_pid=args.target_pid, profiles_dir=args.profiles_dir,
+                        sessions_dir=args.sessions_dir)
+    app.run()
+    return app.return_code or EXIT_OK  # non-zero when the app itself failed
+
+
+if __name__ == "__main__":  # python -m stressdeck.ui.main [...]
+    raise SystemExit(console_main(sys.argv[1:]))

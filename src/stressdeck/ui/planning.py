@@ -1,0 +1,103 @@
+"""What the console will run next: a profile plus overrides, rebuilt into a Plan on demand.
+
+Keeping the profile and the overrides (instead of only a Plan) lets the console change the
+starting load before a run (users, rate, preset) through the same ``build_plan`` the CLI
+uses, so the plan's ``overrides`` record exactly what was changed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from stressdeck.engine.plan import DEFAULT_MAX_DURATION, DEFAULT_TICK, Plan, build_plan
+from stressdeck.engine.snapshot import IDLE, EndpointSummary, Snapshot
+from stressdeck.errors import InputError
+from stressdeck.profile import METHODS, Profile, load_profile, parse_profile
+from stressdeck.thresholds import ThresholdResult
+
+# The keyword arguments of build_plan that a console override may set.
+OVERRIDE_KEYS = ("base_url", "users", "rate", "model", "duration", "requests", "preset")
+
+
+@dataclass(frozen=True)
+class PlanSource:
+    profile: Profile
+    overrides: Mapping[str, Any] = field(default_factory=dict)
+    max_duration: float = DEFAULT_MAX_DURATION
+    tick: float = DEFAULT_TICK
+
+    @classmethod
+    def from_file(cls, path: str | Path, overrides: Mapping[str, Any] | None = None,
+                  max_duration: float = DEFAULT_MAX_DURATION) -> PlanSource:
+        """Load a profile and check the overrides apply; raises InputError."""
+        source = cls(load_profile(path), _clean(overrides or {}), max_duration)
+        source.build()
+        return source
+
+    def build(self) -> Plan:
+        """The Plan for these overrides; raises InputError."""
+        return build_plan(self.profile, max_duration=self.max_duration, tick=self.tick, **self.overrides)
+
+    def with_overrides(self, **changes: Any) -> PlanSource:
+        """A copy with some overrides changed (None removes one); raises InputError if invalid."""
+        merged = dict(self.overrides)
+        merged.update(changes)
+        source = PlanSource(self.profile, _clean(merged), self.max_duration, self.tick)
+        source.build()
+        return source
+
+
+def _clean(overrides: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in overrides.items() if k in OVERRIDE_KEYS and v is not None}
+
+
+def adhoc_profile(method: str, url: str) -> Profile:
+    """A one-endpoint profile for a URL typed into the picker; raises InputError."""
+    method = method.strip().upper() or "GET"
+    url = url.strip()
+    if method not in METHODS:
+        raise InputError("ad-hoc", "method", "expected one of " + ", ".join(METHODS))
+    if not url:
+        raise InputError("ad-hoc", "url", "expected a URL like http://127.0.0.1:8080/health")
+    path = urlsplit(url).path or "/"
+    document = {
+        "name": f"ad-hoc {method} {url}",
+        "endpoints": [{"name": f"{method} {path}", "method": method, "url": url}],
+    }
+    return parse_profile(document, "ad-hoc")
+
+
+def idle_snapshot(plan: Plan) -> Snapshot:
+    """What the dashboard shows before the first run: the plan's shape, nothing measured."""
+    return Snapshot(
+        elapsed=0.0, state=IDLE, model=plan.load.model, target=plan.target,
+        users=plan.load.users, active_users=0,
+        rate=plan.load.rate if plan.load.model == "open" else None, in_flight=0,
+        total=EndpointSummary("total"),
+        endpoints=tuple(EndpointSummary(name) for name in plan.endpoint_names),
+        timeline=(), control_log=(),
+        # Not measured yet (value None): the header lists them without a verdict.
+        thresholds=tuple(ThresholdResult(t.expr, None, None, True) for t in plan.thresholds)
+        + tuple(ThresholdResult(t.expr, name, None, True)
+                for name, ts in zip(plan.endpoint_names, plan.endpoint_thresholds) for t in ts),
+    )
+
+
+def describe_load(plan: Plan) -> str:
+    """One line: model, users or rate, duration or request budget, preset."""
+    load = plan.load
+    parts = [load.model]
+    parts.append(f"{load.rate:g}/s" if load.model == "open" else f"{load.users} users")
+    if load.requests is not None:
+        parts.append(f"{load.requests} requests")
+    elif load.duration is not None:
+        parts.append(f"{load.duration:g}s")
+    if load.preset:
+        parts.append(f"preset {load.preset}")
+    elif load.stages:
+        parts.append(f"{len(load.stages)} stages")
+    return ", ".join(parts)

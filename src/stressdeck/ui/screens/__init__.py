@@ -1,0 +1,1 @@
+"""Screens: profile picker, dashboard, dialogs."""

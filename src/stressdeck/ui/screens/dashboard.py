@@ -1,0 +1,101 @@
+"""The dashboard: a status header, five panes and the footer.
+
+Below 140 columns the panes are tabs (Overview, Endpoints, Charts, Host, Log; keys 1-5 or
+left/right on the tab bar); from 140 columns the tab bar goes and every pane shows at once
+in a grid (see stressdeck.tcss). Panes are laid out once; only CSS classes change on a
+resize, so nothing is rebuilt and hidden charts cost nothing.
+
+The screen only renders what it is pushed (``show``, ``show_host``); the keys it binds are
+app actions, because the app owns the run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Container
+from textual.screen import Screen
+from textual.widgets import Footer, Tab, Tabs
+
+from stressdeck.engine.snapshot import Snapshot
+from stressdeck.monitor import HostSample
+from stressdeck.ui.events import LogEvent
+from stressdeck.ui.widgets.charts import LatencyHistogram, TimelineChart
+from stressdeck.ui.widgets.eventlog import EventLog
+from stressdeck.ui.widgets.header import StatusHeader
+from stressdeck.ui.widgets.host import HostPane
+from stressdeck.ui.widgets.tables import CodesPane, EndpointTable
+
+PANES = (("overview", "Overview"), ("endpoints", "Endpoints"), ("charts", "Charts"),
+         ("host", "Host"), ("log", "Log"))
+WIDE = 140  # columns from which every pane is shown side by side
+
+class DashboardScreen(Screen[None]):
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (WIDE, "-wide")]
+    BINDINGS = [
+        *(Binding(str(i), f"show_pane('{pane}')", title, show=False)
+          for i, (pane, title) in enumerate(PANES, start=1)),
+    ]
+
+    def compose(self) -> ComposeResult:
+        yield StatusHeader(id="status")
+        yield Tabs(*(Tab(title, id=pane) for pane, title in PANES), id="tabs")
+        with Container(id="panes"):
+            with self._pane("overview", "latency histogram"):
+                yield LatencyHistogram(id="histogram")
+            with self._pane("charts", "over time"):
+                yield TimelineChart("rps", id="rps-chart")
+                yield TimelineChart("latency", id="latency-chart")
+            with self._pane("endpoints", "endpoints, status codes and errors"):
+                yield EndpointTable(id="endpoint-table")
+                yield CodesPane(id="codes")
+            with self._pane("host", "host"):
+                yield HostPane(id="host-pane")
+            with self._pane("log", "recent events"):
+                yield EventLog(id="event-log")
+        yield Footer(compact=True)
+
+    @staticmethod
+    def _pane(name: str, title: str) -> Container:
+        pane = Container(id=f"pane-{name}", classes="pane -active" if name == "overview" else "pane")
+        pane.border_title = title  # shown only in the wide grid, where panes have borders
+        return pane
+
+    # -- data down -------------------------------------------------------------------------
+
+    def show(self, snap: Snapshot, name: str, duration: float | None, next_load: str = "") -> None:
+        self.query_one(StatusHeader).show(snap, name, duration, next_load)
+        self.query_one(LatencyHistogram).show(snap)
+        self.query_one(EndpointTable).show(snap)
+        self.query_one(CodesPane).show(snap)
+        for chart in self.query(TimelineChart):
+            chart.show(snap)
+        self.query_one(HostPane).show_health(snap.health)
+
+    def show_host(self, sample: HostSample | None, history: Sequence[HostSample]) -> None:
+        self.query_one(HostPane).show_host(sample, history)
+
+    def log_events(self, events: Sequence[LogEvent]) -> None:
+        if events:
+            self.query_one(EventLog).add(events)
+
+    def toggle_histogram(self) -> bool:
+        """Switch the histogram between the whole run and the last 10 s; True when recent."""
+        histogram = self.query_one(LatencyHistogram)
+        histogram.recent = not histogram.recent
+        return histogram.recent
+
+    def show_histogram(self, snap: Snapshot) -> None:
+        self.query_one(LatencyHistogram).show(snap)
+
+    # -- panes -----------------------------------------------------------------------------
+
+    def action_show_pane(self, pane: str) -> None:
+        self.query_one(Tabs).active = pane
+
+    def on_tabs_tab_activated(self, event: Tabs.TabActivated) -> None:
+        active = event.tab.id if event.tab is not None else "overview"
+        for pane, _ in PANES:
+            self.query_one(f"#pane-{pane}").set_class(pane == active, "-active")

@@ -1,0 +1,119 @@
+"""Modal dialogs: yes/no, preset list and session file name. Each dismisses with its answer."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Button, Input, Label, OptionList, Static
+from textual.widgets.option_list import Option
+
+from stressdeck.engine.load import PRESET_HELP
+from stressdeck.ui.format import safe
+
+SESSION_SUFFIXES = (".toml", ".json")
+NO_PRESET = "(profile)"  # option id: back to the profile's own load shape
+
+
+class ConfirmScreen(ModalScreen[bool]):
+    """A question answered with y/n (or the buttons); escape means no."""
+
+    BINDINGS = [Binding("y", "answer(True)", "Yes"), Binding("n,escape", "answer(False)", "No")]
+
+    def __init__(self, question: str, yes: str = "Yes", no: str = "No") -> None:
+        super().__init__(classes="dialog")
+        self.question, self.yes, self.no = question, yes, no
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog-box"):
+            yield Static(safe(self.question), id="question")
+            with Horizontal(classes="dialog-buttons"):
+                yield Button(f"{self.yes} (y)", variant="error", id="yes")
+                yield Button(f"{self.no} (n)", variant="primary", id="no")
+
+    def on_mount(self) -> None:
+        self.query_one("#no", Button).focus()  # the safe answer is the default one
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        self.dismiss(event.button.id == "yes")
+
+    def action_answer(self, answer: bool) -> None:
+        self.dismiss(answer)
+
+
+class PresetScreen(ModalScreen[str | None]):
+    """Pick one of the named presets (or the profile's own load); escape cancels."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+
+    def __init__(self, current: str | None, base: str) -> None:
+        super().__init__(classes="dialog")
+        self.current, self.base = current, base
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog-box"):
+            yield Label(Text(f"Load preset, relative to the base load ({self.base})", style="bold"))
+            options = [Option(Text.assemble(("profile ", "bold"), "the profile's own load"), id=NO_PRESET)]
+            for name, meaning in PRESET_HELP.items():
+                options.append(Option(Text.assemble((f"{name:7}", "bold"), " ", meaning), id=name))
+            yield OptionList(*options, id="presets")
+            yield Static(Text("enter: choose   escape: cancel   applies from the next start", style="dim"))
+
+    def on_mount(self) -> None:
+        presets = self.query_one(OptionList)
+        presets.highlighted = presets.get_option_index(self.current or NO_PRESET)
+        presets.focus()
+
+    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+        self.dismiss(event.option.id)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+def check_session_name(text: str, sessions_dir: Path) -> Path:
+    """The path a typed name means: bare names go under ``sessions_dir``; raises ValueError."""
+    name = text.strip()
+    if not name:
+        raise ValueError("type a file name, e.g. baseline.toml")
+    path = Path(name).expanduser()
+    if path.suffix.lower() not in SESSION_SUFFIXES:
+        raise ValueError("the name must end in .toml or .json")
+    if not path.is_absolute() and path.parent == Path("."):
+        path = sessions_dir / path
+    return path
+
+
+class SaveScreen(ModalScreen[Path | None]):
+    """Ask for a session file name; TOML or JSON by extension. Escape cancels."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+
+    def __init__(self, default: str, sessions_dir: Path) -> None:
+        super().__init__(classes="dialog")
+        self.default, self.sessions_dir = default, sessions_dir
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog-box"):
+            yield Label(Text("Save session", style="bold"))
+            yield Input(self.default, id="session-name")
+            yield Static(Text(f"a bare name goes under {self.sessions_dir}/; .toml or .json", style="dim"))
+            yield Static("", id="save-error")
+
+    def on_mount(self) -> None:
+        self.query_one(Input).focus()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        try:
+            path = check_session_name(event.value, self.sessions_dir)
+        except ValueError as exc:
+            self.query_one("#save-error", Static).update(Text(str(exc), style="bold red"))
+            return
+        self.dismiss(path)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)

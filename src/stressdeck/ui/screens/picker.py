@@ -1,0 +1,189 @@
+"""The profile picker: profiles/ listed with name, endpoints and load, a preview, and an
+ad-hoc entry (method + URL) for a quick test without writing a profile.
+
+It posts ``PickerScreen.Chosen`` (what to run, and an optional target PID to watch); the
+app decides what to open.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.message import Message
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import Screen
+from textual.widgets import Footer, Input, Label, OptionList, Select, Static
+from textual.widgets.option_list import Option
+
+from stressdeck.engine.plan import DEFAULT_MAX_DURATION
+from stressdeck.errors import InputError
+from stressdeck.monitor import check_pid
+from stressdeck.profile import METHODS
+from stressdeck.ui.format import safe
+from stressdeck.ui.planning import PlanSource, adhoc_profile, describe_load
+
+PROFILE_SUFFIXES = (".toml", ".json")
+
+
+@dataclass(frozen=True)
+class ProfileEntry:
+    path: Path
+    source: PlanSource | None = None
+    error: str = ""
+
+
+@dataclass(frozen=True)
+class Picked:
+    source: PlanSource
+    target_pid: int | None = None
+
+
+def scan_profiles(directory: Path, overrides: Mapping[str, Any],
+                  max_duration: float = DEFAULT_MAX_DURATION) -> list[ProfileEntry]:
+    """Every profile file in ``directory``, loaded; a broken one carries its error line."""
+    if not directory.is_dir():
+        return []
+    entries = []
+    for path in sorted(p for p in directory.iterdir() if p.suffix.lower() in PROFILE_SUFFIXES):
+        try:
+            entries.append(ProfileEntry(path, PlanSource.from_file(path, overrides, max_duration)))
+        except InputError as exc:
+            entries.append(ProfileEntry(path, error=exc.line()))
+    return entries
+
+
+def entry_label(entry: ProfileEntry) -> Text:
+    if entry.source is None:
+        return Text.assemble(safe(entry.path.name, "bold"), "  ", safe(entry.error, "red", limit=60))
+    plan = entry.source.build()
+    count = len(plan.requests)
+    # Two lines, so a narrow list never wraps mid-phrase: what it is, then how hard it pushes.
+    return Text.assemble(
+        safe(plan.name, "bold", limit=30), "  ", (f"{count} endpoint{'s' if count != 1 else ''}", "cyan"),
+        "\n  ", (describe_load(plan), "dim"),
+    )
+
+
+def preview(entry: ProfileEntry) -> Text:
+    """A profile's details: file, target, load, thresholds and endpoints."""
+    text = Text()
+    text.append_text(safe(entry.path, "dim"))
+    text.append("\n")
+    if entry.source is None:
+        text.append_text(safe(entry.error, "bold red"))
+        return text
+    plan = entry.source.build()
+    profile = entry.source.profile
+    text.append_text(safe(plan.name, "bold"))
+    if profile.description:
+        text.append("\n")
+        text.append_text(safe(profile.description, "italic"))
+    text.append("\n\ntarget  ")
+    text.append_text(safe(plan.target, "cyan"))
+    text.append(f"\nload    {describe_load(plan)}")
+    if plan.thresholds:
+        text.append("\nchecks  ")
+        text.append_text(safe(", ".join(t.expr for t in plan.thresholds)))
+    text.append("\n\nendpoints\n", "bold")
+    for spec, weight in zip(plan.requests, plan.weights):
+        text.append(f"  {spec.method:<6} ", "bold")
+        text.append_text(safe(spec.name, limit=30))
+        text.append("  ")
+        text.append_text(safe(spec.url, "dim", limit=60))
+        if weight != 1:
+            text.append(f"  ×{weight:g}", "dim")
+        text.append("\n")
+    return text
+
+
+class PickerScreen(Screen[None]):
+    class Chosen(Message):
+        def __init__(self, picked: Picked) -> None:
+            super().__init__()
+            self.picked = picked
+
+    BINDINGS = [Binding("escape", "app.quit", "Quit", show=False)]
+
+    def __init__(self, profiles_dir: Path, overrides: Mapping[str, Any],
+                 max_duration: float = DEFAULT_MAX_DURATION, target_pid: int | None = None) -> None:
+        super().__init__()
+        self.profiles_dir, self.overrides, self.max_duration = profiles_dir, dict(overrides), max_duration
+        self.entries = scan_profiles(profiles_dir, overrides, max_duration)
+        self.target_pid = target_pid
+
+    def compose(self) -> ComposeResult:
+        yield Static(Text.assemble(("stressdeck", "bold"), "  pick a profile and press enter, or type a URL below"),
+                     id="picker-title")
+        with Horizontal(id="picker-body"):
+            with Vertical(id="picker-left"):
+                options = [Option(entry_label(e), id=str(i)) for i, e in enumerate(self.entries)]
+                if not options:
+                    options = [Option(safe(f"no profiles in {self.profiles_dir}/", "dim"), id="none", disabled=True)]
+                yield OptionList(*options, id="profile-list")
+                yield Label(Text("or a URL (enter opens it):", style="bold"), id="adhoc-label")
+                with Horizontal(id="adhoc"):
+                    yield Select([(m, m) for m in METHODS], value="GET", allow_blank=False, compact=True,
+                                 id="adhoc-method")
+                    yield Input(placeholder="http://127.0.0.1:8080/health", compact=True, id="adhoc-url")
+                with Horizontal(id="pid-row"):
+                    yield Label("watch PID ")
+                    yield Input("" if self.target_pid is None else str(self.target_pid), compact=True,
+                                placeholder="optional: the backend's process id", type="integer", id="target-pid")
+                yield Static("", id="picker-error")
+            with VerticalScroll(id="preview"):
+                yield Static(id="preview-text")
+        yield Footer(compact=True)
+
+    def on_mount(self) -> None:
+        profiles = self.query_one(OptionList)
+        profiles.focus()
+        if self.entries:
+            profiles.highlighted = 0
+
+    def on_option_list_option_highlighted(self, event: OptionList.OptionHighlighted) -> None:
+        if event.option.id and event.option.id.isdigit():
+            self.query_one("#preview-text", Static).update(preview(self.entries[int(event.option.id)]))
+
+    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+        if not (event.option.id and event.option.id.isdigit()):
+            return
+        entry = self.entries[int(event.option.id)]
+        if entry.source is None:
+            self._error(entry.error)
+            return
+        self._finish(entry.source)
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        if event.input.id == "target-pid":
+            self.query_one("#adhoc-url", Input).focus()
+            return
+        method = str(self.query_one("#adhoc-method", Select).value)
+        try:
+            profile = adhoc_profile(method, self.query_one("#adhoc-url", Input).value)
+            source = PlanSource(profile, self.overrides, self.max_duration)
+            source = source.with_overrides()  # validates the overrides against this profile
+        except InputError as exc:
+            self._error(exc.line())
+            return
+        self._finish(source)
+
+    def _finish(self, source: PlanSource) -> None:
+        raw = self.query_one("#target-pid", Input).value.strip()
+        pid = None
+        if raw:
+            try:
+                pid = int(raw)
+                check_pid(pid)
+            except ValueError as exc:
+                self._error(f"watch PID: {exc}" if pid is not None else "watch PID: expected a number")
+                return
+        self.post_message(self.Chosen(Picked(source, pid)))
+
+    def _error(self, message: str) -> None:
+        self.query_one("#picker-error", Static).update(safe(message, "bold red"))

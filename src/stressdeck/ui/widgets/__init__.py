@@ -1,0 +1,1 @@
+"""Dashboard widgets; each is pushed data (``show``) and renders only that."""

@@ -1,0 +1,91 @@
+"""The host pane: CPU per core, RAM, their recent history, the target process and the
+load generator's own health (a saturated generator measures itself, not the target)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from rich.text import Text
+from textual.widgets import Static
+
+from stressdeck.engine.snapshot import GeneratorHealth
+from stressdeck.monitor import HostSample
+from stressdeck.ui.format import bar, ms, safe, size, sparkline
+
+LABEL = 9  # width of the row labels ("cpu 12", "ram") so bars line up
+
+
+def _style(percent: float) -> str:
+    return "red" if percent >= 90 else "yellow" if percent >= 70 else "green"
+
+
+def host_text(sample: HostSample | None, history: Sequence[HostSample], health: GeneratorHealth,
+              width: int) -> Text:
+    """The pane's content for a given width (bars and sparklines fill the line)."""
+    text = Text()
+    if sample is None:
+        text.append("sampling host…", "dim")
+        return text
+    bar_width = max(width - LABEL - 6, 4)
+    cores = sample.cpu_per_core
+    # Many cores on a small pane: pack two per line rather than scrolling them away.
+    per_line = 2 if len(cores) > 8 and bar_width >= 30 else 1
+    core_bar = bar_width // per_line - (2 if per_line > 1 else 0)
+    for start in range(0, len(cores), per_line):
+        for index in range(start, min(start + per_line, len(cores))):
+            value = cores[index]
+            text.append(f"cpu{index:<3}".ljust(LABEL - 3))
+            text.append(bar(value / 100, max(core_bar - 3, 4)), _style(value))
+            text.append(f"{value:4.0f}%  ")
+        text.append("\n")
+    text.append("ram".ljust(LABEL - 3))
+    text.append(bar(sample.memory_percent / 100, max(bar_width - 3, 4)), _style(sample.memory_percent))
+    text.append(f"{sample.memory_percent:4.0f}%\n")
+    text.append(" " * (LABEL - 3) + f"{size(sample.memory_used)} of {size(sample.memory_total)}\n", "dim")
+    spark_width = max(width - LABEL - 1, 4)
+    text.append("cpu hist".ljust(LABEL))
+    text.append(sparkline([s.cpu_total for s in history], spark_width, top=100.0), "cyan")
+    text.append("\nram hist".ljust(LABEL + 1))
+    text.append(sparkline([s.memory_percent for s in history], spark_width, top=100.0), "magenta")
+    text.append("\n")
+    target = sample.target
+    if target is not None:
+        text.append("target   ", "bold")
+        text.append_text(safe(f"pid {target.pid} {target.name}", limit=30))
+        if target.alive:
+            text.append(f"  cpu {target.cpu_percent:.0f}%  rss {size(target.rss_bytes)}\n")
+        else:
+            text.append_text(safe(f"  ({target.note})\n", "yellow"))
+    text.append("generator", "bold")
+    text.append(f" cpu {health.cpu_percent:.0f}%  loop lag {ms(health.loop_lag_ms)}"
+                f"  send lag {ms(health.send_lag_ms)}")
+    if health.processes > 1:
+        text.append(f"  {health.processes} processes")
+    if health.saturated:
+        text.append("  SATURATED", "bold black on yellow")
+    return text
+
+
+class HostPane(Static):
+    """Pushed a host sample (with history) and the generator's health; redraws on resize."""
+
+    def __init__(self, **kwargs: object) -> None:
+        super().__init__(**kwargs)  # type: ignore[arg-type]
+        self._sample: HostSample | None = None
+        self._history: Sequence[HostSample] = ()
+        self._health = GeneratorHealth()
+
+    def show_host(self, sample: HostSample | None, history: Sequence[HostSample]) -> None:
+        self._sample, self._history = sample, tuple(history)
+        self._redraw()
+
+    def show_health(self, health: GeneratorHealth) -> None:
+        if health != self._health:
+            self._health = health
+            self._redraw()
+
+    def on_resize(self) -> None:
+        self._redraw()
+
+    def _redraw(self) -> None:
+        self.update(host_text(self._sample, self._history, self._health, self.content_size.width or 40))

@@ -1,0 +1,101 @@
+"""The per-endpoint results table and the status-code / error-class breakdown.
+
+Every cell is a ``rich.text.Text``: DataTable parses plain ``str`` cells as markup, and an
+endpoint may be named ``[bold red]boom[/]``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from rich.console import RenderableType
+from rich.table import Table
+from rich.text import Text
+from textual.widgets import DataTable, Static
+
+from stressdeck.engine.snapshot import EndpointSummary, Snapshot
+from stressdeck.ui.format import count, ms, percent, rate, safe
+
+COLUMNS = (("endpoint", "Endpoint"), ("requests", "Requests"), ("rps", "RPS"), ("err", "Err %"),
+           ("p50", "p50"), ("p95", "p95"), ("p99", "p99"), ("max", "max"), ("ttfb", "TTFB p95"))
+TOTAL_KEY = "total"
+NAME_LIMIT = 40  # characters: a long endpoint name must not push the numbers off screen
+
+
+def endpoint_row(summary: EndpointSummary, name: str | None = None) -> list[Text]:
+    """The cells of one row, in COLUMNS order."""
+    latency = summary.latency_ms
+    error_style = "bold red" if summary.errors else ""
+    cells = [
+        safe(name if name is not None else summary.name, limit=NAME_LIMIT),
+        Text(count(summary.requests), justify="right"),
+        Text(rate(summary.rps), justify="right"),
+        Text(percent(summary.error_rate), style=error_style, justify="right"),
+        Text(ms(latency.p50), justify="right"),
+        Text(ms(latency.p95), justify="right"),
+        Text(ms(latency.p99), justify="right"),
+        Text(ms(latency.max), justify="right"),
+        Text(ms(summary.ttfb_ms.p95), justify="right"),
+    ]
+    return cells
+
+
+class EndpointTable(DataTable):
+    """One row per endpoint plus a TOTAL row; updated in place so the cursor stays put."""
+
+    def __init__(self, **kwargs: object) -> None:
+        super().__init__(cursor_type="row", zebra_stripes=True, **kwargs)  # type: ignore[arg-type]
+        self._keys: tuple[str, ...] = ()
+
+    def on_mount(self) -> None:
+        for key, label in COLUMNS:
+            self.add_column(Text(label, justify="left" if key == "endpoint" else "right"), key=key)
+
+    def show(self, snap: Snapshot) -> None:
+        rows = [(f"ep{i}", endpoint_row(s)) for i, s in enumerate(snap.endpoints)]
+        rows.append((TOTAL_KEY, endpoint_row(snap.total, "TOTAL")))
+        rows[-1][1][0].stylize("bold")
+        keys = tuple(key for key, _ in rows)
+        if keys != self._keys:
+            self.clear()
+            for key, cells in rows:
+                self.add_row(*cells, key=key)
+            self._keys = keys
+            return
+        for key, cells in rows:
+            for (column, _), cell in zip(COLUMNS, cells):
+                if self.get_cell(key, column) != cell:
+                    self.update_cell(key, column, cell, update_width=True)
+
+    def cell_text(self, row: str, column: str) -> str:
+        """The plain text of one cell (row "ep0".., or "total"), for tests and tools."""
+        value = self.get_cell(row, column)
+        return value.plain if isinstance(value, Text) else str(value)
+
+
+def codes_table(statuses: Mapping[int, int], errors: Mapping[str, int], total: int) -> RenderableType:
+    """Status codes and error classes with counts and shares of all completed requests."""
+    table = Table(box=None, padding=(0, 1), show_edge=False)
+    table.add_column("status / error", no_wrap=True)
+    table.add_column("count", justify="right")
+    table.add_column("share", justify="right")
+    if not statuses and not errors:
+        table.add_row(Text("no responses yet", style="dim"), "", "")
+    for code, n in sorted(statuses.items()):
+        style = "red" if code >= 500 else "yellow" if code >= 400 else "green"
+        table.add_row(Text(str(code), style=style), count(n), percent(n / total if total else 0))
+    for name, n in sorted(errors.items(), key=lambda item: -item[1]):
+        table.add_row(safe(name, "bold red", limit=NAME_LIMIT), count(n), percent(n / total if total else 0))
+    return table
+
+
+class CodesPane(Static):
+    """Status codes and error classes of the whole run."""
+
+    def show(self, snap: Snapshot) -> None:
+        total = snap.total
+        key = (tuple(total.status_counts.items()), tuple(total.error_counts.items()))
+        if key == getattr(self, "_key", None):
+            return
+        self._key = key
+        self.update(codes_table(total.status_counts, total.error_counts, total.requests))

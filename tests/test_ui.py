@@ -1,0 +1,395 @@
+"""The console headless: Pilot drives real runs against an aiohttp server on 127.0.0.1.
+
+Every run is capped (a few seconds' duration, a 20 s max-duration) and the tests assert on
+what the widgets hold and show, not on timing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tomllib
+from pathlib import Path
+
+import pytest
+from textual.widgets import Input, OptionList, Tabs
+
+from stressdeck.engine.snapshot import PAUSED, RUNNING, STOPPED, EndpointSummary
+from stressdeck.ui.app import StressDeckApp, session_file_name
+from stressdeck.ui.main import console_main, replay_app
+from stressdeck.ui.planning import PlanSource
+from stressdeck.ui.screens.dashboard import DashboardScreen
+from stressdeck.ui.screens.dialogs import ConfirmScreen, PresetScreen, SaveScreen
+from stressdeck.ui.screens.picker import PickerScreen
+from stressdeck.ui.widgets.charts import LatencyHistogram
+from stressdeck.ui.widgets.eventlog import EventLog
+from stressdeck.ui.widgets.tables import EndpointTable
+from test_ui_support import FixedMonitor, sample_snapshot, screen_text, wait_for, write_profile
+
+SIZE = (100, 30)
+
+
+def number(text: str) -> int:
+    return int(text.replace(",", "") or 0)
+
+
+def header(app: StressDeckApp) -> str:
+    return "\n".join(screen_text(app).splitlines()[:3])
+
+
+@pytest.fixture
+def profile(tmp_path: Path, target) -> Path:
+    return write_profile(tmp_path, target.url)
+
+
+def console(profile: Path, tmp_path: Path, **overrides: object) -> StressDeckApp:
+    source = PlanSource.from_file(profile, overrides, max_duration=20.0)
+    return StressDeckApp(source, monitor=FixedMonitor(), sessions_dir=tmp_path / "sessions",
+                         profiles_dir=tmp_path)
+
+
+async def start(app: StressDeckApp, pilot) -> None:
+    await wait_for(pilot, lambda: app.renders > 0)
+    await pilot.press("s")
+    await wait_for(pilot, lambda: app.controller is not None and app.controller.latest().total.requests > 0)
+
+
+async def test_a_run_fills_the_endpoint_table(profile: Path, tmp_path: Path) -> None:
+    app = console(profile, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: app.renders > 0)
+        table = app.screen.query_one(EndpointTable)
+        assert table.cell_text("ep0", "endpoint") == "read ok"
+        assert table.cell_text("ep0", "requests") == "0"
+        assert "IDLE" in header(app)
+        await start(app, pilot)
+        await wait_for(pilot, lambda: number(table.cell_text("ep0", "requests")) > 0
+                       and number(table.cell_text("ep1", "requests")) > 0)
+        assert table.cell_text("ep1", "endpoint") == "write ok"
+        assert table.cell_text("total", "endpoint") == "TOTAL"
+        assert number(table.cell_text("total", "requests")) >= number(table.cell_text("ep0", "requests"))
+        assert table.cell_text("ep0", "p50") != "-"
+        assert table.cell_text("total", "err") == "0%"
+        assert "RUNNING" in header(app)
+        await pilot.press("s")  # stop: the engine flushes and the final snapshot shows
+        await wait_for(pilot, lambda: app.controller.state == STOPPED and "STOPPED" in header(app))
+        assert "stopped by user" in header(app)
+
+
+async def test_plus_adds_a_user_to_the_running_engine(profile: Path, tmp_path: Path) -> None:
+    app = console(profile, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await start(app, pilot)
+        handle = app.controller.handle
+        assert handle.latest.users == 2
+        await pilot.press("plus")
+        await wait_for(pilot, lambda: handle.latest.users == 3 and "users 3" in header(app))
+        await pilot.press("asterisk")  # ×2
+        await wait_for(pilot, lambda: handle.latest.users == 6)
+        await pilot.press("minus")
+        await wait_for(pilot, lambda: handle.latest.users == 5 and "users 5" in header(app))
+        assert [(e.command, e.value) for e in handle.latest.control_log] == [
+            ("users", 3), ("users", 6), ("users", 5)]
+        await pilot.press("s")
+        await wait_for(pilot, lambda: app.controller.state == STOPPED)
+
+
+async def test_brackets_change_the_rate_of_an_open_model_run(profile: Path, tmp_path: Path) -> None:
+    app = console(profile, tmp_path, model="open", rate=20.0)
+    async with app.run_test(size=SIZE) as pilot:
+        await start(app, pilot)
+        handle = app.controller.handle
+        await pilot.press("right_square_bracket")
+        await wait_for(pilot, lambda: handle.latest.rate == 22.0 and "rate 22.0/s" in header(app))
+        await pilot.press("left_square_bracket")
+        await wait_for(pilot, lambda: handle.latest.rate == 19.8)
+        await pilot.press("plus")  # users do not apply to the open model: nothing changes
+        await pilot.pause(0.3)
+        assert [(e.command, e.value) for e in handle.latest.control_log] == [("rate", 22.0), ("rate", 19.8)]
+        await pilot.press("s")
+        await wait_for(pilot, lambda: app.controller.state == STOPPED)
+
+
+async def test_pause_and_resume_show_in_the_header(profile: Path, tmp_path: Path) -> None:
+    app = console(profile, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await start(app, pilot)
+        await pilot.press("p")
+        await wait_for(pilot, lambda: app.controller.state == PAUSED and "PAUSED" in header(app))
+        await pilot.press("p")
+        await wait_for(pilot, lambda: app.controller.state == RUNNING and "RUNNING" in header(app))
+        commands = [e.command for e in app.controller.handle.latest.control_log]
+        assert commands == ["pause", "resume"]
+        await pilot.press("s")
+        await wait_for(pilot, lambda: app.controller.state == STOPPED)
+
+
+async def test_save_writes_a_session_and_asks_before_overwriting(profile: Path, tmp_path: Path) -> None:
+    app = console(profile, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await start(app, pilot)
+        await pilot.press("plus")
+        await pilot.press("s")
+        await wait_for(pilot, lambda: app.controller.state == STOPPED)
+
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: isinstance(app.screen, SaveScreen))
+        name = app.screen.query_one(Input)
+        assert name.value.endswith(".toml")
+        name.value = "ui-run.toml"
+        await pilot.press("enter")
+        saved = tmp_path / "sessions" / "ui-run.toml"
+        await wait_for(pilot, lambda: saved.exists() and isinstance(app.screen, DashboardScreen))
+        document = tomllib.loads(saved.read_text(encoding="utf-8"))
+        assert document["format_version"] >= 1
+        assert "users" in json.dumps(document)  # the control log went into the session
+        first = saved.read_bytes()
+
+        # The same name again: a question first; "n" leaves the file alone, "y" replaces it.
+        for answer, replaced in (("n", False), ("y", True)):
+            await pilot.press("ctrl+s")
+            await wait_for(pilot, lambda: isinstance(app.screen, SaveScreen))
+            app.screen.query_one(Input).value = "ui-run.toml"
+            await pilot.press("enter")
+            await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+            if replaced:
+                os.utime(saved, (0, 0))
+            await pilot.press(answer)
+            await wait_for(pilot, lambda: isinstance(app.screen, DashboardScreen))
+            if replaced:
+                await wait_for(pilot, lambda: saved.stat().st_mtime > 0)
+            else:
+                assert saved.read_bytes() == first
+
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: isinstance(app.screen, SaveScreen))
+        app.screen.query_one(Input).value = "ui-run.json"
+        await pilot.press("enter")
+        as_json = tmp_path / "sessions" / "ui-run.json"
+        await wait_for(pilot, as_json.exists)
+        assert json.loads(as_json.read_text(encoding="utf-8"))["format_version"] >= 1
+
+
+async def test_a_saved_session_replays_in_the_console(profile: Path, tmp_path: Path) -> None:
+    app = console(profile, tmp_path)
+    saved = tmp_path / "sessions" / "original.json"
+    async with app.run_test(size=SIZE) as pilot:
+        await start(app, pilot)
+        await pilot.press("plus")
+        await wait_for(pilot, lambda: app.controller.handle.latest.users == 3)
+        await pilot.press("s")
+        await wait_for(pilot, lambda: app.controller.state == STOPPED)
+        assert await app.save_session(saved) == saved
+
+    replayed = replay_app(str(saved))
+    async with replayed.run_test(size=SIZE) as pilot:
+        # Started at once, then steered: the same +1 user, then the same stop.
+        await wait_for(pilot, lambda: replayed.controller.handle is not None)
+        handle = replayed.controller.handle
+        await wait_for(pilot, lambda: handle.latest.users == 3, timeout=8)
+        await wait_for(pilot, lambda: handle.state == STOPPED, timeout=8)
+        assert [e.command for e in handle.latest.control_log] == ["users", "stop"]
+
+
+async def test_save_rejects_a_name_without_a_session_extension(profile: Path, tmp_path: Path) -> None:
+    app = console(profile, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await start(app, pilot)
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: isinstance(app.screen, SaveScreen))
+        app.screen.query_one(Input).value = "notes.txt"
+        await pilot.press("enter")
+        await pilot.pause(0.1)
+        assert isinstance(app.screen, SaveScreen)
+        assert ".toml or .json" in screen_text(app)
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: isinstance(app.screen, DashboardScreen))
+        assert not (tmp_path / "sessions").exists()
+
+
+async def test_quit_while_running_asks_and_no_keeps_running(profile: Path, tmp_path: Path) -> None:
+    app = console(profile, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await start(app, pilot)
+        await pilot.press("q")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        assert "Stop it" in screen_text(app)
+        await pilot.press("n")
+        await wait_for(pilot, lambda: isinstance(app.screen, DashboardScreen))
+        assert app.is_running and app.controller.state == RUNNING
+        handle = app.controller.handle
+        await pilot.press("q")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        await pilot.press("y")
+        await wait_for(pilot, lambda: not app.is_running)
+    assert handle.state == STOPPED  # the engine was asked to stop and flushed before exit
+    assert handle.latest.stop_reason == "stopped by user"
+    assert app.return_code == 0
+
+
+async def test_quit_when_idle_does_not_ask(profile: Path, tmp_path: Path) -> None:
+    app = console(profile, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("q")
+        await wait_for(pilot, lambda: not app.is_running)
+
+
+async def test_load_keys_before_a_run_change_the_next_run(profile: Path, tmp_path: Path) -> None:
+    app = console(profile, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: app.renders > 0)
+        await pilot.press("plus", "plus")
+        assert app.controller.handle is None
+        assert app.controller.plan.load.users == 4
+        assert app.controller.plan.overrides["users"] == 4
+        await pilot.press("P")  # shift+p, same as r
+        await wait_for(pilot, lambda: isinstance(app.screen, PresetScreen))
+        options = app.screen.query_one(OptionList)
+        options.highlighted = options.get_option_index("light")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, DashboardScreen))
+        assert app.controller.plan.load.preset == "light"
+        assert "preset light" in header(app)
+
+
+async def test_refresh_is_bounded_by_the_interval(profile: Path, tmp_path: Path) -> None:
+    app = console(profile, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await start(app, pilot)
+        before = app.renders
+        await pilot.pause(2.0)
+        # 0.25 s interval: at most ~8 renders in 2 s (and some: it is live, even on a busy box).
+        assert 1 <= app.renders - before <= 10
+        await pilot.press("s")
+        await wait_for(pilot, lambda: app.controller.state == STOPPED)
+
+
+async def test_hostile_names_and_errors_show_literally() -> None:
+    boom = EndpointSummary("[bold red]boom[/]", requests=3, errors=3, error_rate=1.0,
+                           error_counts={"bad\x1b[31mred": 3})
+    base = sample_snapshot()
+    snap = sample_snapshot(
+        endpoints=(boom, *base.endpoints[1:]),
+        total=EndpointSummary("total", requests=3, errors=3, error_rate=1.0, error_counts={"bad\x1b[31mred": 3}),
+        stop_reason="worker said \x1b[2J[link=x]hi[/link]", state=STOPPED,
+    )
+    app = StressDeckApp(static_snapshot=snap, monitor=FixedMonitor())
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        table = app.screen.query_one(EndpointTable)
+        assert table.cell_text("ep0", "endpoint") == "[bold red]boom[/]"
+        await pilot.press("2")
+        shown = screen_text(app)
+        assert "[bold red]boom[/]" in shown
+        assert "bad\\x1b[31mred" in shown  # the escape is shown as text, not obeyed
+        assert "worker said \\x1b[2J[link=x]hi[/link]" in header(app)
+        assert "\x1b" not in shown
+        await pilot.press("5")
+        log = app.screen.query_one(EventLog)
+        assert any("first bad\\x1b[31mred error" in line for line in log.lines_text)
+        assert "first bad\\x1b[31mred error" in screen_text(app)
+
+
+async def test_h_toggles_the_histogram_window() -> None:
+    app = StressDeckApp(static_snapshot=sample_snapshot(), monitor=FixedMonitor())
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        assert "whole run" in screen_text(app)
+        await pilot.press("h")
+        await pilot.pause()
+        assert app.screen.query_one(LatencyHistogram).recent
+        assert "last 10 s" in screen_text(app)
+
+
+async def test_wide_terminal_shows_every_pane_without_tabs() -> None:
+    app = StressDeckApp(static_snapshot=sample_snapshot(), monitor=FixedMonitor())
+    async with app.run_test(size=(160, 48)) as pilot:
+        await pilot.pause()
+        assert app.screen.has_class("-wide")
+        assert not app.screen.query_one(Tabs).display
+        shown = screen_text(app)
+        for text in ("latency histogram", "list items", "cpu0", "threshold failing", "requests/s"):
+            assert text in shown
+    narrow = StressDeckApp(static_snapshot=sample_snapshot(), monitor=FixedMonitor())
+    async with narrow.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        assert narrow.screen.has_class("-narrow")
+        assert "list items" not in screen_text(narrow)  # one pane at a time
+        await pilot.press("2")
+        assert "list items" in screen_text(narrow)
+
+
+async def test_picker_lists_profiles_and_opens_one(profile: Path, tmp_path: Path) -> None:
+    (tmp_path / "broken.toml").write_text('name = "broken"\n', encoding="utf-8")
+    app = StressDeckApp(profiles_dir=tmp_path, sessions_dir=tmp_path / "sessions", monitor=FixedMonitor())
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, PickerScreen))
+        shown = screen_text(app)
+        assert "UI test" in shown and "2 endpoints" in shown and "broken.toml" in shown
+        options = app.screen.query_one(OptionList)
+        options.highlighted = next(i for i, e in enumerate(app.screen.entries) if e.source is not None)
+        await pilot.pause()
+        assert "read ok" in screen_text(app)  # the preview of the highlighted profile
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, DashboardScreen))
+        assert "UI test" in header(app)
+        await start(app, pilot)
+        await pilot.press("s")
+        await wait_for(pilot, lambda: app.controller.state == STOPPED)
+
+
+async def test_picker_adhoc_url(target, tmp_path: Path) -> None:
+    app = StressDeckApp(profiles_dir=tmp_path, sessions_dir=tmp_path / "sessions", monitor=FixedMonitor(),
+                        overrides={"duration": 3.0, "users": 1})
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, PickerScreen))
+        app.screen.query_one("#adhoc-url", Input).value = f"{target.url}/ok"
+        app.screen.query_one("#adhoc-url", Input).focus()
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, DashboardScreen))
+        assert app.controller.plan.load.users == 1
+        assert app.screen.query_one(EndpointTable).cell_text("ep0", "endpoint") == "GET /ok"
+        await start(app, pilot)
+        await pilot.press("s")
+        await wait_for(pilot, lambda: app.controller.state == STOPPED)
+
+
+async def test_picker_reports_a_bad_url_inline(tmp_path: Path) -> None:
+    app = StressDeckApp(profiles_dir=tmp_path, monitor=FixedMonitor())
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, PickerScreen))
+        app.screen.query_one("#adhoc-url", Input).value = "ftp://nowhere"
+        app.screen.query_one("#adhoc-url", Input).focus()
+        await pilot.press("enter")
+        await pilot.pause(0.1)
+        assert isinstance(app.screen, PickerScreen)
+        assert "ad-hoc" in screen_text(app)
+
+
+async def test_controls_are_in_the_command_palette(profile: Path, tmp_path: Path) -> None:
+    app = console(profile, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        titles = [command.title for command in app.get_system_commands(app.screen)]
+        for title in ("Start or stop the run [s]", "Users +1 [+]", "Users ×2 [*]", "Save session [^s]",
+                      "Choose a preset [r]", "Pause or resume [p]"):
+            assert title in titles
+        assert not any(t.startswith("Rate") for t in titles)  # closed model: no rate keys
+
+
+def test_console_main_bad_profile_exits_2_with_one_line(tmp_path: Path, capsys) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text('name = "x"\n[load]\nusers = "many"\n', encoding="utf-8")
+    assert console_main([str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_console_main_unknown_target_pid_exits_2(tmp_path: Path, capsys) -> None:
+    assert console_main(["console", "--target-pid", "999999999"]) == 2
+    assert "999999999" in capsys.readouterr().err
+
+
+def test_session_file_name_is_a_safe_slug() -> None:
+    name = session_file_name("Demo mix / [bold]x", now=0)
+    assert name.startswith("demo-mix-bold-x-") and name.endswith(".toml")

@@ -1,0 +1,42 @@
+"""Layout snapshots of the dashboard at fixed sizes, fed one fixed Snapshot and a fixed host
+sample, so nothing in the picture depends on time or on this machine.
+
+Regenerate after an intended layout change with ``pytest tests/test_ui_snapshots.py
+--snapshot-update`` and look at the SVGs under tests/__snapshots__/ before committing.
+"""
+
+from __future__ import annotations
+
+from stressdeck.engine.snapshot import STOPPED
+from stressdeck.ui.app import StressDeckApp
+from test_ui_support import FixedMonitor, sample_snapshot
+
+
+def static_app(**changes: object) -> StressDeckApp:
+    return StressDeckApp(static_snapshot=sample_snapshot(**changes), static_title="Demo mix",
+                         monitor=FixedMonitor())
+
+
+def test_dashboard_80x24_overview(snap_compare) -> None:
+    assert snap_compare(static_app(), terminal_size=(80, 24))
+
+
+def test_dashboard_80x24_endpoints(snap_compare) -> None:
+    assert snap_compare(static_app(), terminal_size=(80, 24), press=["2"])
+
+
+def test_dashboard_80x24_charts(snap_compare) -> None:
+    assert snap_compare(static_app(), terminal_size=(80, 24), press=["3"])
+
+
+def test_dashboard_80x24_host(snap_compare) -> None:
+    assert snap_compare(static_app(), terminal_size=(80, 24), press=["4"])
+
+
+def test_dashboard_160x48_every_pane(snap_compare) -> None:
+    assert snap_compare(static_app(), terminal_size=(160, 48))
+
+
+def test_dashboard_160x48_stopped_recent_histogram(snap_compare) -> None:
+    app = static_app(state=STOPPED, stop_reason="duration reached")
+    assert snap_compare(app, terminal_size=(160, 48), press=["h"])

@@ -1,0 +1,162 @@
+"""The console's pure parts without a terminal: formatting, the event tracker, chart maths,
+session names, pre-run load changes and the host monitor."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import psutil
+import pytest
+
+from stressdeck.engine.snapshot import STOPPED, ControlEvent, EndpointSummary, HistogramBucket
+from stressdeck.monitor import HostMonitor, check_pid
+from stressdeck.thresholds import ThresholdResult
+from stressdeck.ui.controller import ControlError, RunController
+from stressdeck.ui.events import ERROR, INFO, WARN, EventTracker
+from stressdeck.ui.format import bar, clock, count, ms, percent, safe, size, sparkline
+from stressdeck.ui.planning import PlanSource, adhoc_profile, describe_load, idle_snapshot
+from stressdeck.ui.screens.dialogs import check_session_name
+from stressdeck.ui.widgets.charts import bucket_position
+from stressdeck.ui.widgets.tables import endpoint_row
+from stressdeck.errors import InputError
+from test_ui_support import sample_snapshot, write_profile
+
+
+@pytest.mark.parametrize(("value", "shown"), [
+    (0, "-"), (0.123, "0.12ms"), (3.14159, "3.1ms"), (123.4, "123ms"), (12_345, "12.3s"),
+])
+def test_ms(value: float, shown: str) -> None:
+    assert ms(value) == shown
+
+
+@pytest.mark.parametrize(("function", "value", "shown"), [
+    (count, 12_345, "12,345"), (count, 123_456, "123k"), (count, 12_345_678, "12.3M"),
+    (percent, 0, "0%"), (percent, 0.0057, "0.57%"), (percent, 0.25, "25.0%"),
+    (clock, 0, "0:00"), (clock, 75.9, "1:15"), (clock, 3725, "1:02:05"),
+    (size, 512, "512B"), (size, 3 * 2**20, "3.0MiB"), (size, 5 * 2**30, "5.0GiB"),
+])
+def test_formatters(function, value: float, shown: str) -> None:
+    assert function(value) == shown
+
+
+def test_sparkline_and_bar_scale_and_fit() -> None:
+    assert sparkline([0, 50, 100], 10, top=100) == "▁▅█"
+    assert sparkline(list(range(100)), 5) == "█████"  # only the last five, scaled to their own max
+    assert sparkline([], 5) == ""
+    assert bar(0.5, 10) == "█████░░░░░"
+    assert bar(2.0, 4) == "████"
+
+
+def test_safe_text_never_carries_markup_or_escapes() -> None:
+    text = safe("[bold red]boom[/] \x1b[31mred")
+    assert text.plain == "[bold red]boom[/] \\x1b[31mred"
+    assert not text.spans
+
+
+def test_endpoint_row_cells_are_literal_text() -> None:
+    cells = endpoint_row(EndpointSummary("[b]x[/b]", requests=1234, errors=1, error_rate=0.5))
+    assert [c.plain for c in cells[:4]] == ["[b]x[/b]", "1,234", "0.0", "50.0%"]
+
+
+def test_event_tracker_says_each_thing_once() -> None:
+    tracker = EventTracker()
+    first = tracker.update(sample_snapshot())
+    texts = [e.text for e in first]
+    assert texts[:3] == ["users set to 12", "pause", "resume"]
+    assert "first HTTP 500 response" in texts and "first timeout error" in texts
+    assert any(e.level == ERROR and e.text.startswith("threshold failing: error_rate < 0.5%") and "0.57%" in e.text
+               for e in first)
+    assert tracker.update(sample_snapshot()) == []  # nothing new
+
+    recovered = sample_snapshot(
+        thresholds=(ThresholdResult("error_rate < 0.5%", None, 0.001, True),),
+        control_log=sample_snapshot().control_log + (ControlEvent(31.0, "users", 20.0),),
+        state=STOPPED, stop_reason="duration reached",
+    )
+    levels = {e.text: e.level for e in tracker.update(recovered)}
+    assert levels == {"users set to 20": INFO, "threshold passing again: error_rate < 0.5%": INFO,
+                      "run stopped: duration reached; thresholds passed": INFO}
+    tracker.reset()
+    assert len(tracker.update(sample_snapshot())) == len(first)
+
+
+def test_event_tracker_does_not_repeat_saturation_every_tick() -> None:
+    from stressdeck.engine.snapshot import GeneratorHealth
+
+    tracker = EventTracker()
+    tracker.update(sample_snapshot())
+    hot, cool = GeneratorHealth(loop_lag_ms=80), GeneratorHealth()
+    said = []
+    for i in range(20):  # flipping every tick for 10 s: one warning, not ten
+        said += tracker.update(sample_snapshot(elapsed=31 + i / 2, health=hot if i % 2 == 0 else cool))
+    assert [e.level for e in said] == [WARN]
+
+
+@pytest.mark.parametrize(("value", "where"), [(1.0, -0.5), (2.0, 0.5), (3.0, 0.5 + 0.5849625), (99.0, None)])
+def test_bucket_position_is_logarithmic_within_a_bucket(value: float, where: float | None) -> None:
+    buckets = (HistogramBucket(1.0, 2.0, 5), HistogramBucket(2.0, 4.0, 3))
+    got = bucket_position(buckets, value)
+    assert (got is None) if where is None else got == pytest.approx(where, abs=1e-3)
+
+
+def test_session_names(tmp_path: Path) -> None:
+    assert check_session_name("run.toml", tmp_path) == tmp_path / "run.toml"
+    assert check_session_name(" run.JSON ", tmp_path) == tmp_path / "run.JSON"
+    assert check_session_name("elsewhere/run.toml", tmp_path) == Path("elsewhere/run.toml")
+    for bad in ("", "run.txt", "run"):
+        with pytest.raises(ValueError):
+            check_session_name(bad, tmp_path)
+
+
+def test_load_keys_before_a_run_rebuild_the_plan(tmp_path: Path) -> None:
+    source = PlanSource.from_file(write_profile(tmp_path, "http://127.0.0.1:9"), {"users": 3})
+    controller = RunController(source)
+    assert controller.change_users(delta=1) == 4
+    assert controller.change_users(factor=2.0) == 8
+    assert controller.change_users(factor=0.01) == 1  # never below one user for a run to start
+    assert controller.plan.overrides["users"] == 1
+    with pytest.raises(ControlError, match="closed model"):
+        controller.change_rate(1.1)
+    with pytest.raises(ControlError, match="start a run"):
+        controller.toggle_pause()
+    controller.choose_preset("spike")
+    assert controller.plan.load.preset == "spike" and "preset spike" in describe_load(controller.plan)
+    controller.choose_preset(None)
+    assert controller.plan.load.preset is None
+
+
+def test_open_model_uses_rate_keys(tmp_path: Path) -> None:
+    source = PlanSource.from_file(write_profile(tmp_path, "http://127.0.0.1:9"), {"model": "open", "rate": 50.0})
+    controller = RunController(source)
+    assert controller.change_rate(1.1) == 55.0
+    assert controller.change_rate(0.9) == 49.5
+    with pytest.raises(ControlError, match="open model"):
+        controller.change_users(delta=1)
+    assert idle_snapshot(controller.plan).rate == 49.5
+
+
+def test_adhoc_profile() -> None:
+    profile = adhoc_profile("post", "http://127.0.0.1:9/api/items?x=1")
+    assert profile.endpoints[0].name == "POST /api/items" and profile.endpoints[0].method == "POST"
+    with pytest.raises(InputError, match="method"):
+        adhoc_profile("FETCH", "http://127.0.0.1:9/")
+    with pytest.raises(InputError, match="url"):
+        adhoc_profile("GET", "  ")
+
+
+def test_host_monitor_samples_without_blocking_and_keeps_a_bounded_history() -> None:
+    monitor = HostMonitor(target_pid=os.getpid(), history=3)
+    for _ in range(5):
+        sample = monitor.sample()
+    assert len(sample.cpu_per_core) == psutil.cpu_count()
+    assert 0 < sample.memory_percent < 100 and sample.memory_total > sample.memory_used > 0
+    assert sample.target is not None and sample.target.alive and sample.target.rss_bytes > 0
+    assert len(monitor.history) == 3
+
+
+def test_host_monitor_reports_a_target_that_went_away() -> None:
+    sample = HostMonitor(target_pid=2**22 + 12345).sample()
+    assert sample.target is not None and not sample.target.alive
+    with pytest.raises(ValueError, match="no process"):
+        check_pid(2**22 + 12345)
