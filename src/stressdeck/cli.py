@@ -25,7 +25,7 @@ from stressdeck.text import printable
 from stressdeck.units import parse_duration
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_THRESHOLDS, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
-SUBCOMMANDS = ("run", "replay", "compare", "report", "demo", "demo-server", "presets", "console")
+SUBCOMMANDS = ("run", "replay", "compare", "report", "import", "demo", "demo-server", "presets", "console")
 AUTOSAVE_DIR = "sessions"
 # Runs beside a headless run with its handle, e.g. a replay applying its control log.
 Steer = Callable[[RunHandle], Coroutine[Any, Any, None]]
@@ -118,6 +118,14 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--csv", metavar="FILE", help="the per-second timeline as CSV")
     report.add_argument("--junit", metavar="FILE", help="thresholds as JUnit XML test cases")
 
+    imports = sub.add_parser("import", help="write a profile from a curl command, a HAR file or an OpenAPI spec")
+    imports.add_argument("kind", choices=("curl", "har", "openapi"), help="what SOURCE is")
+    imports.add_argument("source", help="the curl command line (one quoted argument), or the file")
+    imports.add_argument("--out", metavar="FILE", help="the profile to write (default profiles/NAME.toml)")
+    imports.add_argument("--name", help="the profile's name")
+    imports.add_argument("--base-url", help="the target's base URL (OpenAPI: instead of the spec's servers)")
+    imports.add_argument("--force", action="store_true", help="overwrite an existing profile")
+
     server = sub.add_parser("demo-server", help="serve the built-in demo target on 127.0.0.1")
     server.add_argument("--port", type=int, default=8765, help="port (0 picks a free one)")
 
@@ -139,6 +147,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             from stressdeck import cli_sessions
 
             return int(getattr(cli_sessions, f"cmd_{args.command}")(args))
+        if args.command == "import":
+            return cmd_import(args)
         if args.command == "demo-server":
             return cmd_demo_server(args)
         if args.command == "presets":
@@ -216,6 +226,18 @@ def keep_session(args: argparse.Namespace, plan: Plan, snapshot: Snapshot, *, pa
         print(f"{kind} saved: {printable(written)}", flush=True)
         return True
     return not targets
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    from stressdeck.importers import import_command
+
+    path, warnings = import_command(args.kind, args.source, out=args.out, base_url=args.base_url,
+                                    name=args.name, overwrite=args.force)
+    for warning in warnings:
+        print(f"warning: {printable(warning)}", file=sys.stderr)
+    print(f"profile written: {printable(path)}")
+    print(f"run it with: stressdeck run {printable(path)}")
+    return EXIT_OK
 
 
 def cmd_run(args: argparse.Namespace) -> int:
