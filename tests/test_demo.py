@@ -326,7 +326,7 @@ def test_serve_forever_prints_url_and_exits_cleanly_on_sigint() -> None:
 
 # --- the shipped profiles -------------------------------------------------------------------
 
-TOP_KEYS = {"name", "description", "base_url", "thresholds", "defaults", "load", "endpoints", "flow"}
+TOP_KEYS = {"name", "description", "base_url", "thresholds", "defaults", "load", "endpoints", "flow", "metrics_url", "metrics"}
 DEFAULT_KEYS = {"timeout", "headers"}
 LOAD_KEYS = {"model", "users", "duration", "requests"}
 ENDPOINT_KEYS = {"extract", "name", "method", "path", "url", "headers", "query", "json", "body", "weight",

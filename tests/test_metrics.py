@@ -240,3 +240,44 @@ def test_bad_configuration_is_refused_up_front() -> None:
     assert [spec.text for spec in scraper.selected] == ["x", "y"]
     scraper.deselect("x")
     assert [spec.text for spec in scraper.selected] == ["y"]
+
+
+# ---- wired into a run: profile fields, the snapshot, the results -------------------------------
+
+async def test_a_run_scrapes_the_profile_metrics_url_into_its_snapshots(demo: str) -> None:
+    document = {"name": "metrics", "base_url": demo, "metrics_url": "/metrics",
+                "metrics": ["demo_requests_total", "process_resident_memory_bytes"],
+                "endpoints": [{"name": "health", "path": "/health"}], "load": {"users": 2}}
+    plan = build_plan(parse_profile(document, "metrics.toml"), duration=3.0, env={})
+    assert plan.metrics_url == f"{demo}/metrics"  # "/metrics" is on the target, wherever it runs
+    final = await (await start(plan)).wait()
+    metrics = final.target_metrics
+    assert metrics is not None and metrics.failures == 0 and metrics.scrapes >= 3
+    rates = [v for v in metrics.get("demo_requests_total").values() if v is not None]
+    # Every request we sent, the target counted: its rate is ours (±40 %, scrape timing).
+    mean_rate = sum(rates) / len(rates) if rates else 0.0
+    assert 0.6 * final.total.rps <= mean_rate <= 1.4 * final.total.rps, (rates, final.total.rps)
+    assert (metrics.get("process_resident_memory_bytes").last.value or 0) > 1_000_000
+
+
+async def test_a_dead_metrics_endpoint_marks_failures_and_the_run_goes_on(demo: str, refused_url: str) -> None:
+    document = {"name": "metrics", "base_url": demo, "metrics_url": f"{refused_url}/metrics",
+                "metrics": ["demo_requests_total"],
+                "endpoints": [{"name": "health", "path": "/health"}], "load": {"users": 2}}
+    final = await (await start(build_plan(parse_profile(document, "metrics.toml"), duration=2.0, env={}))).wait()
+    assert final.stop_reason == "duration reached" and final.total.requests > 100
+    metrics = final.target_metrics
+    assert metrics is not None and metrics.scrapes >= 2 and metrics.failures == metrics.scrapes
+    assert all(point.ok is False for point in metrics.get("demo_requests_total").points)
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    ({"metrics": ["demo_requests_total"]}, "metrics: needs metrics_url"),
+    ({"metrics_url": "/metrics", "metrics": ["p95("]}, "metrics[0]: expected a series"),
+    ({"metrics_url": "/metrics", "metrics": "demo_requests_total"}, "metrics: expected a list"),
+])
+def test_metrics_fields_are_checked_at_load(change: dict, message: str) -> None:
+    document = {"name": "m", "base_url": "http://127.0.0.1:1", "endpoints": [{"name": "a", "path": "/"}], **change}
+    with pytest.raises(InputError) as caught:
+        parse_profile(document, "m.toml")
+    assert message in caught.value.line()

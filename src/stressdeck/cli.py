@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import io
+import os
 import signal
 import sys
 import time
@@ -16,6 +17,7 @@ from stressdeck import __version__
 from stressdeck.engine import Plan, RunHandle, Snapshot, build_plan, start
 from stressdeck.engine.load import PRESET_HELP, PRESETS
 from stressdeck.engine.plan import DEFAULT_MAX_DURATION
+from stressdeck.engine.procs import resolve_processes
 from stressdeck.errors import InputError
 from stressdeck.files import WriteError, write_atomic
 from stressdeck.profile import load_profile
@@ -48,6 +50,20 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _processes(text: str) -> str | int:
+    if text == "auto":
+        return text
+    try:
+        return _positive_int(text)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(f'expected "auto" or a positive whole number, got {text!r}') from None
+
+
+def add_processes_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--processes", type=_processes, default="auto", metavar="N|auto",
+                        help="worker processes sending the load (default auto: one per core)")
+
+
 def _positive_float(text: str) -> float:
     try:
         value = float(text)
@@ -69,6 +85,10 @@ def add_load_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--preset", choices=PRESETS, help="a named load shape (see `stressdeck presets`)")
     parser.add_argument("--max-duration", type=_duration, default=DEFAULT_MAX_DURATION,
                         help="safety cap on any run (default 10m)")
+    add_processes_option(parser)
+    parser.add_argument("--metrics-url", help="the target's Prometheus endpoint, scraped every second")
+    parser.add_argument("--metric", action="append", default=[], metavar="SERIES",
+                        help='a target series to follow, e.g. "p95(http_request_duration_seconds)"; repeatable')
 
 
 def _duration_ms(text: str) -> float:
@@ -102,6 +122,7 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--base-url", help="send to this base URL instead of the saved one")
     replay.add_argument("--quiet", action="store_true", help="no progress lines, only the summary")
     replay.add_argument("--ui", action="store_true", help="replay in the console")
+    add_processes_option(replay)
     add_save_options(replay)
 
     compare = sub.add_parser("compare", help="compare two sessions; exit 3 on a regression")
@@ -134,6 +155,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        return _main(argv)
+    except BrokenPipeError:
+        # `stressdeck run ... | head`: the reader left; say nothing more, like other tools.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_FAILED
+
+
+def _main(argv: Sequence[str] | None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
     # The console has its own parser: `stressdeck`, `stressdeck PROFILE`, `stressdeck demo`.
     if not args_list or args_list[0] in ("demo", "console") or (
@@ -179,6 +209,7 @@ def plan_from_args(args: argparse.Namespace, profile_path: str) -> Plan:
     return build_plan(
         profile, base_url=args.base_url, users=args.users, rate=args.rate, model=args.model,
         duration=args.duration, requests=args.requests, preset=args.preset, max_duration=args.max_duration,
+        metrics_url=args.metrics_url, metrics=args.metric,
     )
 
 
@@ -252,7 +283,8 @@ def run_and_keep(args: argparse.Namespace, plan: Plan, *,
     handles: list[RunHandle] = []
     try:
         final, interrupted = asyncio.run(
-            run_headless(plan, quiet=args.quiet, steer=steer, on_start=handles.append))
+            run_headless(plan, quiet=args.quiet, steer=steer, on_start=handles.append,
+                         processes=resolve_processes(getattr(args, "processes", "auto"))))
     except Exception:
         # A crash mid-run: keep what was measured before the traceback.
         if handles:
@@ -282,12 +314,13 @@ def run_and_keep(args: argparse.Namespace, plan: Plan, *,
 
 async def run_headless(plan: Plan, *, quiet: bool = False,
                        steer: Steer | None = None,
-                       on_start: Callable[[RunHandle], None] | None = None) -> tuple[Snapshot, bool]:
+                       on_start: Callable[[RunHandle], None] | None = None,
+                       processes: int = 1) -> tuple[Snapshot, bool]:
     """Run a plan to its end, printing a progress line a second; Ctrl+C/SIGTERM stop it cleanly.
 
     ``steer`` runs beside the run with its handle (a replay applies its control log there).
     """
-    handle = await start(plan)
+    handle = await start(plan, processes)
     if on_start is not None:
         on_start(handle)
     interrupted = False

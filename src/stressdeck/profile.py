@@ -90,6 +90,7 @@ class Profile:
     flow: tuple[str, ...] = ()
     data: DataSpec | None = None
     metrics_url: str | None = None
+    metrics: tuple[str, ...] = ()  # the target's series to chart, e.g. "p95(http_request_duration_seconds)"
     # The document exactly as written (``${ENV}`` references unexpanded), for sessions.
     document: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
@@ -232,7 +233,7 @@ def check_url(source: str, where: str, url: str, *, needs_host: bool = True) -> 
 
 
 _TOP_KEYS = {"name", "description", "base_url", "defaults", "load", "endpoints", "thresholds",
-             "abort_on_fail", "abort_grace", "insecure", "flow", "data", "metrics_url"}
+             "abort_on_fail", "abort_grace", "insecure", "flow", "data", "metrics_url", "metrics"}
 _DEFAULT_KEYS = {"timeout", "headers"}
 _LOAD_KEYS = {"model", "users", "rate", "max_in_flight", "duration", "requests", "stages", "preset"}
 _ENDPOINT_KEYS = {"name", "method", "path", "url", "headers", "query", "json", "body", "weight",
@@ -254,8 +255,11 @@ def parse_profile(document: Mapping[str, Any], source: str) -> Profile:
     data = _parse_data(source, document.get("data"))
     _check_variables(source, document, endpoints, data)
     metrics_url = top.string("metrics_url")
-    if metrics_url is not None:
+    if metrics_url is not None and not metrics_url.startswith("/"):  # "/metrics": on the target itself
         check_url(source, "metrics_url", metrics_url)
+    metrics = _parse_metric_series(source, document.get("metrics"))
+    if metrics and metrics_url is None:
+        raise InputError(source, "metrics", "needs metrics_url: the Prometheus endpoint to scrape")
     return Profile(
         source=source,
         name=name or "",
@@ -272,8 +276,25 @@ def parse_profile(document: Mapping[str, Any], source: str) -> Profile:
         flow=flow,
         data=data,
         metrics_url=metrics_url,
+        metrics=metrics,
         document=dict(document),
     )
+
+
+def _parse_metric_series(source: str, value: Any) -> tuple[str, ...]:
+    from stressdeck.metrics import parse_series  # metrics imports check_url from here
+
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        raise InputError(source, "metrics", f'expected a list of series like "p95(name)", got {describe(value)}')
+    series = []
+    for index, text in enumerate(value):
+        try:
+            series.append(parse_series(text, source).text)
+        except InputError as exc:
+            raise InputError(source, f"metrics[{index}]", exc.message) from None
+    return tuple(series)
 
 
 def _parse_load(source: str, table: Mapping[str, Any]) -> LoadSpec:

@@ -65,6 +65,7 @@ def results_dict(snapshot: Snapshot, name: str = "") -> dict[str, Any]:
         "control_log": [asdict(event) for event in snapshot.control_log],
         "timeline": timeline_list(snapshot),
         "generator": asdict(snapshot.health),
+        **({"target_metrics": snapshot.target_metrics.to_dict()} if snapshot.target_metrics else {}),
     }
 
 
@@ -122,6 +123,8 @@ def summary_text(snapshot: Snapshot) -> str:
     for ep in streams:
         parts.append(f"stream {printable(ep.name, 28)}: ttfb p50 {ep.ttfb_ms.p50:.2f} ms, last byte p50 "
                      f"{ep.service_ms.p50:.2f} ms, {ep.chunks} chunks, {ep.events} events, {ep.bytes} bytes")
+    if snapshot.target_metrics is not None:
+        parts.append(target_metrics_text(snapshot))
     if snapshot.model == "open":
         s = total.service_ms
         parts.append(f"service time (from actual send): p50 {s.p50:.2f}  p95 {s.p95:.2f}  p99 {s.p99:.2f} ms")
@@ -133,6 +136,22 @@ def summary_text(snapshot: Snapshot) -> str:
         parts.append("")
         parts.append(thresholds_text(snapshot))
     return "\n".join(parts)
+
+
+def target_metrics_text(snapshot: Snapshot) -> str:
+    """The target's own metrics: the scrape count and each followed series' last and peak value."""
+    metrics = snapshot.target_metrics
+    assert metrics is not None
+    lines = [f"target metrics: {metrics.scrapes} scrapes of {printable(metrics.url)}, {metrics.failures} failed"
+             + (f" (last error: {printable(metrics.last_error, 80)})" if metrics.last_error else "")]
+    for series in metrics.series:
+        values = [v for v in series.values() if v is not None]
+        if values:
+            lines.append(f"  {printable(series.spec, 60)}: last {values[-1]:.4g}{printable(series.unit)}, "
+                         f"max {max(values):.4g}{printable(series.unit)}")
+        else:
+            lines.append(f"  {printable(series.spec, 60)}: no value")
+    return "\n".join(lines)
 
 
 def thresholds_text(snapshot: Snapshot) -> str:

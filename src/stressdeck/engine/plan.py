@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -17,6 +17,7 @@ from yarl import URL
 from stressdeck.chain import Extractor, Template, compile_template, placeholders
 from stressdeck.engine.load import PRESETS, SOAK_DEFAULT_SECONDS, preset_stages, stages_duration
 from stressdeck.errors import InputError
+from stressdeck.metrics import parse_series
 from stressdeck.profile import DataSpec, Endpoint, LoadSpec, Profile, check_url
 from stressdeck.thresholds import Threshold
 
@@ -90,6 +91,7 @@ class Plan:
     flow: tuple[int, ...] = ()
     data: DataSpec | None = None
     metrics_url: str | None = None
+    metrics: tuple[str, ...] = ()
     source: str = ""
     # The profile as written (``${ENV}`` unexpanded) and the overrides, for sessions and replay.
     document: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
@@ -186,14 +188,22 @@ def build_plan(
     max_duration: float = DEFAULT_MAX_DURATION,
     tick: float = DEFAULT_TICK,
     env: Mapping[str, str] | None = None,
+    metrics_url: str | None = None,
+    metrics: Sequence[str] = (),
 ) -> Plan:
     """Apply overrides to a profile and prepare every request; raises InputError."""
     env = os.environ if env is None else env
     overrides = {k: v for k, v in dict(base_url=base_url, users=users, rate=rate, model=model,
-                                       duration=duration, requests=requests, preset=preset).items()
+                                       duration=duration, requests=requests, preset=preset,
+                                       metrics_url=metrics_url, metrics=list(metrics) or None).items()
                  if v is not None}
     if base_url is not None:
         check_url("--base-url", "", base_url)
+    if metrics_url is not None:
+        check_url("--metrics-url", "", metrics_url)
+    if metrics and not (metrics_url or profile.metrics_url):
+        raise InputError("--metric", "", "needs a metrics URL (--metrics-url or metrics_url in the profile)")
+    metrics = tuple(parse_series(text, "--metric").text for text in metrics)
     load = profile.load
     if model is not None:
         load = replace(load, model=model)
@@ -223,6 +233,9 @@ def build_plan(
     specs = tuple(_prepare(profile, i, ep, source_base, env) for i, ep in enumerate(profile.endpoints))
     target = _origin(specs[0].url if source_base is None else source_base, env, profile.source)
     names = [ep.name for ep in profile.endpoints]
+    metrics_url = metrics_url or profile.metrics_url
+    if metrics_url is not None and metrics_url.startswith("/"):
+        metrics_url = target + metrics_url  # follows --base-url, e.g. to the demo's free port
     return Plan(
         name=profile.name,
         target=target,
@@ -238,7 +251,8 @@ def build_plan(
         tick=tick,
         flow=tuple(names.index(step) for step in profile.flow),
         data=profile.data,
-        metrics_url=profile.metrics_url,
+        metrics_url=metrics_url,
+        metrics=tuple(dict.fromkeys((*profile.metrics, *metrics))),
         source=profile.source,
         document=profile.document,
         overrides=overrides,

@@ -22,6 +22,7 @@ from stressdeck.engine.stats import EndpointTotals, Totals, decode_delta, log_bu
 from stressdeck.engine.timeline import Timeline
 from stressdeck.engine.transport import Share, ThreadWorker, WorkerHandle
 from stressdeck.engine.worker import Command, WorkerFinished
+from stressdeck.metrics import MetricsScraper
 from stressdeck.thresholds import ThresholdResult, evaluate
 
 STOP_DEADLINE = 0.8  # seconds: stop() must return within 1 s, workers cancel what is in flight
@@ -80,6 +81,9 @@ class RunHandle:
         self._next = asyncio.Event()
         self._listeners: list[Callable[[Snapshot], None]] = []
         self._cpu = CpuMeter()
+        # The target's own Prometheus metrics, scraped beside the run; a failed scrape is a
+        # marker in the series, never a reason to stop.
+        self.metrics: MetricsScraper | None = None
         self.latest: Snapshot = self._snapshot(0.0, EndpointTotals("interval"), 0.0)
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -100,6 +104,10 @@ class RunHandle:
             self._workers.append(worker)
         ready = await asyncio.gather(*(asyncio.to_thread(w.wait_ready, WORKER_START_TIMEOUT) for w in self._workers))
         self._started = time.monotonic()
+        if self.plan.metrics_url is not None:
+            self.metrics = MetricsScraper(self.plan.metrics_url, series=self.plan.metrics, origin=self._started,
+                                          insecure=self.plan.insecure)
+            await self.metrics.start()
         if not all(ready):
             self._stop_reason = "a worker did not start"
             self._send_all(Command("stop"))
@@ -292,6 +300,7 @@ class RunHandle:
             recent_latency_buckets=self._timeline.recent_buckets(),
             manual=self._manual and bool(self.plan.load.stages), stage=self._stage,
             stop_reason=self._stop_reason, health=health, histograms=histograms or {},
+            target_metrics=self.metrics.snapshot() if self.metrics is not None else None,
         )
 
     def _publish(self) -> None:
@@ -314,6 +323,8 @@ class RunHandle:
         for worker in self._workers:
             await asyncio.to_thread(worker.join, max(deadline - time.monotonic(), 0.05))
         _add_totals(interval, self._drain())
+        if self.metrics is not None:
+            await self.metrics.stop()
         elapsed = self.elapsed()
         self._state = STOPPED
         self._timeline.close(elapsed, self._users, self._rate)

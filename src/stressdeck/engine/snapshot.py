@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from stressdeck.metrics import MetricsSnapshot
 from stressdeck.thresholds import ThresholdResult
 
 # Run states, in the order a run goes through them.
@@ -131,6 +132,8 @@ class Snapshot:
     health: GeneratorHealth = GeneratorHealth()
     # Encoded HDR histograms (name -> base64 text), filled in on the final snapshot only.
     histograms: Mapping[str, str] = field(default_factory=dict)
+    # The target's own metrics (``metrics_url``), as of the last scrape; None without one.
+    target_metrics: MetricsSnapshot | None = None
 
     @property
     def thresholds_ok(self) -> bool:
