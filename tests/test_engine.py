@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any
 
@@ -104,3 +105,18 @@ async def _sleep(seconds: float) -> None:
     import asyncio
 
     await asyncio.sleep(seconds)
+
+
+async def test_a_stalled_generator_reports_itself(target: ServerThread) -> None:
+    """Self-health: block the worker's event loop and the snapshot says the generator lagged."""
+    plan = make_plan(target.url, [{"name": "ok", "path": "/ok"}], users=2, duration="2s")
+    handle = await start(plan)  # one process: a ThreadWorker whose loop we can reach
+    await asyncio.sleep(0.5)
+    handle._workers[0]._loop.call_soon_threadsafe(time.sleep, 0.4)  # a 400 ms stall, as a busy loop would
+    final = await handle.wait()
+    health = final.health
+    # The ticker is due at most one tick into the stall, so it fires at least (stall - tick) late.
+    assert health.peak_loop_lag_ms >= (0.4 - plan.tick) * 1000 - 5, health
+    assert health.saturated_seconds >= plan.tick, health
+    assert health.processes == 1 and health.peak_cpu_percent > 0
+    assert final.total.requests > 0

@@ -422,11 +422,14 @@ class MetricsScraper:
         if self._stop is not None:
             self._stop.set()
         if self._task is not None:
+            # A scrape in flight is abandoned, not awaited: stopping a run must not wait
+            # up to a scrape timeout for the target's metrics.
             task, self._task = self._task, None
+            task.cancel()
             try:
-                await asyncio.wait_for(task, self.timeout + 1.0)
-            except (TimeoutError, asyncio.CancelledError):
-                task.cancel()
+                await task
+            except asyncio.CancelledError:
+                pass
         await self.close()
 
     async def close(self) -> None:

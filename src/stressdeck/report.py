@@ -13,6 +13,9 @@ from typing import IO, Any
 from stressdeck.engine.snapshot import EndpointSummary, Percentiles, Snapshot
 from stressdeck.text import printable
 
+# A tick or two of lag (a GC pause, the run's start) is not a saturated generator.
+SATURATED_WARNING_SECONDS = 1.0
+
 
 def _percentiles(p: Percentiles, keys: tuple[str, ...]) -> dict[str, float]:
     return {key: round(getattr(p, key), 3) for key in keys}
@@ -129,9 +132,12 @@ def summary_text(snapshot: Snapshot) -> str:
         s = total.service_ms
         parts.append(f"service time (from actual send): p50 {s.p50:.2f}  p95 {s.p95:.2f}  p99 {s.p99:.2f} ms")
     parts.append(f"elapsed {snapshot.elapsed:.2f}s, {printable(snapshot.stop_reason)}")
-    if snapshot.health.saturated:
-        parts.append(f"warning: the load generator was saturated (loop lag {snapshot.health.loop_lag_ms:.0f} ms, "
-                     f"CPU {snapshot.health.cpu_percent:.0f}%): figures may measure stressdeck, not the target")
+    health = snapshot.health
+    if health.saturated_seconds >= SATURATED_WARNING_SECONDS:
+        parts.append(f"warning: the load generator was saturated for {health.saturated_seconds:.1f} s of "
+                     f"{snapshot.elapsed:.1f} s (peaks: loop lag {health.peak_loop_lag_ms:.0f} ms, send lag "
+                     f"{health.peak_send_lag_ms:.0f} ms, CPU {health.peak_cpu_percent:.0f}% over "
+                     f"{health.processes} process(es)): figures may measure stressdeck, not the target")
     if snapshot.thresholds:
         parts.append("")
         parts.append(thresholds_text(snapshot))

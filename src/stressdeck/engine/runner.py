@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from dataclasses import replace
 from collections.abc import AsyncIterator, Callable, Mapping
 
 from stressdeck.engine.cpu import CpuMeter
@@ -257,6 +258,7 @@ class RunHandle:
 
     def _drain(self) -> EndpointTotals:
         interval = EndpointTotals("interval")
+        lags: dict[int, tuple[float, float]] = {}
         for worker in self._workers:
             for message in worker.poll():
                 if isinstance(message, WorkerFinished):
@@ -264,8 +266,12 @@ class RunHandle:
                     if message.error:
                         self._stop_reason = f"worker {message.worker} crashed: {message.error}"
                     continue
+                # Counts are the newest; lags the worst of the deltas folded now, or a stall
+                # reported in one delta would vanish behind the next one.
+                loop_lag, send_lag = lags.get(message.worker, (0.0, 0.0))
+                lags[message.worker] = (max(loop_lag, message.loop_lag_ms), max(send_lag, message.send_lag_ms))
                 self._worker_status[message.worker] = (
-                    message.in_flight, message.active_users, message.loop_lag_ms, message.send_lag_ms)
+                    message.in_flight, message.active_users, *lags[message.worker])
                 part = EndpointTotals("part")
                 for index, delta in enumerate(message.endpoints):
                     histograms = decode_delta(delta)
@@ -284,12 +290,12 @@ class RunHandle:
         endpoints = tuple(t.summary(elapsed) for t in self._totals.endpoints)
         total = self._totals.total.summary(elapsed, interval_rps)
         status = self._worker_status.values()
-        health = GeneratorHealth(
+        health = self._health(GeneratorHealth(
             loop_lag_ms=max((s[2] for s in status), default=0.0),
             send_lag_ms=max((s[3] for s in status), default=0.0),
             cpu_percent=self._cpu.sample(),
             processes=self.processes,
-        )
+        ), seconds)
         return Snapshot(
             elapsed=elapsed, state=self._state, model=self.plan.load.model, target=self.plan.target,
             users=self._users, active_users=sum(s[1] for s in status), rate=self._rate,
@@ -301,6 +307,18 @@ class RunHandle:
             manual=self._manual and bool(self.plan.load.stages), stage=self._stage,
             stop_reason=self._stop_reason, health=health, histograms=histograms or {},
             target_metrics=self.metrics.snapshot() if self.metrics is not None else None,
+        )
+
+    def _health(self, now: GeneratorHealth, seconds: float) -> GeneratorHealth:
+        """This tick's figures plus the run's peaks and time spent saturated."""
+        before = getattr(self, "latest", None)
+        run = before.health if before is not None else GeneratorHealth()
+        return replace(
+            now,
+            saturated_seconds=run.saturated_seconds + (seconds if now.saturated else 0.0),
+            peak_loop_lag_ms=max(run.peak_loop_lag_ms, now.loop_lag_ms),
+            peak_send_lag_ms=max(run.peak_send_lag_ms, now.send_lag_ms),
+            peak_cpu_percent=max(run.peak_cpu_percent, now.cpu_percent),
         )
 
     def _publish(self) -> None:
@@ -320,12 +338,13 @@ class RunHandle:
             if len(self._finished_workers) == len(self._workers):
                 break
             await asyncio.sleep(0.01)
+        # The run ended when its workers did: joining processes and the scraper is not run time.
+        elapsed = self.elapsed()
         for worker in self._workers:
             await asyncio.to_thread(worker.join, max(deadline - time.monotonic(), 0.05))
         _add_totals(interval, self._drain())
         if self.metrics is not None:
             await self.metrics.stop()
-        elapsed = self.elapsed()
         self._state = STOPPED
         self._timeline.close(elapsed, self._users, self._rate)
         histograms = {f"{t.name}/{kind}": text for t in [self._totals.total, *self._totals.endpoints]

@@ -99,10 +99,15 @@ class HistogramBucket:
 class GeneratorHealth:
     """How healthy the load generator itself is; a saturated generator measures itself."""
 
-    loop_lag_ms: float = 0.0
-    send_lag_ms: float = 0.0
-    cpu_percent: float = 0.0
+    loop_lag_ms: float = 0.0  # this tick: how late the workers' timers fired (worst process)
+    send_lag_ms: float = 0.0  # open model: how late requests went out versus their due time
+    cpu_percent: float = 0.0  # the generator's CPU over the last second, all processes
     processes: int = 1
+    # The whole run so far: how long the generator was saturated, and its worst figures.
+    saturated_seconds: float = 0.0
+    peak_loop_lag_ms: float = 0.0
+    peak_send_lag_ms: float = 0.0
+    peak_cpu_percent: float = 0.0
 
     @property
     def saturated(self) -> bool:
