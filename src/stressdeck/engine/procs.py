@@ -123,7 +123,8 @@ def _child_main(plan: Plan, share: Share, commands: Any, messages: Any, parent_p
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     _die_with_parent(parent_pid)
     loop = _new_loop()
-    worker = Worker(plan, share.worker_id, share.users, share.rate, share.request_budget, messages.put, share.workers)
+    worker = Worker(plan, share.worker_id, share.users, share.rate, share.request_budget, messages.put, share.workers,
+                    held=True)
 
     def forward() -> None:
         while True:

@@ -104,7 +104,9 @@ class RunHandle:
             worker.start()
             self._workers.append(worker)
         ready = await asyncio.gather(*(asyncio.to_thread(w.wait_ready, WORKER_START_TIMEOUT) for w in self._workers))
+        # Workers start held: release them together, now, so the run's clock and its load agree.
         self._started = time.monotonic()
+        self._send_all(Command("resume"))
         if self.plan.metrics_url is not None:
             self.metrics = MetricsScraper(self.plan.metrics_url, series=self.plan.metrics, origin=self._started,
                                           insecure=self.plan.insecure)

@@ -30,6 +30,9 @@ class Share:
 
 
 class WorkerHandle(Protocol):
+    """Where a worker runs (a thread, a process, later another machine). It starts held,
+    sending nothing, until the runner's first "resume" releases every worker at once."""
+
     def start(self) -> None: ...
     def wait_ready(self, timeout: float) -> bool: ...
     def send(self, command: Command) -> None: ...
@@ -57,7 +60,7 @@ class ThreadWorker:
         loop = asyncio.new_event_loop()
         self._loop = loop
         worker = Worker(self.plan, self.share.worker_id, self.share.users, self.share.rate,
-                        self.share.request_budget, self._messages.put, self.share.workers)
+                        self.share.request_budget, self._messages.put, self.share.workers, held=True)
         self._worker = worker
         self._ready.set()
         try:

@@ -44,7 +44,10 @@ WorkerMessage = IntervalStats | WorkerFinished
 
 class Worker:
     def __init__(self, plan: Plan, worker_id: int, users: int, rate: float | None,
-                 request_budget: int | None, emit: Callable[[WorkerMessage], None], workers: int = 1) -> None:
+                 request_budget: int | None, emit: Callable[[WorkerMessage], None], workers: int = 1,
+                 held: bool = False) -> None:
+        """``held``: send nothing until the first "resume", so that every worker of a run
+        starts on the runner's clock, however long each took to start."""
         self.plan = plan
         self.worker_id = worker_id
         self.emit = emit
@@ -57,7 +60,8 @@ class Worker:
         self.in_flight = 0
         self.active_users = 0
         self._running = asyncio.Event()
-        self._running.set()
+        if not held:
+            self._running.set()
         self._stopped = asyncio.Event()
         self._finish_reason = ""
         self._user_tasks: dict[int, asyncio.Task[None]] = {}
