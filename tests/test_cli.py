@@ -102,3 +102,12 @@ def test_ctrl_c_stops_cleanly_prints_partial_results_and_writes_the_file(demo_ur
     assert "Traceback" not in stderr
     results = json.loads(out.read_text())
     assert results["stop_reason"] == "interrupted" and results["summary"]["total"]["requests"] > 0
+
+
+def test_a_rate_above_the_cap_is_refused_without_i_know(tmp_path: Path) -> None:
+    profile = tmp_path / "p.toml"
+    profile.write_text('name = "p"\nbase_url = "http://127.0.0.1:1"\n[[endpoints]]\nname = "a"\npath = "/"\n')
+    result = run("run", str(profile), "--rate", "99999", "--model", "open")
+    assert result.returncode == 2
+    assert result.stderr.strip() == (f"error: {profile}: load.rate: 99999 requests/s is above the safety cap "
+                                     "of 20000 requests/s (pass --i-know to lift the cap)")

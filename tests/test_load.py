@@ -201,3 +201,26 @@ def test_open_model_needs_a_rate() -> None:
     with pytest.raises(InputError, match="x.toml: load.rate: required for the open model"):
         build_plan(profile)
     assert build_plan(profile, rate=50).load.max_in_flight == 500
+
+
+def test_load_above_the_safety_caps_needs_i_know() -> None:
+    document = {"name": "big", "base_url": "http://127.0.0.1:1", "endpoints": [{"name": "a", "path": "/"}],
+                "load": {"model": "open", "rate": 50_000}}
+    profile = parse_profile(document, "big.toml")
+    with pytest.raises(InputError) as refused:
+        build_plan(profile)
+    assert refused.value.line() == ("big.toml: load.rate: 50000 requests/s is above the safety cap of "
+                                    "20000 requests/s (pass --i-know to lift the cap)")
+    with pytest.raises(InputError, match=r"load.stages\[2\].target"):
+        build_plan(profile, model="closed", users=1_000, preset="spike")  # the burst is 5x
+    lifted = build_plan(profile, i_know=True)
+    assert lifted.load.rate == 50_000 and lifted.max_rate is None
+
+
+async def test_live_changes_stop_at_the_safety_cap(target: ServerThread) -> None:
+    plan = make_plan(target.url, [{"name": "ok", "path": "/ok"}], users=1, duration="1s")
+    handle = await start(plan)
+    handle.set_users(1_000_000)
+    handle.set_users(1)  # the capped level held for a moment is enough; don't keep 2000 users up
+    final = await handle.wait()
+    assert [(e.command, e.value) for e in final.control_log] == [("users", 2_000), ("users", 1)]

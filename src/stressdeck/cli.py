@@ -16,7 +16,7 @@ from typing import Any
 from stressdeck import __version__
 from stressdeck.engine import Plan, RunHandle, Snapshot, build_plan, start
 from stressdeck.engine.load import PRESET_HELP, PRESETS
-from stressdeck.engine.plan import DEFAULT_MAX_DURATION
+from stressdeck.engine.plan import DEFAULT_MAX_DURATION, MAX_RATE, MAX_USERS
 from stressdeck.engine.procs import resolve_processes
 from stressdeck.errors import InputError
 from stressdeck.files import WriteError, write_atomic
@@ -27,7 +27,8 @@ from stressdeck.text import printable
 from stressdeck.units import parse_duration
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_THRESHOLDS, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
-SUBCOMMANDS = ("run", "replay", "compare", "report", "import", "demo", "demo-server", "presets", "console")
+SUBCOMMANDS = ("run", "replay", "compare", "report", "import", "demo", "demo-server", "presets", "console",
+               "view")
 AUTOSAVE_DIR = "sessions"
 # Runs beside a headless run with its handle, e.g. a replay applying its control log.
 Steer = Callable[[RunHandle], Coroutine[Any, Any, None]]
@@ -64,6 +65,11 @@ def add_processes_option(parser: argparse.ArgumentParser) -> None:
                         help="worker processes sending the load (default auto: one per core)")
 
 
+def add_i_know_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--i-know", action="store_true",
+                        help=f"lift the safety caps ({MAX_USERS:,} users, {MAX_RATE:,.0f} requests/s)")
+
+
 def _positive_float(text: str) -> float:
     try:
         value = float(text)
@@ -86,6 +92,7 @@ def add_load_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-duration", type=_duration, default=DEFAULT_MAX_DURATION,
                         help="safety cap on any run (default 10m)")
     add_processes_option(parser)
+    add_i_know_option(parser)
     parser.add_argument("--metrics-url", help="the target's Prometheus endpoint, scraped every second")
     parser.add_argument("--metric", action="append", default=[], metavar="SERIES",
                         help='a target series to follow, e.g. "p95(http_request_duration_seconds)"; repeatable')
@@ -123,6 +130,7 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--quiet", action="store_true", help="no progress lines, only the summary")
     replay.add_argument("--ui", action="store_true", help="replay in the console")
     add_processes_option(replay)
+    add_i_know_option(replay)
     add_save_options(replay)
 
     compare = sub.add_parser("compare", help="compare two sessions; exit 3 on a regression")
@@ -165,8 +173,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _main(argv: Sequence[str] | None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
-    # The console has its own parser: `stressdeck`, `stressdeck PROFILE`, `stressdeck demo`.
-    if not args_list or args_list[0] in ("demo", "console") or (
+    # The console has its own parser: `stressdeck`, `stressdeck PROFILE`, `stressdeck demo`,
+    # `stressdeck view SESSION`.
+    if not args_list or args_list[0] in ("demo", "console", "view") or (
             args_list[0] not in SUBCOMMANDS and not args_list[0].startswith("-")):
         return _console(args_list)
     args = build_parser().parse_args(args_list)
@@ -209,7 +218,7 @@ def plan_from_args(args: argparse.Namespace, profile_path: str) -> Plan:
     return build_plan(
         profile, base_url=args.base_url, users=args.users, rate=args.rate, model=args.model,
         duration=args.duration, requests=args.requests, preset=args.preset, max_duration=args.max_duration,
-        metrics_url=args.metrics_url, metrics=args.metric,
+        metrics_url=args.metrics_url, metrics=args.metric, i_know=args.i_know,
     )
 
 

@@ -42,7 +42,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
     session = load_session(args.session)
     if args.ui:
         return _replay_in_console(args)
-    plan = plan_for_replay(session, args.session, base_url=args.base_url)
+    plan = plan_for_replay(session, args.session, base_url=args.base_url, i_know=args.i_know)
     check_save_path(args)
     redacted = redacted_fields(session.plan.document)
     if redacted:

@@ -47,7 +47,8 @@ class Steerable(Protocol):
     async def stop(self, reason: str = ...) -> Snapshot: ...
 
 
-def plan_for_replay(session: Session, source: str, *, base_url: str | None = None) -> Plan:
+def plan_for_replay(session: Session, source: str, *, base_url: str | None = None,
+                    i_know: bool = False) -> Plan:
     """Rebuild the plan from the saved profile and overrides; ``base_url`` wins over both.
 
     Raises InputError naming the session file when the saved profile no longer builds
@@ -60,7 +61,8 @@ def plan_for_replay(session: Session, source: str, *, base_url: str | None = Non
     try:
         # Parsed as the original profile file, so relative data files resolve as they did.
         profile = parse_profile(saved.document, saved.source or source)
-        return build_plan(profile, **overrides, max_duration=saved.load.max_duration, tick=saved.load.tick)
+        return build_plan(profile, **overrides, max_duration=saved.load.max_duration, tick=saved.load.tick,
+                          i_know=i_know)
     except InputError as exc:
         if exc.source.startswith("--"):  # a command-line option, e.g. a bad --base-url
             raise

@@ -22,6 +22,9 @@ from stressdeck.profile import DataSpec, Endpoint, LoadSpec, Profile, check_url
 from stressdeck.thresholds import Threshold
 
 DEFAULT_DURATION = 30.0
+# Hard caps, lifted only by --i-know: past these a typo is more likely than intent.
+MAX_USERS = 2_000
+MAX_RATE = 20_000.0
 DEFAULT_MAX_DURATION = 600.0
 DEFAULT_TICK = 0.25
 _ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -92,6 +95,9 @@ class Plan:
     data: DataSpec | None = None
     metrics_url: str | None = None
     metrics: tuple[str, ...] = ()
+    # Safety caps on live and planned load; None once the user said --i-know.
+    max_users: int | None = MAX_USERS
+    max_rate: float | None = MAX_RATE
     source: str = ""
     # The profile as written (``${ENV}`` unexpanded) and the overrides, for sessions and replay.
     document: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
@@ -190,8 +196,13 @@ def build_plan(
     env: Mapping[str, str] | None = None,
     metrics_url: str | None = None,
     metrics: Sequence[str] = (),
+    i_know: bool = False,
 ) -> Plan:
-    """Apply overrides to a profile and prepare every request; raises InputError."""
+    """Apply overrides to a profile and prepare every request; raises InputError.
+
+    Unless ``i_know``, a plan whose users or rate (at any stage) exceed the safety caps is
+    refused: a typo like ``--rate 50000`` should not flatten someone's staging cluster.
+    """
     env = os.environ if env is None else env
     overrides = {k: v for k, v in dict(base_url=base_url, users=users, rate=rate, model=model,
                                        duration=duration, requests=requests, preset=preset,
@@ -229,6 +240,8 @@ def build_plan(
         load = replace(load, preset=preset, stages=preset_stages(preset, base, span), duration=span)
     if load.duration is None and load.requests is None:
         load = replace(load, duration=stages_duration(load.stages) if load.stages else DEFAULT_DURATION)
+    if not i_know:
+        _check_caps(load, profile.source)
     source_base = base_url or profile.base_url
     specs = tuple(_prepare(profile, i, ep, source_base, env) for i, ep in enumerate(profile.endpoints))
     target = _origin(specs[0].url if source_base is None else source_base, env, profile.source)
@@ -253,10 +266,25 @@ def build_plan(
         data=profile.data,
         metrics_url=metrics_url,
         metrics=tuple(dict.fromkeys((*profile.metrics, *metrics))),
+        max_users=None if i_know else MAX_USERS,
+        max_rate=None if i_know else MAX_RATE,
         source=profile.source,
         document=profile.document,
         overrides=overrides,
     )
+
+
+def _check_caps(load: LoadSpec, source: str) -> None:
+    open_model = load.model == "open"
+    cap = MAX_RATE if open_model else MAX_USERS
+    what = "rate" if open_model else "users"
+    levels = [(f"load.{what}", float((load.rate or 0) if open_model else load.users))]
+    levels += [(f"load.stages[{i}].target", stage.target) for i, stage in enumerate(load.stages)]
+    for where, level in levels:
+        if level > cap:
+            unit = " requests/s" if open_model else ""
+            raise InputError(source, where, f"{level:g}{unit} is above the safety cap of {cap:g}{unit} "
+                                            "(pass --i-know to lift the cap)")
 
 
 def _origin(base_url: str, env: Mapping[str, str], source: str) -> str:

@@ -128,6 +128,8 @@ class RunHandle:
     def set_users(self, users: int) -> None:
         """Change the number of virtual users (closed model); switches stages to manual."""
         users = max(int(users), 0)
+        if self.plan.max_users is not None:
+            users = min(users, self.plan.max_users)  # the safety cap holds live too
         self._log("users", users)
         self._manual, self._stage = True, None
         self._users = users
@@ -136,6 +138,8 @@ class RunHandle:
     def set_rate(self, rate: float) -> None:
         """Change the arrival rate in requests/s (open model); switches stages to manual."""
         rate = max(float(rate), 0.0)
+        if self.plan.max_rate is not None:
+            rate = min(rate, self.plan.max_rate)
         self._log("rate", rate)
         self._manual, self._stage = True, None
         self._rate = rate
