@@ -7,7 +7,6 @@ it asks the kernel for SIGTERM when the parent dies, and also watches its parent
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import ctypes
 import multiprocessing
@@ -19,7 +18,7 @@ from multiprocessing.process import BaseProcess
 from typing import Any
 
 from stressdeck.engine.plan import Plan
-from stressdeck.engine.transport import Share
+from stressdeck.engine.transport import Share, new_worker_loop
 from stressdeck.engine.worker import Command, Worker, WorkerFinished, WorkerMessage
 
 _READY = "ready"
@@ -122,7 +121,7 @@ def _child_main(plan: Plan, share: Share, commands: Any, messages: Any, parent_p
     # Ctrl+C goes to the whole process group; the parent decides, and tells us to stop.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     _die_with_parent(parent_pid)
-    loop = _new_loop()
+    loop = new_worker_loop()
     worker = Worker(plan, share.worker_id, share.users, share.rate, share.request_budget, messages.put, share.workers,
                     held=True)
 
@@ -147,11 +146,3 @@ def _child_main(plan: Plan, share: Share, commands: Any, messages: Any, parent_p
         messages.close()
         messages.join_thread()  # make sure the last delta reaches the parent before exiting
 
-
-def _new_loop() -> asyncio.AbstractEventLoop:
-    """uvloop when installed (the `fast` extra), else asyncio's own loop."""
-    try:
-        import uvloop
-    except ImportError:
-        return asyncio.new_event_loop()
-    return uvloop.new_event_loop()

@@ -18,6 +18,15 @@ from stressdeck.engine.plan import Plan
 from stressdeck.engine.worker import Command, Worker, WorkerFinished, WorkerMessage
 
 
+def new_worker_loop() -> asyncio.AbstractEventLoop:
+    """uvloop when installed (the `fast` extra), else asyncio's own loop."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.new_event_loop()
+    return uvloop.new_event_loop()
+
+
 @dataclass(frozen=True)
 class Share:
     """One worker's part of the load."""
@@ -57,7 +66,7 @@ class ThreadWorker:
         self._thread.start()
 
     def _main(self) -> None:
-        loop = asyncio.new_event_loop()
+        loop = new_worker_loop()
         self._loop = loop
         worker = Worker(self.plan, self.share.worker_id, self.share.users, self.share.rate,
                         self.share.request_budget, self._messages.put, self.share.workers, held=True)
