@@ -16,7 +16,7 @@ from textual.widgets import Input, OptionList, Tabs
 
 from stressdeck.engine.snapshot import PAUSED, RUNNING, STOPPED, EndpointSummary
 from stressdeck.ui.app import StressDeckApp, session_file_name
-from stressdeck.ui.main import console_main, replay_app
+from stressdeck.ui.main import build_parser, console_app, console_main, overrides_from, replay_app
 from stressdeck.ui.planning import PlanSource
 from stressdeck.ui.screens.dashboard import DashboardScreen
 from stressdeck.ui.screens.dialogs import ConfirmScreen, PresetScreen, SaveScreen
@@ -393,3 +393,33 @@ def test_console_main_unknown_target_pid_exits_2(tmp_path: Path, capsys) -> None
 def test_session_file_name_is_a_safe_slug() -> None:
     name = session_file_name("Demo mix / [bold]x", now=0)
     assert name.startswith("demo-mix-bold-x-") and name.endswith(".toml")
+
+
+def console_from_argv(argv: list[str], tmp_path: Path) -> StressDeckApp:
+    """The console exactly as `stressdeck ARGV` builds it (not running)."""
+    args = build_parser().parse_args([*argv, "--profiles-dir", str(tmp_path),
+                                      "--sessions-dir", str(tmp_path / "sessions")])
+    app = console_app(args, args.profile, overrides_from(args))
+    app.monitor = FixedMonitor()
+    return app
+
+
+async def test_processes_option_reaches_the_engine(profile: Path, tmp_path: Path) -> None:
+    assert console_from_argv([str(profile), "--processes", "3"], tmp_path).controller.processes == 3
+    assert console_from_argv([str(profile)], tmp_path).controller.processes == (os.cpu_count() or 1)
+    app = console_from_argv([str(profile), "--processes", "1", "--duration", "5s"], tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await start(app, pilot)
+        assert app.controller.handle.processes == 1
+        assert app.controller.handle.latest.health.processes == 1
+        await pilot.press("s")
+        await wait_for(pilot, lambda: app.controller.state == STOPPED)
+
+
+def test_i_know_lifts_the_safety_cap_in_the_console(profile: Path, tmp_path: Path, capsys) -> None:
+    assert console_main([str(profile), "--users", "5000"]) == 2
+    assert "safety cap" in capsys.readouterr().err
+    app = console_from_argv([str(profile), "--users", "5000", "--i-know"], tmp_path)
+    assert app.controller.plan.load.users == 5000 and app.controller.plan.max_users is None
+    app.controller.change_users(delta=1)  # a change before the run keeps --i-know
+    assert app.controller.plan.load.users == 5001 and app.controller.plan.max_users is None

@@ -160,3 +160,14 @@ def test_host_monitor_reports_a_target_that_went_away() -> None:
     assert sample.target is not None and not sample.target.alive
     with pytest.raises(ValueError, match="no process"):
         check_pid(2**22 + 12345)
+
+
+def test_i_know_is_kept_by_every_plan_a_source_builds(tmp_path: Path) -> None:
+    from stressdeck.ui.screens.picker import scan_profiles
+
+    write_profile(tmp_path, "http://127.0.0.1:9", users=3000)
+    [refused] = scan_profiles(tmp_path, {})
+    assert refused.source is None and "safety cap" in refused.error
+    [entry] = scan_profiles(tmp_path, {}, i_know=True)
+    assert entry.source is not None and entry.source.build().max_users is None
+    assert entry.source.with_overrides(users=4000).build().load.users == 4000

@@ -79,15 +79,18 @@ class StressDeckApp(App[int]):
         autostart: bool = False,
         steer: Steer | None = None,
         notes: Sequence[str] = (),
+        processes: int = 1,
+        i_know: bool = False,
     ) -> None:
         super().__init__()
         self.worker_factory = worker_factory
+        self.processes, self.i_know = max(processes, 1), i_know
         if worker_factory is ProcessWorker and static_snapshot is None and os.name == "posix":
             # While the app runs, Textual swaps sys.stderr for a capture whose fileno() is -1;
             # multiprocessing starts its resource tracker lazily with the first worker process
             # and would hand that -1 on ("bad value(s) in fds_to_keep"). Start it now instead.
             resource_tracker.ensure_running()
-        self.controller = RunController(source, worker_factory) if source is not None else None
+        self.controller = RunController(source, worker_factory, self.processes) if source is not None else None
         self.overrides = dict(overrides or {})
         self.max_duration = max_duration
         self.target_pid = target_pid
@@ -110,7 +113,8 @@ class StressDeckApp(App[int]):
         # place before the first frame (and before a test's first query).
         if self.static_snapshot is not None or self.controller is not None:
             return self._new_dashboard()
-        return PickerScreen(self.profiles_dir, self.overrides, self.max_duration, self.target_pid)
+        return PickerScreen(self.profiles_dir, self.overrides, self.max_duration, self.target_pid,
+                            i_know=self.i_know)
 
     def on_mount(self) -> None:
         if self.static_snapshot is not None:
@@ -129,7 +133,7 @@ class StressDeckApp(App[int]):
 
     def on_picker_screen_chosen(self, message: PickerScreen.Chosen) -> None:
         picked = message.picked
-        self.controller = RunController(picked.source, self.worker_factory)
+        self.controller = RunController(picked.source, self.worker_factory, self.processes)
         self.target_pid = picked.target_pid
         if picked.target_pid is not None and isinstance(self.monitor, HostMonitor):
             self.monitor = None  # a new target to watch: sample it from now on

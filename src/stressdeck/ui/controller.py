@@ -23,11 +23,14 @@ class ControlError(Exception):
 class RunController:
     """``worker_factory`` defaults to one worker *process*: in a thread, the load and the UI
     would share one GIL, so every frame drawn would cost requests (and a busy load would
-    make the UI stutter). None runs the load in a thread of this process instead."""
+    make the UI stutter). None runs the load in a thread of this process instead.
+    ``processes`` is how many workers send the load (``--processes``, already resolved)."""
 
-    def __init__(self, source: PlanSource, worker_factory: WorkerFactory | None = ProcessWorker) -> None:
+    def __init__(self, source: PlanSource, worker_factory: WorkerFactory | None = ProcessWorker,
+                 processes: int = 1) -> None:
         self.source = source
         self.worker_factory = worker_factory
+        self.processes = max(processes, 1)
         self.plan: Plan = source.build()
         self.handle: RunHandle | None = None
         self.run_plan: Plan | None = None  # the plan of the current (or last) run
@@ -57,7 +60,7 @@ class RunController:
         if self.active:
             raise ControlError("a run is already going")
         self.run_plan = self.plan
-        self.handle = await start(self.plan, 1, self.worker_factory)
+        self.handle = await start(self.plan, self.processes, self.worker_factory)
         return self.handle
 
     async def stop(self) -> Snapshot | None:

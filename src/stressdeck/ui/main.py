@@ -86,7 +86,8 @@ def _run_demo(args: argparse.Namespace) -> int:
         return _run(args, str(profile), overrides)
 
 
-def replay_app(session_path: str, *, base_url: str | None = None) -> StressDeckApp:
+def replay_app(session_path: str, *, base_url: str | None = None, processes: int = 1,
+               i_know: bool = False) -> StressDeckApp:
     """The console on a saved session's plan, started at once and steered by its control
     log, as the headless replay does; raises InputError."""
     from functools import partial
@@ -99,30 +100,32 @@ def replay_app(session_path: str, *, base_url: str | None = None) -> StressDeckA
     from stressdeck.ui.planning import PlanSource
 
     session = load_session(session_path)
-    plan_for_replay(session, session_path, base_url=base_url)  # the headless checks and messages
+    plan_for_replay(session, session_path, base_url=base_url, i_know=i_know)  # the headless checks and messages
     saved = session.plan
     overrides = dict(saved.overrides)
     if base_url is not None:
         overrides["base_url"] = base_url
     profile = parse_profile(saved.document, saved.source or session_path)
-    source = PlanSource(profile, overrides, saved.load.max_duration, saved.load.tick)
+    source = PlanSource(profile, overrides, saved.load.max_duration, saved.load.tick, i_know)
     redacted = redacted_fields(saved.document)
     notes = [f'{", ".join(redacted)} were redacted when saved; the replay sends "<redacted>"'] if redacted else []
     driver = partial(steer, events=replay_events(session), stop_at=stop_offset(session))
-    return StressDeckApp(source, autostart=True, steer=driver, notes=notes)
+    return StressDeckApp(source, autostart=True, steer=driver, notes=notes, processes=processes, i_know=i_know)
 
 
 def replay(session_path: str, *, base_url: str | None = None, save: str | None = None,
-           force: bool = False, keep_secrets: bool = False) -> int:
+           force: bool = False, keep_secrets: bool = False, processes: str | int = 1,
+           i_know: bool = False) -> int:
     """`stressdeck replay SESSION --ui`; ``save`` writes the replay's session when the console
     closes (the run is stopped first if it is still going)."""
     from stressdeck.cli import check_save_path
+    from stressdeck.engine.procs import resolve_processes
     from stressdeck.files import WriteError
     from stressdeck.session import save_session
 
     try:
         check_save_path(argparse.Namespace(save=save, force=force))
-        app = replay_app(session_path, base_url=base_url)
+        app = replay_app(session_path, base_url=base_url, processes=resolve_processes(processes), i_know=i_know)
     except InputError as exc:
         print(f"error: {printable(exc.line())}", file=sys.stderr)
         return EXIT_USAGE
@@ -139,14 +142,21 @@ def replay(session_path: str, *, base_url: str | None = None, save: str | None =
     return app.return_code or EXIT_OK
 
 
-def _run(args: argparse.Namespace, profile: str | None, overrides: dict[str, object]) -> int:
+def console_app(args: argparse.Namespace, profile: str | None, overrides: dict[str, object]) -> StressDeckApp:
+    """The console for parsed options, not yet running; raises InputError."""
+    from stressdeck.engine.procs import resolve_processes
     from stressdeck.ui.app import StressDeckApp
     from stressdeck.ui.planning import PlanSource
 
-    source = PlanSource.from_file(profile, overrides, args.max_duration) if profile else None
-    app = StressDeckApp(source, overrides=overrides, max_duration=args.max_duration,
-                        target_pid=args.target_pid, profiles_dir=args.profiles_dir,
-                        sessions_dir=args.sessions_dir)
+    source = PlanSource.from_file(profile, overrides, args.max_duration, i_know=args.i_know) if profile else None
+    return StressDeckApp(source, overrides=overrides, max_duration=args.max_duration,
+                         target_pid=args.target_pid, profiles_dir=args.profiles_dir,
+                         sessions_dir=args.sessions_dir, processes=resolve_processes(args.processes),
+                         i_know=args.i_know)
+
+
+def _run(args: argparse.Namespace, profile: str | None, overrides: dict[str, object]) -> int:
+    app = console_app(args, profile, overrides)
     app.run()
     return app.return_code or EXIT_OK  # non-zero when the app itself failed
 

@@ -29,24 +29,27 @@ class PlanSource:
     overrides: Mapping[str, Any] = field(default_factory=dict)
     max_duration: float = DEFAULT_MAX_DURATION
     tick: float = DEFAULT_TICK
+    # --i-know: the safety caps on users and rate are lifted for every plan built from here.
+    i_know: bool = False
 
     @classmethod
     def from_file(cls, path: str | Path, overrides: Mapping[str, Any] | None = None,
-                  max_duration: float = DEFAULT_MAX_DURATION) -> PlanSource:
+                  max_duration: float = DEFAULT_MAX_DURATION, *, i_know: bool = False) -> PlanSource:
         """Load a profile and check the overrides apply; raises InputError."""
-        source = cls(load_profile(path), _clean(overrides or {}), max_duration)
+        source = cls(load_profile(path), _clean(overrides or {}), max_duration, i_know=i_know)
         source.build()
         return source
 
     def build(self) -> Plan:
         """The Plan for these overrides; raises InputError."""
-        return build_plan(self.profile, max_duration=self.max_duration, tick=self.tick, **self.overrides)
+        return build_plan(self.profile, max_duration=self.max_duration, tick=self.tick, i_know=self.i_know,
+                          **self.overrides)
 
     def with_overrides(self, **changes: Any) -> PlanSource:
         """A copy with some overrides changed (None removes one); raises InputError if invalid."""
         merged = dict(self.overrides)
         merged.update(changes)
-        source = PlanSource(self.profile, _clean(merged), self.max_duration, self.tick)
+        source = PlanSource(self.profile, _clean(merged), self.max_duration, self.tick, self.i_know)
         source.build()
         return source
 

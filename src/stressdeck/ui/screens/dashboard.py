@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Container
+from textual.css.query import NoMatches
 from textual.screen import Screen
 from textual.widgets import Footer, Tab, Tabs
 
@@ -66,7 +67,11 @@ class DashboardScreen(Screen[None]):
     # -- data down -------------------------------------------------------------------------
 
     def show(self, snap: Snapshot, name: str, duration: float | None, next_load: str = "") -> None:
-        self.query_one(StatusHeader).show(snap, name, duration, next_load)
+        try:
+            header = self.query_one(StatusHeader)
+        except NoMatches:
+            return  # the app is closing and the panes are already gone: nothing to draw on
+        header.show(snap, name, duration, next_load)
         self.query_one(LatencyHistogram).show(snap)
         self.query_one(EndpointTable).show(snap)
         self.query_one(CodesPane).show(snap)

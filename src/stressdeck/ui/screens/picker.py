@@ -45,14 +45,14 @@ class Picked:
 
 
 def scan_profiles(directory: Path, overrides: Mapping[str, Any],
-                  max_duration: float = DEFAULT_MAX_DURATION) -> list[ProfileEntry]:
+                  max_duration: float = DEFAULT_MAX_DURATION, *, i_know: bool = False) -> list[ProfileEntry]:
     """Every profile file in ``directory``, loaded; a broken one carries its error line."""
     if not directory.is_dir():
         return []
     entries = []
     for path in sorted(p for p in directory.iterdir() if p.suffix.lower() in PROFILE_SUFFIXES):
         try:
-            entries.append(ProfileEntry(path, PlanSource.from_file(path, overrides, max_duration)))
+            entries.append(ProfileEntry(path, PlanSource.from_file(path, overrides, max_duration, i_know=i_know)))
         except InputError as exc:
             entries.append(ProfileEntry(path, error=exc.line()))
     return entries
@@ -111,10 +111,12 @@ class PickerScreen(Screen[None]):
     BINDINGS = [Binding("escape", "app.quit", "Quit", show=False)]
 
     def __init__(self, profiles_dir: Path, overrides: Mapping[str, Any],
-                 max_duration: float = DEFAULT_MAX_DURATION, target_pid: int | None = None) -> None:
+                 max_duration: float = DEFAULT_MAX_DURATION, target_pid: int | None = None, *,
+                 i_know: bool = False) -> None:
         super().__init__()
         self.profiles_dir, self.overrides, self.max_duration = profiles_dir, dict(overrides), max_duration
-        self.entries = scan_profiles(profiles_dir, overrides, max_duration)
+        self.i_know = i_know
+        self.entries = scan_profiles(profiles_dir, overrides, max_duration, i_know=i_know)
         self.target_pid = target_pid
 
     def compose(self) -> ComposeResult:
@@ -166,7 +168,7 @@ class PickerScreen(Screen[None]):
         method = str(self.query_one("#adhoc-method", Select).value)
         try:
             profile = adhoc_profile(method, self.query_one("#adhoc-url", Input).value)
-            source = PlanSource(profile, self.overrides, self.max_duration)
+            source = PlanSource(profile, self.overrides, self.max_duration, i_know=self.i_know)
             source = source.with_overrides()  # validates the overrides against this profile
         except InputError as exc:
             self._error(exc.line())
