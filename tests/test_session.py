@@ -174,7 +174,8 @@ def test_a_newer_format_version_is_refused_clearly(tmp_path: Path) -> None:
     document = crafted_document()
     document["format_version"] = FORMAT_VERSION + 1
     document["something_new"] = {"x": 1}
-    with pytest.raises(InputError, match=r"format_version: version 2 is newer than this stressdeck reads \(1\); upgrade"):
+    with pytest.raises(InputError, match=rf"format_version: version {FORMAT_VERSION + 1} is newer than this "
+                                         rf"stressdeck reads \({FORMAT_VERSION}\); upgrade"):
         load_session(_write(tmp_path, document))
 
 

@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from typing import IO
 
 from stressdeck.engine.stats import decode_histogram, log_buckets
+from stressdeck.report import SATURATED_WARNING_SECONDS
 from stressdeck.session import EndpointResult, Session
 from stressdeck.svg import Marker, Series, bar_chart, line_chart, safe_text
 
@@ -144,6 +145,60 @@ def _charts(session: Session) -> str:
     return "\n".join([latency, throughput, _latency_histogram(session)])
 
 
+_SERIES_COLOURS = ("#8b5cf6", "#0ea5e9", "#f97316", "#14b8a6", "#e11d48", "#64748b")
+
+
+def _target_metrics(session: Session) -> str:
+    """One chart per followed series (their units differ), then the scrape figures per series.
+
+    A failed scrape has no value: it is left out of the line and counted in the table, so a
+    gap in the chart lines up with a failure count, never with a made-up zero.
+    """
+    metrics = session.results.target_metrics
+    if metrics is None:
+        return "<p>No target metrics were scraped (no metrics URL).</p>"
+    summary = (f"{metrics.scrapes} scrapes of {safe_text(metrics.url)}, {metrics.failures} failed"
+               + (f"; last error: {safe_text(metrics.last_error)}" if metrics.last_error else ""))
+    parts = [f"<p>{summary}</p>"]
+    markers = [Marker(e.offset, e.command if e.value is None else f"{e.command} {e.value:g}")
+               for e in session.results.control_log]
+    rows = []
+    for index, series in enumerate(metrics.series):
+        points = [(p.t, p.value) for p in series.points if p.value is not None]
+        values = [value for _, value in points]
+        unit = series.unit or ""
+        if points:
+            colour = _SERIES_COLOURS[index % len(_SERIES_COLOURS)]
+            parts.append(line_chart(f"Target: {series.spec}", [Series(series.kind, colour, points)],
+                                    y_unit=unit, x_max=session.results.elapsed, markers=markers))
+        failed = sum(1 for p in series.points if not p.ok)
+        rows.append([series.spec, series.kind, unit or "-", len(series.points), failed,
+                     f"{values[-1]:.4g}" if values else "-", f"{min(values):.4g}" if values else "-",
+                     f"{max(values):.4g}" if values else "-"])
+    if rows:
+        parts.append(_table(["series", "kind", "unit", "points", "failed", "last", "min", "max"], rows))
+    else:
+        parts.append("<p>No series were followed.</p>")
+    return "\n".join(parts)
+
+
+def _health(session: Session) -> str:
+    health = session.results.generator
+    rows: list[list[object]] = [["processes", health.processes]]
+    if session.format_version >= 2:
+        rows += [["saturated", f"{health.saturated_seconds:.1f} s of {session.results.elapsed:.1f} s"],
+                 ["peak loop lag", f"{health.peak_loop_lag_ms:.1f} ms"],
+                 ["peak send lag", f"{health.peak_send_lag_ms:.1f} ms"],
+                 ["peak CPU", f"{health.peak_cpu_percent:.0f}%"]]
+    rows += [["last loop lag", f"{health.loop_lag_ms:.1f} ms"], ["last send lag", f"{health.send_lag_ms:.1f} ms"],
+             ["last CPU", f"{health.cpu_percent:.0f}%"]]
+    note = ("<p>Saved by an older stressdeck (session format 1): the whole-run peaks were not recorded.</p>"
+            if session.format_version < 2 else "")
+    warning = ('<p class="fail">The load generator was saturated: figures may measure stressdeck, '
+               "not the target.</p>" if health.saturated_seconds >= SATURATED_WARNING_SECONDS else "")
+    return warning + _table(["generator", "value"], rows) + note
+
+
 def write_html(session: Session, out: IO[str]) -> None:
     """One self-contained page: inline CSS and SVG, no scripts, nothing loaded from anywhere."""
     results, plan, host = session.results, session.plan, session.host
@@ -177,6 +232,8 @@ def write_html(session: Session, out: IO[str]) -> None:
                                         for k, v in cards) + "</div>",
         "<h2>Charts</h2>",
         _charts(session),
+        "<h2>Target metrics</h2>",
+        _target_metrics(session),
         "<h2>Endpoints</h2>",
         _table(["endpoint", "requests", "rps", "err %", "p50 ms", "p95 ms", "p99 ms", "max ms", "status codes",
                 "errors"],
@@ -188,6 +245,8 @@ def write_html(session: Session, out: IO[str]) -> None:
         _table(["offset s", "command", "value"],
                [[f"{e.offset:.3f}", e.command, "" if e.value is None else f"{e.value:g}"] for e in results.control_log])
         if results.control_log else "<p>No live changes were made.</p>",
+        "<h2>Load generator</h2>",
+        _health(session),
         "<h2>Load</h2>",
         _table(["setting", "value"], [[k, v] for k, v in settings if v is not None]),
         f"<p>Overrides: {safe_text(overrides or 'none')}</p>",

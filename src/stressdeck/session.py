@@ -5,6 +5,10 @@ One schema for both formats (the extension decides). A session holds the profile
 the control log, the ``--json`` results, and the encoded HDR histograms so percentiles can be
 recomputed or merged later. ``load_session`` validates everything it reads: a bad file is one
 ``InputError`` line naming the file and the field, never a traceback.
+
+Format versions: 1 is the first. 2 adds the generator's whole-run figures (``saturated_seconds``
+and the peaks) and, for a run with a metrics URL, ``results.target_metrics``; a format 2 file
+without them means "none", a format 1 file "not recorded". Both are read; only 2 is written.
 """
 
 from __future__ import annotations
@@ -24,17 +28,32 @@ import tomli_w
 
 from stressdeck import __version__
 from stressdeck.engine.plan import Plan
-from stressdeck.engine.snapshot import ControlEvent, GeneratorHealth, Snapshot, TimelinePoint
-from stressdeck.engine.stats import decode_histogram
+from stressdeck.engine.snapshot import (
+    STOPPED,
+    ControlEvent,
+    EndpointSummary,
+    GeneratorHealth,
+    Percentiles,
+    Snapshot,
+    TimelinePoint,
+)
+from stressdeck.engine.stats import decode_histogram, log_buckets, summarise
 from stressdeck.errors import InputError
 from stressdeck.files import WriteError, write_atomic
+from stressdeck.metrics import MetricsSnapshot
 from stressdeck.profile import Stage, read_document
 from stressdeck.redact import redact_document, redact_url
 from stressdeck.report import results_dict
-from stressdeck.session_fields import Reader
+from stressdeck.session_fields import (
+    Reader,
+    health_dict,
+    read_health,
+    read_target_metrics,
+    target_metrics_dict,
+)
 from stressdeck.thresholds import ThresholdResult
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 SUFFIXES = (".toml", ".json")
 
 
@@ -92,6 +111,9 @@ class EndpointResult:
     latency_ms: Mapping[str, float] = field(default_factory=dict)
     service_ms: Mapping[str, float] = field(default_factory=dict)
     ttfb_ms: Mapping[str, float] = field(default_factory=dict)
+    skip_reasons: Mapping[str, int] = field(default_factory=dict)
+    chunks: int = 0  # streaming: HTTP chunks and server-sent events received
+    events: int = 0
 
 
 @dataclass(frozen=True)
@@ -109,6 +131,7 @@ class Results:
     control_log: tuple[ControlEvent, ...]
     timeline: tuple[TimelinePoint, ...]
     generator: GeneratorHealth
+    target_metrics: MetricsSnapshot | None = None  # None: the run had no metrics URL
 
     @property
     def thresholds_ok(self) -> bool:
@@ -148,10 +171,19 @@ def build_session(plan: Plan, snapshot: Snapshot, *, keep_secrets: bool = False,
     """The session of a run, exactly as ``load_session`` will read it back."""
     document = copy.deepcopy(dict(plan.document))
     overrides = dict(plan.overrides)
+    results = results_dict(snapshot, plan.name)
+    if snapshot.target_metrics is not None:
+        results["target_metrics"] = target_metrics_dict(snapshot.target_metrics)
     if not keep_secrets:
         document = redact_document(document)
-        if isinstance(overrides.get("base_url"), str):
-            overrides["base_url"] = redact_url(overrides["base_url"])
+        # A metrics endpoint is as likely as the target to carry a password in its URL.
+        if isinstance(document.get("metrics_url"), str):
+            document["metrics_url"] = redact_url(document["metrics_url"])
+        for key in ("base_url", "metrics_url"):
+            if isinstance(overrides.get(key), str):
+                overrides[key] = redact_url(overrides[key])
+        if "target_metrics" in results:
+            _redact_metrics_url(results["target_metrics"])
     load = plan.load
     settings = LoadSettings(model=load.model, users=load.users, rate=load.rate, max_in_flight=load.max_in_flight,
                             duration=load.duration, requests=load.requests, preset=load.preset,
@@ -164,7 +196,7 @@ def build_session(plan: Plan, snapshot: Snapshot, *, keep_secrets: bool = False,
         "host": _host_dict(host_info()),
         "plan": {"name": plan.name, "source": plan.source, "target": plan.target, "overrides": overrides,
                  "load": _load_dict(settings)},
-        "results": results_dict(snapshot, plan.name),
+        "results": results,
         "histograms": dict(snapshot.histograms),
         "replay_of": replay_of,
     }
@@ -172,6 +204,66 @@ def build_session(plan: Plan, snapshot: Snapshot, *, keep_secrets: bool = False,
     raw["plan"]["profile"] = document  # verbatim: a JSON profile's null is meaningful
     # Parsing what we are about to write guarantees that save then load gives an equal Session.
     return session_from_document(raw, "<session>")
+
+
+def _redact_metrics_url(metrics: dict[str, Any]) -> None:
+    """The scrape URL, and the error messages that quote it ("HTTP 500 from URL"), redacted."""
+    url = metrics["url"]
+    redacted = redact_url(url)
+    if redacted == url:
+        return
+    metrics["url"] = redacted
+    for point in [metrics, *metrics["scrape_points"], *(p for s in metrics["series"] for p in s["points"])]:
+        for key in ("last_error", "error"):
+            if isinstance(point.get(key), str):
+                point[key] = point[key].replace(url, redacted)
+
+
+# -- rebuilding a snapshot ----------------------------------------------------------------
+
+
+def snapshot_from_session(session: Session) -> Snapshot:
+    """The final snapshot of a saved run, so a screen can show it as it shows a finished one.
+
+    Figures the session holds are used as saved (rounded as in the file, so the console and
+    a report agree); percentiles it does not hold (p90 of ttfb, say) and the latency buckets
+    come from the saved HDR histograms. Live-only figures (in flight, the last tick's rate,
+    the recent buckets) are zero or empty: the run is over.
+    """
+    results = session.results
+    histograms = {name: decode_histogram(text) for name, text in session.histograms.items()}
+    last = results.timeline[-1] if results.timeline else None
+    load = session.plan.load
+    total_latency = histograms.get("total/latency")
+    return Snapshot(
+        elapsed=results.elapsed, state=STOPPED, model=results.model, target=results.target,
+        users=last.users if last is not None else load.users, active_users=0,
+        rate=last.rate if last is not None else load.rate, in_flight=0,
+        total=_summary(results.total, "total", histograms),
+        endpoints=tuple(_summary(ep, ep.name, histograms) for ep in results.endpoints),
+        timeline=results.timeline, control_log=results.control_log, thresholds=results.thresholds,
+        latency_buckets=log_buckets(total_latency) if total_latency is not None else (),
+        stop_reason=results.stop_reason, health=results.generator, histograms=dict(session.histograms),
+        target_metrics=results.target_metrics,
+    )
+
+
+def _summary(ep: EndpointResult, key: str, histograms: Mapping[str, Any]) -> EndpointSummary:
+    def percentiles(kind: str, saved: Mapping[str, float]) -> Percentiles:
+        histogram = histograms.get(f"{key}/{kind}")
+        measured = summarise(histogram) if histogram is not None else Percentiles()
+        figures = {name: saved.get(name, getattr(measured, name))
+                   for name in ("p50", "p90", "p95", "p99", "p999", "max", "mean")}
+        return Percentiles(**figures, count=measured.count)
+
+    return EndpointSummary(
+        name=ep.name, requests=ep.requests, errors=ep.errors, rps=ep.rps, error_rate=ep.error_rate,
+        status_counts={int(code): n for code, n in ep.status_counts.items()},
+        error_counts=dict(ep.error_counts), bytes=ep.bytes,
+        latency_ms=percentiles("latency", ep.latency_ms), service_ms=percentiles("service", ep.service_ms),
+        ttfb_ms=percentiles("ttfb", ep.ttfb_ms), dropped=ep.dropped, cancelled=ep.cancelled, skipped=ep.skipped,
+        skip_reasons=dict(ep.skip_reasons), chunks=ep.chunks, events=ep.events,
+    )
 
 
 # -- writing -------------------------------------------------------------------------------
@@ -203,10 +295,9 @@ def session_to_document(session: Session) -> dict[str, Any]:
             "control_log": [{"offset": e.offset, "command": e.command, "value": e.value}
                             for e in results.control_log],
             "timeline": [_timeline_dict(p) for p in results.timeline],
-            "generator": {"loop_lag_ms": results.generator.loop_lag_ms,
-                          "send_lag_ms": results.generator.send_lag_ms,
-                          "cpu_percent": results.generator.cpu_percent,
-                          "processes": results.generator.processes},
+            "generator": health_dict(results.generator),
+            "target_metrics": (None if results.target_metrics is None
+                               else target_metrics_dict(results.target_metrics)),
         },
         "histograms": dict(session.histograms),  # last, always: see _read_histograms
     }
@@ -276,7 +367,7 @@ def session_from_document(document: Mapping[str, Any], source: str) -> Session:
         raise InputError(source, "format_version",
                          f"version {version} is newer than this stressdeck reads ({FORMAT_VERSION}); "
                          "upgrade stressdeck to read it")
-    if version < 1:
+    if version < 1:  # 1 and 2 both read: what 2 added defaults to "not recorded"
         raise InputError(source, "format_version", f"expected 1 to {FORMAT_VERSION}, got {version}")
     host = r.table(document, "host", "")
     plan = r.table(document, "plan", "")
@@ -345,7 +436,8 @@ def _read_plan(r: Reader, plan: Mapping[str, Any]) -> SavedPlan:
 
 
 _OVERRIDE_TYPES = {"base_url": "string", "model": "string", "preset": "string", "users": "integer",
-                   "requests": "integer", "rate": "number", "duration": "number"}
+                   "requests": "integer", "rate": "number", "duration": "number", "metrics_url": "string",
+                   "metrics": "string_list"}
 
 
 def _read_overrides(r: Reader, table: Mapping[str, Any]) -> dict[str, Any]:
@@ -388,7 +480,7 @@ def _read_results(r: Reader, results: Mapping[str, Any]) -> Results:
             rps=r.number(p, "rps", where), errors=r.integer(p, "errors", where), p50=r.number(p, "p50", where),
             p95=r.number(p, "p95", where), p99=r.number(p, "p99", where), users=r.integer(p, "users", where),
             rate=r.optional_number(p, "rate", where), dropped=r.integer(p, "dropped", where, default=0)))
-    g = r.table(results, "generator", "results", required=False)
+    metrics = r.table(results, "target_metrics", "results", required=False)
     return Results(
         name=r.string(results, "name", "results"),
         target=r.string(results, "target", "results"),
@@ -400,12 +492,18 @@ def _read_results(r: Reader, results: Mapping[str, Any]) -> Results:
         thresholds=tuple(thresholds),
         control_log=tuple(control),
         timeline=tuple(timeline),
-        generator=GeneratorHealth(
-            loop_lag_ms=r.number(g, "loop_lag_ms", "results.generator", default=0.0),
-            send_lag_ms=r.number(g, "send_lag_ms", "results.generator", default=0.0),
-            cpu_percent=r.number(g, "cpu_percent", "results.generator", default=0.0),
-            processes=r.integer(g, "processes", "results.generator", default=1)),
+        generator=read_health(r, r.table(results, "generator", "results", required=False), "results.generator"),
+        target_metrics=read_target_metrics(r, metrics, "results.target_metrics") if metrics else None,
     )
+
+
+def _read_status_counts(r: Reader, table: Mapping[str, Any], where: str) -> dict[str, int]:
+    counts = r.integer_map(table, "status_counts", where)
+    for code in counts:
+        # Keys are HTTP status codes written as text (TOML keys are strings); a snapshot wants ints.
+        if not (code.isascii() and code.isdigit() and len(code) <= 3):
+            raise r.fail(f"{where}.status_counts.{code}", "expected an HTTP status code (up to 3 digits)")
+    return counts
 
 
 def _read_endpoint(r: Reader, table: Mapping[str, Any], name: str, where: str) -> EndpointResult:
@@ -415,7 +513,7 @@ def _read_endpoint(r: Reader, table: Mapping[str, Any], name: str, where: str) -
         errors=r.integer(table, "errors", where),
         rps=r.number(table, "rps", where),
         error_rate=r.number(table, "error_rate", where),
-        status_counts=r.integer_map(table, "status_counts", where),
+        status_counts=_read_status_counts(r, table, where),
         error_counts=r.integer_map(table, "error_counts", where),
         bytes=r.integer(table, "bytes", where, default=0),
         dropped=r.integer(table, "dropped", where, default=0),
@@ -424,6 +522,9 @@ def _read_endpoint(r: Reader, table: Mapping[str, Any], name: str, where: str) -
         latency_ms=r.number_map(table, "latency_ms", where, required=("p50", "p95", "p99")),
         service_ms=r.number_map(table, "service_ms", where),
         ttfb_ms=r.number_map(table, "ttfb_ms", where),
+        skip_reasons=r.integer_map(table, "skip_reasons", where),
+        chunks=r.integer(table, "chunks", where, default=0),
+        events=r.integer(table, "events", where, default=0),
     )
 
 
@@ -449,6 +550,7 @@ def _endpoint_dict(ep: EndpointResult) -> dict[str, Any]:
         "status_counts": dict(ep.status_counts), "error_counts": dict(ep.error_counts), "bytes": ep.bytes,
         "dropped": ep.dropped, "cancelled": ep.cancelled, "skipped": ep.skipped,
         "latency_ms": dict(ep.latency_ms), "service_ms": dict(ep.service_ms), "ttfb_ms": dict(ep.ttfb_ms),
+        "skip_reasons": dict(ep.skip_reasons), "chunks": ep.chunks, "events": ep.events,
     }
 
 

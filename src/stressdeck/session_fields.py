@@ -10,7 +10,9 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from stressdeck.engine.snapshot import GeneratorHealth
 from stressdeck.errors import InputError, describe
+from stressdeck.metrics import MetricPoint, MetricsSnapshot, SeriesHistory
 from stressdeck.units import is_finite
 
 _MISSING = object()
@@ -92,6 +94,14 @@ class Reader:
     def optional_number(self, table: Mapping[str, Any], key: str, where: str) -> float | None:
         return None if table.get(key) is None else self.number(table, key, where)
 
+    def string_list(self, table: Mapping[str, Any], key: str, where: str) -> list[str]:
+        items = self.list(table, key, where)
+        path = _join(where, key)
+        for index, item in enumerate(items):
+            if not isinstance(item, str):
+                raise self.fail(f"{path}[{index}]", f"expected a string, got {describe(item)}")
+        return list(items)
+
     def string_map(self, table: Mapping[str, Any], key: str, where: str, *,
                    required: bool = False) -> dict[str, str]:
         inner = self.table(table, key, where, required=required)
@@ -110,3 +120,60 @@ class Reader:
         for name in required:
             self.number(inner, name, path)
         return {str(k): self.number(inner, k, path) for k in inner}
+
+
+# -- generator health and target metrics: plain tables in, engine types out ------------------
+
+_HEALTH_FIELDS = ("loop_lag_ms", "send_lag_ms", "cpu_percent", "saturated_seconds", "peak_loop_lag_ms",
+                  "peak_send_lag_ms", "peak_cpu_percent")
+
+
+def read_health(r: Reader, table: Mapping[str, Any], where: str) -> GeneratorHealth:
+    """Every figure defaults to zero: format 1 sessions hold only the last tick's four."""
+    figures = {name: r.number(table, name, where, default=0.0) for name in _HEALTH_FIELDS}
+    return GeneratorHealth(processes=r.integer(table, "processes", where, default=1), **figures)
+
+
+def health_dict(health: GeneratorHealth) -> dict[str, Any]:
+    return {**{name: getattr(health, name) for name in _HEALTH_FIELDS}, "processes": health.processes}
+
+
+def read_target_metrics(r: Reader, table: Mapping[str, Any], where: str) -> MetricsSnapshot:
+    series = []
+    for index, item in enumerate(r.list(table, "series", where, required=False)):
+        path = f"{where}.series[{index}]"
+        entry = r.as_table(item, path)
+        series.append(SeriesHistory(spec=r.string(entry, "spec", path), kind=r.string(entry, "kind", path),
+                                    unit=r.string(entry, "unit", path, default=""),
+                                    points=_read_points(r, entry, "points", path)))
+    return MetricsSnapshot(
+        url=r.string(table, "url", where), t=r.number(table, "t", where),
+        scrapes=r.integer(table, "scrapes", where, default=0), failures=r.integer(table, "failures", where, default=0),
+        last_error=r.optional_string(table, "last_error", where), series=tuple(series),
+        scrape_points=_read_points(r, table, "scrape_points", where))
+
+
+def _read_points(r: Reader, table: Mapping[str, Any], key: str, where: str) -> tuple[MetricPoint, ...]:
+    points = []
+    for index, item in enumerate(r.list(table, key, where, required=False)):
+        path = f"{_join(where, key)}[{index}]"
+        point = r.as_table(item, path)
+        points.append(MetricPoint(t=r.number(point, "t", path), value=r.optional_number(point, "value", path),
+                                  ok=r.boolean(point, "ok", path), error=r.optional_string(point, "error", path)))
+    return tuple(points)
+
+
+def target_metrics_dict(metrics: MetricsSnapshot) -> dict[str, Any]:
+    """The scraper's own ``to_dict``, with values no session can hold made None.
+
+    A gauge may legally read +Inf or NaN; a session refuses non-finite numbers (they poison
+    comparisons), and losing one reading beats losing the whole saved run.
+    """
+    document = metrics.to_dict()
+    for points in [document["scrape_points"], *(series["points"] for series in document["series"])]:
+        for point in points:
+            value = point["value"]
+            if isinstance(value, float) and not math.isfinite(value):
+                point["value"] = None
+                point["error"] = point["error"] or f"not a finite number ({value})"
+    return document
