@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from textual.widgets import Input, OptionList, Tabs
 
-from stressdeck.engine.snapshot import PAUSED, RUNNING, STOPPED, EndpointSummary
+from stressdeck.engine.snapshot import PAUSED, RUNNING, STOPPED, EndpointSummary, GeneratorHealth
 from stressdeck.ui.app import StressDeckApp, session_file_name
 from stressdeck.ui.main import build_parser, console_app, console_main, overrides_from, replay_app
 from stressdeck.ui.planning import PlanSource
@@ -423,3 +423,35 @@ def test_i_know_lifts_the_safety_cap_in_the_console(profile: Path, tmp_path: Pat
     assert app.controller.plan.load.users == 5000 and app.controller.plan.max_users is None
     app.controller.change_users(delta=1)  # a change before the run keeps --i-know
     assert app.controller.plan.load.users == 5001 and app.controller.plan.max_users is None
+
+
+async def test_a_saturated_generator_is_warned_about_in_the_header() -> None:
+    snap = sample_snapshot(health=GeneratorHealth(loop_lag_ms=120.0, send_lag_ms=0.4, cpu_percent=97.0))
+    app = StressDeckApp(static_snapshot=snap, monitor=FixedMonitor())
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        lines = screen_text(app).splitlines()
+        # Its own line, so a long thresholds line never pushes it off an 80-column screen.
+        assert lines[3].strip().startswith("⚠ generator saturated: loop lag 120ms, cpu 97%")
+        assert "threshold" in lines[2]
+    healthy = StressDeckApp(static_snapshot=sample_snapshot(), monitor=FixedMonitor())
+    async with healthy.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        assert "saturated" not in screen_text(healthy)
+
+
+async def test_tls_verification_off_is_warned_about(tmp_path: Path, target) -> None:
+    insecure = write_profile(tmp_path, target.url, extra="insecure = true")
+    app = console(insecure, tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: "⚠ TLS verification off" in screen_text(app).splitlines()[3])
+        await start(app, pilot)
+        log = app.screen.query_one(EventLog)
+        await wait_for(pilot, lambda: any("TLS verification off" in line for line in log.lines_text))
+        assert "⚠ TLS verification off" in screen_text(app).splitlines()[3]
+        await pilot.press("s")
+        await wait_for(pilot, lambda: app.controller.state == STOPPED)
+    plain = console(write_profile(tmp_path, target.url), tmp_path)
+    async with plain.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: "IDLE" in screen_text(plain))
+        assert "TLS" not in screen_text(plain)

@@ -31,7 +31,7 @@ from stressdeck.errors import InputError
 from stressdeck.monitor import HostMonitor, Monitor
 from stressdeck.text import printable
 from stressdeck.ui.controller import ControlError, RunController
-from stressdeck.ui.events import INFO, EventTracker, LogEvent
+from stressdeck.ui.events import INFO, WARN, EventTracker, LogEvent
 from stressdeck.ui.keys import CONTROLS
 from stressdeck.ui.planning import PlanSource, describe_load
 from stressdeck.ui.screens.dashboard import DashboardScreen
@@ -172,7 +172,7 @@ class StressDeckApp(App[int]):
         if controller is not None:
             plan = controller.run_plan or controller.plan
             next_load = "" if controller.active else describe_load(controller.plan)
-            self.dashboard.show(snap, plan.name, plan.load.duration, next_load)
+            self.dashboard.show(snap, plan.name, plan.load.duration, next_load, plan.insecure)
         else:
             self.dashboard.show(snap, self.static_title, None)
         self.dashboard.log_events(self.tracker.update(snap))
@@ -186,9 +186,9 @@ class StressDeckApp(App[int]):
             return
         self.dashboard.show_host(self.monitor.sample(), self.monitor.history)
 
-    def _log(self, text: str) -> None:
+    def _log(self, text: str, level: str = INFO) -> None:
         if self.dashboard is not None and self._shown is not None:
-            self.dashboard.log_events([LogEvent(self._shown.elapsed, INFO, text)])
+            self.dashboard.log_events([LogEvent(self._shown.elapsed, level, text)])
 
     # -- which keys apply now ----------------------------------------------------------------
 
@@ -234,6 +234,8 @@ class StressDeckApp(App[int]):
         self._runs += 1
         plan = controller.plan
         self._log(f"run {self._runs}: {printable(plan.name)} → {printable(plan.target)}, {describe_load(plan)}")
+        if plan.insecure:
+            self._log("TLS verification off (insecure = true): certificates are not checked", WARN)
         try:
             await controller.start()
         except (ControlError, InputError, OSError, RuntimeError) as exc:

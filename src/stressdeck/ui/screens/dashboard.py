@@ -66,12 +66,13 @@ class DashboardScreen(Screen[None]):
 
     # -- data down -------------------------------------------------------------------------
 
-    def show(self, snap: Snapshot, name: str, duration: float | None, next_load: str = "") -> None:
+    def show(self, snap: Snapshot, name: str, duration: float | None, next_load: str = "",
+             insecure: bool = False) -> None:
         try:
             header = self.query_one(StatusHeader)
         except NoMatches:
             return  # the app is closing and the panes are already gone: nothing to draw on
-        header.show(snap, name, duration, next_load)
+        header.show(snap, name, duration, next_load, insecure)
         self.query_one(LatencyHistogram).show(snap)
         self.query_one(EndpointTable).show(snap)
         self.query_one(CodesPane).show(snap)

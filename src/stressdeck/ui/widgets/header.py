@@ -17,8 +17,26 @@ def actual_rps(snap: Snapshot) -> float:
     return snap.timeline[-1].rps if snap.timeline else snap.total.interval_rps
 
 
-def header_text(snap: Snapshot, name: str, duration: float | None, next_load: str = "") -> Text:
-    """Three lines: who and where; the load; thresholds and warnings."""
+def warning_text(snap: Snapshot, insecure: bool = False) -> Text:
+    """What makes the figures or the run unsafe to trust, worst first; empty when all is well."""
+    parts: list[Text] = []
+    health = snap.health
+    if health.saturated:
+        lag = f"loop lag {ms(health.loop_lag_ms)}"
+        if health.send_lag_ms > 50:
+            lag += f", send lag {ms(health.send_lag_ms)}"
+        parts.append(Text(f"⚠ generator saturated: {lag}, cpu {health.cpu_percent:.0f}%"
+                          " (figures measure the load tool)", style="bold black on yellow"))
+    if insecure:
+        parts.append(Text("⚠ TLS verification off", style="bold black on dark_orange"))
+    return Text("  ").join(parts)
+
+
+def header_text(snap: Snapshot, name: str, duration: float | None, next_load: str = "",
+                insecure: bool = False) -> Text:
+    """Three lines: who and where; the load; thresholds. A fourth, only when there is
+    something to warn about (a saturated generator, TLS checks off), so it is never cut
+    off the end of a long thresholds line."""
     line1 = Text.assemble(
         (f" {snap.state.upper()} ", STATE_STYLES.get(snap.state, "bold")), " ",
         safe(name, "bold", limit=40), " → ", safe(snap.target, "cyan", limit=60),
@@ -44,14 +62,16 @@ def header_text(snap: Snapshot, name: str, duration: float | None, next_load: st
         line2.append("  manual", "italic")
 
     line3 = threshold_text(snap)
-    if snap.health.saturated:
-        line3.append("  ⚠ GENERATOR SATURATED: results measure the load tool", "bold black on yellow")
     if snap.state == STOPPED and snap.stop_reason:
         line3.append("  ")
         line3.append_text(safe(snap.stop_reason, "italic", limit=60))
     if next_load:
         line3.append("  next run: " + next_load, "dim")
-    return Text("\n").join([line1, line2, line3])
+    lines = [line1, line2, line3]
+    warnings = warning_text(snap, insecure)
+    if warnings:
+        lines.append(warnings)
+    return Text("\n").join(lines)
 
 
 def threshold_text(snap: Snapshot) -> Text:
@@ -71,7 +91,8 @@ def threshold_text(snap: Snapshot) -> Text:
 
 
 class StatusHeader(Static):
-    """Pushed a snapshot and the plan's name; renders three no-wrap lines."""
+    """Pushed a snapshot and the plan's name; renders three no-wrap lines, four with warnings."""
 
-    def show(self, snap: Snapshot, name: str, duration: float | None, next_load: str = "") -> None:
-        self.update(header_text(snap, name, duration, next_load))
+    def show(self, snap: Snapshot, name: str, duration: float | None, next_load: str = "",
+             insecure: bool = False) -> None:
+        self.update(header_text(snap, name, duration, next_load, insecure))
