@@ -12,8 +12,8 @@ connections and prints markdown tables and the goals, met or not:
 * RSS after 100k requests and at the end of a long bounded run (1M by default, time-capped);
 * the time from ``stop()`` to every worker process gone.
 
-    /work/venv/bin/python benchmarks/bench.py            # under 3 minutes on 2 cores
-    /work/venv/bin/python benchmarks/bench.py --quick    # about 1 minute
+    /work/venv/bin/python benchmarks/bench.py            # 8 s rows, 3 passes, a 1M-request RSS run: ~12 min
+    /work/venv/bin/python benchmarks/bench.py --quick    # a smoke check: about 1 minute
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ import argparse
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -62,21 +63,41 @@ class Bench:
     def __init__(self, args: argparse.Namespace, target: Target, workdir: Path) -> None:
         self.args, self.target, self.workdir = args, target, workdir
         self.rows: dict[str, Row] = {}
+        self.jobs: list[tuple[str, list[str], Callable[[Measured, Path], dict[str, Any]], int, int | None]] = []
 
     def log(self, text: str) -> None:
         print(text, file=sys.stderr, flush=True)
 
     def run(self, name: str, argv: list[str], parse: Callable[[Measured, Path], dict[str, Any]], *,
-            processes: int = 1, cpu: int | None = None, timeout: float | None = None, repeat: int = 1) -> Row:
-        """Run a row ``repeat`` times and keep the fastest: on a shared machine the slower
-        trials measure the neighbours. The spread of requests/s is kept beside it."""
-        trials = [self._trial(name, argv, parse, processes=processes, cpu=cpu, timeout=timeout)
-                  for _ in range(max(repeat, 1))]
-        row = max(trials, key=lambda r: (r.ok, r.rps or 0.0))
-        if len(trials) > 1:
-            row.extra["trials_rps"] = [round(t.rps or 0.0) for t in trials]
+            processes: int = 1, cpu: int | None = None, timeout: float | None = None) -> Row:
+        """One trial of one row."""
+        row = self._trial(name, argv, parse, processes=processes, cpu=cpu, timeout=timeout)
         self.rows[name] = row
         return row
+
+    def queue(self, name: str, argv: list[str], parse: Callable[[Measured, Path], dict[str, Any]], *,
+              processes: int = 1, cpu: int | None = None) -> None:
+        self.rows[name] = Row(name, status="not run")  # keeps the table in the order rows were asked for
+        self.jobs.append((name, argv, parse, processes, cpu))
+
+    def run_queued(self, repeat: int) -> None:
+        """Every queued row, ``repeat`` passes over all of them, keeping each row's fastest trial.
+
+        Passes, not back-to-back trials: other work on a shared machine comes and goes, and
+        interleaving spreads it over every row instead of loading it onto one.
+        """
+        trials: dict[str, list[Row]] = {name: [] for name, *_ in self.jobs}
+        for number in range(max(repeat, 1)):
+            if repeat > 1:
+                self.log(f"pass {number + 1} of {repeat}")
+            for name, argv, parse, processes, cpu in self.jobs:
+                trials[name].append(self._trial(name, argv, parse, processes=processes, cpu=cpu, timeout=None))
+        for name, rows in trials.items():
+            best = max(rows, key=lambda r: (r.ok, r.rps or 0.0))
+            if len(rows) > 1:
+                best.extra["trials_rps"] = [round(r.rps or 0.0) for r in rows]
+            self.rows[name] = best
+        self.jobs.clear()
 
     def _trial(self, name: str, argv: list[str], parse: Callable[[Measured, Path], dict[str, Any]], *,
                processes: int, cpu: int | None, timeout: float | None) -> Row:
@@ -135,19 +156,20 @@ def run_generators(bench: Bench, args: argparse.Namespace) -> None:
     probe = [PY, PROBES]
     load = ["--url", url, "-c", str(c), "-d", f"{d:g}"]
     wanted = args.keys.__contains__
-    rep = args.repeat
 
     if wanted("raw"):
-        bench.run(RAW, [*probe, "raw", *load], probe_parse, cpu=one, repeat=rep)
+        bench.queue(RAW, [*probe, "raw", *load], probe_parse, cpu=one)
     if wanted("tuned"):
-        bench.run(TUNED, [*probe, "raw", *load, "--tuned"], probe_parse, cpu=one, repeat=rep)
+        bench.queue(TUNED, [*probe, "raw", *load, "--tuned"], probe_parse, cpu=one)
     if wanted("sd1"):
-        bench.run(ONE, [*probe, "api", *load], probe_parse, cpu=one, repeat=rep)
+        bench.queue(ONE, [*probe, "api", *load], probe_parse, cpu=one)
     if wanted("sd1p"):
-        bench.run(ONE_PROC, [*probe, "api", *load, "--factory", "process"], probe_parse, cpu=one, repeat=rep)
+        bench.queue(ONE_PROC, [*probe, "api", *load, "--factory", "process"], probe_parse, cpu=one)
+    if wanted("console"):
+        bench.queue(CONSOLE, [*probe, "console", *load], probe_parse, cpu=one)
     if wanted("sdN"):
         n = args.processes
-        bench.run(many(n), [*probe, "api", *load, "--processes", str(n)], probe_parse, processes=n, cpu=None, repeat=rep)
+        bench.queue(many(n), [*probe, "api", *load, "--processes", str(n)], probe_parse, processes=n)
     if wanted("cli"):
         profile = bench.workdir / "bench.toml"
         profile.write_text(PROFILE.format(base=base, c=c))
@@ -155,23 +177,23 @@ def run_generators(bench: Bench, args: argparse.Namespace) -> None:
                 "--json", "result.json", "--quiet"]
         if cli_has_processes():  # the default is "auto" (one per core): ask for one
             argv += ["--processes", "1"]
-        bench.run(CLI, argv, lambda m, w: parse_stressdeck_json(w / "result.json"), cpu=one, repeat=rep)
+        bench.queue(CLI, argv, lambda m, w: parse_stressdeck_json(w / "result.json"), cpu=one)
     if wanted("wrk"):
         if shutil.which("wrk"):
-            bench.run("wrk", ["wrk", "-t1", f"-c{c}", f"-d{whole}s", "--latency", url],
-                      lambda m, w: parse_wrk(m.stdout, m.stderr), cpu=one, repeat=rep)
+            bench.queue("wrk", ["wrk", "-t1", f"-c{c}", f"-d{whole}s", "--latency", url],
+                        lambda m, w: parse_wrk(m.stdout, m.stderr), cpu=one)
         else:
             bench.skip("wrk", "not installed")
     if wanted("hey"):
         if shutil.which("hey"):
-            bench.run("hey", ["hey", "-z", f"{whole}s", "-c", str(c), url],
-                      lambda m, w: parse_hey(m.stdout, m.stderr), cpu=one, repeat=rep)
+            bench.queue("hey", ["hey", "-z", f"{whole}s", "-c", str(c), url],
+                        lambda m, w: parse_hey(m.stdout, m.stderr), cpu=one)
         else:
             bench.skip("hey", "not installed")
     if wanted("bombardier"):
         if bombardier_http():
-            bench.run("bombardier", ["bombardier", "-c", str(c), "-d", f"{whole}s", "-l", "-o", "json", "-p", "r", url],
-                      lambda m, w: parse_bombardier(m.stdout, m.stderr), cpu=one, repeat=rep)
+            bench.queue("bombardier", ["bombardier", "-c", str(c), "-d", f"{whole}s", "-l", "-o", "json", "-p", "r", url],
+                        lambda m, w: parse_bombardier(m.stdout, m.stderr), cpu=one)
         else:
             bench.skip("bombardier", "not installed (the HTTP one)")
     if wanted("locust"):
@@ -179,13 +201,12 @@ def run_generators(bench: Bench, args: argparse.Namespace) -> None:
         if locust:
             locustfile = bench.workdir / "locustfile.py"
             locustfile.write_text(LOCUSTFILE)
-            bench.run(LOCUST, [locust, "-f", str(locustfile), "--headless", "-u", str(c), "-r", str(c),
-                               "-t", f"{whole}s", "-H", base, "--only-summary", "--loglevel", "WARNING"],
-                      lambda m, w: parse_locust(m.stdout, m.stderr), cpu=one, repeat=rep)
+            bench.queue(LOCUST, [locust, "-f", str(locustfile), "--headless", "-u", str(c), "-r", str(c),
+                                 "-t", f"{whole}s", "-H", base, "--only-summary", "--loglevel", "WARNING"],
+                        lambda m, w: parse_locust(m.stdout, m.stderr), cpu=one)
         else:
             bench.skip(LOCUST, "not installed")
-    if wanted("console"):
-        bench.run(CONSOLE, [*probe, "console", *load], probe_parse, cpu=one, repeat=rep)
+    bench.run_queued(args.repeat)
 
 
 def run_long(bench: Bench, args: argparse.Namespace, started: float) -> None:
@@ -196,9 +217,13 @@ def run_long(bench: Bench, args: argparse.Namespace, started: float) -> None:
     if "rss" in args.keys:
         # Whatever the budget leaves, at least 15 s: the run stops at the request count or this cap.
         cap = max(15.0, min(args.rss_seconds, args.budget - (time.monotonic() - started) - 10))
+        budget = args.rss_requests
+        marks = sorted({m for m in (100_000, 250_000, 500_000) if m < budget} | {budget})
+        n = args.rss_processes
         bench.run(RSS, [PY, PROBES, "rss", "--url", url, "-c", str(c), "--processes", str(n),
-                        "--requests", str(args.rss_requests), "--mark", "100000", "--max-seconds", f"{cap:.0f}"],
-                  probe_parse, processes=n, timeout=cap + 40)
+                        "--requests", str(budget), "--marks", ",".join(map(str, marks)),
+                        "--max-seconds", f"{cap:.0f}"],
+                  probe_parse, processes=n, cpu=args.gen_cpu if n == 1 else None, timeout=cap + 40)
 
 
 def machine() -> str:
@@ -219,22 +244,29 @@ def machine() -> str:
     return f"{os.cpu_count()} cores ({model}), {ram}, Python {sys.version.split()[0]}"
 
 
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("-d", "--duration", type=float, default=6.0, help="seconds per generator run (default 6)")
+    parser.add_argument("-d", "--duration", type=float, default=8.0, help="seconds per generator run (default 8)")
     parser.add_argument("-c", "--connections", type=int, default=50, help="connections / users (default 50)")
     parser.add_argument("--processes", type=int, default=os.cpu_count() or 1, help="N for the N-process row (cores)")
     parser.add_argument("--rss-requests", type=int, default=1_000_000, help="request budget of the RSS run")
-    parser.add_argument("--rss-seconds", type=float, default=90.0, help="time cap of the RSS run (default 90)")
-    parser.add_argument("--budget", type=float, default=175.0,
-                        help="whole-bench seconds the RSS run's cap is fitted into (default 175)")
-    parser.add_argument("--quick", action="store_true", help="3 s runs, RSS run capped at 20 s: about a minute")
+    parser.add_argument("--rss-seconds", type=float, default=300.0, help="time cap of the RSS run (default 300)")
+    parser.add_argument("--rss-processes", type=int, default=1,
+                        help="worker processes of the RSS run (default 1: the fastest way to 1M here)")
+    parser.add_argument("--budget", type=float, default=840.0,
+                        help="whole-bench seconds the RSS run's cap is fitted into (default 840)")
+    parser.add_argument("--quick", action="store_true",
+                        help="3 s runs, one trial each, RSS run to 150k requests (capped at 30 s): about a minute")
     parser.add_argument("--only", help="comma list of: " + ",".join(KEYS) + " (default: all but cli)")
     parser.add_argument("--aiohttp-target", action="store_true", help="use the aiohttp target even if nginx is installed")
     parser.add_argument("--no-pin", action="store_true", help="no taskset (default: target cpu 0, generators cpu 1)")
     parser.add_argument("--peers-venv", action="append", default=[], help="a venv with locust in it")
-    parser.add_argument("--repeat", type=int, default=2,
-                        help="trials per generator row, the fastest kept (default 2; 1 with --quick)")
+    parser.add_argument("--repeat", type=int, default=3,
+                        help="passes over the generator rows, each row's fastest kept (default 3; 1 with --quick)")
     parser.add_argument("--pause", type=float, default=0.5, help="seconds between runs")
     parser.add_argument("--json", help="write every row as JSON here")
     parser.add_argument("--md", help="write the tables here too")
@@ -244,7 +276,7 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown --only keys: {', '.join(sorted(unknown))}")
     if args.quick:
-        args.duration, args.rss_seconds = min(args.duration, 3.0), min(args.rss_seconds, 20.0)
+        args.duration, args.rss_seconds = min(args.duration, 3.0), min(args.rss_seconds, 30.0)
         args.repeat, args.rss_requests = 1, min(args.rss_requests, 150_000)
     started = time.monotonic()
     cores = os.cpu_count() or 1
@@ -254,6 +286,8 @@ def main(argv: list[str] | None = None) -> int:
     if pin:  # this harness (a 10 Hz sampler) shares the target's core, not the generators'
         os.sched_setaffinity(0, {0})
     os.environ.setdefault("PYTHONDONTWRITEBYTECODE", "1")
+    # SIGTERM unwinds like Ctrl+C, so the finally blocks stop the target and the running child.
+    signal.signal(signal.SIGTERM, _interrupt)
     workdir = Path(tempfile.mkdtemp(prefix="stressdeck-bench-"))
     target = Target(workdir, 0 if pin else None, prefer_nginx=not args.aiohttp_target)
     bench = Bench(args, target, workdir)
@@ -287,4 +321,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        print("interrupted: the target and the running generator were stopped", file=sys.stderr)
+        sys.exit(130)

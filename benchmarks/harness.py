@@ -225,7 +225,13 @@ def measure(argv: list[str], *, timeout: float, cpu: int | str | None, workdir: 
             killed = True
             os.killpg(proc.pid, signal.SIGKILL)
             rc = proc.wait(5)
-        sampler.stop()
+        except BaseException:  # Ctrl+C or SIGTERM: the child is in its own session, so tell it
+            with _suppress():
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(5)
+            raise
+        finally:
+            sampler.stop()
     wall = time.perf_counter() - began
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     wait4_cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)

@@ -122,7 +122,8 @@ async def raw_loop(url: str, connections: int, seconds: float, tuned: bool = Fal
     """c tasks on one ClientSession, each GET and read in a loop; only a count is kept.
 
     ``tuned`` sets up the session as stressdeck's worker does (no connector limit, no cookie
-    jar, no decompression): what aiohttp itself can do at best, with no statistics.
+    jar, no decompression) and main() runs it on stressdeck's event loop (uvloop when
+    installed): what aiohttp itself can do at best, with no statistics.
     """
     import aiohttp
 
@@ -262,12 +263,14 @@ def tree_rss(me: psutil.Process) -> tuple[float, float, int]:
 
 
 async def rss_run(args: argparse.Namespace) -> dict[str, Any]:
+    """RSS of the generator tree at request milestones (``--marks``) of one long closed run."""
     from stressdeck.engine import start
 
     me = psutil.Process()
+    marks_wanted = sorted(int(m) for m in args.marks.split(","))
     plan = make_plan(args.url, args.c, requests=args.requests, max_duration=args.max_seconds)
     handle = await start(plan, processes=args.processes)
-    marks: dict[str, Any] = {}
+    marks: list[dict[str, Any]] = []
     series = []
     last = None
     peak = 0.0
@@ -278,15 +281,17 @@ async def rss_run(args: argparse.Namespace) -> dict[str, Any]:
         tree, own, count = tree_rss(me)
         peak = max(peak, tree)
         series.append((round(snap.elapsed, 2), snap.total.requests, round(tree, 1), round(own, 1)))
-        if "first" not in marks and snap.total.requests >= args.mark:
-            marks["first"] = {"requests": snap.total.requests, "tree_mib": tree, "parent_mib": own,
-                              "processes": count}
+        point = {"requests": snap.total.requests, "tree_mib": tree, "parent_mib": own, "processes": count,
+                 "elapsed": snap.elapsed}
+        while marks_wanted and snap.total.requests >= marks_wanted[0]:
+            marks.append({**point, "mark": marks_wanted.pop(0)})
         most = max(most, count)
         if count == most:  # all workers still up: at the very end they exit one by one
-            last = {"requests": snap.total.requests, "tree_mib": tree, "parent_mib": own, "processes": count}
+            last = point
     final = await handle.wait()
     result = snapshot_result(final)
-    result.update(marks)
+    result["marks"] = marks
+    result["first"] = marks[0] if marks else None
     result["last"] = last
     result["peak_tree_mib"] = peak
     result["series"] = series[:: max(len(series) // 60, 1)]
@@ -340,7 +345,8 @@ def main(argv: list[str] | None = None) -> None:
         p.add_argument("--factory", choices=("auto", "process"), default="auto",
                        help="api: where 1 worker runs (auto = a thread; process = as the console does)")
         p.add_argument("--requests", type=int, default=1_000_000, help="rss: the request budget")
-        p.add_argument("--mark", type=int, default=100_000, help="rss: sample when this many are done")
+        p.add_argument("--marks", default="100000,250000,500000,1000000",
+                       help="rss: sample the tree's RSS when these many requests are done")
         p.add_argument("--max-seconds", type=float, default=170.0, help="rss: cap on the run")
         p.add_argument("--after", type=float, default=2.0, help="stop: seconds of load before stop()")
     args = parser.parse_args(argv)
@@ -349,7 +355,16 @@ def main(argv: list[str] | None = None) -> None:
         return
     check_loopback(args.url)
     if args.probe == "raw":
-        emit(asyncio.run(raw_loop(args.url, args.c, args.d, args.tuned)))
+        if args.tuned:  # the same event loop as stressdeck's workers (uvloop when installed)
+            from stressdeck.engine.transport import new_worker_loop
+
+            loop = new_worker_loop()
+            try:
+                emit(loop.run_until_complete(raw_loop(args.url, args.c, args.d, tuned=True)))
+            finally:
+                loop.close()
+        else:
+            emit(asyncio.run(raw_loop(args.url, args.c, args.d)))
     elif args.probe == "api":
         emit(asyncio.run(api_run(args)))
     elif args.probe == "console":
