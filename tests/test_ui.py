@@ -12,6 +12,7 @@ import tomllib
 from pathlib import Path
 
 import pytest
+from aiohttp import web
 from textual.widgets import Input, OptionList, Tabs
 
 from stressdeck.engine.snapshot import PAUSED, RUNNING, STOPPED, EndpointSummary, GeneratorHealth
@@ -23,7 +24,8 @@ from stressdeck.ui.screens.dialogs import ConfirmScreen, PresetScreen, SaveScree
 from stressdeck.ui.screens.picker import PickerScreen
 from stressdeck.ui.widgets.charts import LatencyHistogram
 from stressdeck.ui.widgets.eventlog import EventLog
-from stressdeck.ui.widgets.tables import EndpointTable
+from stressdeck.ui.widgets.tables import EndpointTable, StreamsPane
+from conftest import ServerThread
 from test_ui_support import FixedMonitor, sample_snapshot, screen_text, wait_for, write_profile
 
 SIZE = (100, 30)
@@ -455,3 +457,65 @@ async def test_tls_verification_off_is_warned_about(tmp_path: Path, target) -> N
     async with plain.run_test(size=(80, 24)) as pilot:
         await wait_for(pilot, lambda: "IDLE" in screen_text(plain))
         assert "TLS" not in screen_text(plain)
+
+
+def streaming_app() -> web.Application:
+    """/ok in one piece, /chunks as five HTTP chunks, /sse as four server-sent events."""
+    app = web.Application()
+
+    async def ok(request: web.Request) -> web.Response:
+        return web.Response(text="ok")
+
+    async def chunks(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse()
+        response.enable_chunked_encoding()
+        await response.prepare(request)
+        for i in range(5):
+            await response.write(f"part {i}\n".encode())
+        await response.write_eof()
+        return response
+
+    async def sse(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await response.prepare(request)
+        for i in range(4):
+            await response.write(f"data: token-{i}\n\n".encode())
+        await response.write_eof()
+        return response
+
+    app.router.add_get("/ok", ok)
+    app.router.add_get("/chunks", chunks)
+    app.router.add_get("/sse", sse)
+    return app
+
+
+async def test_streaming_endpoints_show_events_chunks_and_bytes(tmp_path: Path) -> None:
+    with ServerThread(streaming_app()) as server:
+        path = tmp_path / "streams.toml"
+        path.write_text(
+            f'name = "streams"\nbase_url = "{server.url}"\n[load]\nusers = 2\nduration = "5s"\n'
+            + "".join(f'[[endpoints]]\nname = "{name}"\npath = "/{name}"\nthink = "20ms"\n'
+                      for name in ("ok", "chunks", "sse")),
+            encoding="utf-8")
+        app = console(path, tmp_path)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await wait_for(pilot, lambda: app.renders > 0)
+            await pilot.press("2")
+            streams = app.screen.query_one(StreamsPane)
+            assert not streams.display  # nothing streamed yet: no room taken
+            await start(app, pilot)
+            await wait_for(pilot, lambda: all(e.requests > 2 for e in app.controller.latest().endpoints))
+            await pilot.press("s")
+            await wait_for(pilot, lambda: app.controller.state == STOPPED)
+            final = app.controller.latest()
+            await wait_for(pilot, lambda: streams.display and "sse" in screen_text(app))
+            rows = {line.split()[0]: line.split() for line in screen_text(app).splitlines()
+                    if line.split() and line.split()[0] in ("ok", "chunks", "sse", "streamed")}
+            ok, chunked, sse = final.endpoints
+            assert sse.events == 4 * sse.requests and chunked.chunks >= 5 * chunked.requests
+            assert rows["streamed"] == ["streamed", "events", "chunks", "bytes", "per", "response"]
+            assert rows["sse"][1] == f"{sse.events:,}"
+            assert rows["chunks"][1] == "-" and rows["chunks"][2] == f"{chunked.chunks:,}"
+            assert rows["chunks"][3].endswith("B")
+            assert rows["ok"][1] != "-"  # only in the endpoint table: it did not stream
+            assert max(len(line.rstrip()) for line in screen_text(app).splitlines()) <= 80

@@ -7,6 +7,8 @@ Regenerate after an intended layout change with ``pytest tests/test_ui_snapshots
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from stressdeck.engine.snapshot import STOPPED
 from stressdeck.ui.app import StressDeckApp
 from test_ui_support import FixedMonitor, sample_snapshot
@@ -23,6 +25,13 @@ def test_dashboard_80x24_overview(snap_compare) -> None:
 
 def test_dashboard_80x24_endpoints(snap_compare) -> None:
     assert snap_compare(static_app(), terminal_size=(80, 24), press=["2"])
+
+
+def test_dashboard_80x24_endpoints_streaming(snap_compare) -> None:
+    plain, chunked, sse = sample_snapshot().endpoints
+    endpoints = (plain, replace(chunked, chunks=10_240, bytes=6_144_000),
+                 replace(sse, events=40_960, chunks=40_960))
+    assert snap_compare(static_app(endpoints=endpoints), terminal_size=(80, 24), press=["2"])
 
 
 def test_dashboard_80x24_charts(snap_compare) -> None:

@@ -27,7 +27,7 @@ from stressdeck.ui.widgets.charts import LatencyHistogram, TimelineChart
 from stressdeck.ui.widgets.eventlog import EventLog
 from stressdeck.ui.widgets.header import StatusHeader
 from stressdeck.ui.widgets.host import HostPane
-from stressdeck.ui.widgets.tables import CodesPane, EndpointTable
+from stressdeck.ui.widgets.tables import CodesPane, EndpointTable, StreamsPane
 
 PANES = (("overview", "Overview"), ("endpoints", "Endpoints"), ("charts", "Charts"),
          ("host", "Host"), ("log", "Log"))
@@ -51,6 +51,7 @@ class DashboardScreen(Screen[None]):
                 yield TimelineChart("latency", id="latency-chart")
             with self._pane("endpoints", "endpoints, status codes and errors"):
                 yield EndpointTable(id="endpoint-table")
+                yield StreamsPane(id="streams")
                 yield CodesPane(id="codes")
             with self._pane("host", "host"):
                 yield HostPane(id="host-pane")
@@ -75,6 +76,7 @@ class DashboardScreen(Screen[None]):
         header.show(snap, name, duration, next_load, insecure)
         self.query_one(LatencyHistogram).show(snap)
         self.query_one(EndpointTable).show(snap)
+        self.query_one(StreamsPane).show(snap)
         self.query_one(CodesPane).show(snap)
         for chart in self.query(TimelineChart):
             chart.show(snap)

@@ -1,4 +1,5 @@
-"""The per-endpoint results table and the status-code / error-class breakdown.
+"""The per-endpoint results table, its streaming figures and the status-code / error-class
+breakdown.
 
 Every cell is a ``rich.text.Text``: DataTable parses plain ``str`` cells as markup, and an
 endpoint may be named ``[bold red]boom[/]``.
@@ -14,7 +15,7 @@ from rich.text import Text
 from textual.widgets import DataTable, Static
 
 from stressdeck.engine.snapshot import EndpointSummary, Snapshot
-from stressdeck.ui.format import count, ms, percent, rate, safe
+from stressdeck.ui.format import count, ms, percent, rate, safe, size
 
 COLUMNS = (("endpoint", "Endpoint"), ("requests", "Requests"), ("rps", "RPS"), ("err", "Err %"),
            ("p50", "p50"), ("p95", "p95"), ("p99", "p99"), ("max", "max"), ("ttfb", "TTFB p95"))
@@ -99,3 +100,43 @@ class CodesPane(Static):
             return
         self._key = key
         self.update(codes_table(total.status_counts, total.error_counts, total.requests))
+
+
+def streamed(summary: EndpointSummary) -> bool:
+    """True when the endpoint's responses came as HTTP chunks or server-sent events."""
+    return bool(summary.chunks or summary.events)
+
+
+def streams_table(endpoints: tuple[EndpointSummary, ...]) -> RenderableType:
+    """Events (or chunks, when no events) and bytes of the endpoints that streamed.
+
+    Apart from the main table: two more columns would push it past 80 columns, and
+    these figures mean nothing for endpoints that answered in one piece.
+    """
+    table = Table(box=None, padding=(0, 1), show_edge=False)
+    table.add_column("streamed", no_wrap=True)
+    for label in ("events", "chunks", "bytes", "per response"):
+        table.add_column(label, justify="right", no_wrap=True)
+    for summary in endpoints:
+        if not streamed(summary):
+            continue
+        per_response = size(summary.bytes / summary.requests) if summary.requests else "-"
+        table.add_row(safe(summary.name, limit=NAME_LIMIT), count(summary.events) if summary.events else "-",
+                      count(summary.chunks) if summary.chunks else "-", size(summary.bytes), per_response)
+    return table
+
+
+class StreamsPane(Static):
+    """Streaming figures per endpoint; hidden until some endpoint streamed."""
+
+    def on_mount(self) -> None:
+        self.display = False
+
+    def show(self, snap: Snapshot) -> None:
+        key = tuple((s.name, s.chunks, s.events, s.bytes, s.requests) for s in snap.endpoints if streamed(s))
+        if key == getattr(self, "_key", None):
+            return
+        self._key = key
+        self.display = bool(key)
+        if key:
+            self.update(streams_table(snap.endpoints))
