@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import signal
 import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -19,7 +21,9 @@ sys.path.insert(0, str(Path(__file__).parent))
 from conftest import ServerThread, counting_app  # noqa: E402
 
 from stressdeck.cli import main  # noqa: E402
-from stressdeck.session import load_session  # noqa: E402
+from session_support import run_sync  # noqa: E402
+
+from stressdeck.session import build_session, load_session, write_session  # noqa: E402
 
 TOKEN_VAR = "STRESSDECK_TEST_TOKEN"
 
@@ -120,35 +124,97 @@ def test_run_refuses_an_existing_save_file_before_running(tmp_path: Path,
         assert main(["run", str(profile), "--save", str(tmp_path / "x.yaml")]) == 2
 
 
-@pytest.mark.parametrize("save", [None, "named.json"])
-def test_ctrl_c_saves_the_partial_session(tmp_path: Path, save: str | None) -> None:
+def _interrupt(argv: list[str], cwd: Path, signum: int, *, group: bool = False) -> tuple[Path, str]:
+    """Start a headless run, send ``signum`` once it is under way; the kept session and stdout.
+
+    ``group``: to the whole process group, workers included, as a terminal's Ctrl+C or
+    systemd's stop do.
+    """
+    process = subprocess.Popen([sys.executable, "-m", "stressdeck", *argv], cwd=cwd, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True, start_new_session=group)
+    try:
+        assert process.stdout is not None
+        line = process.stdout.readline()
+        while line.startswith("replaying "):
+            line = process.stdout.readline()
+        assert line.startswith("stressdeck "), line
+        assert "users" in process.stdout.readline()  # one progress line: the run is under way
+        if group:
+            os.killpg(process.pid, signum)
+        else:
+            process.send_signal(signum)
+        out, err = process.communicate(timeout=20)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    # Documented in cli.py: an interrupted run exits 130 (EXIT_INTERRUPTED), SIGTERM as Ctrl+C.
+    assert process.returncode == 130, err
+    assert "Traceback" not in err
+    saved = [line for line in out.splitlines() if line.startswith("partial session saved: ")]
+    assert len(saved) == 1, out
+    assert "TOTAL" in out  # the summary is printed before the session is kept
+    return cwd / saved[0].removeprefix("partial session saved: "), out
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+@pytest.mark.parametrize("save", [None, "out/named.json"])
+def test_a_signal_saves_the_partial_session(tmp_path: Path, save: str | None, signum: int) -> None:
     with ServerThread(counting_app()) as server:
         profile = tmp_path / "p.toml"
         profile.write_text(f'name = "p"\nbase_url = "{server.url}"\n[[endpoints]]\nname = "ok"\npath = "/ok"\n')
-        argv = [sys.executable, "-m", "stressdeck", "run", str(profile), "--duration", "30s", "--users", "2"]
+        argv = ["run", str(profile), "--duration", "30s", "--users", "2"]
         if save:
             argv += ["--save", save]
-        process = subprocess.Popen(argv, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        try:
-            assert process.stdout is not None
-            assert process.stdout.readline().startswith("stressdeck ")
-            assert "users" in process.stdout.readline()  # one progress line: the run is under way
-            process.send_signal(signal.SIGINT)
-            out, err = process.communicate(timeout=20)
-        finally:
-            if process.poll() is None:
-                process.kill()
-        assert process.returncode == 130, err
-        saved = [line for line in out.splitlines() if line.startswith("partial session saved: ")]
-        assert len(saved) == 1, out
-        path = tmp_path / saved[0].removeprefix("partial session saved: ")
+        path, _ = _interrupt(argv, tmp_path, signum)
         if save:
             assert path == tmp_path / save
         else:
             assert path.parent == tmp_path / "sessions" and path.name.startswith("autosave-")
+        assert [p.name for p in path.parent.iterdir()] == [path.name]  # no temporary file left behind
         session = load_session(path)
         assert session.results.stop_reason == "interrupted"
-        assert 0 < session.results.elapsed < 30 and session.results.total.requests > 0
+        assert 0 < session.results.elapsed < 30 and 0 < session.results.total.requests <= server.count
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_a_signal_to_the_process_group_with_worker_processes(tmp_path: Path, signum: int) -> None:
+    """The workers get the signal too; the session still says the run was interrupted."""
+    with ServerThread(counting_app()) as server:
+        profile = tmp_path / "p.toml"
+        profile.write_text(f'name = "p"\nbase_url = "{server.url}"\n[[endpoints]]\nname = "ok"\npath = "/ok"\n')
+        argv = ["run", str(profile), "--duration", "30s", "--users", "2", "--processes", "2", "--save", "s.toml"]
+        path, out = _interrupt(argv, tmp_path, signum, group=True)
+    session = load_session(path)
+    # SIGTERM kills the workers (they ignore only SIGINT): the reason keeps both facts.
+    assert session.results.stop_reason.startswith("interrupted"), session.results.stop_reason
+    assert session.results.generator.processes == 2
+    assert 0 < session.results.elapsed < 30 and session.results.total.requests > 0
+    assert f"elapsed {session.results.elapsed:.2f}s, {session.results.stop_reason}" in out
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+@pytest.mark.parametrize("save", [None, "replayed.toml"])
+def test_a_signal_during_replay_saves_the_partial_replay(tmp_path: Path, save: str | None, signum: int) -> None:
+    with ServerThread(counting_app()) as server:
+        document = {"name": "p", "base_url": server.url, "endpoints": [{"name": "ok", "path": "/ok"}],
+                    "load": {"users": 1, "duration": "1s"}}
+        # The original ran 1 s with a live change; its saved profile then asks for 30 s, so the
+        # replay is still going when the signal comes.
+        session = build_session(*run_sync(document, [(0.3, lambda h: h.set_users(2))]))
+        longer = {**session.plan.document, "load": {"users": 1, "duration": "30s"}}
+        original = write_session(tmp_path / "original.toml", replace(session, plan=replace(session.plan,
+                                                                                          document=longer)))
+        argv = ["replay", str(original), "--processes", "1"] + (["--save", save] if save else [])
+        path, _ = _interrupt(argv, tmp_path, signum)
+    if save:
+        assert path == tmp_path / save
+    else:
+        assert path.parent == tmp_path / "sessions" and path.name.startswith("autosave-")
+    session = load_session(path)
+    assert session.replay_of == str(original)
+    assert session.results.stop_reason == "interrupted"
+    assert 0 < session.results.elapsed < 30 and session.results.total.requests > 0
 
 
 def test_a_crash_mid_run_autosaves_the_partial_session(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,

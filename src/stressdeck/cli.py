@@ -299,6 +299,13 @@ def run_and_keep(args: argparse.Namespace, plan: Plan, *,
         if handles:
             keep_session(args, plan, handles[0].latest, partial=True, replay_of=replay_of)
         raise
+    if interrupted and not final.stop_reason.startswith("interrupted"):
+        # A SIGTERM sent to the whole process group (systemd, `kill -- -PGID`) also kills the
+        # worker processes, whose deaths then name the stop reason. The user's signal came
+        # first; saying so keeps a replay stopping at the same point (replay.stop_offset).
+        from dataclasses import replace
+
+        final = replace(final, stop_reason=f"interrupted; {final.stop_reason}")
     print(summary_text(final))
     code = EXIT_OK
     if getattr(args, "json_file", None):
