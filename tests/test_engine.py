@@ -120,3 +120,30 @@ async def test_a_stalled_generator_reports_itself(target: ServerThread) -> None:
     assert health.saturated_seconds >= plan.tick, health
     assert health.processes == 1 and health.peak_cpu_percent > 0
     assert final.total.requests > 0
+
+
+async def test_a_worker_whose_ticker_dies_ends_as_crashed(target: ServerThread) -> None:
+    """The channel to the runner breaks on the third tick: the worker must say so and end,
+    not go on sending load that nobody counts."""
+    from stressdeck.engine.stats import IntervalStats
+    from stressdeck.engine.worker import Worker, WorkerFinished
+
+    plan = make_plan(target.url, [{"name": "ok", "path": "/ok"}], model="open", rate=100, duration="5s")
+    received: list[object] = []
+    ticks = 0
+
+    def emit(message: object) -> None:
+        nonlocal ticks
+        if isinstance(message, IntervalStats):
+            ticks += 1
+            if ticks == 3:
+                raise BrokenPipeError("runner went away")
+        received.append(message)
+
+    worker = Worker(plan, 0, 0, 100, None, emit)
+    began = time.monotonic()
+    await asyncio.wait_for(worker.run(), timeout=5)
+    assert time.monotonic() - began < 2  # three ticks of 0.25 s and a clean stop, not the 5 s run
+    last = received[-1]
+    assert isinstance(last, WorkerFinished)
+    assert (last.reason, last.error) == ("crashed", "BrokenPipeError: runner went away")

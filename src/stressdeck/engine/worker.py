@@ -118,10 +118,11 @@ class Worker:
             self._session._retry_connection = False
         ticker = asyncio.create_task(self._tick())
         pacer = asyncio.create_task(self._schedule()) if self.open_model else None
+        error = ""
         try:
             if not self.open_model:
                 self._spawn_users()
-            await self._stopped.wait()
+            error = await self._supervise(ticker, pacer)
         finally:
             for task in [*self._user_tasks.values(), *self._request_tasks, *([pacer] if pacer else [])]:
                 task.cancel()
@@ -131,7 +132,31 @@ class Worker:
             await asyncio.gather(ticker, return_exceptions=True)
             self._cut()
             await self._session.close()
-            self.emit(WorkerFinished(self.worker_id, self._finish_reason or "stopped"))
+            if error:
+                self.emit(WorkerFinished(self.worker_id, "crashed", error))
+            else:
+                self.emit(WorkerFinished(self.worker_id, self._finish_reason or "stopped"))
+
+    async def _supervise(self, ticker: asyncio.Task[None], pacer: asyncio.Task[None] | None) -> str:
+        """Wait for the stop; an exception in the ticker or the pacer ends the worker as crashed.
+
+        Left alone, a dead ticker means a worker that sends but never reports, and a dead
+        pacer one that reports an idle run: both look like a healthy quiet target.
+        """
+        stopped = asyncio.ensure_future(self._stopped.wait())
+        watched = {stopped, ticker, *([pacer] if pacer else [])}
+        try:
+            while not stopped.done():
+                done, watched = await asyncio.wait(watched, return_when=asyncio.FIRST_COMPLETED)
+                for task in done:
+                    if task is not stopped and not task.cancelled() and task.exception() is not None:
+                        exc = task.exception()
+                        return f"{type(exc).__name__}: {exc}"
+                if not watched:
+                    break
+        finally:
+            stopped.cancel()
+        return ""
 
     def _cut(self) -> None:
         now = time.monotonic()
