@@ -247,24 +247,28 @@ def keep_session(args: argparse.Namespace, plan: Plan, snapshot: Snapshot, *, pa
                  replay_of: str | None = None) -> bool:
     """Save to --save; a partial run with no usable --save goes to sessions/autosave-*.toml.
 
-    Returns False when the session was wanted and could not be written anywhere.
+    A --save that fails after the run (a full disk, a directory gone) falls back to the
+    autosave as well: a measured run should never end up only on the screen. Returns False
+    when the session is not where it was asked for (--save, or a partial run's autosave).
     """
     targets: list[tuple[str | Path, bool]] = []
-    if getattr(args, "save", None):
-        targets.append((args.save, bool(args.force)))
-    if partial:
+    wanted = getattr(args, "save", None)
+    if wanted:
+        targets.append((wanted, bool(args.force)))
+    if partial or wanted:
         targets.append((autosave_path(), False))
-    for path, overwrite in targets:
+    kind = "partial session" if partial else "session"
+    keep_secrets = bool(getattr(args, "keep_secrets", False))
+    for attempt, (path, overwrite) in enumerate(targets):
         try:
-            keep_secrets = bool(getattr(args, "keep_secrets", False))
             written = save_session(path, plan, snapshot, overwrite=overwrite, keep_secrets=keep_secrets,
                                    replay_of=replay_of)
         except WriteError as exc:
             print(f"error: {printable(exc)}", file=sys.stderr)
             continue
-        kind = "partial session" if partial else "session"
-        print(f"{kind} saved: {printable(written)}", flush=True)
-        return True
+        instead = " instead" if attempt and wanted else ""
+        print(f"{kind} saved{instead}: {printable(written)}", flush=True)
+        return attempt == 0
     return not targets
 
 
@@ -281,8 +285,12 @@ def cmd_import(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from stressdeck.files import refuse_unwritable
+
     plan = plan_from_args(args, args.profile)
     check_save_path(args)
+    refuse_unwritable("--save", args.save)
+    refuse_unwritable("--json", args.json_file)
     return run_and_keep(args, plan)
 
 

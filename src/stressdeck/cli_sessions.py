@@ -28,7 +28,7 @@ from stressdeck.compare import (
 )
 from stressdeck.errors import InputError
 from stressdeck.exporters import write_csv, write_html, write_junit
-from stressdeck.files import write_atomic
+from stressdeck.files import refuse_unwritable, write_atomic
 from stressdeck.redact import redacted_fields
 from stressdeck.replay import plan_for_replay, replay_events, steer, stop_offset
 from stressdeck.report import format_table
@@ -44,6 +44,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
         return _replay_in_console(args)
     plan = plan_for_replay(session, args.session, base_url=args.base_url, i_know=args.i_know)
     check_save_path(args)
+    refuse_unwritable("--save", args.save)
     redacted = redacted_fields(session.plan.document)
     if redacted:
         print(f"warning: {printable(args.session)}: {', '.join(redacted)} were redacted when saved; "
