@@ -147,3 +147,16 @@ async def test_a_worker_whose_ticker_dies_ends_as_crashed(target: ServerThread) 
     last = received[-1]
     assert isinstance(last, WorkerFinished)
     assert (last.reason, last.error) == ("crashed", "BrokenPipeError: runner went away")
+
+
+async def test_a_silent_worker_shows_as_lag_while_it_is_silent(target: ServerThread) -> None:
+    """A blocked worker loop reports nothing; the runner must show the silence as it happens."""
+    plan = make_plan(target.url, [{"name": "ok", "path": "/ok"}], users=1, duration="3s")
+    handle = await start(plan)
+    await asyncio.sleep(0.3)
+    handle._workers[0]._loop.call_soon_threadsafe(time.sleep, 1.5)
+    await asyncio.sleep(1.2)  # still blocked: no delta for about a second
+    during = handle.latest
+    await handle.wait()
+    assert during.health.saturated, during.health
+    assert during.health.loop_lag_ms >= 1.2 * 1000 - 2 * plan.tick * 1000 - 300, during.health

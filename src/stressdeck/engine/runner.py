@@ -76,6 +76,7 @@ class RunHandle:
         self._started = 0.0
         self._finished_workers: dict[int, WorkerFinished] = {}
         self._worker_status: dict[int, tuple[int, int, float, float]] = {}
+        self._last_heard: dict[int, float] = {}  # worker id -> when its last message arrived
         self._stop_reason = ""
         self._tick_task: asyncio.Task[None] | None = None
         self._final: asyncio.Future[Snapshot] | None = None
@@ -106,6 +107,7 @@ class RunHandle:
         ready = await asyncio.gather(*(asyncio.to_thread(w.wait_ready, WORKER_START_TIMEOUT) for w in self._workers))
         # Workers start held: release them together, now, so the run's clock and its load agree.
         self._started = time.monotonic()
+        self._last_heard = dict.fromkeys(range(self.processes), self._started)
         self._send_all(Command("resume"))
         if self.plan.metrics_url is not None:
             self.metrics = MetricsScraper(self.plan.metrics_url, series=self.plan.metrics, origin=self._started,
@@ -267,6 +269,7 @@ class RunHandle:
         lags: dict[int, tuple[float, float]] = {}
         for worker in self._workers:
             for message in worker.poll():
+                self._last_heard[message.worker] = time.monotonic()
                 if isinstance(message, WorkerFinished):
                     self._finished_workers[message.worker] = message
                     if message.error:
@@ -297,7 +300,7 @@ class RunHandle:
         total = self._totals.total.summary(elapsed, interval_rps)
         status = self._worker_status.values()
         health = self._health(GeneratorHealth(
-            loop_lag_ms=max((s[2] for s in status), default=0.0),
+            loop_lag_ms=max(max((s[2] for s in status), default=0.0), self._silence_ms()),
             send_lag_ms=max((s[3] for s in status), default=0.0),
             cpu_percent=self._cpu.sample(),
             processes=self.processes,
@@ -314,6 +317,19 @@ class RunHandle:
             stop_reason=self._stop_reason, health=health, histograms=histograms or {},
             target_metrics=self.metrics.snapshot() if self.metrics is not None else None,
         )
+
+    def _silence_ms(self) -> float:
+        """How long the quietest running worker has gone without reporting, past two ticks.
+
+        A worker whose loop is blocked reports no lag at all: it reports nothing. Its loop
+        is at least this late, and the run must not look like a quiet, healthy target.
+        """
+        if self._state not in (RUNNING, PAUSED):
+            return 0.0
+        now = time.monotonic()
+        quiet = max((now - heard for worker, heard in self._last_heard.items()
+                     if worker not in self._finished_workers), default=0.0)
+        return max(quiet - 2 * self.plan.tick, 0.0) * 1000
 
     def _health(self, now: GeneratorHealth, seconds: float) -> GeneratorHealth:
         """This tick's figures plus the run's peaks and time spent saturated."""
