@@ -20,12 +20,13 @@ from stressdeck.ui.app import StressDeckApp, session_file_name
 from stressdeck.ui.main import build_parser, console_app, console_main, overrides_from, replay_app
 from stressdeck.ui.planning import PlanSource
 from stressdeck.ui.screens.dashboard import DashboardScreen
-from stressdeck.ui.screens.dialogs import ConfirmScreen, PresetScreen, SaveScreen
+from stressdeck.ui.screens.dialogs import ConfirmScreen, MetricsScreen, PresetScreen, SaveScreen
 from stressdeck.ui.screens.picker import PickerScreen
 from stressdeck.ui.widgets.charts import LatencyHistogram
 from stressdeck.ui.widgets.eventlog import EventLog
 from stressdeck.ui.widgets.tables import EndpointTable, StreamsPane
-from conftest import ServerThread
+from stressdeck.ui.widgets.target import TargetChart, TargetPane
+from conftest import COUNTER, ServerThread, counting_app
 from test_ui_support import FixedMonitor, sample_snapshot, screen_text, wait_for, write_profile
 
 SIZE = (100, 30)
@@ -519,3 +520,80 @@ async def test_streaming_endpoints_show_events_chunks_and_bytes(tmp_path: Path) 
             assert rows["chunks"][3].endswith("B")
             assert rows["ok"][1] != "-"  # only in the endpoint table: it did not stream
             assert max(len(line.rstrip()) for line in screen_text(app).splitlines()) <= 80
+
+
+def metrics_app() -> web.Application:
+    """The counting app plus Prometheus text at /metrics (its request counter and a gauge),
+    and /metrics-broken, which always answers 500."""
+    app = counting_app()
+
+    async def metrics(request: web.Request) -> web.Response:
+        count = app[COUNTER]["count"]
+        text = ("# TYPE demo_requests_total counter\n"
+                f"demo_requests_total {count}\n"
+                "# TYPE demo_queue_depth gauge\n"
+                "demo_queue_depth 7\n")
+        return web.Response(text=text, content_type="text/plain")
+
+    async def broken(request: web.Request) -> web.Response:
+        return web.Response(status=500, text="no metrics today")
+
+    app.router.add_get("/metrics", metrics)
+    app.router.add_get("/metrics-broken", broken)
+    return app
+
+
+async def test_target_metrics_show_latest_values_and_a_chart(tmp_path: Path) -> None:
+    with ServerThread(metrics_app()) as server:
+        path = write_profile(tmp_path, server.url, duration="10s",
+                             extra='metrics_url = "/metrics"\nmetrics = ["demo_requests_total", "demo_queue_depth"]')
+        app = console(path, tmp_path)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await wait_for(pilot, lambda: app.renders > 0)
+            await pilot.press("6")
+            pane = app.screen.query_one(TargetPane)
+            await wait_for(pilot, lambda: "demo_queue_depth" in screen_text(app))
+            assert f"metrics {server.url}/metrics" in pane.status_text
+            await start(app, pilot)
+            # A gauge shows from the first scrape; a counter is a rate from the second on.
+            await wait_for(pilot, lambda: "demo_queue_depth  7  (value)" in screen_text(app), timeout=8)
+            await wait_for(pilot, lambda: "/s  (rate)" in pane.status_text, timeout=8)
+            line = next(x for x in pane.status_text.splitlines() if "demo_requests_total" in x)
+            assert float(line.split()[-2].removesuffix("/s")) > 0
+            await wait_for(pilot, lambda: not app.screen.query_one(TargetChart).empty, timeout=8)
+            assert "requests/s (left)" in screen_text(app)
+            assert "scrape failed" not in screen_text(app)
+            await pilot.press("s")
+            await wait_for(pilot, lambda: app.controller.state == STOPPED)
+
+
+async def test_m_sets_the_metrics_url_and_a_failed_scrape_is_shown_not_fatal(tmp_path: Path) -> None:
+    with ServerThread(metrics_app()) as server:
+        app = console(write_profile(tmp_path, server.url, duration="10s"), tmp_path)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await wait_for(pilot, lambda: app.renders > 0)
+            await pilot.press("6")
+            await wait_for(pilot, lambda: "press m" in screen_text(app))
+            await pilot.press("m")
+            await wait_for(pilot, lambda: isinstance(app.screen, MetricsScreen))
+            # A bad series: the profile's own check, in one line, and the dialog stays open.
+            app.screen.query_one("#metrics-url", Input).value = "/metrics-broken"
+            app.screen.query_one("#metrics-series", Input).value = "p95(demo_queue_depth"
+            app.screen.query_one("#metrics-series", Input).focus()
+            await pilot.press("enter")
+            await wait_for(pilot, lambda: "expected a series like" in screen_text(app))
+            assert isinstance(app.screen, MetricsScreen)
+            app.screen.query_one("#metrics-series", Input).value = 'demo_queue_depth, value(demo_requests_total{a="1,2"})'
+            await pilot.press("enter")
+            await wait_for(pilot, lambda: isinstance(app.screen, DashboardScreen))
+            plan = app.controller.plan
+            assert plan.metrics_url == f"{server.url}/metrics-broken"
+            assert plan.metrics == ("demo_queue_depth", 'value(demo_requests_total{a="1,2"})')
+            await start(app, pilot)
+            await wait_for(pilot, lambda: "⚠ scrape failed: HTTP 500" in screen_text(app), timeout=8)
+            before = app.controller.latest().total.requests
+            await wait_for(pilot, lambda: app.controller.latest().total.requests > before)
+            assert app.controller.state == RUNNING  # a failing scrape never stops the run
+            assert app.controller.latest().target_metrics.failures >= 1
+            await pilot.press("s")
+            await wait_for(pilot, lambda: app.controller.state == STOPPED)

@@ -11,7 +11,7 @@ from dataclasses import replace
 
 from stressdeck.engine.snapshot import STOPPED
 from stressdeck.ui.app import StressDeckApp
-from test_ui_support import FixedMonitor, sample_snapshot
+from test_ui_support import FixedMonitor, sample_snapshot, sample_target_metrics
 
 
 def static_app(**changes: object) -> StressDeckApp:
@@ -36,6 +36,11 @@ def test_dashboard_80x24_endpoints_streaming(snap_compare) -> None:
 
 def test_dashboard_80x24_charts(snap_compare) -> None:
     assert snap_compare(static_app(), terminal_size=(80, 24), press=["3"])
+
+
+def test_dashboard_80x24_target_metrics_last_scrape_failed(snap_compare) -> None:
+    app = static_app(target_metrics=sample_target_metrics(fail_last=True))
+    assert snap_compare(app, terminal_size=(80, 24), press=["6"])
 
 
 def test_dashboard_80x24_host(snap_compare) -> None:

@@ -19,6 +19,7 @@ from stressdeck.engine.snapshot import (
     RUNNING, ControlEvent, EndpointSummary, GeneratorHealth, HistogramBucket, Percentiles, Snapshot,
     TimelinePoint,
 )
+from stressdeck.metrics import MetricPoint, MetricsSnapshot, SeriesHistory
 from stressdeck.monitor import HostSample, ProcessSample
 from stressdeck.thresholds import ThresholdResult
 
@@ -82,6 +83,25 @@ def sample_snapshot(**changes: object) -> Snapshot:
     )
     values.update(changes)
     return Snapshot(**values)  # type: ignore[arg-type]
+
+
+def sample_target_metrics(fail_last: bool = False) -> MetricsSnapshot:
+    """Thirty scrapes of two series, the 20th failed (and the last too, if ``fail_last``)."""
+    failed = {20, 30} if fail_last else {20}
+    error = "HTTP 500 from http://127.0.0.1:8765/metrics"
+
+    def point(t: int, value: float) -> MetricPoint:
+        return MetricPoint(float(t), None, ok=False, error=error) if t in failed else MetricPoint(float(t), value)
+
+    requests = tuple(point(t, 380 + 50 * math.sin(t / 4)) for t in range(2, 31))
+    latency = tuple(point(t, 0.012 + 0.004 * math.sin(t / 5)) for t in range(2, 31))
+    return MetricsSnapshot(
+        url="http://127.0.0.1:8765/metrics", t=30.0, scrapes=30, failures=len(failed),
+        last_error=error,
+        series=(SeriesHistory("http_requests_total", "rate", "/s", requests),
+                SeriesHistory("p95(http_request_duration_seconds)", "p95", "s", latency)),
+        scrape_points=tuple(point(t, 0.003) for t in range(1, 31)),
+    )
 
 
 class FixedMonitor:

@@ -171,3 +171,40 @@ def test_i_know_is_kept_by_every_plan_a_source_builds(tmp_path: Path) -> None:
     [entry] = scan_profiles(tmp_path, {}, i_know=True)
     assert entry.source is not None and entry.source.build().max_users is None
     assert entry.source.with_overrides(users=4000).build().load.users == 4000
+
+
+@pytest.mark.parametrize(("typed", "series"), [
+    ("", ()),
+    ("a_total", ("a_total",)),
+    ("a_total, b ; c", ("a_total", "b", "c")),
+    ('p95(x{a="1",b="2"}), y', ('p95(x{a="1",b="2"})', "y")),
+    ('x{a="q\\",r"}, y', ('x{a="q\\",r"}', "y")),
+])
+def test_split_series_splits_only_between_series(typed: str, series: tuple[str, ...]) -> None:
+    from stressdeck.ui.screens.dialogs import split_series
+
+    assert split_series(typed) == series
+
+
+@pytest.mark.parametrize(("value", "unit", "shown"), [
+    (None, "/s", "-"), (289.4, "/s", "289/s"), (0.0123, "s", "12.3ms"), (3 * 2**20, "B", "3.0MiB"),
+    (7, "", "7"), (21.5, "°C", "21.5°C"),
+])
+def test_metric_value_in_its_unit(value: float | None, unit: str, shown: str) -> None:
+    from stressdeck.ui.widgets.target import metric_value
+
+    assert metric_value(value, unit) == shown
+
+
+def test_target_text_names_a_failed_scrape_literally() -> None:
+    from dataclasses import replace
+
+    from stressdeck.ui.widgets.target import target_text
+    from test_ui_support import sample_target_metrics
+
+    metrics = sample_target_metrics(fail_last=True)
+    hostile = replace(metrics, scrape_points=(*metrics.scrape_points[:-1],
+                                               replace(metrics.scrape_points[-1], error="[red]x\x1b[2J")))
+    text = target_text(hostile, None, ())
+    assert "⚠ scrape failed: [red]x\\x1b[2J" in text.plain
+    assert target_text(None, None, ()).plain.startswith("no metrics URL")

@@ -35,12 +35,12 @@ from stressdeck.ui.events import INFO, WARN, EventTracker, LogEvent
 from stressdeck.ui.keys import CONTROLS
 from stressdeck.ui.planning import PlanSource, describe_load
 from stressdeck.ui.screens.dashboard import DashboardScreen
-from stressdeck.ui.screens.dialogs import ConfirmScreen, PresetScreen, SaveScreen
+from stressdeck.ui.screens.dialogs import ConfirmScreen, MetricsScreen, PresetScreen, SaveScreen
 from stressdeck.ui.screens.picker import PickerScreen
 
 REFRESH_SECONDS = 0.25  # 4 renders a second at most: the engine ticks at the same pace
 HOST_SECONDS = 1.0
-RUN_ACTIONS = {"toggle_run", "toggle_pause", "users", "users_scale", "rate", "preset", "save"}
+RUN_ACTIONS = {"toggle_run", "toggle_pause", "users", "users_scale", "rate", "preset", "save", "metrics"}
 VIEW_ACTIONS = {"toggle_histogram"}  # also work on a static snapshot
 NOTIFY_SECONDS = 3
 Steer = Callable[[RunHandle], Awaitable[None]]  # drives a run's controls, e.g. a replay
@@ -172,7 +172,10 @@ class StressDeckApp(App[int]):
         if controller is not None:
             plan = controller.run_plan or controller.plan
             next_load = "" if controller.active else describe_load(controller.plan)
-            self.dashboard.show(snap, plan.name, plan.load.duration, next_load, plan.insecure)
+            # The target pane lists what the next run will follow once this one is over.
+            follows = plan if controller.active else controller.plan
+            self.dashboard.show(snap, plan.name, plan.load.duration, next_load, plan.insecure,
+                                follows.metrics_url, follows.metrics)
         else:
             self.dashboard.show(snap, self.static_title, None)
         self.dashboard.log_events(self.tracker.update(snap))
@@ -303,6 +306,33 @@ class StressDeckApp(App[int]):
             return
         when = "from the next start (s)" if controller.active else "when you press s"
         self.notify(f"{describe_load(controller.plan)}: applies {when}", title="preset", timeout=NOTIFY_SECONDS)
+        self._shown = None
+        self._tick()
+
+    @work(exclusive=True, group="dialog")
+    async def action_metrics(self) -> None:
+        controller = self.controller
+        if controller is None:
+            return
+        plan = controller.plan
+
+        def check(url: str | None, series: tuple[str, ...]) -> None:
+            controller.source.with_overrides(metrics_url=url, metrics=series or None)  # build_plan's checks
+
+        answer = await self.push_screen_wait(MetricsScreen(plan.metrics_url or "", tuple(plan.overrides.get(
+            "metrics", ())), plan.target, check))
+        if answer is None:
+            return
+        try:
+            controller.set_metrics(*answer)
+        except InputError as exc:
+            self.notify(printable(exc.line()), severity="error", timeout=NOTIFY_SECONDS)
+            return
+        url = controller.plan.metrics_url
+        what = f"{printable(url)}, {len(controller.plan.metrics)} series" if url else "no target metrics"
+        when = "from the next start (s)" if controller.active else "when you press s"
+        self.notify(f"{what}: applies {when}", title="metrics", timeout=NOTIFY_SECONDS)
+        self._log(f"target metrics for the next run: {what}")
         self._shown = None
         self._tick()
 

@@ -115,6 +115,14 @@ class RunController:
         """
         self._rebuild(preset=name)
 
+    def set_metrics(self, url: str | None, series: tuple[str, ...]) -> None:
+        """Follow the target's metrics from the next start; raises InputError (nothing changed).
+
+        Like a preset, this waits for the next start: the run's scraper is the engine's and
+        RunHandle has no control that swaps it.
+        """
+        self._rebuild(metrics_url=url, metrics=series or None)
+
     def _rebuild(self, **changes: object) -> None:
         self.source = self.source.with_overrides(**changes)
         self.plan = self.source.build()

@@ -36,6 +36,8 @@ CONTROLS: tuple[Control, ...] = (
             "]: arrival rate +10 % (open model)"),
     Control("left_square_bracket", "rate(0.9)", "-10%", "[", "Rate -10 %", "[: arrival rate -10 % (open model)"),
     Control("r,P", "preset", "Preset", "r", "Choose a preset", "r (or P): pick a load preset for the next run"),
+    Control("m", "metrics", "Metrics", "m", "Follow target metrics",
+            "m: the target's Prometheus URL and the series to follow (from the next start)", show=False),
     Control("h", "toggle_histogram", "Hist", "h", "Toggle histogram window",
             "h: latency histogram of the whole run / of the last 10 s"),
     Control("ctrl+s", "save", "Save", "^s", "Save session", "ctrl+s: save the run under sessions/ (TOML or JSON)"),

@@ -33,7 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
     keys = "\n".join(f"  {c.help}" for c in CONTROLS)
     parser = argparse.ArgumentParser(
         prog="stressdeck", description="Open the load-testing console (no profile: pick one).",
-        epilog=f"keys in the console:\n{keys}\n  1-5: Overview, Endpoints, Charts, Host, Log; ctrl+p: command palette",
+        epilog=f"keys in the console:\n{keys}\n  1-6: Overview, Endpoints, Charts, Host, Log, Target; ctrl+p: command palette",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("profile", nargs="?", help='a profile file (.toml or .json), or "demo"')
     add_load_options(parser)
@@ -45,8 +45,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def overrides_from(args: argparse.Namespace) -> dict[str, object]:
-    keys = ("base_url", "users", "rate", "model", "duration", "requests", "preset")
-    return {key: getattr(args, key) for key in keys if getattr(args, key) is not None}
+    keys = ("base_url", "users", "rate", "model", "duration", "requests", "preset", "metrics_url")
+    overrides: dict[str, object] = {key: getattr(args, key) for key in keys if getattr(args, key) is not None}
+    if args.metric:
+        overrides["metrics"] = tuple(args.metric)
+    return overrides
 
 
 @contextmanager

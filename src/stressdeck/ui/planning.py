@@ -20,7 +20,7 @@ from stressdeck.profile import METHODS, Profile, load_profile, parse_profile
 from stressdeck.thresholds import ThresholdResult
 
 # The keyword arguments of build_plan that a console override may set.
-OVERRIDE_KEYS = ("base_url", "users", "rate", "model", "duration", "requests", "preset")
+OVERRIDE_KEYS = ("base_url", "users", "rate", "model", "duration", "requests", "preset", "metrics_url", "metrics")
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """The dashboard: a status header, five panes and the footer.
 
-Below 140 columns the panes are tabs (Overview, Endpoints, Charts, Host, Log; keys 1-5 or
+Below 140 columns the panes are tabs (Overview, Endpoints, Charts, Host, Log, Target; keys 1-6 or
 left/right on the tab bar); from 140 columns the tab bar goes and every pane shows at once
 in a grid (see stressdeck.tcss). Panes are laid out once; only CSS classes change on a
 resize, so nothing is rebuilt and hidden charts cost nothing.
@@ -27,10 +27,11 @@ from stressdeck.ui.widgets.charts import LatencyHistogram, TimelineChart
 from stressdeck.ui.widgets.eventlog import EventLog
 from stressdeck.ui.widgets.header import StatusHeader
 from stressdeck.ui.widgets.host import HostPane
+from stressdeck.ui.widgets.target import TargetPane
 from stressdeck.ui.widgets.tables import CodesPane, EndpointTable, StreamsPane
 
 PANES = (("overview", "Overview"), ("endpoints", "Endpoints"), ("charts", "Charts"),
-         ("host", "Host"), ("log", "Log"))
+         ("host", "Host"), ("log", "Log"), ("target", "Target"))
 WIDE = 140  # columns from which every pane is shown side by side
 
 class DashboardScreen(Screen[None]):
@@ -57,6 +58,8 @@ class DashboardScreen(Screen[None]):
                 yield HostPane(id="host-pane")
             with self._pane("log", "recent events"):
                 yield EventLog(id="event-log")
+            with self._pane("target", "target metrics"):
+                yield TargetPane(id="target-pane")
         yield Footer(compact=True)
 
     @staticmethod
@@ -68,7 +71,7 @@ class DashboardScreen(Screen[None]):
     # -- data down -------------------------------------------------------------------------
 
     def show(self, snap: Snapshot, name: str, duration: float | None, next_load: str = "",
-             insecure: bool = False) -> None:
+             insecure: bool = False, metrics_url: str | None = None, metrics: Sequence[str] = ()) -> None:
         try:
             header = self.query_one(StatusHeader)
         except NoMatches:
@@ -81,6 +84,7 @@ class DashboardScreen(Screen[None]):
         for chart in self.query(TimelineChart):
             chart.show(snap)
         self.query_one(HostPane).show_health(snap.health)
+        self.query_one(TargetPane).show(snap, metrics_url, metrics)
 
     def show_host(self, sample: HostSample | None, history: Sequence[HostSample]) -> None:
         self.query_one(HostPane).show_host(sample, history)

@@ -1,7 +1,9 @@
-"""Modal dialogs: yes/no, preset list and session file name. Each dismisses with its answer."""
+"""Modal dialogs: yes/no, preset list, session file name and target metrics. Each dismisses
+with its answer."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from rich.text import Text
@@ -13,6 +15,7 @@ from textual.widgets import Button, Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
 from stressdeck.engine.load import PRESET_HELP
+from stressdeck.errors import InputError
 from stressdeck.ui.format import safe
 
 SESSION_SUFFIXES = (".toml", ".json")
@@ -114,6 +117,80 @@ class SaveScreen(ModalScreen[Path | None]):
             self.query_one("#save-error", Static).update(Text(str(exc), style="bold red"))
             return
         self.dismiss(path)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+def split_series(text: str) -> tuple[str, ...]:
+    """Series typed on one line, separated by commas or semicolons; a comma inside a label
+    set (``p95(x{a="1",b="2"})``) or a quoted value does not split."""
+    parts, current, depth, quoted, escaped = [], [], 0, False, False
+    for char in text:
+        if quoted:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                quoted = False
+        elif char == '"':
+            quoted = True
+        elif char in "{(":
+            depth += 1
+        elif char in "})":
+            depth = max(depth - 1, 0)
+        elif char in ",;" and depth == 0:
+            parts.append("".join(current))
+            current = []
+            continue
+        current.append(char)
+    parts.append("".join(current))
+    return tuple(part.strip() for part in parts if part.strip())
+
+
+MetricsAnswer = tuple[str | None, tuple[str, ...]]
+
+
+class MetricsScreen(ModalScreen[MetricsAnswer | None]):
+    """The target's metrics URL and the series to follow. ``check`` is the same validation a
+    profile gets (it raises InputError); its one line shows under the fields. Escape cancels."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+
+    def __init__(self, url: str, series: tuple[str, ...], target: str,
+                 check: Callable[[str | None, tuple[str, ...]], None]) -> None:
+        super().__init__(classes="dialog")
+        self.url, self.series, self.target, self.check = url, series, target, check
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog-box"):
+            yield Label(Text("Target metrics (Prometheus text), from the next start", style="bold"))
+            yield Label("URL (/path: on the target)")
+            yield Input(self.url, placeholder="/metrics", id="metrics-url")
+            yield Label("series, comma separated")
+            yield Input(", ".join(self.series), placeholder='http_requests_total, p95(http_request_duration_seconds)',
+                        id="metrics-series")
+            yield Static(Text("enter: next field / apply   escape: cancel   empty URL: no scraping", style="dim"))
+            yield Static("", id="metrics-error")
+
+    def on_mount(self) -> None:
+        self.query_one("#metrics-url", Input).focus()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        if event.input.id == "metrics-url":
+            self.query_one("#metrics-series", Input).focus()
+            return
+        url = self.query_one("#metrics-url", Input).value.strip() or None
+        if url is not None and url.startswith("/"):
+            url = self.target.rstrip("/") + url  # as a profile's "/metrics": on the target itself
+        series = split_series(self.query_one("#metrics-series", Input).value)
+        try:
+            self.check(url, series)
+        except InputError as exc:
+            self.query_one("#metrics-error", Static).update(safe(exc.line(), "bold red"))
+            return
+        self.dismiss((url, series))
 
     def action_cancel(self) -> None:
         self.dismiss(None)

@@ -1,0 +1,173 @@
+"""The target pane: the backend's own Prometheus series (``metrics_url``), latest values and
+a small chart of them over the run, on the same time axis as our requests/s.
+
+The scrape runs in the engine beside the run; this only renders ``Snapshot.target_metrics``.
+A failed scrape is shown (never hidden behind the last good value) and never stops the run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.css.query import NoMatches
+from textual.widgets import Static
+
+from stressdeck.engine.snapshot import Snapshot
+from stressdeck.metrics import MetricsSnapshot, SeriesHistory
+from stressdeck.ui.format import ms, rate, safe, size
+from stressdeck.ui.widgets.charts import BLUE, GREEN, MAX_POINTS, ORANGE, PURPLE, RED, Chart
+
+SERIES_COLORS = (ORANGE, GREEN, PURPLE)
+MAX_CHARTED = len(SERIES_COLORS)  # more lines than this on a few rows is only noise
+SPEC_LIMIT = 48
+
+
+def metric_value(value: float | None, unit: str) -> str:
+    """A target series' value in its own unit: seconds as ms, bytes binary, rates per second."""
+    if value is None:
+        return "-"
+    if unit == "s":
+        return ms(value * 1000) if value > 0 else "0"
+    if unit == "B":
+        return size(value)
+    if unit == "/s":
+        return f"{rate(value)}/s"
+    return f"{value:.4g}{unit}"
+
+
+def scrape_failed(metrics: MetricsSnapshot) -> str | None:
+    """Why the latest scrape failed, or None when it worked (or none happened yet)."""
+    last = metrics.scrape_points[-1] if metrics.scrape_points else None
+    if last is None or last.ok:
+        return None
+    return last.error or metrics.last_error or "unknown error"
+
+
+def charted_series(metrics: MetricsSnapshot | None) -> list[SeriesHistory]:
+    """The series drawn on the chart's one right axis: those in the first one's unit, or a
+    latency in seconds would lie flat under a requests/s line. The rest are listed only."""
+    if metrics is None or not metrics.series:
+        return []
+    unit = metrics.series[0].unit
+    return [s for s in metrics.series if s.unit == unit][:MAX_CHARTED]
+
+
+def target_text(metrics: MetricsSnapshot | None, url: str | None, wanted: Sequence[str]) -> Text:
+    """Status line and one line per followed series (latest value, or why there is none)."""
+    text = Text()
+    if metrics is None and url is None:
+        text.append("no metrics URL: press m to follow the target's Prometheus series", "dim")
+        return text
+    failure = scrape_failed(metrics) if metrics is not None else None
+    text.append("metrics ", "bold")
+    text.append_text(safe(metrics.url if metrics is not None else url, "cyan", limit=60))
+    if metrics is None:
+        text.append("  scraped every second once a run starts", "dim")
+    else:
+        text.append(f"  {metrics.scrapes} scrapes", "dim")
+        if metrics.failures:
+            text.append(f", {metrics.failures} failed", "yellow")
+        if failure is not None:
+            text.append("\n")
+            text.append_text(safe(f"⚠ scrape failed: {failure}", "bold red", limit=120))
+    histories = {s.spec: s for s in metrics.series} if metrics is not None else {}
+    names = list(dict.fromkeys([*wanted, *histories]))
+    if not names:
+        text.append("\nno series followed: press m to add some", "dim")
+    colors = {s.spec: color for s, color in zip(charted_series(metrics), SERIES_COLORS)}
+    for name in names:
+        text.append("\n")
+        color = colors.get(name)
+        text.append("━ " if color else "  ", f"rgb({color[0]},{color[1]},{color[2]})" if color else "")
+        text.append_text(safe(name, "bold", limit=SPEC_LIMIT))
+        history = histories.get(name)
+        last = history.last if history is not None else None
+        if last is None:
+            # A rate or a quantile needs two scrapes before it has a first value.
+            text.append("  no value yet" if metrics is not None else "  -", "dim")
+        elif not last.ok and last.error == failure:
+            text.append("  failed", "red")  # why is on the line above; one reason, said once
+        elif not last.ok:
+            text.append("  ")
+            text.append_text(safe(f"failed: {last.error}", "red", limit=60))
+        else:
+            assert history is not None
+            text.append(f"  {metric_value(last.value, history.unit)}")
+            text.append(f"  ({history.kind})", "dim")
+    return text
+
+
+class TargetChart(Chart):
+    """Our requests/s (left axis) and the followed series (right axis) over the run's seconds;
+    failed scrapes are red crosses on the time axis."""
+
+    empty_hint = "target series by second: waiting for scrapes"
+
+    def show(self, snap: Snapshot) -> None:
+        metrics = snap.target_metrics
+        key = (len(snap.timeline), snap.timeline[-1] if snap.timeline else None,
+               metrics.t if metrics is not None else None, metrics.scrapes if metrics is not None else 0)
+        if key == self._key:
+            return
+        self._key = key
+        self._draw(snap, metrics)
+        self.refresh()
+
+    def _draw(self, snap: Snapshot, metrics: MetricsSnapshot | None) -> None:
+        plt = self.plt
+        plt.clear_figure()
+        plt.title("our requests/s (left) and target series (right)")
+        points = snap.timeline[-MAX_POINTS:]
+        series = charted_series(metrics)
+        charted = [(s, [(p.t, p.value) for p in s.points[-MAX_POINTS:] if p.ok and p.value is not None])
+                   for s in series]
+        self.empty = metrics is None or not (points or any(xy for _, xy in charted))
+        if self.empty:
+            return
+        if points:
+            plt.plot([p.t for p in points], [p.rps for p in points], label="rps", color=BLUE)
+        for (history, xy), color in zip(charted, SERIES_COLORS):
+            if xy:
+                plt.plot([t for t, _ in xy], [v for _, v in xy], yside="right", color=color,
+                         label=printable_label(history.spec))
+        assert metrics is not None
+        failed = [p.t for p in metrics.scrape_points[-MAX_POINTS:] if not p.ok]
+        if failed:
+            plt.scatter(failed, [0.0] * len(failed), marker="x", color=RED, label="scrape failed")
+
+
+def printable_label(spec: str) -> str:
+    """A legend label: plotext draws text as is, so no escapes and a bounded length."""
+    return safe(spec, limit=24).plain
+
+
+class TargetPane(Vertical):
+    """Pushed every snapshot, plus the URL and series the next run will follow."""
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="target-status")
+        yield TargetChart(id="target-chart")
+
+    def show(self, snap: Snapshot, url: str | None, wanted: Sequence[str]) -> None:
+        try:
+            status, chart = self.query_one("#target-status", Static), self.query_one(TargetChart)
+        except NoMatches:
+            return  # pushed before its children are composed: the next tick draws it
+        metrics = snap.target_metrics
+        key = (metrics, url, tuple(wanted))
+        if key != getattr(self, "_key", None):
+            self._key = key
+            status.update(target_text(metrics, url, wanted))
+            chart.display = metrics is not None or url is not None  # no axes for nothing to scrape
+        chart.show(snap)
+
+    @property
+    def status_text(self) -> str:
+        """What the status lines say, as plain text (for tests and tools)."""
+        key = getattr(self, "_key", None)
+        if key is None:
+            return ""
+        return target_text(*key).plain
