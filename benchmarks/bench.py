@@ -303,8 +303,11 @@ def main(argv: list[str] | None = None) -> int:
     pinning = ("target on cpu 0, single-process generators on cpu 1, multi-process runs unpinned"
                if pin else "none")
     report = "\n\n".join([
-        f"### Generators: {target.kind} target, closed loop, c={args.connections}, {args.duration:g} s each",
-        f"{machine()}; pinning: {pinning}. The target and the generator share the machine.",
+        f"### Generators: {target.kind} target, closed loop, c={args.connections}, {args.duration:g} s each, "
+        f"the fastest of {args.repeat} interleaved passes",
+        f"{machine()}; pinning: {pinning}. The target and the generator share the machine. \"other CPU %\" is "
+        "what the rest of the machine used meanwhile (% of one core): high means a noisy row. \"Load-window\" "
+        "columns leave out interpreter start-up and imports (the Python probes report them; the peers cannot).",
         generators_table(bench.rows),
         "### Further measurements", further,
         "### Goals", goals_table(bench.rows, facts, args.processes),

@@ -4,7 +4,8 @@
     python benchmarks/spy_top.py /tmp/spy.txt [--top 25] [--thread stressdeck-worker]
 
 Prints samples per thread, then the top functions by self time (the leaf frame) and by
-inclusive time (anywhere on the stack, counted once per sample), as % of all samples.
+inclusive time (anywhere on the stack, counted once per sample), as % of all samples, and
+the samples grouped by what the leaf frame belongs to (``GROUPS``).
 """
 
 from __future__ import annotations
@@ -15,6 +16,18 @@ from collections import Counter
 from pathlib import Path
 
 _FRAME = re.compile(r"^(?P<func>.*?) \((?P<file>[^()]*?)(?::(?P<line>\d+))?\)$")
+
+
+def split_stack(stack: str) -> list[str]:
+    """Frames of one collapsed stack. A process label quotes its command line, which can hold
+    a ';' itself (multiprocessing's ``import spawn_main; spawn_main(...)``): keep it whole."""
+    frames: list[str] = []
+    for piece in stack.split(";"):
+        if frames and frames[-1].count('"') % 2 == 1:
+            frames[-1] += ";" + piece
+        else:
+            frames.append(piece)
+    return frames
 
 
 def short(frame: str) -> str:
@@ -28,6 +41,59 @@ def short(frame: str) -> str:
     return f"{match.group('func')} ({where})"
 
 
+# (group, substrings of the leaf frame's file or function). First match wins; the order matters
+# (stressdeck's recorder before the rest of its engine; parsing before the rest of aiohttp).
+GROUPS: list[tuple[str, tuple[str, ...]]] = [
+    ("start-up: imports, compiling", ("<frozen importlib", "importlib/", "_compile_bytecode")),
+    ("stressdeck: recording (stats, HDR histograms)", ("engine/stats.py", "hdrh/", "histogram.py")),
+    ("stressdeck: runner, snapshots, timeline (parent side)",
+     ("engine/runner.py", "engine/snapshot.py", "engine/timeline.py", "engine/cpu.py", "engine/transport.py")),
+    ("stressdeck: load loop and send()", ("stressdeck/", "engine/")),
+    ("HTTP parsing (aiohttp parser, headers)", ("http_parser", "_http_parser", "multidict", "client_proto.py",
+                                                "ResponseHandler")),
+    ("URLs (yarl)", ("yarl/",)),
+    ("aiohttp: writing the request", ("http_writer.py", "payload.py", "base_protocol.py")),
+    ("aiohttp: client, request/response objects, connector",
+     ("aiohttp/", "aiohappyeyeballs/", "aiosignal/", "frozenlist/", "attr/")),
+    ("event loop (asyncio / uvloop, timers, sockets)", ("asyncio/", "uvloop", "selectors.py", "socket.py", "libuv",
+                                                        "uv__", "epoll", "libc.so", "__libc", "send", "recv")),
+    ("other threads: waits, queues, pipes", ("threading.py", "multiprocessing/", "queue.py")),
+    ("psutil (our own health sampling)", ("psutil/",)),
+    ("Textual / rendering", ("textual/", "rich/", "plotext/")),
+]
+
+
+STARTUP_AND_IDLE = ("start-up: imports, compiling", "other threads: waits, queues, pipes")
+
+
+def group_of(frame: str) -> str:
+    for name, needles in GROUPS:
+        if any(needle in frame for needle in needles):
+            return name
+    return "other"
+
+
+def groups(text: str, thread_filter: str | None = None) -> list[tuple[str, int, float]]:
+    """(group, samples, share) by the leaf frame; samples under an import count as start-up."""
+    counts: Counter[str] = Counter()
+    total = 0
+    for line in text.splitlines():
+        stack, _, count_text = line.rpartition(" ")
+        if not stack:
+            continue
+        frames = split_stack(stack)
+        if thread_filter and not any(thread_filter in f for f in frames if f.startswith(("thread", "process"))):
+            continue
+        code = [f for f in frames if not f.startswith(("thread", "process"))]
+        if not code:
+            continue
+        count = int(count_text)
+        total += count
+        importing = any("_find_and_load" in f for f in code)
+        counts["start-up: imports, compiling" if importing else group_of(code[-1])] += count
+    return [(name, n, n / total) for name, n in counts.most_common()] if total else []
+
+
 def summarise(text: str, top: int = 25, thread_filter: str | None = None) -> str:
     """The report for one collapsed-stacks file, as text."""
     threads: Counter[str] = Counter()
@@ -39,11 +105,10 @@ def summarise(text: str, top: int = 25, thread_filter: str | None = None) -> str
         if not stack:
             continue
         count = int(count_text)
-        frames = stack.split(";")
-        thread = frames[0] if frames[0].startswith(("thread", "process")) else "?"
-        if frames[0].startswith("process"):
-            thread = frames[1] if len(frames) > 1 and frames[1].startswith("thread") else frames[0]
-        if thread_filter and thread_filter not in thread:
+        frames = split_stack(stack)
+        labels = [f for f in frames if f.startswith(("thread", "process"))]  # the process chain, then the thread
+        thread = labels[-1] if labels else "?"
+        if thread_filter and not any(thread_filter in label for label in labels):
             continue
         names = [short(f) for f in frames if not f.startswith(("thread", "process"))]
         if not names:
@@ -61,6 +126,14 @@ def summarise(text: str, top: int = 25, thread_filter: str | None = None) -> str
     out += [f"  {count / total:6.1%}  {name}" for name, count in self_time.most_common(top)]
     out += ["", "inclusive time:"]
     out += [f"  {count / total:6.1%}  {name}" for name, count in inclusive.most_common(top)]
+    grouped = groups(text, thread_filter)
+    out += ["", "grouped by the leaf frame:"]
+    out += [f"  {share:6.1%}  {name}" for name, _, share in grouped]
+    steady = [(name, n) for name, n, _ in grouped if name not in STARTUP_AND_IDLE]
+    steady_total = sum(n for _, n in steady)
+    if steady_total:
+        out += ["", "grouped, the load alone (start-up and other threads' waits left out):"]
+        out += [f"  {n / steady_total:6.1%}  {name}" for name, n in steady]
     own = [(name, count) for name, count in inclusive.most_common() if "(engine/" in name or "stressdeck" in name]
     out += ["", "inclusive time, stressdeck's own functions:"]
     out += [f"  {count / total:6.1%}  {name}" for name, count in own[:top]]
