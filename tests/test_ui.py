@@ -597,3 +597,41 @@ async def test_m_sets_the_metrics_url_and_a_failed_scrape_is_shown_not_fatal(tmp
             assert app.controller.latest().target_metrics.failures >= 1
             await pilot.press("s")
             await wait_for(pilot, lambda: app.controller.state == STOPPED)
+
+
+async def test_a_non_loopback_target_asks_first_and_no_sends_nothing(tmp_path: Path) -> None:
+    # 10.255.255.1 is never contacted: the only answer this test gives is "n".
+    far = write_profile(tmp_path, "http://10.255.255.1:9")
+    known = tmp_path / "known.json"
+    app = StressDeckApp(PlanSource.from_file(far, max_duration=20.0), monitor=FixedMonitor(),
+                        sessions_dir=tmp_path / "sessions", known_hosts=known)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: app.renders > 0)
+        await pilot.press("s")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        assert "Send load to 10.255.255.1?" in screen_text(app)
+        await pilot.press("n")
+        await wait_for(pilot, lambda: isinstance(app.screen, DashboardScreen))
+        await pilot.pause(0.3)
+        assert app.controller.handle is None and app.controller.state == "idle"
+        assert "IDLE" in header(app)
+        assert any("not confirmed" in line for line in app.screen.query_one(EventLog).lines_text)
+        await pilot.press("s")  # asked again: escape means no as well
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: isinstance(app.screen, DashboardScreen))
+        assert app.controller.handle is None
+    assert not known.exists()  # nothing accepted, nothing remembered
+
+
+async def test_a_loopback_target_starts_without_asking(profile: Path, tmp_path: Path, target) -> None:
+    app = console(profile, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: app.renders > 0)
+        await pilot.press("s")
+        await wait_for(pilot, lambda: app.controller.handle is not None)
+        assert not isinstance(app.screen, ConfirmScreen)
+        await wait_for(pilot, lambda: target.count > 0)
+        await pilot.press("s")
+        await wait_for(pilot, lambda: app.controller.state == STOPPED)
+    assert not (tmp_path / "sessions" / ".known-hosts.json").exists()

@@ -208,3 +208,34 @@ def test_target_text_names_a_failed_scrape_literally() -> None:
     text = target_text(hostile, None, ())
     assert "⚠ scrape failed: [red]x\\x1b[2J" in text.plain
     assert target_text(None, None, ()).plain.startswith("no metrics URL")
+
+
+@pytest.mark.parametrize(("host", "loopback"), [
+    ("127.0.0.1", True), ("127.3.2.1", True), ("localhost", True), ("::1", True), ("[::1]", True),
+    ("api.localhost", True), ("10.255.255.1", False), ("example.com", False), ("localhost.example.com", False),
+])
+def test_is_loopback(host: str, loopback: bool) -> None:
+    from stressdeck.ui.known_hosts import is_loopback
+
+    assert is_loopback(host) is loopback
+
+
+def test_known_hosts_are_remembered_per_profile(tmp_path: Path) -> None:
+    import json
+
+    from stressdeck.ui.known_hosts import KnownHosts
+
+    (tmp_path / "near").mkdir()
+    (tmp_path / "other").mkdir()
+    far = PlanSource.from_file(write_profile(tmp_path, "http://10.255.255.1:9")).build()
+    near = PlanSource.from_file(write_profile(tmp_path / "near", "http://127.0.0.1:9")).build()
+    other = PlanSource.from_file(write_profile(tmp_path / "other", "http://10.255.255.1:9")).build()
+    known = KnownHosts(tmp_path / "sessions" / ".known-hosts.json")
+    assert known.to_confirm(far) == ["10.255.255.1"] and known.to_confirm(near) == []
+    known.remember(far, ["10.255.255.1"])
+    assert known.to_confirm(far) == []
+    assert known.to_confirm(other) == ["10.255.255.1"]  # another profile asks for itself
+    document = json.loads(known.path.read_text(encoding="utf-8"))
+    assert document == {str((tmp_path / "ui-test.toml").resolve()): ["10.255.255.1"]}
+    known.path.write_text("{not json", encoding="utf-8")  # damaged: ask again, never crash
+    assert known.to_confirm(far) == ["10.255.255.1"]

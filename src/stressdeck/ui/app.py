@@ -32,7 +32,10 @@ from stressdeck.monitor import HostMonitor, Monitor
 from stressdeck.text import printable
 from stressdeck.ui.controller import ControlError, RunController
 from stressdeck.ui.events import INFO, WARN, EventTracker, LogEvent
+from stressdeck.files import WriteError
 from stressdeck.ui.keys import CONTROLS
+from stressdeck.ui.known_hosts import FILE_NAME as KNOWN_HOSTS_FILE
+from stressdeck.ui.known_hosts import KnownHosts
 from stressdeck.ui.planning import PlanSource, describe_load
 from stressdeck.ui.screens.dashboard import DashboardScreen
 from stressdeck.ui.screens.dialogs import ConfirmScreen, MetricsScreen, PresetScreen, SaveScreen
@@ -81,6 +84,7 @@ class StressDeckApp(App[int]):
         notes: Sequence[str] = (),
         processes: int = 1,
         i_know: bool = False,
+        known_hosts: Path | None = None,
     ) -> None:
         super().__init__()
         self.worker_factory = worker_factory
@@ -98,6 +102,8 @@ class StressDeckApp(App[int]):
         self.static_snapshot = static_snapshot
         self.static_title = static_title
         self.profiles_dir, self.sessions_dir = profiles_dir, sessions_dir
+        # Hosts past loopback that each profile was allowed to load (asked once per profile).
+        self.known_hosts = KnownHosts(known_hosts or sessions_dir / KNOWN_HOSTS_FILE)
         self.refresh_seconds = refresh_seconds
         self.tracker = EventTracker()
         self.dashboard: DashboardScreen | None = None
@@ -233,6 +239,36 @@ class StressDeckApp(App[int]):
         if controller.active:
             self._stop_run()
             return
+        hosts = self.known_hosts.to_confirm(controller.plan)
+        if hosts:
+            self._confirm_hosts(hosts)
+            return
+        await self._start_run()
+
+    @work(exclusive=True, group="dialog")
+    async def _confirm_hosts(self, hosts: list[str]) -> None:
+        controller = self.controller
+        if controller is None:
+            return
+        plan = controller.plan
+        names = ", ".join(hosts)
+        question = (f"Send load to {printable(names, 120)}? Not this machine, and this profile has not "
+                    "run against it before. Yes starts the run and remembers the answer for this profile.")
+        if not await self.push_screen_wait(ConfirmScreen(question, "Start", "Cancel")):
+            self._log(f"run not started: {printable(names, 120)} not confirmed")
+            return
+        if controller.plan is not plan or controller.active:
+            return  # the plan changed (or a run began) while the question was up: ask afresh
+        try:
+            self.known_hosts.remember(plan, hosts)
+        except WriteError as exc:  # the run may still go; it will only be asked about again
+            self.notify(printable(exc), title="not remembered", severity="warning", timeout=NOTIFY_SECONDS)
+        await self._start_run()
+
+    async def _start_run(self) -> None:
+        controller = self.controller
+        if controller is None or controller.active:
+            return
         self.tracker.reset()
         self._runs += 1
         plan = controller.plan
@@ -360,7 +396,6 @@ class StressDeckApp(App[int]):
         if controller is None or controller.handle is None or controller.run_plan is None:
             return None
         try:
-            from stressdeck.files import WriteError
             from stressdeck.session import save_session
         except ImportError as exc:  # sessions ship with the package; this is a broken install
             self.notify(f"sessions are not available ({exc})", severity="error", timeout=NOTIFY_SECONDS)

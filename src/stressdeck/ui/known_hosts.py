@@ -1,0 +1,81 @@
+"""Hosts a profile may send load to without asking: loopback always, others once the user
+said yes for that profile. A typo in a base URL (or a profile copied from a colleague)
+should not load someone else's server without a question first.
+
+The answers live in a small JSON file (``{"profile key": ["host", ...]}``), written
+atomically. A missing or unreadable file means "nothing remembered": the worst case is one
+question too many, never a run that was not asked about.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from stressdeck.engine.plan import Plan
+from stressdeck.files import write_atomic
+
+FILE_NAME = ".known-hosts.json"
+LOOPBACK_NAMES = {"localhost", "localhost.localdomain", "ip6-localhost"}
+
+
+def is_loopback(host: str) -> bool:
+    host = host.strip("[]").lower().rstrip(".")
+    if host in LOOPBACK_NAMES or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def plan_hosts(plan: Plan) -> list[str]:
+    """Every host the plan sends to (target, absolute endpoint URLs, metrics), in order."""
+    urls = [plan.target, *(spec.url for spec in plan.requests)]
+    if plan.metrics_url:
+        urls.append(plan.metrics_url)
+    hosts: list[str] = []
+    for url in urls:
+        try:
+            host = urlsplit(url).hostname
+        except ValueError:
+            continue
+        # A templated host ("{host}") is only known per request; nothing to ask about up front.
+        if host and "{" not in host and host not in hosts:
+            hosts.append(host)
+    return hosts
+
+
+def profile_key(plan: Plan) -> str:
+    """Which profile the answers belong to: its file, absolute; else its source label."""
+    source = plan.source or plan.name
+    path = Path(source)
+    return str(path.resolve()) if path.suffix.lower() in (".toml", ".json") else source
+
+
+class KnownHosts:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def load(self) -> dict[str, list[str]]:
+        try:
+            document = json.loads(self.path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return {}
+        if not isinstance(document, dict):
+            return {}
+        return {str(key): [str(h) for h in hosts] for key, hosts in document.items() if isinstance(hosts, list)}
+
+    def to_confirm(self, plan: Plan) -> list[str]:
+        """The plan's hosts that are neither loopback nor accepted before for this profile."""
+        known = set(self.load().get(profile_key(plan), ()))
+        return [host for host in plan_hosts(plan) if not is_loopback(host) and host not in known]
+
+    def remember(self, plan: Plan, hosts: list[str]) -> None:
+        """Accept ``hosts`` for this plan's profile from now on; raises WriteError."""
+        document = self.load()
+        key = profile_key(plan)
+        document[key] = sorted(set(document.get(key, ())) | set(hosts))
+        write_atomic(self.path, json.dumps(document, indent=2, sort_keys=True) + "\n")
