@@ -45,7 +45,14 @@ def short(frame: str) -> str:
 # (stressdeck's recorder before the rest of its engine; parsing before the rest of aiohttp).
 GROUPS: list[tuple[str, tuple[str, ...]]] = [
     ("start-up: imports, compiling", ("<frozen importlib", "importlib/", "_compile_bytecode")),
+    # uvloop runs in C: py-spy (without --native) books its own time (polling, socket reads,
+    # callbacks' C parts) to the Python frame that called run_until_complete.
+    ("event loop (asyncio / uvloop, timers, sockets)", ("ThreadWorker._main (", "_child_main (",
+                                                        "run_until_complete (", "main (probes.py")),
+    ("other threads: waits, queues, pipes", ("concurrent/futures/thread.py", "threading.py", "multiprocessing/",
+                                             "queue.py")),
     ("stressdeck: recording (stats, HDR histograms)", ("engine/stats.py", "hdrh/", "histogram.py")),
+    ("the raw reference loop's own code", ("raw_loop.<locals>.user",)),
     ("stressdeck: runner, snapshots, timeline (parent side)",
      ("engine/runner.py", "engine/snapshot.py", "engine/timeline.py", "engine/cpu.py", "engine/transport.py")),
     ("stressdeck: load loop and send()", ("stressdeck/", "engine/")),
@@ -64,6 +71,23 @@ GROUPS: list[tuple[str, tuple[str, ...]]] = [
 
 
 STARTUP_AND_IDLE = ("start-up: imports, compiling", "other threads: waits, queues, pipes")
+
+
+# Groups decided by what is anywhere on the stack, before the leaf frame is looked at: the
+# parent's per-tick work and the recorder call into shared helpers (stats.py, hdrh).
+CONTEXT: list[tuple[str, tuple[str, ...]]] = [
+    ("start-up: imports, compiling", ("_find_and_load",)),
+    ("stressdeck: runner, snapshots, timeline (parent side)", ("RunHandle.", "CpuMeter.", "Timeline.")),
+    ("stressdeck: recording (stats, HDR histograms)", ("Recorder.",)),
+    ("the probe's own measuring (bench only)", ("Window.", "track_window", "tree_cpu (")),
+]
+
+
+def context_group(frames: list[str]) -> str | None:
+    for name, needles in CONTEXT:
+        if any(needle in frame for frame in frames for needle in needles):
+            return name
+    return None
 
 
 def group_of(frame: str) -> str:
@@ -89,8 +113,7 @@ def groups(text: str, thread_filter: str | None = None) -> list[tuple[str, int, 
             continue
         count = int(count_text)
         total += count
-        importing = any("_find_and_load" in f for f in code)
-        counts["start-up: imports, compiling" if importing else group_of(code[-1])] += count
+        counts[context_group(code) or group_of(code[-1])] += count
     return [(name, n, n / total) for name, n in counts.most_common()] if total else []
 
 
