@@ -9,6 +9,7 @@ percentiles over many workers equal those of one recorder that saw every sample.
 from __future__ import annotations
 
 import functools
+import weakref
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
@@ -24,14 +25,26 @@ SIGNIFICANT_FIGURES = 3  # 0.1 % resolution at any magnitude
 PERCENTILES = (50.0, 90.0, 95.0, 99.0, 99.9)
 
 
+def _acyclic(histogram: HdrHistogram) -> HdrHistogram:
+    """Break the histogram <-> encoder reference cycle so refcounting frees it at once.
+
+    Each histogram holds a 184 KB counts array. In the cycle, a discarded one waits for
+    Python's cyclic collector, and a run makes several per tick: a 30-minute soak grew by
+    100 MB of dead histograms between full collections.
+    """
+    histogram.encoder.histogram = weakref.proxy(histogram)
+    return histogram
+
+
 def new_histogram() -> HdrHistogram:
-    return HdrHistogram(LOWEST_US, HIGHEST_US, SIGNIFICANT_FIGURES)
+    return _acyclic(HdrHistogram(LOWEST_US, HIGHEST_US, SIGNIFICANT_FIGURES))
 
 
 def decode_histogram(encoded: bytes | str) -> HdrHistogram:
     histogram = new_histogram()
     if encoded:
-        histogram.decode_and_add(encoded)
+        # decode_and_add would leave its decoded copy in a cycle too.
+        histogram.add(_acyclic(HdrHistogram.decode(encoded)))
     return histogram
 
 
