@@ -251,6 +251,11 @@ class RunHandle:
         return max(elapsed - previous, 1e-6)
 
     def _end_reason(self, elapsed: float) -> str:
+        # A crashed worker ends the run: going on with the others would halve the load
+        # silently and save a session that looks complete.
+        crashed = [finished for finished in self._finished_workers.values() if finished.error]
+        if crashed:
+            return f"worker {crashed[0].worker} crashed: {crashed[0].error}"
         load = self.plan.load
         if load.duration is not None and elapsed >= load.duration:
             return "duration reached"
