@@ -635,3 +635,14 @@ async def test_a_loopback_target_starts_without_asking(profile: Path, tmp_path: 
         await pilot.press("s")
         await wait_for(pilot, lambda: app.controller.state == STOPPED)
     assert not (tmp_path / "sessions" / ".known-hosts.json").exists()
+
+
+async def test_notifications_show_outside_text_literally(profile: Path, tmp_path: Path) -> None:
+    app = console(profile, tmp_path)
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        await start(app, pilot)
+        await pilot.press("s")
+        await wait_for(pilot, lambda: app.controller.state == STOPPED)
+        odd = tmp_path / "sessions" / "[bold]x[/bold].toml"
+        assert await app.save_session(odd) == odd
+        await wait_for(pilot, lambda: "[bold]x[/bold].toml" in screen_text(app))

@@ -21,6 +21,7 @@ from typing import Any
 from textual import work
 from textual.app import App, SystemCommand
 from textual.binding import Binding
+from textual.notifications import SeverityLevel
 from textual.screen import Screen
 
 from stressdeck.engine.plan import DEFAULT_MAX_DURATION
@@ -111,6 +112,12 @@ class StressDeckApp(App[int]):
         self.renders = 0  # snapshots rendered, for tests and the refresh-rate check
         self._shown: Snapshot | None = None
         self._runs = 0
+
+    def notify(self, message: str, *, title: str = "", severity: SeverityLevel = "information",
+               timeout: float | None = None, markup: bool = False) -> None:
+        """As App.notify, but literal by default: our messages quote paths, URLs and errors
+        from outside, and Textual would otherwise read ``[...]`` in them as markup."""
+        super().notify(message, title=title, severity=severity, timeout=timeout, markup=markup)
 
     # -- screens ---------------------------------------------------------------------------
 
