@@ -281,3 +281,27 @@ def test_metrics_fields_are_checked_at_load(change: dict, message: str) -> None:
     with pytest.raises(InputError) as caught:
         parse_profile(document, "m.toml")
     assert message in caught.value.line()
+
+
+async def test_a_password_in_the_metrics_url_is_not_shown_and_inf_is_valid_json() -> None:
+    import json
+    import math
+
+    from stressdeck.metrics import MetricPoint, MetricsScraper
+
+    app = web.Application()
+
+    async def broken(request: web.Request) -> web.Response:
+        return web.Response(status=500, text="no")
+
+    app.router.add_get("/metrics", broken)
+    with ServerThread(app) as server:
+        url = server.url.replace("http://", "http://scraper:hunter2@") + "/metrics"
+        scraper = MetricsScraper(url, interval=0.05)
+        await scraper.start()
+        await asyncio.sleep(0.3)
+        await scraper.stop()
+    shown = json.dumps(scraper.snapshot().to_dict())
+    assert scraper.snapshot().failures >= 1 and "HTTP 500 from" in shown
+    assert "hunter2" not in shown
+    assert json.loads(json.dumps(MetricPoint(1.0, math.inf).to_dict()))["value"] is None

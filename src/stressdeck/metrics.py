@@ -32,6 +32,7 @@ import aiohttp
 
 from stressdeck.errors import InputError, describe
 from stressdeck.profile import check_url
+from stressdeck.redact import redact_url
 
 HISTORY = 600  # points per series: ten minutes at one scrape a second
 DEFAULT_INTERVAL = 1.0
@@ -87,6 +88,10 @@ class MetricPoint:
     error: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
+        # JSON has no Infinity or NaN: a +Inf gauge is written as "no value", and why.
+        if self.value is not None and not math.isfinite(self.value):
+            return {"t": round(self.t, 3), "value": None, "ok": self.ok,
+                    "error": self.error or f"not a finite number ({self.value})"}
         return {"t": round(self.t, 3), "value": self.value, "ok": self.ok, "error": self.error}
 
 
@@ -371,6 +376,8 @@ class MetricsScraper:
         if not interval > 0 or not timeout > 0 or history < 1:
             raise ValueError("interval and timeout must be positive and history at least 1")
         self.url = url
+        # What snapshots, errors and saved files show: a password in the URL is not theirs to keep.
+        self._shown_url = redact_url(url)
         self.interval = interval
         self.timeout = timeout
         self._history = history
@@ -383,7 +390,7 @@ class MetricsScraper:
         self._session: aiohttp.ClientSession | None = None
         self._task: asyncio.Task[None] | None = None
         self._stop: asyncio.Event | None = None
-        self._snapshot = MetricsSnapshot(url=url, t=0.0)
+        self._snapshot = MetricsSnapshot(url=self._shown_url, t=0.0)
         for spec in series:
             self.select(spec)
 
@@ -492,7 +499,7 @@ class MetricsScraper:
             )
         async with self._session.get(self.url, headers=self._headers) as response:
             if response.status != 200:
-                raise _HTTPStatus(f"HTTP {response.status} from {self.url}")
+                raise _HTTPStatus(f"HTTP {response.status} from {self._shown_url}")
             data = await response.content.read(MAX_EXPOSITION + 1)
         if len(data) > MAX_EXPOSITION:
             raise ValueError(f"larger than {MAX_EXPOSITION // (1024 * 1024)} MB")
@@ -522,7 +529,7 @@ class MetricsScraper:
 
     def _publish(self, t: float) -> None:
         status = self._status
-        self._snapshot = MetricsSnapshot(self.url, t, status.scrapes, status.failures, status.last_error,
+        self._snapshot = MetricsSnapshot(self._shown_url, t, status.scrapes, status.failures, status.last_error,
                                          tuple(series.history() for series in self._series),
                                          tuple(status.points))
         if self._on_snapshot is not None:
