@@ -214,3 +214,21 @@ def test_unwritable_reason(tmp_path: Path, relative: str, expected: str | None) 
     (tmp_path / "file").write_text("")
     wanted = None if expected is None else expected.format(root=tmp_path)
     assert unwritable_reason(tmp_path / relative) == wanted
+
+
+def test_written_files_get_ordinary_permissions(tmp_path: Path) -> None:
+    """Not mkstemp's 0600: a report is shared like any file; a replaced file keeps its mode."""
+    import os
+    import stat
+
+    from stressdeck.files import write_atomic
+
+    mask = os.umask(0o022)
+    try:
+        fresh = write_atomic(tmp_path / "report.html", "<html></html>")
+        assert stat.S_IMODE(fresh.stat().st_mode) == 0o644
+        fresh.chmod(0o600)
+        write_atomic(fresh, "<html>again</html>")
+        assert stat.S_IMODE(fresh.stat().st_mode) == 0o600
+    finally:
+        os.umask(mask)

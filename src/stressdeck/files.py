@@ -39,6 +39,9 @@ def write_atomic(path: str | Path, data: str | bytes, *, overwrite: bool = True)
         # mkdir says "File exists" for a parent that is a file: name the part in the way instead.
         raise WriteError(f"{target}: cannot write ({unwritable_reason(real) or _reason(exc)})") from None
     try:
+        # mkstemp makes the file 0600; a report or session is shared like any file the user
+        # writes, so give it what open() would have: the old file's mode, else 0666 - umask.
+        os.fchmod(fd, stat.S_IMODE(mode) if mode is not None else 0o666 & ~_umask())
         with os.fdopen(fd, "wb") as handle:
             handle.write(payload)
             handle.flush()
@@ -51,6 +54,12 @@ def write_atomic(path: str | Path, data: str | bytes, *, overwrite: bool = True)
             pass
         raise WriteError(f"{target}: cannot write ({_reason(exc)})") from None
     return target
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def _write_in_place(target: Path, real: Path, payload: bytes) -> Path:
