@@ -17,7 +17,8 @@ from textual.widgets import Input, OptionList, Tabs
 
 from stressdeck.engine.snapshot import PAUSED, RUNNING, STOPPED, EndpointSummary, GeneratorHealth
 from stressdeck.ui.app import StressDeckApp, session_file_name
-from stressdeck.ui.main import build_parser, console_app, console_main, overrides_from, replay_app
+from stressdeck.ui.format import ms, rate
+from stressdeck.ui.main import build_parser, console_app, console_main, overrides_from, replay_app, view_app
 from stressdeck.ui.planning import PlanSource
 from stressdeck.ui.screens.dashboard import DashboardScreen
 from stressdeck.ui.screens.dialogs import ConfirmScreen, MetricsScreen, PresetScreen, SaveScreen
@@ -646,3 +647,80 @@ async def test_notifications_show_outside_text_literally(profile: Path, tmp_path
         odd = tmp_path / "sessions" / "[bold]x[/bold].toml"
         assert await app.save_session(odd) == odd
         await wait_for(pilot, lambda: "[bold]x[/bold].toml" in screen_text(app))
+
+
+async def saved_run(profile: Path, tmp_path: Path, name: str, users: int = 2) -> Path:
+    """Run the console against the test server for a moment and save the session as ``name``."""
+    app = console(profile, tmp_path, users=users)
+    saved = tmp_path / "sessions" / name
+    async with app.run_test(size=SIZE) as pilot:
+        await start(app, pilot)
+        await wait_for(pilot, lambda: all(e.requests > 5 for e in app.controller.latest().endpoints))
+        await pilot.press("s")
+        await wait_for(pilot, lambda: app.controller.state == STOPPED)
+        assert await app.save_session(saved) == saved
+    return saved
+
+
+async def test_view_opens_a_saved_session_read_only(profile: Path, tmp_path: Path) -> None:
+    from stressdeck.session import load_session
+
+    saved = await saved_run(profile, tmp_path, "[bold]odd\x1b[2Jname.toml")
+    session = load_session(saved)
+    app = view_app(str(saved))
+    async with app.run_test(size=(100, 30), notifications=True) as pilot:
+        await wait_for(pilot, lambda: "STOPPED" in header(app))
+        assert "[bold]odd\\x1b[2Jname.toml: UI test" in header(app)  # the file name, escaped
+        assert "stopped by user" in header(app)
+        table = app.screen.query_one(EndpointTable)
+        read_ok = session.results.endpoints[0]
+        assert table.cell_text("ep0", "endpoint") == "read ok"
+        assert number(table.cell_text("ep0", "requests")) == read_ok.requests
+        assert number(table.cell_text("total", "requests")) == session.results.total.requests
+        await wait_for(pilot, lambda: "read-only" in screen_text(app))
+        for key in ("s", "plus", "p", "ctrl+s", "m"):  # run keys do nothing on a saved run
+            await pilot.press(key)
+        await pilot.pause(0.2)
+        assert app.controller is None and isinstance(app.screen, DashboardScreen)
+        assert "STOPPED" in header(app)
+        await pilot.press("4")
+        await wait_for(pilot, lambda: "no live host figures" in screen_text(app))
+        await pilot.press("q")
+        await wait_for(pilot, lambda: not app.is_running)
+
+
+def test_view_of_a_bad_session_exits_2_with_one_line(profile: Path, tmp_path: Path, capsys) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text('format_version = 1\n[host]\ncores = "many"\n', encoding="utf-8")
+    assert console_main(["view", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1 and "bad.toml" in err
+    assert console_main(["view", str(tmp_path / "missing.toml")]) == 2
+    capsys.readouterr()
+    assert console_main([str(profile), "--baseline", str(bad)]) == 2
+    assert "bad.toml" in capsys.readouterr().err
+
+
+async def test_baseline_figures_show_under_the_live_ones(profile: Path, tmp_path: Path) -> None:
+    from stressdeck.session import load_session
+
+    saved = await saved_run(profile, tmp_path, "baseline.json")
+    base = load_session(saved).results
+    app = console_from_argv([str(profile), "--baseline", str(saved), "--duration", "5s"], tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: app.renders > 0)
+        await pilot.press("2")
+        table = app.screen.query_one(EndpointTable)
+        await wait_for(pilot, lambda: table.row_count == 6)
+        assert table.cell_text("ep0-baseline", "endpoint").strip() == "↳ baseline"
+        assert table.cell_text("ep0-baseline", "requests") == f"{base.endpoints[0].requests:,}"
+        for column, key in (("p50", "p50"), ("p95", "p95"), ("p99", "p99")):
+            assert table.cell_text("total-baseline", column) == ms(base.total.latency_ms[key])
+        assert table.cell_text("ep1-baseline", "rps") == rate(base.endpoints[1].rps)
+        await start(app, pilot)
+        await wait_for(pilot, lambda: number(table.cell_text("ep0", "requests")) > 0)
+        assert table.cell_text("ep0-baseline", "requests") == f"{base.endpoints[0].requests:,}"  # unchanged
+        shown = screen_text(app)
+        assert shown.count("↳ baseline") == 3 and max(len(line.rstrip()) for line in shown.splitlines()) <= 80
+        await pilot.press("s")
+        await wait_for(pilot, lambda: app.controller.state == STOPPED)

@@ -86,6 +86,9 @@ class StressDeckApp(App[int]):
         processes: int = 1,
         i_know: bool = False,
         known_hosts: Path | None = None,
+        baseline: Snapshot | None = None,
+        baseline_title: str = "",
+        host_note: str = "",
     ) -> None:
         super().__init__()
         self.worker_factory = worker_factory
@@ -109,6 +112,9 @@ class StressDeckApp(App[int]):
         self.tracker = EventTracker()
         self.dashboard: DashboardScreen | None = None
         self.autostart, self.steer, self.notes = autostart, steer, tuple(notes)
+        # A saved run shown beside the live one (--baseline), and what the host pane says
+        # when there is no host to sample (a saved session on view).
+        self.baseline, self.baseline_title, self.host_note = baseline, baseline_title, host_note
         self.renders = 0  # snapshots rendered, for tests and the refresh-rate check
         self._shown: Snapshot | None = None
         self._runs = 0
@@ -130,12 +136,12 @@ class StressDeckApp(App[int]):
                             i_know=self.i_know)
 
     def on_mount(self) -> None:
+        for note in self.notes:
+            self.notify(printable(note), severity="warning", timeout=10)
         if self.static_snapshot is not None:
             self.call_after_refresh(self._show_static)
         elif self.controller is not None:
             self._start_timers()
-            for note in self.notes:
-                self.notify(printable(note), severity="warning", timeout=10)
             if self.autostart:
                 self.call_after_refresh(self.run_action, "toggle_run")
 
@@ -155,7 +161,8 @@ class StressDeckApp(App[int]):
         self._start_timers()
 
     def _new_dashboard(self) -> DashboardScreen:
-        self.dashboard = DashboardScreen()
+        self.dashboard = DashboardScreen(self.baseline, self.baseline_title, read_only=self.controller is None,
+                                         host_note=self.host_note)
         return self.dashboard
 
     def _start_timers(self) -> None:

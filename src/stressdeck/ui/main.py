@@ -1,8 +1,10 @@
-"""``stressdeck [PROFILE | demo] [load options] [--target-pid PID]``: open the console.
+"""``stressdeck [PROFILE | demo] [load options] [--target-pid PID] [--baseline SESSION]``:
+open the console. ``stressdeck view SESSION``: look at a saved run.
 
 No profile opens the picker over profiles/; a profile opens straight onto it; ``demo``
 starts the embedded demo target on a free loopback port for the life of the console and
-opens the demo profile pointed at it.
+opens the demo profile pointed at it. ``--baseline`` shows a saved run's figures under the
+live ones; ``view`` opens a saved session's final figures read-only.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from stressdeck.monitor import check_pid
 from stressdeck.text import printable
 
 if TYPE_CHECKING:
+    from stressdeck.engine.snapshot import Snapshot
     from stressdeck.ui.app import StressDeckApp
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -39,6 +42,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_load_options(parser)
     parser.add_argument("--target-pid", type=int, metavar="PID",
                         help="also watch this process's CPU and memory (the backend under test)")
+    parser.add_argument("--baseline", metavar="SESSION",
+                        help="a saved session whose per-endpoint figures are shown under the live ones")
     parser.add_argument("--profiles-dir", type=Path, default=Path("profiles"), help=argparse.SUPPRESS)
     parser.add_argument("--sessions-dir", type=Path, default=Path("sessions"), help=argparse.SUPPRESS)
     return parser
@@ -59,11 +64,28 @@ def demo_profile() -> Iterator[Path]:
         yield path
 
 
+def build_view_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="stressdeck view",
+                                     description="Open a saved session in the console, read-only.")
+    parser.add_argument("session", help="a session file (.toml or .json)")
+    parser.add_argument("--baseline", metavar="SESSION", help="another session to show under it")
+    return parser
+
+
 def console_main(argv: list[str]) -> int:
     """Run the console; 0 when it was closed normally, 2 on bad input (one line on stderr)."""
     argv = list(argv)
     if argv[:1] == ["console"]:
         argv = argv[1:]
+    if argv[:1] == ["view"]:
+        view_args = build_view_parser().parse_args(argv[1:])
+        try:
+            app = view_app(view_args.session, baseline=view_args.baseline)
+        except InputError as exc:
+            print(f"error: {printable(exc.line())}", file=sys.stderr)
+            return EXIT_USAGE
+        app.run()
+        return app.return_code or EXIT_OK
     args = build_parser().parse_args(argv)  # argparse itself exits 2 on a usage error
     try:
         if args.target_pid is not None:
@@ -87,6 +109,31 @@ def _run_demo(args: argparse.Namespace) -> int:
         # The demo target only ever listens on loopback; the profile follows wherever it is.
         overrides["base_url"] = server.url
         return _run(args, str(profile), overrides)
+
+
+def load_baseline(path: str) -> tuple[Snapshot, str]:
+    """A saved session's final snapshot and its title (the file name); raises InputError."""
+    from stressdeck.session import load_session, snapshot_from_session
+
+    return snapshot_from_session(load_session(path)), Path(path).name
+
+
+def view_app(session_path: str, *, baseline: str | None = None) -> StressDeckApp:
+    """A saved session on the dashboard, read-only; raises InputError (one line) on a bad file."""
+    from stressdeck.session import load_session, snapshot_from_session
+    from stressdeck.ui.app import StressDeckApp
+    from stressdeck.ui.format import size
+
+    session = load_session(session_path)
+    title = Path(session_path).name
+    host = session.host
+    recorded = (f"recorded {session.created} on {host.os}, {host.cores} cores, {size(host.ram_bytes)} RAM "
+                "(a saved session: no live host figures)")
+    notes = [f"viewing {title} read-only: run controls are off"]
+    base, base_title = load_baseline(baseline) if baseline else (None, "")
+    return StressDeckApp(static_snapshot=snapshot_from_session(session), static_title=f"{title}: {session.plan.name}",
+                         notes=notes, baseline=base, baseline_title=base_title, host_note=recorded,
+                         worker_factory=None)
 
 
 def replay_app(session_path: str, *, base_url: str | None = None, processes: int = 1,
@@ -152,10 +199,12 @@ def console_app(args: argparse.Namespace, profile: str | None, overrides: dict[s
     from stressdeck.ui.planning import PlanSource
 
     source = PlanSource.from_file(profile, overrides, args.max_duration, i_know=args.i_know) if profile else None
+    baseline, baseline_title = load_baseline(args.baseline) if args.baseline else (None, "")
+    notes = [f"baseline {baseline_title}: its figures are the dim ↳ rows in Endpoints (2)"] if baseline else []
     return StressDeckApp(source, overrides=overrides, max_duration=args.max_duration,
                          target_pid=args.target_pid, profiles_dir=args.profiles_dir,
                          sessions_dir=args.sessions_dir, processes=resolve_processes(args.processes),
-                         i_know=args.i_know)
+                         i_know=args.i_know, baseline=baseline, baseline_title=baseline_title, notes=notes)
 
 
 def _run(args: argparse.Namespace, profile: str | None, overrides: dict[str, object]) -> int:

@@ -22,6 +22,7 @@ from textual.widgets import Footer, Tab, Tabs
 
 from stressdeck.engine.snapshot import Snapshot
 from stressdeck.monitor import HostSample
+from stressdeck.text import printable
 from stressdeck.ui.events import LogEvent
 from stressdeck.ui.widgets.charts import LatencyHistogram, TimelineChart
 from stressdeck.ui.widgets.eventlog import EventLog
@@ -35,11 +36,20 @@ PANES = (("overview", "Overview"), ("endpoints", "Endpoints"), ("charts", "Chart
 WIDE = 140  # columns from which every pane is shown side by side
 
 class DashboardScreen(Screen[None]):
+    """``baseline`` (a saved run's final snapshot) adds its figures under the live ones;
+    ``read_only`` is a saved session on view: no run, no run keys."""
+
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (WIDE, "-wide")]
     BINDINGS = [
         *(Binding(str(i), f"show_pane('{pane}')", title, show=False)
           for i, (pane, title) in enumerate(PANES, start=1)),
     ]
+
+    def __init__(self, baseline: Snapshot | None = None, baseline_title: str = "",
+                 read_only: bool = False, host_note: str = "") -> None:
+        super().__init__()
+        self.baseline, self.baseline_title = baseline, baseline_title
+        self.read_only, self.host_note = read_only, host_note
 
     def compose(self) -> ComposeResult:
         yield StatusHeader(id="status")
@@ -50,12 +60,18 @@ class DashboardScreen(Screen[None]):
             with self._pane("charts", "over time"):
                 yield TimelineChart("rps", id="rps-chart")
                 yield TimelineChart("latency", id="latency-chart")
-            with self._pane("endpoints", "endpoints, status codes and errors"):
-                yield EndpointTable(id="endpoint-table")
+            title = "endpoints, status codes and errors"
+            if self.baseline is not None:
+                title += f" (↳ baseline: {printable(self.baseline_title, 40)})"
+            with self._pane("endpoints", title):
+                yield EndpointTable(self.baseline, id="endpoint-table")
                 yield StreamsPane(id="streams")
                 yield CodesPane(id="codes")
             with self._pane("host", "host"):
-                yield HostPane(id="host-pane")
+                host = HostPane(id="host-pane")
+                if self.host_note:
+                    host.placeholder = self.host_note
+                yield host
             with self._pane("log", "recent events"):
                 yield EventLog(id="event-log")
             with self._pane("target", "target metrics"):
@@ -84,7 +100,7 @@ class DashboardScreen(Screen[None]):
         for chart in self.query(TimelineChart):
             chart.show(snap)
         self.query_one(HostPane).show_health(snap.health)
-        self.query_one(TargetPane).show(snap, metrics_url, metrics)
+        self.query_one(TargetPane).show(snap, metrics_url, metrics, editable=not self.read_only)
 
     def show_host(self, sample: HostSample | None, history: Sequence[HostSample]) -> None:
         self.query_one(HostPane).show_host(sample, history)

@@ -20,11 +20,13 @@ def _style(percent: float) -> str:
 
 
 def host_text(sample: HostSample | None, history: Sequence[HostSample], health: GeneratorHealth,
-              width: int) -> Text:
+              width: int, placeholder: str = "sampling host…") -> Text:
     """The pane's content for a given width (bars and sparklines fill the line)."""
     text = Text()
     if sample is None:
-        text.append("sampling host…", "dim")
+        text.append_text(safe(placeholder, "dim"))
+        text.append("\n")
+        text.append_text(generator_text(health))
         return text
     bar_width = max(width - LABEL - 6, 4)
     cores = sample.cpu_per_core
@@ -56,6 +58,12 @@ def host_text(sample: HostSample | None, history: Sequence[HostSample], health: 
             text.append(f"  cpu {target.cpu_percent:.0f}%  rss {size(target.rss_bytes)}\n")
         else:
             text.append_text(safe(f"  ({target.note})\n", "yellow"))
+    text.append_text(generator_text(health))
+    return text
+
+
+def generator_text(health: GeneratorHealth) -> Text:
+    text = Text()
     text.append("generator", "bold")
     text.append(f" cpu {health.cpu_percent:.0f}%  loop lag {ms(health.loop_lag_ms)}"
                 f"  send lag {ms(health.send_lag_ms)}")
@@ -74,6 +82,7 @@ class HostPane(Static):
         self._sample: HostSample | None = None
         self._history: Sequence[HostSample] = ()
         self._health = GeneratorHealth()
+        self.placeholder = "sampling host…"  # until the first sample; a saved session has none
 
     def show_host(self, sample: HostSample | None, history: Sequence[HostSample]) -> None:
         self._sample, self._history = sample, tuple(history)
@@ -88,4 +97,5 @@ class HostPane(Static):
         self._redraw()
 
     def _redraw(self) -> None:
-        self.update(host_text(self._sample, self._history, self._health, self.content_size.width or 40))
+        self.update(host_text(self._sample, self._history, self._health, self.content_size.width or 40,
+                              self.placeholder))

@@ -41,21 +41,43 @@ def endpoint_row(summary: EndpointSummary, name: str | None = None) -> list[Text
     return cells
 
 
-class EndpointTable(DataTable):
-    """One row per endpoint plus a TOTAL row; updated in place so the cursor stays put."""
+def baseline_row(summary: EndpointSummary) -> list[Text]:
+    """A baseline session's figures for the row above, dimmed, in COLUMNS order."""
+    cells = endpoint_row(summary, "  ↳ baseline")
+    for cell in cells:
+        cell.stylize("dim")
+    cells[0].stylize("italic")
+    return cells
 
-    def __init__(self, **kwargs: object) -> None:
+
+class EndpointTable(DataTable):
+    """One row per endpoint plus a TOTAL row; updated in place so the cursor stays put.
+
+    With a ``baseline`` (a saved run's final snapshot), each endpoint the baseline also had,
+    and the total, get a dimmed row under them: live and saved one above the other, in the
+    same columns, so the table stays as narrow as it was.
+    """
+
+    def __init__(self, baseline: Snapshot | None = None, **kwargs: object) -> None:
         super().__init__(cursor_type="row", zebra_stripes=True, **kwargs)  # type: ignore[arg-type]
         self._keys: tuple[str, ...] = ()
+        self.baseline = {s.name: s for s in baseline.endpoints} if baseline is not None else {}
+        self.baseline_total = baseline.total if baseline is not None else None
 
     def on_mount(self) -> None:
         for key, label in COLUMNS:
             self.add_column(Text(label, justify="left" if key == "endpoint" else "right"), key=key)
 
     def show(self, snap: Snapshot) -> None:
-        rows = [(f"ep{i}", endpoint_row(s)) for i, s in enumerate(snap.endpoints)]
+        rows: list[tuple[str, list[Text]]] = []
+        for i, summary in enumerate(snap.endpoints):
+            rows.append((f"ep{i}", endpoint_row(summary)))
+            if summary.name in self.baseline:
+                rows.append((f"ep{i}-baseline", baseline_row(self.baseline[summary.name])))
         rows.append((TOTAL_KEY, endpoint_row(snap.total, "TOTAL")))
         rows[-1][1][0].stylize("bold")
+        if self.baseline_total is not None:
+            rows.append((f"{TOTAL_KEY}-baseline", baseline_row(self.baseline_total)))
         keys = tuple(key for key, _ in rows)
         if keys != self._keys:
             self.clear()
@@ -69,7 +91,7 @@ class EndpointTable(DataTable):
                     self.update_cell(key, column, cell, update_width=True)
 
     def cell_text(self, row: str, column: str) -> str:
-        """The plain text of one cell (row "ep0".., or "total"), for tests and tools."""
+        """The plain text of one cell (row "ep0".., "total", "ep0-baseline"...), for tests and tools."""
         value = self.get_cell(row, column)
         return value.plain if isinstance(value, Text) else str(value)
 

@@ -55,11 +55,13 @@ def charted_series(metrics: MetricsSnapshot | None) -> list[SeriesHistory]:
     return [s for s in metrics.series if s.unit == unit][:MAX_CHARTED]
 
 
-def target_text(metrics: MetricsSnapshot | None, url: str | None, wanted: Sequence[str]) -> Text:
+def target_text(metrics: MetricsSnapshot | None, url: str | None, wanted: Sequence[str],
+                editable: bool = True) -> Text:
     """Status line and one line per followed series (latest value, or why there is none)."""
     text = Text()
     if metrics is None and url is None:
-        text.append("no metrics URL: press m to follow the target's Prometheus series", "dim")
+        text.append("no metrics URL: press m to follow the target's Prometheus series" if editable
+                    else "no target metrics: the run had no metrics URL", "dim")
         return text
     failure = scrape_failed(metrics) if metrics is not None else None
     text.append("metrics ", "bold")
@@ -151,16 +153,16 @@ class TargetPane(Vertical):
         yield Static(id="target-status")
         yield TargetChart(id="target-chart")
 
-    def show(self, snap: Snapshot, url: str | None, wanted: Sequence[str]) -> None:
+    def show(self, snap: Snapshot, url: str | None, wanted: Sequence[str], editable: bool = True) -> None:
         try:
             status, chart = self.query_one("#target-status", Static), self.query_one(TargetChart)
         except NoMatches:
             return  # pushed before its children are composed: the next tick draws it
         metrics = snap.target_metrics
-        key = (metrics, url, tuple(wanted))
+        key = (metrics, url, tuple(wanted), editable)
         if key != getattr(self, "_key", None):
             self._key = key
-            status.update(target_text(metrics, url, wanted))
+            status.update(target_text(metrics, url, wanted, editable))
             chart.display = metrics is not None or url is not None  # no axes for nothing to scrape
         chart.show(snap)
 
