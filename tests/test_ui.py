@@ -724,3 +724,45 @@ async def test_baseline_figures_show_under_the_live_ones(profile: Path, tmp_path
         assert shown.count("↳ baseline") == 3 and max(len(line.rstrip()) for line in shown.splitlines()) <= 80
         await pilot.press("s")
         await wait_for(pilot, lambda: app.controller.state == STOPPED)
+
+
+async def test_picker_imports_a_pasted_curl_command_and_opens_it(target, tmp_path: Path) -> None:
+    from textual import events
+
+    profiles = tmp_path / "profiles"
+    profiles.mkdir()
+    (profiles / "get-ok.toml").write_text("taken", encoding="utf-8")  # never overwritten
+    app = StressDeckApp(profiles_dir=profiles, sessions_dir=tmp_path / "sessions", monitor=FixedMonitor(),
+                        overrides={"duration": 3.0, "users": 1})
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, PickerScreen))
+        field = app.screen.query_one("#curl-command", Input)
+        field.focus()
+        # As "Copy as cURL" gives it: one option a line, joined by backslash-newlines.
+        field.post_message(events.Paste(f"curl '{target.url}/ok' \\\n  -H 'X-Test: [b]1[/b]' \\\n  --compressed\n"))
+        await wait_for(pilot, lambda: field.value.startswith("curl "))
+        assert "\n" not in field.value and "X-Test" in field.value
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, DashboardScreen))
+        written = profiles / "get-ok-2.toml"
+        assert written.exists() and (profiles / "get-ok.toml").read_text(encoding="utf-8") == "taken"
+        assert 'X-Test = "[b]1[/b]"' in written.read_text(encoding="utf-8")
+        assert app.controller.source.profile.source == str(written)
+        assert app.screen.query_one(EndpointTable).cell_text("ep0", "endpoint") == "GET /ok"
+        await start(app, pilot)
+        assert target.count > 0
+        await pilot.press("s")
+        await wait_for(pilot, lambda: app.controller.state == STOPPED)
+
+
+async def test_picker_shows_a_bad_curl_command_in_one_line(tmp_path: Path) -> None:
+    app = StressDeckApp(profiles_dir=tmp_path, monitor=FixedMonitor())
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, PickerScreen))
+        field = app.screen.query_one("#curl-command", Input)
+        field.value = "wget http://127.0.0.1:9/[red]x"
+        field.focus()
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: "expected a command starting with" in screen_text(app))
+        assert isinstance(app.screen, PickerScreen)
+        assert list(tmp_path.iterdir()) == []  # nothing written

@@ -1,5 +1,6 @@
-"""The profile picker: profiles/ listed with name, endpoints and load, a preview, and an
-ad-hoc entry (method + URL) for a quick test without writing a profile.
+"""The profile picker: profiles/ listed with name, endpoints and load, a preview, an
+ad-hoc entry (method + URL) for a quick test without writing a profile, and a field to
+paste a curl command, imported into a profile under profiles/ and opened.
 
 It posts ``PickerScreen.Chosen`` (what to run, and an optional target PID to watch); the
 app decides what to open.
@@ -7,12 +8,14 @@ app decides what to open.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from rich.text import Text
+from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.message import Message
@@ -23,12 +26,52 @@ from textual.widgets.option_list import Option
 
 from stressdeck.engine.plan import DEFAULT_MAX_DURATION
 from stressdeck.errors import InputError
+from stressdeck.files import WriteError
 from stressdeck.monitor import check_pid
 from stressdeck.profile import METHODS
+from stressdeck.text import printable
 from stressdeck.ui.format import safe
 from stressdeck.ui.planning import PlanSource, adhoc_profile, describe_load
 
 PROFILE_SUFFIXES = (".toml", ".json")
+_CONTINUATION = re.compile(r"\\\r?\n")  # a backslash ending a line: the command goes on
+
+
+class CommandInput(Input):
+    """An Input that keeps a pasted multi-line shell command whole: a plain Input keeps only
+    the first line, and "Copy as cURL" puts every option on a line of its own."""
+
+    def _on_paste(self, event: events.Paste) -> None:
+        event.prevent_default()  # instead of Input's own paste, which cuts at the first newline
+        event.stop()
+        line = " ".join(_CONTINUATION.sub(" ", event.text).splitlines()).strip()
+        if not line:
+            return
+        if self.selection.is_empty:
+            self.insert_text_at_cursor(line)
+        else:
+            self.replace(line, *self.selection)
+
+
+def free_profile_path(directory: Path, name: str) -> Path:
+    """``directory/<slug>.toml``, or ``<slug>-2.toml``... when that is taken: an import never
+    overwrites a profile the user already has."""
+    from stressdeck.importers.common import slugify
+
+    slug = slugify(name) or "imported"
+    path, counter = directory / f"{slug}.toml", 2
+    while path.exists():
+        path, counter = directory / f"{slug}-{counter}.toml", counter + 1
+    return path
+
+
+def import_curl(command: str, directory: Path) -> tuple[Path, list[str]]:
+    """Write a profile for a curl command under ``directory``, as `stressdeck import curl` does;
+    raises InputError (or WriteError) with one line."""
+    from stressdeck.importers import import_command, profile_from_curl
+
+    document, _ = profile_from_curl(command)  # for its name, so the file gets a free one
+    return import_command("curl", command, out=str(free_profile_path(directory, document["name"])))
 
 
 @dataclass(frozen=True)
@@ -120,7 +163,8 @@ class PickerScreen(Screen[None]):
         self.target_pid = target_pid
 
     def compose(self) -> ComposeResult:
-        yield Static(Text.assemble(("stressdeck", "bold"), "  pick a profile and press enter, or type a URL below"),
+        yield Static(Text.assemble(("stressdeck", "bold"),
+                                   "  pick a profile (enter), type a URL or paste a curl command"),
                      id="picker-title")
         with Horizontal(id="picker-body"):
             with Vertical(id="picker-left"):
@@ -133,6 +177,10 @@ class PickerScreen(Screen[None]):
                     yield Select([(m, m) for m in METHODS], value="GET", allow_blank=False, compact=True,
                                  id="adhoc-method")
                     yield Input(placeholder="http://127.0.0.1:8080/health", compact=True, id="adhoc-url")
+                with Horizontal(id="curl-row"):
+                    yield Label("curl ")
+                    yield CommandInput(placeholder=f"paste one; enter saves it in {self.profiles_dir}/",
+                                       compact=True, id="curl-command")
                 with Horizontal(id="pid-row"):
                     yield Label("watch PID ")
                     yield Input("" if self.target_pid is None else str(self.target_pid), compact=True,
@@ -165,6 +213,9 @@ class PickerScreen(Screen[None]):
         if event.input.id == "target-pid":
             self.query_one("#adhoc-url", Input).focus()
             return
+        if event.input.id == "curl-command":
+            self._import_curl(event.value)
+            return
         method = str(self.query_one("#adhoc-method", Select).value)
         try:
             profile = adhoc_profile(method, self.query_one("#adhoc-url", Input).value)
@@ -173,6 +224,21 @@ class PickerScreen(Screen[None]):
         except InputError as exc:
             self._error(exc.line())
             return
+        self._finish(source)
+
+    def _import_curl(self, command: str) -> None:
+        try:
+            path, warnings = import_curl(command, self.profiles_dir)
+            source = PlanSource.from_file(path, self.overrides, self.max_duration, i_know=self.i_know)
+        except InputError as exc:
+            self._error(exc.line())
+            return
+        except WriteError as exc:
+            self._error(str(exc))
+            return
+        for warning in warnings:
+            self.app.notify(printable(warning), title="curl import", severity="warning", timeout=10)
+        self.app.notify(f"profile written: {printable(path)}", title="curl import", timeout=5)
         self._finish(source)
 
     def _finish(self, source: PlanSource) -> None:
