@@ -6,8 +6,17 @@ what the widgets hold and show, not on timing.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
+import pty
+import re
+import signal
+import struct
+import sys
+import termios
+import threading
+import time
 import tomllib
 from pathlib import Path
 
@@ -655,7 +664,7 @@ async def saved_run(profile: Path, tmp_path: Path, name: str, users: int = 2) ->
     saved = tmp_path / "sessions" / name
     async with app.run_test(size=SIZE) as pilot:
         await start(app, pilot)
-        await wait_for(pilot, lambda: all(e.requests > 5 for e in app.controller.latest().endpoints))
+        await wait_for(pilot, lambda: all(e.requests > 5 for e in app.controller.latest().endpoints), timeout=15)
         await pilot.press("s")
         await wait_for(pilot, lambda: app.controller.state == STOPPED)
         assert await app.save_session(saved) == saved
@@ -677,7 +686,7 @@ async def test_view_opens_a_saved_session_read_only(profile: Path, tmp_path: Pat
         assert table.cell_text("ep0", "endpoint") == "read ok"
         assert number(table.cell_text("ep0", "requests")) == read_ok.requests
         assert number(table.cell_text("total", "requests")) == session.results.total.requests
-        await wait_for(pilot, lambda: "read-only" in screen_text(app))
+        await wait_for(pilot, lambda: "read-only" in screen_text(app), timeout=8)
         for key in ("s", "plus", "p", "ctrl+s", "m"):  # run keys do nothing on a saved run
             await pilot.press(key)
         await pilot.pause(0.2)
@@ -766,3 +775,88 @@ async def test_picker_shows_a_bad_curl_command_in_one_line(tmp_path: Path) -> No
         await wait_for(pilot, lambda: "expected a command starting with" in screen_text(app))
         assert isinstance(app.screen, PickerScreen)
         assert list(tmp_path.iterdir()) == []  # nothing written
+
+
+ANSI = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\\\)|[@-Z\\\\-_])")
+
+
+class ConsoleProcess:
+    """`python -m stressdeck ARGS` on its own pseudo-terminal (80x24), its output drained
+    on a thread so the console never blocks writing to it."""
+
+    def __init__(self, args: list[str], cwd: Path) -> None:
+        pid, fd = pty.fork()
+        if pid == 0:  # the child: become the console
+            os.chdir(cwd)
+            env = {**os.environ, "TERM": "xterm-256color", "COLUMNS": "80", "LINES": "24"}
+            os.execvpe(sys.executable, [sys.executable, "-m", "stressdeck", *args], env)
+        self.pid, self.fd = pid, fd
+        fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
+        self.output = bytearray()
+        self._reader = threading.Thread(target=self._drain, daemon=True)
+        self._reader.start()
+        self.status: int | None = None
+
+    def _drain(self) -> None:
+        while True:
+            try:
+                data = os.read(self.fd, 65536)
+            except OSError:  # EIO: the child closed the terminal
+                return
+            if not data:
+                return
+            self.output += data
+
+    @property
+    def text(self) -> str:
+        return ANSI.sub("", self.output.decode("utf-8", errors="replace"))
+
+    def wait_exit(self, timeout: float) -> int:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            pid, status = os.waitpid(self.pid, os.WNOHANG)
+            if pid:
+                self._reader.join(5)
+                self.status = os.waitstatus_to_exitcode(status)
+                return self.status
+            time.sleep(0.05)
+        raise AssertionError(f"the console did not exit within {timeout} s")
+
+    def kill(self) -> None:
+        if self.status is None:
+            os.kill(self.pid, signal.SIGKILL)
+            self.wait_exit(10)
+        os.close(self.fd)
+
+
+def until(condition, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"{what}: not within {timeout} s"
+        time.sleep(0.05)
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_stops_the_run_and_autosaves_it(tmp_path: Path, target, signum: int) -> None:
+    from stressdeck.session import load_session
+
+    profile = write_profile(tmp_path, target.url, duration="60s")
+    sessions = tmp_path / "sessions"
+    console = ConsoleProcess([str(profile), "--processes", "1", "--sessions-dir", str(sessions)], tmp_path)
+    try:
+        until(lambda: "Start/Stop" in console.text, 30, "the console drew its footer")
+        os.write(console.fd, b"s")
+        until(lambda: target.count > 20, 30, "the run sent requests")
+        os.kill(console.pid, signum)
+        code = console.wait_exit(30)
+    finally:
+        console.kill()
+    assert code == 130, console.text[-1500:]
+    saved = list(sessions.glob("autosave-*.toml"))
+    assert len(saved) == 1, console.text[-2000:]
+    assert f"partial session saved: {saved[0]}" in console.text
+    session = load_session(saved[0])
+    name = signal.Signals(signum).name
+    assert session.results.stop_reason == f"interrupted ({name})"
+    assert session.results.total.requests > 0
+    assert not list(sessions.glob(".*.tmp"))  # written atomically: no temporary left behind

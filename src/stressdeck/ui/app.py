@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import signal
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from multiprocessing import resource_tracker
@@ -47,6 +48,7 @@ HOST_SECONDS = 1.0
 RUN_ACTIONS = {"toggle_run", "toggle_pause", "users", "users_scale", "rate", "preset", "save", "metrics"}
 VIEW_ACTIONS = {"toggle_histogram"}  # also work on a static snapshot
 NOTIFY_SECONDS = 3
+EXIT_INTERRUPTED = 130  # as the headless run: killed by a signal, what it measured kept
 Steer = Callable[[RunHandle], Awaitable[None]]  # drives a run's controls, e.g. a replay
 
 
@@ -89,6 +91,7 @@ class StressDeckApp(App[int]):
         baseline: Snapshot | None = None,
         baseline_title: str = "",
         host_note: str = "",
+        handle_signals: bool = False,
     ) -> None:
         super().__init__()
         self.worker_factory = worker_factory
@@ -115,6 +118,11 @@ class StressDeckApp(App[int]):
         # A saved run shown beside the live one (--baseline), and what the host pane says
         # when there is no host to sample (a saved session on view).
         self.baseline, self.baseline_title, self.host_note = baseline, baseline_title, host_note
+        # SIGTERM/SIGINT (e.g. `kill`): stop the run, autosave it, exit 130. Only for a
+        # console that owns its process; a test's event loop is pytest's, not ours to take.
+        self.handle_signals = handle_signals
+        self.autosaved: Path | None = None
+        self.autosave_error: str | None = None
         self.renders = 0  # snapshots rendered, for tests and the refresh-rate check
         self._shown: Snapshot | None = None
         self._runs = 0
@@ -136,6 +144,10 @@ class StressDeckApp(App[int]):
                             i_know=self.i_know)
 
     def on_mount(self) -> None:
+        if self.handle_signals:
+            loop = asyncio.get_running_loop()
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(signum, self._on_signal, signum)
         for note in self.notes:
             self.notify(printable(note), severity="warning", timeout=10)
         if self.static_snapshot is not None:
@@ -444,7 +456,31 @@ class StressDeckApp(App[int]):
             await self.controller.stop()  # the engine flushes and cancels in-flight requests
         self.exit(0)
 
+    def _on_signal(self, signum: int) -> None:
+        self.run_worker(self._interrupted(signal.Signals(signum).name), group="signal", exclusive=True)
+
+    async def _interrupted(self, name: str) -> None:
+        """Stop the run (the engine flushes), keep what it measured, exit non-zero. The path
+        is printed by the caller once the terminal is back (see ui.main)."""
+        controller = self.controller
+        if controller is not None and controller.active and controller.run_plan is not None:
+            from stressdeck.cli import autosave_path
+            from stressdeck.session import save_session
+
+            final = await controller.stop(f"interrupted ({name})")
+            snap = final if final is not None else controller.latest()
+            try:
+                path = autosave_path(str(self.sessions_dir))
+                self.autosaved = await asyncio.to_thread(save_session, path, controller.run_plan, snap)
+            except WriteError as exc:
+                self.autosave_error = str(exc)
+        self.exit(EXIT_INTERRUPTED, return_code=EXIT_INTERRUPTED)
+
     async def on_unmount(self) -> None:
+        if self.handle_signals:
+            loop = asyncio.get_running_loop()
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(signum)
         # Whatever ended the app (an error included), let the engine stop and flush.
         if self.controller is not None and self.controller.active:
             await self.controller.stop()

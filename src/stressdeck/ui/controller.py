@@ -63,11 +63,11 @@ class RunController:
         self.handle = await start(self.plan, self.processes, self.worker_factory)
         return self.handle
 
-    async def stop(self) -> Snapshot | None:
+    async def stop(self, reason: str = "stopped by user") -> Snapshot | None:
         """Ask the run to stop and wait for its final snapshot (under a second)."""
         if self.handle is None or not self.active:
             return None
-        return await self.handle.stop()
+        return await self.handle.stop(reason)
 
     def toggle_pause(self) -> str:
         if self.handle is None or not self.active:

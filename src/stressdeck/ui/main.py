@@ -209,8 +209,15 @@ def console_app(args: argparse.Namespace, profile: str | None, overrides: dict[s
 
 def _run(args: argparse.Namespace, profile: str | None, overrides: dict[str, object]) -> int:
     app = console_app(args, profile, overrides)
+    app.handle_signals = True  # this process is the console's: SIGTERM autosaves a run
     app.run()
-    return app.return_code or EXIT_OK  # non-zero when the app itself failed
+    # After run(): the terminal is the shell's again, so the line stays on screen.
+    if app.autosaved is not None:
+        print(f"partial session saved: {printable(app.autosaved)}", flush=True)
+    if app.autosave_error is not None:
+        print(f"error: {printable(app.autosave_error)}", file=sys.stderr)
+        return EXIT_FAILED
+    return app.return_code or EXIT_OK  # non-zero when the app itself failed (130: a signal)
 
 
 if __name__ == "__main__":  # python -m stressdeck.ui.main [...]
