@@ -224,3 +224,14 @@ async def test_live_changes_stop_at_the_safety_cap(target: ServerThread) -> None
     handle.set_users(1)  # the capped level held for a moment is enough; don't keep 2000 users up
     final = await handle.wait()
     assert [(e.command, e.value) for e in final.control_log] == [("users", 2_000), ("users", 1)]
+
+
+async def test_quick_changes_build_on_each_other_within_a_tick(target: ServerThread) -> None:
+    plan = make_plan(target.url, [{"name": "ok", "path": "/ok"}], users=2, duration="1s")
+    handle = await start(plan)
+    for _ in range(3):  # faster than a tick: the snapshot still says 2 users
+        handle.set_users(handle.users + 1)
+    assert handle.users == 5
+    final = await handle.wait()
+    assert [e.value for e in final.control_log] == [3, 4, 5]
+    assert final.users == 5

@@ -125,6 +125,17 @@ class RunHandle:
     def state(self) -> str:
         return self._state
 
+    @property
+    def users(self) -> int:
+        """The users asked for now; a snapshot shows them only at the next tick, so two
+        quick "+1" presses must build on this, not on the snapshot."""
+        return self._users
+
+    @property
+    def rate(self) -> float | None:
+        """The arrival rate asked for now (open model)."""
+        return self._rate
+
     # -- controls --------------------------------------------------------------------------
 
     def set_users(self, users: int) -> None:
