@@ -226,6 +226,20 @@ def run_long(bench: Bench, args: argparse.Namespace, started: float) -> None:
                   probe_parse, processes=n, cpu=args.gen_cpu if n == 1 else None, timeout=cap + 40)
 
 
+def code_version() -> str:
+    """The commit under test, and whether src/ differs from it: others may be editing it mid-run."""
+    root = HERE.parent
+    try:
+        head = subprocess.run(["git", "-C", str(root), "log", "-1", "--format=%h %s"], capture_output=True,
+                              text=True, timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--", "src"], capture_output=True,
+                               text=True, timeout=10).stdout.split("\n")
+    except (OSError, subprocess.TimeoutExpired):
+        return "code version unknown"
+    changed = [line[3:] for line in dirty if line.strip()]
+    return f"stressdeck at {head}" + (f"; src/ has uncommitted changes: {', '.join(changed)}" if changed else "")
+
+
 def machine() -> str:
     model = "unknown CPU"
     try:
@@ -292,6 +306,7 @@ def main(argv: list[str] | None = None) -> int:
     target = Target(workdir, 0 if pin else None, prefer_nginx=not args.aiohttp_target)
     bench = Bench(args, target, workdir)
     load_before = os.getloadavg()[0]
+    version_before = code_version()
     bench.log(f"target: {target.kind} at {target.url}; c={args.connections}, {args.duration:g} s per run; "
               f"outputs in {workdir}; load average {load_before:.2f}")
     try:
@@ -311,6 +326,8 @@ def main(argv: list[str] | None = None) -> int:
         generators_table(bench.rows),
         "### Further measurements", further,
         "### Goals", goals_table(bench.rows, facts, args.processes),
+        version_before + ("" if code_version() == version_before else
+                          f" at the start; **the code changed during the run**: {code_version()} at the end"),
         f"whole bench: {time.monotonic() - started:.0f} s; 1-min load average {load_before:.2f} before, "
         f"{os.getloadavg()[0]:.2f} after (other work on this machine skews every row)",
     ])

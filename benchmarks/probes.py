@@ -268,6 +268,11 @@ async def rss_run(args: argparse.Namespace) -> dict[str, Any]:
 
     me = psutil.Process()
     marks_wanted = sorted(int(m) for m in args.marks.split(","))
+    traced = None
+    if args.trace:  # where the growth is allocated (slows the run; 1 process only: a thread worker)
+        import tracemalloc
+
+        tracemalloc.start(args.trace)
     plan = make_plan(args.url, args.c, requests=args.requests, max_duration=args.max_seconds)
     handle = await start(plan, processes=args.processes)
     marks: list[dict[str, Any]] = []
@@ -285,6 +290,8 @@ async def rss_run(args: argparse.Namespace) -> dict[str, Any]:
                  "elapsed": snap.elapsed}
         while marks_wanted and snap.total.requests >= marks_wanted[0]:
             marks.append({**point, "mark": marks_wanted.pop(0)})
+            if args.trace and traced is None:
+                traced = tracemalloc.take_snapshot()
         most = max(most, count)
         if count == most:  # all workers still up: at the very end they exit one by one
             last = point
@@ -295,6 +302,13 @@ async def rss_run(args: argparse.Namespace) -> dict[str, Any]:
     result["last"] = last
     result["peak_tree_mib"] = peak
     result["series"] = series[:: max(len(series) // 60, 1)]
+    if traced is not None:
+        growth = tracemalloc.take_snapshot().compare_to(traced, "traceback")
+        result["growth_since_first_mark"] = [
+            {"kib": round(stat.size_diff / 1024, 1), "blocks": stat.count_diff,
+             "where": [f"{frame.filename}:{frame.lineno}" for frame in stat.traceback][-args.trace:]}
+            for stat in growth[:12]]
+        result["traced_mib"] = tracemalloc.get_traced_memory()[0] / MIB
     return result
 
 
@@ -347,6 +361,8 @@ def main(argv: list[str] | None = None) -> None:
         p.add_argument("--requests", type=int, default=1_000_000, help="rss: the request budget")
         p.add_argument("--marks", default="100000,250000,500000,1000000",
                        help="rss: sample the tree's RSS when these many requests are done")
+        p.add_argument("--trace", type=int, default=0, metavar="FRAMES",
+                       help="rss: tracemalloc with this many frames; the biggest growth after the first mark")
         p.add_argument("--max-seconds", type=float, default=170.0, help="rss: cap on the run")
         p.add_argument("--after", type=float, default=2.0, help="stop: seconds of load before stop()")
     args = parser.parse_args(argv)
