@@ -218,7 +218,7 @@ def goals_table(rows: dict[str, Row], facts: dict[str, Any], processes: int) -> 
                 f"lean as one process's, so ≈ {fmt(processes * efficiency if efficiency else None, 2)}× on "
                 f"{processes} free cores")
         if saturated and r is not None and r < 1.6:
-            add(goal, r, text, None, f"n/a: the machine is saturated, the target shares its {cores} cores")
+            add(goal, r, text, None, f"n/a: the machine is saturated (the target and other work share its {cores} cores)")
         else:
             add(goal, r, text, r is not None and r >= 1.6)
     else:
