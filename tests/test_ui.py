@@ -107,6 +107,19 @@ async def test_plus_adds_a_user_to_the_running_engine(profile: Path, tmp_path: P
         await wait_for(pilot, lambda: app.controller.state == STOPPED)
 
 
+async def test_keys_pressed_within_one_tick_add_up(profile: Path, tmp_path: Path) -> None:
+    app = console(profile, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await start(app, pilot)
+        handle = app.controller.handle
+        await pilot.press("plus", "plus", "plus")  # faster than a tick: each builds on the last
+        await wait_for(pilot, lambda: handle.latest.users == 5 and "users 5" in header(app))
+        assert [(e.command, e.value) for e in handle.latest.control_log] == [
+            ("users", 3), ("users", 4), ("users", 5)]
+        await pilot.press("s")
+        await wait_for(pilot, lambda: app.controller.state == STOPPED)
+
+
 async def test_brackets_change_the_rate_of_an_open_model_run(profile: Path, tmp_path: Path) -> None:
     app = console(profile, tmp_path, model="open", rate=20.0)
     async with app.run_test(size=SIZE) as pilot:

@@ -66,7 +66,7 @@ def _replay_in_console(args: argparse.Namespace) -> int:
         print("error: replay in the console is not available yet; run it without --ui", file=sys.stderr)
         return EXIT_USAGE
     return int(hook(args.session, base_url=args.base_url, save=args.save, force=args.force,
-                    keep_secrets=args.keep_secrets))
+                    keep_secrets=args.keep_secrets, processes=args.processes, i_know=args.i_know))
 
 
 # -- compare -------------------------------------------------------------------------------

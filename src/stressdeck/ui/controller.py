@@ -86,9 +86,9 @@ class RunController:
             raise ControlError("open model: change the rate with ] and [")
         if self.active:
             assert self.handle is not None
-            users = _scaled(self.handle.latest.users, delta, factor, minimum=0)
-            self.handle.set_users(users)
-            return users
+            # The handle's target, not the snapshot's: keys pressed within one tick add up.
+            self.handle.set_users(_scaled(self.handle.users, delta, factor, minimum=0))
+            return self.handle.users  # after the safety cap
         users = _scaled(self.plan.load.users, delta, factor, minimum=1)
         self._rebuild(users=users)
         return users
@@ -99,10 +99,9 @@ class RunController:
             raise ControlError("closed model: change users with + and - (rate is for --model open)")
         if self.active:
             assert self.handle is not None
-            current = self.handle.latest.rate or self.plan.load.rate or MIN_RATE
-            value = round(max(current * factor, MIN_RATE), 2)
-            self.handle.set_rate(value)
-            return value
+            current = self.handle.rate or self.plan.load.rate or MIN_RATE
+            self.handle.set_rate(round(max(current * factor, MIN_RATE), 2))
+            return self.handle.rate or 0.0
         value = round(max((self.plan.load.rate or MIN_RATE) * factor, MIN_RATE), 2)
         self._rebuild(rate=value)
         return value
