@@ -8,6 +8,8 @@ from collections import deque
 import psutil
 
 WINDOW = 1.0  # seconds: one tick alone (0.25 s, or a short last one) is too noisy to judge by
+# Listing children reads every process in /proc: do it now and then, not every tick.
+RELIST_EVERY = 2.0
 
 
 class CpuMeter:
@@ -16,6 +18,8 @@ class CpuMeter:
     def __init__(self) -> None:
         self._process = psutil.Process()
         self._samples: deque[tuple[float, float]] = deque()
+        self._children: list[psutil.Process] = []
+        self._listed = float("-inf")
         self.sample()
 
     def sample(self) -> float:
@@ -30,12 +34,15 @@ class CpuMeter:
         return max(0.0, 100.0 * (used - used_then) / (now - since))
 
     def _cpu_seconds(self) -> float:
-        try:
-            processes = [self._process, *self._process.children()]
-        except psutil.Error:
-            processes = [self._process]
+        now = time.monotonic()
+        if now - self._listed >= RELIST_EVERY:
+            self._listed = now
+            try:
+                self._children = self._process.children()
+            except psutil.Error:
+                self._children = []
         total = 0.0
-        for process in processes:
+        for process in (self._process, *self._children):
             try:
                 times = process.cpu_times()
             except psutil.Error:

@@ -98,13 +98,13 @@ class RunHandle:
                    if self.plan.load.requests is not None else [None] * self.processes)
         users = split_whole(self._users, self.processes)
         rate = self._rate / self.processes if self._rate is not None else None
-        self._cpu = CpuMeter()
         self._final = asyncio.get_running_loop().create_future()
         for worker_id in range(self.processes):
             worker = self._factory(self.plan, Share(worker_id, users[worker_id], rate, budgets[worker_id], self.processes))
             worker.start()
             self._workers.append(worker)
         ready = await asyncio.gather(*(asyncio.to_thread(w.wait_ready, WORKER_START_TIMEOUT) for w in self._workers))
+        self._cpu = CpuMeter()  # after the workers exist: it lists them as children
         # Workers start held: release them together, now, so the run's clock and its load agree.
         self._started = time.monotonic()
         self._last_heard = dict.fromkeys(range(self.processes), self._started)
