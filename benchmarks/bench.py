@@ -271,16 +271,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rss-seconds", type=float, default=300.0, help="time cap of the RSS run (default 300)")
     parser.add_argument("--rss-processes", type=int, default=1,
                         help="worker processes of the RSS run (default 1: the fastest way to 1M here)")
-    parser.add_argument("--budget", type=float, default=840.0,
-                        help="whole-bench seconds the RSS run's cap is fitted into (default 840)")
+    parser.add_argument("--budget", type=float, default=170.0,
+                        help="whole-bench seconds the RSS run's cap is fitted into (default 170: under 3 minutes)")
     parser.add_argument("--quick", action="store_true",
                         help="3 s runs, one trial each, RSS run to 150k requests (capped at 30 s): about a minute")
     parser.add_argument("--only", help="comma list of: " + ",".join(KEYS) + " (default: all but cli)")
     parser.add_argument("--aiohttp-target", action="store_true", help="use the aiohttp target even if nginx is installed")
     parser.add_argument("--no-pin", action="store_true", help="no taskset (default: target cpu 0, generators cpu 1)")
     parser.add_argument("--peers-venv", action="append", default=[], help="a venv with locust in it")
-    parser.add_argument("--repeat", type=int, default=3,
-                        help="passes over the generator rows, each row's fastest kept (default 3; 1 with --quick)")
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="passes over the generator rows, each row's fastest kept (default 1; 3 for a noisy machine)")
     parser.add_argument("--pause", type=float, default=0.5, help="seconds between runs")
     parser.add_argument("--json", help="write every row as JSON here")
     parser.add_argument("--md", help="write the tables here too")
