@@ -13,7 +13,10 @@ STATE_STYLES = {IDLE: "bold white on grey37", RUNNING: "bold black on green", PA
 
 
 def actual_rps(snap: Snapshot) -> float:
-    """RPS of the last complete second; the last tick's before the first second closes."""
+    """RPS of the last complete second; the last tick's before the first second closes; the
+    whole run's once it stopped (its last point is a partial second, noisy as a rate)."""
+    if snap.state == STOPPED:
+        return snap.total.rps
     return snap.timeline[-1].rps if snap.timeline else snap.total.interval_rps
 
 
