@@ -89,6 +89,7 @@ BAD_CASES = [
     (_bad(thresholds=["p42 < 10ms"]),
      'thresholds[0]: unknown metric "p42"; expected one of p50, p90, p95, p99, p999, max, mean, ttfb_p95, error_rate, rps, dropped'),
     (_bad(endpoints__1__name="home"), 'endpoints[1].name: expected a unique name, "home" is used twice'),
+    (_bad(endpoints__1__name="Total"), 'endpoints[1].name: expected another name, "total" is the whole run\'s'),
     (_bad(load__requests=10, load__duration="5s"), "load.requests: expected either load.duration or load.requests, not both"),
     (_bad(load__stages=[{"duration": "5s"}]), "load.stages[0].target: required field is missing"),
 ]

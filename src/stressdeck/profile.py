@@ -363,6 +363,8 @@ def _parse_endpoints(source: str, document: Mapping[str, Any], base_url: str | N
         endpoint = _parse_endpoint(source, item, prefix, base_url)
         if endpoint.name in seen:
             raise InputError(source, f"{prefix}.name", f"expected a unique name, {describe(endpoint.name)} is used twice")
+        if endpoint.name.lower() == "total":  # the whole run's row, in summaries and saved histograms
+            raise InputError(source, f"{prefix}.name", 'expected another name, "total" is the whole run\'s')
         seen.add(endpoint.name)
         endpoints.append(endpoint)
     return tuple(endpoints)
