@@ -28,6 +28,7 @@ from textual.widgets import Input, OptionList, Tabs
 from stressdeck.engine.snapshot import PAUSED, RUNNING, STOPPED, EndpointSummary, GeneratorHealth
 from stressdeck.ui.app import StressDeckApp, session_file_name
 from stressdeck.ui.format import ms, rate
+from stressdeck.ui.known_hosts import KnownHosts
 from stressdeck.ui.main import build_parser, console_app, console_main, overrides_from, replay_app, view_app
 from stressdeck.ui.planning import PlanSource
 from stressdeck.ui.screens.dashboard import DashboardScreen
@@ -624,29 +625,42 @@ async def test_m_sets_the_metrics_url_and_a_failed_scrape_is_shown_not_fatal(tmp
             await wait_for(pilot, lambda: app.controller.state == STOPPED)
 
 
-async def test_a_non_loopback_target_asks_first_and_no_sends_nothing(tmp_path: Path) -> None:
-    # 10.255.255.1 is never contacted: the only answer this test gives is "n".
-    far = write_profile(tmp_path, "http://10.255.255.1:9")
-    known = tmp_path / "known.json"
-    app = StressDeckApp(PlanSource.from_file(far, max_duration=20.0), monitor=FixedMonitor(),
+async def test_a_host_past_this_machine_asks_first(profile: Path, tmp_path: Path, target) -> None:
+    """The app is told that no host is local, so the test's own 127.0.0.1 server plays the
+    remote one: if the question were skipped, the load still could only reach that server."""
+    known = KnownHosts(tmp_path / "known.json", is_local=lambda host: False)
+    app = StressDeckApp(PlanSource.from_file(profile, max_duration=20.0), monitor=FixedMonitor(),
                         sessions_dir=tmp_path / "sessions", known_hosts=known)
     async with app.run_test(size=(80, 24)) as pilot:
         await wait_for(pilot, lambda: app.renders > 0)
         await pilot.press("s")
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
-        assert "Send load to 10.255.255.1?" in screen_text(app)
+        assert "Send load to 127.0.0.1?" in screen_text(app)
         await pilot.press("n")
         await wait_for(pilot, lambda: isinstance(app.screen, DashboardScreen))
         await pilot.pause(0.3)
         assert app.controller.handle is None and app.controller.state == "idle"
+        assert target.count == 0  # "no" sent nothing
         assert "IDLE" in header(app)
         assert any("not confirmed" in line for line in app.screen.query_one(EventLog).lines_text)
         await pilot.press("s")  # asked again: escape means no as well
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
         await pilot.press("escape")
         await wait_for(pilot, lambda: isinstance(app.screen, DashboardScreen))
-        assert app.controller.handle is None
-    assert not known.exists()  # nothing accepted, nothing remembered
+        assert app.controller.handle is None and target.count == 0
+        assert not known.path.exists()  # nothing accepted, nothing remembered
+        await pilot.press("s")  # yes: the run starts and the answer is kept for this profile
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        await pilot.press("y")
+        await wait_for(pilot, lambda: target.count > 0)
+        await pilot.press("s")
+        await wait_for(pilot, lambda: app.controller.state == STOPPED)
+        assert known.to_confirm(app.controller.plan) == []
+        await pilot.press("s")  # asked once per profile: the next run starts at once
+        await wait_for(pilot, lambda: app.controller.state == RUNNING)
+        assert not isinstance(app.screen, ConfirmScreen)
+        await pilot.press("s")
+        await wait_for(pilot, lambda: app.controller.state == STOPPED)
 
 
 async def test_a_loopback_target_starts_without_asking(profile: Path, tmp_path: Path, target) -> None:

@@ -215,7 +215,7 @@ def test_target_text_names_a_failed_scrape_literally() -> None:
     ("api.localhost", True), ("10.255.255.1", False), ("example.com", False), ("localhost.example.com", False),
 ])
 def test_is_loopback(host: str, loopback: bool) -> None:
-    from stressdeck.ui.known_hosts import is_loopback
+    from stressdeck.hosts import is_loopback
 
     assert is_loopback(host) is loopback
 
@@ -227,15 +227,16 @@ def test_known_hosts_are_remembered_per_profile(tmp_path: Path) -> None:
 
     (tmp_path / "near").mkdir()
     (tmp_path / "other").mkdir()
-    far = PlanSource.from_file(write_profile(tmp_path, "http://10.255.255.1:9")).build()
+    # Plans are only built, never run; 127.0.0.2 plays a remote host (only 127.0.0.1 is "local").
+    far = PlanSource.from_file(write_profile(tmp_path, "http://127.0.0.2:9")).build()
     near = PlanSource.from_file(write_profile(tmp_path / "near", "http://127.0.0.1:9")).build()
-    other = PlanSource.from_file(write_profile(tmp_path / "other", "http://10.255.255.1:9")).build()
-    known = KnownHosts(tmp_path / "sessions" / ".known-hosts.json")
-    assert known.to_confirm(far) == ["10.255.255.1"] and known.to_confirm(near) == []
-    known.remember(far, ["10.255.255.1"])
+    other = PlanSource.from_file(write_profile(tmp_path / "other", "http://127.0.0.2:9")).build()
+    known = KnownHosts(tmp_path / "sessions" / ".known-hosts.json", is_local=lambda host: host == "127.0.0.1")
+    assert known.to_confirm(far) == ["127.0.0.2"] and known.to_confirm(near) == []
+    known.remember(far, ["127.0.0.2"])
     assert known.to_confirm(far) == []
-    assert known.to_confirm(other) == ["10.255.255.1"]  # another profile asks for itself
+    assert known.to_confirm(other) == ["127.0.0.2"]  # another profile asks for itself
     document = json.loads(known.path.read_text(encoding="utf-8"))
-    assert document == {str((tmp_path / "ui-test.toml").resolve()): ["10.255.255.1"]}
+    assert document == {str((tmp_path / "ui-test.toml").resolve()): ["127.0.0.2"]}
     known.path.write_text("{not json", encoding="utf-8")  # damaged: ask again, never crash
-    assert known.to_confirm(far) == ["10.255.255.1"]
+    assert known.to_confirm(far) == ["127.0.0.2"]

@@ -7,7 +7,6 @@ hand-written Prometheus /metrics. It only ever binds loopback addresses.
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import json
 import random
 import signal
@@ -22,6 +21,8 @@ from typing import Any
 
 import psutil
 from aiohttp import web
+
+from stressdeck.hosts import is_loopback
 
 MAX_ITEMS = 10_000
 SEED_ITEMS = 100
@@ -238,11 +239,7 @@ def make_app(*, seed: int | None = None, max_items: int = MAX_ITEMS) -> web.Appl
 
 def check_loopback(host: str) -> None:
     """Raise ValueError unless ``host`` is a loopback address: the demo is never exposed."""
-    try:
-        loopback = host == "localhost" or ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        loopback = False
-    if not loopback:
+    if not is_loopback(host):
         raise ValueError(f"the demo target only binds loopback addresses, not {host!r}")
 
 

@@ -87,7 +87,7 @@ class StressDeckApp(App[int]):
         notes: Sequence[str] = (),
         processes: int = 1,
         i_know: bool = False,
-        known_hosts: Path | None = None,
+        known_hosts: KnownHosts | None = None,
         baseline: Snapshot | None = None,
         baseline_title: str = "",
         host_note: str = "",
@@ -110,7 +110,7 @@ class StressDeckApp(App[int]):
         self.static_title = static_title
         self.profiles_dir, self.sessions_dir = profiles_dir, sessions_dir
         # Hosts past loopback that each profile was allowed to load (asked once per profile).
-        self.known_hosts = KnownHosts(known_hosts or sessions_dir / KNOWN_HOSTS_FILE)
+        self.known_hosts = known_hosts or KnownHosts(sessions_dir / KNOWN_HOSTS_FILE)
         self.refresh_seconds = refresh_seconds
         self.tracker = EventTracker()
         self.dashboard: DashboardScreen | None = None

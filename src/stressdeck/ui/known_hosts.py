@@ -9,26 +9,16 @@ question too many, never a run that was not asked about.
 
 from __future__ import annotations
 
-import ipaddress
 import json
+from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from stressdeck.engine.plan import Plan
 from stressdeck.files import write_atomic
+from stressdeck.hosts import is_loopback
 
 FILE_NAME = ".known-hosts.json"
-LOOPBACK_NAMES = {"localhost", "localhost.localdomain", "ip6-localhost"}
-
-
-def is_loopback(host: str) -> bool:
-    host = host.strip("[]").lower().rstrip(".")
-    if host in LOOPBACK_NAMES or host.endswith(".localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def plan_hosts(plan: Plan) -> list[str]:
@@ -56,8 +46,11 @@ def profile_key(plan: Plan) -> str:
 
 
 class KnownHosts:
-    def __init__(self, path: Path) -> None:
+    """``is_local`` decides which hosts never need asking about (loopback, normally)."""
+
+    def __init__(self, path: Path, is_local: Callable[[str], bool] = is_loopback) -> None:
         self.path = path
+        self.is_local = is_local
 
     def load(self) -> dict[str, list[str]]:
         try:
@@ -71,7 +64,7 @@ class KnownHosts:
     def to_confirm(self, plan: Plan) -> list[str]:
         """The plan's hosts that are neither loopback nor accepted before for this profile."""
         known = set(self.load().get(profile_key(plan), ()))
-        return [host for host in plan_hosts(plan) if not is_loopback(host) and host not in known]
+        return [host for host in plan_hosts(plan) if not self.is_local(host) and host not in known]
 
     def remember(self, plan: Plan, hosts: list[str]) -> None:
         """Accept ``hosts`` for this plan's profile from now on; raises WriteError."""
