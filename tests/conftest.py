@@ -7,7 +7,6 @@ without stalling the engine's runner, which lives on the test's loop.
 from __future__ import annotations
 
 import asyncio
-import socket
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -15,6 +14,7 @@ from contextlib import contextmanager
 import pytest
 from aiohttp import web
 
+import faults  # tests/ is on sys.path: the fault server's module
 
 COUNTER = web.AppKey("counter", dict)
 
@@ -111,9 +111,5 @@ def target() -> Iterator[ServerThread]:
 
 @pytest.fixture
 def refused_url() -> str:
-    """A loopback URL where nothing listens: bind a port, then close it."""
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    sock.close()
-    return f"http://127.0.0.1:{port}"
+    """A loopback URL where nothing listens."""
+    return faults.refused_url()

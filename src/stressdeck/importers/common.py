@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable, Mapping
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 
@@ -32,6 +33,7 @@ _SECRET_FIELDS = {"password", "passwd", "pwd", "secret", "clientsecret", "apikey
 _SECRET_SUFFIXES = ("password", "secret", "apikey", "accesstoken", "refreshtoken", "authtoken")
 _AUTH_SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9_-]*)\s+(\S.*)", re.DOTALL)
 _MAX_BODY_DEPTH = 32
+_MAX_FILE = 512 * 1024 * 1024  # a HAR with response bodies can be large, but not this large
 
 
 def env_name(name: str) -> str:
@@ -211,3 +213,30 @@ def profile_document(name: str, description: str, base_url: str | None,
                               if v is not None and (v or k not in ("headers", "query", "expect"))}
                              for ep in endpoints]
     return document
+
+
+def read_text_file(path: str | Path, what: str) -> str:
+    """The UTF-8 text of an input file (a BOM is dropped); raises InputError in one line."""
+    source = str(path)
+    try:
+        if Path(source).stat().st_size > _MAX_FILE:
+            raise InputError(source, "", f"expected a {what} file under 512 MB")
+        return Path(source).read_bytes().decode("utf-8-sig")
+    except FileNotFoundError:
+        raise InputError(source, "", "file not found") from None
+    except IsADirectoryError:
+        raise InputError(source, "", f"expected a {what} file, got a directory") from None
+    except UnicodeDecodeError:
+        raise InputError(source, "", "expected UTF-8 text") from None
+    except OSError as exc:
+        raise InputError(source, "", f"cannot read file ({exc.strerror or exc})") from None
+
+
+def read_json_file(path: str | Path, what: str) -> Any:
+    source, text = str(path), read_text_file(path, what)
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InputError(source, "", f"invalid JSON ({exc.msg} at line {exc.lineno})") from None
+    except RecursionError:
+        raise InputError(source, "", "document nested too deeply") from None

@@ -7,7 +7,6 @@ imported: a browser recording also holds CDNs and analytics, which are not the t
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -21,35 +20,11 @@ from stressdeck.importers.common import (
     header_value,
     place_query,
     profile_document,
+    read_json_file,
     split_url,
     unique_name,
 )
 from stressdeck.profile import METHODS
-
-_MAX_FILE = 512 * 1024 * 1024  # a HAR with response bodies can be large, but not this large
-
-
-def read_json_file(path: str | Path, what: str) -> Any:
-    source = str(path)
-    try:
-        if Path(source).stat().st_size > _MAX_FILE:
-            raise InputError(source, "", f"expected a {what} file under 512 MB")
-        text = Path(source).read_bytes().decode("utf-8-sig")
-    except FileNotFoundError:
-        raise InputError(source, "", "file not found") from None
-    except IsADirectoryError:
-        raise InputError(source, "", f"expected a {what} file, got a directory") from None
-    except UnicodeDecodeError:
-        raise InputError(source, "", "expected UTF-8 text") from None
-    except OSError as exc:
-        raise InputError(source, "", f"cannot read file ({exc.strerror or exc})") from None
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InputError(source, "", f"invalid JSON ({exc.msg} at line {exc.lineno})") from None
-    except RecursionError:
-        raise InputError(source, "", "document nested too deeply") from None
-
 
 def _table(source: str, where: str, value: Any, what: str = "a table") -> dict[str, Any]:
     if not isinstance(value, dict):

@@ -13,8 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from stressdeck.errors import InputError, describe
-from stressdeck.importers.common import Secrets
-from stressdeck.importers.har import read_json_file
+from stressdeck.importers.common import Secrets, read_json_file, read_text_file
 
 MAX_DEPTH = 6  # of a body built from a schema: deep enough for real payloads, safe for cycles
 MAX_PROPERTIES = 30
@@ -43,16 +42,7 @@ def read_spec(path: str | Path) -> dict[str, Any]:
 def _read_yaml(source: str) -> Any:
     import yaml  # only the OpenAPI importer needs it
 
-    try:
-        text = Path(source).read_bytes().decode("utf-8-sig")
-    except FileNotFoundError:
-        raise InputError(source, "", "file not found") from None
-    except IsADirectoryError:
-        raise InputError(source, "", "expected an OpenAPI file, got a directory") from None
-    except UnicodeDecodeError:
-        raise InputError(source, "", "expected UTF-8 text") from None
-    except OSError as exc:
-        raise InputError(source, "", f"cannot read file ({exc.strerror or exc})") from None
+    text = read_text_file(source, "OpenAPI")
     try:
         return yaml.safe_load(text)
     except yaml.MarkedYAMLError as exc:
