@@ -31,6 +31,7 @@ from faults import FaultServer
 from stressdeck.engine.plan import build_plan
 from stressdeck.errors import InputError
 from stressdeck.profile import load_profile, parse_profile
+from stressdeck.session import load_session
 from stressdeck.thresholds import METRICS, Threshold, parse_threshold
 
 ROOT = Path(__file__).parent.parent
@@ -298,11 +299,6 @@ SESSION_KEYS = st.sampled_from([*SESSION_FIELDS, "profile_json", "load", "stages
                                 "value", "overrides"]) | keys
 
 
-def _session_module() -> Any:
-    session = pytest.importorskip("stressdeck.session", reason="stressdeck.session is not written yet")
-    if not hasattr(session, "load_session"):
-        pytest.skip("stressdeck.session has no load_session yet")
-    return session
 
 
 @functools.cache
@@ -352,25 +348,22 @@ def _session_seed_documents() -> tuple[dict[str, Any], ...]:
 @given(data=st.data(), suffix=FORMATS, kind=KINDS)
 def test_session_files_raise_only_input_error(scratch: Path, data: st.DataObject, suffix: str,
                                               kind: str) -> None:
-    session = _session_module()
     path = scratch / f"session{suffix}"
     path.write_bytes(_file_content(data, kind, suffix, list(_session_seed_documents()), SESSION_KEYS))
-    assert_only_input_error(lambda: session.load_session(path), SESSION_FIELDS)
+    assert_only_input_error(lambda: load_session(path), SESSION_FIELDS)
 
 
 def test_session_seeds_load(scratch: Path) -> None:
-    session = _session_module()
     for index, seed in enumerate(_session_seed_documents()):
         for suffix in (".toml", ".json"):
             path = scratch / f"seed{index}{suffix}"
             path.write_text(_dump(seed, suffix) or "")
-            session.load_session(path)
+            load_session(path)
 
 
 @pytest.mark.parametrize("where", ["profile_json", "tick"])
 def test_session_known_crashers_are_input_errors(tmp_path: Path, where: str) -> None:
     """Found by the property tests: they escaped as ValueError / OverflowError tracebacks."""
-    session = _session_module()
     seed = copy.deepcopy(_session_seed_documents()[1])
     if where == "profile_json":  # json.loads: ValueError (digit limit), not JSONDecodeError
         seed["plan"]["profile_json"] = '{"a": 1' + "0" * 5000 + "}"
@@ -379,7 +372,7 @@ def test_session_known_crashers_are_input_errors(tmp_path: Path, where: str) -> 
     path = tmp_path / "crasher.json"
     path.write_text(json.dumps(seed))
     with pytest.raises(InputError):
-        session.load_session(path)
+        load_session(path)
 
 
 # -- escaping: what the CLI prints -------------------------------------------------------------

@@ -109,24 +109,6 @@ def test_replay_refuses_an_existing_save_file_before_running(tmp_path: Path,
     assert taken.read_text() == "mine"
 
 
-def test_replay_in_the_console_says_when_it_is_not_available(tmp_path: Path,
-                                                             capsys: pytest.CaptureFixture[str]) -> None:
-    import importlib
-
-    import tomli_w
-
-    try:
-        hook = getattr(importlib.import_module("stressdeck.ui.main"), "replay", None)
-    except ImportError:
-        hook = None
-    if hook is not None:
-        pytest.skip("the console offers replay now")
-    path = tmp_path / "s.toml"
-    path.write_text(tomli_w.dumps(crafted_document()))
-    assert main(["replay", str(path), "--ui"]) == 2
-    assert "not available yet" in capsys.readouterr().err
-
-
 # -- steer, with a fake clock ------------------------------------------------------------------
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import importlib
 import io
 import json
 import sys
@@ -14,7 +13,6 @@ from typing import IO
 from stressdeck.cli import (
     EXIT_OK,
     EXIT_THRESHOLDS,
-    EXIT_USAGE,
     check_save_path,
     run_and_keep,
 )
@@ -57,16 +55,10 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
 
 def _replay_in_console(args: argparse.Namespace) -> int:
-    """The console replays only once ``stressdeck.ui.main`` offers a ``replay`` hook."""
-    try:
-        hook = getattr(importlib.import_module("stressdeck.ui.main"), "replay", None)
-    except ImportError:
-        hook = None
-    if hook is None:
-        print("error: replay in the console is not available yet; run it without --ui", file=sys.stderr)
-        return EXIT_USAGE
-    return int(hook(args.session, base_url=args.base_url, save=args.save, force=args.force,
-                    keep_secrets=args.keep_secrets, processes=args.processes, i_know=args.i_know))
+    from stressdeck.ui.main import replay
+
+    return replay(args.session, base_url=args.base_url, save=args.save, force=args.force,
+                  keep_secrets=args.keep_secrets, processes=args.processes, i_know=args.i_know)
 
 
 # -- compare -------------------------------------------------------------------------------
