@@ -87,6 +87,33 @@ async def test_every_fetch_uses_the_id_its_create_returned() -> None:
     assert_counted_once(final)
 
 
+async def test_a_request_budget_over_processes_runs_whole_flows() -> None:
+    """30 requests of a 2-step flow over 4 processes are 15 whole flows, none cut short."""
+    log: dict[str, list[str]] = {"created": [], "fetched": [], "names": [], "sessions": [], "emails": []}
+    document = {**CREATE_THEN_FETCH, "load": {"users": 4, "requests": 30}}
+    with ServerThread(flow_app(log)) as server:
+        final = await (await start(_plan(server.url, document), processes=4)).wait()
+    assert final.stop_reason == "requests done"
+    assert [ep.requests for ep in final.endpoints] == [15, 15] and final.total.skipped == 0
+
+
+async def test_an_open_model_takes_a_data_row_per_arrival(tmp_path: Path) -> None:
+    """``per = "user"`` has no users to hold rows in the open model: each arrival takes one."""
+    emails = [f"user{i}@example.test" for i in range(10)]
+    (tmp_path / "users.csv").write_text("email\n" + "".join(f"{e}\n" for e in emails))
+    log: dict[str, list[str]] = {"created": [], "fetched": [], "names": [], "sessions": [], "emails": []}
+    document = {
+        "data": {"file": "users.csv", "mode": "stop", "per": "user"},
+        "endpoints": [{"name": "signup", "method": "POST", "path": "/signup",
+                       "json": {"email": "{row.email}"}, "expect": [201]}],
+        "load": {"model": "open", "rate": 50, "duration": "5s"},
+    }
+    with ServerThread(flow_app(log)) as server:
+        final = await (await start(_plan(server.url, document, str(tmp_path / "chain.toml")))).wait()
+    assert log["emails"] == emails and final.total.skipped == 0
+    assert final.stop_reason == "data exhausted"
+
+
 async def test_a_missing_variable_is_skipped_and_counted_never_sent() -> None:
     log: dict[str, list[str]] = {"created": [], "fetched": [], "names": [], "sessions": [], "emails": []}
     with ServerThread(flow_app(log, give_id=False)) as server:
@@ -170,3 +197,23 @@ def test_chaining_mistakes_are_caught_at_load(change: dict[str, Any], message: s
     with pytest.raises(InputError) as caught:
         parse_profile({"name": "chain", "base_url": "http://127.0.0.1:1", **change}, "chain.toml")
     assert caught.value.line().startswith(message)
+
+
+@pytest.mark.parametrize("pieces", [
+    [b"data: a\n\ndata: b\n\n"],
+    [b"data: a\r\n\r\ndata: b\r\n\r\n"],
+    [b"data: a\r\rdata: b\r\r"],
+    [b"data: a\r", b"\n\r", b"\ndata: b\n", b"\n"],  # CRLF and the blank line split across reads
+    [b"data: a\n\n\n\n", b"data: b\n\n"],  # extra empty lines are not events
+    [b"data: ", b"a" * 100_000, b"\n\n", b"data: b\n\n"],  # a long line is not buffered whole
+])
+def test_server_sent_events_are_counted_however_they_are_cut(pieces: list[bytes]) -> None:
+    from stressdeck.engine.client import EventCounter
+
+    counter = EventCounter()
+    assert sum(counter.feed(piece) for piece in pieces) + counter.finish() == 2
+    assert len(counter._partial) <= 2
+
+
+def test_a_hostile_json_nesting_is_no_value_not_a_crash() -> None:
+    assert parse_extractor("v", "$.id").extract({}, b"[" * 200_000) is None

@@ -235,3 +235,12 @@ async def test_quick_changes_build_on_each_other_within_a_tick(target: ServerThr
     final = await handle.wait()
     assert [e.value for e in final.control_log] == [3, 4, 5]
     assert final.users == 5
+
+
+async def test_thinking_users_have_nothing_in_flight(target: ServerThread) -> None:
+    plan = make_plan(target.url, [{"name": "ok", "path": "/ok", "think": "2s"}], users=3, duration="1.5s")
+    handle = await start(plan)
+    await asyncio.sleep(1.0)  # every user sent at once and is now thinking
+    during = handle.latest
+    await handle.wait()
+    assert during.active_users == 3 and during.in_flight == 0, during

@@ -8,6 +8,7 @@ and random helpers ``random.uuid``, ``random.int``, ``random.hex``, ``random.str
 
 from __future__ import annotations
 
+import functools
 import json
 import random
 import re
@@ -73,6 +74,28 @@ def placeholders(text: str) -> list[str]:
     return _PLACEHOLDER.findall(text)
 
 
+NOT_JSON = object()
+
+
+class ResponseBody:
+    """A kept response body, decoded and parsed at most once however many extracts read it."""
+
+    def __init__(self, raw: bytes) -> None:
+        self.raw = raw
+
+    @functools.cached_property
+    def text(self) -> str:
+        return self.raw.decode("utf-8", errors="replace")
+
+    @functools.cached_property
+    def json(self) -> Any:
+        """The parsed document, or NOT_JSON; a hostile nesting depth is not JSON either."""
+        try:
+            return json.loads(self.text)
+        except (ValueError, RecursionError):
+            return NOT_JSON
+
+
 @dataclass(frozen=True)
 class Extractor:
     """Take one value from a response: ``$.json.path``, ``header:Name`` or ``regex:PATTERN``."""
@@ -87,19 +110,19 @@ class Extractor:
     def needs_body(self) -> bool:
         return self.kind != "header"
 
-    def extract(self, headers: Mapping[str, str], body: bytes) -> str | None:
+    def extract(self, headers: Mapping[str, str], body: bytes | ResponseBody) -> str | None:
         if self.kind == "header":
             return headers.get(self.expression)
-        text = body.decode("utf-8", errors="replace")
+        if isinstance(body, bytes):
+            body = ResponseBody(body)
         if self.kind == "regex":
             assert self.pattern is not None
-            match = self.pattern.search(text)
+            match = self.pattern.search(body.text)
             if not match:
                 return None
             return match.group(1) if match.groups() else match.group(0)
-        try:
-            node: Any = json.loads(text)
-        except ValueError:
+        node = body.json
+        if node is NOT_JSON:
             return None
         for step in self.steps:
             if isinstance(step, int):

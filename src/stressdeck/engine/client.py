@@ -13,7 +13,7 @@ import aiohttp
 from aiohttp import http_exceptions
 from aiohttp.client_proto import ResponseHandler
 
-from stressdeck.chain import MissingVariable
+from stressdeck.chain import MissingVariable, ResponseBody
 from stressdeck.engine.plan import RequestSpec
 from stressdeck.engine.stats import Recorder
 
@@ -44,6 +44,35 @@ class Connector(aiohttp.TCPConnector):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._factory = functools.partial(_ResponseHandler, loop=self._loop)
+
+
+class EventCounter:
+    """Server-sent events in a stream read in arbitrary pieces: an event is dispatched by a
+    blank line after at least one field line; lines end in LF, CRLF or CR."""
+
+    def __init__(self) -> None:
+        self._partial = b""  # the unfinished last line, kept whole across reads
+        self._fields = False  # the event being read has a line already
+
+    def feed(self, data: bytes) -> int:
+        text = self._partial + data
+        # A CR at the very end may be the first half of a CRLF: decide with the next read.
+        cut = len(text) - 1 if text.endswith(b"\r") else len(text)
+        lines = text[:cut].replace(b"\r\n", b"\n").replace(b"\r", b"\n").split(b"\n")
+        # Only whether the unfinished line is empty matters: an endless line must not grow here.
+        self._partial = (lines.pop() + text[cut:])[-2:]
+        events = 0
+        for line in lines:
+            if line:
+                self._fields = True
+            elif self._fields:
+                events += 1
+                self._fields = False
+        return events
+
+    def finish(self) -> int:
+        """At the end of the body: a CR held back was a line end after all."""
+        return self.feed(b"\n") if self._partial.endswith(b"\r") else 0
 
 
 def classify(exc: BaseException) -> str:
@@ -100,8 +129,7 @@ async def send(session: aiohttp.ClientSession, spec: RequestSpec, index: int, ti
     nbytes = chunks = events = 0
     try:
         async with session.request(spec.method, url, headers=headers, data=body, timeout=timeout) as response:
-            sse = response.content_type == "text/event-stream"
-            tail = b""
+            sse = EventCounter() if response.content_type == "text/event-stream" else None
             content = response.content
             while True:
                 data, end_of_chunk = await content.readchunk()
@@ -113,12 +141,12 @@ async def send(session: aiohttp.ClientSession, spec: RequestSpec, index: int, ti
                     first_byte = time.perf_counter()
                 nbytes += len(data)
                 chunks += end_of_chunk
-                if sse:
-                    # An event ends with a blank line; it may straddle two reads.
-                    events += (tail + data[:1]).count(b"\n\n") + data.count(b"\n\n")
-                    tail = data[-1:]
+                if sse is not None:
+                    events += sse.feed(data)
                 if keep is not None and len(keep) < BODY_CAP:
                     keep += data[: BODY_CAP - len(keep)]
+            if sse is not None:
+                events += sse.finish()
             status = response.status
             response_headers = response.headers
     except asyncio.CancelledError:
@@ -138,7 +166,8 @@ async def send(session: aiohttp.ClientSession, spec: RequestSpec, index: int, ti
         ttfb_us=(first_byte - sent) * 1e6, nbytes=nbytes, chunks=chunks, events=events,
     )
     if spec.extract and ok and variables is not None:
+        kept = ResponseBody(bytes(keep or b""))
         for extractor in spec.extract:
-            value = extractor.extract(response_headers, bytes(keep or b""))
+            value = extractor.extract(response_headers, kept)
             if value is not None:
                 variables[extractor.variable] = value

@@ -48,17 +48,16 @@ class RequestSpec:
     header_templates: tuple[tuple[str, Template], ...] = ()
     body_template: Template | None = None
     extract: tuple[Extractor, ...] = ()
+    # Derived once here, read on every send.
+    templated: bool = field(init=False)
+    needs_body: bool = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "templated", bool(self.url_template or self.header_templates or self.body_template))
+        object.__setattr__(self, "needs_body", any(extractor.needs_body for extractor in self.extract))
 
     def is_ok(self, status: int) -> bool:
         return status in self.expect if self.expect else status < 400
-
-    @property
-    def templated(self) -> bool:
-        return bool(self.url_template or self.header_templates or self.body_template)
-
-    @property
-    def needs_body(self) -> bool:
-        return any(extractor.needs_body for extractor in self.extract)
 
     def render(self, variables: Mapping[str, str]) -> tuple[str, tuple[tuple[str, str], ...], bytes | None]:
         """URL, headers and body with this user's variables; raises MissingVariable."""

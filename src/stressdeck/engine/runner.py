@@ -94,7 +94,9 @@ class RunHandle:
         if self.plan.load.stages:
             level, _ = stage_target(self.plan.load.stages, 0.0, 0.0)
             self._set_level(level)
-        budgets = (split_whole(self.plan.load.requests, self.processes)
+        # Split whole iterations: a worker only starts a flow its budget can finish.
+        cost = len(self.plan.flow) or 1
+        budgets = ([share * cost for share in split_whole(self.plan.load.requests // cost, self.processes)]
                    if self.plan.load.requests is not None else [None] * self.processes)
         users = split_whole(self._users, self.processes)
         rate = self._rate / self.processes if self._rate is not None else None
@@ -287,9 +289,7 @@ class RunHandle:
             for message in worker.poll():
                 self._last_heard[message.worker] = time.monotonic()
                 if isinstance(message, WorkerFinished):
-                    self._finished_workers[message.worker] = message
-                    if message.error:
-                        self._stop_reason = f"worker {message.worker} crashed: {message.error}"
+                    self._finished_workers[message.worker] = message  # a crash ends the run: _end_reason
                     continue
                 # Counts are the newest; lags the worst of the deltas folded now, or a stall
                 # reported in one delta would vanish behind the next one.

@@ -76,7 +76,8 @@ class Worker:
         self._chained = bool(plan.flow or plan.data or any(spec.templated or spec.extract for spec in plan.requests))
         data = plan.data
         self._feed = DataFeed(data.rows, data.mode, worker_id, workers) if data else None
-        self._row_per_iteration = bool(data and data.per == "iteration")
+        # The open model has no users to hold a row: each arrival takes the next one.
+        self._row_per_iteration = bool(data and (data.per == "iteration" or self.open_model))
 
     # -- control ---------------------------------------------------------------------------
 
@@ -220,7 +221,12 @@ class Worker:
             await send(self._session, spec, index, timeouts[index], self.recorder,
                        due if step == 0 else None, variables)
             if spec.think and not self.open_model:
-                await asyncio.sleep(spec.think)
+                # A thinking user has nothing in flight (and must not hold up "requests done").
+                self.in_flight -= 1
+                try:
+                    await asyncio.sleep(spec.think)
+                finally:
+                    self.in_flight += 1
         return True
 
     # -- closed model ----------------------------------------------------------------------
