@@ -171,7 +171,8 @@ async def test_save_writes_a_session_and_asks_before_overwriting(profile: Path, 
         await wait_for(pilot, lambda: saved.exists() and isinstance(app.screen, DashboardScreen))
         document = tomllib.loads(saved.read_text(encoding="utf-8"))
         assert document["format_version"] >= 1
-        assert "users" in json.dumps(document)  # the control log went into the session
+        # The control log went into the session: the "+" pressed during the run.
+        assert [(e["command"], e.get("value")) for e in document["results"]["control_log"]] == [("users", 3), ("stop", None)]
         first = saved.read_bytes()
 
         # The same name again: a question first; "n" leaves the file alone, "y" replaces it.
@@ -261,6 +262,17 @@ async def test_quit_when_idle_does_not_ask(profile: Path, tmp_path: Path) -> Non
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("q")
         await wait_for(pilot, lambda: not app.is_running)
+
+
+async def test_load_keys_after_a_run_show_the_next_run_in_the_header(profile: Path, tmp_path: Path) -> None:
+    app = console(profile, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await start(app, pilot)
+        await pilot.press("s")
+        await wait_for(pilot, lambda: app.controller.state == STOPPED)
+        await wait_for(pilot, lambda: "next run: closed, 2 users" in header(app))
+        await pilot.press("plus", "plus")  # the stopped run's snapshot no longer changes
+        await wait_for(pilot, lambda: "next run: closed, 4 users" in header(app))
 
 
 async def test_load_keys_before_a_run_change_the_next_run(profile: Path, tmp_path: Path) -> None:

@@ -25,7 +25,7 @@ from textual.binding import Binding
 from textual.notifications import SeverityLevel
 from textual.screen import Screen
 
-from stressdeck.engine.plan import DEFAULT_MAX_DURATION
+from stressdeck.engine.plan import DEFAULT_MAX_DURATION, Plan
 from stressdeck.engine.procs import ProcessWorker
 from stressdeck.engine.runner import RunHandle, WorkerFactory
 from stressdeck.engine.snapshot import Snapshot
@@ -40,7 +40,7 @@ from stressdeck.ui.known_hosts import FILE_NAME as KNOWN_HOSTS_FILE
 from stressdeck.ui.known_hosts import KnownHosts
 from stressdeck.ui.planning import PlanSource, describe_load
 from stressdeck.ui.screens.dashboard import DashboardScreen
-from stressdeck.ui.screens.dialogs import ConfirmScreen, MetricsScreen, PresetScreen, SaveScreen
+from stressdeck.ui.screens.dialogs import NO_PRESET, ConfirmScreen, MetricsScreen, PresetScreen, SaveScreen
 from stressdeck.ui.screens.picker import PickerScreen
 
 REFRESH_SECONDS = 0.25  # 4 renders a second at most: the engine ticks at the same pace
@@ -125,6 +125,7 @@ class StressDeckApp(App[int]):
         self.autosave_error: str | None = None
         self.renders = 0  # snapshots rendered, for tests and the refresh-rate check
         self._shown: Snapshot | None = None
+        self._shown_plan: Plan | None = None
         self._runs = 0
 
     def notify(self, message: str, *, title: str = "", severity: SeverityLevel = "information",
@@ -191,7 +192,8 @@ class StressDeckApp(App[int]):
         if self.controller is None:
             return
         snap = self.controller.latest()
-        if snap is not self._shown:
+        # A new snapshot, or a changed next-run plan (a load key after a run) to show.
+        if snap is not self._shown or self.controller.plan is not self._shown_plan:
             self.render_snapshot(snap)
 
     def render_snapshot(self, snap: Snapshot) -> None:
@@ -202,6 +204,7 @@ class StressDeckApp(App[int]):
         previous, self._shown = self._shown, snap
         controller = self.controller
         if controller is not None:
+            self._shown_plan = controller.plan
             plan = controller.run_plan or controller.plan
             next_load = "" if controller.active else describe_load(controller.plan)
             # The target pane lists what the next run will follow once this one is over.
@@ -216,8 +219,7 @@ class StressDeckApp(App[int]):
             self.refresh_bindings()
 
     def _sample_host(self) -> None:
-        # The first sample may come before the dashboard has composed its panes.
-        if self.monitor is None or self.dashboard is None or not self.dashboard.is_mounted:
+        if self.monitor is None or self.dashboard is None:
             return
         self.dashboard.show_host(self.monitor.sample(), self.monitor.history)
 
@@ -348,9 +350,7 @@ class StressDeckApp(App[int]):
 
     def action_toggle_histogram(self) -> None:
         if self.dashboard is not None:
-            self.dashboard.toggle_histogram()
-            if self._shown is not None:
-                self.dashboard.show_histogram(self._shown)
+            self.dashboard.toggle_histogram(self._shown)
 
     @work(exclusive=True, group="dialog")
     async def action_preset(self) -> None:
@@ -362,13 +362,12 @@ class StressDeckApp(App[int]):
         if name is None:
             return
         try:
-            controller.choose_preset(None if name == "(profile)" else name)
+            controller.choose_preset(None if name == NO_PRESET else name)
         except InputError as exc:
             self.notify(printable(exc.line()), severity="error", timeout=NOTIFY_SECONDS)
             return
         when = "from the next start (s)" if controller.active else "when you press s"
         self.notify(f"{describe_load(controller.plan)}: applies {when}", title="preset", timeout=NOTIFY_SECONDS)
-        self._shown = None
         self._tick()
 
     @work(exclusive=True, group="dialog")
@@ -395,7 +394,6 @@ class StressDeckApp(App[int]):
         when = "from the next start (s)" if controller.active else "when you press s"
         self.notify(f"{what}: applies {when}", title="metrics", timeout=NOTIFY_SECONDS)
         self._log(f"target metrics for the next run: {what}")
-        self._shown = None
         self._tick()
 
     @work(exclusive=True, group="dialog")

@@ -90,7 +90,7 @@ def _value(result: ThresholdResult) -> str:
     """The measured value in the threshold's own unit (error_rate is a fraction, latencies ms)."""
     if result.value is None:
         return "-"
-    metric = result.expr.split()[0] if result.expr.split() else ""
+    metric = result.metric
     if metric == "error_rate":
         return percent(result.value)
     if metric in LATENCY_METRICS:

@@ -12,11 +12,11 @@ app actions, because the app owns the run.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Container
-from textual.css.query import NoMatches
 from textual.screen import Screen
 from textual.widgets import Footer, Tab, Tabs
 
@@ -35,6 +35,20 @@ PANES = (("overview", "Overview"), ("endpoints", "Endpoints"), ("charts", "Chart
          ("host", "Host"), ("log", "Log"), ("target", "Target"))
 WIDE = 140  # columns from which every pane is shown side by side
 
+
+@dataclass(frozen=True)
+class _Views:
+    header: StatusHeader
+    histogram: LatencyHistogram
+    endpoints: EndpointTable
+    streams: StreamsPane
+    codes: CodesPane
+    charts: tuple[TimelineChart, ...]
+    host: HostPane
+    log: EventLog
+    target: TargetPane
+
+
 class DashboardScreen(Screen[None]):
     """``baseline`` (a saved run's final snapshot) adds its figures under the live ones;
     ``read_only`` is a saved session on view: no run, no run keys."""
@@ -50,6 +64,20 @@ class DashboardScreen(Screen[None]):
         super().__init__()
         self.baseline, self.baseline_title = baseline, baseline_title
         self.read_only, self.host_note = read_only, host_note
+        self._views: _Views | None = None  # set once the panes exist, cleared when they go
+
+    def on_mount(self) -> None:
+        # Looked up once, not on every refresh; until mounted (and after unmount) a refresh
+        # or a host sample that arrives has nothing to draw on and is dropped.
+        self._views = _Views(
+            header=self.query_one(StatusHeader), histogram=self.query_one(LatencyHistogram),
+            endpoints=self.query_one(EndpointTable), streams=self.query_one(StreamsPane),
+            codes=self.query_one(CodesPane), charts=tuple(self.query(TimelineChart)),
+            host=self.query_one(HostPane), log=self.query_one(EventLog), target=self.query_one(TargetPane),
+        )
+
+    def on_unmount(self) -> None:
+        self._views = None
 
     def compose(self) -> ComposeResult:
         yield StatusHeader(id="status")
@@ -88,35 +116,35 @@ class DashboardScreen(Screen[None]):
 
     def show(self, snap: Snapshot, name: str, duration: float | None, next_load: str = "",
              insecure: bool = False, metrics_url: str | None = None, metrics: Sequence[str] = ()) -> None:
-        try:
-            header = self.query_one(StatusHeader)
-        except NoMatches:
-            return  # the app is closing and the panes are already gone: nothing to draw on
-        header.show(snap, name, duration, next_load, insecure)
-        self.query_one(LatencyHistogram).show(snap)
-        self.query_one(EndpointTable).show(snap)
-        self.query_one(StreamsPane).show(snap)
-        self.query_one(CodesPane).show(snap)
-        for chart in self.query(TimelineChart):
+        views = self._views
+        if views is None:
+            return
+        views.header.show(snap, name, duration, next_load, insecure)
+        views.histogram.show(snap)
+        views.endpoints.show(snap)
+        views.streams.show(snap)
+        views.codes.show(snap)
+        for chart in views.charts:
             chart.show(snap)
-        self.query_one(HostPane).show_health(snap.health)
-        self.query_one(TargetPane).show(snap, metrics_url, metrics, editable=not self.read_only)
+        views.host.show_health(snap.health)
+        views.target.show(snap, metrics_url, metrics, editable=not self.read_only)
 
     def show_host(self, sample: HostSample | None, history: Sequence[HostSample]) -> None:
-        self.query_one(HostPane).show_host(sample, history)
+        if self._views is not None:
+            self._views.host.show_host(sample, history)
 
     def log_events(self, events: Sequence[LogEvent]) -> None:
-        if events:
-            self.query_one(EventLog).add(events)
+        if events and self._views is not None:
+            self._views.log.add(events)
 
-    def toggle_histogram(self) -> bool:
-        """Switch the histogram between the whole run and the last 10 s; True when recent."""
-        histogram = self.query_one(LatencyHistogram)
+    def toggle_histogram(self, snap: Snapshot | None) -> None:
+        """Switch the histogram between the whole run and the last 10 s."""
+        if self._views is None:
+            return
+        histogram = self._views.histogram
         histogram.recent = not histogram.recent
-        return histogram.recent
-
-    def show_histogram(self, snap: Snapshot) -> None:
-        self.query_one(LatencyHistogram).show(snap)
+        if snap is not None:
+            histogram.show(snap)
 
     # -- panes -----------------------------------------------------------------------------
 
