@@ -96,17 +96,21 @@ def test_a_missing_env_variable_names_the_session(tmp_path: Path, capsys: pytest
     assert "environment variable STRESSDECK_TEST_UNSET is not set" in capsys.readouterr().err
 
 
-def test_replay_refuses_an_existing_save_file_before_running(tmp_path: Path,
-                                                             capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.parametrize("ui", [[], ["--ui"]])
+def test_replay_refuses_an_unusable_save_file_before_running(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                             ui: list[str]) -> None:
+    """Headless or in the console, the same checks, before anything is sent or drawn."""
     import tomli_w
 
     path = tmp_path / "s.toml"
     path.write_text(tomli_w.dumps(crafted_document()))
     taken = tmp_path / "taken.toml"
     taken.write_text("mine")
-    assert main(["replay", str(path), "--save", str(taken)]) == 2
+    assert main(["replay", str(path), *ui, "--save", str(taken)]) == 2
     assert "already exists (use --force to overwrite)" in capsys.readouterr().err
     assert taken.read_text() == "mine"
+    assert main(["replay", str(path), *ui, "--save", str(taken / "x.toml")]) == 2  # a file is in the way
+    assert "--save" in capsys.readouterr().err
 
 
 # -- steer, with a fake clock ------------------------------------------------------------------

@@ -38,11 +38,13 @@ from stressdeck.text import printable
 
 def cmd_replay(args: argparse.Namespace) -> int:
     session = load_session(args.session)
-    if args.ui:
-        return _replay_in_console(args)
-    plan = plan_for_replay(session, args.session, base_url=args.base_url, i_know=args.i_know)
     check_save_path(args)
     refuse_unwritable("--save", args.save)
+    if args.ui:
+        from stressdeck.ui.main import replay
+
+        return replay(args, session)
+    plan = plan_for_replay(session, args.session, base_url=args.base_url, i_know=args.i_know)
     redacted = redacted_fields(session.plan.document)
     if redacted:
         print(f"warning: {printable(args.session)}: {', '.join(redacted)} were redacted when saved; "
@@ -52,13 +54,6 @@ def cmd_replay(args: argparse.Namespace) -> int:
         print(f"replaying {len(events)} live change(s) from {printable(args.session)}", flush=True)
     driver = partial(steer, events=events, stop_at=stop_offset(session))
     return run_and_keep(args, plan, steer=driver, replay_of=args.session)
-
-
-def _replay_in_console(args: argparse.Namespace) -> int:
-    from stressdeck.ui.main import replay
-
-    return replay(args.session, base_url=args.base_url, save=args.save, force=args.force,
-                  keep_secrets=args.keep_secrets, processes=args.processes, i_know=args.i_know)
 
 
 # -- compare -------------------------------------------------------------------------------

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
 from stressdeck.engine.plan import Plan, build_plan
 from stressdeck.engine.snapshot import STOPPED, STOPPING, ControlEvent, Snapshot
 from stressdeck.errors import InputError
-from stressdeck.profile import parse_profile
+from stressdeck.profile import Profile, parse_profile
 from stressdeck.session import Session
 
 INTERRUPTED = "interrupted"
@@ -47,9 +47,9 @@ class Steerable(Protocol):
     async def stop(self, reason: str = ...) -> Snapshot: ...
 
 
-def plan_for_replay(session: Session, source: str, *, base_url: str | None = None,
-                    i_know: bool = False) -> Plan:
-    """Rebuild the plan from the saved profile and overrides; ``base_url`` wins over both.
+def replay_inputs(session: Session, source: str, *, base_url: str | None = None,
+                  i_know: bool = False) -> tuple[Profile, dict[str, Any], Plan]:
+    """The saved profile, its overrides (``base_url`` wins) and the plan they build.
 
     Raises InputError naming the session file when the saved profile no longer builds
     (a missing ``${ENV}`` variable, a data file that moved ...).
@@ -61,13 +61,20 @@ def plan_for_replay(session: Session, source: str, *, base_url: str | None = Non
     try:
         # Parsed as the original profile file, so relative data files resolve as they did.
         profile = parse_profile(saved.document, saved.source or source)
-        return build_plan(profile, **overrides, max_duration=saved.load.max_duration, tick=saved.load.tick,
+        plan = build_plan(profile, **overrides, max_duration=saved.load.max_duration, tick=saved.load.tick,
                           i_know=i_know)
     except InputError as exc:
         if exc.source.startswith("--"):  # a command-line option, e.g. a bad --base-url
             raise
         field = f"plan.profile.{exc.field}" if exc.field else "plan.profile"
         raise InputError(source, field, exc.message) from None
+    return profile, overrides, plan
+
+
+def plan_for_replay(session: Session, source: str, *, base_url: str | None = None,
+                    i_know: bool = False) -> Plan:
+    """The plan to replay; raises InputError as ``replay_inputs`` does."""
+    return replay_inputs(session, source, base_url=base_url, i_know=i_know)[2]
 
 
 def replay_events(session: Session) -> tuple[ControlEvent, ...]:

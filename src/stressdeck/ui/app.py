@@ -14,7 +14,7 @@ import os
 import re
 import signal
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from multiprocessing import resource_tracker
 from pathlib import Path
 from typing import Any
@@ -25,9 +25,10 @@ from textual.binding import Binding
 from textual.notifications import SeverityLevel
 from textual.screen import Screen
 
+from stressdeck.cli import EXIT_INTERRUPTED, Steer
 from stressdeck.engine.plan import DEFAULT_MAX_DURATION, Plan
 from stressdeck.engine.procs import ProcessWorker
-from stressdeck.engine.runner import RunHandle, WorkerFactory
+from stressdeck.engine.runner import WorkerFactory
 from stressdeck.engine.snapshot import Snapshot
 from stressdeck.errors import InputError
 from stressdeck.monitor import HostMonitor, Monitor
@@ -48,8 +49,6 @@ HOST_SECONDS = 1.0
 RUN_ACTIONS = {"toggle_run", "toggle_pause", "users", "users_scale", "rate", "preset", "save", "metrics"}
 VIEW_ACTIONS = {"toggle_histogram"}  # also work on a static snapshot
 NOTIFY_SECONDS = 3
-EXIT_INTERRUPTED = 130  # as the headless run: killed by a signal, what it measured kept
-Steer = Callable[[RunHandle], Awaitable[None]]  # drives a run's controls, e.g. a replay
 
 
 def session_file_name(plan_name: str, now: float | None = None) -> str:

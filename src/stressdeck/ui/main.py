@@ -17,6 +17,7 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from stressdeck.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE
 from stressdeck.errors import InputError
 from stressdeck.monitor import check_pid
 from stressdeck.text import printable
@@ -24,8 +25,8 @@ from stressdeck.text import printable
 if TYPE_CHECKING:
     from stressdeck.engine.snapshot import Snapshot
     from stressdeck.ui.app import StressDeckApp
+    from stressdeck.session import Session
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 DEMO = "demo"
 
 
@@ -136,59 +137,47 @@ def view_app(session_path: str, *, baseline: str | None = None) -> StressDeckApp
                          worker_factory=None)
 
 
-def replay_app(session_path: str, *, base_url: str | None = None, processes: int = 1,
-               i_know: bool = False) -> StressDeckApp:
+def replay_app(session_path: str, session: Session | None = None, *, base_url: str | None = None,
+               processes: int = 1, i_know: bool = False) -> StressDeckApp:
     """The console on a saved session's plan, started at once and steered by its control
     log, as the headless replay does; raises InputError."""
     from functools import partial
 
-    from stressdeck.profile import parse_profile
     from stressdeck.redact import redacted_fields
-    from stressdeck.replay import plan_for_replay, replay_events, steer, stop_offset
+    from stressdeck.replay import replay_events, replay_inputs, steer, stop_offset
     from stressdeck.session import load_session
     from stressdeck.ui.app import StressDeckApp
     from stressdeck.ui.planning import PlanSource
 
-    session = load_session(session_path)
-    plan_for_replay(session, session_path, base_url=base_url, i_know=i_know)  # the headless checks and messages
-    saved = session.plan
-    overrides = dict(saved.overrides)
-    if base_url is not None:
-        overrides["base_url"] = base_url
-    profile = parse_profile(saved.document, saved.source or session_path)
-    source = PlanSource(profile, overrides, saved.load.max_duration, saved.load.tick, i_know)
-    redacted = redacted_fields(saved.document)
+    session = session or load_session(session_path)
+    profile, overrides, _ = replay_inputs(session, session_path, base_url=base_url, i_know=i_know)
+    load = session.plan.load
+    source = PlanSource(profile, overrides, load.max_duration, load.tick, i_know)
+    redacted = redacted_fields(session.plan.document)
     notes = [f'{", ".join(redacted)} were redacted when saved; the replay sends "<redacted>"'] if redacted else []
     driver = partial(steer, events=replay_events(session), stop_at=stop_offset(session))
     return StressDeckApp(source, autostart=True, steer=driver, notes=notes, processes=processes, i_know=i_know)
 
 
-def replay(session_path: str, *, base_url: str | None = None, save: str | None = None,
-           force: bool = False, keep_secrets: bool = False, processes: str | int = 1,
-           i_know: bool = False) -> int:
-    """`stressdeck replay SESSION --ui`; ``save`` writes the replay's session when the console
-    closes (the run is stopped first if it is still going)."""
-    from stressdeck.cli import check_save_path
+def replay(args: argparse.Namespace, session: Session) -> int:
+    """`stressdeck replay SESSION --ui`, its options already checked; ``--save`` is written
+    when the console closes (a run still going is stopped first), as the headless replay
+    writes it, falling back to sessions/autosave-* when it cannot be."""
+    from stressdeck.cli import keep_session
     from stressdeck.engine.procs import resolve_processes
-    from stressdeck.files import WriteError
-    from stressdeck.session import save_session
 
     try:
-        check_save_path(argparse.Namespace(save=save, force=force))
-        app = replay_app(session_path, base_url=base_url, processes=resolve_processes(processes), i_know=i_know)
+        app = replay_app(args.session, session, base_url=args.base_url,
+                         processes=resolve_processes(args.processes), i_know=args.i_know)
     except InputError as exc:
         print(f"error: {printable(exc.line())}", file=sys.stderr)
         return EXIT_USAGE
     app.run()
     controller = app.controller
-    if save and controller is not None and controller.handle is not None and controller.run_plan is not None:
-        try:
-            written = save_session(save, controller.run_plan, controller.handle.latest, overwrite=force,
-                                   keep_secrets=keep_secrets, replay_of=session_path)
-        except WriteError as exc:
-            print(f"error: {printable(exc)}", file=sys.stderr)
+    if args.save and controller is not None and controller.handle is not None and controller.run_plan is not None:
+        final = controller.handle.latest
+        if not keep_session(args, controller.run_plan, final, partial=False, replay_of=args.session):
             return EXIT_FAILED
-        print(f"saved {printable(written)}")
     return app.return_code or EXIT_OK
 
 
