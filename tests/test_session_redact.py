@@ -69,3 +69,11 @@ def test_redaction_tolerates_odd_shapes() -> None:
     document = {"defaults": "x", "endpoints": ["not a table", {"headers": ["list"]}], "base_url": 3}
     assert redact_document(dict(document)) == document
     assert redacted_fields(document) == []
+
+
+def test_a_password_in_the_metrics_url_is_redacted_and_reported() -> None:
+    document = {"base_url": "http://127.0.0.1:8765", "metrics_url": "http://scraper:hunter2@127.0.0.1:9100/metrics",
+                "endpoints": [{"name": "a", "path": "/"}]}
+    redacted = redact_document(document)
+    assert redacted["metrics_url"] == "http://scraper:<redacted>@127.0.0.1:9100/metrics"
+    assert redacted_fields(redacted) == ["metrics_url"]  # so a replay warns it scrapes with "<redacted>"

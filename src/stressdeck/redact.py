@@ -56,8 +56,10 @@ def redact_document(document: dict[str, Any]) -> dict[str, Any]:
     Request bodies are kept as written: they cannot hold ``${VAR}`` references, so redacting
     them would make the session impossible to replay.
     """
-    if isinstance(document.get("base_url"), str):
-        document["base_url"] = redact_url(document["base_url"])
+    # A metrics endpoint is as likely as the target to carry a password in its URL.
+    for key in ("base_url", "metrics_url"):
+        if isinstance(document.get(key), str):
+            document[key] = redact_url(document[key])
     defaults = document.get("defaults")
     if isinstance(defaults, dict) and isinstance(defaults.get("headers"), dict):
         defaults["headers"] = redact_values(defaults["headers"])
@@ -76,9 +78,8 @@ def redact_document(document: dict[str, Any]) -> dict[str, Any]:
 
 def redacted_fields(document: Mapping[str, Any]) -> list[str]:
     """Where a saved profile holds ``<redacted>``: a replay would send that text instead."""
-    found = []
-    if isinstance(document.get("base_url"), str) and REDACTED in document["base_url"]:
-        found.append("base_url")
+    found = [key for key in ("base_url", "metrics_url")
+             if isinstance(document.get(key), str) and REDACTED in document[key]]
     defaults = document.get("defaults")
     if isinstance(defaults, Mapping) and isinstance(defaults.get("headers"), Mapping):
         found += [f"defaults.headers.{k}" for k, v in defaults["headers"].items() if v == REDACTED]

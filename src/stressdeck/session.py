@@ -49,7 +49,6 @@ from stressdeck.session_fields import (
     health_dict,
     read_health,
     read_target_metrics,
-    target_metrics_dict,
 )
 from stressdeck.thresholds import ThresholdResult
 
@@ -171,19 +170,12 @@ def build_session(plan: Plan, snapshot: Snapshot, *, keep_secrets: bool = False,
     """The session of a run, exactly as ``load_session`` will read it back."""
     document = copy.deepcopy(dict(plan.document))
     overrides = dict(plan.overrides)
-    results = results_dict(snapshot, plan.name)
-    if snapshot.target_metrics is not None:
-        results["target_metrics"] = target_metrics_dict(snapshot.target_metrics)
+    results = results_dict(snapshot, plan.name)  # target metrics arrive with their URL redacted
     if not keep_secrets:
         document = redact_document(document)
-        # A metrics endpoint is as likely as the target to carry a password in its URL.
-        if isinstance(document.get("metrics_url"), str):
-            document["metrics_url"] = redact_url(document["metrics_url"])
         for key in ("base_url", "metrics_url"):
             if isinstance(overrides.get(key), str):
                 overrides[key] = redact_url(overrides[key])
-        if "target_metrics" in results:
-            _redact_metrics_url(results["target_metrics"])
     load = plan.load
     settings = LoadSettings(model=load.model, users=load.users, rate=load.rate, max_in_flight=load.max_in_flight,
                             duration=load.duration, requests=load.requests, preset=load.preset,
@@ -204,19 +196,6 @@ def build_session(plan: Plan, snapshot: Snapshot, *, keep_secrets: bool = False,
     raw["plan"]["profile"] = document  # verbatim: a JSON profile's null is meaningful
     # Parsing what we are about to write guarantees that save then load gives an equal Session.
     return session_from_document(raw, "<session>")
-
-
-def _redact_metrics_url(metrics: dict[str, Any]) -> None:
-    """The scrape URL, and the error messages that quote it ("HTTP 500 from URL"), redacted."""
-    url = metrics["url"]
-    redacted = redact_url(url)
-    if redacted == url:
-        return
-    metrics["url"] = redacted
-    for point in [metrics, *metrics["scrape_points"], *(p for s in metrics["series"] for p in s["points"])]:
-        for key in ("last_error", "error"):
-            if isinstance(point.get(key), str):
-                point[key] = point[key].replace(url, redacted)
 
 
 # -- rebuilding a snapshot ----------------------------------------------------------------
@@ -296,8 +275,7 @@ def session_to_document(session: Session) -> dict[str, Any]:
                             for e in results.control_log],
             "timeline": [_timeline_dict(p) for p in results.timeline],
             "generator": health_dict(results.generator),
-            "target_metrics": (None if results.target_metrics is None
-                               else target_metrics_dict(results.target_metrics)),
+            "target_metrics": None if results.target_metrics is None else results.target_metrics.to_dict(),
         },
         "histograms": dict(session.histograms),  # last, always: see _read_histograms
     }

@@ -6,7 +6,6 @@ for its type before use, so a bad file reads as ``FILE: FIELD: expected ...``, n
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -161,19 +160,3 @@ def _read_points(r: Reader, table: Mapping[str, Any], key: str, where: str) -> t
         points.append(MetricPoint(t=r.number(point, "t", path), value=r.optional_number(point, "value", path),
                                   ok=r.boolean(point, "ok", path), error=r.optional_string(point, "error", path)))
     return tuple(points)
-
-
-def target_metrics_dict(metrics: MetricsSnapshot) -> dict[str, Any]:
-    """The scraper's own ``to_dict``, with values no session can hold made None.
-
-    A gauge may legally read +Inf or NaN; a session refuses non-finite numbers (they poison
-    comparisons), and losing one reading beats losing the whole saved run.
-    """
-    document = metrics.to_dict()
-    for points in [document["scrape_points"], *(series["points"] for series in document["series"])]:
-        for point in points:
-            value = point["value"]
-            if isinstance(value, float) and not math.isfinite(value):
-                point["value"] = None
-                point["error"] = point["error"] or f"not a finite number ({value})"
-    return document
