@@ -119,10 +119,6 @@ class Secrets:
     def _need(self, variable: str, what: str) -> None:
         self._needed.setdefault(variable, what)
 
-    @property
-    def variables(self) -> list[str]:
-        return list(self._needed)
-
     def warnings(self) -> list[str]:
         notes = [f"set {variable} to {what} before running (secrets are not written to the profile)"
                  for variable, what in self._needed.items()]
@@ -196,9 +192,10 @@ def unique_name(name: str, seen: set[str]) -> str:
     return candidate
 
 
-def slugify(name: str) -> str:
+def slugify(name: str, empty: str = "imported") -> str:
+    """A file-name-safe form of ``name``: lower-case words joined by dashes, ``empty`` if none."""
     slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:60].strip("-")
-    return slug or "imported"
+    return slug or empty
 
 
 def profile_document(name: str, description: str, base_url: str | None,

@@ -20,6 +20,7 @@ from stressdeck.importers.common import (
     header_value,
     place_query,
     profile_document,
+    read_text_file,
     split_url,
     unique_name,
 )
@@ -219,11 +220,9 @@ def _read_file(option: str, name: str, *, strip_newlines: bool) -> str:
     if name == "-":
         raise InputError(SOURCE, option, "expected data or @FILE, not @- (stdin is not part of a profile)")
     try:
-        text = Path(name).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InputError(SOURCE, option, f"file not found: {describe(name)}") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(SOURCE, option, f"cannot read {describe(name)} as UTF-8 text ({exc})") from None
+        text = read_text_file(name, "data")
+    except InputError as exc:  # named after the option that read it: "--data: file not found: ..."
+        raise InputError(SOURCE, option, f"{exc.message}: {describe(name)}") from None
     return text.replace("\r", "").replace("\n", "") if strip_newlines else text
 
 

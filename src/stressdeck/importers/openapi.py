@@ -203,7 +203,7 @@ def _parameter_value(spec: Spec, parameter: dict[str, Any], label: str, what: st
             value = example_of(spec, media, label) if isinstance(media, dict) else MISSING
             schema = spec.resolve(media.get("schema"), label) if isinstance(media, dict) else None
         if value is MISSING and isinstance(schema, dict):
-            value = schema_value(spec, schema, label)
+            value = schema_value(schema)
         if value is MISSING:
             value = placeholder(schema if isinstance(schema, dict) else {})
             spec.warn(f"{label}: {what} has no example; used {describe(as_text(value))}, edit it in the profile")

@@ -117,7 +117,7 @@ def example_of(spec: Spec, node: dict[str, Any], label: str) -> Any:
     return MISSING
 
 
-def schema_value(spec: Spec, schema: dict[str, Any], label: str) -> Any:
+def schema_value(schema: dict[str, Any]) -> Any:
     """The schema's own example, default, const or first enum value."""
     for key in ("example", "default", "const"):
         if key in schema:
@@ -160,7 +160,7 @@ def build_example(spec: Spec, schema: Any, label: str, depth: int = 0) -> Any:
     schema = spec.resolve(schema, label)
     if not isinstance(schema, dict):
         return None
-    value = schema_value(spec, schema, label)
+    value = schema_value(schema)
     if value is not MISSING:
         return value
     if depth >= MAX_DEPTH:
@@ -188,7 +188,7 @@ def build_example(spec: Spec, schema: Any, label: str, depth: int = 0) -> Any:
     writable = {name: item for name, item in ((name, spec.resolve(item, label)) for name, item in properties.items())
                 if isinstance(item, dict) and not item.get("readOnly")}  # readOnly: responses only
     chosen = [name for name, item in writable.items()
-              if name in required or schema_value(spec, item, label) is not MISSING]
+              if name in required or schema_value(item) is not MISSING]
     if not chosen and not required:
         chosen = list(writable)
     result = {}

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import re
 import signal
 import time
 from collections.abc import Iterable, Mapping, Sequence
@@ -31,11 +30,12 @@ from stressdeck.engine.procs import ProcessWorker
 from stressdeck.engine.runner import WorkerFactory
 from stressdeck.engine.snapshot import Snapshot
 from stressdeck.errors import InputError
+from stressdeck.files import WriteError
+from stressdeck.importers.common import slugify
 from stressdeck.monitor import HostMonitor, Monitor
 from stressdeck.text import printable
 from stressdeck.ui.controller import ControlError, RunController
 from stressdeck.ui.events import INFO, WARN, EventTracker, LogEvent
-from stressdeck.files import WriteError
 from stressdeck.ui.keys import CONTROLS
 from stressdeck.ui.known_hosts import FILE_NAME as KNOWN_HOSTS_FILE
 from stressdeck.ui.known_hosts import KnownHosts
@@ -52,7 +52,7 @@ NOTIFY_SECONDS = 3
 
 
 def session_file_name(plan_name: str, now: float | None = None) -> str:
-    slug = re.sub(r"[^a-z0-9]+", "-", plan_name.lower()).strip("-")[:40] or "session"
+    slug = slugify(plan_name, empty="session")[:40].strip("-")
     return f"{slug}-{time.strftime('%Y%m%d-%H%M%S', time.localtime(now))}.toml"
 
 
@@ -418,11 +418,8 @@ class StressDeckApp(App[int]):
         controller = self.controller
         if controller is None or controller.handle is None or controller.run_plan is None:
             return None
-        try:
-            from stressdeck.session import save_session
-        except ImportError as exc:  # sessions ship with the package; this is a broken install
-            self.notify(f"sessions are not available ({exc})", severity="error", timeout=NOTIFY_SECONDS)
-            return None
+        from stressdeck.session import save_session
+
         snap = controller.handle.latest
         try:
             # Off the event loop: a long run's timeline and histograms take a moment to encode.

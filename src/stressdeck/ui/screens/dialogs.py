@@ -16,9 +16,9 @@ from textual.widgets.option_list import Option
 
 from stressdeck.engine.load import PRESET_HELP
 from stressdeck.errors import InputError
+from stressdeck.session import SUFFIXES
 from stressdeck.ui.format import safe
 
-SESSION_SUFFIXES = (".toml", ".json")
 NO_PRESET = "(profile)"  # option id: back to the profile's own load shape
 
 
@@ -84,7 +84,7 @@ def check_session_name(text: str, sessions_dir: Path) -> Path:
     if not name:
         raise ValueError("type a file name, e.g. baseline.toml")
     path = Path(name).expanduser()
-    if path.suffix.lower() not in SESSION_SUFFIXES:
+    if path.suffix.lower() not in SUFFIXES:
         raise ValueError("the name must end in .toml or .json")
     if not path.is_absolute() and path.parent == Path("."):
         path = sessions_dir / path

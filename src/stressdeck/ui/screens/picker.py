@@ -58,7 +58,7 @@ def free_profile_path(directory: Path, name: str) -> Path:
     overwrites a profile the user already has."""
     from stressdeck.importers.common import slugify
 
-    slug = slugify(name) or "imported"
+    slug = slugify(name)
     path, counter = directory / f"{slug}.toml", 2
     while path.exists():
         path, counter = directory / f"{slug}-{counter}.toml", counter + 1
