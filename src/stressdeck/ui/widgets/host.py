@@ -89,7 +89,9 @@ class HostPane(Static):
         self._redraw()
 
     def show_health(self, health: GeneratorHealth) -> None:
-        if health != self._health:
+        # The whole-run peaks change every tick without changing what the pane says: compare
+        # the line it draws, not the figures, before redrawing every core's bar.
+        if generator_text(health).plain != generator_text(self._health).plain:
             self._health = health
             self._redraw()
 

@@ -61,8 +61,9 @@ class EndpointTable(DataTable):
     def __init__(self, baseline: Snapshot | None = None, **kwargs: object) -> None:
         super().__init__(cursor_type="row", zebra_stripes=True, **kwargs)  # type: ignore[arg-type]
         self._keys: tuple[str, ...] = ()
-        self.baseline = {s.name: s for s in baseline.endpoints} if baseline is not None else {}
-        self.baseline_total = baseline.total if baseline is not None else None
+        # The baseline never changes: its rows are built once, not on every refresh.
+        self._baseline_rows = {s.name: baseline_row(s) for s in baseline.endpoints} if baseline is not None else {}
+        self._baseline_total = baseline_row(baseline.total) if baseline is not None else None
 
     def on_mount(self) -> None:
         for key, label in COLUMNS:
@@ -72,12 +73,12 @@ class EndpointTable(DataTable):
         rows: list[tuple[str, list[Text]]] = []
         for i, summary in enumerate(snap.endpoints):
             rows.append((f"ep{i}", endpoint_row(summary)))
-            if summary.name in self.baseline:
-                rows.append((f"ep{i}-baseline", baseline_row(self.baseline[summary.name])))
+            if summary.name in self._baseline_rows:
+                rows.append((f"ep{i}-baseline", self._baseline_rows[summary.name]))
         rows.append((TOTAL_KEY, endpoint_row(snap.total, "TOTAL")))
         rows[-1][1][0].stylize("bold")
-        if self.baseline_total is not None:
-            rows.append((f"{TOTAL_KEY}-baseline", baseline_row(self.baseline_total)))
+        if self._baseline_total is not None:
+            rows.append((f"{TOTAL_KEY}-baseline", self._baseline_total))
         keys = tuple(key for key, _ in rows)
         if keys != self._keys:
             self.clear()
