@@ -66,11 +66,13 @@ def write_profile(document: dict[str, Any], path: str | Path, *, overwrite: bool
 
 
 def import_command(kind: str, source: str, *, out: str | None = None, base_url: str | None = None,
-                   name: str | None = None, overwrite: bool = False) -> tuple[Path, list[str]]:
+                   name: str | None = None, overwrite: bool = False, directory: str | Path = PROFILES_DIR,
+                   free_name: bool = False) -> tuple[Path, list[str]]:
     """``stressdeck import KIND SOURCE``: build, validate and write a profile; returns it and warnings.
 
     ``source`` is the curl command line for ``curl`` and a file path otherwise. The profile
-    goes to ``out`` or ``profiles/<slug of its name>.toml``.
+    goes to ``out`` or ``directory/<slug of its name>.toml``; with ``free_name``, to
+    ``<slug>-2.toml``... when that is taken, so an existing profile is never in the way.
     """
     if name is not None and not name.strip():
         raise InputError("--name", "", "expected a non-empty profile name")
@@ -88,12 +90,19 @@ def import_command(kind: str, source: str, *, out: str | None = None, base_url: 
         document["name"] = name
     if base_url is not None and kind != "openapi":
         document["base_url"] = base_url.rstrip("/") or base_url
-    target = Path(out) if out else Path(PROFILES_DIR) / f"{slugify(document['name'])}.toml"
+    target = Path(out) if out else _profile_path(Path(directory), slugify(document["name"]), free_name)
     if out is not None and target.suffix.lower() not in (".toml", ".json"):
         raise InputError("--out", "", f"expected a .toml or .json file name, got {describe(out)}")
     notes = [f"Imported by stressdeck import {kind}; review the load and the endpoints before running.",
              *warnings]
     return write_profile(document, target, overwrite=overwrite, notes=notes), warnings
+
+
+def _profile_path(directory: Path, slug: str, free_name: bool) -> Path:
+    path, counter = directory / f"{slug}.toml", 2
+    while free_name and path.exists():
+        path, counter = directory / f"{slug}-{counter}.toml", counter + 1
+    return path
 
 
 def _tomlable(document: dict[str, Any]) -> dict[str, Any]:

@@ -53,25 +53,12 @@ class CommandInput(Input):
             self.replace(line, *self.selection)
 
 
-def free_profile_path(directory: Path, name: str) -> Path:
-    """``directory/<slug>.toml``, or ``<slug>-2.toml``... when that is taken: an import never
-    overwrites a profile the user already has."""
-    from stressdeck.importers.common import slugify
-
-    slug = slugify(name)
-    path, counter = directory / f"{slug}.toml", 2
-    while path.exists():
-        path, counter = directory / f"{slug}-{counter}.toml", counter + 1
-    return path
-
-
 def import_curl(command: str, directory: Path) -> tuple[Path, list[str]]:
     """Write a profile for a curl command under ``directory``, as `stressdeck import curl` does;
     raises InputError (or WriteError) with one line."""
-    from stressdeck.importers import import_command, profile_from_curl
+    from stressdeck.importers import import_command
 
-    document, _ = profile_from_curl(command)  # for its name, so the file gets a free one
-    return import_command("curl", command, out=str(free_profile_path(directory, document["name"])))
+    return import_command("curl", command, directory=directory, free_name=True)
 
 
 @dataclass(frozen=True)
