@@ -27,8 +27,8 @@ from stressdeck.text import printable
 from stressdeck.units import parse_duration
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_THRESHOLDS, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
-SUBCOMMANDS = ("run", "replay", "compare", "report", "import", "demo", "demo-server", "presets", "console",
-               "view")
+SUBCOMMANDS = ("run", "replay", "compare", "report", "import", "demo-server", "presets")
+CONSOLE_COMMANDS = ("demo", "console", "view")  # parsed by the console's own parser
 AUTOSAVE_DIR = "sessions"
 # Runs beside a headless run with its handle, e.g. a replay applying its control log.
 Steer = Callable[[RunHandle], Coroutine[Any, Any, None]]
@@ -175,7 +175,7 @@ def _main(argv: Sequence[str] | None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
     # The console has its own parser: `stressdeck`, `stressdeck PROFILE`, `stressdeck demo`,
     # `stressdeck view SESSION`.
-    if not args_list or args_list[0] in ("demo", "console", "view") or (
+    if not args_list or args_list[0] in CONSOLE_COMMANDS or (
             args_list[0] not in SUBCOMMANDS and not args_list[0].startswith("-")):
         return _console(args_list)
     args = build_parser().parse_args(args_list)
