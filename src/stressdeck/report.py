@@ -163,13 +163,12 @@ def target_metrics_text(snapshot: Snapshot) -> str:
 def thresholds_text(snapshot: Snapshot) -> str:
     rows = []
     for r in snapshot.thresholds:
-        value = "n/a" if r.value is None else _format_metric(r.expr, r.value)
+        value = "n/a" if r.value is None else _format_metric(r.metric, r.value)
         rows.append([printable(r.expr, 40), printable(r.endpoint or "total", 28), value, "pass" if r.ok else "FAIL"])
     return format_table(["threshold", "scope", "measured", "result"], rows)
 
 
-def _format_metric(expr: str, value: float) -> str:
-    metric = expr.split()[0] if expr.split() else ""
+def _format_metric(metric: str, value: float) -> str:
     if metric == "error_rate":
         return f"{value:.2%}"
     if metric in ("rps",):

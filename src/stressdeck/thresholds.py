@@ -44,6 +44,12 @@ class ThresholdResult:
     value: float | None
     ok: bool
 
+    @property
+    def metric(self) -> str:
+        """The metric the expression measures ("p95<200ms" too: spaces are optional)."""
+        match = _EXPRESSION.match(self.expr)
+        return match.group(1) if match else ""
+
 
 def parse_threshold(expr: str, source: str = "", where: str = "threshold") -> Threshold:
     """Parse one expression; raises InputError naming ``source`` and ``where``."""
