@@ -15,6 +15,7 @@ from stressdeck.engine import build_plan, start
 from stressdeck.engine.load import PRESETS, preset_stages, stage_target, stages_duration
 from stressdeck.errors import InputError
 from stressdeck.profile import Stage, parse_profile
+from stressdeck.report import thresholds_text
 
 TICK = 0.25
 
@@ -150,6 +151,15 @@ async def test_thresholds_pass_and_fail(target: ServerThread) -> None:
     assert verdicts == {"p95 < 2s": True, "error_rate < 1%": False, "rps > 0": True, "dropped < 1": True}
     error_rate = next(r for r in final.thresholds if r.expr == "error_rate < 1%")
     assert error_rate.value == pytest.approx(final.total.error_rate)
+
+
+async def test_thresholds_without_spaces_are_shown_in_their_metric_unit(target: ServerThread) -> None:
+    plan = make_plan(target.url, [{"name": "boom", "path": "/status/500"}], users=1, requests=20,
+                     thresholds=["error_rate<1%", "rps>0"])
+    final = await (await start(plan)).wait()
+    assert [r.metric for r in final.thresholds] == ["error_rate", "rps"]
+    table = thresholds_text(final)
+    assert "100.00%" in table and "FAIL" in table
 
 
 async def test_endpoint_thresholds_are_checked_per_endpoint(target: ServerThread) -> None:
