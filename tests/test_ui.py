@@ -547,10 +547,16 @@ async def test_streaming_endpoints_show_events_chunks_and_bytes(tmp_path: Path) 
             await pilot.press("s")
             await wait_for(pilot, lambda: app.controller.state == STOPPED)
             final = app.controller.latest()
-            await wait_for(pilot, lambda: streams.display and "sse" in screen_text(app))
-            rows = {line.split()[0]: line.split() for line in screen_text(app).splitlines()
-                    if line.split() and line.split()[0] in ("ok", "chunks", "sse", "streamed")}
             ok, chunked, sse = final.endpoints
+
+            def shown_rows() -> dict[str, list[str]]:
+                return {line.split()[0]: line.split() for line in screen_text(app).splitlines()
+                        if line.split() and line.split()[0] in ("ok", "chunks", "sse", "streamed")}
+
+            # The pane may still show the tick before the stop until the next refresh.
+            await wait_for(pilot, lambda: streams.display
+                           and shown_rows().get("sse", ["", ""])[1] == f"{sse.events:,}")
+            rows = shown_rows()
             assert sse.events == 4 * sse.requests and chunked.chunks >= 5 * chunked.requests
             assert rows["streamed"] == ["streamed", "events", "chunks", "bytes", "per", "response"]
             assert rows["sse"][1] == f"{sse.events:,}"
