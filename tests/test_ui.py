@@ -548,15 +548,11 @@ async def test_streaming_endpoints_show_events_chunks_and_bytes(tmp_path: Path) 
             await wait_for(pilot, lambda: app.controller.state == STOPPED)
             final = app.controller.latest()
             ok, chunked, sse = final.endpoints
-
-            def shown_rows() -> dict[str, list[str]]:
-                return {line.split()[0]: line.split() for line in screen_text(app).splitlines()
-                        if line.split() and line.split()[0] in ("ok", "chunks", "sse", "streamed")}
-
-            # The pane may still show the tick before the stop until the next refresh.
-            await wait_for(pilot, lambda: streams.display
-                           and shown_rows().get("sse", ["", ""])[1] == f"{sse.events:,}")
-            rows = shown_rows()
+            # Until the next refresh the panes may still show a tick from before the stop; only
+            # the final snapshot says STOPPED, and every pane renders from the same snapshot.
+            await wait_for(pilot, lambda: streams.display and "STOPPED" in header(app))
+            rows = {line.split()[0]: line.split() for line in screen_text(app).splitlines()
+                    if line.split() and line.split()[0] in ("ok", "chunks", "sse", "streamed")}
             assert sse.events == 4 * sse.requests and chunked.chunks >= 5 * chunked.requests
             assert rows["streamed"] == ["streamed", "events", "chunks", "bytes", "per", "response"]
             assert rows["sse"][1] == f"{sse.events:,}"
