@@ -7,6 +7,7 @@ without stalling the engine's runner, which lives on the test's loop.
 from __future__ import annotations
 
 import asyncio
+import re
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -17,6 +18,8 @@ from aiohttp import web
 import faults  # tests/ is on sys.path: the fault server's module
 
 COUNTER = web.AppKey("counter", dict)
+# What the demo target prints when it is up: always a loopback address on a free port.
+LOOPBACK_URL = re.escape("http://127.0.0.1:") + r"\d+"
 
 
 class ServerThread:

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from conftest import LOOPBACK_URL
 
 ROOT = Path(__file__).parent.parent
 STRESSDECK = [sys.executable, "-m", "stressdeck"]
@@ -24,7 +25,7 @@ def demo_url() -> Iterator[str]:
     try:
         assert server.stdout is not None
         line = server.stdout.readline()
-        match = re.search(r"http://127\.0\.0\.1:\d+", line)
+        match = re.search(LOOPBACK_URL, line)
         assert match, line
         yield match.group(0)
     finally:

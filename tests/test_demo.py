@@ -17,6 +17,7 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+from conftest import LOOPBACK_URL
 
 from stressdeck.demo import DemoServerThread, make_app, serve_forever, start_demo_server
 
@@ -62,7 +63,7 @@ def sample(samples: dict, name: str, **labels: str) -> float:
 
 
 async def test_start_demo_server_binds_loopback_free_port(base_url: str) -> None:
-    assert re.fullmatch(r"http://127\.0\.0\.1:\d+", base_url)
+    assert re.fullmatch(LOOPBACK_URL, base_url)
     assert int(base_url.rsplit(":", 1)[1]) > 0
 
 
@@ -309,7 +310,7 @@ def test_serve_forever_prints_url_and_exits_cleanly_on_sigint() -> None:
     try:
         assert proc.stdout is not None
         line = proc.stdout.readline().strip()
-        match = re.fullmatch(r"demo target listening on (http://127\.0\.0\.1:\d+)", line)
+        match = re.fullmatch(f"demo target listening on ({LOOPBACK_URL})", line)
         assert match, line
         with urllib.request.urlopen(f"{match.group(1)}/health", timeout=5) as resp:
             assert resp.status == 200
