@@ -27,7 +27,7 @@ from stressdeck.ui.events import LogEvent
 from stressdeck.ui.widgets.charts import LatencyHistogram, TimelineChart
 from stressdeck.ui.widgets.eventlog import EventLog
 from stressdeck.ui.widgets.header import StatusHeader
-from stressdeck.ui.widgets.host import HostPane
+from stressdeck.ui.widgets.host import SAMPLING, HostPane
 from stressdeck.ui.widgets.target import TargetPane
 from stressdeck.ui.widgets.tables import CodesPane, EndpointTable, StreamsPane
 
@@ -96,10 +96,7 @@ class DashboardScreen(Screen[None]):
                 yield StreamsPane(id="streams")
                 yield CodesPane(id="codes")
             with self._pane("host", "host"):
-                host = HostPane(id="host-pane")
-                if self.host_note:
-                    host.placeholder = self.host_note
-                yield host
+                yield HostPane(self.host_note or SAMPLING, id="host-pane")
             with self._pane("log", "recent events"):
                 yield EventLog(id="event-log")
             with self._pane("target", "target metrics"):

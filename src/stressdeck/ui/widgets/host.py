@@ -13,6 +13,7 @@ from stressdeck.monitor import HostSample
 from stressdeck.ui.format import bar, ms, safe, size, sparkline
 
 LABEL = 9  # width of the row labels ("cpu 12", "ram") so bars line up
+SAMPLING = "sampling host…"
 
 
 def _style(percent: float) -> str:
@@ -20,7 +21,7 @@ def _style(percent: float) -> str:
 
 
 def host_text(sample: HostSample | None, history: Sequence[HostSample], health: GeneratorHealth,
-              width: int, placeholder: str = "sampling host…") -> Text:
+              width: int, placeholder: str = SAMPLING) -> Text:
     """The pane's content for a given width (bars and sparklines fill the line)."""
     text = Text()
     if sample is None:
@@ -77,12 +78,13 @@ def generator_text(health: GeneratorHealth) -> Text:
 class HostPane(Static):
     """Pushed a host sample (with history) and the generator's health; redraws on resize."""
 
-    def __init__(self, **kwargs: object) -> None:
+    def __init__(self, placeholder: str = SAMPLING, **kwargs: object) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]
         self._sample: HostSample | None = None
         self._history: Sequence[HostSample] = ()
         self._health = GeneratorHealth()
-        self.placeholder = "sampling host…"  # until the first sample; a saved session has none
+        self._health_line = generator_text(self._health).plain
+        self.placeholder = placeholder  # until the first sample; a saved session has none
 
     def show_host(self, sample: HostSample | None, history: Sequence[HostSample]) -> None:
         self._sample, self._history = sample, tuple(history)
@@ -91,8 +93,9 @@ class HostPane(Static):
     def show_health(self, health: GeneratorHealth) -> None:
         # The whole-run peaks change every tick without changing what the pane says: compare
         # the line it draws, not the figures, before redrawing every core's bar.
-        if generator_text(health).plain != generator_text(self._health).plain:
-            self._health = health
+        line = generator_text(health).plain
+        if line != self._health_line:
+            self._health, self._health_line = health, line
             self._redraw()
 
     def on_resize(self) -> None:

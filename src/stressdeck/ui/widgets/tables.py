@@ -20,6 +20,7 @@ from stressdeck.ui.format import count, ms, percent, rate, safe, size
 COLUMNS = (("endpoint", "Endpoint"), ("requests", "Requests"), ("rps", "RPS"), ("err", "Err %"),
            ("p50", "p50"), ("p95", "p95"), ("p99", "p99"), ("max", "max"), ("ttfb", "TTFB p95"))
 TOTAL_KEY = "total"
+BASELINE_SUFFIX = "-baseline"  # a baseline row's key: its live row's key plus this
 NAME_LIMIT = 40  # characters: a long endpoint name must not push the numbers off screen
 
 
@@ -74,11 +75,11 @@ class EndpointTable(DataTable):
         for i, summary in enumerate(snap.endpoints):
             rows.append((f"ep{i}", endpoint_row(summary)))
             if summary.name in self._baseline_rows:
-                rows.append((f"ep{i}-baseline", self._baseline_rows[summary.name]))
+                rows.append((f"ep{i}{BASELINE_SUFFIX}", self._baseline_rows[summary.name]))
         rows.append((TOTAL_KEY, endpoint_row(snap.total, "TOTAL")))
         rows[-1][1][0].stylize("bold")
         if self._baseline_total is not None:
-            rows.append((f"{TOTAL_KEY}-baseline", self._baseline_total))
+            rows.append((f"{TOTAL_KEY}{BASELINE_SUFFIX}", self._baseline_total))
         keys = tuple(key for key, _ in rows)
         if keys != self._keys:
             self.clear()
@@ -87,6 +88,8 @@ class EndpointTable(DataTable):
             self._keys = keys
             return
         for key, cells in rows:
+            if key.endswith(BASELINE_SUFFIX):
+                continue  # added with the keys above and never changed since
             for (column, _), cell in zip(COLUMNS, cells):
                 if self.get_cell(key, column) != cell:
                     self.update_cell(key, column, cell, update_width=True)

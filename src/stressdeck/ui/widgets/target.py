@@ -12,11 +12,11 @@ from collections.abc import Sequence
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical
-from textual.css.query import NoMatches
 from textual.widgets import Static
 
 from stressdeck.engine.snapshot import Snapshot
 from stressdeck.metrics import MetricsSnapshot, SeriesHistory
+from stressdeck.text import printable
 from stressdeck.ui.format import ms, rate, safe, size
 from stressdeck.ui.widgets.charts import BLUE, GREEN, MAX_POINTS, ORANGE, PURPLE, RED, Chart
 
@@ -133,43 +133,38 @@ class TargetChart(Chart):
             plt.plot([p.t for p in points], [p.rps for p in points], label="rps", color=BLUE)
         for (history, xy), color in zip(charted, SERIES_COLORS):
             if xy:
+                # plotext draws a label as is: no escapes, and a bounded length.
                 plt.plot([t for t, _ in xy], [v for _, v in xy], yside="right", color=color,
-                         label=printable_label(history.spec))
+                         label=printable(history.spec, 24))
         assert metrics is not None
         failed = [p.t for p in metrics.scrape_points[-MAX_POINTS:] if not p.ok]
         if failed:
             plt.scatter(failed, [0.0] * len(failed), marker="x", color=RED, label="scrape failed")
 
 
-def printable_label(spec: str) -> str:
-    """A legend label: plotext draws text as is, so no escapes and a bounded length."""
-    return safe(spec, limit=24).plain
-
-
 class TargetPane(Vertical):
     """Pushed every snapshot, plus the URL and series the next run will follow."""
 
+    def __init__(self, **kwargs: object) -> None:
+        super().__init__(**kwargs)  # type: ignore[arg-type]
+        self._status = Static(id="target-status")
+        self._chart = TargetChart(id="target-chart")
+        self._key: tuple[MetricsSnapshot | None, str | None, tuple[str, ...], bool] | None = None
+
     def compose(self) -> ComposeResult:
-        yield Static(id="target-status")
-        yield TargetChart(id="target-chart")
+        yield self._status
+        yield self._chart
 
     def show(self, snap: Snapshot, url: str | None, wanted: Sequence[str], editable: bool = True) -> None:
-        try:
-            status, chart = self.query_one("#target-status", Static), self.query_one(TargetChart)
-        except NoMatches:
-            return  # pushed before its children are composed: the next tick draws it
         metrics = snap.target_metrics
         key = (metrics, url, tuple(wanted), editable)
-        if key != getattr(self, "_key", None):
+        if key != self._key:
             self._key = key
-            status.update(target_text(metrics, url, wanted, editable))
-            chart.display = metrics is not None or url is not None  # no axes for nothing to scrape
-        chart.show(snap)
+            self._status.update(target_text(metrics, url, wanted, editable))
+            self._chart.display = metrics is not None or url is not None  # no axes for nothing to scrape
+        self._chart.show(snap)
 
     @property
     def status_text(self) -> str:
         """What the status lines say, as plain text (for tests and tools)."""
-        key = getattr(self, "_key", None)
-        if key is None:
-            return ""
-        return target_text(*key).plain
+        return "" if self._key is None else target_text(*self._key).plain
