@@ -244,6 +244,19 @@ def test_bad_configuration_is_refused_up_front() -> None:
 
 # ---- wired into a run: profile fields, the snapshot, the results -------------------------------
 
+def test_a_metrics_url_override_may_be_a_path_on_the_target() -> None:
+    """As a profile's ``metrics_url``: ``--metrics-url /metrics`` (or the console's field)
+    follows the target, including a --base-url given beside it; a bad URL is still refused."""
+    document = {"name": "m", "base_url": "http://127.0.0.1:1",
+                "endpoints": [{"name": "health", "path": "/health"}]}
+    profile = parse_profile(document, "m.toml")
+    assert build_plan(profile, metrics_url="/metrics", env={}).metrics_url == "http://127.0.0.1:1/metrics"
+    moved = build_plan(profile, base_url="http://127.0.0.1:2", metrics_url="/metrics", env={})
+    assert moved.metrics_url == "http://127.0.0.1:2/metrics"
+    with pytest.raises(InputError, match="--metrics-url"):
+        build_plan(profile, metrics_url="metrics", env={})
+
+
 async def test_a_run_scrapes_the_profile_metrics_url_into_its_snapshots(demo: str) -> None:
     document = {"name": "metrics", "base_url": demo, "metrics_url": "/metrics",
                 "metrics": ["demo_requests_total", "process_resident_memory_bytes"],

@@ -20,9 +20,9 @@ from stressdeck.engine.plan import DEFAULT_MAX_DURATION, MAX_RATE, MAX_USERS
 from stressdeck.engine.procs import resolve_processes
 from stressdeck.errors import InputError
 from stressdeck.files import WriteError, write_atomic
-from stressdeck.profile import load_profile
+from stressdeck.profile import SUFFIXES, load_profile
 from stressdeck.report import progress_line, summary_text, write_json
-from stressdeck.session import SUFFIXES, save_session
+from stressdeck.session import save_session
 from stressdeck.text import printable
 from stressdeck.units import parse_duration
 
@@ -93,7 +93,7 @@ def add_load_options(parser: argparse.ArgumentParser) -> None:
                         help="safety cap on any run (default 10m)")
     add_processes_option(parser)
     add_i_know_option(parser)
-    parser.add_argument("--metrics-url", help="the target's Prometheus endpoint, scraped every second")
+    parser.add_argument("--metrics-url", help="the target's Prometheus endpoint, scraped every second (/path: on the target)")
     parser.add_argument("--metric", action="append", default=[], metavar="SERIES",
                         help='a target series to follow, e.g. "p95(http_request_duration_seconds)"; repeatable')
 

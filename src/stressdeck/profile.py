@@ -23,6 +23,7 @@ from stressdeck.units import is_finite, parse_duration
 
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
 MODELS = ("closed", "open")
+SUFFIXES = (".toml", ".json")  # of profiles and sessions: the extension picks the format
 
 
 @dataclass(frozen=True)
@@ -105,7 +106,7 @@ def load_profile(path: str | Path) -> Profile:
 def read_document(source: str) -> dict[str, Any]:
     """Parse a .toml or .json file into a dict, turning every failure into one InputError."""
     suffix = Path(source).suffix.lower()
-    if suffix not in (".toml", ".json"):
+    if suffix not in SUFFIXES:
         raise InputError(source, "", "expected a .toml or .json file")
     try:
         raw = Path(source).read_bytes()

@@ -41,7 +41,7 @@ from stressdeck.engine.stats import decode_histogram, log_buckets, summarise
 from stressdeck.errors import InputError
 from stressdeck.files import WriteError, write_atomic
 from stressdeck.metrics import MetricsSnapshot
-from stressdeck.profile import Stage, read_document
+from stressdeck.profile import SUFFIXES, Stage, read_document
 from stressdeck.redact import redact_document, redact_url
 from stressdeck.report import results_dict
 from stressdeck.session_fields import (
@@ -53,7 +53,6 @@ from stressdeck.session_fields import (
 from stressdeck.thresholds import ThresholdResult
 
 FORMAT_VERSION = 2
-SUFFIXES = (".toml", ".json")
 
 
 @dataclass(frozen=True)

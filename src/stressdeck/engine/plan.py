@@ -209,7 +209,7 @@ def build_plan(
                  if v is not None}
     if base_url is not None:
         check_url("--base-url", "", base_url)
-    if metrics_url is not None:
+    if metrics_url is not None and not metrics_url.startswith("/"):  # "/metrics": on the target, as in a profile
         check_url("--metrics-url", "", metrics_url)
     if metrics and not (metrics_url or profile.metrics_url):
         raise InputError("--metric", "", "needs a metrics URL (--metrics-url or metrics_url in the profile)")

@@ -21,7 +21,7 @@ from stressdeck.importers.common import header_value, slugify
 from stressdeck.importers.curl import profile_from_curl
 from stressdeck.importers.har import profile_from_har
 from stressdeck.importers.openapi import profile_from_openapi
-from stressdeck.profile import check_url, parse_profile
+from stressdeck.profile import SUFFIXES, check_url, parse_profile
 
 KINDS = ("curl", "har", "openapi")
 PROFILES_DIR = "profiles"
@@ -91,7 +91,7 @@ def import_command(kind: str, source: str, *, out: str | None = None, base_url: 
     if base_url is not None and kind != "openapi":
         document["base_url"] = base_url.rstrip("/") or base_url
     target = Path(out) if out else _profile_path(Path(directory), slugify(document["name"]), free_name)
-    if out is not None and target.suffix.lower() not in (".toml", ".json"):
+    if out is not None and target.suffix.lower() not in SUFFIXES:
         raise InputError("--out", "", f"expected a .toml or .json file name, got {describe(out)}")
     notes = [f"Imported by stressdeck import {kind}; review the load and the endpoints before running.",
              *warnings]

@@ -380,7 +380,7 @@ class StressDeckApp(App[int]):
             controller.source.with_overrides(metrics_url=url, metrics=series or None)  # build_plan's checks
 
         answer = await self.push_screen_wait(MetricsScreen(plan.metrics_url or "", tuple(plan.overrides.get(
-            "metrics", ())), plan.target, check))
+            "metrics", ())), check))
         if answer is None:
             return
         try:

@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 from stressdeck.engine.plan import Plan
 from stressdeck.files import write_atomic
 from stressdeck.hosts import is_loopback
+from stressdeck.profile import SUFFIXES
 
 FILE_NAME = ".known-hosts.json"
 
@@ -42,7 +43,7 @@ def profile_key(plan: Plan) -> str:
     """Which profile the answers belong to: its file, absolute; else its source label."""
     source = plan.source or plan.name
     path = Path(source)
-    return str(path.resolve()) if path.suffix.lower() in (".toml", ".json") else source
+    return str(path.resolve()) if path.suffix.lower() in SUFFIXES else source
 
 
 class KnownHosts:

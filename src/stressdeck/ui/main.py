@@ -51,11 +51,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def overrides_from(args: argparse.Namespace) -> dict[str, object]:
-    keys = ("base_url", "users", "rate", "model", "duration", "requests", "preset", "metrics_url")
-    overrides: dict[str, object] = {key: getattr(args, key) for key in keys if getattr(args, key) is not None}
-    if args.metric:
-        overrides["metrics"] = tuple(args.metric)
-    return overrides
+    from stressdeck.ui.planning import OVERRIDE_KEYS
+
+    # argparse keeps the repeated --metric option as ``metric``.
+    given = {key: getattr(args, "metric" if key == "metrics" else key) for key in OVERRIDE_KEYS}
+    given["metrics"] = tuple(given["metrics"] or ()) or None
+    return {key: value for key, value in given.items() if value is not None}
 
 
 @contextmanager

@@ -16,7 +16,7 @@ from textual.widgets.option_list import Option
 
 from stressdeck.engine.load import PRESET_HELP
 from stressdeck.errors import InputError
-from stressdeck.session import SUFFIXES
+from stressdeck.profile import SUFFIXES
 from stressdeck.ui.format import safe
 
 NO_PRESET = "(profile)"  # option id: back to the profile's own load shape
@@ -158,10 +158,10 @@ class MetricsScreen(ModalScreen[MetricsAnswer | None]):
 
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
 
-    def __init__(self, url: str, series: tuple[str, ...], target: str,
+    def __init__(self, url: str, series: tuple[str, ...],
                  check: Callable[[str | None, tuple[str, ...]], None]) -> None:
         super().__init__(classes="dialog")
-        self.url, self.series, self.target, self.check = url, series, target, check
+        self.url, self.series, self.check = url, series, check
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog-box"):
@@ -182,8 +182,6 @@ class MetricsScreen(ModalScreen[MetricsAnswer | None]):
             self.query_one("#metrics-series", Input).focus()
             return
         url = self.query_one("#metrics-url", Input).value.strip() or None
-        if url is not None and url.startswith("/"):
-            url = self.target.rstrip("/") + url  # as a profile's "/metrics": on the target itself
         series = split_series(self.query_one("#metrics-series", Input).value)
         try:
             self.check(url, series)

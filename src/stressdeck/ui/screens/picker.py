@@ -28,12 +28,11 @@ from stressdeck.engine.plan import DEFAULT_MAX_DURATION
 from stressdeck.errors import InputError
 from stressdeck.files import WriteError
 from stressdeck.monitor import check_pid
-from stressdeck.profile import METHODS
+from stressdeck.profile import METHODS, SUFFIXES
 from stressdeck.text import printable
 from stressdeck.ui.format import safe
 from stressdeck.ui.planning import PlanSource, adhoc_profile, describe_load
 
-PROFILE_SUFFIXES = (".toml", ".json")
 _CONTINUATION = re.compile(r"\\\r?\n")  # a backslash ending a line: the command goes on
 
 
@@ -80,7 +79,7 @@ def scan_profiles(directory: Path, overrides: Mapping[str, Any],
     if not directory.is_dir():
         return []
     entries = []
-    for path in sorted(p for p in directory.iterdir() if p.suffix.lower() in PROFILE_SUFFIXES):
+    for path in sorted(p for p in directory.iterdir() if p.suffix.lower() in SUFFIXES):
         try:
             entries.append(ProfileEntry(path, PlanSource.from_file(path, overrides, max_duration, i_know=i_know)))
         except InputError as exc:
