@@ -41,10 +41,16 @@ def new_histogram() -> HdrHistogram:
 
 
 def decode_histogram(encoded: bytes | str) -> HdrHistogram:
+    """A histogram in our layout: the decoded one itself when it has it (every worker delta
+    does), else a copy into a fresh one (a session file written with other settings)."""
+    if not encoded:
+        return new_histogram()
+    decoded = _acyclic(HdrHistogram.decode(encoded))  # decode_and_add would leave it in a cycle
+    if (decoded.lowest_trackable_value, decoded.highest_trackable_value,
+            decoded.significant_figures) == (LOWEST_US, HIGHEST_US, SIGNIFICANT_FIGURES):
+        return decoded
     histogram = new_histogram()
-    if encoded:
-        # decode_and_add would leave its decoded copy in a cycle too.
-        histogram.add(_acyclic(HdrHistogram.decode(encoded)))
+    histogram.add(decoded)
     return histogram
 
 
