@@ -19,7 +19,7 @@ from stressdeck.engine.load import PRESET_HELP, PRESETS
 from stressdeck.engine.plan import DEFAULT_MAX_DURATION, MAX_RATE, MAX_USERS
 from stressdeck.engine.procs import resolve_processes
 from stressdeck.errors import InputError
-from stressdeck.files import WriteError, write_atomic
+from stressdeck.files import WriteError, refuse_unwritable, write_atomic
 from stressdeck.profile import SUFFIXES, load_profile
 from stressdeck.report import progress_line, summary_text, write_json
 from stressdeck.session import save_session
@@ -222,15 +222,17 @@ def plan_from_args(args: argparse.Namespace, profile_path: str) -> Plan:
     )
 
 
-def check_save_path(args: argparse.Namespace) -> None:
-    """Refuse a --save that cannot work before the run, not after it."""
-    if not getattr(args, "save", None):
-        return
-    path = Path(args.save)
-    if path.suffix.lower() not in SUFFIXES:
-        raise InputError("--save", "", f"expected a .toml or .json file name, got {printable(args.save)}")
-    if path.exists() and not args.force:
-        raise InputError("--save", "", f"{printable(args.save)} already exists (use --force to overwrite)")
+def check_output_paths(args: argparse.Namespace) -> None:
+    """Refuse a --save or --json that cannot be written before the run, not after it."""
+    save = getattr(args, "save", None)
+    if save:
+        path = Path(save)
+        if path.suffix.lower() not in SUFFIXES:
+            raise InputError("--save", "", f"expected a .toml or .json file name, got {printable(save)}")
+        if path.exists() and not args.force:
+            raise InputError("--save", "", f"{printable(save)} already exists (use --force to overwrite)")
+    refuse_unwritable("--save", save)
+    refuse_unwritable("--json", getattr(args, "json_file", None))
 
 
 def autosave_path(directory: str = AUTOSAVE_DIR) -> Path:
@@ -285,12 +287,8 @@ def cmd_import(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from stressdeck.files import refuse_unwritable
-
     plan = plan_from_args(args, args.profile)
-    check_save_path(args)
-    refuse_unwritable("--save", args.save)
-    refuse_unwritable("--json", args.json_file)
+    check_output_paths(args)
     return run_and_keep(args, plan)
 
 

@@ -13,7 +13,7 @@ from typing import IO
 from stressdeck.cli import (
     EXIT_OK,
     EXIT_THRESHOLDS,
-    check_save_path,
+    check_output_paths,
     run_and_keep,
 )
 from stressdeck.compare import (
@@ -26,7 +26,7 @@ from stressdeck.compare import (
 )
 from stressdeck.errors import InputError
 from stressdeck.exporters import write_csv, write_html, write_junit
-from stressdeck.files import refuse_unwritable, write_atomic
+from stressdeck.files import write_atomic
 from stressdeck.redact import redacted_fields
 from stressdeck.replay import plan_for_replay, replay_events, steer, stop_offset
 from stressdeck.report import format_table
@@ -38,8 +38,7 @@ from stressdeck.text import printable
 
 def cmd_replay(args: argparse.Namespace) -> int:
     session = load_session(args.session)
-    check_save_path(args)
-    refuse_unwritable("--save", args.save)
+    check_output_paths(args)
     if args.ui:
         from stressdeck.ui.main import replay
 

@@ -7,6 +7,9 @@ import stat
 import tempfile
 from pathlib import Path
 
+from stressdeck.errors import InputError
+from stressdeck.text import printable
+
 
 class WriteError(Exception):
     """A file could not be written; the message is one line naming the file."""
@@ -105,7 +108,4 @@ def refuse_unwritable(option: str, path: str | None) -> None:
         return
     reason = unwritable_reason(path)
     if reason is not None:
-        from stressdeck.errors import InputError
-        from stressdeck.text import printable
-
         raise InputError(option, "", f"{printable(path)}: cannot write ({printable(reason)})")
