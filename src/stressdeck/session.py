@@ -18,7 +18,7 @@ import json
 import os
 import platform
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -46,7 +46,6 @@ from stressdeck.redact import redact_document, redact_url
 from stressdeck.report import results_dict
 from stressdeck.session_fields import (
     Reader,
-    health_dict,
     read_health,
     read_target_metrics,
 )
@@ -273,7 +272,7 @@ def session_to_document(session: Session) -> dict[str, Any]:
             "control_log": [{"offset": e.offset, "command": e.command, "value": e.value}
                             for e in results.control_log],
             "timeline": [_timeline_dict(p) for p in results.timeline],
-            "generator": health_dict(results.generator),
+            "generator": asdict(results.generator),
             "target_metrics": None if results.target_metrics is None else results.target_metrics.to_dict(),
         },
         "histograms": dict(session.histograms),  # last, always: see _read_histograms

@@ -6,6 +6,7 @@ for its type before use, so a bad file reads as ``FILE: FIELD: expected ...``, n
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -123,18 +124,16 @@ class Reader:
 
 # -- generator health and target metrics: plain tables in, engine types out ------------------
 
-_HEALTH_FIELDS = ("loop_lag_ms", "send_lag_ms", "cpu_percent", "saturated_seconds", "peak_loop_lag_ms",
-                  "peak_send_lag_ms", "peak_cpu_percent")
-
-
 def read_health(r: Reader, table: Mapping[str, Any], where: str) -> GeneratorHealth:
-    """Every figure defaults to zero: format 1 sessions hold only the last tick's four."""
-    figures = {name: r.number(table, name, where, default=0.0) for name in _HEALTH_FIELDS}
-    return GeneratorHealth(processes=r.integer(table, "processes", where, default=1), **figures)
-
-
-def health_dict(health: GeneratorHealth) -> dict[str, Any]:
-    return {**{name: getattr(health, name) for name in _HEALTH_FIELDS}, "processes": health.processes}
+    """Every figure defaults to its zero: format 1 sessions hold only the last tick's four.
+    Written with ``dataclasses.asdict``, read back field by field, so a new field needs no list."""
+    figures: dict[str, Any] = {}
+    for item in dataclasses.fields(GeneratorHealth):
+        if item.type in (int, "int"):
+            figures[item.name] = r.integer(table, item.name, where, default=item.default)
+        else:
+            figures[item.name] = r.number(table, item.name, where, default=item.default)
+    return GeneratorHealth(**figures)
 
 
 def read_target_metrics(r: Reader, table: Mapping[str, Any], where: str) -> MetricsSnapshot:
