@@ -84,6 +84,23 @@ async def test_stop_is_fast_and_cancels_what_is_in_flight(target: ServerThread) 
     assert [event.command for event in final.control_log] == ["stop"]
 
 
+async def test_a_signal_while_stopping_for_another_reason_is_still_named_first(target: ServerThread) -> None:
+    """As when a SIGTERM to the whole process group kills the workers and their deaths are
+    noticed before the signal: the run was interrupted, and a replay must stop there."""
+    plan = make_plan(target.url, [{"name": "slow", "path": "/slow", "query": {"ms": "5000"}}],
+                     users=4, duration="30s")
+    handle = await start(plan)
+    await _sleep(0.3)
+    crash = asyncio.create_task(handle.stop("worker 1 crashed: killed"))
+    await asyncio.sleep(0)  # that stop has begun: the run is stopping
+    assert handle.state == "stopping"
+    user = asyncio.create_task(handle.stop("stopped by user"))  # not a signal: changes nothing
+    await asyncio.sleep(0)
+    final = await handle.stop("interrupted")
+    assert final.stop_reason == "interrupted; worker 1 crashed: killed"
+    assert (await crash) is final and (await user) is final
+
+
 async def test_duration_ends_the_run(target: ServerThread) -> None:
     plan = make_plan(target.url, [{"name": "ok", "path": "/ok"}], users=2, duration="1s")
     final = await (await start(plan)).wait()

@@ -18,6 +18,7 @@ from stressdeck.engine import Plan, RunHandle, Snapshot, build_plan, start
 from stressdeck.engine.load import PRESET_HELP, PRESETS
 from stressdeck.engine.plan import DEFAULT_MAX_DURATION, MAX_RATE, MAX_USERS
 from stressdeck.engine.procs import resolve_processes
+from stressdeck.engine.snapshot import INTERRUPTED
 from stressdeck.errors import InputError
 from stressdeck.files import WriteError, refuse_unwritable, write_atomic
 from stressdeck.profile import SUFFIXES, load_profile
@@ -305,13 +306,6 @@ def run_and_keep(args: argparse.Namespace, plan: Plan, *,
         if handles:
             keep_session(args, plan, handles[0].latest, partial=True, replay_of=replay_of)
         raise
-    if interrupted and not final.stop_reason.startswith("interrupted"):
-        # A SIGTERM sent to the whole process group (systemd, `kill -- -PGID`) also kills the
-        # worker processes, whose deaths then name the stop reason. The user's signal came
-        # first; saying so keeps a replay stopping at the same point (replay.stop_offset).
-        from dataclasses import replace
-
-        final = replace(final, stop_reason=f"interrupted; {final.stop_reason}")
     print(summary_text(final))
     code = EXIT_OK
     if getattr(args, "json_file", None):
@@ -351,7 +345,7 @@ async def run_headless(plan: Plan, *, quiet: bool = False,
     def on_signal() -> None:
         nonlocal interrupted
         interrupted = True
-        loop.create_task(handle.stop("interrupted"))
+        loop.create_task(handle.stop(INTERRUPTED))
 
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, on_signal)

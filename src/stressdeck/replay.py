@@ -12,12 +12,11 @@ from collections.abc import Sequence
 from typing import Any, Protocol
 
 from stressdeck.engine.plan import Plan, build_plan
-from stressdeck.engine.snapshot import STOPPED, STOPPING, ControlEvent, Snapshot
+from stressdeck.engine.snapshot import INTERRUPTED, STOPPED, STOPPING, ControlEvent, Snapshot
 from stressdeck.errors import InputError
 from stressdeck.profile import Profile, parse_profile
 from stressdeck.session import Session
 
-INTERRUPTED = "interrupted"
 # Wake this much before a change is due. The runner folds statistics on the same loop at tick
 # boundaries, and a fold can hold the loop for a good part of a tick; a change due on a
 # boundary (as replayed offsets often are) that loses the race waits the whole fold. Landing

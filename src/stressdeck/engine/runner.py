@@ -17,7 +17,7 @@ from stressdeck.engine.load import split_whole, stage_target
 from stressdeck.engine.plan import Plan
 from stressdeck.engine.procs import ProcessWorker
 from stressdeck.engine.snapshot import (
-    PAUSED, RUNNING, STOPPED, STOPPING, ControlEvent, EndpointSummary, GeneratorHealth, Snapshot,
+    INTERRUPTED, PAUSED, RUNNING, STOPPED, STOPPING, ControlEvent, EndpointSummary, GeneratorHealth, Snapshot,
 )
 from stressdeck.engine.stats import EndpointTotals, Totals, decode_delta, log_buckets
 from stressdeck.engine.timeline import Timeline
@@ -182,6 +182,11 @@ class RunHandle:
             self._stop_reason = reason
             self._state = STOPPING
             self._send_all(Command("stop"))
+        elif (self._state == STOPPING and reason.startswith(INTERRUPTED)
+              and not self._stop_reason.startswith(INTERRUPTED)):
+            # A signal to the whole process group kills the workers too. If their deaths were
+            # noticed first, the signal is still why the run ended (a replay stops there).
+            self._stop_reason = f"{reason}; {self._stop_reason}"
         return await asyncio.shield(self._final)
 
     async def wait(self) -> Snapshot:

@@ -14,6 +14,8 @@ from stressdeck.thresholds import ThresholdResult
 
 # Run states, in the order a run goes through them.
 IDLE, RUNNING, PAUSED, STOPPING, STOPPED = "idle", "running", "paused", "stopping", "stopped"
+# A stop reason starting with this: a signal ended the run, not the run itself.
+INTERRUPTED = "interrupted"
 
 
 @dataclass(frozen=True)

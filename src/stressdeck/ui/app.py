@@ -28,7 +28,7 @@ from stressdeck.cli import EXIT_INTERRUPTED, Steer
 from stressdeck.engine.plan import DEFAULT_MAX_DURATION, Plan
 from stressdeck.engine.procs import ProcessWorker
 from stressdeck.engine.runner import WorkerFactory
-from stressdeck.engine.snapshot import Snapshot
+from stressdeck.engine.snapshot import INTERRUPTED, Snapshot
 from stressdeck.errors import InputError
 from stressdeck.files import WriteError
 from stressdeck.importers.common import slugify
@@ -461,7 +461,7 @@ class StressDeckApp(App[int]):
             from stressdeck.cli import autosave_path
             from stressdeck.session import save_session
 
-            final = await controller.stop(f"interrupted ({name})")
+            final = await controller.stop(f"{INTERRUPTED} ({name})")
             snap = final if final is not None else controller.latest()
             try:
                 path = autosave_path(str(self.sessions_dir))
