@@ -143,7 +143,7 @@ async def test_a_worker_whose_ticker_dies_ends_as_crashed(target: ServerThread) 
     """The channel to the runner breaks on the third tick: the worker must say so and end,
     not go on sending load that nobody counts."""
     from stressdeck.engine.stats import IntervalStats
-    from stressdeck.engine.worker import Worker, WorkerFinished
+    from stressdeck.engine.worker import Command, Worker, WorkerFinished
 
     plan = make_plan(target.url, [{"name": "ok", "path": "/ok"}], model="open", rate=100, duration="5s")
     received: list[object] = []
@@ -158,6 +158,7 @@ async def test_a_worker_whose_ticker_dies_ends_as_crashed(target: ServerThread) 
         received.append(message)
 
     worker = Worker(plan, 0, 0, 100, None, emit)
+    worker.apply(Command("resume"))  # as the runner does once every worker is up
     began = time.monotonic()
     await asyncio.wait_for(worker.run(), timeout=5)
     assert time.monotonic() - began < 2  # three ticks of 0.25 s and a clean stop, not the 5 s run

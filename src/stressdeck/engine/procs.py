@@ -122,8 +122,7 @@ def _child_main(plan: Plan, share: Share, commands: Any, messages: Any, parent_p
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     _die_with_parent(parent_pid)
     loop = new_worker_loop()
-    worker = Worker(plan, share.worker_id, share.users, share.rate, share.request_budget, messages.put, share.workers,
-                    held=True)
+    worker = Worker(plan, share.worker_id, share.users, share.rate, share.request_budget, messages.put, share.workers)
 
     def forward() -> None:
         while True:

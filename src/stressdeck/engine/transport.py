@@ -69,7 +69,7 @@ class ThreadWorker:
         loop = new_worker_loop()
         self._loop = loop
         worker = Worker(self.plan, self.share.worker_id, self.share.users, self.share.rate,
-                        self.share.request_budget, self._messages.put, self.share.workers, held=True)
+                        self.share.request_budget, self._messages.put, self.share.workers)
         self._worker = worker
         self._ready.set()
         try:

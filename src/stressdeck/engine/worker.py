@@ -44,9 +44,8 @@ WorkerMessage = IntervalStats | WorkerFinished
 
 class Worker:
     def __init__(self, plan: Plan, worker_id: int, users: int, rate: float | None,
-                 request_budget: int | None, emit: Callable[[WorkerMessage], None], workers: int = 1,
-                 held: bool = False) -> None:
-        """``held``: send nothing until the first "resume", so that every worker of a run
+                 request_budget: int | None, emit: Callable[[WorkerMessage], None], workers: int = 1) -> None:
+        """A worker sends nothing until its first "resume", so that every worker of a run
         starts on the runner's clock, however long each took to start."""
         self.plan = plan
         self.worker_id = worker_id
@@ -59,9 +58,7 @@ class Worker:
         self.max_in_flight = plan.load.max_in_flight or 0
         self.in_flight = 0
         self.active_users = 0
-        self._running = asyncio.Event()
-        if not held:
-            self._running.set()
+        self._running = asyncio.Event()  # set by "resume"
         self._stopped = asyncio.Event()
         self._finish_reason = ""
         self._user_tasks: dict[int, asyncio.Task[None]] = {}
@@ -153,8 +150,6 @@ class Worker:
                     if task is not stopped and not task.cancelled() and task.exception() is not None:
                         exc = task.exception()
                         return f"{type(exc).__name__}: {exc}"
-                if not watched:
-                    break
         finally:
             stopped.cancel()
         return ""
