@@ -50,16 +50,26 @@ def redact_url(url: str) -> str:
     return match.group(1) + REDACTED + url[match.end(2):]
 
 
+# Where a profile (or its command-line overrides) names a whole URL. A metrics endpoint is
+# as likely as the target to carry a password in its URL.
+URL_FIELDS = ("base_url", "metrics_url")
+
+
+def redact_urls(table: dict[str, Any]) -> dict[str, Any]:
+    """The password of every URL_FIELDS URL in ``table`` redacted, in place."""
+    for key in URL_FIELDS:
+        if isinstance(table.get(key), str):
+            table[key] = redact_url(table[key])
+    return table
+
+
 def redact_document(document: dict[str, Any]) -> dict[str, Any]:
     """Redact headers (profile-wide and per endpoint), query parameters and URL passwords, in place.
 
     Request bodies are kept as written: they cannot hold ``${VAR}`` references, so redacting
     them would make the session impossible to replay.
     """
-    # A metrics endpoint is as likely as the target to carry a password in its URL.
-    for key in ("base_url", "metrics_url"):
-        if isinstance(document.get(key), str):
-            document[key] = redact_url(document[key])
+    redact_urls(document)
     defaults = document.get("defaults")
     if isinstance(defaults, dict) and isinstance(defaults.get("headers"), dict):
         defaults["headers"] = redact_values(defaults["headers"])
@@ -78,7 +88,7 @@ def redact_document(document: dict[str, Any]) -> dict[str, Any]:
 
 def redacted_fields(document: Mapping[str, Any]) -> list[str]:
     """Where a saved profile holds ``<redacted>``: a replay would send that text instead."""
-    found = [key for key in ("base_url", "metrics_url")
+    found = [key for key in URL_FIELDS
              if isinstance(document.get(key), str) and REDACTED in document[key]]
     defaults = document.get("defaults")
     if isinstance(defaults, Mapping) and isinstance(defaults.get("headers"), Mapping):

@@ -42,7 +42,7 @@ from stressdeck.errors import InputError
 from stressdeck.files import WriteError, write_atomic
 from stressdeck.metrics import MetricsSnapshot
 from stressdeck.profile import SUFFIXES, Stage, read_document
-from stressdeck.redact import redact_document, redact_url
+from stressdeck.redact import redact_document, redact_urls
 from stressdeck.report import results_dict
 from stressdeck.session_fields import (
     Reader,
@@ -171,9 +171,7 @@ def build_session(plan: Plan, snapshot: Snapshot, *, keep_secrets: bool = False,
     results = results_dict(snapshot, plan.name)  # target metrics arrive with their URL redacted
     if not keep_secrets:
         document = redact_document(document)
-        for key in ("base_url", "metrics_url"):
-            if isinstance(overrides.get(key), str):
-                overrides[key] = redact_url(overrides[key])
+        redact_urls(overrides)
     load = plan.load
     settings = LoadSettings(model=load.model, users=load.users, rate=load.rate, max_in_flight=load.max_in_flight,
                             duration=load.duration, requests=load.requests, preset=load.preset,
