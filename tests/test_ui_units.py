@@ -9,7 +9,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from stressdeck.engine.snapshot import STOPPED, ControlEvent, EndpointSummary, HistogramBucket
+from stressdeck.engine.snapshot import STOPPED, ControlEvent, EndpointSummary, GeneratorHealth, HistogramBucket
 from stressdeck.monitor import HostMonitor, check_pid
 from stressdeck.thresholds import ThresholdResult
 from stressdeck.ui.controller import ControlError, RunController
@@ -18,6 +18,7 @@ from stressdeck.ui.format import bar, clock, count, ms, percent, safe, size, spa
 from stressdeck.ui.planning import PlanSource, adhoc_profile, describe_load, idle_snapshot
 from stressdeck.ui.screens.dialogs import check_session_name
 from stressdeck.ui.widgets.charts import bucket_position
+from stressdeck.ui.widgets.header import header_text
 from stressdeck.ui.widgets.tables import endpoint_row
 from stressdeck.errors import InputError
 from test_ui_support import sample_snapshot, write_profile
@@ -240,3 +241,13 @@ def test_known_hosts_are_remembered_per_profile(tmp_path: Path) -> None:
     assert document == {str((tmp_path / "ui-test.toml").resolve()): ["127.0.0.2"]}
     known.path.write_text("{not json", encoding="utf-8")  # damaged: ask again, never crash
     assert known.to_confirm(far) == ["127.0.0.2"]
+
+
+def test_each_header_warning_has_its_own_line() -> None:
+    """A saturation warning fills an 80-column line: TLS checks off must not be cut off its end."""
+    both = sample_snapshot(health=GeneratorHealth(loop_lag_ms=120.0, cpu_percent=97.0))
+    lines = header_text(both, "p", None, insecure=True).plain.splitlines()
+    assert len(lines) == 5
+    assert lines[3].startswith("⚠ generator saturated: loop lag 120ms, cpu 97%")
+    assert lines[4] == "⚠ TLS verification off"
+    assert len(header_text(sample_snapshot(), "p", None).plain.splitlines()) == 3

@@ -20,8 +20,8 @@ def actual_rps(snap: Snapshot) -> float:
     return snap.timeline[-1].rps if snap.timeline else snap.total.interval_rps
 
 
-def warning_text(snap: Snapshot, insecure: bool = False) -> Text:
-    """What makes the figures or the run unsafe to trust, worst first; empty when all is well."""
+def warnings(snap: Snapshot, insecure: bool = False) -> list[Text]:
+    """What makes the figures or the run unsafe to trust, worst first; none when all is well."""
     parts: list[Text] = []
     health = snap.health
     if health.saturated:
@@ -32,14 +32,13 @@ def warning_text(snap: Snapshot, insecure: bool = False) -> Text:
                           " (figures measure the load tool)", style="bold black on yellow"))
     if insecure:
         parts.append(Text("⚠ TLS verification off", style="bold black on dark_orange"))
-    return Text("  ").join(parts)
+    return parts
 
 
 def header_text(snap: Snapshot, name: str, duration: float | None, next_load: str = "",
                 insecure: bool = False) -> Text:
-    """Three lines: who and where; the load; thresholds. A fourth, only when there is
-    something to warn about (a saturated generator, TLS checks off), so it is never cut
-    off the end of a long thresholds line."""
+    """Three lines: who and where; the load; thresholds. Then one line per warning (a
+    saturated generator, TLS checks off), so none is cut off the end of another line."""
     line1 = Text.assemble(
         (f" {snap.state.upper()} ", STATE_STYLES.get(snap.state, "bold")), " ",
         safe(name, "bold", limit=40), " → ", safe(snap.target, "cyan", limit=60),
@@ -70,11 +69,7 @@ def header_text(snap: Snapshot, name: str, duration: float | None, next_load: st
         line3.append_text(safe(snap.stop_reason, "italic", limit=60))
     if next_load:
         line3.append("  next run: " + next_load, "dim")
-    lines = [line1, line2, line3]
-    warnings = warning_text(snap, insecure)
-    if warnings:
-        lines.append(warnings)
-    return Text("\n").join(lines)
+    return Text("\n").join([line1, line2, line3, *warnings(snap, insecure)])
 
 
 def threshold_text(snap: Snapshot) -> Text:
@@ -94,7 +89,7 @@ def threshold_text(snap: Snapshot) -> Text:
 
 
 class StatusHeader(Static):
-    """Pushed a snapshot and the plan's name; renders three no-wrap lines, four with warnings."""
+    """Pushed a snapshot and the plan's name; renders three no-wrap lines, plus one per warning."""
 
     def show(self, snap: Snapshot, name: str, duration: float | None, next_load: str = "",
              insecure: bool = False) -> None:
