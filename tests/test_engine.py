@@ -134,7 +134,8 @@ async def test_a_stalled_generator_reports_itself(target: ServerThread) -> None:
     health = final.health
     # The ticker is due at most one tick into the stall, so it fires at least (stall - tick) late.
     assert health.peak_loop_lag_ms >= (0.4 - plan.tick) * 1000 - 5, health
-    assert health.saturated_seconds >= plan.tick, health
+    # At least one tick was saturated; a tick's interval, as measured, may come out a hair short.
+    assert health.saturated_seconds >= 0.9 * plan.tick, health
     assert health.processes == 1 and health.peak_cpu_percent > 0
     assert final.total.requests > 0
 
