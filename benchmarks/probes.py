@@ -82,8 +82,10 @@ def emit(result: dict[str, Any]) -> None:
 
 
 def check_loopback(url: str) -> None:
-    if not url.startswith("http://127.0.0.1:"):
-        raise SystemExit(f"probes only send to http://127.0.0.1:PORT, not {url!r}")
+    from stressdeck.hosts import is_loopback_url
+
+    if not is_loopback_url(url):
+        raise SystemExit(f"probes only send to this machine (127.0.0.1, ::1, localhost), not {url!r}")
 
 
 # -- target -------------------------------------------------------------------------------

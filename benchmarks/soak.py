@@ -26,6 +26,7 @@ from pathlib import Path
 import psutil
 
 from stressdeck.engine import build_plan, start
+from stressdeck.hosts import is_loopback_url
 from stressdeck.profile import parse_profile
 
 MIB = 1024 * 1024
@@ -81,7 +82,7 @@ def start_demo_target(python: str) -> tuple[subprocess.Popen[str], str]:
     assert proc.stdout is not None
     line = proc.stdout.readline().strip()  # "demo target listening on http://127.0.0.1:PORT"
     url = line.rsplit(" ", 1)[-1]
-    if not url.startswith("http://127.0.0.1:"):
+    if not is_loopback_url(url):
         proc.kill()
         raise SystemExit(f"the demo target did not start: {line!r}")
     return proc, url

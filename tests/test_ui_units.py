@@ -251,3 +251,16 @@ def test_each_header_warning_has_its_own_line() -> None:
     assert lines[3].startswith("⚠ generator saturated: loop lag 120ms, cpu 97%")
     assert lines[4] == "⚠ TLS verification off"
     assert len(header_text(sample_snapshot(), "p", None).plain.splitlines()) == 3
+
+
+@pytest.mark.parametrize(("url", "loopback"), [
+    ("http://127.0.0.1:8080/", True), ("http://[::1]:80/x", True), ("https://localhost:5", True),
+    ("http://127.0.0.1:1@example.com/", False),  # the host an HTTP client uses is example.com
+    ("http://u:p@127.0.0.1:1/", False), ("ftp://127.0.0.1/", False), ("http://127.0.0.1:99999/", False),
+    ("http://example.com/", False),
+])
+def test_is_loopback_url_reads_the_host_as_a_client_does(url: str, loopback: bool) -> None:
+    """The benchmarks' guard: a URL that only starts like a loopback one is refused."""
+    from stressdeck.hosts import is_loopback_url
+
+    assert is_loopback_url(url) is loopback
