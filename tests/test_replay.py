@@ -110,7 +110,7 @@ def test_replay_refuses_an_unusable_save_file_before_running(tmp_path: Path, cap
     assert "already exists (use --force to overwrite)" in capsys.readouterr().err
     assert taken.read_text() == "mine"
     assert main(["replay", str(path), *ui, "--save", str(taken / "x.toml")]) == 2  # a file is in the way
-    assert "--save" in capsys.readouterr().err
+    assert capsys.readouterr().err == f"error: --save: {taken / 'x.toml'}: cannot write ({taken} is not a directory)\n"
 
 
 # -- steer, with a fake clock ------------------------------------------------------------------
