@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import re
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 
 _FRAME = re.compile(r"^(?P<func>.*?) \((?P<file>[^()]*?)(?::(?P<line>\d+))?\)$")
@@ -64,7 +65,6 @@ GROUPS: list[tuple[str, tuple[str, ...]]] = [
      ("aiohttp/", "aiohappyeyeballs/", "aiosignal/", "frozenlist/", "attr/")),
     ("event loop (asyncio / uvloop, timers, sockets)", ("asyncio/", "uvloop", "selectors.py", "socket.py", "libuv",
                                                         "uv__", "epoll", "libc.so", "__libc", "send", "recv")),
-    ("other threads: waits, queues, pipes", ("threading.py", "multiprocessing/", "queue.py")),
     ("psutil (our own health sampling)", ("psutil/",)),
     ("Textual / rendering", ("textual/", "rich/", "plotext/")),
 ]
@@ -97,21 +97,27 @@ def group_of(frame: str) -> str:
     return "other"
 
 
-def groups(text: str, thread_filter: str | None = None) -> list[tuple[str, int, float]]:
-    """(group, samples, share) by the leaf frame; samples under an import count as start-up."""
-    counts: Counter[str] = Counter()
-    total = 0
+def samples(text: str, thread_filter: str | None = None) -> Iterator[tuple[int, list[str], list[str]]]:
+    """(count, labels, code frames) per stack line of the kept threads. Labels are the process
+    chain, then the thread; every report reads the file through here, so they agree."""
     for line in text.splitlines():
         stack, _, count_text = line.rpartition(" ")
         if not stack:
             continue
         frames = split_stack(stack)
-        if thread_filter and not any(thread_filter in f for f in frames if f.startswith(("thread", "process"))):
+        labels = [f for f in frames if f.startswith(("thread", "process"))]
+        if thread_filter and not any(thread_filter in label for label in labels):
             continue
         code = [f for f in frames if not f.startswith(("thread", "process"))]
-        if not code:
-            continue
-        count = int(count_text)
+        if code:
+            yield int(count_text), labels, code
+
+
+def groups(text: str, thread_filter: str | None = None) -> list[tuple[str, int, float]]:
+    """(group, samples, share) by the leaf frame; samples under an import count as start-up."""
+    counts: Counter[str] = Counter()
+    total = 0
+    for count, _, code in samples(text, thread_filter):
         total += count
         counts[context_group(code) or group_of(code[-1])] += count
     return [(name, n, n / total) for name, n in counts.most_common()] if total else []
@@ -123,20 +129,9 @@ def summarise(text: str, top: int = 25, thread_filter: str | None = None) -> str
     self_time: Counter[str] = Counter()
     inclusive: Counter[str] = Counter()
     total = 0
-    for line in text.splitlines():
-        stack, _, count_text = line.rpartition(" ")
-        if not stack:
-            continue
-        count = int(count_text)
-        frames = split_stack(stack)
-        labels = [f for f in frames if f.startswith(("thread", "process"))]  # the process chain, then the thread
-        thread = labels[-1] if labels else "?"
-        if thread_filter and not any(thread_filter in label for label in labels):
-            continue
-        names = [short(f) for f in frames if not f.startswith(("thread", "process"))]
-        if not names:
-            continue
-        threads[thread] += count
+    for count, labels, code in samples(text, thread_filter):
+        names = [short(f) for f in code]
+        threads[labels[-1] if labels else "?"] += count
         total += count
         self_time[names[-1]] += count
         for name in set(names):
