@@ -27,17 +27,44 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from harness import (
-    HERE, LOCUSTFILE, Measured, Target, busy_cpu_seconds, find_locust, measure, new_workdir, bombardier_http, parse_bombardier, parse_hey, parse_json_line,
-    parse_locust, parse_stressdeck_json, parse_wrk,
+    HERE,
+    LOCUSTFILE,
+    Measured,
+    Target,
+    bombardier_http,
+    busy_cpu_seconds,
+    find_locust,
+    measure,
+    new_workdir,
+    parse_bombardier,
+    parse_hey,
+    parse_json_line,
+    parse_locust,
+    parse_stressdeck_json,
+    parse_wrk,
 )
 from tables import (
-    CLI, CONSOLE, LOCUST, ONE, ONE_PROC, RAW, RSS, STOP, TUNED, Row, fmt, further_table, generators_table,
-    goals_table, many,
+    CLI,
+    CONSOLE,
+    LOCUST,
+    ONE,
+    ONE_PROC,
+    RAW,
+    RSS,
+    STOP,
+    TUNED,
+    Row,
+    fmt,
+    further_table,
+    generators_table,
+    goals_table,
+    many,
 )
 
 PY = sys.executable
@@ -55,29 +82,64 @@ name = "ok"
 method = "GET"
 path = "/"
 """
-KEYS = ("raw", "tuned", "sd1", "sd1p", "sdN", "cli", "wrk", "hey", "bombardier", "locust", "console", "stop", "rss")
-DEFAULT_KEYS = tuple(k for k in KEYS if k != "cli")  # the CLI row repeats sd1 plus start-up; ask for it
+KEYS = (
+    "raw",
+    "tuned",
+    "sd1",
+    "sd1p",
+    "sdN",
+    "cli",
+    "wrk",
+    "hey",
+    "bombardier",
+    "locust",
+    "console",
+    "stop",
+    "rss",
+)
+DEFAULT_KEYS = tuple(
+    k for k in KEYS if k != "cli"
+)  # the CLI row repeats sd1 plus start-up; ask for it
 
 
 class Bench:
     def __init__(self, args: argparse.Namespace, target: Target, workdir: Path) -> None:
         self.args, self.target, self.workdir = args, target, workdir
         self.rows: dict[str, Row] = {}
-        self.jobs: list[tuple[str, list[str], Callable[[Measured, Path], dict[str, Any]], int, int | None]] = []
+        self.jobs: list[
+            tuple[str, list[str], Callable[[Measured, Path], dict[str, Any]], int, int | None]
+        ] = []
 
     def log(self, text: str) -> None:
         print(text, file=sys.stderr, flush=True)
 
-    def run(self, name: str, argv: list[str], parse: Callable[[Measured, Path], dict[str, Any]], *,
-            processes: int = 1, cpu: int | None = None, timeout: float | None = None) -> Row:
+    def run(
+        self,
+        name: str,
+        argv: list[str],
+        parse: Callable[[Measured, Path], dict[str, Any]],
+        *,
+        processes: int = 1,
+        cpu: int | None = None,
+        timeout: float | None = None,
+    ) -> Row:
         """One trial of one row."""
         row = self._trial(name, argv, parse, processes=processes, cpu=cpu, timeout=timeout)
         self.rows[name] = row
         return row
 
-    def queue(self, name: str, argv: list[str], parse: Callable[[Measured, Path], dict[str, Any]], *,
-              processes: int = 1, cpu: int | None = None) -> None:
-        self.rows[name] = Row(name, status="not run")  # keeps the table in the order rows were asked for
+    def queue(
+        self,
+        name: str,
+        argv: list[str],
+        parse: Callable[[Measured, Path], dict[str, Any]],
+        *,
+        processes: int = 1,
+        cpu: int | None = None,
+    ) -> None:
+        self.rows[name] = Row(
+            name, status="not run"
+        )  # keeps the table in the order rows were asked for
         self.jobs.append((name, argv, parse, processes, cpu))
 
     def run_queued(self, repeat: int) -> None:
@@ -91,7 +153,9 @@ class Bench:
             if repeat > 1:
                 self.log(f"pass {number + 1} of {repeat}")
             for name, argv, parse, processes, cpu in self.jobs:
-                trials[name].append(self._trial(name, argv, parse, processes=processes, cpu=cpu, timeout=None))
+                trials[name].append(
+                    self._trial(name, argv, parse, processes=processes, cpu=cpu, timeout=None)
+                )
         for name, rows in trials.items():
             best = max(rows, key=lambda r: (r.ok, r.rps or 0.0))
             if len(rows) > 1:
@@ -99,13 +163,31 @@ class Bench:
             self.rows[name] = best
         self.jobs.clear()
 
-    def _trial(self, name: str, argv: list[str], parse: Callable[[Measured, Path], dict[str, Any]], *,
-               processes: int, cpu: int | None, timeout: float | None) -> Row:
-        workdir = new_workdir(self.workdir, name.replace(" ", "_").replace("/", "_").replace(",", ""))
-        where = cpu if cpu is not None else self.args.all_cpus  # children inherit bench.py's own pinning
+    def _trial(
+        self,
+        name: str,
+        argv: list[str],
+        parse: Callable[[Measured, Path], dict[str, Any]],
+        *,
+        processes: int,
+        cpu: int | None,
+        timeout: float | None,
+    ) -> Row:
+        workdir = new_workdir(
+            self.workdir, name.replace(" ", "_").replace("/", "_").replace(",", "")
+        )
+        where = (
+            cpu if cpu is not None else self.args.all_cpus
+        )  # children inherit bench.py's own pinning
         row = Row(name, processes=processes, pinned=f"cpu {cpu}" if cpu is not None else "no")
         srv0, tcpu0, busy0 = self.target.requests(), self.target.cpu_seconds(), busy_cpu_seconds()
-        m = measure(argv, timeout=timeout or self.args.duration + 30, cpu=where, workdir=workdir, cwd=workdir)
+        m = measure(
+            argv,
+            timeout=timeout or self.args.duration + 30,
+            cpu=where,
+            workdir=workdir,
+            cwd=workdir,
+        )
         tcpu1, srv1, busy1 = self.target.cpu_seconds(), self.target.requests(), busy_cpu_seconds()
         row.srv_requests = srv1 - srv0 - (1 if self.target.kind == "nginx" else 0)
         row.cpu_s, row.peak_rss_mib = m.cpu_s, m.peak_rss_mib
@@ -129,9 +211,11 @@ class Bench:
         elif m.rc != 0 and row.ok:
             row.status = f"exit code {m.rc}"
         row.extra["workdir"] = str(workdir)
-        self.log(f"  {name:38s} {row.status:>8s}  rps={fmt(row.rps)} cpu={fmt(row.cpu_s, 2)}s "
-                 f"window={fmt(row.window_cpu_s_per_1k, 3)}s/1k rss={fmt(row.peak_rss_mib)}MiB "
-                 f"tgt={fmt(row.target_cpu_pct)}% other={fmt(row.other_cpu_pct)}%")
+        self.log(
+            f"  {name:38s} {row.status:>8s}  rps={fmt(row.rps)} cpu={fmt(row.cpu_s, 2)}s "
+            f"window={fmt(row.window_cpu_s_per_1k, 3)}s/1k rss={fmt(row.peak_rss_mib)}MiB "
+            f"tgt={fmt(row.target_cpu_pct)}% other={fmt(row.other_cpu_pct)}%"
+        )
         time.sleep(self.args.pause)
         return row
 
@@ -145,7 +229,9 @@ def probe_parse(m: Measured, workdir: Path) -> dict[str, Any]:
 
 
 def cli_has_processes() -> bool:
-    out = subprocess.run([PY, "-m", "stressdeck", "run", "--help"], capture_output=True, text=True).stdout
+    out = subprocess.run(
+        [PY, "-m", "stressdeck", "run", "--help"], capture_output=True, text=True
+    ).stdout
     return "--processes" in out
 
 
@@ -169,31 +255,57 @@ def run_generators(bench: Bench, args: argparse.Namespace) -> None:
         bench.queue(CONSOLE, [*probe, "console", *load], probe_parse, cpu=one)
     if wanted("sdN"):
         n = args.processes
-        bench.queue(many(n), [*probe, "api", *load, "--processes", str(n)], probe_parse, processes=n)
+        bench.queue(
+            many(n), [*probe, "api", *load, "--processes", str(n)], probe_parse, processes=n
+        )
     if wanted("cli"):
         profile = bench.workdir / "bench.toml"
         profile.write_text(PROFILE.format(base=base, c=c))
-        argv = [PY, "-m", "stressdeck", "run", str(profile), "--users", str(c), "--duration", f"{d:g}s",
-                "--json", "result.json", "--quiet"]
+        argv = [
+            PY,
+            "-m",
+            "stressdeck",
+            "run",
+            str(profile),
+            "--users",
+            str(c),
+            "--duration",
+            f"{d:g}s",
+            "--json",
+            "result.json",
+            "--quiet",
+        ]
         if cli_has_processes():  # the default is "auto" (one per core): ask for one
             argv += ["--processes", "1"]
         bench.queue(CLI, argv, lambda m, w: parse_stressdeck_json(w / "result.json"), cpu=one)
     if wanted("wrk"):
         if shutil.which("wrk"):
-            bench.queue("wrk", ["wrk", "-t1", f"-c{c}", f"-d{whole}s", "--latency", url],
-                        lambda m, w: parse_wrk(m.stdout, m.stderr), cpu=one)
+            bench.queue(
+                "wrk",
+                ["wrk", "-t1", f"-c{c}", f"-d{whole}s", "--latency", url],
+                lambda m, w: parse_wrk(m.stdout, m.stderr),
+                cpu=one,
+            )
         else:
             bench.skip("wrk", "not installed")
     if wanted("hey"):
         if shutil.which("hey"):
-            bench.queue("hey", ["hey", "-z", f"{whole}s", "-c", str(c), url],
-                        lambda m, w: parse_hey(m.stdout, m.stderr), cpu=one)
+            bench.queue(
+                "hey",
+                ["hey", "-z", f"{whole}s", "-c", str(c), url],
+                lambda m, w: parse_hey(m.stdout, m.stderr),
+                cpu=one,
+            )
         else:
             bench.skip("hey", "not installed")
     if wanted("bombardier"):
         if bombardier_http():
-            bench.queue("bombardier", ["bombardier", "-c", str(c), "-d", f"{whole}s", "-l", "-o", "json", "-p", "r", url],
-                        lambda m, w: parse_bombardier(m.stdout, m.stderr), cpu=one)
+            bench.queue(
+                "bombardier",
+                ["bombardier", "-c", str(c), "-d", f"{whole}s", "-l", "-o", "json", "-p", "r", url],
+                lambda m, w: parse_bombardier(m.stdout, m.stderr),
+                cpu=one,
+            )
         else:
             bench.skip("bombardier", "not installed (the HTTP one)")
     if wanted("locust"):
@@ -201,9 +313,28 @@ def run_generators(bench: Bench, args: argparse.Namespace) -> None:
         if locust:
             locustfile = bench.workdir / "locustfile.py"
             locustfile.write_text(LOCUSTFILE)
-            bench.queue(LOCUST, [locust, "-f", str(locustfile), "--headless", "-u", str(c), "-r", str(c),
-                                 "-t", f"{whole}s", "-H", base, "--only-summary", "--loglevel", "WARNING"],
-                        lambda m, w: parse_locust(m.stdout, m.stderr), cpu=one)
+            bench.queue(
+                LOCUST,
+                [
+                    locust,
+                    "-f",
+                    str(locustfile),
+                    "--headless",
+                    "-u",
+                    str(c),
+                    "-r",
+                    str(c),
+                    "-t",
+                    f"{whole}s",
+                    "-H",
+                    base,
+                    "--only-summary",
+                    "--loglevel",
+                    "WARNING",
+                ],
+                lambda m, w: parse_locust(m.stdout, m.stderr),
+                cpu=one,
+            )
         else:
             bench.skip(LOCUST, "not installed")
     bench.run_queued(args.repeat)
@@ -212,32 +343,67 @@ def run_generators(bench: Bench, args: argparse.Namespace) -> None:
 def run_long(bench: Bench, args: argparse.Namespace, started: float) -> None:
     url, c, n = bench.target.url, args.connections, args.processes
     if "stop" in args.keys:
-        bench.run(STOP, [PY, PROBES, "stop", "--url", url, "-c", str(c), "--processes", str(n)],
-                  probe_parse, processes=n, timeout=40)
+        bench.run(
+            STOP,
+            [PY, PROBES, "stop", "--url", url, "-c", str(c), "--processes", str(n)],
+            probe_parse,
+            processes=n,
+            timeout=40,
+        )
     if "rss" in args.keys:
         # Whatever the budget leaves, at least 15 s: the run stops at the request count or this cap.
         cap = max(15.0, min(args.rss_seconds, args.budget - (time.monotonic() - started) - 10))
         budget = args.rss_requests
         marks = sorted({m for m in (100_000, 250_000, 500_000) if m < budget} | {budget})
         n = args.rss_processes
-        bench.run(RSS, [PY, PROBES, "rss", "--url", url, "-c", str(c), "--processes", str(n),
-                        "--requests", str(budget), "--marks", ",".join(map(str, marks)),
-                        "--max-seconds", f"{cap:.0f}"],
-                  probe_parse, processes=n, cpu=args.gen_cpu if n == 1 else None, timeout=cap + 40)
+        bench.run(
+            RSS,
+            [
+                PY,
+                PROBES,
+                "rss",
+                "--url",
+                url,
+                "-c",
+                str(c),
+                "--processes",
+                str(n),
+                "--requests",
+                str(budget),
+                "--marks",
+                ",".join(map(str, marks)),
+                "--max-seconds",
+                f"{cap:.0f}",
+            ],
+            probe_parse,
+            processes=n,
+            cpu=args.gen_cpu if n == 1 else None,
+            timeout=cap + 40,
+        )
 
 
 def code_version() -> str:
     """The commit under test, and whether src/ differs from it: others may be editing it mid-run."""
     root = HERE.parent
     try:
-        head = subprocess.run(["git", "-C", str(root), "log", "-1", "--format=%h %s"], capture_output=True,
-                              text=True, timeout=10).stdout.strip()
-        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--", "src"], capture_output=True,
-                               text=True, timeout=10).stdout.split("\n")
+        head = subprocess.run(
+            ["git", "-C", str(root), "log", "-1", "--format=%h %s"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(root), "status", "--porcelain", "--", "src"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        ).stdout.split("\n")
     except (OSError, subprocess.TimeoutExpired):
         return "code version unknown"
     changed = [line[3:] for line in dirty if line.strip()]
-    return f"stressdeck at {head}" + (f"; src/ has uncommitted changes: {', '.join(changed)}" if changed else "")
+    return f"stressdeck at {head}" + (
+        f"; src/ has uncommitted changes: {', '.join(changed)}" if changed else ""
+    )
 
 
 def machine() -> str:
@@ -263,24 +429,61 @@ def _interrupt(signum: int, frame: Any) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("-d", "--duration", type=float, default=8.0, help="seconds per generator run (default 8)")
-    parser.add_argument("-c", "--connections", type=int, default=50, help="connections / users (default 50)")
-    parser.add_argument("--processes", type=int, default=os.cpu_count() or 1, help="N for the N-process row (cores)")
-    parser.add_argument("--rss-requests", type=int, default=1_000_000, help="request budget of the RSS run")
-    parser.add_argument("--rss-seconds", type=float, default=300.0, help="time cap of the RSS run (default 300)")
-    parser.add_argument("--rss-processes", type=int, default=1,
-                        help="worker processes of the RSS run (default 1: the fastest way to 1M here)")
-    parser.add_argument("--budget", type=float, default=170.0,
-                        help="whole-bench seconds the RSS run's cap is fitted into (default 170: under 3 minutes)")
-    parser.add_argument("--quick", action="store_true",
-                        help="3 s runs, one trial each, RSS run to 150k requests (capped at 30 s): about a minute")
-    parser.add_argument("--only", help="comma list of: " + ",".join(KEYS) + " (default: all but cli)")
-    parser.add_argument("--aiohttp-target", action="store_true", help="use the aiohttp target even if nginx is installed")
-    parser.add_argument("--no-pin", action="store_true", help="no taskset (default: target cpu 0, generators cpu 1)")
-    parser.add_argument("--peers-venv", action="append", default=[], help="a venv with locust in it")
-    parser.add_argument("--repeat", type=int, default=1,
-                        help="passes over the generator rows, each row's fastest kept (default 1; 3 for a noisy machine)")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "-d", "--duration", type=float, default=8.0, help="seconds per generator run (default 8)"
+    )
+    parser.add_argument(
+        "-c", "--connections", type=int, default=50, help="connections / users (default 50)"
+    )
+    parser.add_argument(
+        "--processes", type=int, default=os.cpu_count() or 1, help="N for the N-process row (cores)"
+    )
+    parser.add_argument(
+        "--rss-requests", type=int, default=1_000_000, help="request budget of the RSS run"
+    )
+    parser.add_argument(
+        "--rss-seconds", type=float, default=300.0, help="time cap of the RSS run (default 300)"
+    )
+    parser.add_argument(
+        "--rss-processes",
+        type=int,
+        default=1,
+        help="worker processes of the RSS run (default 1: the fastest way to 1M here)",
+    )
+    parser.add_argument(
+        "--budget",
+        type=float,
+        default=170.0,
+        help="whole-bench seconds the RSS run's cap is fitted into (default 170: under 3 minutes)",
+    )
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="3 s runs, one trial each, RSS run to 150k requests (capped at 30 s): about a minute",
+    )
+    parser.add_argument(
+        "--only", help="comma list of: " + ",".join(KEYS) + " (default: all but cli)"
+    )
+    parser.add_argument(
+        "--aiohttp-target",
+        action="store_true",
+        help="use the aiohttp target even if nginx is installed",
+    )
+    parser.add_argument(
+        "--no-pin", action="store_true", help="no taskset (default: target cpu 0, generators cpu 1)"
+    )
+    parser.add_argument(
+        "--peers-venv", action="append", default=[], help="a venv with locust in it"
+    )
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        help="passes over the generator rows, each row's fastest kept (default 1; 3 for a noisy machine)",
+    )
     parser.add_argument("--pause", type=float, default=0.5, help="seconds between runs")
     parser.add_argument("--json", help="write every row as JSON here")
     parser.add_argument("--md", help="write the tables here too")
@@ -307,36 +510,57 @@ def main(argv: list[str] | None = None) -> int:
     bench = Bench(args, target, workdir)
     load_before = os.getloadavg()[0]
     version_before = code_version()
-    bench.log(f"target: {target.kind} at {target.url}; c={args.connections}, {args.duration:g} s per run; "
-              f"outputs in {workdir}; load average {load_before:.2f}")
+    bench.log(
+        f"target: {target.kind} at {target.url}; c={args.connections}, {args.duration:g} s per run; "
+        f"outputs in {workdir}; load average {load_before:.2f}"
+    )
     try:
         run_generators(bench, args)
         run_long(bench, args, started)
     finally:
         target.stop()
     further, facts = further_table(bench.rows, cores)
-    pinning = ("target on cpu 0, single-process generators on cpu 1, multi-process runs unpinned"
-               if pin else "none")
-    report = "\n\n".join([
-        f"### Generators: {target.kind} target, closed loop, c={args.connections}, {args.duration:g} s each, "
-        f"the fastest of {args.repeat} interleaved passes",
-        f"{machine()}; pinning: {pinning}. The target and the generator share the machine. \"other CPU %\" is "
-        "what the rest of the machine used meanwhile (% of one core): high means a noisy row. \"Load-window\" "
-        "columns leave out interpreter start-up and imports (the Python probes report them; the peers cannot).",
-        generators_table(bench.rows),
-        "### Further measurements", further,
-        "### Goals", goals_table(bench.rows, facts, args.processes),
-        version_before + ("" if code_version() == version_before else
-                          f" at the start; **the code changed during the run**: {code_version()} at the end"),
-        f"whole bench: {time.monotonic() - started:.0f} s; 1-min load average {load_before:.2f} before, "
-        f"{os.getloadavg()[0]:.2f} after (other work on this machine skews every row)",
-    ])
+    pinning = (
+        "target on cpu 0, single-process generators on cpu 1, multi-process runs unpinned"
+        if pin
+        else "none"
+    )
+    report = "\n\n".join(
+        [
+            f"### Generators: {target.kind} target, closed loop, c={args.connections}, {args.duration:g} s each, "
+            f"the fastest of {args.repeat} interleaved passes",
+            f'{machine()}; pinning: {pinning}. The target and the generator share the machine. "other CPU %" is '
+            'what the rest of the machine used meanwhile (% of one core): high means a noisy row. "Load-window" '
+            "columns leave out interpreter start-up and imports (the Python probes report them; the peers cannot).",
+            generators_table(bench.rows),
+            "### Further measurements",
+            further,
+            "### Goals",
+            goals_table(bench.rows, facts, args.processes),
+            version_before
+            + (
+                ""
+                if code_version() == version_before
+                else f" at the start; **the code changed during the run**: {code_version()} at the end"
+            ),
+            f"whole bench: {time.monotonic() - started:.0f} s; 1-min load average {load_before:.2f} before, "
+            f"{os.getloadavg()[0]:.2f} after (other work on this machine skews every row)",
+        ]
+    )
     print(report)
     if args.md:
         Path(args.md).write_text(report + "\n")
     if args.json:
-        Path(args.json).write_text(json.dumps({"args": {k: v for k, v in vars(args).items()}, "facts": facts,
-                                               "rows": [asdict(r) for r in bench.rows.values()]}, indent=1))
+        Path(args.json).write_text(
+            json.dumps(
+                {
+                    "args": {k: v for k, v in vars(args).items()},
+                    "facts": facts,
+                    "rows": [asdict(r) for r in bench.rows.values()],
+                },
+                indent=1,
+            )
+        )
     return 0
 
 

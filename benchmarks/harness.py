@@ -63,13 +63,21 @@ def free_port() -> int:
 def pinned(argv: list[str], cpu: int | str | None) -> list[str]:
     """``cpu`` is a taskset list ("1", "0-1"). Children inherit this process's affinity, so a
     row meant to use every core must say so when bench.py has pinned itself."""
-    return ["taskset", "-c", str(cpu), *argv] if cpu is not None and shutil.which("taskset") else argv
+    return (
+        ["taskset", "-c", str(cpu), *argv] if cpu is not None and shutil.which("taskset") else argv
+    )
 
 
 def busy_cpu_seconds() -> float:
     """CPU seconds the whole machine has spent busy (every process, every core) since boot."""
     times = psutil.cpu_times()
-    return times.user + times.nice + times.system + getattr(times, "irq", 0.0) + getattr(times, "softirq", 0.0)
+    return (
+        times.user
+        + times.nice
+        + times.system
+        + getattr(times, "irq", 0.0)
+        + getattr(times, "softirq", 0.0)
+    )
 
 
 class Target:
@@ -83,12 +91,17 @@ class Target:
             conf = workdir / "nginx.conf"
             conf.write_text(NGINX_CONF.format(dir=workdir, host=HOST, port=self.port))
             argv = ["nginx", "-c", str(conf), "-p", str(workdir)]
-            self.proc = subprocess.Popen(pinned(argv, cpu), stdout=subprocess.DEVNULL,
-                                         stderr=open(workdir / "nginx.stderr", "w"), start_new_session=True)
+            self.proc = subprocess.Popen(
+                pinned(argv, cpu),
+                stdout=subprocess.DEVNULL,
+                stderr=open(workdir / "nginx.stderr", "w"),
+                start_new_session=True,
+            )
         else:
             argv = [sys.executable, str(HERE / "probes.py"), "serve", "--port", "0"]
-            self.proc = subprocess.Popen(pinned(argv, cpu), stdout=subprocess.PIPE, text=True,
-                                         start_new_session=True)
+            self.proc = subprocess.Popen(
+                pinned(argv, cpu), stdout=subprocess.PIPE, text=True, start_new_session=True
+            )
             assert self.proc.stdout is not None
             self.port = int(self.proc.stdout.readline())
         self.base = f"http://{HOST}:{self.port}"
@@ -101,7 +114,9 @@ class Target:
             except OSError:
                 if time.monotonic() > deadline or self.proc.poll() is not None:
                     self.stop()
-                    raise SystemExit(f"the {self.kind} target did not start (see {workdir})") from None
+                    raise SystemExit(
+                        f"the {self.kind} target did not start (see {workdir})"
+                    ) from None
                 time.sleep(0.05)
 
     def requests(self) -> int:
@@ -194,8 +209,15 @@ class TreeSampler(threading.Thread):
         self.join(2)
 
 
-def measure(argv: list[str], *, timeout: float, cpu: int | str | None, workdir: Path, cwd: Path | None = None,
-            env: dict[str, str] | None = None) -> Measured:
+def measure(
+    argv: list[str],
+    *,
+    timeout: float,
+    cpu: int | str | None,
+    workdir: Path,
+    cwd: Path | None = None,
+    env: dict[str, str] | None = None,
+) -> Measured:
     """Run ``argv`` to its end (or SIGKILL its group after ``timeout``) and measure its tree.
 
     CPU is the largest of GNU time's user+sys, the wait4 rusage of our reaped children and the
@@ -214,8 +236,15 @@ def measure(argv: list[str], *, timeout: float, cpu: int | str | None, workdir: 
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     began = time.perf_counter()
     with open(workdir / "stdout.txt", "w") as out, open(workdir / "stderr.txt", "w") as err:
-        proc = subprocess.Popen(wrapped, stdout=out, stderr=err, stdin=subprocess.DEVNULL, cwd=cwd,
-                                env=env, start_new_session=True)
+        proc = subprocess.Popen(
+            wrapped,
+            stdout=out,
+            stderr=err,
+            stdin=subprocess.DEVNULL,
+            cwd=cwd,
+            env=env,
+            start_new_session=True,
+        )
         sampler = TreeSampler(proc.pid)
         sampler.start()
         killed = False
@@ -245,10 +274,17 @@ def measure(argv: list[str], *, timeout: float, cpu: int | str | None, workdir: 
             rss = max(rss, int(max_kib) / 1024)
         except ValueError:
             notes.append("GNU time output not parsed")
-    return Measured(rc=rc, killed=killed, wall_s=wall, cpu_s=cpu_s, peak_rss_mib=rss,
-                    processes=len(sampler.seen), notes=notes,
-                    stdout=(workdir / "stdout.txt").read_text(errors="replace"),
-                    stderr=(workdir / "stderr.txt").read_text(errors="replace"))
+    return Measured(
+        rc=rc,
+        killed=killed,
+        wall_s=wall,
+        cpu_s=cpu_s,
+        peak_rss_mib=rss,
+        processes=len(sampler.seen),
+        notes=notes,
+        stdout=(workdir / "stdout.txt").read_text(errors="replace"),
+        stderr=(workdir / "stderr.txt").read_text(errors="replace"),
+    )
 
 
 # -- parsers: stdout/stderr -> requests, rps, p50_ms, p99_ms (None when not reported) -------------
@@ -266,9 +302,12 @@ def parse_wrk(out: str, err: str) -> dict[str, Any]:
     rps = re.search(r"Requests/sec:\s*([\d.]+)", out)
     p50 = re.search(r"^\s+50%\s+(\S+)", out, re.M)
     p99 = re.search(r"^\s+99%\s+(\S+)", out, re.M)
-    return {"requests": int(requests.group(1)) if requests else None,
-            "rps": float(rps.group(1)) if rps else None,
-            "p50_ms": _ms(p50.group(1)) if p50 else None, "p99_ms": _ms(p99.group(1)) if p99 else None}
+    return {
+        "requests": int(requests.group(1)) if requests else None,
+        "rps": float(rps.group(1)) if rps else None,
+        "p50_ms": _ms(p50.group(1)) if p50 else None,
+        "p99_ms": _ms(p99.group(1)) if p99 else None,
+    }
 
 
 def parse_hey(out: str, err: str) -> dict[str, Any]:
@@ -276,9 +315,12 @@ def parse_hey(out: str, err: str) -> dict[str, Any]:
     codes = re.findall(r"\[(\d{3})\]\s+(\d+) responses", out)
     p50 = re.search(r"50% in ([\d.]+) secs", out)
     p99 = re.search(r"99% in ([\d.]+) secs", out)
-    return {"requests": sum(int(n) for _, n in codes) or None, "rps": float(rps.group(1)) if rps else None,
-            "p50_ms": float(p50.group(1)) * 1e3 if p50 else None,
-            "p99_ms": float(p99.group(1)) * 1e3 if p99 else None}
+    return {
+        "requests": sum(int(n) for _, n in codes) or None,
+        "rps": float(rps.group(1)) if rps else None,
+        "p50_ms": float(p50.group(1)) * 1e3 if p50 else None,
+        "p99_ms": float(p99.group(1)) * 1e3 if p99 else None,
+    }
 
 
 def bombardier_http() -> bool:
@@ -295,21 +337,33 @@ def bombardier_http() -> bool:
 
 def parse_bombardier(out: str, err: str) -> dict[str, Any]:
     """``bombardier -l -o json -p r`` (as /work/shared/bench/peers.py runs it); latencies in µs."""
-    res = json.loads(out[out.index("{"):])["result"]
+    res = json.loads(out[out.index("{") :])["result"]
     pcts = res["latency"].get("percentiles", {})
-    return {"requests": sum(res.get(k, 0) for k in ("req1xx", "req2xx", "req3xx", "req4xx", "req5xx", "others")),
-            "rps": res["rps"]["mean"], "p50_ms": pcts["50"] / 1e3 if "50" in pcts else None,
-            "p99_ms": pcts["99"] / 1e3 if "99" in pcts else None}
+    return {
+        "requests": sum(
+            res.get(k, 0) for k in ("req1xx", "req2xx", "req3xx", "req4xx", "req5xx", "others")
+        ),
+        "rps": res["rps"]["mean"],
+        "p50_ms": pcts["50"] / 1e3 if "50" in pcts else None,
+        "p99_ms": pcts["99"] / 1e3 if "99" in pcts else None,
+    }
 
 
 def parse_locust(out: str, err: str) -> dict[str, Any]:
     lines = [ln for ln in (out + "\n" + err).splitlines() if ln.strip().startswith("Aggregated")]
     if len(lines) < 2:
         raise ValueError("no locust summary in its output")
-    stats = [x for x in lines[-2].split()[1:] if x != "|"]  # reqs fails(%) avg min max med req/s fail/s
+    stats = [
+        x for x in lines[-2].split()[1:] if x != "|"
+    ]  # reqs fails(%) avg min max med req/s fail/s
     pcts = lines[-1].split()  # Aggregated 50 66 75 80 90 95 98 99 99.9 99.99 100 reqs
     as_ms = lambda x: None if x == "N/A" else float(x)  # noqa: E731
-    return {"requests": int(stats[0]), "rps": float(stats[6]), "p50_ms": as_ms(pcts[1]), "p99_ms": as_ms(pcts[8])}
+    return {
+        "requests": int(stats[0]),
+        "rps": float(stats[6]),
+        "p50_ms": as_ms(pcts[1]),
+        "p99_ms": as_ms(pcts[8]),
+    }
 
 
 def parse_json_line(out: str, err: str) -> dict[str, Any]:
@@ -325,14 +379,24 @@ def parse_stressdeck_json(path: Path) -> dict[str, Any]:
     doc = json.loads(path.read_text())
     total = doc["summary"]["total"]
     elapsed = doc["elapsed"] or 1e-9
-    return {"requests": total["requests"], "rps": total["requests"] / elapsed, "errors": total["errors"],
-            "p50_ms": total["latency_ms"]["p50"], "p99_ms": total["latency_ms"]["p99"],
-            "stop_reason": doc["stop_reason"]}
+    return {
+        "requests": total["requests"],
+        "rps": total["requests"] / elapsed,
+        "errors": total["errors"],
+        "p50_ms": total["latency_ms"]["p50"],
+        "p99_ms": total["latency_ms"]["p99"],
+        "stop_reason": doc["stop_reason"],
+    }
 
 
 def find_locust(extra: list[str]) -> str | None:
     """locust on PATH, in a venv given with --peers-venv, or in the usual side venvs."""
-    candidates = [*extra, "/work/peers-venv", os.path.expanduser("~/.peers-venv"), str(Path(sys.executable).parent.parent)]
+    candidates = [
+        *extra,
+        "/work/peers-venv",
+        os.path.expanduser("~/.peers-venv"),
+        str(Path(sys.executable).parent.parent),
+    ]
     found = shutil.which("locust")
     if found:
         return found

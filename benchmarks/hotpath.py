@@ -31,16 +31,36 @@ def find_py_spy() -> str | None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("-d", "--duration", type=float, default=10.0, help="seconds of load (default 10)")
-    parser.add_argument("-c", "--connections", type=int, default=50, help="virtual users (default 50)")
-    parser.add_argument("-r", "--rate", type=int, default=200, help="py-spy samples per second (default 200)")
-    parser.add_argument("--factory", choices=("auto", "process"), default="auto",
-                        help="auto: the worker on a thread (default); process: as the console runs it")
-    parser.add_argument("--what", choices=("api", "raw", "raw-tuned"), default="api",
-                        help="api: stressdeck (default); raw / raw-tuned: the reference loops, to compare")
-    parser.add_argument("--native", action="store_true", help="py-spy --native: C frames too (uvloop, the parser)")
-    parser.add_argument("--gil", action="store_true", help="py-spy --gil: only samples holding the GIL")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "-d", "--duration", type=float, default=10.0, help="seconds of load (default 10)"
+    )
+    parser.add_argument(
+        "-c", "--connections", type=int, default=50, help="virtual users (default 50)"
+    )
+    parser.add_argument(
+        "-r", "--rate", type=int, default=200, help="py-spy samples per second (default 200)"
+    )
+    parser.add_argument(
+        "--factory",
+        choices=("auto", "process"),
+        default="auto",
+        help="auto: the worker on a thread (default); process: as the console runs it",
+    )
+    parser.add_argument(
+        "--what",
+        choices=("api", "raw", "raw-tuned"),
+        default="api",
+        help="api: stressdeck (default); raw / raw-tuned: the reference loops, to compare",
+    )
+    parser.add_argument(
+        "--native", action="store_true", help="py-spy --native: C frames too (uvloop, the parser)"
+    )
+    parser.add_argument(
+        "--gil", action="store_true", help="py-spy --gil: only samples holding the GIL"
+    )
     parser.add_argument("--top", type=int, default=25)
     parser.add_argument("--out", help="folder for the raw stacks (default: a new temporary folder)")
     args = parser.parse_args(argv)
@@ -54,12 +74,39 @@ def main(argv: list[str] | None = None) -> int:
         os.sched_setaffinity(0, {0})
     target = Target(out, 0 if pin else None)
     stacks = out / "stacks.txt"
-    probe = [sys.executable, str(HERE / "probes.py"), args.what.split("-")[0], "--url", target.url,
-             "-c", str(args.connections), "-d", f"{args.duration:g}"]
-    probe += ["--factory", args.factory] if args.what == "api" else ["--tuned"] if args.what == "raw-tuned" else []
+    probe = [
+        sys.executable,
+        str(HERE / "probes.py"),
+        args.what.split("-")[0],
+        "--url",
+        target.url,
+        "-c",
+        str(args.connections),
+        "-d",
+        f"{args.duration:g}",
+    ]
+    probe += (
+        ["--factory", args.factory]
+        if args.what == "api"
+        else ["--tuned"]
+        if args.what == "raw-tuned"
+        else []
+    )
     # --subprocesses follows a spawned worker process too; -t names the threads.
-    argv_spy = [spy, "record", "-r", str(args.rate), "-t", "--subprocesses", "-f", "raw", "-o", str(stacks),
-                "--", *probe]
+    argv_spy = [
+        spy,
+        "record",
+        "-r",
+        str(args.rate),
+        "-t",
+        "--subprocesses",
+        "-f",
+        "raw",
+        "-o",
+        str(stacks),
+        "--",
+        *probe,
+    ]
     if args.native:
         argv_spy.insert(2, "--native")
     if args.gil:
@@ -76,11 +123,19 @@ def main(argv: list[str] | None = None) -> int:
         print(done.stderr, file=sys.stderr)
         return 1
     text = stacks.read_text()
-    print(f"\n## whole process ({target.kind} target, c={args.connections}, {args.duration:g} s; stacks in {stacks})\n")
+    print(
+        f"\n## whole process ({target.kind} target, c={args.connections}, {args.duration:g} s; stacks in {stacks})\n"
+    )
     print(summarise(text, args.top))
     if args.what == "api":
         print("\n## the worker alone (the load loop: aiohttp, send(), recording)\n")
-        print(summarise(text, args.top, "stressdeck-worker" if args.factory == "auto" else "multiprocessing.spawn"))
+        print(
+            summarise(
+                text,
+                args.top,
+                "stressdeck-worker" if args.factory == "auto" else "multiprocessing.spawn",
+            )
+        )
     return 0
 
 

@@ -66,9 +66,14 @@ class Window:
     def result(self) -> dict[str, Any]:
         if self.first is None or self.last is None or self.last[2] <= self.first[2]:
             return {}
-        seconds, cpu, requests = (b - a for a, b in zip(self.first, self.last))
-        return {"window_s": seconds, "window_cpu_s": cpu, "window_requests": requests,
-                "window_rps": requests / seconds, "window_cpu_s_per_1k": cpu / requests * 1000}
+        seconds, cpu, requests = (b - a for a, b in zip(self.first, self.last, strict=False))
+        return {
+            "window_s": seconds,
+            "window_cpu_s": cpu,
+            "window_requests": requests,
+            "window_rps": requests / seconds,
+            "window_cpu_s_per_1k": cpu / requests * 1000,
+        }
 
 
 def track_window(handle: Any, window: Window) -> None:
@@ -85,7 +90,9 @@ def check_loopback(url: str) -> None:
     from stressdeck.hosts import is_loopback_url
 
     if not is_loopback_url(url):
-        raise SystemExit(f"probes only send to this machine (127.0.0.1, ::1, localhost), not {url!r}")
+        raise SystemExit(
+            f"probes only send to this machine (127.0.0.1, ::1, localhost), not {url!r}"
+        )
 
 
 # -- target -------------------------------------------------------------------------------
@@ -120,7 +127,9 @@ def serve(args: argparse.Namespace) -> None:
 # -- reference: raw aiohttp -------------------------------------------------------------------
 
 
-async def raw_loop(url: str, connections: int, seconds: float, tuned: bool = False) -> dict[str, Any]:
+async def raw_loop(
+    url: str, connections: int, seconds: float, tuned: bool = False
+) -> dict[str, Any]:
     """c tasks on one ClientSession, each GET and read in a loop; only a count is kept.
 
     ``tuned`` sets up the session as stressdeck's worker does (no connector limit, no cookie
@@ -132,8 +141,11 @@ async def raw_loop(url: str, connections: int, seconds: float, tuned: bool = Fal
     requests = errors = 0
     window = Window()
     if tuned:
-        session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0), cookie_jar=aiohttp.DummyCookieJar(),
-                                        auto_decompress=False)
+        session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=0),
+            cookie_jar=aiohttp.DummyCookieJar(),
+            auto_decompress=False,
+        )
     else:
         session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=connections))
     async with session:
@@ -158,8 +170,13 @@ async def raw_loop(url: str, connections: int, seconds: float, tuned: bool = Fal
         await asyncio.gather(*(user() for _ in range(connections)))
         elapsed = time.perf_counter() - began
         window.mark(requests)
-    return {"requests": requests, "errors": errors, "elapsed": elapsed, "rps": requests / elapsed,
-            **window.result()}
+    return {
+        "requests": requests,
+        "errors": errors,
+        "elapsed": elapsed,
+        "rps": requests / elapsed,
+        **window.result(),
+    }
 
 
 # -- stressdeck through the Python API -----------------------------------------------------
@@ -179,25 +196,51 @@ def make_profile(url: str, users: int) -> Any:
     return parse_profile(document, "bench")
 
 
-def make_plan(url: str, users: int, *, duration: float | None = None, requests: int | None = None,
-              max_duration: float = 600.0, rate: float | None = None) -> Any:
+def make_plan(
+    url: str,
+    users: int,
+    *,
+    duration: float | None = None,
+    requests: int | None = None,
+    max_duration: float = 600.0,
+    rate: float | None = None,
+) -> Any:
     """Closed model with ``users``; with ``rate``, the open model at that many requests/s."""
     from stressdeck.engine import build_plan
 
     if rate:
-        return build_plan(make_profile(url, users), model="open", rate=rate, duration=duration, requests=requests,
-                          max_duration=max_duration)
-    return build_plan(make_profile(url, users), users=users, duration=duration, requests=requests,
-                      max_duration=max_duration)
+        return build_plan(
+            make_profile(url, users),
+            model="open",
+            rate=rate,
+            duration=duration,
+            requests=requests,
+            max_duration=max_duration,
+        )
+    return build_plan(
+        make_profile(url, users),
+        users=users,
+        duration=duration,
+        requests=requests,
+        max_duration=max_duration,
+    )
 
 
 def snapshot_result(final: Any) -> dict[str, Any]:
     total = final.total
-    return {"requests": total.requests, "errors": total.errors, "elapsed": final.elapsed,
-            "rps": total.requests / final.elapsed if final.elapsed else 0.0,
-            "p50_ms": total.latency_ms.p50, "p90_ms": total.latency_ms.p90, "p99_ms": total.latency_ms.p99,
-            "max_ms": total.latency_ms.max, "dropped": total.dropped,
-            "stop_reason": final.stop_reason, "cpu_percent": final.health.cpu_percent}
+    return {
+        "requests": total.requests,
+        "errors": total.errors,
+        "elapsed": final.elapsed,
+        "rps": total.requests / final.elapsed if final.elapsed else 0.0,
+        "p50_ms": total.latency_ms.p50,
+        "p90_ms": total.latency_ms.p90,
+        "p99_ms": total.latency_ms.p99,
+        "max_ms": total.latency_ms.max,
+        "dropped": total.dropped,
+        "stop_reason": final.stop_reason,
+        "cpu_percent": final.health.cpu_percent,
+    }
 
 
 def worker_factory(name: str) -> Any:
@@ -214,8 +257,11 @@ async def api_run(args: argparse.Namespace) -> dict[str, Any]:
     from stressdeck.engine import start
 
     window = Window()
-    handle = await start(make_plan(args.url, args.c, duration=args.d, rate=args.rate), processes=args.processes,
-                         worker_factory=worker_factory(args.factory))
+    handle = await start(
+        make_plan(args.url, args.c, duration=args.d, rate=args.rate),
+        processes=args.processes,
+        worker_factory=worker_factory(args.factory),
+    )
     track_window(handle, window)
     result = snapshot_result(await handle.wait())
     result.update(window.result())
@@ -241,7 +287,9 @@ async def console_run(args: argparse.Namespace) -> dict[str, Any]:
         window = Window()
         track_window(controller.handle, window)
         final = await controller.handle.wait()
-        await pilot.pause(2 * app.refresh_seconds)  # let the last frame render, as a user would see it
+        await pilot.pause(
+            2 * app.refresh_seconds
+        )  # let the last frame render, as a user would see it
         result = snapshot_result(final)
         result["renders"] = app.renders
         result.update(window.result())
@@ -288,8 +336,13 @@ async def rss_run(args: argparse.Namespace) -> dict[str, Any]:
         tree, own, count = tree_rss(me)
         peak = max(peak, tree)
         series.append((round(snap.elapsed, 2), snap.total.requests, round(tree, 1), round(own, 1)))
-        point = {"requests": snap.total.requests, "tree_mib": tree, "parent_mib": own, "processes": count,
-                 "elapsed": snap.elapsed}
+        point = {
+            "requests": snap.total.requests,
+            "tree_mib": tree,
+            "parent_mib": own,
+            "processes": count,
+            "elapsed": snap.elapsed,
+        }
         while marks_wanted and snap.total.requests >= marks_wanted[0]:
             marks.append({**point, "mark": marks_wanted.pop(0)})
             if args.trace and traced is None:
@@ -307,9 +360,15 @@ async def rss_run(args: argparse.Namespace) -> dict[str, Any]:
     if traced is not None:
         growth = tracemalloc.take_snapshot().compare_to(traced, "traceback")
         result["growth_since_first_mark"] = [
-            {"kib": round(stat.size_diff / 1024, 1), "blocks": stat.count_diff,
-             "where": [f"{frame.filename}:{frame.lineno}" for frame in stat.traceback][-args.trace:]}
-            for stat in growth[:12]]
+            {
+                "kib": round(stat.size_diff / 1024, 1),
+                "blocks": stat.count_diff,
+                "where": [f"{frame.filename}:{frame.lineno}" for frame in stat.traceback][
+                    -args.trace :
+                ],
+            }
+            for stat in growth[:12]
+        ]
         result["traced_mib"] = tracemalloc.get_traced_memory()[0] / MIB
     return result
 
@@ -323,7 +382,9 @@ async def stop_run(args: argparse.Namespace) -> dict[str, Any]:
     me = psutil.Process()
     handle = await start(make_plan(args.url, args.c, duration=60.0), processes=args.processes)
     await asyncio.sleep(args.after)
-    workers = [p for p in me.children(recursive=True) if "resource_tracker" not in " ".join(p.cmdline())]
+    workers = [
+        p for p in me.children(recursive=True) if "resource_tracker" not in " ".join(p.cmdline())
+    ]
     gone_at: list[float] = []
 
     def watch(began: float) -> None:
@@ -341,13 +402,20 @@ async def stop_run(args: argparse.Namespace) -> dict[str, Any]:
     stop_returned = time.perf_counter() - began
     await asyncio.to_thread(watcher.join, 10.0)
     result = snapshot_result(final)
-    result.update({"workers": len(workers), "stop_returned_s": stop_returned,
-                   "workers_gone_s": gone_at[0] if gone_at else None})
+    result.update(
+        {
+            "workers": len(workers),
+            "stop_returned_s": stop_returned,
+            "workers_gone_s": gone_at[0] if gone_at else None,
+        }
+    )
     return result
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     sub = parser.add_subparsers(dest="probe", required=True)
     sub.add_parser("serve").add_argument("--port", type=int, default=0)
     for name in ("raw", "api", "console", "rss", "stop"):
@@ -356,17 +424,35 @@ def main(argv: list[str] | None = None) -> None:
         p.add_argument("-c", type=int, default=50, help="connections / virtual users")
         p.add_argument("-d", type=float, default=8.0, help="seconds")
         p.add_argument("--processes", type=int, default=1)
-        p.add_argument("--rate", type=float, default=0.0, help="api: open model at this many requests/s")
-        p.add_argument("--tuned", action="store_true", help="raw: configure the session as stressdeck does")
-        p.add_argument("--factory", choices=("auto", "process"), default="auto",
-                       help="api: where 1 worker runs (auto = a thread; process = as the console does)")
+        p.add_argument(
+            "--rate", type=float, default=0.0, help="api: open model at this many requests/s"
+        )
+        p.add_argument(
+            "--tuned", action="store_true", help="raw: configure the session as stressdeck does"
+        )
+        p.add_argument(
+            "--factory",
+            choices=("auto", "process"),
+            default="auto",
+            help="api: where 1 worker runs (auto = a thread; process = as the console does)",
+        )
         p.add_argument("--requests", type=int, default=1_000_000, help="rss: the request budget")
-        p.add_argument("--marks", default="100000,250000,500000,1000000",
-                       help="rss: sample the tree's RSS when these many requests are done")
-        p.add_argument("--trace", type=int, default=0, metavar="FRAMES",
-                       help="rss: tracemalloc with this many frames; the biggest growth after the first mark")
+        p.add_argument(
+            "--marks",
+            default="100000,250000,500000,1000000",
+            help="rss: sample the tree's RSS when these many requests are done",
+        )
+        p.add_argument(
+            "--trace",
+            type=int,
+            default=0,
+            metavar="FRAMES",
+            help="rss: tracemalloc with this many frames; the biggest growth after the first mark",
+        )
         p.add_argument("--max-seconds", type=float, default=170.0, help="rss: cap on the run")
-        p.add_argument("--after", type=float, default=2.0, help="stop: seconds of load before stop()")
+        p.add_argument(
+            "--after", type=float, default=2.0, help="stop: seconds of load before stop()"
+        )
     args = parser.parse_args(argv)
     if args.probe == "serve":
         serve(args)

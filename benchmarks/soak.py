@@ -77,8 +77,12 @@ def slope_per_hour(points: list[tuple[float, float]]) -> float:
 
 def start_demo_target(python: str) -> tuple[subprocess.Popen[str], str]:
     """``stressdeck demo-server --port 0`` in a child process; returns it and its base URL."""
-    proc = subprocess.Popen([python, "-m", "stressdeck", "demo-server", "--port", "0"],
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    proc = subprocess.Popen(
+        [python, "-m", "stressdeck", "demo-server", "--port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
     assert proc.stdout is not None
     line = proc.stdout.readline().strip()  # "demo target listening on http://127.0.0.1:PORT"
     url = line.rsplit(" ", 1)[-1]
@@ -96,8 +100,13 @@ def soak_plan(url: str, rate: float, seconds: float, path: str):
         "load": {"model": "open", "rate": rate},
         "endpoints": [{"name": "health", "method": "GET", "path": path, "expect": [200]}],
     }
-    return build_plan(parse_profile(document, "soak.py"), model="open", rate=rate, duration=seconds,
-                      max_duration=seconds + 120)
+    return build_plan(
+        parse_profile(document, "soak.py"),
+        model="open",
+        rate=rate,
+        duration=seconds,
+        max_duration=seconds + 120,
+    )
 
 
 async def soak(args: argparse.Namespace, url: str, target_pid: int) -> tuple[list[Sample], Sample]:
@@ -109,19 +118,37 @@ async def soak(args: argparse.Namespace, url: str, target_pid: int) -> tuple[lis
     handle = await start(plan, processes=args.processes)
     samples: list[Sample] = []
     began = time.monotonic()
-    print(f"soak: {args.minutes:g} min at {args.rate:g} req/s (open model), {args.processes} process(es), "
-          f"target {url}{args.path} (pid {target_pid}, not counted)", flush=True)
-    print(f"{'t s':>6} {'RSS MiB':>8} {'fds':>5} {'procs':>5} {'requests':>10} {'errors':>7} "
-          f"{'dropped':>7} {'inflight':>8} {'p99 ms':>7}", flush=True)
+    print(
+        f"soak: {args.minutes:g} min at {args.rate:g} req/s (open model), {args.processes} process(es), "
+        f"target {url}{args.path} (pid {target_pid}, not counted)",
+        flush=True,
+    )
+    print(
+        f"{'t s':>6} {'RSS MiB':>8} {'fds':>5} {'procs':>5} {'requests':>10} {'errors':>7} "
+        f"{'dropped':>7} {'inflight':>8} {'p99 ms':>7}",
+        flush=True,
+    )
 
     def take() -> Sample:
         rss, fds, count = tree_usage(me, exclude)
         snap = handle.latest
-        sample = Sample(round(time.monotonic() - began, 1), rss / MIB, fds, count, snap.total.requests,
-                        snap.total.errors, snap.total.dropped, snap.in_flight, snap.total.latency_ms.p99)
-        print(f"{sample.t:6.0f} {sample.rss_mib:8.1f} {sample.fds:5d} {sample.processes:5d} "
-              f"{sample.requests:10,d} {sample.errors:7,d} {sample.dropped:7,d} {sample.in_flight:8d} "
-              f"{sample.p99_ms:7.2f}", flush=True)
+        sample = Sample(
+            round(time.monotonic() - began, 1),
+            rss / MIB,
+            fds,
+            count,
+            snap.total.requests,
+            snap.total.errors,
+            snap.total.dropped,
+            snap.in_flight,
+            snap.total.latency_ms.p99,
+        )
+        print(
+            f"{sample.t:6.0f} {sample.rss_mib:8.1f} {sample.fds:5d} {sample.processes:5d} "
+            f"{sample.requests:10,d} {sample.errors:7,d} {sample.dropped:7,d} {sample.in_flight:8d} "
+            f"{sample.p99_ms:7.2f}",
+            flush=True,
+        )
         return sample
 
     waiter = asyncio.ensure_future(handle.wait())
@@ -135,10 +162,13 @@ async def soak(args: argparse.Namespace, url: str, target_pid: int) -> tuple[lis
     except (KeyboardInterrupt, asyncio.CancelledError):
         final = await handle.stop("interrupted")
     after = take()
-    print(f"run ended: {final.stop_reason}; {final.total.requests:,} requests, {final.total.errors:,} errors, "
-          f"{final.total.dropped:,} dropped, p50 {final.total.latency_ms.p50:.2f} ms, "
-          f"p99 {final.total.latency_ms.p99:.2f} ms, max {final.total.latency_ms.max:.1f} ms; the line above "
-          "was sampled after the run ended (not in the figures below)", flush=True)
+    print(
+        f"run ended: {final.stop_reason}; {final.total.requests:,} requests, {final.total.errors:,} errors, "
+        f"{final.total.dropped:,} dropped, p50 {final.total.latency_ms.p50:.2f} ms, "
+        f"p99 {final.total.latency_ms.p99:.2f} ms, max {final.total.latency_ms.max:.1f} ms; the line above "
+        "was sampled after the run ended (not in the figures below)",
+        flush=True,
+    )
     return samples, after
 
 
@@ -147,34 +177,51 @@ def summarise(samples: list[Sample]) -> dict[str, float]:
     steady = [s for s in samples if s.t >= WARMUP_SECONDS] or samples
     half = [s for s in samples if s.t >= samples[-1].t / 2] or samples
     summary = {
-        "rss_first_mib": samples[0].rss_mib, "rss_last_mib": samples[-1].rss_mib,
+        "rss_first_mib": samples[0].rss_mib,
+        "rss_last_mib": samples[-1].rss_mib,
         "rss_max_mib": max(s.rss_mib for s in samples),
         "rss_slope_mib_per_hour": slope_per_hour([(s.t, s.rss_mib) for s in steady]),
         "rss_slope_second_half_mib_per_hour": slope_per_hour([(s.t, s.rss_mib) for s in half]),
-        "fds_first": samples[0].fds, "fds_last": samples[-1].fds, "fds_max": max(s.fds for s in samples),
+        "fds_first": samples[0].fds,
+        "fds_last": samples[-1].fds,
+        "fds_max": max(s.fds for s in samples),
         "fds_slope_per_hour": slope_per_hour([(s.t, s.fds) for s in steady]),
         "fds_slope_second_half_per_hour": slope_per_hour([(s.t, s.fds) for s in half]),
-        "samples": len(samples), "slope_from_s": steady[0].t, "second_half_from_s": half[0].t,
+        "samples": len(samples),
+        "slope_from_s": steady[0].t,
+        "second_half_from_s": half[0].t,
     }
-    print(f"RSS MiB: first {summary['rss_first_mib']:.1f}, last {summary['rss_last_mib']:.1f}, "
-          f"max {summary['rss_max_mib']:.1f}, slope {summary['rss_slope_mib_per_hour']:+.2f} MiB/h "
-          f"(from t={summary['slope_from_s']:.0f}s), {summary['rss_slope_second_half_mib_per_hour']:+.2f} MiB/h "
-          f"(second half, from t={summary['second_half_from_s']:.0f}s)")
-    print(f"fds: first {summary['fds_first']}, last {summary['fds_last']}, max {summary['fds_max']}, "
-          f"slope {summary['fds_slope_per_hour']:+.2f}/h, {summary['fds_slope_second_half_per_hour']:+.2f}/h "
-          "(second half)")
+    print(
+        f"RSS MiB: first {summary['rss_first_mib']:.1f}, last {summary['rss_last_mib']:.1f}, "
+        f"max {summary['rss_max_mib']:.1f}, slope {summary['rss_slope_mib_per_hour']:+.2f} MiB/h "
+        f"(from t={summary['slope_from_s']:.0f}s), {summary['rss_slope_second_half_mib_per_hour']:+.2f} MiB/h "
+        f"(second half, from t={summary['second_half_from_s']:.0f}s)"
+    )
+    print(
+        f"fds: first {summary['fds_first']}, last {summary['fds_last']}, max {summary['fds_max']}, "
+        f"slope {summary['fds_slope_per_hour']:+.2f}/h, {summary['fds_slope_second_half_per_hour']:+.2f}/h "
+        "(second half)"
+    )
     return summary
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--minutes", type=float, default=30.0, help="how long to run (default 30)")
-    parser.add_argument("--rate", type=float, default=200.0, help="requests/s, open model (default 200)")
+    parser.add_argument(
+        "--rate", type=float, default=200.0, help="requests/s, open model (default 200)"
+    )
     parser.add_argument("--processes", type=int, default=1, help="worker processes (default 1)")
-    parser.add_argument("--every", type=float, default=10.0, help="seconds between samples (default 10)")
+    parser.add_argument(
+        "--every", type=float, default=10.0, help="seconds between samples (default 10)"
+    )
     parser.add_argument("--path", default="/health", help="demo target path (default /health)")
     parser.add_argument("--json", metavar="FILE", help="also write the samples and summary as JSON")
-    parser.add_argument("--from-json", metavar="FILE", help="no run: summarise the samples a --json file holds")
+    parser.add_argument(
+        "--from-json", metavar="FILE", help="no run: summarise the samples a --json file holds"
+    )
     args = parser.parse_args(argv)
     if args.from_json:
         doc = json.loads(Path(args.from_json).read_text())
@@ -194,9 +241,17 @@ def main(argv: list[str] | None = None) -> int:
             target.kill()
     summary = summarise(samples)
     if args.json:
-        Path(args.json).write_text(json.dumps(
-            {"args": vars(args), "summary": summary, "samples": [asdict(s) for s in samples],
-             "after": asdict(after)}, indent=1))
+        Path(args.json).write_text(
+            json.dumps(
+                {
+                    "args": vars(args),
+                    "summary": summary,
+                    "samples": [asdict(s) for s in samples],
+                    "after": asdict(after),
+                },
+                indent=1,
+            )
+        )
     return 0
 
 

@@ -48,23 +48,53 @@ GROUPS: list[tuple[str, tuple[str, ...]]] = [
     ("start-up: imports, compiling", ("<frozen importlib", "importlib/", "_compile_bytecode")),
     # uvloop runs in C: py-spy (without --native) books its own time (polling, socket reads,
     # callbacks' C parts) to the Python frame that called run_until_complete.
-    ("event loop (asyncio / uvloop, timers, sockets)", ("ThreadWorker._main (", "_child_main (",
-                                                        "run_until_complete (", "main (probes.py")),
-    ("other threads: waits, queues, pipes", ("concurrent/futures/thread.py", "threading.py", "multiprocessing/",
-                                             "queue.py")),
+    (
+        "event loop (asyncio / uvloop, timers, sockets)",
+        ("ThreadWorker._main (", "_child_main (", "run_until_complete (", "main (probes.py"),
+    ),
+    (
+        "other threads: waits, queues, pipes",
+        ("concurrent/futures/thread.py", "threading.py", "multiprocessing/", "queue.py"),
+    ),
     ("stressdeck: recording (stats, HDR histograms)", ("engine/stats.py", "hdrh/", "histogram.py")),
     ("the raw reference loop's own code", ("raw_loop.<locals>.user",)),
-    ("stressdeck: runner, snapshots, timeline (parent side)",
-     ("engine/runner.py", "engine/snapshot.py", "engine/timeline.py", "engine/cpu.py", "engine/transport.py")),
+    (
+        "stressdeck: runner, snapshots, timeline (parent side)",
+        (
+            "engine/runner.py",
+            "engine/snapshot.py",
+            "engine/timeline.py",
+            "engine/cpu.py",
+            "engine/transport.py",
+        ),
+    ),
     ("stressdeck: load loop and send()", ("stressdeck/", "engine/")),
-    ("HTTP parsing (aiohttp parser, headers)", ("http_parser", "_http_parser", "multidict", "client_proto.py",
-                                                "ResponseHandler")),
+    (
+        "HTTP parsing (aiohttp parser, headers)",
+        ("http_parser", "_http_parser", "multidict", "client_proto.py", "ResponseHandler"),
+    ),
     ("URLs (yarl)", ("yarl/",)),
     ("aiohttp: writing the request", ("http_writer.py", "payload.py", "base_protocol.py")),
-    ("aiohttp: client, request/response objects, connector",
-     ("aiohttp/", "aiohappyeyeballs/", "aiosignal/", "frozenlist/", "attr/")),
-    ("event loop (asyncio / uvloop, timers, sockets)", ("asyncio/", "uvloop", "selectors.py", "socket.py", "libuv",
-                                                        "uv__", "epoll", "libc.so", "__libc", "send", "recv")),
+    (
+        "aiohttp: client, request/response objects, connector",
+        ("aiohttp/", "aiohappyeyeballs/", "aiosignal/", "frozenlist/", "attr/"),
+    ),
+    (
+        "event loop (asyncio / uvloop, timers, sockets)",
+        (
+            "asyncio/",
+            "uvloop",
+            "selectors.py",
+            "socket.py",
+            "libuv",
+            "uv__",
+            "epoll",
+            "libc.so",
+            "__libc",
+            "send",
+            "recv",
+        ),
+    ),
     ("psutil (our own health sampling)", ("psutil/",)),
     ("Textual / rendering", ("textual/", "rich/", "plotext/")),
 ]
@@ -77,7 +107,10 @@ STARTUP_AND_IDLE = ("start-up: imports, compiling", "other threads: waits, queue
 # parent's per-tick work and the recorder call into shared helpers (stats.py, hdrh).
 CONTEXT: list[tuple[str, tuple[str, ...]]] = [
     ("start-up: imports, compiling", ("_find_and_load",)),
-    ("stressdeck: runner, snapshots, timeline (parent side)", ("RunHandle.", "CpuMeter.", "Timeline.")),
+    (
+        "stressdeck: runner, snapshots, timeline (parent side)",
+        ("RunHandle.", "CpuMeter.", "Timeline."),
+    ),
     ("stressdeck: recording (stats, HDR histograms)", ("Recorder.",)),
     ("the probe's own measuring (bench only)", ("Window.", "track_window", "tree_cpu (")),
 ]
@@ -97,7 +130,9 @@ def group_of(frame: str) -> str:
     return "other"
 
 
-def samples(text: str, thread_filter: str | None = None) -> Iterator[tuple[int, list[str], list[str]]]:
+def samples(
+    text: str, thread_filter: str | None = None
+) -> Iterator[tuple[int, list[str], list[str]]]:
     """(count, labels, code frames) per stack line of the kept threads. Labels are the process
     chain, then the thread; every report reads the file through here, so they agree."""
     for line in text.splitlines():
@@ -152,14 +187,20 @@ def summarise(text: str, top: int = 25, thread_filter: str | None = None) -> str
     if steady_total:
         out += ["", "grouped, the load alone (start-up and other threads' waits left out):"]
         out += [f"  {n / steady_total:6.1%}  {name}" for name, n in steady]
-    own = [(name, count) for name, count in inclusive.most_common() if "(engine/" in name or "stressdeck" in name]
+    own = [
+        (name, count)
+        for name, count in inclusive.most_common()
+        if "(engine/" in name or "stressdeck" in name
+    ]
     out += ["", "inclusive time, stressdeck's own functions:"]
     out += [f"  {count / total:6.1%}  {name}" for name, count in own[:top]]
     return "\n".join(out)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("file")
     parser.add_argument("--top", type=int, default=25)
     parser.add_argument("--thread", help="only stacks whose thread name contains this")

@@ -85,8 +85,10 @@ def generators_table(rows: dict[str, Row]) -> str:
     raw_rps = raw.rps if raw and raw.ok else None
     raw_cpu = raw.cpu_s_per_1k if raw and raw.ok else None
     raw_window = raw.window_cpu_s_per_1k if raw and raw.ok else None
-    head = ("| generator | procs | RPS | CPU-s / 1k req | load-window CPU-s / 1k | peak RSS MiB | p50 ms | p99 ms | "
-            "target CPU % | other CPU % | RPS ÷ raw | req/CPU-s ÷ raw | load-window req/CPU-s ÷ raw | RPS of each trial |")
+    head = (
+        "| generator | procs | RPS | CPU-s / 1k req | load-window CPU-s / 1k | peak RSS MiB | p50 ms | p99 ms | "
+        "target CPU % | other CPU % | RPS ÷ raw | req/CPU-s ÷ raw | load-window req/CPU-s ÷ raw | RPS of each trial |"
+    )
     lines = [head, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
     for row in rows.values():
         if row.name in (STOP, RSS):
@@ -101,7 +103,8 @@ def generators_table(rows: dict[str, Row]) -> str:
             f"{fmt(row.window_cpu_s_per_1k, 3)} | {fmt(row.peak_rss_mib, 1)} | {fmt(row.p50_ms, 2)} | "
             f"{fmt(row.p99_ms, 2)} | {fmt(row.target_cpu_pct)} | {fmt(row.other_cpu_pct)} | "
             f"{fmt(ratio(row.rps, raw_rps), 2)} | {fmt(ratio(raw_cpu, row.cpu_s_per_1k), 2)} | "
-            f"{fmt(ratio(raw_window, row.window_cpu_s_per_1k), 2)} | {trials} |")
+            f"{fmt(ratio(raw_window, row.window_cpu_s_per_1k), 2)} | {trials} |"
+        )
     return "\n".join(lines)
 
 
@@ -134,21 +137,34 @@ def _rss_lines(rows: dict[str, Row], facts: dict[str, Any]) -> list[str]:
         return [f"| RSS over a long run | n/a | {rss.status} |"]
     marks = rss.extra.get("marks") or []
     if not marks:
-        return [f"| RSS over a long run | n/a | the run never reached its first mark ({fmt(rss.requests)} requests) |"]
-    where = "1 process, worker on a thread" if rss.processes == 1 else f"{rss.processes} worker processes + parent"
-    lines = [f"| RSS after {m['mark']:,} requests | {m['tree_mib']:.1f} MiB | generator tree ({where}); "
-             f"parent {m['parent_mib']:.1f} MiB; at {m['elapsed']:.0f} s |" for m in marks]
+        return [
+            f"| RSS over a long run | n/a | the run never reached its first mark ({fmt(rss.requests)} requests) |"
+        ]
+    where = (
+        "1 process, worker on a thread"
+        if rss.processes == 1
+        else f"{rss.processes} worker processes + parent"
+    )
+    lines = [
+        f"| RSS after {m['mark']:,} requests | {m['tree_mib']:.1f} MiB | generator tree ({where}); "
+        f"parent {m['parent_mib']:.1f} MiB; at {m['elapsed']:.0f} s |"
+        for m in marks
+    ]
     first = marks[0]
     end = rss.extra.get("last") or marks[-1]  # the last tick with every worker up
     if end["requests"] > marks[-1]["requests"]:
-        lines.append(f"| RSS at the last tick, {end['requests']:,} requests | {end['tree_mib']:.1f} MiB | "
-                     f"parent {end['parent_mib']:.1f} MiB; at {end['elapsed']:.0f} s |")
+        lines.append(
+            f"| RSS at the last tick, {end['requests']:,} requests | {end['tree_mib']:.1f} MiB | "
+            f"parent {end['parent_mib']:.1f} MiB; at {end['elapsed']:.0f} s |"
+        )
     growth = end["tree_mib"] - first["tree_mib"]
     span = end["requests"] - first["requests"]
     facts.update(rss_growth=growth, rss_last_requests=end["requests"], rss_span=span)
-    lines.append(f"| RSS growth after {first['mark']:,} requests | {growth:+.1f} MiB | over the next {span:,} requests; "
-                 f"peak {fmt(rss.extra.get('peak_tree_mib'), 1)} MiB; run ended by: {rss.extra.get('stop_reason')}, "
-                 f"{fmt(rss.rps)} req/s |")
+    lines.append(
+        f"| RSS growth after {first['mark']:,} requests | {growth:+.1f} MiB | over the next {span:,} requests; "
+        f"peak {fmt(rss.extra.get('peak_tree_mib'), 1)} MiB; run ended by: {rss.extra.get('stop_reason')}, "
+        f"{fmt(rss.rps)} req/s |"
+    )
     return lines
 
 
@@ -158,7 +174,10 @@ def _stop_lines(rows: dict[str, Row], facts: dict[str, Any]) -> list[str]:
         return []
     if not stop.ok:
         return [f"| stop() to workers gone | n/a | {stop.status} |"]
-    facts.update(stop_returned=stop.extra.get("stop_returned_s"), workers_gone=stop.extra.get("workers_gone_s"))
+    facts.update(
+        stop_returned=stop.extra.get("stop_returned_s"),
+        workers_gone=stop.extra.get("workers_gone_s"),
+    )
     return [
         f"| stop() returned | {fmt(facts['stop_returned'], 3)} s | {stop.extra.get('workers')} worker processes, "
         f"{fmt(stop.rps)} req/s before stop |",
@@ -170,13 +189,23 @@ def _stop_lines(rows: dict[str, Row], facts: dict[str, Any]) -> list[str]:
 def further_table(rows: dict[str, Row], cores: int) -> tuple[str, dict[str, Any]]:
     """Console vs headless, RSS over a long run, stop time; and the numbers the goals need."""
     facts: dict[str, Any] = {"cores": cores}
-    lines = ["| measurement | value | detail |", "|---|---:|---|",
-             *_console_lines(rows, facts), *_rss_lines(rows, facts), *_stop_lines(rows, facts)]
+    lines = [
+        "| measurement | value | detail |",
+        "|---|---:|---|",
+        *_console_lines(rows, facts),
+        *_rss_lines(rows, facts),
+        *_stop_lines(rows, facts),
+    ]
     return "\n".join(lines), facts
 
 
 def goals_table(rows: dict[str, Row], facts: dict[str, Any], processes: int) -> str:
-    raw, one, lot, locust = rows.get(RAW), rows.get(ONE), rows.get(many(processes)), rows.get(LOCUST)
+    raw, one, lot, locust = (
+        rows.get(RAW),
+        rows.get(ONE),
+        rows.get(many(processes)),
+        rows.get(LOCUST),
+    )
     out = ["| goal | measured | met |", "|---|---|---|"]
 
     def add(goal: str, value: float | None, text: str, ok: bool | None, why: str = "") -> None:
@@ -191,18 +220,29 @@ def goals_table(rows: dict[str, Row], facts: dict[str, Any], processes: int) -> 
         window = ratio(raw.window_cpu_s_per_1k, one.window_cpu_s_per_1k)
         whole = ratio(raw.cpu_s_per_1k, one.cpu_s_per_1k)
         tuned = rows.get(TUNED)
-        versus_tuned = ratio(tuned.window_cpu_s_per_1k, one.window_cpu_s_per_1k) if tuned and tuned.ok else None
-        add("req/CPU-s ≥ 0.8× raw aiohttp loop", window,
+        versus_tuned = (
+            ratio(tuned.window_cpu_s_per_1k, one.window_cpu_s_per_1k)
+            if tuned and tuned.ok
+            else None
+        )
+        add(
+            "req/CPU-s ≥ 0.8× raw aiohttp loop",
+            window,
             f"{fmt(window, 2)}× while the load ran; {fmt(whole, 2)}× counting start-up (1 process); "
             f"{fmt(versus_tuned, 2)}× the tuned loop's (same session settings and event loop)",
-            window is not None and window >= 0.8)
+            window is not None and window >= 0.8,
+        )
     else:
         add("req/CPU-s ≥ 0.8× raw aiohttp loop", None, "", None)
     if good(one, locust):
         assert one is not None and locust is not None
         r = ratio(locust.cpu_s_per_1k, one.cpu_s_per_1k)
-        add("req/CPU-s ≥ 2× locust FastHttpUser", r, f"{fmt(r, 2)}× (whole processes, start-up included)",
-            r is not None and r >= 2)
+        add(
+            "req/CPU-s ≥ 2× locust FastHttpUser",
+            r,
+            f"{fmt(r, 2)}× (whole processes, start-up included)",
+            r is not None and r >= 2,
+        )
     else:
         add("req/CPU-s ≥ 2× locust FastHttpUser", None, "", None)
     goal = f"{processes} processes ≥ 1.6× one (target not the bottleneck)"
@@ -213,31 +253,52 @@ def goals_table(rows: dict[str, Row], facts: dict[str, Any], processes: int) -> 
         busy = (lot.gen_cpu_pct or 0) + (lot.target_cpu_pct or 0) + (lot.other_cpu_pct or 0)
         saturated = (lot.target_cpu_pct or 0) >= 90 or busy >= 90 * cores
         efficiency = ratio(one.window_cpu_s_per_1k, lot.window_cpu_s_per_1k)
-        text = (f"{fmt(r, 2)}× ({fmt(lot.rps)} vs {fmt(one.rps)} req/s; generator {fmt(lot.gen_cpu_pct)} % + "
-                f"target {fmt(lot.target_cpu_pct)} % + other {fmt(lot.other_cpu_pct)} % of {cores * 100} %); CPU per request {fmt(efficiency, 2)}× as "
-                f"lean as one process's, so ≈ {fmt(processes * efficiency if efficiency else None, 2)}× on "
-                f"{processes} free cores")
+        text = (
+            f"{fmt(r, 2)}× ({fmt(lot.rps)} vs {fmt(one.rps)} req/s; generator {fmt(lot.gen_cpu_pct)} % + "
+            f"target {fmt(lot.target_cpu_pct)} % + other {fmt(lot.other_cpu_pct)} % of {cores * 100} %); CPU per request {fmt(efficiency, 2)}× as "
+            f"lean as one process's, so ≈ {fmt(processes * efficiency if efficiency else None, 2)}× on "
+            f"{processes} free cores"
+        )
         if saturated and r is not None and r < 1.6:
-            add(goal, r, text, None, f"n/a: the machine is saturated (the target and other work share its {cores} cores)")
+            add(
+                goal,
+                r,
+                text,
+                None,
+                f"n/a: the machine is saturated (the target and other work share its {cores} cores)",
+            )
         else:
             add(goal, r, text, r is not None and r >= 1.6)
     else:
         add(goal, None, "", None)
     r = facts.get("console_ratio")
-    add("console costs ≤ 10 % throughput", r, f"{fmt((1 - r) * 100 if r else None, 1)} % fewer req/s "
+    add(
+        "console costs ≤ 10 % throughput",
+        r,
+        f"{fmt((1 - r) * 100 if r else None, 1)} % fewer req/s "
         f"(load window: {fmt((1 - facts['console_window_ratio']) * 100 if facts.get('console_window_ratio') else None, 1)} %)",
-        r is not None and r >= 0.9)
+        r is not None and r >= 0.9,
+    )
     growth, reached = facts.get("rss_growth"), facts.get("rss_last_requests")
     goal = "RSS grows ≤ 10 MB from 100k to 1M requests"
     if growth is None:
         add(goal, None, "", None)
     elif reached < 990_000:
-        add(goal, growth, f"{growth:+.1f} MiB from 100k to {reached:,} (time cap hit first)", None,
-            "n/a: 1M not reached" if growth * 1.048576 <= 10 else "**no** (already past 10 MB)")
+        add(
+            goal,
+            growth,
+            f"{growth:+.1f} MiB from 100k to {reached:,} (time cap hit first)",
+            None,
+            "n/a: 1M not reached" if growth * 1.048576 <= 10 else "**no** (already past 10 MB)",
+        )
     else:
         add(goal, growth, f"{growth:+.1f} MiB", growth * 1.048576 <= 10)
     s, gone = facts.get("stop_returned"), facts.get("workers_gone")
     worst = max(s, gone) if s is not None and gone is not None else None
-    add("stop < 1 s (to every worker process gone)", worst, f"{fmt(s, 3)} s returned, {fmt(gone, 3)} s workers gone",
-        worst is not None and worst < 1)
+    add(
+        "stop < 1 s (to every worker process gone)",
+        worst,
+        f"{fmt(s, 3)} s returned, {fmt(gone, 3)} s workers gone",
+        worst is not None and worst < 1,
+    )
     return "\n".join(out)

@@ -12,10 +12,9 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
+import faults  # tests/ is on sys.path: the fault server's module
 import pytest
 from aiohttp import web
-
-import faults  # tests/ is on sys.path: the fault server's module
 
 COUNTER = web.AppKey("counter", dict)
 # What the demo target prints when it is up: always a loopback address on a free port.

@@ -67,6 +67,7 @@ def reset(writer: Writer) -> None:
 
 # -- one coroutine per fault; True keeps the connection open for the next request ---------
 
+
 async def ok(server: FaultServer, reader: Reader, writer: Writer) -> bool:
     """The control: a plain 200."""
     writer.write(response_head("200 OK", {"Content-Length": "2"}) + b"ok")
@@ -178,8 +179,12 @@ async def close_silent(server: FaultServer, reader: Reader, writer: Writer) -> b
 async def hostile_text(server: FaultServer, reader: Reader, writer: Writer) -> bool:
     """A 500 whose reason phrase, headers and body carry terminal escapes and Rich markup."""
     body = b"\x1b[31m[bold red]pwned[/]\x1b]0;pwned\x07"
-    writer.write(b"HTTP/1.1 500 \x1b[2J[bold]boom[/]\x07\r\nX-Evil: [red]x[/]\r\nContent-Length: "
-                 + str(len(body)).encode() + b"\r\n\r\n" + body)
+    writer.write(
+        b"HTTP/1.1 500 \x1b[2J[bold]boom[/]\x07\r\nX-Evil: [red]x[/]\r\nContent-Length: "
+        + str(len(body)).encode()
+        + b"\r\n\r\n"
+        + body
+    )
     await writer.drain()
     return True
 
@@ -235,7 +240,8 @@ class FaultServer:
         asyncio.set_event_loop(self._loop)
         # A backlog well above the users a test runs: a full queue would look like a refusal.
         self._server = self._loop.run_until_complete(
-            asyncio.start_server(self._accept, "127.0.0.1", 0, backlog=512))
+            asyncio.start_server(self._accept, "127.0.0.1", 0, backlog=512)
+        )
         port = self._server.sockets[0].getsockname()[1]
         self.url = f"http://127.0.0.1:{port}"
         self._ready.set()

@@ -14,7 +14,9 @@ from stressdeck.profile import parse_profile
 Change = tuple[float, Callable[[RunHandle], None]]
 
 
-def profile_document(base_url: str, *, duration: str = "2s", users: int = 2, **extra: Any) -> dict[str, Any]:
+def profile_document(
+    base_url: str, *, duration: str = "2s", users: int = 2, **extra: Any
+) -> dict[str, Any]:
     document: dict[str, Any] = {
         "name": "session test",
         "base_url": base_url,
@@ -29,8 +31,12 @@ def profile_document(base_url: str, *, duration: str = "2s", users: int = 2, **e
     return document
 
 
-async def run_document(document: Mapping[str, Any], changes: list[Change] = (), source: str = "test.toml",
-                       **overrides: Any) -> tuple[Plan, Snapshot]:
+async def run_document(
+    document: Mapping[str, Any],
+    changes: list[Change] = (),
+    source: str = "test.toml",
+    **overrides: Any,
+) -> tuple[Plan, Snapshot]:
     """Run a profile document to its end, applying ``changes`` at their offsets."""
     plan = build_plan(parse_profile(document, source), **overrides)
     handle = await start(plan)
@@ -40,56 +46,138 @@ async def run_document(document: Mapping[str, Any], changes: list[Change] = (), 
     return plan, await handle.wait()
 
 
-def run_sync(document: Mapping[str, Any], changes: list[Change] = (), **overrides: Any) -> tuple[Plan, Snapshot]:
+def run_sync(
+    document: Mapping[str, Any], changes: list[Change] = (), **overrides: Any
+) -> tuple[Plan, Snapshot]:
     return asyncio.run(run_document(document, changes, **overrides))
 
 
-def _endpoint(requests: int, rps: float, error_rate: float, p50: float, p95: float, p99: float) -> dict[str, Any]:
+def _endpoint(
+    requests: int, rps: float, error_rate: float, p50: float, p95: float, p99: float
+) -> dict[str, Any]:
     errors = round(requests * error_rate)
     return {
-        "requests": requests, "errors": errors, "rps": rps, "error_rate": error_rate,
-        "status_counts": {"200": requests - errors, "500": errors}, "error_counts": {}, "bytes": requests * 10,
-        "dropped": 0, "cancelled": 0, "skipped": 0,
-        "latency_ms": {"p50": p50, "p90": p95, "p95": p95, "p99": p99, "p999": p99, "max": p99, "mean": p50},
-        "service_ms": {"p50": p50, "p90": p95, "p95": p95, "p99": p99, "p999": p99, "max": p99, "mean": p50},
+        "requests": requests,
+        "errors": errors,
+        "rps": rps,
+        "error_rate": error_rate,
+        "status_counts": {"200": requests - errors, "500": errors},
+        "error_counts": {},
+        "bytes": requests * 10,
+        "dropped": 0,
+        "cancelled": 0,
+        "skipped": 0,
+        "latency_ms": {
+            "p50": p50,
+            "p90": p95,
+            "p95": p95,
+            "p99": p99,
+            "p999": p99,
+            "max": p99,
+            "mean": p50,
+        },
+        "service_ms": {
+            "p50": p50,
+            "p90": p95,
+            "p95": p95,
+            "p99": p99,
+            "p999": p99,
+            "max": p99,
+            "mean": p50,
+        },
         "ttfb_ms": {"p50": p50, "p95": p95, "p99": p99},
     }
 
 
-BASE_FIGURES = {"requests": 1000, "rps": 100.0, "error_rate": 0.0, "p50": 10.0, "p95": 20.0, "p99": 40.0}
+BASE_FIGURES = {
+    "requests": 1000,
+    "rps": 100.0,
+    "error_rate": 0.0,
+    "p50": 10.0,
+    "p95": 20.0,
+    "p99": 40.0,
+}
 
 
-def crafted_document(endpoints: Mapping[str, Mapping[str, float]] | None = None,
-                     thresholds: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+def crafted_document(
+    endpoints: Mapping[str, Mapping[str, float]] | None = None,
+    thresholds: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
     """A valid session document with chosen figures, no run needed (total = first endpoint)."""
     endpoints = endpoints or {"home": BASE_FIGURES}
     first = next(iter(endpoints.values()))
-    return copy.deepcopy({
-        "format_version": 1,
-        "stressdeck_version": "0.1.0",
-        "created": "2024-01-01T00:00:00+00:00",
-        "host": {"cores": 4, "ram_bytes": 8 * 2**30, "os": "Linux", "python": "3.11.7"},
-        "plan": {
-            "name": "crafted", "source": "crafted.toml", "target": "http://127.0.0.1:9",
-            "overrides": {"duration": 10.0},
-            "load": {"model": "closed", "users": 5, "duration": 10.0, "stages": [], "max_duration": 600.0,
-                     "tick": 0.25},
-            "profile": {"name": "crafted", "base_url": "http://127.0.0.1:9",
-                        "endpoints": [{"name": name, "path": "/"} for name in endpoints]},
-        },
-        "results": {
-            "name": "crafted", "target": "http://127.0.0.1:9", "model": "closed", "elapsed": 10.0,
-            "stop_reason": "duration reached",
-            "summary": {"total": _endpoint(**first),  # type: ignore[arg-type]
-                        "endpoints": {name: _endpoint(**f) for name, f in endpoints.items()}},  # type: ignore[arg-type]
-            "thresholds": thresholds if thresholds is not None else [
-                {"expr": "p95 < 200ms", "value": first["p95"], "ok": True},
-                {"expr": "error_rate < 1%", "endpoint": next(iter(endpoints)), "value": 0.5, "ok": False},
-            ],
-            "control_log": [{"offset": 1.5, "command": "users", "value": 8}, {"offset": 3.0, "command": "pause"}],
-            "timeline": [{"t": float(t), "span": 1.0, "requests": 100, "rps": 100.0, "errors": 0, "p50": 10.0,
-                          "p95": 20.0, "p99": 40.0 + t, "users": 5, "dropped": 0} for t in range(1, 11)],
-            "generator": {"loop_lag_ms": 0.5, "send_lag_ms": 0.1, "cpu_percent": 12.0, "processes": 1},
-        },
-        "histograms": {},
-    })
+    return copy.deepcopy(
+        {
+            "format_version": 1,
+            "stressdeck_version": "0.1.0",
+            "created": "2024-01-01T00:00:00+00:00",
+            "host": {"cores": 4, "ram_bytes": 8 * 2**30, "os": "Linux", "python": "3.11.7"},
+            "plan": {
+                "name": "crafted",
+                "source": "crafted.toml",
+                "target": "http://127.0.0.1:9",
+                "overrides": {"duration": 10.0},
+                "load": {
+                    "model": "closed",
+                    "users": 5,
+                    "duration": 10.0,
+                    "stages": [],
+                    "max_duration": 600.0,
+                    "tick": 0.25,
+                },
+                "profile": {
+                    "name": "crafted",
+                    "base_url": "http://127.0.0.1:9",
+                    "endpoints": [{"name": name, "path": "/"} for name in endpoints],
+                },
+            },
+            "results": {
+                "name": "crafted",
+                "target": "http://127.0.0.1:9",
+                "model": "closed",
+                "elapsed": 10.0,
+                "stop_reason": "duration reached",
+                "summary": {
+                    "total": _endpoint(**first),  # type: ignore[arg-type]
+                    "endpoints": {name: _endpoint(**f) for name, f in endpoints.items()},
+                },  # type: ignore[arg-type]
+                "thresholds": thresholds
+                if thresholds is not None
+                else [
+                    {"expr": "p95 < 200ms", "value": first["p95"], "ok": True},
+                    {
+                        "expr": "error_rate < 1%",
+                        "endpoint": next(iter(endpoints)),
+                        "value": 0.5,
+                        "ok": False,
+                    },
+                ],
+                "control_log": [
+                    {"offset": 1.5, "command": "users", "value": 8},
+                    {"offset": 3.0, "command": "pause"},
+                ],
+                "timeline": [
+                    {
+                        "t": float(t),
+                        "span": 1.0,
+                        "requests": 100,
+                        "rps": 100.0,
+                        "errors": 0,
+                        "p50": 10.0,
+                        "p95": 20.0,
+                        "p99": 40.0 + t,
+                        "users": 5,
+                        "dropped": 0,
+                    }
+                    for t in range(1, 11)
+                ],
+                "generator": {
+                    "loop_lag_ms": 0.5,
+                    "send_lag_ms": 0.1,
+                    "cpu_percent": 12.0,
+                    "processes": 1,
+                },
+            },
+            "histograms": {},
+        }
+    )

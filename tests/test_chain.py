@@ -29,8 +29,11 @@ def flow_app(log: dict[str, list[str]], *, give_id: bool = True) -> web.Applicat
         thing_id = str(uuid.uuid4())
         log["created"].append(thing_id)
         log["names"].append(body["name"])
-        return web.json_response({"data": {"items": [{"id": thing_id}]}} if give_id else {}, status=201,
-                                 headers={"X-Session": "s-" + thing_id[:8]})
+        return web.json_response(
+            {"data": {"items": [{"id": thing_id}]}} if give_id else {},
+            status=201,
+            headers={"X-Session": "s-" + thing_id[:8]},
+        )
 
     async def fetch(request: web.Request) -> web.Response:
         log["fetched"].append(request.match_info["id"])
@@ -58,30 +61,54 @@ def flow_app(log: dict[str, list[str]], *, give_id: bool = True) -> web.Applicat
     return app
 
 
-def _plan(base_url: str, document: dict[str, Any], path: str = "chain.toml", **overrides: Any) -> Any:
-    return build_plan(parse_profile({"name": "chain", "base_url": base_url, **document}, path), **overrides)
+def _plan(
+    base_url: str, document: dict[str, Any], path: str = "chain.toml", **overrides: Any
+) -> Any:
+    return build_plan(
+        parse_profile({"name": "chain", "base_url": base_url, **document}, path), **overrides
+    )
 
 
 CREATE_THEN_FETCH = {
     "flow": ["create", "fetch"],
     "endpoints": [
-        {"name": "create", "method": "POST", "path": "/things", "json": {"name": "n-{random.hex}"},
-         "expect": [201], "extract": {"id": "$.data.items[0].id", "session": "header:X-Session"}},
-        {"name": "fetch", "path": "/things/{id}", "headers": {"X-Session": "{session}"}, "expect": [200]},
+        {
+            "name": "create",
+            "method": "POST",
+            "path": "/things",
+            "json": {"name": "n-{random.hex}"},
+            "expect": [201],
+            "extract": {"id": "$.data.items[0].id", "session": "header:X-Session"},
+        },
+        {
+            "name": "fetch",
+            "path": "/things/{id}",
+            "headers": {"X-Session": "{session}"},
+            "expect": [200],
+        },
     ],
     "load": {"users": 4, "requests": 200},
 }
 
 
 async def test_every_fetch_uses_the_id_its_create_returned() -> None:
-    log: dict[str, list[str]] = {"created": [], "fetched": [], "names": [], "sessions": [], "emails": []}
+    log: dict[str, list[str]] = {
+        "created": [],
+        "fetched": [],
+        "names": [],
+        "sessions": [],
+        "emails": [],
+    }
     with ServerThread(flow_app(log)) as server:
         final = await (await start(_plan(server.url, CREATE_THEN_FETCH))).wait()
     by_name = {ep.name: ep for ep in final.endpoints}
     assert by_name["create"].requests == by_name["fetch"].requests == 100
     assert by_name["fetch"].status_counts == {200: 100}
     assert set(log["fetched"]) <= set(log["created"]) and len(set(log["fetched"])) == 100
-    assert all(session == "s-" + fetched[:8] for session, fetched in zip(log["sessions"], log["fetched"]))
+    assert all(
+        session == "s-" + fetched[:8]
+        for session, fetched in zip(log["sessions"], log["fetched"], strict=False)
+    )
     assert len(set(log["names"])) == 100 and all(name.startswith("n-") for name in log["names"])
     assert final.total.skipped == 0
     assert_counted_once(final)
@@ -89,7 +116,13 @@ async def test_every_fetch_uses_the_id_its_create_returned() -> None:
 
 async def test_a_request_budget_over_processes_runs_whole_flows() -> None:
     """30 requests of a 2-step flow over 4 processes are 15 whole flows, none cut short."""
-    log: dict[str, list[str]] = {"created": [], "fetched": [], "names": [], "sessions": [], "emails": []}
+    log: dict[str, list[str]] = {
+        "created": [],
+        "fetched": [],
+        "names": [],
+        "sessions": [],
+        "emails": [],
+    }
     document = {**CREATE_THEN_FETCH, "load": {"users": 4, "requests": 30}}
     with ServerThread(flow_app(log)) as server:
         final = await (await start(_plan(server.url, document), processes=4)).wait()
@@ -101,21 +134,42 @@ async def test_an_open_model_takes_a_data_row_per_arrival(tmp_path: Path) -> Non
     """``per = "user"`` has no users to hold rows in the open model: each arrival takes one."""
     emails = [f"user{i}@example.test" for i in range(10)]
     (tmp_path / "users.csv").write_text("email\n" + "".join(f"{e}\n" for e in emails))
-    log: dict[str, list[str]] = {"created": [], "fetched": [], "names": [], "sessions": [], "emails": []}
+    log: dict[str, list[str]] = {
+        "created": [],
+        "fetched": [],
+        "names": [],
+        "sessions": [],
+        "emails": [],
+    }
     document = {
         "data": {"file": "users.csv", "mode": "stop", "per": "user"},
-        "endpoints": [{"name": "signup", "method": "POST", "path": "/signup",
-                       "json": {"email": "{row.email}"}, "expect": [201]}],
+        "endpoints": [
+            {
+                "name": "signup",
+                "method": "POST",
+                "path": "/signup",
+                "json": {"email": "{row.email}"},
+                "expect": [201],
+            }
+        ],
         "load": {"model": "open", "rate": 50, "duration": "5s"},
     }
     with ServerThread(flow_app(log)) as server:
-        final = await (await start(_plan(server.url, document, str(tmp_path / "chain.toml")))).wait()
+        final = await (
+            await start(_plan(server.url, document, str(tmp_path / "chain.toml")))
+        ).wait()
     assert log["emails"] == emails and final.total.skipped == 0
     assert final.stop_reason == "data exhausted"
 
 
 async def test_a_missing_variable_is_skipped_and_counted_never_sent() -> None:
-    log: dict[str, list[str]] = {"created": [], "fetched": [], "names": [], "sessions": [], "emails": []}
+    log: dict[str, list[str]] = {
+        "created": [],
+        "fetched": [],
+        "names": [],
+        "sessions": [],
+        "emails": [],
+    }
     with ServerThread(flow_app(log, give_id=False)) as server:
         final = await (await start(_plan(server.url, CREATE_THEN_FETCH))).wait()
     fetch = next(ep for ep in final.endpoints if ep.name == "fetch")
@@ -126,23 +180,49 @@ async def test_a_missing_variable_is_skipped_and_counted_never_sent() -> None:
 
 async def test_a_csv_feed_is_consumed_in_order(tmp_path: Path) -> None:
     emails = [f"user{i}@example.test" for i in range(25)]
-    (tmp_path / "users.csv").write_text("email,name\n" + "".join(f"{e},n{i}\n" for i, e in enumerate(emails)))
-    log: dict[str, list[str]] = {"created": [], "fetched": [], "names": [], "sessions": [], "emails": []}
+    (tmp_path / "users.csv").write_text(
+        "email,name\n" + "".join(f"{e},n{i}\n" for i, e in enumerate(emails))
+    )
+    log: dict[str, list[str]] = {
+        "created": [],
+        "fetched": [],
+        "names": [],
+        "sessions": [],
+        "emails": [],
+    }
     document = {
         "data": {"file": "users.csv", "mode": "stop"},
-        "endpoints": [{"name": "signup", "method": "POST", "path": "/signup",
-                       "json": {"email": "{row.email}", "name": "{row.name}"}, "expect": [201]}],
+        "endpoints": [
+            {
+                "name": "signup",
+                "method": "POST",
+                "path": "/signup",
+                "json": {"email": "{row.email}", "name": "{row.name}"},
+                "expect": [201],
+            }
+        ],
         "load": {"users": 1, "duration": "10s"},
     }
     with ServerThread(flow_app(log)) as server:
-        final = await (await start(_plan(server.url, document, str(tmp_path / "chain.toml")))).wait()
+        final = await (
+            await start(_plan(server.url, document, str(tmp_path / "chain.toml")))
+        ).wait()
     assert log["emails"] == emails
     assert final.stop_reason == "data exhausted" and final.total.requests == 25
 
 
 async def test_streaming_reports_first_byte_last_byte_and_events() -> None:
-    log: dict[str, list[str]] = {"created": [], "fetched": [], "names": [], "sessions": [], "emails": []}
-    document = {"endpoints": [{"name": "tokens", "path": "/tokens"}], "load": {"users": 2, "requests": 6}}
+    log: dict[str, list[str]] = {
+        "created": [],
+        "fetched": [],
+        "names": [],
+        "sessions": [],
+        "emails": [],
+    }
+    document = {
+        "endpoints": [{"name": "tokens", "path": "/tokens"}],
+        "load": {"users": 2, "requests": 6},
+    }
     with ServerThread(flow_app(log)) as server:
         final = await (await start(_plan(server.url, document))).wait()
     tokens = final.endpoints[0]
@@ -154,7 +234,9 @@ async def test_streaming_reports_first_byte_last_byte_and_events() -> None:
 async def test_the_demo_flow_profile_runs_against_the_demo_target() -> None:
     profile = load_profile(ROOT / "profiles" / "demo-flow.toml")
     with DemoServerThread() as demo:
-        final = await (await start(build_plan(profile, base_url=demo.url, requests=40, duration=None))).wait()
+        final = await (
+            await start(build_plan(profile, base_url=demo.url, requests=40, duration=None))
+        ).wait()
     by_name = {ep.name: ep for ep in final.endpoints}
     assert by_name["create"].status_counts == {201: 10}
     assert by_name["read"].status_counts == {200: 10}
@@ -162,15 +244,18 @@ async def test_the_demo_flow_profile_runs_against_the_demo_target() -> None:
     assert by_name["stream"].events >= 100 and final.total.errors == 0
 
 
-@pytest.mark.parametrize(("expression", "body", "expected"), [
-    ("$.id", b'{"id": 7}', "7"),
-    ("$.data.items[1].id", b'{"data": {"items": [{"id": "a"}, {"id": "b"}]}}', "b"),
-    ("$['weird key']", b'{"weird key": true}', "true"),
-    ("$.missing", b'{"id": 7}', None),
-    ("$.id", b"not json", None),
-    ("regex:token=(\\w+)", b"...token=abc123;", "abc123"),
-    ("regex:\\d+", b"order 42 done", "42"),
-])
+@pytest.mark.parametrize(
+    ("expression", "body", "expected"),
+    [
+        ("$.id", b'{"id": 7}', "7"),
+        ("$.data.items[1].id", b'{"data": {"items": [{"id": "a"}, {"id": "b"}]}}', "b"),
+        ("$['weird key']", b'{"weird key": true}', "true"),
+        ("$.missing", b'{"id": 7}', None),
+        ("$.id", b"not json", None),
+        ("regex:token=(\\w+)", b"...token=abc123;", "abc123"),
+        ("regex:\\d+", b"order 42 done", "42"),
+    ],
+)
 def test_extractors(expression: str, body: bytes, expected: str | None) -> None:
     assert parse_extractor("v", expression).extract({}, body) == expected
 
@@ -179,34 +264,58 @@ def test_header_extractor_reads_headers() -> None:
     assert parse_extractor("v", "header:X-Session").extract({"X-Session": "s1"}, b"") == "s1"
 
 
-@pytest.mark.parametrize(("change", "message"), [
-    ({"endpoints": [{"name": "a", "path": "/x/{idd}"}]},
-     "chain.toml: endpoints[0].path: unknown variable {idd}; expected one that an endpoint extracts"),
-    ({"endpoints": [{"name": "a", "path": "/x", "extract": {"id": "id"}}]},
-     'chain.toml: endpoints[0].extract.id: expected "$.json.path", "header:NAME" or "regex:PATTERN", got "id"'),
-    ({"flow": ["a", "b"], "endpoints": [{"name": "a", "path": "/x"}]},
-     'chain.toml: flow[1]: expected the name of an endpoint, got "b"'),
-    ({"endpoints": [{"name": "a", "path": "/x", "query": {"e": "{row.email}"}}]},
-     'chain.toml: endpoints[0].query.e: {row.email} needs a data file (data = "rows.csv")'),
-    ({"endpoints": [{"name": "a", "path": "/x/{random.float}"}]},
-     "chain.toml: endpoints[0].path: unknown helper {random.float}; expected one of {random.uuid}, {random.int}, "
-     "{random.hex}, {random.string}"),
-    ({"data": "nope.csv", "endpoints": [{"name": "a", "path": "/x"}]}, "chain.toml: data.file: file not found"),
-])
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (
+            {"endpoints": [{"name": "a", "path": "/x/{idd}"}]},
+            "chain.toml: endpoints[0].path: unknown variable {idd}; expected one that an endpoint extracts",
+        ),
+        (
+            {"endpoints": [{"name": "a", "path": "/x", "extract": {"id": "id"}}]},
+            'chain.toml: endpoints[0].extract.id: expected "$.json.path", "header:NAME" or "regex:PATTERN", got "id"',
+        ),
+        (
+            {"flow": ["a", "b"], "endpoints": [{"name": "a", "path": "/x"}]},
+            'chain.toml: flow[1]: expected the name of an endpoint, got "b"',
+        ),
+        (
+            {"endpoints": [{"name": "a", "path": "/x", "query": {"e": "{row.email}"}}]},
+            'chain.toml: endpoints[0].query.e: {row.email} needs a data file (data = "rows.csv")',
+        ),
+        (
+            {"endpoints": [{"name": "a", "path": "/x/{random.float}"}]},
+            "chain.toml: endpoints[0].path: unknown helper {random.float}; expected one of {random.uuid}, {random.int}, "
+            "{random.hex}, {random.string}",
+        ),
+        (
+            {"data": "nope.csv", "endpoints": [{"name": "a", "path": "/x"}]},
+            "chain.toml: data.file: file not found",
+        ),
+    ],
+)
 def test_chaining_mistakes_are_caught_at_load(change: dict[str, Any], message: str) -> None:
     with pytest.raises(InputError) as caught:
         parse_profile({"name": "chain", "base_url": "http://127.0.0.1:1", **change}, "chain.toml")
     assert caught.value.line().startswith(message)
 
 
-@pytest.mark.parametrize("pieces", [
-    [b"data: a\n\ndata: b\n\n"],
-    [b"data: a\r\n\r\ndata: b\r\n\r\n"],
-    [b"data: a\r\rdata: b\r\r"],
-    [b"data: a\r", b"\n\r", b"\ndata: b\n", b"\n"],  # CRLF and the blank line split across reads
-    [b"data: a\n\n\n\n", b"data: b\n\n"],  # extra empty lines are not events
-    [b"data: ", b"a" * 100_000, b"\n\n", b"data: b\n\n"],  # a long line is not buffered whole
-])
+@pytest.mark.parametrize(
+    "pieces",
+    [
+        [b"data: a\n\ndata: b\n\n"],
+        [b"data: a\r\n\r\ndata: b\r\n\r\n"],
+        [b"data: a\r\rdata: b\r\r"],
+        [
+            b"data: a\r",
+            b"\n\r",
+            b"\ndata: b\n",
+            b"\n",
+        ],  # CRLF and the blank line split across reads
+        [b"data: a\n\n\n\n", b"data: b\n\n"],  # extra empty lines are not events
+        [b"data: ", b"a" * 100_000, b"\n\n", b"data: b\n\n"],  # a long line is not buffered whole
+    ],
+)
 def test_server_sent_events_are_counted_however_they_are_cut(pieces: list[bytes]) -> None:
     from stressdeck.engine.client import EventCounter
 

@@ -21,7 +21,9 @@ STRESSDECK = [sys.executable, "-m", "stressdeck"]
 
 @pytest.fixture(scope="module")
 def demo_url() -> Iterator[str]:
-    server = subprocess.Popen([*STRESSDECK, "demo-server", "--port", "0"], stdout=subprocess.PIPE, text=True)
+    server = subprocess.Popen(
+        [*STRESSDECK, "demo-server", "--port", "0"], stdout=subprocess.PIPE, text=True
+    )
     try:
         assert server.stdout is not None
         line = server.stdout.readline()
@@ -34,38 +36,65 @@ def demo_url() -> Iterator[str]:
 
 
 def run(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*STRESSDECK, *args], capture_output=True, text=True, timeout=timeout, cwd=ROOT)
+    return subprocess.run(
+        [*STRESSDECK, *args], capture_output=True, text=True, timeout=timeout, cwd=ROOT
+    )
 
 
 def test_run_prints_progress_and_a_summary_that_adds_up(demo_url: str, tmp_path: Path) -> None:
     out = tmp_path / "r.json"
-    result = run("run", "profiles/demo-mix.toml", "--base-url", demo_url, "--duration", "2s",
-                 "--users", "4", "--json", str(out))
+    result = run(
+        "run",
+        "profiles/demo-mix.toml",
+        "--base-url",
+        demo_url,
+        "--duration",
+        "2s",
+        "--users",
+        "4",
+        "--json",
+        str(out),
+    )
     assert result.returncode == 0, result.stderr
     assert len(re.findall(r"^\[\s*\d+\.\ds\] users", result.stdout, re.M)) >= 2
     assert "TOTAL" in result.stdout and "duration reached" in result.stdout
     results = json.loads(out.read_text())
     total = results["summary"]["total"]
     assert total["requests"] > 0
-    assert total["requests"] == sum(total["status_counts"].values()) + sum(total["error_counts"].values())
+    assert total["requests"] == sum(total["status_counts"].values()) + sum(
+        total["error_counts"].values()
+    )
     endpoints = results["summary"]["endpoints"]
     assert set(endpoints) == {"list items", "get item", "create item", "update item", "delete item"}
     assert sum(ep["requests"] for ep in endpoints.values()) == total["requests"]
     for key in ("p50", "p90", "p95", "p99", "p999", "max", "mean"):
         assert key in total["latency_ms"]
     assert set(total["ttfb_ms"]) == {"p50", "p95", "p99"}
-    assert results["timeline"] and {"t", "requests", "rps", "errors", "p50", "p95", "p99", "users"} <= set(
-        results["timeline"][0])
+    assert results["timeline"] and {
+        "t",
+        "requests",
+        "rps",
+        "errors",
+        "p50",
+        "p95",
+        "p99",
+        "users",
+    } <= set(results["timeline"][0])
     assert [t["ok"] for t in results["thresholds"]] == [True, True]
 
 
 def test_bad_profile_exits_2_with_one_line(tmp_path: Path) -> None:
     bad = tmp_path / "shop.toml"
-    bad.write_text('name = "shop"\nbase_url = "http://127.0.0.1:1"\n[[endpoints]]\nname = "a"\npath = "/"\n'
-                   'weight = "abc"\n')
+    bad.write_text(
+        'name = "shop"\nbase_url = "http://127.0.0.1:1"\n[[endpoints]]\nname = "a"\npath = "/"\n'
+        'weight = "abc"\n'
+    )
     result = run("run", str(bad))
     assert result.returncode == 2
-    assert result.stderr.strip() == f'error: {bad}: endpoints[0].weight: expected a positive number, got "abc"'
+    assert (
+        result.stderr.strip()
+        == f'error: {bad}: endpoints[0].weight: expected a positive number, got "abc"'
+    )
     assert "Traceback" not in result.stderr
 
 
@@ -77,19 +106,39 @@ def test_bad_usage_exits_2() -> None:
 
 def test_failed_threshold_exits_3(demo_url: str, tmp_path: Path) -> None:
     profile = tmp_path / "strict.toml"
-    profile.write_text('name = "strict"\nbase_url = "http://127.0.0.1:1"\nthresholds = ["p50 < 0.001ms"]\n'
-                       '[[endpoints]]\nname = "health"\npath = "/health"\n')
-    result = run("run", str(profile), "--base-url", demo_url, "--duration", "1s", "--users", "1", "--quiet")
+    profile.write_text(
+        'name = "strict"\nbase_url = "http://127.0.0.1:1"\nthresholds = ["p50 < 0.001ms"]\n'
+        '[[endpoints]]\nname = "health"\npath = "/health"\n'
+    )
+    result = run(
+        "run", str(profile), "--base-url", demo_url, "--duration", "1s", "--users", "1", "--quiet"
+    )
     assert result.returncode == 3, result.stderr
     assert re.search(r"p50 < 0\.001ms\s+total\s+[\d.]+ ms\s+FAIL", result.stdout)
 
 
-def test_ctrl_c_stops_cleanly_prints_partial_results_and_writes_the_file(demo_url: str, tmp_path: Path) -> None:
+def test_ctrl_c_stops_cleanly_prints_partial_results_and_writes_the_file(
+    demo_url: str, tmp_path: Path
+) -> None:
     out = tmp_path / "partial.json"
     process = subprocess.Popen(
-        [*STRESSDECK, "run", "profiles/demo-mix.toml", "--base-url", demo_url, "--duration", "30s",
-         "--users", "2", "--json", str(out)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
+        [
+            *STRESSDECK,
+            "run",
+            "profiles/demo-mix.toml",
+            "--base-url",
+            demo_url,
+            "--duration",
+            "30s",
+            "--users",
+            "2",
+            "--json",
+            str(out),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
     assert process.stdout is not None
@@ -107,8 +156,12 @@ def test_ctrl_c_stops_cleanly_prints_partial_results_and_writes_the_file(demo_ur
 
 def test_a_rate_above_the_cap_is_refused_without_i_know(tmp_path: Path) -> None:
     profile = tmp_path / "p.toml"
-    profile.write_text('name = "p"\nbase_url = "http://127.0.0.1:1"\n[[endpoints]]\nname = "a"\npath = "/"\n')
+    profile.write_text(
+        'name = "p"\nbase_url = "http://127.0.0.1:1"\n[[endpoints]]\nname = "a"\npath = "/"\n'
+    )
     result = run("run", str(profile), "--rate", "99999", "--model", "open")
     assert result.returncode == 2
-    assert result.stderr.strip() == (f"error: {profile}: load.rate: 99999 requests/s is above the safety cap "
-                                     "of 20000 requests/s (pass --i-know to lift the cap)")
+    assert result.stderr.strip() == (
+        f"error: {profile}: load.rate: 99999 requests/s is above the safety cap "
+        "of 20000 requests/s (pass --i-know to lift the cap)"
+    )

@@ -11,10 +11,10 @@ import tomli_w
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from session_support import BASE_FIGURES, crafted_document  # noqa: E402
+from session_support import BASE_FIGURES, crafted_document
 
-from stressdeck.cli import main  # noqa: E402
-from stressdeck.compare import (  # noqa: E402
+from stressdeck.cli import main
+from stressdeck.compare import (
     IMPROVEMENT,
     REGRESSION,
     SAME,
@@ -25,8 +25,8 @@ from stressdeck.compare import (  # noqa: E402
     judge,
     parse_tolerance,
 )
-from stressdeck.errors import InputError  # noqa: E402
-from stressdeck.session import session_from_document  # noqa: E402
+from stressdeck.errors import InputError
+from stressdeck.session import session_from_document
 
 T = 0.10
 
@@ -62,8 +62,9 @@ def test_the_latency_floor_can_be_lowered() -> None:
     assert judge("p95", 0.3, 0.9, T, latency_floor_ms=0.1) == REGRESSION
 
 
-@pytest.mark.parametrize(("text", "value"), [("10%", 0.10), ("2.5 %", 0.025), ("0.2", 0.2), ("0", 0.0),
-                                             ("150%", 1.5)])
+@pytest.mark.parametrize(
+    ("text", "value"), [("10%", 0.10), ("2.5 %", 0.025), ("0.2", 0.2), ("0", 0.0), ("150%", 1.5)]
+)
 def test_parse_tolerance(text: str, value: float) -> None:
     assert parse_tolerance(text) == pytest.approx(value)
 
@@ -78,8 +79,14 @@ def test_latency_is_not_judged_when_a_side_measured_nothing() -> None:
     base = Figures(requests=0, rps=0.0, error_rate=0.0, p50=0.0, p95=0.0, p99=0.0)
     new = Figures(requests=10, rps=1.0, error_rate=0.0, p50=50.0, p95=80.0, p99=90.0)
     verdicts = {c.metric: c.verdict for c in compare_figures(base, new, T)}
-    assert verdicts == {"requests": SAME, "rps": IMPROVEMENT, "error_rate": SAME, "p50": SAME, "p95": SAME,
-                        "p99": SAME}
+    assert verdicts == {
+        "requests": SAME,
+        "rps": IMPROVEMENT,
+        "error_rate": SAME,
+        "p50": SAME,
+        "p95": SAME,
+        "p99": SAME,
+    }
 
 
 def test_change_deltas() -> None:
@@ -109,14 +116,24 @@ CASES = [
     ("latency regression", {"p95": 30.0}, 3, ["p95"]),
     ("throughput regression", {"rps": 80.0}, 3, ["rps"]),
     ("error regression", {"error_rate": 0.02}, 3, ["error_rate"]),
-    ("everything worse", {"rps": 50.0, "error_rate": 0.1, "p50": 20.0, "p95": 40.0, "p99": 80.0}, 3,
-     ["rps", "error_rate", "p50", "p95", "p99"]),
+    (
+        "everything worse",
+        {"rps": 50.0, "error_rate": 0.1, "p50": 20.0, "p95": 40.0, "p99": 80.0},
+        3,
+        ["rps", "error_rate", "p50", "p95", "p99"],
+    ),
 ]
 
 
 @pytest.mark.parametrize(("name", "new", "code", "regressed"), CASES, ids=[c[0] for c in CASES])
-def test_compare_verdicts_and_exit_codes(tmp_path: Path, capsys: pytest.CaptureFixture[str], name: str,
-                                         new: dict[str, float], code: int, regressed: list[str]) -> None:
+def test_compare_verdicts_and_exit_codes(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    name: str,
+    new: dict[str, float],
+    code: int,
+    regressed: list[str],
+) -> None:
     base_path = _session_file(tmp_path, "base", {"home": _figures()})
     new_path = _session_file(tmp_path, "new", {"home": _figures(**new)})
     out_json = tmp_path / "cmp.json"
@@ -143,7 +160,9 @@ def test_the_tolerance_option_changes_the_verdict(tmp_path: Path) -> None:
     assert main(["compare", str(base_path), str(new_path), "--tolerance", "0.2"]) == 3
 
 
-def test_output_shows_values_side_by_side_with_deltas(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_output_shows_values_side_by_side_with_deltas(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     base_path = _session_file(tmp_path, "base", {"home": _figures()})
     new_path = _session_file(tmp_path, "new", {"home": _figures(p95=30.0, error_rate=0.02)})
     main(["compare", str(base_path), str(new_path)])
@@ -154,8 +173,9 @@ def test_output_shows_values_side_by_side_with_deltas(tmp_path: Path, capsys: py
     assert errors[-6:] == ["0.00%", "2.00%", "+2.00", "pt", "n/a", "REGRESSION"]
 
 
-def test_endpoints_in_only_one_session_are_noted_not_judged(tmp_path: Path,
-                                                            capsys: pytest.CaptureFixture[str]) -> None:
+def test_endpoints_in_only_one_session_are_noted_not_judged(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     base_path = _session_file(tmp_path, "base", {"home": _figures(), "old": _figures()})
     new_path = _session_file(tmp_path, "new", {"home": _figures(), "fresh": _figures()})
     assert main(["compare", str(base_path), str(new_path)]) == 0
@@ -171,11 +191,14 @@ def test_compare_sessions_orders_rows_base_first_then_new_then_total() -> None:
     assert comparison.rows[0].changes == () and not comparison.regressed
 
 
-def test_a_bad_tolerance_exits_2_with_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_bad_tolerance_exits_2_with_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     path = _session_file(tmp_path, "base", {"home": _figures()})
     assert main(["compare", str(path), str(path), "--tolerance", "lots"]) == 2
     assert capsys.readouterr().err == (
-        'error: --tolerance: expected a percentage like 10% or a fraction like 0.1, got "lots"\n')
+        'error: --tolerance: expected a percentage like 10% or a fraction like 0.1, got "lots"\n'
+    )
 
 
 def test_a_bad_latency_floor_is_a_usage_error(tmp_path: Path) -> None:

@@ -41,7 +41,7 @@ async def http() -> AsyncIterator[aiohttp.ClientSession]:
         yield session
 
 
-_SAMPLE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$')
+_SAMPLE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$")
 
 
 def parse_metrics(text: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
@@ -185,7 +185,7 @@ async def test_stream_sends_spaced_events(base_url: str, http: aiohttp.ClientSes
     first, last = events[0][0], events[-1][0]
     assert last - first >= 0.3  # 7 gaps of 50 ms
     assert first < last / 2  # the first event is not buffered until the end
-    gaps = [b[0] - a[0] for a, b in zip(events, events[1:-1])]
+    gaps = [b[0] - a[0] for a, b in zip(events, events[1:-1], strict=False)]
     assert sum(gap > 0.02 for gap in gaps) >= 5
 
 
@@ -215,8 +215,14 @@ async def test_metrics_reflect_requests(base_url: str, http: aiohttp.ClientSessi
     assert sample(samples, total, route="/items/{id}", status="200") == 2
     assert sample(samples, total, route="/items/{id}", status="404") == 1
     assert sample(samples, total, route="/items", status="201") == 1
-    assert sum(v for (name, labels), v in samples.items()
-               if name == total and ("route", "/nowhere") in labels) == 0  # raw paths never leak
+    assert (
+        sum(
+            v
+            for (name, labels), v in samples.items()
+            if name == total and ("route", "/nowhere") in labels
+        )
+        == 0
+    )  # raw paths never leak
     assert not any(("route", "/metrics") in labels for _, labels in samples)
     assert sample(samples, "demo_items") == 101
     assert sample(samples, "demo_in_flight") == 0
@@ -227,8 +233,11 @@ async def test_metrics_reflect_requests(base_url: str, http: aiohttp.ClientSessi
     assert {"/health", "/flaky", "/items/{id}", "/items"} <= routes
     for route in routes:
         buckets = sorted(
-            ((float(dict(labels)["le"]), value) for (name, labels), value in samples.items()
-             if name == "demo_request_duration_seconds_bucket" and dict(labels)["route"] == route),
+            (
+                (float(dict(labels)["le"]), value)
+                for (name, labels), value in samples.items()
+                if name == "demo_request_duration_seconds_bucket" and dict(labels)["route"] == route
+            ),
         )
         counts = [value for _, value in buckets]
         assert buckets[-1][0] == float("inf")
@@ -237,8 +246,11 @@ async def test_metrics_reflect_requests(base_url: str, http: aiohttp.ClientSessi
         assert counts[-1] == count
         assert sample(samples, "demo_request_duration_seconds_sum", route=route) >= 0
     assert sample(samples, "demo_request_duration_seconds_count", route="/health") == 3
-    requests_per_route = sum(v for (name, labels), v in samples.items()
-                             if name == total and dict(labels)["route"] == "/items/{id}")
+    requests_per_route = sum(
+        v
+        for (name, labels), v in samples.items()
+        if name == total and dict(labels)["route"] == "/items/{id}"
+    )
     assert sample(samples, f"{histogram}_count", route="/items/{id}") == requests_per_route
 
 
@@ -269,7 +281,7 @@ def test_demo_server_thread_starts_and_stops() -> None:
     with pytest.raises(urllib.error.URLError):
         urllib.request.urlopen(f"{url}/health", timeout=2)
     with pytest.raises(RuntimeError):
-        server.url
+        _ = server.url
 
 
 def test_demo_server_thread_stops_with_a_stream_open() -> None:
@@ -304,7 +316,10 @@ async def test_start_demo_server_refuses_non_loopback() -> None:
 def test_serve_forever_prints_url_and_exits_cleanly_on_sigint() -> None:
     code = "from stressdeck.demo import serve_forever; serve_forever(0)"
     proc = subprocess.Popen(
-        [sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [sys.executable, "-c", code],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
         env={**os.environ, "PYTHONUNBUFFERED": "0"},
     )
     try:
@@ -327,15 +342,43 @@ def test_serve_forever_prints_url_and_exits_cleanly_on_sigint() -> None:
 
 # --- the shipped profiles -------------------------------------------------------------------
 
-TOP_KEYS = {"name", "description", "base_url", "thresholds", "defaults", "load", "endpoints", "flow", "metrics_url", "metrics"}
+TOP_KEYS = {
+    "name",
+    "description",
+    "base_url",
+    "thresholds",
+    "defaults",
+    "load",
+    "endpoints",
+    "flow",
+    "metrics_url",
+    "metrics",
+}
 DEFAULT_KEYS = {"timeout", "headers"}
 LOAD_KEYS = {"model", "users", "duration", "requests"}
-ENDPOINT_KEYS = {"extract", "name", "method", "path", "url", "headers", "query", "json", "body", "weight",
-                 "expect", "think"}
+ENDPOINT_KEYS = {
+    "extract",
+    "name",
+    "method",
+    "path",
+    "url",
+    "headers",
+    "query",
+    "json",
+    "body",
+    "weight",
+    "expect",
+    "think",
+}
 
 
 def test_profiles_exist_and_embedded_copy_matches() -> None:
-    assert [p.name for p in PROFILES] == ["demo-flow.toml", "demo-health.toml", "demo-mix.toml", "demo-stream.toml"]
+    assert [p.name for p in PROFILES] == [
+        "demo-flow.toml",
+        "demo-health.toml",
+        "demo-mix.toml",
+        "demo-stream.toml",
+    ]
     assert EMBEDDED.read_bytes() == (ROOT / "profiles" / "demo-mix.toml").read_bytes()
 
 
@@ -373,8 +416,10 @@ async def test_every_profile_endpoint_gets_an_expected_status(
         if "{" in endpoint["path"]:
             continue  # chained: needs an id from an earlier step (test_chain runs the flow)
         async with http.request(
-            endpoint.get("method", "GET"), base_url + endpoint["path"],
-            params=endpoint.get("query"), json=endpoint.get("json"),
+            endpoint.get("method", "GET"),
+            base_url + endpoint["path"],
+            params=endpoint.get("query"),
+            json=endpoint.get("json"),
             headers={**headers, **endpoint.get("headers", {})},
         ) as resp:
             await resp.read()

@@ -16,7 +16,13 @@ def make_plan(base_url: str, endpoints: list[dict[str, Any]], **load: Any) -> An
     thresholds = load.pop("thresholds", None)
     extra = {k: load.pop(k) for k in ("abort_on_fail", "abort_grace", "defaults") if k in load}
     max_duration = load.pop("max_duration", 30.0)
-    document: dict[str, Any] = {"name": "test", "base_url": base_url, "endpoints": endpoints, "load": load, **extra}
+    document: dict[str, Any] = {
+        "name": "test",
+        "base_url": base_url,
+        "endpoints": endpoints,
+        "load": load,
+        **extra,
+    }
     if thresholds:
         document["thresholds"] = thresholds
     return build_plan(parse_profile(document, "test.toml"), max_duration=max_duration)
@@ -24,17 +30,24 @@ def make_plan(base_url: str, endpoints: list[dict[str, Any]], **load: Any) -> An
 
 def assert_counted_once(snapshot: Snapshot) -> None:
     for summary in (snapshot.total, *snapshot.endpoints):
-        assert summary.requests == sum(summary.status_counts.values()) + sum(summary.error_counts.values())
+        assert summary.requests == sum(summary.status_counts.values()) + sum(
+            summary.error_counts.values()
+        )
     assert snapshot.total.requests == sum(ep.requests for ep in snapshot.endpoints)
 
 
 async def test_every_request_is_counted_exactly_once(target: ServerThread) -> None:
-    plan = make_plan(target.url, [
-        {"name": "ok", "path": "/ok", "weight": 3},
-        {"name": "missing", "path": "/status/404", "expect": [200]},
-        {"name": "boom", "path": "/status/500"},
-        {"name": "post", "method": "POST", "path": "/ok", "json": {"a": 1}},
-    ], users=8, requests=400)
+    plan = make_plan(
+        target.url,
+        [
+            {"name": "ok", "path": "/ok", "weight": 3},
+            {"name": "missing", "path": "/status/404", "expect": [200]},
+            {"name": "boom", "path": "/status/500"},
+            {"name": "post", "method": "POST", "path": "/ok", "json": {"a": 1}},
+        ],
+        users=8,
+        requests=400,
+    )
     final = await (await start(plan)).wait()
     assert final.stop_reason == "requests done"
     assert final.total.requests == 400
@@ -57,10 +70,15 @@ async def test_refused_connections_are_connect_errors(refused_url: str) -> None:
 
 
 async def test_timeouts_and_disconnects_have_their_classes(target: ServerThread) -> None:
-    plan = make_plan(target.url, [
-        {"name": "slow", "path": "/slow", "query": {"ms": "3000"}, "timeout": "200ms"},
-        {"name": "drop", "path": "/drop"},
-    ], users=4, requests=40)
+    plan = make_plan(
+        target.url,
+        [
+            {"name": "slow", "path": "/slow", "query": {"ms": "3000"}, "timeout": "200ms"},
+            {"name": "drop", "path": "/drop"},
+        ],
+        users=4,
+        requests=40,
+    )
     final = await (await start(plan)).wait()
     by_name = {ep.name: ep for ep in final.endpoints}
     assert by_name["slow"].error_counts == {"timeout": by_name["slow"].requests}
@@ -70,8 +88,12 @@ async def test_timeouts_and_disconnects_have_their_classes(target: ServerThread)
 
 
 async def test_stop_is_fast_and_cancels_what_is_in_flight(target: ServerThread) -> None:
-    plan = make_plan(target.url, [{"name": "slow", "path": "/slow", "query": {"ms": "5000"}}],
-                     users=20, duration="30s")
+    plan = make_plan(
+        target.url,
+        [{"name": "slow", "path": "/slow", "query": {"ms": "5000"}}],
+        users=20,
+        duration="30s",
+    )
     handle = await start(plan)
     await _sleep(0.6)
     began = time.perf_counter()
@@ -84,11 +106,17 @@ async def test_stop_is_fast_and_cancels_what_is_in_flight(target: ServerThread) 
     assert [event.command for event in final.control_log] == ["stop"]
 
 
-async def test_a_signal_while_stopping_for_another_reason_is_still_named_first(target: ServerThread) -> None:
+async def test_a_signal_while_stopping_for_another_reason_is_still_named_first(
+    target: ServerThread,
+) -> None:
     """As when a SIGTERM to the whole process group kills the workers and their deaths are
     noticed before the signal: the run was interrupted, and a replay must stop there."""
-    plan = make_plan(target.url, [{"name": "slow", "path": "/slow", "query": {"ms": "5000"}}],
-                     users=4, duration="30s")
+    plan = make_plan(
+        target.url,
+        [{"name": "slow", "path": "/slow", "query": {"ms": "5000"}}],
+        users=4,
+        duration="30s",
+    )
     handle = await start(plan)
     await _sleep(0.3)
     crash = asyncio.create_task(handle.stop("worker 1 crashed: killed"))
@@ -129,7 +157,9 @@ async def test_a_stalled_generator_reports_itself(target: ServerThread) -> None:
     plan = make_plan(target.url, [{"name": "ok", "path": "/ok"}], users=2, duration="2s")
     handle = await start(plan)  # one process: a ThreadWorker whose loop we can reach
     await asyncio.sleep(0.5)
-    handle._workers[0]._loop.call_soon_threadsafe(time.sleep, 0.4)  # a 400 ms stall, as a busy loop would
+    handle._workers[0]._loop.call_soon_threadsafe(
+        time.sleep, 0.4
+    )  # a 400 ms stall, as a busy loop would
     final = await handle.wait()
     health = final.health
     # The ticker is due at most one tick into the stall, so it fires at least (stall - tick) late.
@@ -146,7 +176,9 @@ async def test_a_worker_whose_ticker_dies_ends_as_crashed(target: ServerThread) 
     from stressdeck.engine.stats import IntervalStats
     from stressdeck.engine.worker import Command, Worker, WorkerFinished
 
-    plan = make_plan(target.url, [{"name": "ok", "path": "/ok"}], model="open", rate=100, duration="5s")
+    plan = make_plan(
+        target.url, [{"name": "ok", "path": "/ok"}], model="open", rate=100, duration="5s"
+    )
     received: list[object] = []
     ticks = 0
 

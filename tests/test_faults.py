@@ -29,12 +29,12 @@ from aiohttp import http_exceptions
 if str(Path(__file__).parent) not in sys.path:  # run as `python tests/test_faults.py`
     sys.path.insert(0, str(Path(__file__).parent))
 
-from faults import DRIP_BYTES, DRIP_EVERY_S, HUGE_BYTES, FaultServer, refused_url  # noqa: E402
+from faults import DRIP_BYTES, DRIP_EVERY_S, HUGE_BYTES, FaultServer, refused_url
 
-from stressdeck.engine import Snapshot, build_plan, start  # noqa: E402
-from stressdeck.engine.client import classify  # noqa: E402
-from stressdeck.engine.plan import Plan  # noqa: E402
-from stressdeck.profile import parse_profile  # noqa: E402
+from stressdeck.engine import Snapshot, build_plan, start
+from stressdeck.engine.client import classify
+from stressdeck.engine.plan import Plan
+from stressdeck.profile import parse_profile
 
 STOP_LIMIT_S = 1.0
 RSS_LIMIT_MB = 50.0
@@ -69,10 +69,26 @@ FAULTS = (
     Fault("malformed chunked body", "/bad-chunk", "protocol", requests=8, timeout="500ms"),
     Fault("body drips 1 byte / 50 ms", "/drip", "status 200", requests=8),
     Fault("drip past the timeout", "/drip", "timeout", requests=8, timeout="200ms"),
-    Fault("200 MB body", "/huge", "status 200", users=2, requests=None, duration="2s",
-          timeout="30s", memory=True),
-    Fault("endless chunked body", "/endless", "timeout", users=2, requests=None, duration="2.5s",
-          timeout="1s", memory=True),
+    Fault(
+        "200 MB body",
+        "/huge",
+        "status 200",
+        users=2,
+        requests=None,
+        duration="2s",
+        timeout="30s",
+        memory=True,
+    ),
+    Fault(
+        "endless chunked body",
+        "/endless",
+        "timeout",
+        users=2,
+        requests=None,
+        duration="2.5s",
+        timeout="1s",
+        memory=True,
+    ),
     Fault("503 to everything", "/503", "status 503"),
     Fault("Connection: close each response", "/close", "status 200"),
     # The next request may go out on the pooled connection the server just closed: it never
@@ -89,7 +105,9 @@ def fault_plan(base_url: str, fault: Fault, *, requests: int | None, duration: s
     if duration is not None:
         load["duration"] = duration
     document = {
-        "name": f"fault: {fault.name}", "base_url": base_url, "load": load,
+        "name": f"fault: {fault.name}",
+        "base_url": base_url,
+        "load": load,
         "defaults": {"timeout": fault.timeout},
         "endpoints": [{"name": fault.name, "path": fault.path or "/"}],
     }
@@ -137,8 +155,12 @@ async def bounded_run(server: FaultServer | None, fault: Fault) -> Outcome:
     if fault.memory and server is not None:
         # Warm up first: the first run allocates histograms and imports lazily, which is
         # not growth caused by the body.
-        warm = fault_plan(server.url, Fault("warm-up", "/ok", "status 200", users=fault.users),
-                          requests=20, duration=None)
+        warm = fault_plan(
+            server.url,
+            Fault("warm-up", "/ok", "status 200", users=fault.users),
+            requests=20,
+            duration=None,
+        )
         await (await start(warm)).wait()
     plan = fault_plan(base, fault, requests=fault.requests, duration=fault.duration)
     process = psutil.Process()
@@ -171,6 +193,7 @@ async def stopped_run(server: FaultServer | None, fault: Fault) -> tuple[float, 
 
 # -- the tests -------------------------------------------------------------------------------
 
+
 @pytest.fixture
 def server() -> Any:
     with FaultServer() as fault_server:
@@ -178,8 +201,9 @@ def server() -> Any:
 
 
 @pytest.mark.parametrize("fault", FAULTS, ids=FAULT_IDS)
-async def test_fault_is_counted_in_its_class_and_the_run_goes_on(server: FaultServer,
-                                                                 fault: Fault) -> None:
+async def test_fault_is_counted_in_its_class_and_the_run_goes_on(
+    server: FaultServer, fault: Fault
+) -> None:
     outcome = await bounded_run(server, fault)
     final = outcome.final
     total = final.total
@@ -198,21 +222,34 @@ async def test_fault_is_counted_in_its_class_and_the_run_goes_on(server: FaultSe
         # (A request that died on a dead pooled connection never arrived: counted, unseen.)
         unseen = seen.get("disconnect", 0) if "disconnect" in fault.also else 0
         assert outcome.server_seen == total.requests + total.cancelled - unseen, (
-            outcome.server_seen, total.requests, total.cancelled, seen)
+            outcome.server_seen,
+            total.requests,
+            total.cancelled,
+            seen,
+        )
     if fault.memory:
         assert outcome.rss_growth_mb < RSS_LIMIT_MB, outcome.rss_growth_mb
 
 
-@pytest.mark.parametrize(("exc", "expected"), [
-    # aiohttp's pure-Python parser (no C extension, or AIOHTTP_NO_EXTENSIONS=1) raises these
-    # raw, not wrapped in a ClientError, while the body is read.
-    (http_exceptions.TransferEncodingError("Invalid character in chunk size"), "protocol"),
-    (http_exceptions.ContentLengthError("Not enough data to satisfy content length header."),
-     "disconnect"),
-    (http_exceptions.TransferEncodingError("Not enough data to satisfy transfer length header."),
-     "disconnect"),
-    (http_exceptions.BadHttpMessage("Invalid HTTP header"), "protocol"),
-])
+@pytest.mark.parametrize(
+    ("exc", "expected"),
+    [
+        # aiohttp's pure-Python parser (no C extension, or AIOHTTP_NO_EXTENSIONS=1) raises these
+        # raw, not wrapped in a ClientError, while the body is read.
+        (http_exceptions.TransferEncodingError("Invalid character in chunk size"), "protocol"),
+        (
+            http_exceptions.ContentLengthError("Not enough data to satisfy content length header."),
+            "disconnect",
+        ),
+        (
+            http_exceptions.TransferEncodingError(
+                "Not enough data to satisfy transfer length header."
+            ),
+            "disconnect",
+        ),
+        (http_exceptions.BadHttpMessage("Invalid HTTP header"), "protocol"),
+    ],
+)
 def test_raw_parser_errors_are_classified(exc: Exception, expected: str) -> None:
     assert classify(exc) == expected
 
@@ -253,6 +290,7 @@ async def test_stop_mid_fault_is_fast_and_loses_nothing(server: FaultServer, fau
 
 
 # -- the README table ------------------------------------------------------------------------
+
 
 def _class_text(snapshot: Snapshot) -> str:
     return ", ".join(f"{name} {n}" for name, n in classes_seen(snapshot).items()) or "none"

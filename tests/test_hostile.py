@@ -23,10 +23,9 @@ from typing import Any
 
 import pytest
 import tomli_w
+from faults import FaultServer
 from hypothesis import HealthCheck, assume, event, given, settings
 from hypothesis import strategies as st
-
-from faults import FaultServer
 
 from stressdeck.engine.plan import build_plan
 from stressdeck.errors import InputError
@@ -35,42 +34,149 @@ from stressdeck.session import load_session
 from stressdeck.thresholds import METRICS, Threshold, parse_threshold
 
 ROOT = Path(__file__).parent.parent
-SEED_FILES = [*sorted((ROOT / "profiles").glob("demo-*.toml")),
-              ROOT / "src" / "stressdeck" / "profiles" / "demo.toml"]
+SEED_FILES = [
+    *sorted((ROOT / "profiles").glob("demo-*.toml")),
+    ROOT / "src" / "stressdeck" / "profiles" / "demo.toml",
+]
 EXAMPLES = 2000
-PROPERTY = settings(max_examples=EXAMPLES, deadline=None,
-                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+PROPERTY = settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 FORMATS = st.sampled_from([".toml", ".json"])
 KINDS = st.sampled_from(["bytes", "text", "dump"])  # random bytes, mutated text, mutated document
 
 # -- strategies ------------------------------------------------------------------------------
 
 # Keys the parsers know, so random documents get past "unknown key" often enough to go deep.
-KEYS = sorted({
-    "name", "description", "base_url", "defaults", "load", "endpoints", "thresholds",
-    "abort_on_fail", "abort_grace", "insecure", "flow", "data", "metrics_url", "timeout",
-    "headers", "model", "users", "rate", "max_in_flight", "duration", "requests", "stages",
-    "preset", "target", "method", "path", "url", "query", "json", "body", "weight", "expect",
-    "think", "extract", "file", "mode", "per",
-})
+KEYS = sorted(
+    {
+        "name",
+        "description",
+        "base_url",
+        "defaults",
+        "load",
+        "endpoints",
+        "thresholds",
+        "abort_on_fail",
+        "abort_grace",
+        "insecure",
+        "flow",
+        "data",
+        "metrics_url",
+        "timeout",
+        "headers",
+        "model",
+        "users",
+        "rate",
+        "max_in_flight",
+        "duration",
+        "requests",
+        "stages",
+        "preset",
+        "target",
+        "method",
+        "path",
+        "url",
+        "query",
+        "json",
+        "body",
+        "weight",
+        "expect",
+        "think",
+        "extract",
+        "file",
+        "mode",
+        "per",
+    }
+)
 # Values at the edges of what some field accepts.
 TRICKY_STRINGS = [
-    "", " ", "0", "1s", "500ms", "-1s", "0s", "1.5m", "2h", "1e3s", "9" * 400 + "s", "inf", "nan",
-    "µs", "p95 < 200ms", "error_rate < 1%", "rps > 100", "p95 <", "GET", "post", "BREW", "closed",
-    "open", "light", "soak", "http://", "http://127.0.0.1:1", "https://[::1", "ftp://x",
-    "http://a:99999/", "/", "/x", "x", "/{id}", "/{row.email}", "{random.uuid}", "{random.nope}",
-    "${HOME}", "${NOPE_NOT_SET}", "$.id", "$.a[0].b", "$..", "header:", "header:X", "regex:(",
-    "regex:(\\d+)", "users.csv", "rows.jsonl", "cycle", "stop", "iteration", "user", "\x1b[31m",
-    "\x1b]0;pwned\x07", "[bold red]x[/]", "a\nb", "\x00", "\ud800", "é" * 50,
+    "",
+    " ",
+    "0",
+    "1s",
+    "500ms",
+    "-1s",
+    "0s",
+    "1.5m",
+    "2h",
+    "1e3s",
+    "9" * 400 + "s",
+    "inf",
+    "nan",
+    "µs",
+    "p95 < 200ms",
+    "error_rate < 1%",
+    "rps > 100",
+    "p95 <",
+    "GET",
+    "post",
+    "BREW",
+    "closed",
+    "open",
+    "light",
+    "soak",
+    "http://",
+    "http://127.0.0.1:1",
+    "https://[::1",
+    "ftp://x",
+    "http://a:99999/",
+    "/",
+    "/x",
+    "x",
+    "/{id}",
+    "/{row.email}",
+    "{random.uuid}",
+    "{random.nope}",
+    "${HOME}",
+    "${NOPE_NOT_SET}",
+    "$.id",
+    "$.a[0].b",
+    "$..",
+    "header:",
+    "header:X",
+    "regex:(",
+    "regex:(\\d+)",
+    "users.csv",
+    "rows.jsonl",
+    "cycle",
+    "stop",
+    "iteration",
+    "user",
+    "\x1b[31m",
+    "\x1b]0;pwned\x07",
+    "[bold red]x[/]",
+    "a\nb",
+    "\x00",
+    "\ud800",
+    "é" * 50,
 ]
 HUGE_INTS = [2**63, -(2**63) - 1, 10**309, -(10**309), 10**400]  # JSON carries any of these
-EDGE_VALUES = [*HUGE_INTS, float("nan"), float("inf"), -float("inf"), 1e308, 0, -1, 0.5, True, "", None,
-               [], {}]
+EDGE_VALUES = [
+    *HUGE_INTS,
+    float("nan"),
+    float("inf"),
+    -float("inf"),
+    1e308,
+    0,
+    -1,
+    0.5,
+    True,
+    "",
+    None,
+    [],
+    {},
+]
 scalars = st.one_of(
-    st.none(), st.booleans(),
-    st.integers(min_value=-(2**64), max_value=2**64), st.sampled_from(HUGE_INTS),
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(2**64), max_value=2**64),
+    st.sampled_from(HUGE_INTS),
     st.floats(allow_nan=True, allow_infinity=True),
-    st.sampled_from(TRICKY_STRINGS), st.text(max_size=12),
+    st.sampled_from(TRICKY_STRINGS),
+    st.text(max_size=12),
 )
 keys = st.one_of(st.sampled_from(KEYS), st.text(max_size=8))
 values = st.recursive(
@@ -99,8 +205,9 @@ def _containers(node: Any, found: list[Any]) -> list[Any]:
 
 
 @st.composite
-def mutated(draw: st.DrawFn, seeds: list[dict[str, Any]],
-            extra_keys: st.SearchStrategy[str] = keys) -> dict[str, Any]:
+def mutated(
+    draw: st.DrawFn, seeds: list[dict[str, Any]], extra_keys: st.SearchStrategy[str] = keys
+) -> dict[str, Any]:
     """A seed document with 1-4 mutations: a key deleted, a value replaced or retyped, one added,
     or a known key set to an edge value (a huge integer, NaN, an empty list ...)."""
     document = copy.deepcopy(draw(st.sampled_from(seeds)))
@@ -130,10 +237,30 @@ def mutated(draw: st.DrawFn, seeds: list[dict[str, Any]],
     return document
 
 
-TEXT_PIECES = st.sampled_from([
-    '"', "'", "[", "]", "{", "}", "=", ",", "\n", "[[endpoints]]\n", "[load]\n", "\\", "\\u00",
-    "1" + "0" * 5000, "nan", "inf", "1e400", "\x00", "\x1b[31m", '"""',
-]) | st.text(max_size=10)
+TEXT_PIECES = st.sampled_from(
+    [
+        '"',
+        "'",
+        "[",
+        "]",
+        "{",
+        "}",
+        "=",
+        ",",
+        "\n",
+        "[[endpoints]]\n",
+        "[load]\n",
+        "\\",
+        "\\u00",
+        "1" + "0" * 5000,
+        "nan",
+        "inf",
+        "1e400",
+        "\x00",
+        "\x1b[31m",
+        '"""',
+    ]
+) | st.text(max_size=10)
 
 
 def _mutate_text(text: str, data: st.DataObject) -> str:
@@ -142,11 +269,11 @@ def _mutate_text(text: str, data: st.DataObject) -> str:
         position = data.draw(st.integers(0, len(text)))
         action = data.draw(st.sampled_from(["cut", "insert", "duplicate"]))
         if action == "cut":
-            text = text[:position] + text[position + data.draw(st.integers(1, 40)):]
+            text = text[:position] + text[position + data.draw(st.integers(1, 40)) :]
         elif action == "insert":
             text = text[:position] + data.draw(TEXT_PIECES) + text[position:]
         else:
-            text = text[:position] + text[position:position + 60] + text[position:]
+            text = text[:position] + text[position : position + 60] + text[position:]
     return text
 
 
@@ -160,8 +287,13 @@ def _dump(document: Any, suffix: str) -> str | None:
         return None
 
 
-def _file_content(data: st.DataObject, kind: str, suffix: str, seeds: list[dict[str, Any]],
-                  seed_keys: st.SearchStrategy[str] = keys) -> bytes:
+def _file_content(
+    data: st.DataObject,
+    kind: str,
+    suffix: str,
+    seeds: list[dict[str, Any]],
+    seed_keys: st.SearchStrategy[str] = keys,
+) -> bytes:
     """Random bytes, the text of a valid file mutated, or a mutated document written out."""
     if kind == "bytes":
         return data.draw(st.binary(max_size=300))
@@ -175,6 +307,7 @@ def _file_content(data: st.DataObject, kind: str, suffix: str, seeds: list[dict[
 
 
 # -- the invariant ---------------------------------------------------------------------------
+
 
 def assert_only_input_error(call: Callable[[], Any], fields: set[str]) -> Any:
     """Run a parser: it returns, or raises InputError with a one-line message; nothing else."""
@@ -215,8 +348,9 @@ def test_profile_documents_raise_only_input_error(document: dict[str, Any]) -> N
 
 @PROPERTY
 @given(data=st.data(), suffix=FORMATS, kind=KINDS)
-def test_profile_files_raise_only_input_error(scratch: Path, data: st.DataObject, suffix: str,
-                                              kind: str) -> None:
+def test_profile_files_raise_only_input_error(
+    scratch: Path, data: st.DataObject, suffix: str, kind: str
+) -> None:
     path = scratch / f"profile{suffix}"
     path.write_bytes(_file_content(data, kind, suffix, SEEDS))
     assert_only_input_error(lambda: load_profile(path), set(KEYS))
@@ -231,14 +365,26 @@ def test_every_seed_profile_loads() -> None:
 BASE = '"endpoints": [{"name": "a", "url": "http://127.0.0.1:1/"}]'
 
 
-@pytest.mark.parametrize(("name", "text"), ids=["int-json", "int-toml", "timeout", "stage-target"],
-                         argvalues=[
-    ("huge.json", '{"name": "x", "n": 1' + "0" * 5000 + "}"),
-    ("huge.toml", 'name = "x"\nn = 1' + "0" * 5000 + "\n"),
-    ("timeout.json", '{"name": "x", "defaults": {"timeout": 1' + "0" * 400 + "}, " + BASE + "}"),
-    ("target.json", '{"name": "x", "load": {"stages": [{"duration": "1s", "target": 1' + "0" * 400
-     + "}]}, " + BASE + "}"),
-])
+@pytest.mark.parametrize(
+    ("name", "text"),
+    ids=["int-json", "int-toml", "timeout", "stage-target"],
+    argvalues=[
+        ("huge.json", '{"name": "x", "n": 1' + "0" * 5000 + "}"),
+        ("huge.toml", 'name = "x"\nn = 1' + "0" * 5000 + "\n"),
+        (
+            "timeout.json",
+            '{"name": "x", "defaults": {"timeout": 1' + "0" * 400 + "}, " + BASE + "}",
+        ),
+        (
+            "target.json",
+            '{"name": "x", "load": {"stages": [{"duration": "1s", "target": 1'
+            + "0" * 400
+            + "}]}, "
+            + BASE
+            + "}",
+        ),
+    ],
+)
 def test_known_crashers_are_input_errors(tmp_path: Path, name: str, text: str) -> None:
     """Found by the property tests: they escaped as ValueError / OverflowError tracebacks."""
     path = tmp_path / name
@@ -247,15 +393,26 @@ def test_known_crashers_are_input_errors(tmp_path: Path, name: str, text: str) -
         load_profile(path)
 
 
-@pytest.mark.parametrize(("name", "rows"), ids=["csv-field", "jsonl-depth"], argvalues=[
-    ("rows.csv", "email\n" + "x" * 200_000 + "\n"),  # a field past csv's 128 KiB limit
-    ("rows.jsonl", '{"email": ' + "[" * 5000 + "]" * 5000 + "}\n"),  # past the recursion limit
-])
+@pytest.mark.parametrize(
+    ("name", "rows"),
+    ids=["csv-field", "jsonl-depth"],
+    argvalues=[
+        ("rows.csv", "email\n" + "x" * 200_000 + "\n"),  # a field past csv's 128 KiB limit
+        ("rows.jsonl", '{"email": ' + "[" * 5000 + "]" * 5000 + "}\n"),  # past the recursion limit
+    ],
+)
 def test_hostile_data_files_are_input_errors(tmp_path: Path, name: str, rows: str) -> None:
     (tmp_path / name).write_text(rows)
     profile = tmp_path / "p.json"
-    profile.write_text(json.dumps({"name": "x", "data": name, "endpoints": [
-        {"name": "a", "url": "http://127.0.0.1:1/{row.email}"}]}))
+    profile.write_text(
+        json.dumps(
+            {
+                "name": "x",
+                "data": name,
+                "endpoints": [{"name": "a", "url": "http://127.0.0.1:1/{row.email}"}],
+            }
+        )
+    )
     with pytest.raises(InputError):
         load_profile(profile)
 
@@ -264,9 +421,11 @@ def test_hostile_data_files_are_input_errors(tmp_path: Path, name: str, rows: st
 
 valid_threshold = st.builds(
     lambda metric, op, number, unit, space: f"{metric}{space}{op}{space}{number}{unit}",
-    st.sampled_from(METRICS), st.sampled_from(["<", "<=", ">", ">="]),
+    st.sampled_from(METRICS),
+    st.sampled_from(["<", "<=", ">", ">="]),
     st.sampled_from(["0", "1", "1.5", "200", "0.01", "9" * 400, "٣"]),
-    st.sampled_from(["", "ms", "s", "us", "%"]), st.sampled_from(["", " ", "\t"]),
+    st.sampled_from(["", "ms", "s", "us", "%"]),
+    st.sampled_from(["", " ", "\t"]),
 )
 
 
@@ -275,16 +434,19 @@ def mutated_threshold(draw: st.DrawFn) -> str:
     """A valid-looking expression with characters cut, swapped or inserted."""
     text = draw(valid_threshold)
     position = draw(st.integers(0, len(text)))
-    piece = draw(st.sampled_from(["", " ", "\n", "=", "<", "%", ".", "-", "e3", "\x1b[31m", "\xa0",
-                                  "\x00"]) | st.text(max_size=3))
-    return text[:position] + piece + text[position + draw(st.integers(0, 2)):]
+    piece = draw(
+        st.sampled_from(["", " ", "\n", "=", "<", "%", ".", "-", "e3", "\x1b[31m", "\xa0", "\x00"])
+        | st.text(max_size=3)
+    )
+    return text[:position] + piece + text[position + draw(st.integers(0, 2)) :]
 
 
 @PROPERTY
 @given(st.one_of(valid_threshold, mutated_threshold(), st.text(max_size=40)))
 def test_thresholds_raise_only_input_error(expr: str) -> None:
-    result = assert_only_input_error(lambda: parse_threshold(expr, "hostile.toml", "thresholds[0]"),
-                                     {"thresholds"})
+    result = assert_only_input_error(
+        lambda: parse_threshold(expr, "hostile.toml", "thresholds[0]"), {"thresholds"}
+    )
     if result is not None:
         assert isinstance(result, Threshold) and result.metric in METRICS
         assert "\n" not in result.expr
@@ -292,13 +454,36 @@ def test_thresholds_raise_only_input_error(expr: str) -> None:
 
 # -- sessions (a colleague's parser: tested when it exists) -----------------------------------
 
-SESSION_FIELDS = {"format_version", "stressdeck_version", "created", "host", "plan", "results",
-                  "histograms", "replay_of"}
-SESSION_KEYS = st.sampled_from([*SESSION_FIELDS, "profile_json", "load", "stages", "summary", "total",
-                                "endpoints", "timeline", "control_log", "command", "latency_ms",
-                                "value", "overrides"]) | keys
-
-
+SESSION_FIELDS = {
+    "format_version",
+    "stressdeck_version",
+    "created",
+    "host",
+    "plan",
+    "results",
+    "histograms",
+    "replay_of",
+}
+SESSION_KEYS = (
+    st.sampled_from(
+        [
+            *SESSION_FIELDS,
+            "profile_json",
+            "load",
+            "stages",
+            "summary",
+            "total",
+            "endpoints",
+            "timeline",
+            "control_log",
+            "command",
+            "latency_ms",
+            "value",
+            "overrides",
+        ]
+    )
+    | keys
+)
 
 
 @functools.cache
@@ -311,31 +496,72 @@ def _session_seed_documents() -> tuple[dict[str, Any], ...]:
         histogram.record_value(value)
     encoded = histogram.encode().decode("ascii")
     endpoint = {
-        "requests": 10, "errors": 1, "rps": 5.0, "error_rate": 0.1,
-        "status_counts": {"200": 9, "500": 1}, "error_counts": {}, "bytes": 100,
-        "dropped": 0, "cancelled": 0, "skipped": 0, "latency_ms": {"p50": 1.0, "p95": 5.0, "p99": 9.0},
-        "service_ms": {"p50": 1.0}, "ttfb_ms": {"p50": 0.5, "p95": 1.0, "p99": 2.0},
+        "requests": 10,
+        "errors": 1,
+        "rps": 5.0,
+        "error_rate": 0.1,
+        "status_counts": {"200": 9, "500": 1},
+        "error_counts": {},
+        "bytes": 100,
+        "dropped": 0,
+        "cancelled": 0,
+        "skipped": 0,
+        "latency_ms": {"p50": 1.0, "p95": 5.0, "p99": 9.0},
+        "service_ms": {"p50": 1.0},
+        "ttfb_ms": {"p50": 0.5, "p95": 1.0, "p99": 2.0},
     }
     document = {
-        "format_version": 1, "stressdeck_version": "0.1.0", "created": "2024-01-01T00:00:00+00:00",
+        "format_version": 1,
+        "stressdeck_version": "0.1.0",
+        "created": "2024-01-01T00:00:00+00:00",
         "host": {"cores": 2, "ram_bytes": 2**30, "os": "Linux", "python": "3.11.7"},
         "plan": {
-            "name": "seed", "source": "seed.toml", "target": "http://127.0.0.1:9",
+            "name": "seed",
+            "source": "seed.toml",
+            "target": "http://127.0.0.1:9",
             "overrides": {"users": 2, "duration": 2.0},
-            "load": {"model": "closed", "users": 2, "duration": 2.0, "max_duration": 600.0,
-                     "tick": 0.25, "stages": [{"duration": 1.0, "target": 2.0}]},
+            "load": {
+                "model": "closed",
+                "users": 2,
+                "duration": 2.0,
+                "max_duration": 600.0,
+                "tick": 0.25,
+                "stages": [{"duration": 1.0, "target": 2.0}],
+            },
             "profile": SEEDS[0],
         },
         "results": {
-            "name": "seed", "target": "http://127.0.0.1:9", "model": "closed", "elapsed": 2.0,
+            "name": "seed",
+            "target": "http://127.0.0.1:9",
+            "model": "closed",
+            "elapsed": 2.0,
             "stop_reason": "duration reached",
             "summary": {"total": endpoint, "endpoints": {"home": copy.deepcopy(endpoint)}},
             "thresholds": [{"expr": "p95 < 200ms", "endpoint": "home", "value": 5.0, "ok": True}],
-            "control_log": [{"offset": 1.0, "command": "users", "value": 3},
-                            {"offset": 1.5, "command": "pause"}],
-            "timeline": [{"t": 1.0, "span": 1.0, "requests": 5, "rps": 5.0, "errors": 0, "p50": 1.0,
-                          "p95": 5.0, "p99": 9.0, "users": 2, "dropped": 0}],
-            "generator": {"loop_lag_ms": 0.1, "send_lag_ms": 0.1, "cpu_percent": 5.0, "processes": 1},
+            "control_log": [
+                {"offset": 1.0, "command": "users", "value": 3},
+                {"offset": 1.5, "command": "pause"},
+            ],
+            "timeline": [
+                {
+                    "t": 1.0,
+                    "span": 1.0,
+                    "requests": 5,
+                    "rps": 5.0,
+                    "errors": 0,
+                    "p50": 1.0,
+                    "p95": 5.0,
+                    "p99": 9.0,
+                    "users": 2,
+                    "dropped": 0,
+                }
+            ],
+            "generator": {
+                "loop_lag_ms": 0.1,
+                "send_lag_ms": 0.1,
+                "cpu_percent": 5.0,
+                "processes": 1,
+            },
         },
         "histograms": {"total/latency": encoded, "home/latency": encoded},
     }
@@ -346,10 +572,13 @@ def _session_seed_documents() -> tuple[dict[str, Any], ...]:
 
 @PROPERTY
 @given(data=st.data(), suffix=FORMATS, kind=KINDS)
-def test_session_files_raise_only_input_error(scratch: Path, data: st.DataObject, suffix: str,
-                                              kind: str) -> None:
+def test_session_files_raise_only_input_error(
+    scratch: Path, data: st.DataObject, suffix: str, kind: str
+) -> None:
     path = scratch / f"session{suffix}"
-    path.write_bytes(_file_content(data, kind, suffix, list(_session_seed_documents()), SESSION_KEYS))
+    path.write_bytes(
+        _file_content(data, kind, suffix, list(_session_seed_documents()), SESSION_KEYS)
+    )
     assert_only_input_error(lambda: load_session(path), SESSION_FIELDS)
 
 
@@ -398,15 +627,19 @@ def assert_no_raw_escapes(output: bytes) -> None:
 def test_run_output_shows_hostile_names_literally(tmp_path: Path) -> None:
     with FaultServer() as server:
         profile = tmp_path / "hostile.json"
-        profile.write_text(json.dumps({
-            "name": f"{MARKUP}{CSI}{OSC}",
-            "base_url": server.url,
-            "endpoints": [
-                {"name": f"{MARKUP}{CSI}", "path": "/ok", "thresholds": ["p99 < 10s"]},
-                # The server's reason phrase, headers and body are hostile too.
-                {"name": OSC, "path": "/hostile", "expect": [200]},
-            ],
-        }))
+        profile.write_text(
+            json.dumps(
+                {
+                    "name": f"{MARKUP}{CSI}{OSC}",
+                    "base_url": server.url,
+                    "endpoints": [
+                        {"name": f"{MARKUP}{CSI}", "path": "/ok", "thresholds": ["p99 < 10s"]},
+                        # The server's reason phrase, headers and body are hostile too.
+                        {"name": OSC, "path": "/hostile", "expect": [200]},
+                    ],
+                }
+            )
+        )
         result = run_cli("run", str(profile), "--requests", "20", "--users", "2")
     assert result.returncode in (0, 3), result.stderr  # 3: the 500s may fail a threshold
     assert_no_raw_escapes(result.stdout)
@@ -417,18 +650,43 @@ def test_run_output_shows_hostile_names_literally(tmp_path: Path) -> None:
     assert "TOTAL" in stdout and "status codes: 200: " in stdout
 
 
-@pytest.mark.parametrize(("file_name", "content"),
-                         ids=["toml-name", "missing", "key", "method", "threshold", "url"], argvalues=[
-    (f"bad{CSI}{OSC}[bold red]x.toml", 'name = "unterminated\n'),  # bad TOML, hostile file name
-    (f"gone{CSI}.toml", None),  # no such file
-    ("key.json", json.dumps({"name": "x", OSC: 1, "endpoints": []})),  # hostile unknown key
-    ("method.json", json.dumps({"name": "x", "endpoints": [
-        {"name": "a", "url": "http://127.0.0.1:1/", "method": CSI + MARKUP}]})),
-    ("threshold.json", json.dumps({"name": "x", "thresholds": [OSC + "p95 < 1ms"], "endpoints": [
-        {"name": "a", "url": "http://127.0.0.1:1/"}]})),
-    ("url.json", json.dumps({"name": "x", "endpoints": [{"name": "a", "url": f"http://{CSI}/"}]})),
-])
-def test_bad_input_errors_cannot_inject(tmp_path: Path, file_name: str, content: str | None) -> None:
+@pytest.mark.parametrize(
+    ("file_name", "content"),
+    ids=["toml-name", "missing", "key", "method", "threshold", "url"],
+    argvalues=[
+        (f"bad{CSI}{OSC}[bold red]x.toml", 'name = "unterminated\n'),  # bad TOML, hostile file name
+        (f"gone{CSI}.toml", None),  # no such file
+        ("key.json", json.dumps({"name": "x", OSC: 1, "endpoints": []})),  # hostile unknown key
+        (
+            "method.json",
+            json.dumps(
+                {
+                    "name": "x",
+                    "endpoints": [
+                        {"name": "a", "url": "http://127.0.0.1:1/", "method": CSI + MARKUP}
+                    ],
+                }
+            ),
+        ),
+        (
+            "threshold.json",
+            json.dumps(
+                {
+                    "name": "x",
+                    "thresholds": [OSC + "p95 < 1ms"],
+                    "endpoints": [{"name": "a", "url": "http://127.0.0.1:1/"}],
+                }
+            ),
+        ),
+        (
+            "url.json",
+            json.dumps({"name": "x", "endpoints": [{"name": "a", "url": f"http://{CSI}/"}]}),
+        ),
+    ],
+)
+def test_bad_input_errors_cannot_inject(
+    tmp_path: Path, file_name: str, content: str | None
+) -> None:
     path = tmp_path / file_name
     if content is not None:
         path.write_text(content)
@@ -442,11 +700,15 @@ def test_bad_input_errors_cannot_inject(tmp_path: Path, file_name: str, content:
         assert "[bold red]x" in lines[0] and "\\x1b[31m" in lines[0]  # shown, and shown escaped
 
 
-@pytest.mark.parametrize("args", ids=["duration", "model", "base-url"], argvalues=[
-    ["--duration", OSC],
-    ["--model", CSI],
-    ["--base-url", f"http://{CSI}/"],
-])
+@pytest.mark.parametrize(
+    "args",
+    ids=["duration", "model", "base-url"],
+    argvalues=[
+        ["--duration", OSC],
+        ["--model", CSI],
+        ["--base-url", f"http://{CSI}/"],
+    ],
+)
 def test_bad_options_cannot_inject(args: list[str]) -> None:
     result = run_cli("run", "profiles/demo-health.toml", *args)
     assert result.returncode == 2

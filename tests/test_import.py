@@ -47,8 +47,10 @@ def statuses(snapshot: Snapshot) -> dict[str, set[int]]:
 
 # ---- curl ------------------------------------------------------------------------------------
 
-CURL = ("curl -X POST 'http://127.0.0.1:{port}/items' -H 'Content-Type: application/json' "
-        "-H 'Authorization: Bearer abc123' -d '{{\"name\":\"x\"}}'")
+CURL = (
+    "curl -X POST 'http://127.0.0.1:{port}/items' -H 'Content-Type: application/json' "
+    "-H 'Authorization: Bearer abc123' -d '{{\"name\":\"x\"}}'"
+)
 
 
 async def test_curl_import_loads_runs_and_keeps_the_secret_out(demo: str, tmp_path: Path) -> None:
@@ -73,50 +75,87 @@ async def test_curl_import_sends_what_curl_would(tmp_path: Path) -> None:
     seen: list[dict[str, Any]] = []
 
     async def record(request: web.Request) -> web.Response:
-        seen.append({"method": request.method, "path": request.path, "query": dict(request.query),
-                     "headers": dict(request.headers), "body": await request.text()})
+        seen.append(
+            {
+                "method": request.method,
+                "path": request.path,
+                "query": dict(request.query),
+                "headers": dict(request.headers),
+                "body": await request.text(),
+            }
+        )
         return web.Response(text="ok")
 
     app = web.Application()
     app.router.add_route("*", "/{tail:.*}", record)
     with ServerThread(app) as server:
-        command = (f"curl '{server.url}/search?q=load' \\\n  -H 'X-Api-Key: k-123' -u bob:hunter2 "
-                   "-A 'agent/1' -b 'sid=s-1' --data-urlencode 'term=a b' -G -sSLk --compressed")
+        command = (
+            f"curl '{server.url}/search?q=load' \\\n  -H 'X-Api-Key: k-123' -u bob:hunter2 "
+            "-A 'agent/1' -b 'sid=s-1' --data-urlencode 'term=a b' -G -sSLk --compressed"
+        )
         path, warnings = import_command("curl", command, out=str(tmp_path / "search.toml"))
         text = path.read_text()
         for secret in ("k-123", "hunter2", "s-1"):
             assert secret not in text and all(secret not in w for w in warnings)
-        env = {"STRESSDECK_X_API_KEY": "k-123", "STRESSDECK_BASIC_AUTH": "Ym9iOmh1bnRlcjI=",
-               "STRESSDECK_COOKIE": "sid=s-1"}
+        env = {
+            "STRESSDECK_X_API_KEY": "k-123",
+            "STRESSDECK_BASIC_AUTH": "Ym9iOmh1bnRlcjI=",
+            "STRESSDECK_COOKIE": "sid=s-1",
+        }
         final = await run_profile(path, server.url, env)
     assert final.total.requests > 0 and load_profile(path).insecure
     first = seen[0]
-    assert (first["method"], first["path"], first["query"]) == ("GET", "/search", {"q": "load", "term": "a b"})
+    assert (first["method"], first["path"], first["query"]) == (
+        "GET",
+        "/search",
+        {"q": "load", "term": "a b"},
+    )
     assert first["headers"]["X-Api-Key"] == "k-123"
     assert first["headers"]["Authorization"] == "Basic Ym9iOmh1bnRlcjI="
     assert first["headers"]["Cookie"] == "sid=s-1" and first["headers"]["User-Agent"] == "agent/1"
     assert first["body"] == ""
 
 
-@pytest.mark.parametrize(("command", "expected"), [
-    ("curl -d 'a=1&b=2' http://h/x",
-     {"method": "POST", "body": "a=1&b=2", "headers": {"Content-Type": "application/x-www-form-urlencoded"}}),
-    ("curl -d a=1 -d b=2 -X PUT http://h/x", {"method": "PUT", "body": "a=1&b=2"}),
-    ("curl http://h/x --json '{\"a\": [1, 2]}'",
-     {"method": "POST", "json": {"a": [1, 2]},
-      "headers": {"Content-Type": "application/json", "Accept": "application/json"}}),
-    ("curl -XPATCH http://h/x -d '[1,2]'", {"method": "PATCH", "json": [1, 2]}),
-    ("curl -I http://h/x", {"method": "HEAD"}),
-    ("curl --url http://h/x?tag=a&tag=b", {"method": "GET", "path": "/x"}),
-    ("curl 'http://h/x?tag=a&tag=b'", {"path": "/x?tag=a&tag=b"}),
-    ("curl -H 'Content-Type: text/plain' -d '{\"a\":1}' http://h/x", {"body": '{"a":1}'}),
-    ("curl -m 2.5 -H 'Accept:' h:8080/x", {"timeout": "2.5s", "path": "/x"}),
-    ("curl http://h/x --oauth2-bearer tok", {"headers": {"Authorization": "Bearer ${STRESSDECK_AUTHORIZATION}"}}),
-    ("curl 'http://h/x?api_key=zz&max_tokens=5'",
-     {"query": {"api_key": "${STRESSDECK_API_KEY}", "max_tokens": "5"}}),
-    ("curl http://h/login --data-raw $'{\"user\":\"u\",\"password\":\"p\\'w\"}'",
-     {"json": {"user": "u", "password": "<redacted>"}}),
-])
+@pytest.mark.parametrize(
+    ("command", "expected"),
+    [
+        (
+            "curl -d 'a=1&b=2' http://h/x",
+            {
+                "method": "POST",
+                "body": "a=1&b=2",
+                "headers": {"Content-Type": "application/x-www-form-urlencoded"},
+            },
+        ),
+        ("curl -d a=1 -d b=2 -X PUT http://h/x", {"method": "PUT", "body": "a=1&b=2"}),
+        (
+            "curl http://h/x --json '{\"a\": [1, 2]}'",
+            {
+                "method": "POST",
+                "json": {"a": [1, 2]},
+                "headers": {"Content-Type": "application/json", "Accept": "application/json"},
+            },
+        ),
+        ("curl -XPATCH http://h/x -d '[1,2]'", {"method": "PATCH", "json": [1, 2]}),
+        ("curl -I http://h/x", {"method": "HEAD"}),
+        ("curl --url http://h/x?tag=a&tag=b", {"method": "GET", "path": "/x"}),
+        ("curl 'http://h/x?tag=a&tag=b'", {"path": "/x?tag=a&tag=b"}),
+        ("curl -H 'Content-Type: text/plain' -d '{\"a\":1}' http://h/x", {"body": '{"a":1}'}),
+        ("curl -m 2.5 -H 'Accept:' h:8080/x", {"timeout": "2.5s", "path": "/x"}),
+        (
+            "curl http://h/x --oauth2-bearer tok",
+            {"headers": {"Authorization": "Bearer ${STRESSDECK_AUTHORIZATION}"}},
+        ),
+        (
+            "curl 'http://h/x?api_key=zz&max_tokens=5'",
+            {"query": {"api_key": "${STRESSDECK_API_KEY}", "max_tokens": "5"}},
+        ),
+        (
+            'curl http://h/login --data-raw $\'{"user":"u","password":"p\\\'w"}\'',
+            {"json": {"user": "u", "password": "<redacted>"}},
+        ),
+    ],
+)
 def test_curl_options(command: str, expected: dict[str, Any]) -> None:
     document, _ = profile_from_curl(command)
     (endpoint,) = document["endpoints"]
@@ -126,58 +165,111 @@ def test_curl_options(command: str, expected: dict[str, Any]) -> None:
 
 def test_curl_flags_and_multiple_urls() -> None:
     document, warnings = profile_from_curl(
-        "curl -k -v -i -L -s http://a.example/one http://a.example/two https://b.example/three | jq .")
+        "curl -k -v -i -L -s http://a.example/one http://a.example/two https://b.example/three | jq ."
+    )
     assert document["insecure"] is True and document["base_url"] == "http://a.example"
     one, two, three = document["endpoints"]
     assert (one["path"], two["path"], three["url"]) == ("/one", "/two", "https://b.example/three")
     assert any("jq" in w for w in warnings)
 
 
-@pytest.mark.parametrize(("command", "words"), [
-    ("curl 'a b' \"c \\\"d\\\"\" e\\ f", ["curl", "a b", 'c "d"', "e f"]),
-    ("curl \\\n  -H x \\\r\n  y", ["curl", "-H", "x", "y"]),
-    ("curl $'line\\none\\ttab\\'q\\x41\\u00e9'", ["curl", "line\none\ttab'qAé"]),
-    ("curl a # a comment", ["curl", "a"]),
-    ("curl a 2>/dev/null", ["curl", "a"]),
-])
+@pytest.mark.parametrize(
+    ("command", "words"),
+    [
+        ('curl \'a b\' "c \\"d\\"" e\\ f', ["curl", "a b", 'c "d"', "e f"]),
+        ("curl \\\n  -H x \\\r\n  y", ["curl", "-H", "x", "y"]),
+        ("curl $'line\\none\\ttab\\'q\\x41\\u00e9'", ["curl", "line\none\ttab'qAé"]),
+        ("curl a # a comment", ["curl", "a"]),
+        ("curl a 2>/dev/null", ["curl", "a"]),
+    ],
+)
 def test_split_command(command: str, words: list[str]) -> None:
     assert split_command(command)[0] == words
 
 
 # ---- HAR -------------------------------------------------------------------------------------
 
-def har_entry(method: str, url: str, *, headers: dict[str, str] | None = None, status: int = 200,
-              post: dict[str, Any] | None = None, **extra: Any) -> dict[str, Any]:
+
+def har_entry(
+    method: str,
+    url: str,
+    *,
+    headers: dict[str, str] | None = None,
+    status: int = 200,
+    post: dict[str, Any] | None = None,
+    **extra: Any,
+) -> dict[str, Any]:
     request: dict[str, Any] = {
-        "method": method, "url": url, "httpVersion": "HTTP/2",
+        "method": method,
+        "url": url,
+        "httpVersion": "HTTP/2",
         "headers": [{"name": k, "value": v} for k, v in (headers or {}).items()],
-        "queryString": [], "cookies": [], "headersSize": -1, "bodySize": 0,
+        "queryString": [],
+        "cookies": [],
+        "headersSize": -1,
+        "bodySize": 0,
     }
     if post is not None:
         request["postData"] = post
-    return {"startedDateTime": "2024-05-01T10:00:00.000Z", "time": 5, "request": request,
-            "response": {"status": status, "statusText": "", "httpVersion": "HTTP/2", "headers": [],
-                         "cookies": [], "content": {"size": 0, "mimeType": "application/json"},
-                         "redirectURL": "", "headersSize": -1, "bodySize": 0},
-            "cache": {}, "timings": {"send": 0, "wait": 5, "receive": 0}, **extra}
+    return {
+        "startedDateTime": "2024-05-01T10:00:00.000Z",
+        "time": 5,
+        "request": request,
+        "response": {
+            "status": status,
+            "statusText": "",
+            "httpVersion": "HTTP/2",
+            "headers": [],
+            "cookies": [],
+            "content": {"size": 0, "mimeType": "application/json"},
+            "redirectURL": "",
+            "headersSize": -1,
+            "bodySize": 0,
+        },
+        "cache": {},
+        "timings": {"send": 0, "wait": 5, "receive": 0},
+        **extra,
+    }
 
 
 def write_har(path: Path, origin: str) -> Path:
-    browser = {":authority": "app.example", ":method": "GET", "Host": "app.example", "Accept": "application/json",
-               "Accept-Encoding": "gzip, br", "Connection": "keep-alive", "cookie": f"session={SECRET}"}
+    browser = {
+        ":authority": "app.example",
+        ":method": "GET",
+        "Host": "app.example",
+        "Accept": "application/json",
+        "Accept-Encoding": "gzip, br",
+        "Connection": "keep-alive",
+        "cookie": f"session={SECRET}",
+    }
     entries = [
         har_entry("GET", f"{origin}/items?limit=5", headers=browser),
         har_entry("GET", f"{origin}/items?limit=10", headers=browser),
-        har_entry("GET", f"{origin}/items/7", headers={**browser, "Authorization": f"Bearer {SECRET}"}),
-        har_entry("POST", f"{origin}/items", status=201,
-                  headers={**browser, "Content-Type": "application/json", "Content-Length": "15"},
-                  post={"mimeType": "application/json", "text": '{"name": "har"}'}),
+        har_entry(
+            "GET", f"{origin}/items/7", headers={**browser, "Authorization": f"Bearer {SECRET}"}
+        ),
+        har_entry(
+            "POST",
+            f"{origin}/items",
+            status=201,
+            headers={**browser, "Content-Type": "application/json", "Content-Length": "15"},
+            post={"mimeType": "application/json", "text": '{"name": "har"}'},
+        ),
         har_entry("GET", "data:image/png;base64,iVBORw0KGgo="),
         har_entry("GET", "wss://app.example/socket", status=101, _webSocketMessages=[]),
         har_entry("GET", "https://cdn.example.net/app.js"),
     ]
-    path.write_text(json.dumps({"log": {"version": "1.2", "creator": {"name": "test", "version": "1"},
-                                        "entries": entries}}))
+    path.write_text(
+        json.dumps(
+            {
+                "log": {
+                    "version": "1.2",
+                    "creator": {"name": "test", "version": "1"},
+                    "entries": entries,
+                }
+            }
+        )
+    )
     return path
 
 
@@ -190,12 +282,20 @@ async def test_har_import_loads_and_runs(demo: str, tmp_path: Path) -> None:
     by_name = {ep.name: ep for ep in profile.endpoints}
     assert set(by_name) == {"GET /items", "GET /items/7", "POST /items"}
     assert by_name["GET /items"].weight == 2 and by_name["GET /items"].query == {"limit": "5"}
-    assert by_name["POST /items"].json == {"name": "har"} and by_name["POST /items"].expect == (201,)
+    assert by_name["POST /items"].json == {"name": "har"} and by_name["POST /items"].expect == (
+        201,
+    )
     headers = {k.lower() for k in by_name["POST /items"].headers}
     assert headers == {"accept", "content-type", "cookie"}
     assert by_name["GET /items/7"].headers["Authorization"] == "Bearer ${STRESSDECK_AUTHORIZATION}"
     joined = " ".join(warnings)
-    for expected in ("data: URLs", "WebSocket", "cdn.example.net", "STRESSDECK_COOKIE", "STRESSDECK_AUTHORIZATION"):
+    for expected in (
+        "data: URLs",
+        "WebSocket",
+        "cdn.example.net",
+        "STRESSDECK_COOKIE",
+        "STRESSDECK_AUTHORIZATION",
+    ):
         assert expected in joined
     env = {"STRESSDECK_COOKIE": f"session={SECRET}", "STRESSDECK_AUTHORIZATION": SECRET}
     final = await run_profile(path, demo, env)
@@ -205,15 +305,34 @@ async def test_har_import_loads_and_runs(demo: str, tmp_path: Path) -> None:
 
 def test_har_form_params_and_multipart(tmp_path: Path) -> None:
     har = tmp_path / "forms.har"
-    har.write_text(json.dumps({"log": {"entries": [
-        har_entry("POST", "http://h.example/login", post={
-            "mimeType": "application/x-www-form-urlencoded",
-            "params": [{"name": "user", "value": "u"}, {"name": "password", "value": "pw"}]}),
-        har_entry("POST", "http://h.example/upload", post={"mimeType": "multipart/form-data; boundary=x",
-                                                           "text": "--x--"}),
-        har_entry("DELETE", "http://h.example/items/9", status=204),
-        har_entry("DELETE", "http://h.example/items/9", status=404),
-    ]}}))
+    har.write_text(
+        json.dumps(
+            {
+                "log": {
+                    "entries": [
+                        har_entry(
+                            "POST",
+                            "http://h.example/login",
+                            post={
+                                "mimeType": "application/x-www-form-urlencoded",
+                                "params": [
+                                    {"name": "user", "value": "u"},
+                                    {"name": "password", "value": "pw"},
+                                ],
+                            },
+                        ),
+                        har_entry(
+                            "POST",
+                            "http://h.example/upload",
+                            post={"mimeType": "multipart/form-data; boundary=x", "text": "--x--"},
+                        ),
+                        har_entry("DELETE", "http://h.example/items/9", status=204),
+                        har_entry("DELETE", "http://h.example/items/9", status=404),
+                    ]
+                }
+            }
+        )
+    )
     document, warnings = profile_from_har(har)
     login, delete = document["endpoints"]
     assert (delete["method"], delete["weight"], delete["expect"]) == ("DELETE", 2, [204])
@@ -322,12 +441,23 @@ async def test_openapi_import_loads_and_runs(demo: str, spec_file: Path, tmp_pat
     assert by_name["getItem"].headers == {"Authorization": "Bearer ${STRESSDECK_AUTHORIZATION}"}
     assert by_name["health"].headers == {}
     joined = " ".join(warnings)
-    for expected in ("multipart", "TRACE", "callbacks", "built from its schema", "STRESSDECK_AUTHORIZATION"):
+    for expected in (
+        "multipart",
+        "TRACE",
+        "callbacks",
+        "built from its schema",
+        "STRESSDECK_AUTHORIZATION",
+    ):
         assert expected in joined, expected
     final = await run_profile(path, demo, {"STRESSDECK_AUTHORIZATION": "t"})
     assert final.total.requests > 0 and final.total.errors == 0
-    assert statuses(final) == {"health": {200}, "listItems": {200}, "createItem": {201},
-                               "getItem": {200}, "putItem": {200}}
+    assert statuses(final) == {
+        "health": {200},
+        "listItems": {200},
+        "createItem": {201},
+        "getItem": {200},
+        "putItem": {200},
+    }
 
 
 def test_openapi_base_url_rules(tmp_path: Path) -> None:
@@ -348,15 +478,38 @@ def test_openapi_base_url_rules(tmp_path: Path) -> None:
 
 
 def test_openapi_placeholders_are_reported(tmp_path: Path) -> None:
-    spec = {"openapi": "3.1.0", "info": {"title": "t", "version": "1"}, "servers": [{"url": "http://h"}],
-            "paths": {"/users/{user}/posts/{post}": {"delete": {
-                "parameters": [{"name": "user", "in": "path", "required": True,
-                                "schema": {"type": "string", "format": "uuid"}},
-                               {"name": "post", "in": "path", "required": True,
-                                "schema": {"type": "string", "enum": ["first", "second"]}},
-                               {"name": "X-Tenant", "in": "header", "required": True,
-                                "schema": {"type": ["integer", "null"]}}],
-                "responses": {"204": {"description": "gone"}}}}}}
+    spec = {
+        "openapi": "3.1.0",
+        "info": {"title": "t", "version": "1"},
+        "servers": [{"url": "http://h"}],
+        "paths": {
+            "/users/{user}/posts/{post}": {
+                "delete": {
+                    "parameters": [
+                        {
+                            "name": "user",
+                            "in": "path",
+                            "required": True,
+                            "schema": {"type": "string", "format": "uuid"},
+                        },
+                        {
+                            "name": "post",
+                            "in": "path",
+                            "required": True,
+                            "schema": {"type": "string", "enum": ["first", "second"]},
+                        },
+                        {
+                            "name": "X-Tenant",
+                            "in": "header",
+                            "required": True,
+                            "schema": {"type": ["integer", "null"]},
+                        },
+                    ],
+                    "responses": {"204": {"description": "gone"}},
+                }
+            }
+        },
+    }
     path = tmp_path / "users.json"
     path.write_text(json.dumps(spec))
     document, warnings = profile_from_openapi(path)
@@ -370,11 +523,14 @@ def test_openapi_placeholders_are_reported(tmp_path: Path) -> None:
 
 # ---- writing ---------------------------------------------------------------------------------
 
+
 def test_write_profile_validates_and_refuses_to_overwrite(tmp_path: Path) -> None:
-    document, _ = profile_from_curl("curl http://h/x --json '{\"a\": null, \"b\": [1, null]}'")
+    document, _ = profile_from_curl('curl http://h/x --json \'{"a": null, "b": [1, null]}\'')
     target = tmp_path / "p.toml"
     assert write_profile(document, target) == target
-    assert load_profile(target).endpoints[0].body == '{"a": null, "b": [1, null]}'  # TOML has no null
+    assert (
+        load_profile(target).endpoints[0].body == '{"a": null, "b": [1, null]}'
+    )  # TOML has no null
     with pytest.raises(InputError, match="already exists"):
         write_profile(document, target)
     write_profile(document, target, overwrite=True)
@@ -386,15 +542,22 @@ def test_write_profile_validates_and_refuses_to_overwrite(tmp_path: Path) -> Non
     assert not (tmp_path / "broken.toml").exists()
 
 
-def test_default_output_path_is_a_slug_in_profiles(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_default_output_path_is_a_slug_in_profiles(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.chdir(tmp_path)
     path, _ = import_command("curl", "curl -X POST http://127.0.0.1:1/Items/New")
     assert path == Path("profiles/post-items-new.toml") and path.exists()
     path, _ = import_command("curl", "curl http://127.0.0.1:1/", name="My Smoke Test!")
-    assert path == Path("profiles/my-smoke-test.toml") and load_profile(path).name == "My Smoke Test!"
+    assert (
+        path == Path("profiles/my-smoke-test.toml") and load_profile(path).name == "My Smoke Test!"
+    )
     with pytest.raises(InputError, match="--force"):
         import_command("curl", "curl http://127.0.0.1:1/", name="My Smoke Test!")
-    assert import_command("curl", "curl http://127.0.0.1:2/", name="My Smoke Test!", overwrite=True)[0] == path
+    assert (
+        import_command("curl", "curl http://127.0.0.1:2/", name="My Smoke Test!", overwrite=True)[0]
+        == path
+    )
 
 
 def test_rendered_toml_carries_the_warnings_as_comments() -> None:
@@ -434,29 +597,58 @@ BAD_FILES = [
     ("har", "t.har", '{"log": {"entries": [', "invalid JSON"),
     ("har", "t.har", '{"entries": []}', "log: expected a table"),
     ("har", "t.har", '{"log": {"entries": {}}}', "log.entries: expected a list"),
-    ("har", "t.har", '{"log": {"entries": [{"request": {"method": "GET", "url": 5}}]}}',
-     "log.entries[0].request.url: expected a string"),
+    (
+        "har",
+        "t.har",
+        '{"log": {"entries": [{"request": {"method": "GET", "url": 5}}]}}',
+        "log.entries[0].request.url: expected a string",
+    ),
     ("har", "t.har", '{"log": {"entries": []}}', "log.entries: expected at least one HTTP request"),
-    ("har", "t.har", '{"log": {"entries": [{"request": {"method": "GET", "url": "data:,x"}}]}}',
-     "1 data: URLs"),
+    (
+        "har",
+        "t.har",
+        '{"log": {"entries": [{"request": {"method": "GET", "url": "data:,x"}}]}}',
+        "1 data: URLs",
+    ),
     ("har", "t.har", "\xff\xfe", "expected UTF-8"),
     ("openapi", "s.yaml", "openapi: 3.0.0\npaths: {/x: [", "invalid YAML"),
     ("openapi", "s.json", '{"openapi": "3.0.0", "paths": {', "invalid JSON"),
     ("openapi", "s.yaml", "swagger: '2.0'\n", "swagger: expected OpenAPI 3.x"),
     ("openapi", "s.yaml", "- a\n- b\n", "expected an OpenAPI document"),
-    ("openapi", "s.yaml", "openapi: 3.0.0\nservers: [{url: 'http://h'}]\n", "paths: expected a table"),
-    ("openapi", "s.yaml", "openapi: 3.0.0\nservers: [{url: 'http://h'}]\npaths: {/x: {get: 5}}\n",
-     "paths./x.get: expected an operation"),
-    ("openapi", "s.yaml", "openapi: 3.0.0\nservers: [{url: '/api'}]\npaths: {/x: {get: {}}}\n",
-     "servers[0].url"),
-    ("openapi", "s.yaml", ("openapi: 3.0.0\nservers: [{url: 'http://h'}]\npaths: {/x: {post: "
-                           "{requestBody: {content: {multipart/form-data: {}}}}}}\n"),
-     "paths: expected at least one operation"),
+    (
+        "openapi",
+        "s.yaml",
+        "openapi: 3.0.0\nservers: [{url: 'http://h'}]\n",
+        "paths: expected a table",
+    ),
+    (
+        "openapi",
+        "s.yaml",
+        "openapi: 3.0.0\nservers: [{url: 'http://h'}]\npaths: {/x: {get: 5}}\n",
+        "paths./x.get: expected an operation",
+    ),
+    (
+        "openapi",
+        "s.yaml",
+        "openapi: 3.0.0\nservers: [{url: '/api'}]\npaths: {/x: {get: {}}}\n",
+        "servers[0].url",
+    ),
+    (
+        "openapi",
+        "s.yaml",
+        (
+            "openapi: 3.0.0\nservers: [{url: 'http://h'}]\npaths: {/x: {post: "
+            "{requestBody: {content: {multipart/form-data: {}}}}}}\n"
+        ),
+        "paths: expected at least one operation",
+    ),
 ]
 
 
 @pytest.mark.parametrize(("kind", "name", "content", "message"), BAD_FILES)
-def test_bad_files_are_one_line(tmp_path: Path, kind: str, name: str, content: str, message: str) -> None:
+def test_bad_files_are_one_line(
+    tmp_path: Path, kind: str, name: str, content: str, message: str
+) -> None:
     path = tmp_path / name
     path.write_bytes(content.encode("latin-1") if content.startswith("\xff") else content.encode())
     with pytest.raises(InputError) as caught:
@@ -466,14 +658,20 @@ def test_bad_files_are_one_line(tmp_path: Path, kind: str, name: str, content: s
     assert not (tmp_path / "out.toml").exists()
 
 
-@pytest.mark.parametrize(("kwargs", "message"), [
-    ({"kind": "postman", "source": "x"}, 'expected "curl", "har" or "openapi"'),
-    ({"kind": "har", "source": "/nonexistent/x.har"}, "file not found"),
-    ({"kind": "openapi", "source": "/nonexistent/x.yaml"}, "file not found"),
-    ({"kind": "curl", "source": "curl http://h/x", "out": "x.yaml"}, "--out: expected a .toml or .json"),
-    ({"kind": "curl", "source": "curl http://h/x", "base_url": "h:80"}, "--base-url"),
-    ({"kind": "curl", "source": "curl http://h/x", "name": " "}, "--name"),
-])
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"kind": "postman", "source": "x"}, 'expected "curl", "har" or "openapi"'),
+        ({"kind": "har", "source": "/nonexistent/x.har"}, "file not found"),
+        ({"kind": "openapi", "source": "/nonexistent/x.yaml"}, "file not found"),
+        (
+            {"kind": "curl", "source": "curl http://h/x", "out": "x.yaml"},
+            "--out: expected a .toml or .json",
+        ),
+        ({"kind": "curl", "source": "curl http://h/x", "base_url": "h:80"}, "--base-url"),
+        ({"kind": "curl", "source": "curl http://h/x", "name": " "}, "--name"),
+    ],
+)
 def test_bad_arguments_are_one_line(tmp_path: Path, kwargs: dict[str, Any], message: str) -> None:
     kwargs.setdefault("out", str(tmp_path / "out.toml"))
     with pytest.raises(InputError) as caught:

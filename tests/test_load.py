@@ -38,9 +38,13 @@ def freezing_app(first_after: float = 1.0, every: float = 3.0) -> web.Applicatio
 
 
 async def test_open_model_holds_its_rate(target: ServerThread) -> None:
-    plan = make_plan(target.url, [{"name": "ok", "path": "/ok"}], model="open", rate=200, duration="5s")
+    plan = make_plan(
+        target.url, [{"name": "ok", "path": "/ok"}], model="open", rate=200, duration="5s"
+    )
     final = await (await start(plan)).wait()
-    full_seconds = [p for p in final.timeline if p.span == 1.0][1:]  # the first second includes start-up
+    full_seconds = [p for p in final.timeline if p.span == 1.0][
+        1:
+    ]  # the first second includes start-up
     achieved = sum(p.requests for p in full_seconds) / len(full_seconds)
     assert achieved == pytest.approx(200, rel=0.02), [p.requests for p in final.timeline]
     assert final.total.dropped == 0
@@ -49,7 +53,9 @@ async def test_open_model_holds_its_rate(target: ServerThread) -> None:
 
 async def test_open_model_latency_shows_a_frozen_backend() -> None:
     with ServerThread(freezing_app()) as server:
-        plan = make_plan(server.url, [{"name": "ok", "path": "/ok"}], model="open", rate=100, duration="4s")
+        plan = make_plan(
+            server.url, [{"name": "ok", "path": "/ok"}], model="open", rate=100, duration="4s"
+        )
         final = await (await start(plan)).wait()
     latency, service = final.total.latency_ms, final.total.service_ms
     # A quarter of the run was frozen: requests due then waited up to a second.
@@ -67,13 +73,16 @@ async def test_closed_model_shows_the_freeze_in_max_and_the_timeline() -> None:
     assert final.total.latency_ms.max >= 900
     rates = [p.requests for p in final.timeline if p.span == 1.0]
     # A 1 s stall costs about a second of throughput, whichever seconds it straddles.
-    worst_two_seconds = min(a + b for a, b in zip(rates, rates[1:]))
+    worst_two_seconds = min(a + b for a, b in zip(rates, rates[1:], strict=False))
     assert worst_two_seconds < 1.3 * statistics.median(rates), rates
 
 
 async def test_closed_stages_ramp_to_their_targets(target: ServerThread) -> None:
-    plan = make_plan(target.url, [{"name": "ok", "path": "/ok"}],
-                     stages=[{"duration": "1s", "target": 8}, {"duration": "1s", "target": 8}])
+    plan = make_plan(
+        target.url,
+        [{"name": "ok", "path": "/ok"}],
+        stages=[{"duration": "1s", "target": 8}, {"duration": "1s", "target": 8}],
+    )
     handle = await start(plan)
     seen: list[tuple[float, int]] = []
     async for snapshot in handle.snapshots():
@@ -85,8 +94,13 @@ async def test_closed_stages_ramp_to_their_targets(target: ServerThread) -> None
 
 
 async def test_open_stages_ramp_the_rate(target: ServerThread) -> None:
-    plan = make_plan(target.url, [{"name": "ok", "path": "/ok"}], model="open", rate=1,
-                     stages=[{"duration": "1s", "target": 100}, {"duration": "2s", "target": 100}])
+    plan = make_plan(
+        target.url,
+        [{"name": "ok", "path": "/ok"}],
+        model="open",
+        rate=1,
+        stages=[{"duration": "1s", "target": 100}, {"duration": "2s", "target": 100}],
+    )
     final = await (await start(plan)).wait()
     held = [p for p in final.timeline if p.span == 1.0 and p.t >= 2.0]
     assert held and all(p.requests == pytest.approx(100, rel=0.05) for p in held), final.timeline
@@ -94,7 +108,12 @@ async def test_open_stages_ramp_the_rate(target: ServerThread) -> None:
 
 
 async def test_live_controls_take_effect_and_are_logged(target: ServerThread) -> None:
-    plan = make_plan(target.url, [{"name": "slow", "path": "/slow", "query": {"ms": "50"}}], users=2, duration="5s")
+    plan = make_plan(
+        target.url,
+        [{"name": "slow", "path": "/slow", "query": {"ms": "50"}}],
+        users=2,
+        duration="5s",
+    )
     handle = await start(plan)
     await asyncio.sleep(0.5)
     handle.set_users(6)
@@ -120,7 +139,9 @@ async def test_live_controls_take_effect_and_are_logged(target: ServerThread) ->
 
 
 async def test_set_rate_changes_the_open_model_rate(target: ServerThread) -> None:
-    plan = make_plan(target.url, [{"name": "ok", "path": "/ok"}], model="open", rate=50, duration="4s")
+    plan = make_plan(
+        target.url, [{"name": "ok", "path": "/ok"}], model="open", rate=50, duration="4s"
+    )
     handle = await start(plan)
     await asyncio.sleep(1.5)
     handle.set_rate(150)
@@ -131,8 +152,9 @@ async def test_set_rate_changes_the_open_model_rate(target: ServerThread) -> Non
 
 
 async def test_manual_change_during_stages_switches_to_manual(target: ServerThread) -> None:
-    plan = make_plan(target.url, [{"name": "ok", "path": "/ok"}],
-                     stages=[{"duration": "2s", "target": 10}])
+    plan = make_plan(
+        target.url, [{"name": "ok", "path": "/ok"}], stages=[{"duration": "2s", "target": 10}]
+    )
     handle = await start(plan)
     await asyncio.sleep(0.5)
     assert not handle.latest.manual and handle.latest.stage == 0
@@ -143,19 +165,35 @@ async def test_manual_change_during_stages_switches_to_manual(target: ServerThre
 
 
 async def test_thresholds_pass_and_fail(target: ServerThread) -> None:
-    plan = make_plan(target.url, [{"name": "ok", "path": "/ok"}, {"name": "boom", "path": "/status/500"}],
-                     users=2, requests=100,
-                     thresholds=["p95 < 2s", "error_rate < 1%", "rps > 0", "dropped < 1"])
+    plan = make_plan(
+        target.url,
+        [{"name": "ok", "path": "/ok"}, {"name": "boom", "path": "/status/500"}],
+        users=2,
+        requests=100,
+        thresholds=["p95 < 2s", "error_rate < 1%", "rps > 0", "dropped < 1"],
+    )
     final = await (await start(plan)).wait()
     verdicts = {r.expr: r.ok for r in final.thresholds}
-    assert verdicts == {"p95 < 2s": True, "error_rate < 1%": False, "rps > 0": True, "dropped < 1": True}
+    assert verdicts == {
+        "p95 < 2s": True,
+        "error_rate < 1%": False,
+        "rps > 0": True,
+        "dropped < 1": True,
+    }
     error_rate = next(r for r in final.thresholds if r.expr == "error_rate < 1%")
     assert error_rate.value == pytest.approx(final.total.error_rate)
 
 
-async def test_thresholds_without_spaces_are_shown_in_their_metric_unit(target: ServerThread) -> None:
-    plan = make_plan(target.url, [{"name": "boom", "path": "/status/500"}], users=1, requests=20,
-                     thresholds=["error_rate<1%", "rps>0"])
+async def test_thresholds_without_spaces_are_shown_in_their_metric_unit(
+    target: ServerThread,
+) -> None:
+    plan = make_plan(
+        target.url,
+        [{"name": "boom", "path": "/status/500"}],
+        users=1,
+        requests=20,
+        thresholds=["error_rate<1%", "rps>0"],
+    )
     final = await (await start(plan)).wait()
     assert [r.metric for r in final.thresholds] == ["error_rate", "rps"]
     table = thresholds_text(final)
@@ -163,24 +201,38 @@ async def test_thresholds_without_spaces_are_shown_in_their_metric_unit(target: 
 
 
 async def test_endpoint_thresholds_are_checked_per_endpoint(target: ServerThread) -> None:
-    plan = make_plan(target.url, [
-        {"name": "ok", "path": "/ok", "thresholds": ["error_rate < 1%"]},
-        {"name": "boom", "path": "/status/500", "thresholds": ["error_rate < 1%"]},
-    ], users=2, requests=60)
+    plan = make_plan(
+        target.url,
+        [
+            {"name": "ok", "path": "/ok", "thresholds": ["error_rate < 1%"]},
+            {"name": "boom", "path": "/status/500", "thresholds": ["error_rate < 1%"]},
+        ],
+        users=2,
+        requests=60,
+    )
     final = await (await start(plan)).wait()
     assert {(r.endpoint, r.ok) for r in final.thresholds} == {("ok", True), ("boom", False)}
 
 
 async def test_abort_on_fail_stops_the_run(target: ServerThread) -> None:
-    plan = make_plan(target.url, [{"name": "boom", "path": "/status/500"}], users=2, duration="20s",
-                     thresholds=["error_rate < 1%"], abort_on_fail=True, abort_grace="0.5s")
+    plan = make_plan(
+        target.url,
+        [{"name": "boom", "path": "/status/500"}],
+        users=2,
+        duration="20s",
+        thresholds=["error_rate < 1%"],
+        abort_on_fail=True,
+        abort_grace="0.5s",
+    )
     final = await (await start(plan)).wait()
     assert final.stop_reason == "threshold failed: error_rate < 1%"
     assert 0.5 <= final.elapsed < 1.5
 
 
 async def test_max_duration_cap_stops_a_run(target: ServerThread) -> None:
-    plan = make_plan(target.url, [{"name": "ok", "path": "/ok"}], users=1, duration="20s", max_duration=0.75)
+    plan = make_plan(
+        target.url, [{"name": "ok", "path": "/ok"}], users=1, duration="20s", max_duration=0.75
+    )
     final = await (await start(plan)).wait()
     assert final.stop_reason == "max-duration cap reached (0.75 s)"
     assert final.elapsed < 1.5
@@ -206,21 +258,34 @@ def test_presets_span_the_run_and_stay_positive(name: str) -> None:
 
 
 def test_open_model_needs_a_rate() -> None:
-    profile = parse_profile({"name": "x", "base_url": "http://127.0.0.1:1", "endpoints": [{"name": "a", "path": "/"}],
-                             "load": {"model": "open"}}, "x.toml")
+    profile = parse_profile(
+        {
+            "name": "x",
+            "base_url": "http://127.0.0.1:1",
+            "endpoints": [{"name": "a", "path": "/"}],
+            "load": {"model": "open"},
+        },
+        "x.toml",
+    )
     with pytest.raises(InputError, match="x.toml: load.rate: required for the open model"):
         build_plan(profile)
     assert build_plan(profile, rate=50).load.max_in_flight == 500
 
 
 def test_load_above_the_safety_caps_needs_i_know() -> None:
-    document = {"name": "big", "base_url": "http://127.0.0.1:1", "endpoints": [{"name": "a", "path": "/"}],
-                "load": {"model": "open", "rate": 50_000}}
+    document = {
+        "name": "big",
+        "base_url": "http://127.0.0.1:1",
+        "endpoints": [{"name": "a", "path": "/"}],
+        "load": {"model": "open", "rate": 50_000},
+    }
     profile = parse_profile(document, "big.toml")
     with pytest.raises(InputError) as refused:
         build_plan(profile)
-    assert refused.value.line() == ("big.toml: load.rate: 50000 requests/s is above the safety cap of "
-                                    "20000 requests/s (pass --i-know to lift the cap)")
+    assert refused.value.line() == (
+        "big.toml: load.rate: 50000 requests/s is above the safety cap of "
+        "20000 requests/s (pass --i-know to lift the cap)"
+    )
     with pytest.raises(InputError, match=r"load.stages\[2\].target"):
         build_plan(profile, model="closed", users=1_000, preset="spike")  # the burst is 5x
     lifted = build_plan(profile, i_know=True)
@@ -248,7 +313,9 @@ async def test_quick_changes_build_on_each_other_within_a_tick(target: ServerThr
 
 
 async def test_thinking_users_have_nothing_in_flight(target: ServerThread) -> None:
-    plan = make_plan(target.url, [{"name": "ok", "path": "/ok", "think": "2s"}], users=3, duration="1.5s")
+    plan = make_plan(
+        target.url, [{"name": "ok", "path": "/ok", "think": "2s"}], users=3, duration="1.5s"
+    )
     handle = await start(plan)
     await asyncio.sleep(1.0)  # every user sent at once and is now thinking
     during = handle.latest

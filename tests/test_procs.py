@@ -18,12 +18,20 @@ from stressdeck.engine import start
 
 
 def _workers() -> list[psutil.Process]:
-    return [p for p in psutil.Process().children(recursive=True) if "resource_tracker" not in " ".join(p.cmdline())]
+    return [
+        p
+        for p in psutil.Process().children(recursive=True)
+        if "resource_tracker" not in " ".join(p.cmdline())
+    ]
 
 
 async def test_two_processes_count_exactly_and_merge(target: ServerThread) -> None:
-    plan = make_plan(target.url, [{"name": "ok", "path": "/ok", "weight": 2}, {"name": "boom", "path": "/status/500"}],
-                     users=6, requests=600)
+    plan = make_plan(
+        target.url,
+        [{"name": "ok", "path": "/ok", "weight": 2}, {"name": "boom", "path": "/status/500"}],
+        users=6,
+        requests=600,
+    )
     final = await (await start(plan, processes=2)).wait()
     assert final.total.requests == 600 == target.count
     assert final.health.processes == 2
@@ -31,8 +39,15 @@ async def test_two_processes_count_exactly_and_merge(target: ServerThread) -> No
     assert final.total.latency_ms.count == 600  # HDR merge kept every sample
 
 
-async def test_controls_reach_every_process_and_stop_leaves_no_orphans(target: ServerThread) -> None:
-    plan = make_plan(target.url, [{"name": "slow", "path": "/slow", "query": {"ms": "100"}}], users=2, duration="20s")
+async def test_controls_reach_every_process_and_stop_leaves_no_orphans(
+    target: ServerThread,
+) -> None:
+    plan = make_plan(
+        target.url,
+        [{"name": "slow", "path": "/slow", "query": {"ms": "100"}}],
+        users=2,
+        duration="20s",
+    )
     handle = await start(plan, processes=2)
     children = _workers()
     assert len(children) == 2
@@ -70,8 +85,11 @@ def test_workers_die_with_a_crashed_parent(target: ServerThread) -> None:
     try:
         assert parent.stdout is not None
         assert parent.stdout.readline().strip() == "started"
-        workers = [p for p in psutil.Process(parent.pid).children()
-                   if "resource_tracker" not in " ".join(p.cmdline())]
+        workers = [
+            p
+            for p in psutil.Process(parent.pid).children()
+            if "resource_tracker" not in " ".join(p.cmdline())
+        ]
         assert len(workers) == 2
         os.kill(parent.pid, signal.SIGKILL)  # no chance to clean up
         parent.wait(5)

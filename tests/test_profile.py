@@ -49,7 +49,9 @@ DELETE = object()
 def test_shipped_profiles_load_and_plan(name: str) -> None:
     profile = load_profile(PROFILES / name)
     plan = build_plan(profile, base_url="http://127.0.0.1:9")
-    assert plan.requests and all(spec.url.startswith("http://127.0.0.1:9/") for spec in plan.requests)
+    assert plan.requests and all(
+        spec.url.startswith("http://127.0.0.1:9/") for spec in plan.requests
+    )
 
 
 def test_toml_and_json_give_the_same_profile(tmp_path: Path) -> None:
@@ -66,36 +68,77 @@ def test_toml_and_json_give_the_same_profile(tmp_path: Path) -> None:
 
 
 BAD_CASES = [
-    (_bad(endpoints__2__weight="abc"), 'endpoints[2].weight: expected a positive number, got "abc"'),
+    (
+        _bad(endpoints__2__weight="abc"),
+        'endpoints[2].weight: expected a positive number, got "abc"',
+    ),
     (_bad(endpoints__1__weight=0), "endpoints[1].weight: expected a positive number, got 0"),
-    (_bad(endpoints__0__method="FETCH"),
-     'endpoints[0].method: expected one of GET, POST, PUT, PATCH, DELETE, HEAD, OPTIONS, got "FETCH"'),
-    (_bad(base_url="ftp://example.invalid"), 'base_url: expected an http:// or https:// URL, got "ftp://example.invalid"'),
+    (
+        _bad(endpoints__0__method="FETCH"),
+        'endpoints[0].method: expected one of GET, POST, PUT, PATCH, DELETE, HEAD, OPTIONS, got "FETCH"',
+    ),
+    (
+        _bad(base_url="ftp://example.invalid"),
+        'base_url: expected an http:// or https:// URL, got "ftp://example.invalid"',
+    ),
     (_bad(endpoints__0__colour="red"), "endpoints[0].colour: unknown key"),
     (_bad(speed=3), "speed: unknown key"),
     (_bad(load__users=-5), "load.users: expected a positive whole number, got -5"),
     (_bad(load__users=2.5), "load.users: expected a positive whole number, got 2.5"),
-    (_bad(defaults__timeout="0s"), 'defaults.timeout: expected a duration like "500ms", "30s" or "2m", got "0s"'),
-    (_bad(load__duration="soon"), 'load.duration: expected a duration like "500ms", "30s" or "2m", got "soon"'),
+    (
+        _bad(defaults__timeout="0s"),
+        'defaults.timeout: expected a duration like "500ms", "30s" or "2m", got "0s"',
+    ),
+    (
+        _bad(load__duration="soon"),
+        'load.duration: expected a duration like "500ms", "30s" or "2m", got "soon"',
+    ),
     (_bad(load__model="random"), 'load.model: expected "closed" or "open", got "random"'),
     (_bad(name=DELETE), "name: required field is missing"),
     (_bad(endpoints=[]), "endpoints: expected a non-empty list of tables, got a list"),
-    (_bad(endpoints__0__path=DELETE), "endpoints[0].path: required field is missing (give path, or a full url)"),
-    (_bad(endpoints__0__url="not a url"), "endpoints[0].url: expected either path or url, not both"),
-    (_bad(endpoints__1__expect=[200, 999]), "endpoints[1].expect: expected a list of HTTP status codes (100-599), got a list"),
-    (_bad(endpoints__0__headers={"X-Count": [1]}), "endpoints[0].headers.X-Count: expected a string, got a list"),
-    (_bad(thresholds=["p95 < fast"]),
-     'thresholds[0]: expected an expression like "p95 < 200ms", "error_rate < 1%" or "rps > 100", got "p95 < fast"'),
-    (_bad(thresholds=["p42 < 10ms"]),
-     'thresholds[0]: unknown metric "p42"; expected one of p50, p90, p95, p99, p999, max, mean, ttfb_p95, error_rate, rps, dropped'),
-    (_bad(endpoints__1__name="home"), 'endpoints[1].name: expected a unique name, "home" is used twice'),
-    (_bad(endpoints__1__name="Total"), 'endpoints[1].name: expected another name, "total" is the whole run\'s'),
-    (_bad(load__requests=10, load__duration="5s"), "load.requests: expected either load.duration or load.requests, not both"),
+    (
+        _bad(endpoints__0__path=DELETE),
+        "endpoints[0].path: required field is missing (give path, or a full url)",
+    ),
+    (
+        _bad(endpoints__0__url="not a url"),
+        "endpoints[0].url: expected either path or url, not both",
+    ),
+    (
+        _bad(endpoints__1__expect=[200, 999]),
+        "endpoints[1].expect: expected a list of HTTP status codes (100-599), got a list",
+    ),
+    (
+        _bad(endpoints__0__headers={"X-Count": [1]}),
+        "endpoints[0].headers.X-Count: expected a string, got a list",
+    ),
+    (
+        _bad(thresholds=["p95 < fast"]),
+        'thresholds[0]: expected an expression like "p95 < 200ms", "error_rate < 1%" or "rps > 100", got "p95 < fast"',
+    ),
+    (
+        _bad(thresholds=["p42 < 10ms"]),
+        'thresholds[0]: unknown metric "p42"; expected one of p50, p90, p95, p99, p999, max, mean, ttfb_p95, error_rate, rps, dropped',
+    ),
+    (
+        _bad(endpoints__1__name="home"),
+        'endpoints[1].name: expected a unique name, "home" is used twice',
+    ),
+    (
+        _bad(endpoints__1__name="Total"),
+        'endpoints[1].name: expected another name, "total" is the whole run\'s',
+    ),
+    (
+        _bad(load__requests=10, load__duration="5s"),
+        "load.requests: expected either load.duration or load.requests, not both",
+    ),
     (_bad(load__stages=[{"duration": "5s"}]), "load.stages[0].target: required field is missing"),
 ]
 
 
-@pytest.mark.parametrize(("document", "message"), BAD_CASES, ids=[m.split(":")[0] for _, m in BAD_CASES])
+@pytest.mark.parametrize(
+    ("document", "message"), BAD_CASES, ids=[m.split(":")[0] for _, m in BAD_CASES]
+)
 def test_bad_profiles_give_one_exact_line(document: dict, message: str) -> None:
     with pytest.raises(InputError) as caught:
         parse_profile(document, "profiles/shop.toml")
@@ -116,7 +159,9 @@ def test_bad_files(tmp_path: Path) -> None:
         load_profile(tmp_path / "missing.toml")
     listed = tmp_path / "list.json"
     listed.write_text("[1, 2]")
-    with pytest.raises(InputError, match="list.json: expected a table at the top level, got a list"):
+    with pytest.raises(
+        InputError, match="list.json: expected a table at the top level, got a list"
+    ):
         load_profile(listed)
 
 
@@ -131,11 +176,25 @@ def test_env_references_expand_at_run_time_and_missing_ones_fail() -> None:
     assert plan.document["endpoints"][0]["headers"]["Authorization"] == "Bearer ${API_TOKEN}"
     with pytest.raises(InputError) as caught:
         build_plan(profile, env={"TARGET": "http://127.0.0.1:7000"})
-    assert caught.value.line() == "p.toml: endpoints[0].headers.Authorization: environment variable API_TOKEN is not set"
+    assert (
+        caught.value.line()
+        == "p.toml: endpoints[0].headers.Authorization: environment variable API_TOKEN is not set"
+    )
 
 
-@pytest.mark.parametrize(("text", "seconds"), [("500ms", 0.5), ("30s", 30.0), ("2m", 120.0), ("1.5s", 1.5), (3, 3.0),
-                                               ("abc", None), ("5 parsecs", None), (True, None)])
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [
+        ("500ms", 0.5),
+        ("30s", 30.0),
+        ("2m", 120.0),
+        ("1.5s", 1.5),
+        (3, 3.0),
+        ("abc", None),
+        ("5 parsecs", None),
+        (True, None),
+    ],
+)
 def test_durations(text: object, seconds: float | None) -> None:
     assert parse_duration(text) == seconds
 

@@ -10,13 +10,13 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from conftest import ServerThread, counting_app  # noqa: E402
-from session_support import crafted_document, profile_document, run_document, run_sync  # noqa: E402
+from conftest import ServerThread, counting_app
+from session_support import crafted_document, profile_document, run_document, run_sync
 
-from stressdeck.cli import main  # noqa: E402
-from stressdeck.engine.snapshot import RUNNING, STOPPED, ControlEvent  # noqa: E402
-from stressdeck.replay import EARLY, plan_for_replay, steer  # noqa: E402
-from stressdeck.session import build_session, load_session, save_session, write_session  # noqa: E402
+from stressdeck.cli import main
+from stressdeck.engine.snapshot import RUNNING, STOPPED, ControlEvent
+from stressdeck.replay import EARLY, plan_for_replay, steer
+from stressdeck.session import build_session, load_session, save_session, write_session
 
 TICK = 0.25
 
@@ -28,8 +28,13 @@ def server() -> ServerThread:
 
 
 def test_a_replay_reproduces_three_live_changes_at_the_same_offsets(
-        server: ServerThread, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    changes = [(0.5, lambda h: h.set_users(4)), (1.0, lambda h: h.pause()), (1.5, lambda h: h.resume())]
+    server: ServerThread, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    changes = [
+        (0.5, lambda h: h.set_users(4)),
+        (1.0, lambda h: h.pause()),
+        (1.5, lambda h: h.resume()),
+    ]
     document = profile_document(server.url, duration="3s")
     # Think time keeps the generator below saturation: a saturated generator (its own warning)
     # holds the event loop for whole ticks and no timing on that loop can be kept.
@@ -51,7 +56,9 @@ def test_a_replay_reproduces_three_live_changes_at_the_same_offsets(
     assert after.results.timeline[-1].users == 4
 
 
-async def test_replay_base_url_overrides_the_saved_target(server: ServerThread, tmp_path: Path) -> None:
+async def test_replay_base_url_overrides_the_saved_target(
+    server: ServerThread, tmp_path: Path
+) -> None:
     document = profile_document("http://127.0.0.1:9", duration="1s")
     session = build_session(*await run_document(document, [], duration=0.5))
     plan = plan_for_replay(session, "s.toml", base_url=server.url)
@@ -59,7 +66,9 @@ async def test_replay_base_url_overrides_the_saved_target(server: ServerThread, 
     assert plan.load.duration == 0.5  # the saved --duration override still applies
 
 
-def test_an_interrupted_session_replays_up_to_where_it_stopped(server: ServerThread, tmp_path: Path) -> None:
+def test_an_interrupted_session_replays_up_to_where_it_stopped(
+    server: ServerThread, tmp_path: Path
+) -> None:
     plan, snapshot = run_sync(profile_document(server.url, duration="1s"))
     session = build_session(plan, snapshot)
     cut = replace(session, results=replace(session.results, stop_reason="interrupted", elapsed=0.6))
@@ -71,7 +80,9 @@ def test_an_interrupted_session_replays_up_to_where_it_stopped(server: ServerThr
     assert 0.6 - TICK <= again.results.elapsed < 0.6 + 4 * TICK
 
 
-def test_a_broken_saved_profile_is_a_one_line_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_broken_saved_profile_is_a_one_line_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     import tomli_w
 
     document = crafted_document()
@@ -80,16 +91,22 @@ def test_a_broken_saved_profile_is_a_one_line_error(tmp_path: Path, capsys: pyte
     path.write_text(tomli_w.dumps(document))
     assert main(["replay", str(path)]) == 2
     err = capsys.readouterr().err
-    assert err.startswith(f"error: {path}: plan.profile.endpoints[0].method: ") and err.count("\n") == 1
+    assert (
+        err.startswith(f"error: {path}: plan.profile.endpoints[0].method: ")
+        and err.count("\n") == 1
+    )
 
 
-def test_a_missing_env_variable_names_the_session(tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_missing_env_variable_names_the_session(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     import tomli_w
 
     monkeypatch.delenv("STRESSDECK_TEST_UNSET", raising=False)
     document = crafted_document()
-    document["plan"]["profile"]["defaults"] = {"headers": {"Authorization": "Bearer ${STRESSDECK_TEST_UNSET}"}}
+    document["plan"]["profile"]["defaults"] = {
+        "headers": {"Authorization": "Bearer ${STRESSDECK_TEST_UNSET}"}
+    }
     path = tmp_path / "s.toml"
     path.write_text(tomli_w.dumps(document))
     assert main(["replay", str(path)]) == 2
@@ -97,8 +114,9 @@ def test_a_missing_env_variable_names_the_session(tmp_path: Path, capsys: pytest
 
 
 @pytest.mark.parametrize("ui", [[], ["--ui"]])
-def test_replay_refuses_an_unusable_save_file_before_running(tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                                                             ui: list[str]) -> None:
+def test_replay_refuses_an_unusable_save_file_before_running(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], ui: list[str]
+) -> None:
     """Headless or in the console, the same checks, before anything is sent or drawn."""
     import tomli_w
 
@@ -109,8 +127,13 @@ def test_replay_refuses_an_unusable_save_file_before_running(tmp_path: Path, cap
     assert main(["replay", str(path), *ui, "--save", str(taken)]) == 2
     assert "already exists (use --force to overwrite)" in capsys.readouterr().err
     assert taken.read_text() == "mine"
-    assert main(["replay", str(path), *ui, "--save", str(taken / "x.toml")]) == 2  # a file is in the way
-    assert capsys.readouterr().err == f"error: --save: {taken / 'x.toml'}: cannot write ({taken} is not a directory)\n"
+    assert (
+        main(["replay", str(path), *ui, "--save", str(taken / "x.toml")]) == 2
+    )  # a file is in the way
+    assert (
+        capsys.readouterr().err
+        == f"error: --save: {taken / 'x.toml'}: cannot write ({taken} is not a directory)\n"
+    )
 
 
 # -- steer, with a fake clock ------------------------------------------------------------------
@@ -161,17 +184,30 @@ def fake_sleep(monkeypatch: pytest.MonkeyPatch) -> FakeHandle:
 
 
 async def test_steer_applies_each_change_at_its_offset(fake_sleep: FakeHandle) -> None:
-    events = [ControlEvent(0.5, "users", 7), ControlEvent(1.0, "rate", 50.0), ControlEvent(1.0, "pause"),
-              ControlEvent(2.25, "resume"), ControlEvent(3.0, "stop")]
+    events = [
+        ControlEvent(0.5, "users", 7),
+        ControlEvent(1.0, "rate", 50.0),
+        ControlEvent(1.0, "pause"),
+        ControlEvent(2.25, "resume"),
+        ControlEvent(3.0, "stop"),
+    ]
     await steer(fake_sleep, events)
-    assert fake_sleep.calls == _early([(0.5, "users", 7), (1.0, "rate", 50.0), (1.0, "pause", None),
-                                       (2.25, "resume", None), (3.0, "stop: stopped by user", None)])
+    assert fake_sleep.calls == _early(
+        [
+            (0.5, "users", 7),
+            (1.0, "rate", 50.0),
+            (1.0, "pause", None),
+            (2.25, "resume", None),
+            (3.0, "stop: stopped by user", None),
+        ]
+    )
 
 
 async def test_steer_stops_where_an_interrupted_run_stopped(fake_sleep: FakeHandle) -> None:
     await steer(fake_sleep, [ControlEvent(0.5, "pause")], stop_at=1.75)
-    assert fake_sleep.calls == _early([(0.5, "pause", None),
-                                       (1.75, "stop: interrupted here in the original run", None)])
+    assert fake_sleep.calls == _early(
+        [(0.5, "pause", None), (1.75, "stop: interrupted here in the original run", None)]
+    )
 
 
 async def test_steer_gives_up_once_the_run_has_ended(fake_sleep: FakeHandle) -> None:

@@ -16,15 +16,31 @@ import tomli_w
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from conftest import ServerThread, counting_app  # noqa: E402
-from session_support import BASE_FIGURES, crafted_document, profile_document, run_sync  # noqa: E402
+from conftest import ServerThread, counting_app
+from session_support import BASE_FIGURES, crafted_document, profile_document, run_sync
 
-from stressdeck.cli import main  # noqa: E402
-from stressdeck.exporters import write_csv, write_html, write_junit  # noqa: E402
-from stressdeck.session import Session, build_session, session_from_document  # noqa: E402
+from stressdeck.cli import main
+from stressdeck.exporters import write_csv, write_html, write_junit
+from stressdeck.session import Session, build_session, session_from_document
 
-VOID = {"meta", "br", "hr", "img", "input", "link", "col", "area", "base", "wbr", "source", "line", "rect",
-        "polyline", "path", "circle"}
+VOID = {
+    "meta",
+    "br",
+    "hr",
+    "img",
+    "input",
+    "link",
+    "col",
+    "area",
+    "base",
+    "wbr",
+    "source",
+    "line",
+    "rect",
+    "polyline",
+    "path",
+    "circle",
+}
 
 
 class StrictParser(HTMLParser):
@@ -41,8 +57,9 @@ class StrictParser(HTMLParser):
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         self.tags.append(tag)
         for name, value in attrs:
-            if name in ("src", "href", "xlink:href", "action", "srcset", "poster", "data") or \
-                    (value and "url(" in value):
+            if name in ("src", "href", "xlink:href", "action", "srcset", "poster", "data") or (
+                value and "url(" in value
+            ):
                 self.loading.append((tag, name, value))
         if tag not in VOID:
             self.stack.append(tag)
@@ -76,8 +93,14 @@ def parse(html: str) -> StrictParser:
 def session() -> Iterator[Session]:
     """A real 2 s run with live changes and a failing threshold."""
     with ServerThread(counting_app()) as server:
-        document = profile_document(server.url, thresholds=["p95 < 2s", "error_rate < 50%", "rps > 1000000"])
-        changes = [(0.5, lambda h: h.set_users(3)), (1.0, lambda h: h.pause()), (1.3, lambda h: h.resume())]
+        document = profile_document(
+            server.url, thresholds=["p95 < 2s", "error_rate < 50%", "rps > 1000000"]
+        )
+        changes = [
+            (0.5, lambda h: h.set_users(3)),
+            (1.0, lambda h: h.pause()),
+            (1.3, lambda h: h.resume()),
+        ]
         yield build_session(*run_sync(document, changes, users=2))
 
 
@@ -99,22 +122,39 @@ def test_html_is_valid_and_self_contained(session: Session) -> None:
     text = " ".join(parser.text)
     # The target reads as written once the entities are decoded; only the raw file avoids "://".
     assert session.results.target.split("//")[1] in text
-    for expected in ("ok", "teapot", "TOTAL", "p95 < 2s", "rps > 1000000", "FAIL", "pause", "resume", "users 3"):
+    for expected in (
+        "ok",
+        "teapot",
+        "TOTAL",
+        "p95 < 2s",
+        "rps > 1000000",
+        "FAIL",
+        "pause",
+        "resume",
+        "users 3",
+    ):
         assert expected in text
 
 
 def test_the_histogram_chart_comes_from_the_encoded_hdr_histogram(session: Session) -> None:
     html = _render(write_html, session)
-    bars = re.findall(r'<rect x="[^"]+" y="[^"]+" width="[^"]+" height="[^"]+" fill="#3b82f6"><title>([^<]*)</title>',
-                      html)
+    bars = re.findall(
+        r'<rect x="[^"]+" y="[^"]+" width="[^"]+" height="[^"]+" fill="#3b82f6"><title>([^<]*)</title>',
+        html,
+    )
     assert len(bars) == 30
-    assert sum(int(float(title.rsplit(": ", 1)[1])) for title in bars) == session.results.total.requests
+    assert (
+        sum(int(float(title.rsplit(": ", 1)[1])) for title in bars)
+        == session.results.total.requests
+    )
 
 
 def test_outside_text_is_escaped_everywhere(tmp_path: Path) -> None:
     evil = '<script>alert("x")</script> & http://evil.example/x.js'
-    document = crafted_document({evil: BASE_FIGURES}, thresholds=[
-        {"expr": "p95 < 1ms", "endpoint": evil, "value": 20.0, "ok": False}])
+    document = crafted_document(
+        {evil: BASE_FIGURES},
+        thresholds=[{"expr": "p95 < 1ms", "endpoint": evil, "value": 20.0, "ok": False}],
+    )
     document["results"]["name"] = evil
     document["results"]["stop_reason"] = "<b>bold</b>\x1b[31m"
     document["results"]["target"] = "https://target.example:8443"
@@ -134,9 +174,22 @@ def test_outside_text_is_escaped_everywhere(tmp_path: Path) -> None:
 def test_csv_is_the_timeline(session: Session) -> None:
     rows = list(csv.DictReader(io.StringIO(_render(write_csv, session))))
     assert len(rows) == len(session.results.timeline) >= 2
-    assert list(rows[0]) == ["t", "span", "requests", "rps", "errors", "p50", "p95", "p99", "users", "rate",
-                             "dropped"]
-    assert sum(int(r["requests"]) for r in rows) == sum(p.requests for p in session.results.timeline)
+    assert list(rows[0]) == [
+        "t",
+        "span",
+        "requests",
+        "rps",
+        "errors",
+        "p50",
+        "p95",
+        "p99",
+        "users",
+        "rate",
+        "dropped",
+    ]
+    assert sum(int(r["requests"]) for r in rows) == sum(
+        p.requests for p in session.results.timeline
+    )
     assert float(rows[0]["t"]) == session.results.timeline[0].t and rows[0]["rate"] == ""
 
 
@@ -150,26 +203,47 @@ def test_junit_has_one_case_per_threshold_and_a_failure_for_each_miss(session: S
     assert cases[-1].get("classname") == "stressdeck.thresholds.ok"
 
 
-def test_report_command_writes_every_format_asked(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_report_command_writes_every_format_asked(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     path = tmp_path / "s.toml"
     path.write_text(tomli_w.dumps(crafted_document()))
     out = tmp_path / "out"
-    assert main(["report", str(path), "--html", str(out / "r.html"), "--csv", str(out / "t.csv"),
-                 "--junit", str(out / "j.xml")]) == 0
+    assert (
+        main(
+            [
+                "report",
+                str(path),
+                "--html",
+                str(out / "r.html"),
+                "--csv",
+                str(out / "t.csv"),
+                "--junit",
+                str(out / "j.xml"),
+            ]
+        )
+        == 0
+    )
     assert sorted(p.name for p in out.iterdir()) == ["j.xml", "r.html", "t.csv"]
     assert parse((out / "r.html").read_text()).errors == []
     assert ET.parse(out / "j.xml").getroot().tag == "testsuites"
     assert "html report written" in capsys.readouterr().out
 
 
-def test_report_without_a_format_is_a_usage_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_report_without_a_format_is_a_usage_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     path = tmp_path / "s.toml"
     path.write_text(tomli_w.dumps(crafted_document()))
     assert main(["report", str(path)]) == 2
-    assert "expected at least one of --html FILE, --csv FILE, --junit FILE" in capsys.readouterr().err
+    assert (
+        "expected at least one of --html FILE, --csv FILE, --junit FILE" in capsys.readouterr().err
+    )
 
 
-def test_an_unwritable_report_is_one_line_exit_1(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_an_unwritable_report_is_one_line_exit_1(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     path = tmp_path / "s.toml"
     path.write_text(tomli_w.dumps(crafted_document()))
     blocker = tmp_path / "file"

@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 sys.path.insert(0, str(Path(__file__).parent))
-from conftest import ServerThread, counting_app  # noqa: E402
+from conftest import ServerThread, counting_app
 from session_support import crafted_document, profile_document, run_sync
 
 from stressdeck.cli import main
@@ -40,12 +40,18 @@ from stressdeck.session import (
 def run() -> Iterator[tuple[Plan, Snapshot]]:
     """One real 2 s run with live changes, shared by the round-trip tests."""
     with ServerThread(counting_app()) as server:
-        changes = [(0.5, lambda h: h.set_users(3)), (0.9, lambda h: h.pause()), (1.2, lambda h: h.resume())]
+        changes = [
+            (0.5, lambda h: h.set_users(3)),
+            (0.9, lambda h: h.pause()),
+            (1.2, lambda h: h.resume()),
+        ]
         yield run_sync(profile_document(server.url), changes, users=2)
 
 
 @pytest.mark.parametrize("suffix", [".toml", ".json"])
-def test_save_then_load_gives_an_equal_session(run: tuple[Plan, Snapshot], tmp_path: Path, suffix: str) -> None:
+def test_save_then_load_gives_an_equal_session(
+    run: tuple[Plan, Snapshot], tmp_path: Path, suffix: str
+) -> None:
     plan, snapshot = run
     expected = build_session(plan, snapshot)
     path = save_session(tmp_path / f"s{suffix}", plan, snapshot)
@@ -70,11 +76,15 @@ def test_session_holds_what_the_run_did(run: tuple[Plan, Snapshot], tmp_path: Pa
     assert len(session.results.thresholds) == 3 and session.results.thresholds_ok
     assert session.results.thresholds[2].endpoint == "ok"
     assert len(session.results.timeline) >= 2
-    assert {"total/latency", "ok/latency", "teapot/latency", "total/ttfb"} <= set(session.histograms)
+    assert {"total/latency", "ok/latency", "teapot/latency", "total/ttfb"} <= set(
+        session.histograms
+    )
     assert session.host.cores > 0 and session.replay_of is None
 
 
-def test_a_profile_with_null_values_round_trips_through_toml(run: tuple[Plan, Snapshot], tmp_path: Path) -> None:
+def test_a_profile_with_null_values_round_trips_through_toml(
+    run: tuple[Plan, Snapshot], tmp_path: Path
+) -> None:
     """TOML has no null: such a profile (from JSON) is kept as JSON text, exactly."""
     _, snapshot = run
     document = profile_document("http://127.0.0.1:9")
@@ -87,7 +97,9 @@ def test_a_profile_with_null_values_round_trips_through_toml(run: tuple[Plan, Sn
         assert loaded.plan.document["endpoints"][0]["json"] == {"name": None, "tags": [1, None]}
 
 
-def test_an_existing_file_is_never_overwritten_unless_asked(run: tuple[Plan, Snapshot], tmp_path: Path) -> None:
+def test_an_existing_file_is_never_overwritten_unless_asked(
+    run: tuple[Plan, Snapshot], tmp_path: Path
+) -> None:
     plan, snapshot = run
     path = tmp_path / "s.toml"
     path.write_text("keep me")
@@ -99,7 +111,9 @@ def test_an_existing_file_is_never_overwritten_unless_asked(run: tuple[Plan, Sna
     assert [p.name for p in tmp_path.iterdir()] == ["s.toml"]  # no temporary file left behind
 
 
-def test_a_file_name_without_a_known_extension_is_refused(run: tuple[Plan, Snapshot], tmp_path: Path) -> None:
+def test_a_file_name_without_a_known_extension_is_refused(
+    run: tuple[Plan, Snapshot], tmp_path: Path
+) -> None:
     plan, snapshot = run
     with pytest.raises(WriteError, match="expected a .toml or .json"):
         save_session(tmp_path / "s.yaml", plan, snapshot)
@@ -114,7 +128,9 @@ def test_replay_of_is_recorded(run: tuple[Plan, Snapshot], tmp_path: Path) -> No
 # -- bad files ------------------------------------------------------------------------------
 
 
-def _write(tmp_path: Path, document: dict[str, Any], suffix: str = ".toml", name: str = "bad") -> Path:
+def _write(
+    tmp_path: Path, document: dict[str, Any], suffix: str = ".toml", name: str = "bad"
+) -> Path:
     path = tmp_path / f"{name}{suffix}"
     path.write_text(tomli_w.dumps(document) if suffix == ".toml" else json.dumps(document))
     return path
@@ -141,8 +157,16 @@ BAD_FIELDS = [
     ("host", "laptop", "host: expected a table"),
     ("results.elapsed", "ten", "results.elapsed: expected a number"),
     ("results.summary.total.rps", "fast", "results.summary.total.rps: expected a number"),
-    ("results.summary.total.latency_ms", {"p50": 1.0}, "results.summary.total.latency_ms.p95: missing"),
-    ("results.summary.endpoints.home.requests", 1.5, "results.summary.endpoints.home.requests: expected a whole"),
+    (
+        "results.summary.total.latency_ms",
+        {"p50": 1.0},
+        "results.summary.total.latency_ms.p95: missing",
+    ),
+    (
+        "results.summary.endpoints.home.requests",
+        1.5,
+        "results.summary.endpoints.home.requests: expected a whole",
+    ),
     ("results.summary.endpoints.home", [], "results.summary.endpoints.home: expected a table"),
     ("results.control_log.0.command", "explode", "results.control_log[0].command: expected one of"),
     ("results.control_log.0.offset", True, "results.control_log[0].offset: expected a number"),
@@ -160,7 +184,8 @@ BAD_FIELDS = [
 @pytest.mark.parametrize("suffix", [".toml", ".json"])
 @pytest.mark.parametrize(("field", "value", "message"), BAD_FIELDS)
 def test_wrongly_typed_fields_are_one_line_errors_naming_the_field(
-        tmp_path: Path, suffix: str, field: str, value: Any, message: str) -> None:
+    tmp_path: Path, suffix: str, field: str, value: Any, message: str
+) -> None:
     document = crafted_document()
     _set(document, field, value)
     path = _write(tmp_path, document, suffix)
@@ -174,13 +199,18 @@ def test_a_newer_format_version_is_refused_clearly(tmp_path: Path) -> None:
     document = crafted_document()
     document["format_version"] = FORMAT_VERSION + 1
     document["something_new"] = {"x": 1}
-    with pytest.raises(InputError, match=rf"format_version: version {FORMAT_VERSION + 1} is newer than this "
-                                         rf"stressdeck reads \({FORMAT_VERSION}\); upgrade"):
+    with pytest.raises(
+        InputError,
+        match=rf"format_version: version {FORMAT_VERSION + 1} is newer than this "
+        rf"stressdeck reads \({FORMAT_VERSION}\); upgrade",
+    ):
         load_session(_write(tmp_path, document))
 
 
 @pytest.mark.parametrize("suffix", [".toml", ".json"])
-def test_truncated_files_are_one_line_errors(run: tuple[Plan, Snapshot], tmp_path: Path, suffix: str) -> None:
+def test_truncated_files_are_one_line_errors(
+    run: tuple[Plan, Snapshot], tmp_path: Path, suffix: str
+) -> None:
     plan, snapshot = run
     text = save_session(tmp_path / f"full{suffix}", plan, snapshot).read_text()
     for fraction in (0.0, 0.1, 0.5, 0.9, 0.99):
@@ -191,10 +221,14 @@ def test_truncated_files_are_one_line_errors(run: tuple[Plan, Snapshot], tmp_pat
         assert info.value.line().startswith(str(cut)) and "\n" not in info.value.line()
 
 
-def test_a_toml_file_cut_at_any_line_before_its_end_is_refused(run: tuple[Plan, Snapshot], tmp_path: Path) -> None:
+def test_a_toml_file_cut_at_any_line_before_its_end_is_refused(
+    run: tuple[Plan, Snapshot], tmp_path: Path
+) -> None:
     """A cut between lines still parses as TOML; the histograms table, written last, is required."""
     plan, snapshot = run
-    lines = save_session(tmp_path / "full.toml", plan, snapshot).read_text().splitlines(keepends=True)
+    lines = (
+        save_session(tmp_path / "full.toml", plan, snapshot).read_text().splitlines(keepends=True)
+    )
     last_table = lines.index("[histograms]\n")
     cut = tmp_path / "cut.toml"
     for end in range(last_table + 1):
@@ -203,12 +237,22 @@ def test_a_toml_file_cut_at_any_line_before_its_end_is_refused(run: tuple[Plan, 
             load_session(cut)
 
 
-@pytest.mark.parametrize("command", [["compare", "{bad}", "{good}"], ["report", "{bad}", "--csv", "{out}"],
-                                     ["replay", "{bad}"]])
-@pytest.mark.parametrize("content", ["format_version = 1\n[results\n", "format_version = 9\n", "[1, 2]",
-                                     "format_version = 1\nhost = 3\n"])
+@pytest.mark.parametrize(
+    "command",
+    [["compare", "{bad}", "{good}"], ["report", "{bad}", "--csv", "{out}"], ["replay", "{bad}"]],
+)
+@pytest.mark.parametrize(
+    "content",
+    [
+        "format_version = 1\n[results\n",
+        "format_version = 9\n",
+        "[1, 2]",
+        "format_version = 1\nhost = 3\n",
+    ],
+)
 def test_the_cli_exits_2_with_one_line_and_no_traceback(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str], command: list[str], content: str) -> None:
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], command: list[str], content: str
+) -> None:
     bad = tmp_path / ("bad.json" if content.startswith("[") else "bad.toml")
     bad.write_text(content)
     good = _write(tmp_path, crafted_document(), name="good")
@@ -224,9 +268,15 @@ def test_a_missing_file_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert capsys.readouterr().err == f"error: {tmp_path / 'nope.toml'}: file not found\n"
 
 
-_LEAVES = st.one_of(st.none(), st.booleans(), st.integers(-5, 10**12), st.floats(allow_nan=False),
-                    st.text(max_size=8), st.lists(st.integers(), max_size=2), st.dictionaries(st.text(max_size=3),
-                                                                                            st.integers(), max_size=2))
+_LEAVES = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-5, 10**12),
+    st.floats(allow_nan=False),
+    st.text(max_size=8),
+    st.lists(st.integers(), max_size=2),
+    st.dictionaries(st.text(max_size=3), st.integers(), max_size=2),
+)
 
 
 def _paths(value: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
@@ -244,9 +294,13 @@ _DOCUMENT = crafted_document()
 _ALL_PATHS = [p for p in _paths(_DOCUMENT) if p[:2] != ("plan", "profile")]
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(path=st.sampled_from(_ALL_PATHS), value=_LEAVES)
-def test_any_one_wrong_value_loads_or_fails_with_an_input_error(path: tuple[Any, ...], value: Any) -> None:
+def test_any_one_wrong_value_loads_or_fails_with_an_input_error(
+    path: tuple[Any, ...], value: Any
+) -> None:
     document = json.loads(json.dumps(_DOCUMENT))
     target = document
     for key in path[:-1]:

@@ -19,12 +19,11 @@ from aiohttp import web
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from conftest import ServerThread, counting_app  # noqa: E402
+from conftest import ServerThread, counting_app
+from session_support import run_sync
 
-from stressdeck.cli import main  # noqa: E402
-from session_support import run_sync  # noqa: E402
-
-from stressdeck.session import build_session, load_session, write_session  # noqa: E402
+from stressdeck.cli import main
+from stressdeck.session import build_session, load_session, write_session
 
 TOKEN_VAR = "STRESSDECK_TEST_TOKEN"
 
@@ -77,21 +76,61 @@ expect = [200]
     return path
 
 
-def test_an_env_secret_never_reaches_any_file_written(tmp_path: Path, token: str, secure_url: str,
-                                                      capsys: pytest.CaptureFixture[str]) -> None:
+def test_an_env_secret_never_reaches_any_file_written(
+    tmp_path: Path, token: str, secure_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     api_key = f"literal-{uuid.uuid4().hex}"
     profile = write_profile(tmp_path / "secure.toml", secure_url, api_key)
     out = tmp_path / "out"
     # error_rate < 1% passing proves the token was expanded and sent, in the run and in the replay.
-    assert main(["run", str(profile), "--save", str(out / "run.toml"), "--json", str(out / "run-results.json")]) == 0
-    assert main(["replay", str(out / "run.toml"), "--save", str(out / "replay.json"), "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "run",
+                str(profile),
+                "--save",
+                str(out / "run.toml"),
+                "--json",
+                str(out / "run-results.json"),
+            ]
+        )
+        == 0
+    )
+    assert (
+        main(["replay", str(out / "run.toml"), "--save", str(out / "replay.json"), "--quiet"]) == 0
+    )
     assert "X-Api-Key were redacted" in capsys.readouterr().err
-    assert main(["run", str(profile), "--save", str(out / "kept.json"), "--keep-secrets", "--quiet"]) == 0
+    assert (
+        main(["run", str(profile), "--save", str(out / "kept.json"), "--keep-secrets", "--quiet"])
+        == 0
+    )
     for session in ("run.toml", "replay.json"):
-        assert main(["report", str(out / session), "--html", str(out / f"{session}.html"),
-                     "--csv", str(out / f"{session}.csv"), "--junit", str(out / f"{session}.xml")]) == 0
-    assert main(["compare", str(out / "run.toml"), str(out / "replay.json"), "--json", str(out / "cmp.json"),
-                 "--tolerance", "1000%"]) in (0, 3)
+        assert (
+            main(
+                [
+                    "report",
+                    str(out / session),
+                    "--html",
+                    str(out / f"{session}.html"),
+                    "--csv",
+                    str(out / f"{session}.csv"),
+                    "--junit",
+                    str(out / f"{session}.xml"),
+                ]
+            )
+            == 0
+        )
+    assert main(
+        [
+            "compare",
+            str(out / "run.toml"),
+            str(out / "replay.json"),
+            "--json",
+            str(out / "cmp.json"),
+            "--tolerance",
+            "1000%",
+        ]
+    ) in (0, 3)
 
     written = sorted(out.iterdir())
     assert len(written) == 11  # 3 sessions, --json results, 2 x 3 reports, the comparison
@@ -102,25 +141,48 @@ def test_an_env_secret_never_reaches_any_file_written(tmp_path: Path, token: str
             assert api_key.encode() not in data, path
     saved = load_session(out / "run.toml")
     headers = saved.plan.document["defaults"]["headers"]
-    assert headers == {"Authorization": f"Bearer ${{{TOKEN_VAR}}}", "X-Api-Key": "<redacted>",
-                       "User-Agent": "stressdeck-test"}
+    assert headers == {
+        "Authorization": f"Bearer ${{{TOKEN_VAR}}}",
+        "X-Api-Key": "<redacted>",
+        "User-Agent": "stressdeck-test",
+    }
     assert saved.results.total.requests > 0 and saved.results.total.errors == 0
     assert load_session(out / "replay.json").results.total.errors == 0
     kept = load_session(out / "kept.json").plan.document["defaults"]["headers"]
     assert kept["X-Api-Key"] == api_key and kept["Authorization"] == f"Bearer ${{{TOKEN_VAR}}}"
 
 
-def test_run_refuses_an_existing_save_file_before_running(tmp_path: Path,
-                                                          capsys: pytest.CaptureFixture[str]) -> None:
+def test_run_refuses_an_existing_save_file_before_running(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     with ServerThread(counting_app()) as server:
         profile = tmp_path / "p.toml"
-        profile.write_text(f'name = "p"\nbase_url = "{server.url}"\n[[endpoints]]\nname = "ok"\npath = "/ok"\n')
+        profile.write_text(
+            f'name = "p"\nbase_url = "{server.url}"\n[[endpoints]]\nname = "ok"\npath = "/ok"\n'
+        )
         taken = tmp_path / "taken.toml"
         taken.write_text("mine")
         assert main(["run", str(profile), "--duration", "1s", "--save", str(taken)]) == 2
-        assert capsys.readouterr().err == f"error: --save: {taken} already exists (use --force to overwrite)\n"
+        assert (
+            capsys.readouterr().err
+            == f"error: --save: {taken} already exists (use --force to overwrite)\n"
+        )
         assert server.count == 0 and taken.read_text() == "mine"
-        assert main(["run", str(profile), "--duration", "500ms", "--save", str(taken), "--force", "--quiet"]) == 0
+        assert (
+            main(
+                [
+                    "run",
+                    str(profile),
+                    "--duration",
+                    "500ms",
+                    "--save",
+                    str(taken),
+                    "--force",
+                    "--quiet",
+                ]
+            )
+            == 0
+        )
         assert 0 < load_session(taken).results.total.requests <= server.count
         assert main(["run", str(profile), "--save", str(tmp_path / "x.yaml")]) == 2
 
@@ -131,8 +193,14 @@ def _interrupt(argv: list[str], cwd: Path, signum: int, *, group: bool = False) 
     ``group``: to the whole process group, workers included, as a terminal's Ctrl+C or
     systemd's stop do.
     """
-    process = subprocess.Popen([sys.executable, "-m", "stressdeck", *argv], cwd=cwd, stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True, start_new_session=group)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "stressdeck", *argv],
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=group,
+    )
     try:
         assert process.stdout is not None
         line = process.stdout.readline()
@@ -163,7 +231,9 @@ def _interrupt(argv: list[str], cwd: Path, signum: int, *, group: bool = False) 
 def test_a_signal_saves_the_partial_session(tmp_path: Path, save: str | None, signum: int) -> None:
     with ServerThread(counting_app()) as server:
         profile = tmp_path / "p.toml"
-        profile.write_text(f'name = "p"\nbase_url = "{server.url}"\n[[endpoints]]\nname = "ok"\npath = "/ok"\n')
+        profile.write_text(
+            f'name = "p"\nbase_url = "{server.url}"\n[[endpoints]]\nname = "ok"\npath = "/ok"\n'
+        )
         argv = ["run", str(profile), "--duration", "30s", "--users", "2"]
         if save:
             argv += ["--save", save]
@@ -172,10 +242,14 @@ def test_a_signal_saves_the_partial_session(tmp_path: Path, save: str | None, si
             assert path == tmp_path / save
         else:
             assert path.parent == tmp_path / "sessions" and path.name.startswith("autosave-")
-        assert [p.name for p in path.parent.iterdir()] == [path.name]  # no temporary file left behind
+        assert [p.name for p in path.parent.iterdir()] == [
+            path.name
+        ]  # no temporary file left behind
         session = load_session(path)
         assert session.results.stop_reason == "interrupted"
-        assert 0 < session.results.elapsed < 30 and 0 < session.results.total.requests <= server.count
+        assert (
+            0 < session.results.elapsed < 30 and 0 < session.results.total.requests <= server.count
+        )
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
@@ -183,13 +257,28 @@ def test_a_signal_to_the_process_group_with_worker_processes(tmp_path: Path, sig
     """The workers get the signal too; the session still says the run was interrupted."""
     with ServerThread(counting_app()) as server:
         profile = tmp_path / "p.toml"
-        profile.write_text(f'name = "p"\nbase_url = "{server.url}"\n[[endpoints]]\nname = "ok"\npath = "/ok"\n')
-        argv = ["run", str(profile), "--duration", "30s", "--users", "2", "--processes", "2", "--save", "s.toml"]
+        profile.write_text(
+            f'name = "p"\nbase_url = "{server.url}"\n[[endpoints]]\nname = "ok"\npath = "/ok"\n'
+        )
+        argv = [
+            "run",
+            str(profile),
+            "--duration",
+            "30s",
+            "--users",
+            "2",
+            "--processes",
+            "2",
+            "--save",
+            "s.toml",
+        ]
         path, out = _interrupt(argv, tmp_path, signum, group=True)
     session = load_session(path)
     # Workers ignore SIGINT; SIGTERM kills them, and if their deaths are noticed before the
     # signal, the reason keeps both facts, the signal first.
-    pattern = "interrupted" if signum == signal.SIGINT else r"interrupted(; worker \d+ crashed: .+)?"
+    pattern = (
+        "interrupted" if signum == signal.SIGINT else r"interrupted(; worker \d+ crashed: .+)?"
+    )
     assert re.fullmatch(pattern, session.results.stop_reason), session.results.stop_reason
     assert session.results.generator.processes == 2
     assert 0 < session.results.elapsed < 30 and session.results.total.requests > 0
@@ -198,16 +287,24 @@ def test_a_signal_to_the_process_group_with_worker_processes(tmp_path: Path, sig
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 @pytest.mark.parametrize("save", [None, "replayed.toml"])
-def test_a_signal_during_replay_saves_the_partial_replay(tmp_path: Path, save: str | None, signum: int) -> None:
+def test_a_signal_during_replay_saves_the_partial_replay(
+    tmp_path: Path, save: str | None, signum: int
+) -> None:
     with ServerThread(counting_app()) as server:
-        document = {"name": "p", "base_url": server.url, "endpoints": [{"name": "ok", "path": "/ok"}],
-                    "load": {"users": 1, "duration": "1s"}}
+        document = {
+            "name": "p",
+            "base_url": server.url,
+            "endpoints": [{"name": "ok", "path": "/ok"}],
+            "load": {"users": 1, "duration": "1s"},
+        }
         # The original ran 1 s with a live change; its saved profile then asks for 30 s, so the
         # replay is still going when the signal comes.
         session = build_session(*run_sync(document, [(0.3, lambda h: h.set_users(2))]))
         longer = {**session.plan.document, "load": {"users": 1, "duration": "30s"}}
-        original = write_session(tmp_path / "original.toml", replace(session, plan=replace(session.plan,
-                                                                                          document=longer)))
+        original = write_session(
+            tmp_path / "original.toml",
+            replace(session, plan=replace(session.plan, document=longer)),
+        )
         argv = ["replay", str(original), "--processes", "1"] + (["--save", save] if save else [])
         path, _ = _interrupt(argv, tmp_path, signum)
     if save:
@@ -220,8 +317,9 @@ def test_a_signal_during_replay_saves_the_partial_replay(tmp_path: Path, save: s
     assert 0 < session.results.elapsed < 30 and session.results.total.requests > 0
 
 
-def test_a_crash_mid_run_autosaves_the_partial_session(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                       capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_crash_mid_run_autosaves_the_partial_session(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     from stressdeck.cli import run_and_keep
     from stressdeck.engine import build_plan
     from stressdeck.profile import parse_profile
@@ -232,8 +330,12 @@ def test_a_crash_mid_run_autosaves_the_partial_session(tmp_path: Path, monkeypat
 
     monkeypatch.chdir(tmp_path)
     with ServerThread(counting_app()) as server:
-        document = {"name": "p", "base_url": server.url, "endpoints": [{"name": "ok", "path": "/ok"}],
-                    "load": {"users": 2, "duration": "10s"}}
+        document = {
+            "name": "p",
+            "base_url": server.url,
+            "endpoints": [{"name": "ok", "path": "/ok"}],
+            "load": {"users": 2, "duration": "10s"},
+        }
         plan = build_plan(parse_profile(document, "p.toml"))
         args = argparse.Namespace(quiet=True, save=None, force=False, keep_secrets=False)
         with pytest.raises(RuntimeError, match="boom"):

@@ -13,17 +13,17 @@ import pytest
 from aiohttp import web
 
 sys.path.insert(0, str(Path(__file__).parent))
-from conftest import ServerThread  # noqa: E402
-from session_support import crafted_document, profile_document, run_sync  # noqa: E402
-from test_report import parse  # noqa: E402
+from conftest import ServerThread
+from session_support import crafted_document, profile_document, run_sync
+from test_report import parse
 
-from stressdeck.cli import main  # noqa: E402
-from stressdeck.engine import Plan, Snapshot  # noqa: E402
-from stressdeck.engine.snapshot import STOPPED, GeneratorHealth  # noqa: E402
-from stressdeck.exporters import write_html  # noqa: E402
-from stressdeck.metrics import MetricsSnapshot  # noqa: E402
-from stressdeck.report import summary_text  # noqa: E402
-from stressdeck.session import (  # noqa: E402
+from stressdeck.cli import main
+from stressdeck.engine import Plan, Snapshot
+from stressdeck.engine.snapshot import STOPPED, GeneratorHealth
+from stressdeck.exporters import write_html
+from stressdeck.metrics import MetricsSnapshot
+from stressdeck.report import summary_text
+from stressdeck.session import (
     FORMAT_VERSION,
     build_session,
     dumps_session,
@@ -56,9 +56,11 @@ def metrics_app() -> web.Application:
         state["scrapes"] += 1
         if state["scrapes"] == 2:
             return web.Response(status=500, text="metrics backend down")
-        return web.Response(text="# TYPE app_requests_total counter\n"
-                                 f"app_requests_total {state['requests']}\n"
-                                 "# TYPE app_weird gauge\napp_weird +Inf\n")
+        return web.Response(
+            text="# TYPE app_requests_total counter\n"
+            f"app_requests_total {state['requests']}\n"
+            "# TYPE app_weird gauge\napp_weird +Inf\n"
+        )
 
     app = web.Application()
     app.router.add_get("/ok", ok)
@@ -71,18 +73,30 @@ def metrics_app() -> web.Application:
 def run() -> Iterator[tuple[Plan, Snapshot]]:
     """A real 3.5 s run scraping the target once a second: about four scrapes, one failed."""
     with ServerThread(metrics_app()) as server:
-        document = profile_document(server.url, duration="3500ms", metrics_url="/metrics", metrics=SERIES)
+        document = profile_document(
+            server.url, duration="3500ms", metrics_url="/metrics", metrics=SERIES
+        )
         changes = [(0.8, lambda h: h.set_users(3))]
         yield run_sync(document, changes, users=2)
 
 
 def _rounded(metrics: MetricsSnapshot) -> MetricsSnapshot:
     """What a session holds: times to the millisecond (as in --json), +Inf as no value."""
+
     def points(items):  # type: ignore[no-untyped-def]
-        return tuple(replace(p, t=round(p.t, 3)) if p.value is None or abs(p.value) != float("inf")
-                     else replace(p, t=round(p.t, 3), value=None, error="not a finite number (inf)") for p in items)
-    return replace(metrics, t=round(metrics.t, 3), scrape_points=points(metrics.scrape_points),
-                   series=tuple(replace(s, points=points(s.points)) for s in metrics.series))
+        return tuple(
+            replace(p, t=round(p.t, 3))
+            if p.value is None or abs(p.value) != float("inf")
+            else replace(p, t=round(p.t, 3), value=None, error="not a finite number (inf)")
+            for p in items
+        )
+
+    return replace(
+        metrics,
+        t=round(metrics.t, 3),
+        scrape_points=points(metrics.scrape_points),
+        series=tuple(replace(s, points=points(s.points)) for s in metrics.series),
+    )
 
 
 def test_the_run_scraped_and_failed_once(run: tuple[Plan, Snapshot]) -> None:
@@ -95,7 +109,9 @@ def test_the_run_scraped_and_failed_once(run: tuple[Plan, Snapshot]) -> None:
 
 
 @pytest.mark.parametrize("suffix", [".toml", ".json"])
-def test_target_metrics_and_health_round_trip(run: tuple[Plan, Snapshot], tmp_path: Path, suffix: str) -> None:
+def test_target_metrics_and_health_round_trip(
+    run: tuple[Plan, Snapshot], tmp_path: Path, suffix: str
+) -> None:
     plan, snapshot = run
     path = save_session(tmp_path / f"s{suffix}", plan, snapshot)
     loaded = load_session(path)
@@ -113,13 +129,17 @@ def test_target_metrics_and_health_round_trip(run: tuple[Plan, Snapshot], tmp_pa
     assert len(failed) == 1 and failed[0].value is None and failed[0].error == metrics.last_error
     requests = metrics.get("app_requests_total")
     assert requests is not None and requests.kind == "rate" and requests.unit == "/s"
-    assert [p.ok for p in requests.points] == [p.ok for p in snapshot.target_metrics.get("app_requests_total").points]
+    assert [p.ok for p in requests.points] == [
+        p.ok for p in snapshot.target_metrics.get("app_requests_total").points
+    ]
     weird = metrics.get("app_weird")
     assert weird is not None and all(p.value is None for p in weird.points)
     assert {p.error for p in weird.points if p.ok} == {"not a finite number (inf)"}
 
 
-def test_the_json_and_toml_sessions_hold_the_same_schema(run: tuple[Plan, Snapshot], tmp_path: Path) -> None:
+def test_the_json_and_toml_sessions_hold_the_same_schema(
+    run: tuple[Plan, Snapshot], tmp_path: Path
+) -> None:
     plan, snapshot = run
     session = build_session(plan, snapshot)
     toml = load_session(save_session(tmp_path / "s.toml", plan, snapshot))
@@ -130,15 +150,21 @@ def test_the_json_and_toml_sessions_hold_the_same_schema(run: tuple[Plan, Snapsh
 def test_a_format_1_session_still_loads_with_health_not_recorded(tmp_path: Path) -> None:
     session = session_from_document(crafted_document(), "old.toml")
     assert session.format_version == 1 and session.results.target_metrics is None
-    assert session.results.generator == GeneratorHealth(loop_lag_ms=0.5, send_lag_ms=0.1, cpu_percent=12.0)
+    assert session.results.generator == GeneratorHealth(
+        loop_lag_ms=0.5, send_lag_ms=0.1, cpu_percent=12.0
+    )
     out = io.StringIO()
     write_html(session, out)
     html = out.getvalue()
-    assert "the whole-run peaks were not recorded" in html and "No target metrics were scraped" in html
+    assert (
+        "the whole-run peaks were not recorded" in html and "No target metrics were scraped" in html
+    )
     assert parse(html).errors == []
 
 
-def test_a_bad_target_metrics_table_is_one_line_naming_the_field(run: tuple[Plan, Snapshot]) -> None:
+def test_a_bad_target_metrics_table_is_one_line_naming_the_field(
+    run: tuple[Plan, Snapshot],
+) -> None:
     from stressdeck.errors import InputError
     from stressdeck.session import session_to_document
 
@@ -148,11 +174,15 @@ def test_a_bad_target_metrics_table_is_one_line_naming_the_field(run: tuple[Plan
     with pytest.raises(InputError) as info:
         session_from_document(document, "bad.json")
     line = info.value.line()
-    assert line.startswith("bad.json: results.target_metrics.series[0].points[1].value: expected a number")
+    assert line.startswith(
+        "bad.json: results.target_metrics.series[0].points[1].value: expected a number"
+    )
     assert "\n" not in line
 
 
-def test_the_html_report_charts_the_target_series_and_shows_health(run: tuple[Plan, Snapshot]) -> None:
+def test_the_html_report_charts_the_target_series_and_shows_health(
+    run: tuple[Plan, Snapshot],
+) -> None:
     plan, snapshot = run
     session = build_session(plan, snapshot)
     out = io.StringIO()
@@ -171,7 +201,9 @@ def test_the_html_report_charts_the_target_series_and_shows_health(run: tuple[Pl
     assert "not recorded" not in text
 
 
-def test_snapshot_from_session_rebuilds_the_final_snapshot(run: tuple[Plan, Snapshot], tmp_path: Path) -> None:
+def test_snapshot_from_session_rebuilds_the_final_snapshot(
+    run: tuple[Plan, Snapshot], tmp_path: Path
+) -> None:
     plan, snapshot = run
     session = load_session(save_session(tmp_path / "s.toml", plan, snapshot))
     rebuilt = snapshot_from_session(session)
@@ -179,17 +211,32 @@ def test_snapshot_from_session_rebuilds_the_final_snapshot(run: tuple[Plan, Snap
     assert rebuilt.state == STOPPED and rebuilt.finished and rebuilt.elapsed == saved.elapsed
     assert rebuilt.stop_reason == snapshot.stop_reason == "duration reached"
     assert (rebuilt.model, rebuilt.target, rebuilt.users) == (snapshot.model, snapshot.target, 3)
-    for original, again, kept in [(snapshot.total, rebuilt.total, saved.total),
-                                  *zip(snapshot.endpoints, rebuilt.endpoints, saved.endpoints, strict=True)]:
+    for original, again, kept in [
+        (snapshot.total, rebuilt.total, saved.total),
+        *zip(snapshot.endpoints, rebuilt.endpoints, saved.endpoints, strict=True),
+    ]:
         assert again.name == original.name == kept.name
-        assert (again.requests, again.errors, again.bytes) == (original.requests, original.errors, original.bytes)
-        assert again.status_counts == original.status_counts and again.error_counts == original.error_counts
+        assert (again.requests, again.errors, again.bytes) == (
+            original.requests,
+            original.errors,
+            original.bytes,
+        )
+        assert (
+            again.status_counts == original.status_counts
+            and again.error_counts == original.error_counts
+        )
         assert again.rps == kept.rps == round(original.rps, 3)
         for key, value in kept.latency_ms.items():
-            assert getattr(again.latency_ms, key) == value == round(getattr(original.latency_ms, key), 3)
+            assert (
+                getattr(again.latency_ms, key)
+                == value
+                == round(getattr(original.latency_ms, key), 3)
+            )
         assert again.latency_ms.count == original.latency_ms.count > 0
         # Not in the file, recomputed exactly from the saved HDR histogram.
-        assert again.ttfb_ms.p90 == original.ttfb_ms.p90 and again.ttfb_ms.max == original.ttfb_ms.max
+        assert (
+            again.ttfb_ms.p90 == original.ttfb_ms.p90 and again.ttfb_ms.max == original.ttfb_ms.max
+        )
     # The timeline as saved: rates to a thousandth, as in --json.
     assert rebuilt.timeline == tuple(replace(p, rps=round(p.rps, 3)) for p in snapshot.timeline)
     assert rebuilt.control_log == snapshot.control_log
@@ -211,37 +258,93 @@ def test_snapshot_from_an_old_session_without_histograms(tmp_path: Path) -> None
     assert "TOTAL" in summary_text(rebuilt)
 
 
-def test_cli_run_with_a_metrics_url_saves_and_redacts(tmp_path: Path,
-                                                            capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_run_with_a_metrics_url_saves_and_redacts(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     with ServerThread(metrics_app()) as server:
         profile = tmp_path / "p.toml"
-        profile.write_text(f'name = "p"\nbase_url = "{server.url}"\n[[endpoints]]\nname = "ok"\npath = "/ok"\n')
+        profile.write_text(
+            f'name = "p"\nbase_url = "{server.url}"\n[[endpoints]]\nname = "ok"\npath = "/ok"\n'
+        )
         # A password in the metrics URL is sent (aiohttp turns it into basic auth) but never saved.
         metrics_url = server.url.replace("://", "://scraper:hunter2@") + "/metrics"
         saved = tmp_path / "s.json"
-        assert main(["run", str(profile), "--duration", "2500ms", "--users", "2", "--quiet", "--processes", "1",
-                     "--metrics-url", metrics_url, "--metric", "app_requests_total", "--save", str(saved)]) == 0
+        assert (
+            main(
+                [
+                    "run",
+                    str(profile),
+                    "--duration",
+                    "2500ms",
+                    "--users",
+                    "2",
+                    "--quiet",
+                    "--processes",
+                    "1",
+                    "--metrics-url",
+                    metrics_url,
+                    "--metric",
+                    "app_requests_total",
+                    "--save",
+                    str(saved),
+                ]
+            )
+            == 0
+        )
         session = load_session(saved)
         assert session.plan.overrides["metrics"] == ["app_requests_total"]
-        assert session.plan.overrides["metrics_url"] == server.url.replace("://", "://scraper:<redacted>@") + "/metrics"
+        assert (
+            session.plan.overrides["metrics_url"]
+            == server.url.replace("://", "://scraper:<redacted>@") + "/metrics"
+        )
         assert session.results.target_metrics is not None
         assert session.results.target_metrics.url == session.plan.overrides["metrics_url"]
         assert "hunter2" not in saved.read_text()
-        assert session.results.target_metrics.last_error == f"HTTP 500 from {session.plan.overrides['metrics_url']}"
+        assert (
+            session.results.target_metrics.last_error
+            == f"HTTP 500 from {session.plan.overrides['metrics_url']}"
+        )
         assert "target metrics:" in capsys.readouterr().out
 
 
 def test_a_replay_scrapes_the_saved_metrics_url_again(tmp_path: Path) -> None:
     with ServerThread(metrics_app()) as server:
         profile = tmp_path / "p.toml"
-        profile.write_text(f'name = "p"\nbase_url = "{server.url}"\n[[endpoints]]\nname = "ok"\npath = "/ok"\n')
+        profile.write_text(
+            f'name = "p"\nbase_url = "{server.url}"\n[[endpoints]]\nname = "ok"\npath = "/ok"\n'
+        )
         first, again = tmp_path / "first.toml", tmp_path / "again.json"
-        assert main(["run", str(profile), "--duration", "1500ms", "--users", "1", "--quiet", "--processes", "1",
-                     "--metrics-url", f"{server.url}/metrics", "--metric", "app_requests_total",
-                     "--save", str(first)]) == 0
-        assert main(["replay", str(first), "--quiet", "--processes", "1", "--save", str(again)]) == 0
+        assert (
+            main(
+                [
+                    "run",
+                    str(profile),
+                    "--duration",
+                    "1500ms",
+                    "--users",
+                    "1",
+                    "--quiet",
+                    "--processes",
+                    "1",
+                    "--metrics-url",
+                    f"{server.url}/metrics",
+                    "--metric",
+                    "app_requests_total",
+                    "--save",
+                    str(first),
+                ]
+            )
+            == 0
+        )
+        assert (
+            main(["replay", str(first), "--quiet", "--processes", "1", "--save", str(again)]) == 0
+        )
     replayed = load_session(again)
     assert replayed.replay_of == str(first)
     assert replayed.plan.overrides == load_session(first).plan.overrides
     metrics = replayed.results.target_metrics
-    assert metrics is not None and metrics.scrapes >= 2 and [s.spec for s in metrics.series] == ["app_requests_total"]
+    assert (
+        metrics is not None
+        and metrics.scrapes >= 2
+        and [s.spec for s in metrics.series] == ["app_requests_total"]
+    )

@@ -14,9 +14,9 @@ import psutil
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-from conftest import ServerThread, counting_app  # noqa: E402
+from conftest import ServerThread, counting_app
 
-from stressdeck.session import Session, load_session  # noqa: E402
+from stressdeck.session import Session, load_session
 
 DURATION = 4.0
 
@@ -44,11 +44,32 @@ def crashed(tmp_path_factory: pytest.TempPathFactory) -> CrashedRun:
     tmp = tmp_path_factory.mktemp("crash")
     with ServerThread(counting_app()) as server:
         profile = tmp / "p.toml"
-        profile.write_text(f'name = "p"\nbase_url = "{server.url}"\n[[endpoints]]\nname = "ok"\npath = "/ok"\n')
+        profile.write_text(
+            f'name = "p"\nbase_url = "{server.url}"\n[[endpoints]]\nname = "ok"\npath = "/ok"\n'
+        )
         process = subprocess.Popen(
-            [sys.executable, "-m", "stressdeck", "run", str(profile), "--duration", f"{DURATION:g}s", "--users", "4",
-             "--processes", "2", "--save", "s.toml", "--json", "r.json"],
-            cwd=tmp, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            [
+                sys.executable,
+                "-m",
+                "stressdeck",
+                "run",
+                str(profile),
+                "--duration",
+                f"{DURATION:g}s",
+                "--users",
+                "4",
+                "--processes",
+                "2",
+                "--save",
+                "s.toml",
+                "--json",
+                "r.json",
+            ],
+            cwd=tmp,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         try:
             assert process.stdout is not None
             assert process.stdout.readline().startswith("stressdeck ")
@@ -67,8 +88,17 @@ def crashed(tmp_path_factory: pytest.TempPathFactory) -> CrashedRun:
                 process.kill()
                 process.communicate()
         received = server.count
-    return CrashedRun(process.returncode, out, err, json.loads((tmp / "r.json").read_text()),
-                      load_session(tmp / "s.toml"), sent_before_kill, killed_at, received, tuple(children))
+    return CrashedRun(
+        process.returncode,
+        out,
+        err,
+        json.loads((tmp / "r.json").read_text()),
+        load_session(tmp / "s.toml"),
+        sent_before_kill,
+        killed_at,
+        received,
+        tuple(children),
+    )
 
 
 def test_the_run_ends_cleanly_and_keeps_its_files(crashed: CrashedRun) -> None:
@@ -86,7 +116,10 @@ def test_requests_from_before_the_crash_are_counted(crashed: CrashedRun) -> None
     # What the killed worker had measured but not yet handed over is lost: at most its last
     # tick or two, so well under half a second of the run's rate before the kill.
     rate_before = crashed.sent_before_kill / crashed.killed_at
-    assert crashed.received - total["requests"] <= 0.5 * rate_before, (crashed.received, total["requests"])
+    assert crashed.received - total["requests"] <= 0.5 * rate_before, (
+        crashed.received,
+        total["requests"],
+    )
 
 
 def _alive(process: psutil.Process) -> bool:

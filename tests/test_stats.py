@@ -16,7 +16,9 @@ def _distributions() -> dict[str, np.ndarray]:
     return {
         "uniform": rng.uniform(100, 100_000, 50_000),
         "lognormal": rng.lognormal(8, 1.2, 50_000),
-        "bimodal": np.concatenate([rng.normal(2_000, 100, 40_000), rng.normal(900_000, 5_000, 10_000)]),
+        "bimodal": np.concatenate(
+            [rng.normal(2_000, 100, 40_000), rng.normal(900_000, 5_000, 10_000)]
+        ),
         "exponential": rng.exponential(5_000, 50_000) + 1,
     }
 
@@ -30,7 +32,7 @@ def test_percentiles_match_numpy_within_hdr_precision(name: str) -> None:
     wanted = (50.0, 90.0, 95.0, 99.0, 99.9)
     ours = percentiles_us(histogram, wanted)
     ordered = np.sort(values)
-    for p, measured in zip(wanted, ours):
+    for p, measured in zip(wanted, ours, strict=False):
         # The sample at HDR's rank (nearest rank, rounded half up), exact, from numpy.
         exact = float(ordered[max(int(p * len(values) / 100 + 0.5), 1) - 1])
         assert abs(measured - exact) <= exact * RELATIVE_PRECISION * 2 + 1, (p, measured, exact)
@@ -64,7 +66,10 @@ def test_merging_deltas_equals_recording_all_in_one() -> None:
             deltas.append(worker.cut(tick, tick + 1, worker_id))
     merged = merge(deltas, names)
     alone = merge([single.cut(0, 5)], names)
-    for ours, reference in [(merged.total, alone.total), *zip(merged.endpoints, alone.endpoints)]:
+    for ours, reference in [
+        (merged.total, alone.total),
+        *zip(merged.endpoints, alone.endpoints, strict=False),
+    ]:
         a, b = ours.summary(5.0), reference.summary(5.0)
         assert a == b
     total = merged.total.summary(5.0)

@@ -22,6 +22,8 @@ from pathlib import Path
 
 import pytest
 from aiohttp import web
+from conftest import COUNTER, ServerThread, counting_app
+from test_ui_support import FixedMonitor, sample_snapshot, screen_text, wait_for, write_profile
 from textual import events
 from textual.widgets import Input, OptionList, Tabs
 
@@ -29,7 +31,14 @@ from stressdeck.engine.snapshot import PAUSED, RUNNING, STOPPED, EndpointSummary
 from stressdeck.ui.app import StressDeckApp, session_file_name
 from stressdeck.ui.format import ms, rate
 from stressdeck.ui.known_hosts import KnownHosts
-from stressdeck.ui.main import build_parser, console_app, console_main, overrides_from, replay_app, view_app
+from stressdeck.ui.main import (
+    build_parser,
+    console_app,
+    console_main,
+    overrides_from,
+    replay_app,
+    view_app,
+)
 from stressdeck.ui.planning import PlanSource
 from stressdeck.ui.screens.dashboard import DashboardScreen
 from stressdeck.ui.screens.dialogs import ConfirmScreen, MetricsScreen, PresetScreen, SaveScreen
@@ -38,8 +47,6 @@ from stressdeck.ui.widgets.charts import LatencyHistogram
 from stressdeck.ui.widgets.eventlog import EventLog
 from stressdeck.ui.widgets.tables import EndpointTable, StreamsPane
 from stressdeck.ui.widgets.target import TargetChart, TargetPane
-from conftest import COUNTER, ServerThread, counting_app
-from test_ui_support import FixedMonitor, sample_snapshot, screen_text, wait_for, write_profile
 
 SIZE = (100, 30)
 
@@ -59,14 +66,17 @@ def profile(tmp_path: Path, target) -> Path:
 
 def console(profile: Path, tmp_path: Path, **overrides: object) -> StressDeckApp:
     source = PlanSource.from_file(profile, overrides, max_duration=20.0)
-    return StressDeckApp(source, monitor=FixedMonitor(), sessions_dir=tmp_path / "sessions",
-                         profiles_dir=tmp_path)
+    return StressDeckApp(
+        source, monitor=FixedMonitor(), sessions_dir=tmp_path / "sessions", profiles_dir=tmp_path
+    )
 
 
 async def start(app: StressDeckApp, pilot) -> None:
     await wait_for(pilot, lambda: app.renders > 0)
     await pilot.press("s")
-    await wait_for(pilot, lambda: app.controller is not None and app.controller.latest().total.requests > 0)
+    await wait_for(
+        pilot, lambda: app.controller is not None and app.controller.latest().total.requests > 0
+    )
 
 
 async def test_a_run_fills_the_endpoint_table(profile: Path, tmp_path: Path) -> None:
@@ -78,11 +88,18 @@ async def test_a_run_fills_the_endpoint_table(profile: Path, tmp_path: Path) -> 
         assert table.cell_text("ep0", "requests") == "0"
         assert "IDLE" in header(app)
         await start(app, pilot)
-        await wait_for(pilot, lambda: number(table.cell_text("ep0", "requests")) > 0
-                       and number(table.cell_text("ep1", "requests")) > 0)
+        await wait_for(
+            pilot,
+            lambda: (
+                number(table.cell_text("ep0", "requests")) > 0
+                and number(table.cell_text("ep1", "requests")) > 0
+            ),
+        )
         assert table.cell_text("ep1", "endpoint") == "write ok"
         assert table.cell_text("total", "endpoint") == "TOTAL"
-        assert number(table.cell_text("total", "requests")) >= number(table.cell_text("ep0", "requests"))
+        assert number(table.cell_text("total", "requests")) >= number(
+            table.cell_text("ep0", "requests")
+        )
         assert table.cell_text("ep0", "p50") != "-"
         assert table.cell_text("total", "err") == "0%"
         assert "RUNNING" in header(app)
@@ -104,7 +121,10 @@ async def test_plus_adds_a_user_to_the_running_engine(profile: Path, tmp_path: P
         await pilot.press("minus")
         await wait_for(pilot, lambda: handle.latest.users == 5 and "users 5" in header(app))
         assert [(e.command, e.value) for e in handle.latest.control_log] == [
-            ("users", 3), ("users", 6), ("users", 5)]
+            ("users", 3),
+            ("users", 6),
+            ("users", 5),
+        ]
         await pilot.press("s")
         await wait_for(pilot, lambda: app.controller.state == STOPPED)
 
@@ -118,7 +138,10 @@ async def test_keys_pressed_within_one_tick_add_up(profile: Path, tmp_path: Path
             app.post_message(events.Key("plus", "+"))
         await wait_for(pilot, lambda: handle.latest.users == 5 and "users 5" in header(app))
         assert [(e.command, e.value) for e in handle.latest.control_log] == [
-            ("users", 3), ("users", 4), ("users", 5)]
+            ("users", 3),
+            ("users", 4),
+            ("users", 5),
+        ]
         await pilot.press("s")
         await wait_for(pilot, lambda: app.controller.state == STOPPED)
 
@@ -134,7 +157,10 @@ async def test_brackets_change_the_rate_of_an_open_model_run(profile: Path, tmp_
         await wait_for(pilot, lambda: handle.latest.rate == 19.8)
         await pilot.press("plus")  # users do not apply to the open model: nothing changes
         await pilot.pause(0.3)
-        assert [(e.command, e.value) for e in handle.latest.control_log] == [("rate", 22.0), ("rate", 19.8)]
+        assert [(e.command, e.value) for e in handle.latest.control_log] == [
+            ("rate", 22.0),
+            ("rate", 19.8),
+        ]
         await pilot.press("s")
         await wait_for(pilot, lambda: app.controller.state == STOPPED)
 
@@ -153,7 +179,9 @@ async def test_pause_and_resume_show_in_the_header(profile: Path, tmp_path: Path
         await wait_for(pilot, lambda: app.controller.state == STOPPED)
 
 
-async def test_save_writes_a_session_and_asks_before_overwriting(profile: Path, tmp_path: Path) -> None:
+async def test_save_writes_a_session_and_asks_before_overwriting(
+    profile: Path, tmp_path: Path
+) -> None:
     app = console(profile, tmp_path)
     async with app.run_test(size=SIZE) as pilot:
         await start(app, pilot)
@@ -172,7 +200,10 @@ async def test_save_writes_a_session_and_asks_before_overwriting(profile: Path, 
         document = tomllib.loads(saved.read_text(encoding="utf-8"))
         assert document["format_version"] >= 1
         # The control log went into the session: the "+" pressed during the run.
-        assert [(e["command"], e.get("value")) for e in document["results"]["control_log"]] == [("users", 3), ("stop", None)]
+        assert [(e["command"], e.get("value")) for e in document["results"]["control_log"]] == [
+            ("users", 3),
+            ("stop", None),
+        ]
         first = saved.read_bytes()
 
         # The same name again: a question first; "n" leaves the file alone, "y" replaces it.
@@ -221,7 +252,9 @@ async def test_a_saved_session_replays_in_the_console(profile: Path, tmp_path: P
         assert [e.command for e in handle.latest.control_log] == ["users", "stop"]
 
 
-async def test_save_rejects_a_name_without_a_session_extension(profile: Path, tmp_path: Path) -> None:
+async def test_save_rejects_a_name_without_a_session_extension(
+    profile: Path, tmp_path: Path
+) -> None:
     app = console(profile, tmp_path)
     async with app.run_test(size=SIZE) as pilot:
         await start(app, pilot)
@@ -264,7 +297,9 @@ async def test_quit_when_idle_does_not_ask(profile: Path, tmp_path: Path) -> Non
         await wait_for(pilot, lambda: not app.is_running)
 
 
-async def test_load_keys_after_a_run_show_the_next_run_in_the_header(profile: Path, tmp_path: Path) -> None:
+async def test_load_keys_after_a_run_show_the_next_run_in_the_header(
+    profile: Path, tmp_path: Path
+) -> None:
     app = console(profile, tmp_path)
     async with app.run_test(size=SIZE) as pilot:
         await start(app, pilot)
@@ -306,13 +341,21 @@ async def test_refresh_is_bounded_by_the_interval(profile: Path, tmp_path: Path)
 
 
 async def test_hostile_names_and_errors_show_literally() -> None:
-    boom = EndpointSummary("[bold red]boom[/]", requests=3, errors=3, error_rate=1.0,
-                           error_counts={"bad\x1b[31mred": 3})
+    boom = EndpointSummary(
+        "[bold red]boom[/]",
+        requests=3,
+        errors=3,
+        error_rate=1.0,
+        error_counts={"bad\x1b[31mred": 3},
+    )
     base = sample_snapshot()
     snap = sample_snapshot(
         endpoints=(boom, *base.endpoints[1:]),
-        total=EndpointSummary("total", requests=3, errors=3, error_rate=1.0, error_counts={"bad\x1b[31mred": 3}),
-        stop_reason="worker said \x1b[2J[link=x]hi[/link]", state=STOPPED,
+        total=EndpointSummary(
+            "total", requests=3, errors=3, error_rate=1.0, error_counts={"bad\x1b[31mred": 3}
+        ),
+        stop_reason="worker said \x1b[2J[link=x]hi[/link]",
+        state=STOPPED,
     )
     app = StressDeckApp(static_snapshot=snap, monitor=FixedMonitor())
     async with app.run_test(size=(120, 40)) as pilot:
@@ -362,13 +405,17 @@ async def test_wide_terminal_shows_every_pane_without_tabs() -> None:
 
 async def test_picker_lists_profiles_and_opens_one(profile: Path, tmp_path: Path) -> None:
     (tmp_path / "broken.toml").write_text('name = "broken"\n', encoding="utf-8")
-    app = StressDeckApp(profiles_dir=tmp_path, sessions_dir=tmp_path / "sessions", monitor=FixedMonitor())
+    app = StressDeckApp(
+        profiles_dir=tmp_path, sessions_dir=tmp_path / "sessions", monitor=FixedMonitor()
+    )
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(pilot, lambda: isinstance(app.screen, PickerScreen))
         shown = screen_text(app)
         assert "UI test" in shown and "2 endpoints" in shown and "broken.toml" in shown
         options = app.screen.query_one(OptionList)
-        options.highlighted = next(i for i, e in enumerate(app.screen.entries) if e.source is not None)
+        options.highlighted = next(
+            i for i, e in enumerate(app.screen.entries) if e.source is not None
+        )
         await pilot.pause()
         assert "read ok" in screen_text(app)  # the preview of the highlighted profile
         await pilot.press("enter")
@@ -380,8 +427,12 @@ async def test_picker_lists_profiles_and_opens_one(profile: Path, tmp_path: Path
 
 
 async def test_picker_adhoc_url(target, tmp_path: Path) -> None:
-    app = StressDeckApp(profiles_dir=tmp_path, sessions_dir=tmp_path / "sessions", monitor=FixedMonitor(),
-                        overrides={"duration": 3.0, "users": 1})
+    app = StressDeckApp(
+        profiles_dir=tmp_path,
+        sessions_dir=tmp_path / "sessions",
+        monitor=FixedMonitor(),
+        overrides={"duration": 3.0, "users": 1},
+    )
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(pilot, lambda: isinstance(app.screen, PickerScreen))
         app.screen.query_one("#adhoc-url", Input).value = f"{target.url}/ok"
@@ -412,8 +463,14 @@ async def test_controls_are_in_the_command_palette(profile: Path, tmp_path: Path
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause()
         titles = [command.title for command in app.get_system_commands(app.screen)]
-        for title in ("Start or stop the run [s]", "Users +1 [+]", "Users ×2 [*]", "Save session [^s]",
-                      "Choose a preset [r]", "Pause or resume [p]"):
+        for title in (
+            "Start or stop the run [s]",
+            "Users +1 [+]",
+            "Users ×2 [*]",
+            "Save session [^s]",
+            "Choose a preset [r]",
+            "Pause or resume [p]",
+        ):
             assert title in titles
         assert not any(t.startswith("Rate") for t in titles)  # closed model: no rate keys
 
@@ -438,8 +495,9 @@ def test_session_file_name_is_a_safe_slug() -> None:
 
 def console_from_argv(argv: list[str], tmp_path: Path) -> StressDeckApp:
     """The console exactly as `stressdeck ARGV` builds it (not running)."""
-    args = build_parser().parse_args([*argv, "--profiles-dir", str(tmp_path),
-                                      "--sessions-dir", str(tmp_path / "sessions")])
+    args = build_parser().parse_args(
+        [*argv, "--profiles-dir", str(tmp_path), "--sessions-dir", str(tmp_path / "sessions")]
+    )
     app = console_app(args, args.profile, overrides_from(args))
     app.monitor = FixedMonitor()
     return app
@@ -467,7 +525,9 @@ def test_i_know_lifts_the_safety_cap_in_the_console(profile: Path, tmp_path: Pat
 
 
 async def test_a_saturated_generator_is_warned_about_in_the_header() -> None:
-    snap = sample_snapshot(health=GeneratorHealth(loop_lag_ms=120.0, send_lag_ms=0.4, cpu_percent=97.0))
+    snap = sample_snapshot(
+        health=GeneratorHealth(loop_lag_ms=120.0, send_lag_ms=0.4, cpu_percent=97.0)
+    )
     app = StressDeckApp(static_snapshot=snap, monitor=FixedMonitor())
     async with app.run_test(size=(80, 24)) as pilot:
         await wait_for(pilot, lambda: "⚠ generator saturated" in screen_text(app))
@@ -481,7 +541,6 @@ async def test_a_saturated_generator_is_warned_about_in_the_header() -> None:
         assert "saturated" not in screen_text(healthy)
 
 
-
 async def test_tls_verification_off_is_warned_about(tmp_path: Path, target) -> None:
     insecure = write_profile(tmp_path, target.url, extra="insecure = true")
     app = console(insecure, tmp_path)
@@ -489,9 +548,13 @@ async def test_tls_verification_off_is_warned_about(tmp_path: Path, target) -> N
         await wait_for(pilot, lambda: "⚠ TLS verification off" in screen_text(app).splitlines()[3])
         await start(app, pilot)
         log = app.screen.query_one(EventLog)
-        await wait_for(pilot, lambda: any("TLS verification off" in line for line in log.lines_text))
+        await wait_for(
+            pilot, lambda: any("TLS verification off" in line for line in log.lines_text)
+        )
         # Under a saturation warning when this machine is busy: one line each.
-        assert any(line.strip() == "⚠ TLS verification off" for line in screen_text(app).splitlines()[3:5])
+        assert any(
+            line.strip() == "⚠ TLS verification off" for line in screen_text(app).splitlines()[3:5]
+        )
         await pilot.press("s")
         await wait_for(pilot, lambda: app.controller.state == STOPPED)
     plain = console(write_profile(tmp_path, target.url), tmp_path)
@@ -535,9 +598,12 @@ async def test_streaming_endpoints_show_events_chunks_and_bytes(tmp_path: Path) 
         path = tmp_path / "streams.toml"
         path.write_text(
             f'name = "streams"\nbase_url = "{server.url}"\n[load]\nusers = 2\nduration = "5s"\n'
-            + "".join(f'[[endpoints]]\nname = "{name}"\npath = "/{name}"\nthink = "20ms"\n'
-                      for name in ("ok", "chunks", "sse")),
-            encoding="utf-8")
+            + "".join(
+                f'[[endpoints]]\nname = "{name}"\npath = "/{name}"\nthink = "20ms"\n'
+                for name in ("ok", "chunks", "sse")
+            ),
+            encoding="utf-8",
+        )
         app = console(path, tmp_path)
         async with app.run_test(size=(80, 24)) as pilot:
             await wait_for(pilot, lambda: app.renders > 0)
@@ -545,7 +611,9 @@ async def test_streaming_endpoints_show_events_chunks_and_bytes(tmp_path: Path) 
             streams = app.screen.query_one(StreamsPane)
             assert not streams.display  # nothing streamed yet: no room taken
             await start(app, pilot)
-            await wait_for(pilot, lambda: all(e.requests > 2 for e in app.controller.latest().endpoints))
+            await wait_for(
+                pilot, lambda: all(e.requests > 2 for e in app.controller.latest().endpoints)
+            )
             await pilot.press("s")
             await wait_for(pilot, lambda: app.controller.state == STOPPED)
             final = app.controller.latest()
@@ -553,8 +621,11 @@ async def test_streaming_endpoints_show_events_chunks_and_bytes(tmp_path: Path) 
             # Until the next refresh the panes may still show a tick from before the stop; only
             # the final snapshot says STOPPED, and every pane renders from the same snapshot.
             await wait_for(pilot, lambda: streams.display and "STOPPED" in header(app))
-            rows = {line.split()[0]: line.split() for line in screen_text(app).splitlines()
-                    if line.split() and line.split()[0] in ("ok", "chunks", "sse", "streamed")}
+            rows = {
+                line.split()[0]: line.split()
+                for line in screen_text(app).splitlines()
+                if line.split() and line.split()[0] in ("ok", "chunks", "sse", "streamed")
+            }
             assert sse.events == 4 * sse.requests and chunked.chunks == 5 * chunked.requests
             assert rows["streamed"] == ["streamed", "events", "chunks", "bytes", "per", "response"]
             assert rows["sse"][1] == f"{sse.events:,}"
@@ -571,10 +642,12 @@ def metrics_app() -> web.Application:
 
     async def metrics(request: web.Request) -> web.Response:
         count = app[COUNTER]["count"]
-        text = ("# TYPE demo_requests_total counter\n"
-                f"demo_requests_total {count}\n"
-                "# TYPE demo_queue_depth gauge\n"
-                "demo_queue_depth 7\n")
+        text = (
+            "# TYPE demo_requests_total counter\n"
+            f"demo_requests_total {count}\n"
+            "# TYPE demo_queue_depth gauge\n"
+            "demo_queue_depth 7\n"
+        )
         return web.Response(text=text, content_type="text/plain")
 
     async def broken(request: web.Request) -> web.Response:
@@ -587,8 +660,12 @@ def metrics_app() -> web.Application:
 
 async def test_target_metrics_show_latest_values_and_a_chart(tmp_path: Path) -> None:
     with ServerThread(metrics_app()) as server:
-        path = write_profile(tmp_path, server.url, duration="10s",
-                             extra='metrics_url = "/metrics"\nmetrics = ["demo_requests_total", "demo_queue_depth"]')
+        path = write_profile(
+            tmp_path,
+            server.url,
+            duration="10s",
+            extra='metrics_url = "/metrics"\nmetrics = ["demo_requests_total", "demo_queue_depth"]',
+        )
         app = console(path, tmp_path)
         async with app.run_test(size=(80, 24)) as pilot:
             await wait_for(pilot, lambda: app.renders > 0)
@@ -598,7 +675,9 @@ async def test_target_metrics_show_latest_values_and_a_chart(tmp_path: Path) -> 
             assert f"metrics {server.url}/metrics" in pane.status_text
             await start(app, pilot)
             # A gauge shows from the first scrape; a counter is a rate from the second on.
-            await wait_for(pilot, lambda: "demo_queue_depth  7  (value)" in screen_text(app), timeout=8)
+            await wait_for(
+                pilot, lambda: "demo_queue_depth  7  (value)" in screen_text(app), timeout=8
+            )
             await wait_for(pilot, lambda: "/s  (rate)" in pane.status_text, timeout=8)
             line = next(x for x in pane.status_text.splitlines() if "demo_requests_total" in x)
             assert float(line.split()[-2].removesuffix("/s")) > 0
@@ -609,7 +688,9 @@ async def test_target_metrics_show_latest_values_and_a_chart(tmp_path: Path) -> 
             await wait_for(pilot, lambda: app.controller.state == STOPPED)
 
 
-async def test_m_sets_the_metrics_url_and_a_failed_scrape_is_shown_not_fatal(tmp_path: Path) -> None:
+async def test_m_sets_the_metrics_url_and_a_failed_scrape_is_shown_not_fatal(
+    tmp_path: Path,
+) -> None:
     with ServerThread(metrics_app()) as server:
         app = console(write_profile(tmp_path, server.url, duration="10s"), tmp_path)
         async with app.run_test(size=(80, 24)) as pilot:
@@ -625,14 +706,18 @@ async def test_m_sets_the_metrics_url_and_a_failed_scrape_is_shown_not_fatal(tmp
             await pilot.press("enter")
             await wait_for(pilot, lambda: "expected a series like" in screen_text(app))
             assert isinstance(app.screen, MetricsScreen)
-            app.screen.query_one("#metrics-series", Input).value = 'demo_queue_depth, value(demo_requests_total{a="1,2"})'
+            app.screen.query_one(
+                "#metrics-series", Input
+            ).value = 'demo_queue_depth, value(demo_requests_total{a="1,2"})'
             await pilot.press("enter")
             await wait_for(pilot, lambda: isinstance(app.screen, DashboardScreen))
             plan = app.controller.plan
             assert plan.metrics_url == f"{server.url}/metrics-broken"
             assert plan.metrics == ("demo_queue_depth", 'value(demo_requests_total{a="1,2"})')
             await start(app, pilot)
-            await wait_for(pilot, lambda: "⚠ scrape failed: HTTP 500" in screen_text(app), timeout=8)
+            await wait_for(
+                pilot, lambda: "⚠ scrape failed: HTTP 500" in screen_text(app), timeout=8
+            )
             before = app.controller.latest().total.requests
             await wait_for(pilot, lambda: app.controller.latest().total.requests > before)
             assert app.controller.state == RUNNING  # a failing scrape never stops the run
@@ -645,8 +730,12 @@ async def test_a_host_past_this_machine_asks_first(profile: Path, tmp_path: Path
     """The app is told that no host is local, so the test's own 127.0.0.1 server plays the
     remote one: if the question were skipped, the load still could only reach that server."""
     known = KnownHosts(tmp_path / "known.json", is_local=lambda host: False)
-    app = StressDeckApp(PlanSource.from_file(profile, max_duration=20.0), monitor=FixedMonitor(),
-                        sessions_dir=tmp_path / "sessions", known_hosts=known)
+    app = StressDeckApp(
+        PlanSource.from_file(profile, max_duration=20.0),
+        monitor=FixedMonitor(),
+        sessions_dir=tmp_path / "sessions",
+        known_hosts=known,
+    )
     async with app.run_test(size=(80, 24)) as pilot:
         await wait_for(pilot, lambda: app.renders > 0)
         await pilot.press("s")
@@ -679,7 +768,9 @@ async def test_a_host_past_this_machine_asks_first(profile: Path, tmp_path: Path
         await wait_for(pilot, lambda: app.controller.state == STOPPED)
 
 
-async def test_a_loopback_target_starts_without_asking(profile: Path, tmp_path: Path, target) -> None:
+async def test_a_loopback_target_starts_without_asking(
+    profile: Path, tmp_path: Path, target
+) -> None:
     app = console(profile, tmp_path)
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(pilot, lambda: app.renders > 0)
@@ -709,7 +800,11 @@ async def saved_run(profile: Path, tmp_path: Path, name: str, users: int = 2) ->
     saved = tmp_path / "sessions" / name
     async with app.run_test(size=SIZE) as pilot:
         await start(app, pilot)
-        await wait_for(pilot, lambda: all(e.requests > 5 for e in app.controller.latest().endpoints), timeout=15)
+        await wait_for(
+            pilot,
+            lambda: all(e.requests > 5 for e in app.controller.latest().endpoints),
+            timeout=15,
+        )
         await pilot.press("s")
         await wait_for(pilot, lambda: app.controller.state == STOPPED)
         assert await app.save_session(saved) == saved
@@ -773,9 +868,14 @@ async def test_baseline_figures_show_under_the_live_ones(profile: Path, tmp_path
         assert table.cell_text("ep1-baseline", "rps") == rate(base.endpoints[1].rps)
         await start(app, pilot)
         await wait_for(pilot, lambda: number(table.cell_text("ep0", "requests")) > 0)
-        assert table.cell_text("ep0-baseline", "requests") == f"{base.endpoints[0].requests:,}"  # unchanged
+        assert (
+            table.cell_text("ep0-baseline", "requests") == f"{base.endpoints[0].requests:,}"
+        )  # unchanged
         shown = screen_text(app)
-        assert shown.count("↳ baseline") == 3 and max(len(line.rstrip()) for line in shown.splitlines()) <= 80
+        assert (
+            shown.count("↳ baseline") == 3
+            and max(len(line.rstrip()) for line in shown.splitlines()) <= 80
+        )
         await pilot.press("s")
         await wait_for(pilot, lambda: app.controller.state == STOPPED)
 
@@ -786,20 +886,28 @@ async def test_picker_imports_a_pasted_curl_command_and_opens_it(target, tmp_pat
     profiles = tmp_path / "profiles"
     profiles.mkdir()
     (profiles / "get-ok.toml").write_text("taken", encoding="utf-8")  # never overwritten
-    app = StressDeckApp(profiles_dir=profiles, sessions_dir=tmp_path / "sessions", monitor=FixedMonitor(),
-                        overrides={"duration": 3.0, "users": 1})
+    app = StressDeckApp(
+        profiles_dir=profiles,
+        sessions_dir=tmp_path / "sessions",
+        monitor=FixedMonitor(),
+        overrides={"duration": 3.0, "users": 1},
+    )
     async with app.run_test(size=(80, 24)) as pilot:
         await wait_for(pilot, lambda: isinstance(app.screen, PickerScreen))
         field = app.screen.query_one("#curl-command", Input)
         field.focus()
         # As "Copy as cURL" gives it: one option a line, joined by backslash-newlines.
-        field.post_message(events.Paste(f"curl '{target.url}/ok' \\\n  -H 'X-Test: [b]1[/b]' \\\n  --compressed\n"))
+        field.post_message(
+            events.Paste(f"curl '{target.url}/ok' \\\n  -H 'X-Test: [b]1[/b]' \\\n  --compressed\n")
+        )
         await wait_for(pilot, lambda: field.value.startswith("curl "))
         assert "\n" not in field.value and "X-Test" in field.value
         await pilot.press("enter")
         await wait_for(pilot, lambda: isinstance(app.screen, DashboardScreen))
         written = profiles / "get-ok-2.toml"
-        assert written.exists() and (profiles / "get-ok.toml").read_text(encoding="utf-8") == "taken"
+        assert (
+            written.exists() and (profiles / "get-ok.toml").read_text(encoding="utf-8") == "taken"
+        )
         assert 'X-Test = "[b]1[/b]"' in written.read_text(encoding="utf-8")
         assert app.controller.source.profile.source == str(written)
         assert app.screen.query_one(EndpointTable).cell_text("ep0", "endpoint") == "GET /ok"
@@ -887,7 +995,9 @@ def test_a_signal_stops_the_run_and_autosaves_it(tmp_path: Path, target, signum:
 
     profile = write_profile(tmp_path, target.url, duration="60s")
     sessions = tmp_path / "sessions"
-    console = ConsoleProcess([str(profile), "--processes", "1", "--sessions-dir", str(sessions)], tmp_path)
+    console = ConsoleProcess(
+        [str(profile), "--processes", "1", "--sessions-dir", str(sessions)], tmp_path
+    )
     try:
         until(lambda: "Start/Stop" in console.text, 30, "the console drew its footer")
         os.write(console.fd, b"s")

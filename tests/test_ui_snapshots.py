@@ -9,14 +9,16 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from test_ui_support import FixedMonitor, sample_snapshot, sample_target_metrics
+
 from stressdeck.engine.snapshot import STOPPED
 from stressdeck.ui.app import StressDeckApp
-from test_ui_support import FixedMonitor, sample_snapshot, sample_target_metrics
 
 
 def static_app(**changes: object) -> StressDeckApp:
-    return StressDeckApp(static_snapshot=sample_snapshot(**changes), static_title="Demo mix",
-                         monitor=FixedMonitor())
+    return StressDeckApp(
+        static_snapshot=sample_snapshot(**changes), static_title="Demo mix", monitor=FixedMonitor()
+    )
 
 
 def test_dashboard_80x24_overview(snap_compare) -> None:
@@ -29,8 +31,11 @@ def test_dashboard_80x24_endpoints(snap_compare) -> None:
 
 def test_dashboard_80x24_endpoints_streaming(snap_compare) -> None:
     plain, chunked, sse = sample_snapshot().endpoints
-    endpoints = (plain, replace(chunked, chunks=10_240, bytes=6_144_000),
-                 replace(sse, events=40_960, chunks=40_960))
+    endpoints = (
+        plain,
+        replace(chunked, chunks=10_240, bytes=6_144_000),
+        replace(sse, events=40_960, chunks=40_960),
+    )
     assert snap_compare(static_app(endpoints=endpoints), terminal_size=(80, 24), press=["2"])
 
 

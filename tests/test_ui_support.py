@@ -16,7 +16,13 @@ from textual.app import App
 from textual.pilot import Pilot
 
 from stressdeck.engine.snapshot import (
-    RUNNING, ControlEvent, EndpointSummary, GeneratorHealth, HistogramBucket, Percentiles, Snapshot,
+    RUNNING,
+    ControlEvent,
+    EndpointSummary,
+    GeneratorHealth,
+    HistogramBucket,
+    Percentiles,
+    Snapshot,
     TimelinePoint,
 )
 from stressdeck.metrics import MetricPoint, MetricsSnapshot, SeriesHistory
@@ -24,7 +30,9 @@ from stressdeck.monitor import HostSample, ProcessSample
 from stressdeck.thresholds import ThresholdResult
 
 
-def buckets(low: float, high: float, peak: int, shift: float = 0.0, n: int = 24) -> tuple[HistogramBucket, ...]:
+def buckets(
+    low: float, high: float, peak: int, shift: float = 0.0, n: int = 24
+) -> tuple[HistogramBucket, ...]:
     """Log-spaced buckets with a bell-shaped count around the middle (moved by ``shift``)."""
     ratio = (high / low) ** (1 / n)
     edges = [low * ratio**i for i in range(n + 1)]
@@ -35,15 +43,38 @@ def buckets(low: float, high: float, peak: int, shift: float = 0.0, n: int = 24)
     )
 
 
-def summary(name: str, requests: int, errors: int, p50: float, statuses: dict[int, int],
-            error_counts: dict[str, int] | None = None, seconds: float = 30.0) -> EndpointSummary:
-    latency = Percentiles(p50=p50, p90=p50 * 3, p95=p50 * 4, p99=p50 * 9, p999=p50 * 15, max=p50 * 30,
-                          mean=p50 * 1.4, count=requests)
+def summary(
+    name: str,
+    requests: int,
+    errors: int,
+    p50: float,
+    statuses: dict[int, int],
+    error_counts: dict[str, int] | None = None,
+    seconds: float = 30.0,
+) -> EndpointSummary:
+    latency = Percentiles(
+        p50=p50,
+        p90=p50 * 3,
+        p95=p50 * 4,
+        p99=p50 * 9,
+        p999=p50 * 15,
+        max=p50 * 30,
+        mean=p50 * 1.4,
+        count=requests,
+    )
     ttfb = Percentiles(p50=p50 * 0.8, p95=p50 * 3.5, p99=p50 * 8, max=p50 * 25, count=requests)
     return EndpointSummary(
-        name=name, requests=requests, errors=errors, rps=requests / seconds, interval_rps=requests / seconds,
-        error_rate=errors / requests if requests else 0.0, status_counts=statuses,
-        error_counts=error_counts or {}, bytes=requests * 512, latency_ms=latency, service_ms=latency,
+        name=name,
+        requests=requests,
+        errors=errors,
+        rps=requests / seconds,
+        interval_rps=requests / seconds,
+        error_rate=errors / requests if requests else 0.0,
+        status_counts=statuses,
+        error_counts=error_counts or {},
+        bytes=requests * 512,
+        latency_ms=latency,
+        service_ms=latency,
         ttfb_ms=ttfb,
     )
 
@@ -63,22 +94,51 @@ def sample_snapshot(**changes: object) -> Snapshot:
         for name, n in ep.error_counts.items():
             if n:
                 errors[name] = errors.get(name, 0) + n
-    total = summary("total", sum(e.requests for e in endpoints), sum(e.errors for e in endpoints), 3.0,
-                    statuses, errors)
+    total = summary(
+        "total",
+        sum(e.requests for e in endpoints),
+        sum(e.errors for e in endpoints),
+        3.0,
+        statuses,
+        errors,
+    )
     timeline = tuple(
-        TimelinePoint(t=float(s), span=1.0, requests=int(370 + 60 * math.sin(s / 4)),
-                      rps=370 + 60 * math.sin(s / 4), errors=int(2 + 2 * math.sin(s / 3) ** 2),
-                      p50=3 + math.sin(s / 5), p95=12 + 4 * math.sin(s / 5), p99=27 + 9 * math.sin(s / 6),
-                      users=10 if s < 5 else 12)
+        TimelinePoint(
+            t=float(s),
+            span=1.0,
+            requests=int(370 + 60 * math.sin(s / 4)),
+            rps=370 + 60 * math.sin(s / 4),
+            errors=int(2 + 2 * math.sin(s / 3) ** 2),
+            p50=3 + math.sin(s / 5),
+            p95=12 + 4 * math.sin(s / 5),
+            p99=27 + 9 * math.sin(s / 6),
+            users=10 if s < 5 else 12,
+        )
         for s in range(1, 31)
     )
     values: dict[str, object] = dict(
-        elapsed=30.4, state=RUNNING, model="closed", target="http://127.0.0.1:8765", users=12,
-        active_users=12, rate=None, in_flight=7, total=total, endpoints=endpoints, timeline=timeline,
-        control_log=(ControlEvent(5.0, "users", 12.0), ControlEvent(12.5, "pause"), ControlEvent(14.0, "resume")),
-        thresholds=(ThresholdResult("p95 < 500ms", None, 12.0, True),
-                    ThresholdResult("error_rate < 0.5%", None, 0.0057, False)),
-        latency_buckets=buckets(0.4, 400.0, 2400), recent_latency_buckets=buckets(0.4, 400.0, 700, shift=0.1),
+        elapsed=30.4,
+        state=RUNNING,
+        model="closed",
+        target="http://127.0.0.1:8765",
+        users=12,
+        active_users=12,
+        rate=None,
+        in_flight=7,
+        total=total,
+        endpoints=endpoints,
+        timeline=timeline,
+        control_log=(
+            ControlEvent(5.0, "users", 12.0),
+            ControlEvent(12.5, "pause"),
+            ControlEvent(14.0, "resume"),
+        ),
+        thresholds=(
+            ThresholdResult("p95 < 500ms", None, 12.0, True),
+            ThresholdResult("error_rate < 0.5%", None, 0.0057, False),
+        ),
+        latency_buckets=buckets(0.4, 400.0, 2400),
+        recent_latency_buckets=buckets(0.4, 400.0, 700, shift=0.1),
         health=GeneratorHealth(loop_lag_ms=1.2, send_lag_ms=0.4, cpu_percent=35.0),
     )
     values.update(changes)
@@ -91,15 +151,24 @@ def sample_target_metrics(fail_last: bool = False) -> MetricsSnapshot:
     error = "HTTP 500 from http://127.0.0.1:8765/metrics"
 
     def point(t: int, value: float) -> MetricPoint:
-        return MetricPoint(float(t), None, ok=False, error=error) if t in failed else MetricPoint(float(t), value)
+        return (
+            MetricPoint(float(t), None, ok=False, error=error)
+            if t in failed
+            else MetricPoint(float(t), value)
+        )
 
     requests = tuple(point(t, 380 + 50 * math.sin(t / 4)) for t in range(2, 31))
     latency = tuple(point(t, 0.012 + 0.004 * math.sin(t / 5)) for t in range(2, 31))
     return MetricsSnapshot(
-        url="http://127.0.0.1:8765/metrics", t=30.0, scrapes=30, failures=len(failed),
+        url="http://127.0.0.1:8765/metrics",
+        t=30.0,
+        scrapes=30,
+        failures=len(failed),
         last_error=error,
-        series=(SeriesHistory("http_requests_total", "rate", "/s", requests),
-                SeriesHistory("p95(http_request_duration_seconds)", "p95", "s", latency)),
+        series=(
+            SeriesHistory("http_requests_total", "rate", "/s", requests),
+            SeriesHistory("p95(http_request_duration_seconds)", "p95", "s", latency),
+        ),
         scrape_points=tuple(point(t, 0.003) for t in range(1, 31)),
     )
 
@@ -110,11 +179,15 @@ class FixedMonitor:
     def __init__(self, target: bool = True) -> None:
         self.history: deque[HostSample] = deque(maxlen=120)
         for i in range(40):
-            self.history.append(HostSample(
-                cpu_per_core=(20 + 30 * abs(math.sin(i / 6)), 35.0, 80.0, 10.0),
-                memory_percent=40 + i / 4, memory_used=int((6 + i / 40) * 2**30), memory_total=16 * 2**30,
-                target=ProcessSample(4242, "backend", 55.0, 300 * 2**20) if target else None,
-            ))
+            self.history.append(
+                HostSample(
+                    cpu_per_core=(20 + 30 * abs(math.sin(i / 6)), 35.0, 80.0, 10.0),
+                    memory_percent=40 + i / 4,
+                    memory_used=int((6 + i / 40) * 2**30),
+                    memory_total=16 * 2**30,
+                    target=ProcessSample(4242, "backend", 55.0, 300 * 2**20) if target else None,
+                )
+            )
 
     def sample(self) -> HostSample:
         return self.history[-1]
@@ -123,9 +196,19 @@ class FixedMonitor:
 def screen_text(app: App) -> str:
     """The whole screen as plain text, exactly as drawn (what a user would read)."""
     width, height = app.size
-    console = Console(width=width, height=height, file=io.StringIO(), force_terminal=True,
-                      color_system="truecolor", record=True, legacy_windows=False, safe_box=False)
-    console.print(app.screen._compositor.render_update(full=True, screen_stack=app._background_screens))
+    console = Console(
+        width=width,
+        height=height,
+        file=io.StringIO(),
+        force_terminal=True,
+        color_system="truecolor",
+        record=True,
+        legacy_windows=False,
+        safe_box=False,
+    )
+    console.print(
+        app.screen._compositor.render_update(full=True, screen_stack=app._background_screens)
+    )
     return console.export_text()
 
 
@@ -139,8 +222,15 @@ async def wait_for(pilot: Pilot, condition: Callable[[], bool], timeout: float =
     assert condition(), f"condition not met within {timeout} s"
 
 
-def write_profile(directory: Path, base_url: str, *, name: str = "UI test", users: int = 2,
-                  duration: str = "8s", extra: str = "") -> Path:
+def write_profile(
+    directory: Path,
+    base_url: str,
+    *,
+    name: str = "UI test",
+    users: int = 2,
+    duration: str = "8s",
+    extra: str = "",
+) -> Path:
     """A two-endpoint profile against the test server (GET and POST /ok).
 
     A little think time keeps the load light: the test server shares this process (and

@@ -8,8 +8,16 @@ from pathlib import Path
 
 import psutil
 import pytest
+from test_ui_support import sample_snapshot, write_profile
 
-from stressdeck.engine.snapshot import STOPPED, ControlEvent, EndpointSummary, GeneratorHealth, HistogramBucket
+from stressdeck.engine.snapshot import (
+    STOPPED,
+    ControlEvent,
+    EndpointSummary,
+    GeneratorHealth,
+    HistogramBucket,
+)
+from stressdeck.errors import InputError
 from stressdeck.monitor import HostMonitor, check_pid
 from stressdeck.thresholds import ThresholdResult
 from stressdeck.ui.controller import ControlError, RunController
@@ -20,23 +28,39 @@ from stressdeck.ui.screens.dialogs import check_session_name
 from stressdeck.ui.widgets.charts import bucket_position
 from stressdeck.ui.widgets.header import header_text
 from stressdeck.ui.widgets.tables import endpoint_row
-from stressdeck.errors import InputError
-from test_ui_support import sample_snapshot, write_profile
 
 
-@pytest.mark.parametrize(("value", "shown"), [
-    (0, "-"), (0.123, "0.12ms"), (3.14159, "3.1ms"), (123.4, "123ms"), (12_345, "12.3s"),
-])
+@pytest.mark.parametrize(
+    ("value", "shown"),
+    [
+        (0, "-"),
+        (0.123, "0.12ms"),
+        (3.14159, "3.1ms"),
+        (123.4, "123ms"),
+        (12_345, "12.3s"),
+    ],
+)
 def test_ms(value: float, shown: str) -> None:
     assert ms(value) == shown
 
 
-@pytest.mark.parametrize(("function", "value", "shown"), [
-    (count, 12_345, "12,345"), (count, 123_456, "123k"), (count, 12_345_678, "12.3M"),
-    (percent, 0, "0%"), (percent, 0.0057, "0.57%"), (percent, 0.25, "25.0%"),
-    (clock, 0, "0:00"), (clock, 75.9, "1:15"), (clock, 3725, "1:02:05"),
-    (size, 512, "512B"), (size, 3 * 2**20, "3.0MiB"), (size, 5 * 2**30, "5.0GiB"),
-])
+@pytest.mark.parametrize(
+    ("function", "value", "shown"),
+    [
+        (count, 12_345, "12,345"),
+        (count, 123_456, "123k"),
+        (count, 12_345_678, "12.3M"),
+        (percent, 0, "0%"),
+        (percent, 0.0057, "0.57%"),
+        (percent, 0.25, "25.0%"),
+        (clock, 0, "0:00"),
+        (clock, 75.9, "1:15"),
+        (clock, 3725, "1:02:05"),
+        (size, 512, "512B"),
+        (size, 3 * 2**20, "3.0MiB"),
+        (size, 5 * 2**30, "5.0GiB"),
+    ],
+)
 def test_formatters(function, value: float, shown: str) -> None:
     assert function(value) == shown
 
@@ -66,18 +90,26 @@ def test_event_tracker_says_each_thing_once() -> None:
     texts = [e.text for e in first]
     assert texts[:3] == ["users set to 12", "pause", "resume"]
     assert "first HTTP 500 response" in texts and "first timeout error" in texts
-    assert any(e.level == ERROR and e.text.startswith("threshold failing: error_rate < 0.5%") and "0.57%" in e.text
-               for e in first)
+    assert any(
+        e.level == ERROR
+        and e.text.startswith("threshold failing: error_rate < 0.5%")
+        and "0.57%" in e.text
+        for e in first
+    )
     assert tracker.update(sample_snapshot()) == []  # nothing new
 
     recovered = sample_snapshot(
         thresholds=(ThresholdResult("error_rate < 0.5%", None, 0.001, True),),
         control_log=sample_snapshot().control_log + (ControlEvent(31.0, "users", 20.0),),
-        state=STOPPED, stop_reason="duration reached",
+        state=STOPPED,
+        stop_reason="duration reached",
     )
     levels = {e.text: e.level for e in tracker.update(recovered)}
-    assert levels == {"users set to 20": INFO, "threshold passing again: error_rate < 0.5%": INFO,
-                      "run stopped: duration reached; thresholds passed": INFO}
+    assert levels == {
+        "users set to 20": INFO,
+        "threshold passing again: error_rate < 0.5%": INFO,
+        "run stopped: duration reached; thresholds passed": INFO,
+    }
     tracker.reset()
     assert len(tracker.update(sample_snapshot())) == len(first)
 
@@ -90,11 +122,15 @@ def test_event_tracker_does_not_repeat_saturation_every_tick() -> None:
     hot, cool = GeneratorHealth(loop_lag_ms=80), GeneratorHealth()
     said = []
     for i in range(20):  # flipping every tick for 10 s: one warning, not ten
-        said += tracker.update(sample_snapshot(elapsed=31 + i / 2, health=hot if i % 2 == 0 else cool))
+        said += tracker.update(
+            sample_snapshot(elapsed=31 + i / 2, health=hot if i % 2 == 0 else cool)
+        )
     assert [e.level for e in said] == [WARN]
 
 
-@pytest.mark.parametrize(("value", "where"), [(1.0, -0.5), (2.0, 0.5), (3.0, 0.5 + 0.5849625), (99.0, None)])
+@pytest.mark.parametrize(
+    ("value", "where"), [(1.0, -0.5), (2.0, 0.5), (3.0, 0.5 + 0.5849625), (99.0, None)]
+)
 def test_bucket_position_is_logarithmic_within_a_bucket(value: float, where: float | None) -> None:
     buckets = (HistogramBucket(1.0, 2.0, 5), HistogramBucket(2.0, 4.0, 3))
     got = bucket_position(buckets, value)
@@ -122,13 +158,17 @@ def test_load_keys_before_a_run_rebuild_the_plan(tmp_path: Path) -> None:
     with pytest.raises(ControlError, match="start a run"):
         controller.toggle_pause()
     controller.choose_preset("spike")
-    assert controller.plan.load.preset == "spike" and "preset spike" in describe_load(controller.plan)
+    assert controller.plan.load.preset == "spike" and "preset spike" in describe_load(
+        controller.plan
+    )
     controller.choose_preset(None)
     assert controller.plan.load.preset is None
 
 
 def test_open_model_uses_rate_keys(tmp_path: Path) -> None:
-    source = PlanSource.from_file(write_profile(tmp_path, "http://127.0.0.1:9"), {"model": "open", "rate": 50.0})
+    source = PlanSource.from_file(
+        write_profile(tmp_path, "http://127.0.0.1:9"), {"model": "open", "rate": 50.0}
+    )
     controller = RunController(source)
     assert controller.change_rate(1.1) == 55.0
     assert controller.change_rate(0.9) == 49.5
@@ -174,23 +214,33 @@ def test_i_know_is_kept_by_every_plan_a_source_builds(tmp_path: Path) -> None:
     assert entry.source.with_overrides(users=4000).build().load.users == 4000
 
 
-@pytest.mark.parametrize(("typed", "series"), [
-    ("", ()),
-    ("a_total", ("a_total",)),
-    ("a_total, b ; c", ("a_total", "b", "c")),
-    ('p95(x{a="1",b="2"}), y', ('p95(x{a="1",b="2"})', "y")),
-    ('x{a="q\\",r"}, y', ('x{a="q\\",r"}', "y")),
-])
+@pytest.mark.parametrize(
+    ("typed", "series"),
+    [
+        ("", ()),
+        ("a_total", ("a_total",)),
+        ("a_total, b ; c", ("a_total", "b", "c")),
+        ('p95(x{a="1",b="2"}), y', ('p95(x{a="1",b="2"})', "y")),
+        ('x{a="q\\",r"}, y', ('x{a="q\\",r"}', "y")),
+    ],
+)
 def test_split_series_splits_only_between_series(typed: str, series: tuple[str, ...]) -> None:
     from stressdeck.ui.screens.dialogs import split_series
 
     assert split_series(typed) == series
 
 
-@pytest.mark.parametrize(("value", "unit", "shown"), [
-    (None, "/s", "-"), (289.4, "/s", "289/s"), (0.0123, "s", "12.3ms"), (3 * 2**20, "B", "3.0MiB"),
-    (7, "", "7"), (21.5, "°C", "21.5°C"),
-])
+@pytest.mark.parametrize(
+    ("value", "unit", "shown"),
+    [
+        (None, "/s", "-"),
+        (289.4, "/s", "289/s"),
+        (0.0123, "s", "12.3ms"),
+        (3 * 2**20, "B", "3.0MiB"),
+        (7, "", "7"),
+        (21.5, "°C", "21.5°C"),
+    ],
+)
 def test_metric_value_in_its_unit(value: float | None, unit: str, shown: str) -> None:
     from stressdeck.ui.widgets.target import metric_value
 
@@ -200,21 +250,37 @@ def test_metric_value_in_its_unit(value: float | None, unit: str, shown: str) ->
 def test_target_text_names_a_failed_scrape_literally() -> None:
     from dataclasses import replace
 
-    from stressdeck.ui.widgets.target import target_text
     from test_ui_support import sample_target_metrics
 
+    from stressdeck.ui.widgets.target import target_text
+
     metrics = sample_target_metrics(fail_last=True)
-    hostile = replace(metrics, scrape_points=(*metrics.scrape_points[:-1],
-                                               replace(metrics.scrape_points[-1], error="[red]x\x1b[2J")))
+    hostile = replace(
+        metrics,
+        scrape_points=(
+            *metrics.scrape_points[:-1],
+            replace(metrics.scrape_points[-1], error="[red]x\x1b[2J"),
+        ),
+    )
     text = target_text(hostile, None, ())
     assert "⚠ scrape failed: [red]x\\x1b[2J" in text.plain
     assert target_text(None, None, ()).plain.startswith("no metrics URL")
 
 
-@pytest.mark.parametrize(("host", "loopback"), [
-    ("127.0.0.1", True), ("127.3.2.1", True), ("localhost", True), ("::1", True), ("[::1]", True),
-    ("api.localhost", True), ("10.255.255.1", False), ("example.com", False), ("localhost.example.com", False),
-])
+@pytest.mark.parametrize(
+    ("host", "loopback"),
+    [
+        ("127.0.0.1", True),
+        ("127.3.2.1", True),
+        ("localhost", True),
+        ("::1", True),
+        ("[::1]", True),
+        ("api.localhost", True),
+        ("10.255.255.1", False),
+        ("example.com", False),
+        ("localhost.example.com", False),
+    ],
+)
 def test_is_loopback(host: str, loopback: bool) -> None:
     from stressdeck.hosts import is_loopback
 
@@ -232,7 +298,9 @@ def test_known_hosts_are_remembered_per_profile(tmp_path: Path) -> None:
     far = PlanSource.from_file(write_profile(tmp_path, "http://127.0.0.2:9")).build()
     near = PlanSource.from_file(write_profile(tmp_path / "near", "http://127.0.0.1:9")).build()
     other = PlanSource.from_file(write_profile(tmp_path / "other", "http://127.0.0.2:9")).build()
-    known = KnownHosts(tmp_path / "sessions" / ".known-hosts.json", is_local=lambda host: host == "127.0.0.1")
+    known = KnownHosts(
+        tmp_path / "sessions" / ".known-hosts.json", is_local=lambda host: host == "127.0.0.1"
+    )
     assert known.to_confirm(far) == ["127.0.0.2"] and known.to_confirm(near) == []
     known.remember(far, ["127.0.0.2"])
     assert known.to_confirm(far) == []
@@ -253,12 +321,19 @@ def test_each_header_warning_has_its_own_line() -> None:
     assert len(header_text(sample_snapshot(), "p", None).plain.splitlines()) == 3
 
 
-@pytest.mark.parametrize(("url", "loopback"), [
-    ("http://127.0.0.1:8080/", True), ("http://[::1]:80/x", True), ("https://localhost:5", True),
-    ("http://127.0.0.1:1@example.com/", False),  # the host an HTTP client uses is example.com
-    ("http://u:p@127.0.0.1:1/", False), ("ftp://127.0.0.1/", False), ("http://127.0.0.1:99999/", False),
-    ("http://example.com/", False),
-])
+@pytest.mark.parametrize(
+    ("url", "loopback"),
+    [
+        ("http://127.0.0.1:8080/", True),
+        ("http://[::1]:80/x", True),
+        ("https://localhost:5", True),
+        ("http://127.0.0.1:1@example.com/", False),  # the host an HTTP client uses is example.com
+        ("http://u:p@127.0.0.1:1/", False),
+        ("ftp://127.0.0.1/", False),
+        ("http://127.0.0.1:99999/", False),
+        ("http://example.com/", False),
+    ],
+)
 def test_is_loopback_url_reads_the_host_as_a_client_does(url: str, loopback: bool) -> None:
     """The benchmarks' guard: a URL that only starts like a loopback one is refused."""
     from stressdeck.hosts import is_loopback_url

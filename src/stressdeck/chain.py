@@ -48,7 +48,7 @@ class Template:
 
     def render(self, variables: Mapping[str, str]) -> str:
         out = [self.parts[0]]
-        for name, literal in zip(self.names, self.parts[1:]):
+        for name, literal in zip(self.names, self.parts[1:], strict=False):
             value = variables.get(name)
             if value is None:
                 maker = RANDOM.get(name)
@@ -141,13 +141,13 @@ class Extractor:
 def parse_extractor(variable: str, expression: str) -> Extractor:
     """Raises ValueError with what was expected."""
     if expression.startswith("header:"):
-        name = expression[len("header:"):].strip()
+        name = expression[len("header:") :].strip()
         if not name:
             raise ValueError('expected "header:NAME"')
         return Extractor(variable, "header", name)
     if expression.startswith("regex:"):
         try:
-            pattern = re.compile(expression[len("regex:"):])
+            pattern = re.compile(expression[len("regex:") :])
         except re.error as exc:
             raise ValueError(f"expected a valid regular expression ({exc})") from None
         return Extractor(variable, "regex", expression, pattern=pattern)
@@ -173,7 +173,9 @@ class DataFeed:
     used once per pass across the whole run.
     """
 
-    def __init__(self, rows: Sequence[Mapping[str, str]], mode: str, worker: int = 0, workers: int = 1) -> None:
+    def __init__(
+        self, rows: Sequence[Mapping[str, str]], mode: str, worker: int = 0, workers: int = 1
+    ) -> None:
         self.rows = rows
         self.mode = mode
         self.position = worker

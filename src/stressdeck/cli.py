@@ -38,7 +38,9 @@ Steer = Callable[[RunHandle], Coroutine[Any, Any, None]]
 def _duration(text: str) -> float:
     seconds = parse_duration(text)
     if seconds is None or seconds <= 0:
-        raise argparse.ArgumentTypeError(f'expected a duration like "500ms", "30s" or "2m", got {text!r}')
+        raise argparse.ArgumentTypeError(
+            f'expected a duration like "500ms", "30s" or "2m", got {text!r}'
+        )
     return seconds
 
 
@@ -58,17 +60,27 @@ def _processes(text: str) -> str | int:
     try:
         return _positive_int(text)
     except argparse.ArgumentTypeError:
-        raise argparse.ArgumentTypeError(f'expected "auto" or a positive whole number, got {text!r}') from None
+        raise argparse.ArgumentTypeError(
+            f'expected "auto" or a positive whole number, got {text!r}'
+        ) from None
 
 
 def add_processes_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--processes", type=_processes, default="auto", metavar="N|auto",
-                        help="worker processes sending the load (default auto: one per core)")
+    parser.add_argument(
+        "--processes",
+        type=_processes,
+        default="auto",
+        metavar="N|auto",
+        help="worker processes sending the load (default auto: one per core)",
+    )
 
 
 def add_i_know_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--i-know", action="store_true",
-                        help=f"lift the safety caps ({MAX_USERS:,} users, {MAX_RATE:,.0f} requests/s)")
+    parser.add_argument(
+        "--i-know",
+        action="store_true",
+        help=f"lift the safety caps ({MAX_USERS:,} users, {MAX_RATE:,.0f} requests/s)",
+    )
 
 
 def _positive_float(text: str) -> float:
@@ -89,14 +101,28 @@ def add_load_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", choices=("closed", "open"), help="load model")
     parser.add_argument("--duration", type=_duration, help='how long to run, e.g. "30s", "2m"')
     parser.add_argument("--requests", type=_positive_int, help="stop after this many requests")
-    parser.add_argument("--preset", choices=PRESETS, help="a named load shape (see `stressdeck presets`)")
-    parser.add_argument("--max-duration", type=_duration, default=DEFAULT_MAX_DURATION,
-                        help="safety cap on any run (default 10m)")
+    parser.add_argument(
+        "--preset", choices=PRESETS, help="a named load shape (see `stressdeck presets`)"
+    )
+    parser.add_argument(
+        "--max-duration",
+        type=_duration,
+        default=DEFAULT_MAX_DURATION,
+        help="safety cap on any run (default 10m)",
+    )
     add_processes_option(parser)
     add_i_know_option(parser)
-    parser.add_argument("--metrics-url", help="the target's Prometheus endpoint, scraped every second (/path: on the target)")
-    parser.add_argument("--metric", action="append", default=[], metavar="SERIES",
-                        help='a target series to follow, e.g. "p95(http_request_duration_seconds)"; repeatable')
+    parser.add_argument(
+        "--metrics-url",
+        help="the target's Prometheus endpoint, scraped every second (/path: on the target)",
+    )
+    parser.add_argument(
+        "--metric",
+        action="append",
+        default=[],
+        metavar="SERIES",
+        help='a target series to follow, e.g. "p95(http_request_duration_seconds)"; repeatable',
+    )
 
 
 def _duration_ms(text: str) -> float:
@@ -109,12 +135,17 @@ def _duration_ms(text: str) -> float:
 def add_save_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--save", metavar="FILE", help="save the session (.toml or .json)")
     parser.add_argument("--force", action="store_true", help="overwrite an existing --save file")
-    parser.add_argument("--keep-secrets", action="store_true",
-                        help="keep literal secret header values in the saved profile (default: redacted)")
+    parser.add_argument(
+        "--keep-secrets",
+        action="store_true",
+        help="keep literal secret header values in the saved profile (default: redacted)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="stressdeck", description="Load and stress test HTTP backends.")
+    parser = argparse.ArgumentParser(
+        prog="stressdeck", description="Load and stress test HTTP backends."
+    )
     parser.add_argument("--version", action="version", version=f"stressdeck {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
@@ -125,7 +156,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--quiet", action="store_true", help="no progress lines, only the summary")
     add_save_options(run)
 
-    replay = sub.add_parser("replay", help="run a saved session's plan again, with its live changes")
+    replay = sub.add_parser(
+        "replay", help="run a saved session's plan again, with its live changes"
+    )
     replay.add_argument("session", help="a session file (.toml or .json)")
     replay.add_argument("--base-url", help="send to this base URL instead of the saved one")
     replay.add_argument("--quiet", action="store_true", help="no progress lines, only the summary")
@@ -137,10 +170,19 @@ def build_parser() -> argparse.ArgumentParser:
     compare = sub.add_parser("compare", help="compare two sessions; exit 3 on a regression")
     compare.add_argument("base", help="the baseline session")
     compare.add_argument("new", help="the session to judge")
-    compare.add_argument("--tolerance", default="10%", help="allowed change before it counts (default 10%%)")
-    compare.add_argument("--latency-floor", type=_duration_ms, default=1.0, metavar="DURATION",
-                         help="ignore latency changes smaller than this (default 1ms)")
-    compare.add_argument("--json", dest="json_file", metavar="FILE", help="write the comparison as JSON")
+    compare.add_argument(
+        "--tolerance", default="10%", help="allowed change before it counts (default 10%%)"
+    )
+    compare.add_argument(
+        "--latency-floor",
+        type=_duration_ms,
+        default=1.0,
+        metavar="DURATION",
+        help="ignore latency changes smaller than this (default 1ms)",
+    )
+    compare.add_argument(
+        "--json", dest="json_file", metavar="FILE", help="write the comparison as JSON"
+    )
 
     report = sub.add_parser("report", help="export a session as HTML, CSV (timeline) or JUnit XML")
     report.add_argument("session", help="a session file (.toml or .json)")
@@ -148,12 +190,18 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--csv", metavar="FILE", help="the per-second timeline as CSV")
     report.add_argument("--junit", metavar="FILE", help="thresholds as JUnit XML test cases")
 
-    imports = sub.add_parser("import", help="write a profile from a curl command, a HAR file or an OpenAPI spec")
+    imports = sub.add_parser(
+        "import", help="write a profile from a curl command, a HAR file or an OpenAPI spec"
+    )
     imports.add_argument("kind", choices=("curl", "har", "openapi"), help="what SOURCE is")
     imports.add_argument("source", help="the curl command line (one quoted argument), or the file")
-    imports.add_argument("--out", metavar="FILE", help="the profile to write (default profiles/NAME.toml)")
+    imports.add_argument(
+        "--out", metavar="FILE", help="the profile to write (default profiles/NAME.toml)"
+    )
     imports.add_argument("--name", help="the profile's name")
-    imports.add_argument("--base-url", help="the target's base URL (OpenAPI: instead of the spec's servers)")
+    imports.add_argument(
+        "--base-url", help="the target's base URL (OpenAPI: instead of the spec's servers)"
+    )
     imports.add_argument("--force", action="store_true", help="overwrite an existing profile")
 
     server = sub.add_parser("demo-server", help="serve the built-in demo target on 127.0.0.1")
@@ -176,8 +224,11 @@ def _main(argv: Sequence[str] | None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
     # The console has its own parser: `stressdeck`, `stressdeck PROFILE`, `stressdeck demo`,
     # `stressdeck view SESSION`.
-    if not args_list or args_list[0] in CONSOLE_COMMANDS or (
-            args_list[0] not in SUBCOMMANDS and not args_list[0].startswith("-")):
+    if (
+        not args_list
+        or args_list[0] in CONSOLE_COMMANDS
+        or (args_list[0] not in SUBCOMMANDS and not args_list[0].startswith("-"))
+    ):
         return _console(args_list)
     args = build_parser().parse_args(args_list)
     try:
@@ -217,9 +268,18 @@ def _console(argv: list[str]) -> int:
 def plan_from_args(args: argparse.Namespace, profile_path: str) -> Plan:
     profile = load_profile(profile_path)
     return build_plan(
-        profile, base_url=args.base_url, users=args.users, rate=args.rate, model=args.model,
-        duration=args.duration, requests=args.requests, preset=args.preset, max_duration=args.max_duration,
-        metrics_url=args.metrics_url, metrics=args.metric, i_know=args.i_know,
+        profile,
+        base_url=args.base_url,
+        users=args.users,
+        rate=args.rate,
+        model=args.model,
+        duration=args.duration,
+        requests=args.requests,
+        preset=args.preset,
+        max_duration=args.max_duration,
+        metrics_url=args.metrics_url,
+        metrics=args.metric,
+        i_know=args.i_know,
     )
 
 
@@ -229,9 +289,13 @@ def check_output_paths(args: argparse.Namespace) -> None:
     if save:
         path = Path(save)
         if path.suffix.lower() not in SUFFIXES:
-            raise InputError("--save", "", f"expected a .toml or .json file name, got {printable(save)}")
+            raise InputError(
+                "--save", "", f"expected a .toml or .json file name, got {printable(save)}"
+            )
         if path.exists() and not args.force:
-            raise InputError("--save", "", f"{printable(save)} already exists (use --force to overwrite)")
+            raise InputError(
+                "--save", "", f"{printable(save)} already exists (use --force to overwrite)"
+            )
     refuse_unwritable("--save", save)
     refuse_unwritable("--json", getattr(args, "json_file", None))
 
@@ -246,8 +310,14 @@ def autosave_path(directory: str = AUTOSAVE_DIR) -> Path:
     return path
 
 
-def keep_session(args: argparse.Namespace, plan: Plan, snapshot: Snapshot, *, partial: bool,
-                 replay_of: str | None = None) -> bool:
+def keep_session(
+    args: argparse.Namespace,
+    plan: Plan,
+    snapshot: Snapshot,
+    *,
+    partial: bool,
+    replay_of: str | None = None,
+) -> bool:
     """Save to --save; a partial run with no usable --save goes to sessions/autosave-*.toml.
 
     A --save that fails after the run (a full disk, a directory gone) falls back to the
@@ -264,8 +334,14 @@ def keep_session(args: argparse.Namespace, plan: Plan, snapshot: Snapshot, *, pa
     keep_secrets = bool(getattr(args, "keep_secrets", False))
     for attempt, (path, overwrite) in enumerate(targets):
         try:
-            written = save_session(path, plan, snapshot, overwrite=overwrite, keep_secrets=keep_secrets,
-                                   replay_of=replay_of)
+            written = save_session(
+                path,
+                plan,
+                snapshot,
+                overwrite=overwrite,
+                keep_secrets=keep_secrets,
+                replay_of=replay_of,
+            )
         except WriteError as exc:
             print(f"error: {printable(exc)}", file=sys.stderr)
             continue
@@ -278,8 +354,14 @@ def keep_session(args: argparse.Namespace, plan: Plan, snapshot: Snapshot, *, pa
 def cmd_import(args: argparse.Namespace) -> int:
     from stressdeck.importers import import_command
 
-    path, warnings = import_command(args.kind, args.source, out=args.out, base_url=args.base_url,
-                                    name=args.name, overwrite=args.force)
+    path, warnings = import_command(
+        args.kind,
+        args.source,
+        out=args.out,
+        base_url=args.base_url,
+        name=args.name,
+        overwrite=args.force,
+    )
     for warning in warnings:
         print(f"warning: {printable(warning)}", file=sys.stderr)
     print(f"profile written: {printable(path)}")
@@ -293,14 +375,25 @@ def cmd_run(args: argparse.Namespace) -> int:
     return run_and_keep(args, plan)
 
 
-def run_and_keep(args: argparse.Namespace, plan: Plan, *,
-                 steer: Steer | None = None, replay_of: str | None = None) -> int:
+def run_and_keep(
+    args: argparse.Namespace,
+    plan: Plan,
+    *,
+    steer: Steer | None = None,
+    replay_of: str | None = None,
+) -> int:
     """Run headless, print the summary, write --json and the session; the exit code of the run."""
     handles: list[RunHandle] = []
     try:
         final, interrupted = asyncio.run(
-            run_headless(plan, quiet=args.quiet, steer=steer, on_start=handles.append,
-                         processes=resolve_processes(getattr(args, "processes", "auto"))))
+            run_headless(
+                plan,
+                quiet=args.quiet,
+                steer=steer,
+                on_start=handles.append,
+                processes=resolve_processes(getattr(args, "processes", "auto")),
+            )
+        )
     except Exception:
         # A crash mid-run: keep what was measured before the traceback.
         if handles:
@@ -316,7 +409,9 @@ def run_and_keep(args: argparse.Namespace, plan: Plan, *,
         except WriteError as exc:
             print(f"error: {printable(exc)}", file=sys.stderr)
             code = EXIT_FAILED
-    crashed = final.stop_reason.startswith("worker") or final.stop_reason.startswith("internal error")
+    crashed = final.stop_reason.startswith("worker") or final.stop_reason.startswith(
+        "internal error"
+    )
     if not keep_session(args, plan, final, partial=interrupted or crashed, replay_of=replay_of):
         code = EXIT_FAILED
     if interrupted:
@@ -328,10 +423,14 @@ def run_and_keep(args: argparse.Namespace, plan: Plan, *,
     return code
 
 
-async def run_headless(plan: Plan, *, quiet: bool = False,
-                       steer: Steer | None = None,
-                       on_start: Callable[[RunHandle], None] | None = None,
-                       processes: int = 1) -> tuple[Snapshot, bool]:
+async def run_headless(
+    plan: Plan,
+    *,
+    quiet: bool = False,
+    steer: Steer | None = None,
+    on_start: Callable[[RunHandle], None] | None = None,
+    processes: int = 1,
+) -> tuple[Snapshot, bool]:
     """Run a plan to its end, printing a progress line a second; Ctrl+C/SIGTERM stop it cleanly.
 
     ``steer`` runs beside the run with its handle (a replay applies its control log there).
@@ -349,6 +448,7 @@ async def run_headless(plan: Plan, *, quiet: bool = False,
 
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, on_signal)
+
     def on_steer_done(task: asyncio.Task[None]) -> None:
         # A failing steer ends the run at once: its changes would be missing from then on.
         if not task.cancelled() and (failure := task.exception()) is not None:
@@ -360,8 +460,11 @@ async def run_headless(plan: Plan, *, quiet: bool = False,
         steering.add_done_callback(on_steer_done)
     try:
         if not quiet:
-            print(f"stressdeck {__version__}: {printable(plan.name)} -> {printable(plan.target)} "
-                  f"({plan.load.model} model, Ctrl+C stops and keeps the results)", flush=True)
+            print(
+                f"stressdeck {__version__}: {printable(plan.name)} -> {printable(plan.target)} "
+                f"({plan.load.model} model, Ctrl+C stops and keeps the results)",
+                flush=True,
+            )
         last_second = 0
         async for snapshot in handle.snapshots():
             if not quiet and (int(snapshot.elapsed) > last_second or snapshot.finished):

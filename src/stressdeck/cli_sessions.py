@@ -46,8 +46,11 @@ def cmd_replay(args: argparse.Namespace) -> int:
     plan = plan_for_replay(session, args.session, base_url=args.base_url, i_know=args.i_know)
     redacted = redacted_fields(session.plan.document)
     if redacted:
-        print(f"warning: {printable(args.session)}: {', '.join(redacted)} were redacted when saved; "
-              "the replay sends \"<redacted>\" (save with ${VAR} references or --keep-secrets)", file=sys.stderr)
+        print(
+            f"warning: {printable(args.session)}: {', '.join(redacted)} were redacted when saved; "
+            'the replay sends "<redacted>" (save with ${VAR} references or --keep-secrets)',
+            file=sys.stderr,
+        )
     events = replay_events(session)
     if not args.quiet and events:
         print(f"replaying {len(events)} live change(s) from {printable(args.session)}", flush=True)
@@ -69,8 +72,14 @@ def cmd_compare(args: argparse.Namespace) -> int:
     return EXIT_THRESHOLDS if comparison.regressed else EXIT_OK
 
 
-_LABELS = {"requests": "requests", "rps": "rps", "error_rate": "err %", "p50": "p50 ms", "p95": "p95 ms",
-           "p99": "p99 ms"}
+_LABELS = {
+    "requests": "requests",
+    "rps": "rps",
+    "error_rate": "err %",
+    "p50": "p50 ms",
+    "p95": "p95 ms",
+    "p99": "p99 ms",
+}
 
 
 def _value(metric: str, value: float) -> str:
@@ -96,35 +105,59 @@ def _delta(change: Change) -> tuple[str, str]:
 
 def _describe(path: str, session: Session) -> str:
     r = session.results
-    return (f"{printable(path)}: {printable(r.name)}, {session.created}, {r.elapsed:.1f} s, "
-            f"{r.total.requests} requests")
+    return (
+        f"{printable(path)}: {printable(r.name)}, {session.created}, {r.elapsed:.1f} s, "
+        f"{r.total.requests} requests"
+    )
 
 
-def compare_text(comparison: Comparison, base: tuple[str, Session], new: tuple[str, Session]) -> str:
+def compare_text(
+    comparison: Comparison, base: tuple[str, Session], new: tuple[str, Session]
+) -> str:
     """Per endpoint and total, one line a metric: base, new, deltas and the verdict."""
-    lines = [f"base: {_describe(*base)}", f"new:  {_describe(*new)}",
-             f"tolerance {comparison.tolerance:.0%}; latency changes under {comparison.latency_floor_ms:g} ms "
-             "and error-rate rises under tolerance x max(base, 1%) are not counted", ""]
+    lines = [
+        f"base: {_describe(*base)}",
+        f"new:  {_describe(*new)}",
+        f"tolerance {comparison.tolerance:.0%}; latency changes under {comparison.latency_floor_ms:g} ms "
+        "and error-rate rises under tolerance x max(base, 1%) are not counted",
+        "",
+    ]
     rows: list[list[str]] = []
     notes = []
     for row in comparison.rows:
         if row.base is None or row.new is None:
-            notes.append(f"{printable(row.name)}: only in the {'new' if row.base is None else 'base'} session")
+            notes.append(
+                f"{printable(row.name)}: only in the {'new' if row.base is None else 'base'} session"
+            )
             continue
         for i, change in enumerate(row.changes):
             absolute, percent = _delta(change)
             verdict = {"regression": "REGRESSION", "improvement": "better"}.get(change.verdict, "")
-            rows.append([printable(row.name, 28) if i == 0 else "", _LABELS[change.metric],
-                         _value(change.metric, change.base), _value(change.metric, change.new),
-                         absolute, percent, verdict])
-    lines.append(format_table(["endpoint", "metric", "base", "new", "delta", "change", "verdict"], rows))
+            rows.append(
+                [
+                    printable(row.name, 28) if i == 0 else "",
+                    _LABELS[change.metric],
+                    _value(change.metric, change.base),
+                    _value(change.metric, change.new),
+                    absolute,
+                    percent,
+                    verdict,
+                ]
+            )
+    lines.append(
+        format_table(["endpoint", "metric", "base", "new", "delta", "change", "verdict"], rows)
+    )
     lines += [""] + notes if notes else []
     regressions = comparison.regressions
     lines.append("")
     if regressions:
-        listed = ", ".join(f"{printable(name) if name != TOTAL else 'total'} {_LABELS[c.metric]}"
-                           for name, c in regressions)
-        lines.append(f"{len(regressions)} regression(s) beyond {comparison.tolerance:.0%}: {listed}")
+        listed = ", ".join(
+            f"{printable(name) if name != TOTAL else 'total'} {_LABELS[c.metric]}"
+            for name, c in regressions
+        )
+        lines.append(
+            f"{len(regressions)} regression(s) beyond {comparison.tolerance:.0%}: {listed}"
+        )
     else:
         lines.append(f"no regressions beyond {comparison.tolerance:.0%}")
     return "\n".join(lines)
@@ -133,14 +166,18 @@ def compare_text(comparison: Comparison, base: tuple[str, Session], new: tuple[s
 # -- report --------------------------------------------------------------------------------
 
 _EXPORTERS: dict[str, Callable[[Session, IO[str]], None]] = {
-    "html": write_html, "csv": write_csv, "junit": write_junit,
+    "html": write_html,
+    "csv": write_csv,
+    "junit": write_junit,
 }
 
 
 def cmd_report(args: argparse.Namespace) -> int:
     wanted = [(kind, getattr(args, kind)) for kind in _EXPORTERS if getattr(args, kind)]
     if not wanted:
-        raise InputError("report", "", "expected at least one of --html FILE, --csv FILE, --junit FILE")
+        raise InputError(
+            "report", "", "expected at least one of --html FILE, --csv FILE, --junit FILE"
+        )
     session = load_session(args.session)
     for kind, path in wanted:
         buffer = io.StringIO()

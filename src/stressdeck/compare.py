@@ -38,13 +38,18 @@ def parse_tolerance(text: str) -> float:
     """ "10%" or 0.1 -> 0.1; raises InputError for anything else."""
     match = _TOLERANCE.match(text)
     if match is None:
-        raise InputError("--tolerance", "",
-                         f"expected a percentage like 10% or a fraction like 0.1, got {describe(text)}")
+        raise InputError(
+            "--tolerance",
+            "",
+            f"expected a percentage like 10% or a fraction like 0.1, got {describe(text)}",
+        )
     value = float(match.group(1))
     if match.group(2):
         value /= 100
     elif value > 1:
-        raise InputError("--tolerance", "", f"expected a percentage like {value:g}% or a fraction <= 1")
+        raise InputError(
+            "--tolerance", "", f"expected a percentage like {value:g}% or a fraction <= 1"
+        )
     return value
 
 
@@ -62,8 +67,14 @@ class Figures:
     @classmethod
     def of(cls, result: EndpointResult) -> Figures:
         latency = result.latency_ms
-        return cls(requests=result.requests, rps=result.rps, error_rate=result.error_rate,
-                   p50=latency.get("p50", 0.0), p95=latency.get("p95", 0.0), p99=latency.get("p99", 0.0))
+        return cls(
+            requests=result.requests,
+            rps=result.rps,
+            error_rate=result.error_rate,
+            p50=latency.get("p50", 0.0),
+            p95=latency.get("p95", 0.0),
+            p99=latency.get("p99", 0.0),
+        )
 
 
 @dataclass(frozen=True)
@@ -110,8 +121,13 @@ class Comparison:
         return [(row.name, change) for row in self.rows for change in row.regressions]
 
 
-def judge(metric: str, base: float, new: float, tolerance: float,
-          latency_floor_ms: float = DEFAULT_LATENCY_FLOOR_MS) -> str:
+def judge(
+    metric: str,
+    base: float,
+    new: float,
+    tolerance: float,
+    latency_floor_ms: float = DEFAULT_LATENCY_FLOOR_MS,
+) -> str:
     """REGRESSION, IMPROVEMENT or SAME for one metric (see the module docstring)."""
     if metric in LATENCY_METRICS:
         if new > base * (1 + tolerance) and new - base > latency_floor_ms:
@@ -135,8 +151,12 @@ def judge(metric: str, base: float, new: float, tolerance: float,
     return SAME
 
 
-def compare_figures(base: Figures, new: Figures, tolerance: float,
-                    latency_floor_ms: float = DEFAULT_LATENCY_FLOOR_MS) -> tuple[Change, ...]:
+def compare_figures(
+    base: Figures,
+    new: Figures,
+    tolerance: float,
+    latency_floor_ms: float = DEFAULT_LATENCY_FLOOR_MS,
+) -> tuple[Change, ...]:
     measured = base.requests > 0 and new.requests > 0
     changes = []
     for metric in METRICS:
@@ -147,8 +167,12 @@ def compare_figures(base: Figures, new: Figures, tolerance: float,
     return tuple(changes)
 
 
-def compare_sessions(base: Session, new: Session, tolerance: float = DEFAULT_TOLERANCE,
-                     latency_floor_ms: float = DEFAULT_LATENCY_FLOOR_MS) -> Comparison:
+def compare_sessions(
+    base: Session,
+    new: Session,
+    tolerance: float = DEFAULT_TOLERANCE,
+    latency_floor_ms: float = DEFAULT_LATENCY_FLOOR_MS,
+) -> Comparison:
     """Rows for every endpoint in either session (base order first), then the total."""
     base_eps = {ep.name: Figures.of(ep) for ep in base.results.endpoints}
     new_eps = {ep.name: Figures.of(ep) for ep in new.results.endpoints}
@@ -163,22 +187,36 @@ def compare_sessions(base: Session, new: Session, tolerance: float = DEFAULT_TOL
     return Comparison(tuple(rows), tolerance, latency_floor_ms)
 
 
-def comparison_dict(comparison: Comparison, base_source: str = "", new_source: str = "") -> dict[str, Any]:
+def comparison_dict(
+    comparison: Comparison, base_source: str = "", new_source: str = ""
+) -> dict[str, Any]:
     """The ``compare --json`` document."""
     rows = []
     for row in comparison.rows:
-        entry: dict[str, Any] = {"name": row.name, "in_base": row.base is not None, "in_new": row.new is not None}
+        entry: dict[str, Any] = {
+            "name": row.name,
+            "in_base": row.base is not None,
+            "in_new": row.new is not None,
+        }
         entry["metrics"] = {
-            c.metric: {"base": c.base, "new": c.new, "delta": round(c.delta, 6),
-                       "percent": None if c.percent is None else round(c.percent, 3),
-                       "verdict": c.verdict or "same"}
+            c.metric: {
+                "base": c.base,
+                "new": c.new,
+                "delta": round(c.delta, 6),
+                "percent": None if c.percent is None else round(c.percent, 3),
+                "verdict": c.verdict or "same",
+            }
             for c in row.changes
         }
         rows.append(entry)
     return {
-        "base": base_source, "new": new_source,
-        "tolerance": comparison.tolerance, "latency_floor_ms": comparison.latency_floor_ms,
+        "base": base_source,
+        "new": new_source,
+        "tolerance": comparison.tolerance,
+        "latency_floor_ms": comparison.latency_floor_ms,
         "regressed": comparison.regressed,
-        "regressions": [{"endpoint": name, "metric": c.metric} for name, c in comparison.regressions],
+        "regressions": [
+            {"endpoint": name, "metric": c.metric} for name, c in comparison.regressions
+        ],
         "rows": rows,
     }

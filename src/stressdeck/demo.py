@@ -197,15 +197,17 @@ def _labels(**labels: str) -> str:
 
 async def metrics(request: web.Request) -> web.Response:
     state = request.app[STATE]
-    lines = ["# HELP demo_requests_total Requests handled, by route and status.",
-             "# TYPE demo_requests_total counter"]
+    lines = [
+        "# HELP demo_requests_total Requests handled, by route and status.",
+        "# TYPE demo_requests_total counter",
+    ]
     for (route, status), count in sorted(state.requests.items()):
         lines.append(f"demo_requests_total{_labels(route=route, status=str(status))} {count}")
     histogram = "demo_request_duration_seconds"
     lines += [f"# HELP {histogram} Request duration, by route.", f"# TYPE {histogram} histogram"]
     for route, counts in sorted(state.buckets.items()):
         cumulative = 0
-        for bound, count in zip([*(f"{b:g}" for b in BUCKETS), "+Inf"], counts):
+        for bound, count in zip([*(f"{b:g}" for b in BUCKETS), "+Inf"], counts, strict=False):
             cumulative += count
             lines.append(f"{histogram}_bucket{_labels(route=route, le=bound)} {cumulative}")
         lines.append(f"{histogram}_sum{_labels(route=route)} {state.seconds[route]:.6f}")
@@ -228,12 +230,20 @@ def make_app(*, seed: int | None = None, max_items: int = MAX_ITEMS) -> web.Appl
     for item_id in range(1, SEED_ITEMS + 1):
         state.store(item_id, {"id": item_id, "name": f"item-{item_id}", "price": item_id % 17 + 1})
     item = r"/items/{id:\d+}"
-    app.add_routes([
-        web.get("/health", health), web.get("/metrics", metrics),
-        web.get("/items", list_items), web.post("/items", create_item),
-        web.get(item, get_item), web.put(item, put_item), web.delete(item, delete_item),
-        web.get("/slow", slow), web.get("/flaky", flaky), web.get("/stream", stream),
-    ])
+    app.add_routes(
+        [
+            web.get("/health", health),
+            web.get("/metrics", metrics),
+            web.get("/items", list_items),
+            web.post("/items", create_item),
+            web.get(item, get_item),
+            web.put(item, put_item),
+            web.delete(item, delete_item),
+            web.get("/slow", slow),
+            web.get("/flaky", flaky),
+            web.get("/stream", stream),
+        ]
+    )
     return app
 
 
@@ -251,8 +261,9 @@ async def start_demo_server(
     Returns the runner (call ``await runner.cleanup()`` to stop) and the base URL.
     """
     check_loopback(host)
-    runner = web.AppRunner(app if app is not None else make_app(), access_log=None,
-                           shutdown_timeout=SHUTDOWN_TIMEOUT)
+    runner = web.AppRunner(
+        app if app is not None else make_app(), access_log=None, shutdown_timeout=SHUTDOWN_TIMEOUT
+    )
     await runner.setup()
     try:
         await web.TCPSite(runner, host, port).start()

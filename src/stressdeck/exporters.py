@@ -17,7 +17,19 @@ from stressdeck.report import SATURATED_WARNING_SECONDS
 from stressdeck.session import EndpointResult, Session
 from stressdeck.svg import Marker, Series, bar_chart, line_chart, safe_text
 
-TIMELINE_COLUMNS = ("t", "span", "requests", "rps", "errors", "p50", "p95", "p99", "users", "rate", "dropped")
+TIMELINE_COLUMNS = (
+    "t",
+    "span",
+    "requests",
+    "rps",
+    "errors",
+    "p50",
+    "p95",
+    "p99",
+    "users",
+    "rate",
+    "dropped",
+)
 # XML 1.0 cannot hold these at all, escaped or not.
 _XML_INVALID = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 
@@ -30,8 +42,21 @@ def write_csv(session: Session, out: IO[str]) -> None:
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(TIMELINE_COLUMNS)
     for p in session.results.timeline:
-        writer.writerow([p.t, p.span, p.requests, p.rps, p.errors, p.p50, p.p95, p.p99, p.users,
-                         "" if p.rate is None else p.rate, p.dropped])
+        writer.writerow(
+            [
+                p.t,
+                p.span,
+                p.requests,
+                p.rps,
+                p.errors,
+                p.p50,
+                p.p95,
+                p.p99,
+                p.users,
+                "" if p.rate is None else p.rate,
+                p.dropped,
+            ]
+        )
 
 
 # -- JUnit ---------------------------------------------------------------------------------
@@ -45,23 +70,49 @@ def write_junit(session: Session, out: IO[str]) -> None:
     """One test case per threshold, a ``failure`` element for each that did not hold."""
     results = session.results
     failures = sum(1 for r in results.thresholds if not r.ok)
-    suites = ET.Element("testsuites", name="stressdeck", tests=str(len(results.thresholds)),
-                        failures=str(failures), time=f"{results.elapsed:.3f}")
-    suite = ET.SubElement(suites, "testsuite", name=_xml_text(f"stressdeck thresholds: {results.name}"),
-                          tests=str(len(results.thresholds)), failures=str(failures), errors="0",
-                          skipped="0", time=f"{results.elapsed:.3f}", timestamp=session.created)
+    suites = ET.Element(
+        "testsuites",
+        name="stressdeck",
+        tests=str(len(results.thresholds)),
+        failures=str(failures),
+        time=f"{results.elapsed:.3f}",
+    )
+    suite = ET.SubElement(
+        suites,
+        "testsuite",
+        name=_xml_text(f"stressdeck thresholds: {results.name}"),
+        tests=str(len(results.thresholds)),
+        failures=str(failures),
+        errors="0",
+        skipped="0",
+        time=f"{results.elapsed:.3f}",
+        timestamp=session.created,
+    )
     properties = ET.SubElement(suite, "properties")
-    for name, value in (("target", results.target), ("model", results.model),
-                        ("stop_reason", results.stop_reason), ("replay_of", session.replay_of or "")):
+    for name, value in (
+        ("target", results.target),
+        ("model", results.model),
+        ("stop_reason", results.stop_reason),
+        ("replay_of", session.replay_of or ""),
+    ):
         ET.SubElement(properties, "property", name=name, value=_xml_text(value))
     for result in results.thresholds:
         scope = result.endpoint or "total"
-        case = ET.SubElement(suite, "testcase", classname=_xml_text(f"stressdeck.thresholds.{scope}"),
-                             name=_xml_text(result.expr), time="0")
+        case = ET.SubElement(
+            suite,
+            "testcase",
+            classname=_xml_text(f"stressdeck.thresholds.{scope}"),
+            name=_xml_text(result.expr),
+            time="0",
+        )
         measured = "nothing measured" if result.value is None else f"measured {result.value:g}"
         if not result.ok:
-            failure = ET.SubElement(case, "failure", type="threshold",
-                                    message=_xml_text(f"{result.expr} failed for {scope}: {measured}"))
+            failure = ET.SubElement(
+                case,
+                "failure",
+                type="threshold",
+                message=_xml_text(f"{result.expr} failed for {scope}: {measured}"),
+            )
             failure.text = _xml_text(f"{result.expr} ({scope}): {measured}")
         else:
             ET.SubElement(case, "system-out").text = _xml_text(measured)
@@ -97,7 +148,9 @@ def _cell(value: object) -> str:
     return f"<td>{safe_text(value)}</td>"
 
 
-def _table(headers: Iterable[str], rows: Iterable[Iterable[object]], total_last: bool = False) -> str:
+def _table(
+    headers: Iterable[str], rows: Iterable[Iterable[object]], total_last: bool = False
+) -> str:
     rows = list(rows)
     out = ["<table>", "<tr>" + "".join(f"<th>{safe_text(h)}</th>" for h in headers) + "</tr>"]
     for i, row in enumerate(rows):
@@ -111,9 +164,18 @@ def _endpoint_row(name: str, ep: EndpointResult) -> list[object]:
     lat = ep.latency_ms
     codes = ", ".join(f"{code}: {n}" for code, n in ep.status_counts.items())
     errors = ", ".join(f"{kind}: {n}" for kind, n in ep.error_counts.items())
-    return [name, ep.requests, f"{ep.rps:.1f}", f"{ep.error_rate:.2%}", f"{lat.get('p50', 0):.2f}",
-            f"{lat.get('p95', 0):.2f}", f"{lat.get('p99', 0):.2f}", f"{lat.get('max', 0):.2f}",
-            codes or "-", errors or "-"]
+    return [
+        name,
+        ep.requests,
+        f"{ep.rps:.1f}",
+        f"{ep.error_rate:.2%}",
+        f"{lat.get('p50', 0):.2f}",
+        f"{lat.get('p95', 0):.2f}",
+        f"{lat.get('p99', 0):.2f}",
+        f"{lat.get('max', 0):.2f}",
+        codes or "-",
+        errors or "-",
+    ]
 
 
 def _latency_histogram(session: Session) -> str:
@@ -130,18 +192,38 @@ def _charts(session: Session) -> str:
     timeline = results.timeline
     # A point covers the ``span`` seconds ending at ``t``: draw it in the middle of them.
     at = [p.t - p.span / 2 for p in timeline]
-    markers = [Marker(e.offset, e.command if e.value is None else f"{e.command} {e.value:g}")
-               for e in results.control_log]
-    latency = line_chart("Latency over time", [
-        Series("p50", "#10b981", [(x, p.p50) for x, p in zip(at, timeline, strict=True)]),
-        Series("p95", "#3b82f6", [(x, p.p95) for x, p in zip(at, timeline, strict=True)]),
-        Series("p99", "#ef4444", [(x, p.p99) for x, p in zip(at, timeline, strict=True)]),
-    ], y_unit="ms", x_max=results.elapsed, markers=markers)
-    throughput = line_chart("Requests and errors per second", [
-        Series("rps", "#3b82f6", [(x, p.rps) for x, p in zip(at, timeline, strict=True)]),
-        Series("errors/s", "#ef4444",
-               [(x, p.errors / p.span if p.span else 0.0) for x, p in zip(at, timeline, strict=True)]),
-    ], y_unit="per s", x_max=results.elapsed, markers=markers)
+    markers = [
+        Marker(e.offset, e.command if e.value is None else f"{e.command} {e.value:g}")
+        for e in results.control_log
+    ]
+    latency = line_chart(
+        "Latency over time",
+        [
+            Series("p50", "#10b981", [(x, p.p50) for x, p in zip(at, timeline, strict=True)]),
+            Series("p95", "#3b82f6", [(x, p.p95) for x, p in zip(at, timeline, strict=True)]),
+            Series("p99", "#ef4444", [(x, p.p99) for x, p in zip(at, timeline, strict=True)]),
+        ],
+        y_unit="ms",
+        x_max=results.elapsed,
+        markers=markers,
+    )
+    throughput = line_chart(
+        "Requests and errors per second",
+        [
+            Series("rps", "#3b82f6", [(x, p.rps) for x, p in zip(at, timeline, strict=True)]),
+            Series(
+                "errors/s",
+                "#ef4444",
+                [
+                    (x, p.errors / p.span if p.span else 0.0)
+                    for x, p in zip(at, timeline, strict=True)
+                ],
+            ),
+        ],
+        y_unit="per s",
+        x_max=results.elapsed,
+        markers=markers,
+    )
     return "\n".join([latency, throughput, _latency_histogram(session)])
 
 
@@ -157,11 +239,15 @@ def _target_metrics(session: Session) -> str:
     metrics = session.results.target_metrics
     if metrics is None:
         return "<p>No target metrics were scraped (no metrics URL).</p>"
-    summary = (f"{metrics.scrapes} scrapes of {safe_text(metrics.url)}, {metrics.failures} failed"
-               + (f"; last error: {safe_text(metrics.last_error)}" if metrics.last_error else ""))
+    summary = (
+        f"{metrics.scrapes} scrapes of {safe_text(metrics.url)}, {metrics.failures} failed"
+        + (f"; last error: {safe_text(metrics.last_error)}" if metrics.last_error else "")
+    )
     parts = [f"<p>{summary}</p>"]
-    markers = [Marker(e.offset, e.command if e.value is None else f"{e.command} {e.value:g}")
-               for e in session.results.control_log]
+    markers = [
+        Marker(e.offset, e.command if e.value is None else f"{e.command} {e.value:g}")
+        for e in session.results.control_log
+    ]
     rows = []
     for index, series in enumerate(metrics.series):
         points = [(p.t, p.value) for p in series.points if p.value is not None]
@@ -169,14 +255,32 @@ def _target_metrics(session: Session) -> str:
         unit = series.unit or ""
         if points:
             colour = _SERIES_COLOURS[index % len(_SERIES_COLOURS)]
-            parts.append(line_chart(f"Target: {series.spec}", [Series(series.kind, colour, points)],
-                                    y_unit=unit, x_max=session.results.elapsed, markers=markers))
+            parts.append(
+                line_chart(
+                    f"Target: {series.spec}",
+                    [Series(series.kind, colour, points)],
+                    y_unit=unit,
+                    x_max=session.results.elapsed,
+                    markers=markers,
+                )
+            )
         failed = sum(1 for p in series.points if not p.ok)
-        rows.append([series.spec, series.kind, unit or "-", len(series.points), failed,
-                     f"{values[-1]:.4g}" if values else "-", f"{min(values):.4g}" if values else "-",
-                     f"{max(values):.4g}" if values else "-"])
+        rows.append(
+            [
+                series.spec,
+                series.kind,
+                unit or "-",
+                len(series.points),
+                failed,
+                f"{values[-1]:.4g}" if values else "-",
+                f"{min(values):.4g}" if values else "-",
+                f"{max(values):.4g}" if values else "-",
+            ]
+        )
     if rows:
-        parts.append(_table(["series", "kind", "unit", "points", "failed", "last", "min", "max"], rows))
+        parts.append(
+            _table(["series", "kind", "unit", "points", "failed", "last", "min", "max"], rows)
+        )
     else:
         parts.append("<p>No series were followed.</p>")
     return "\n".join(parts)
@@ -186,16 +290,28 @@ def _health(session: Session) -> str:
     health = session.results.generator
     rows: list[list[object]] = [["processes", health.processes]]
     if session.format_version >= 2:
-        rows += [["saturated", f"{health.saturated_seconds:.1f} s of {session.results.elapsed:.1f} s"],
-                 ["peak loop lag", f"{health.peak_loop_lag_ms:.1f} ms"],
-                 ["peak send lag", f"{health.peak_send_lag_ms:.1f} ms"],
-                 ["peak CPU", f"{health.peak_cpu_percent:.0f}%"]]
-    rows += [["last loop lag", f"{health.loop_lag_ms:.1f} ms"], ["last send lag", f"{health.send_lag_ms:.1f} ms"],
-             ["last CPU", f"{health.cpu_percent:.0f}%"]]
-    note = ("<p>Saved by an older stressdeck (session format 1): the whole-run peaks were not recorded.</p>"
-            if session.format_version < 2 else "")
-    warning = ('<p class="fail">The load generator was saturated: figures may measure stressdeck, '
-               "not the target.</p>" if health.saturated_seconds >= SATURATED_WARNING_SECONDS else "")
+        rows += [
+            ["saturated", f"{health.saturated_seconds:.1f} s of {session.results.elapsed:.1f} s"],
+            ["peak loop lag", f"{health.peak_loop_lag_ms:.1f} ms"],
+            ["peak send lag", f"{health.peak_send_lag_ms:.1f} ms"],
+            ["peak CPU", f"{health.peak_cpu_percent:.0f}%"],
+        ]
+    rows += [
+        ["last loop lag", f"{health.loop_lag_ms:.1f} ms"],
+        ["last send lag", f"{health.send_lag_ms:.1f} ms"],
+        ["last CPU", f"{health.cpu_percent:.0f}%"],
+    ]
+    note = (
+        "<p>Saved by an older stressdeck (session format 1): the whole-run peaks were not recorded.</p>"
+        if session.format_version < 2
+        else ""
+    )
+    warning = (
+        '<p class="fail">The load generator was saturated: figures may measure stressdeck, '
+        "not the target.</p>"
+        if health.saturated_seconds >= SATURATED_WARNING_SECONDS
+        else ""
+    )
     return warning + _table(["generator", "value"], rows) + note
 
 
@@ -205,21 +321,48 @@ def write_html(session: Session, out: IO[str]) -> None:
     total = results.total
     scheme, _, address = results.target.partition("://")
     target = f"{address} ({scheme})" if address else results.target
-    meta = [("target", target), ("model", results.model), ("elapsed", f"{results.elapsed:.2f} s"),
-            ("stopped", results.stop_reason), ("created", session.created),
-            ("stressdeck", session.stressdeck_version),
-            ("host", f"{host.cores} cores, {host.ram_bytes / 2**30:.1f} GiB, {host.os}, Python {host.python}")]
+    meta = [
+        ("target", target),
+        ("model", results.model),
+        ("elapsed", f"{results.elapsed:.2f} s"),
+        ("stopped", results.stop_reason),
+        ("created", session.created),
+        ("stressdeck", session.stressdeck_version),
+        (
+            "host",
+            f"{host.cores} cores, {host.ram_bytes / 2**30:.1f} GiB, {host.os}, Python {host.python}",
+        ),
+    ]
     if session.replay_of:
         meta.append(("replay of", session.replay_of))
-    cards = [("requests", f"{total.requests}"), ("rps", f"{total.rps:.1f}"), ("errors", f"{total.error_rate:.2%}"),
-             ("p50", f"{total.latency_ms.get('p50', 0):.2f} ms"), ("p95", f"{total.latency_ms.get('p95', 0):.2f} ms"),
-             ("p99", f"{total.latency_ms.get('p99', 0):.2f} ms")]
+    cards = [
+        ("requests", f"{total.requests}"),
+        ("rps", f"{total.rps:.1f}"),
+        ("errors", f"{total.error_rate:.2%}"),
+        ("p50", f"{total.latency_ms.get('p50', 0):.2f} ms"),
+        ("p95", f"{total.latency_ms.get('p95', 0):.2f} ms"),
+        ("p99", f"{total.latency_ms.get('p99', 0):.2f} ms"),
+    ]
     load = plan.load
-    settings = [("model", load.model), ("users", load.users), ("rate", load.rate), ("duration", load.duration),
-                ("requests", load.requests), ("preset", load.preset), ("stages", len(load.stages) or None)]
+    settings = [
+        ("model", load.model),
+        ("users", load.users),
+        ("rate", load.rate),
+        ("duration", load.duration),
+        ("requests", load.requests),
+        ("preset", load.preset),
+        ("stages", len(load.stages) or None),
+    ]
     overrides = ", ".join(f"--{k.replace('_', '-')} {v}" for k, v in plan.overrides.items())
-    thresholds = [[r.expr, r.endpoint or "total", "n/a" if r.value is None else f"{r.value:g}",
-                   "pass" if r.ok else "FAIL"] for r in results.thresholds]
+    thresholds = [
+        [
+            r.expr,
+            r.endpoint or "total",
+            "n/a" if r.value is None else f"{r.value:g}",
+            "pass" if r.ok else "FAIL",
+        ]
+        for r in results.thresholds
+    ]
     parts = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
@@ -227,24 +370,46 @@ def write_html(session: Session, out: IO[str]) -> None:
         f"<title>stressdeck: {safe_text(results.name)}</title>",
         f"<style>{_STYLE}</style></head><body>",
         f"<h1>{safe_text(results.name)}</h1>",
-        '<p class="meta">' + "".join(f"<span>{safe_text(k)}: {safe_text(v)}</span>" for k, v in meta) + "</p>",
-        '<div class="cards">' + "".join(f'<div class="card">{safe_text(k)}<b>{safe_text(v)}</b></div>'
-                                        for k, v in cards) + "</div>",
+        '<p class="meta">'
+        + "".join(f"<span>{safe_text(k)}: {safe_text(v)}</span>" for k, v in meta)
+        + "</p>",
+        '<div class="cards">'
+        + "".join(f'<div class="card">{safe_text(k)}<b>{safe_text(v)}</b></div>' for k, v in cards)
+        + "</div>",
         "<h2>Charts</h2>",
         _charts(session),
         "<h2>Target metrics</h2>",
         _target_metrics(session),
         "<h2>Endpoints</h2>",
-        _table(["endpoint", "requests", "rps", "err %", "p50 ms", "p95 ms", "p99 ms", "max ms", "status codes",
-                "errors"],
-               [_endpoint_row(ep.name, ep) for ep in results.endpoints] + [_endpoint_row("TOTAL", total)],
-               total_last=True),
+        _table(
+            [
+                "endpoint",
+                "requests",
+                "rps",
+                "err %",
+                "p50 ms",
+                "p95 ms",
+                "p99 ms",
+                "max ms",
+                "status codes",
+                "errors",
+            ],
+            [_endpoint_row(ep.name, ep) for ep in results.endpoints]
+            + [_endpoint_row("TOTAL", total)],
+            total_last=True,
+        ),
         "<h2>Thresholds</h2>",
         _threshold_table(thresholds) if thresholds else "<p>No thresholds were set.</p>",
         "<h2>Control log</h2>",
-        _table(["offset s", "command", "value"],
-               [[f"{e.offset:.3f}", e.command, "" if e.value is None else f"{e.value:g}"] for e in results.control_log])
-        if results.control_log else "<p>No live changes were made.</p>",
+        _table(
+            ["offset s", "command", "value"],
+            [
+                [f"{e.offset:.3f}", e.command, "" if e.value is None else f"{e.value:g}"]
+                for e in results.control_log
+            ],
+        )
+        if results.control_log
+        else "<p>No live changes were made.</p>",
         "<h2>Load generator</h2>",
         _health(session),
         "<h2>Load</h2>",
@@ -259,6 +424,8 @@ def _threshold_table(rows: list[list[str]]) -> str:
     out = ["<table>", "<tr><th>threshold</th><th>scope</th><th>measured</th><th>result</th></tr>"]
     for expr, scope, value, verdict in rows:
         css = "pass" if verdict == "pass" else "fail"
-        out.append(f"<tr>{_cell(expr)}{_cell(scope)}{_cell(value)}<td class=\"{css}\">{verdict}</td></tr>")
+        out.append(
+            f'<tr>{_cell(expr)}{_cell(scope)}{_cell(value)}<td class="{css}">{verdict}</td></tr>'
+        )
     out.append("</table>")
     return "\n".join(out)

@@ -40,7 +40,9 @@ def write_atomic(path: str | Path, data: str | bytes, *, overwrite: bool = True)
         fd, temp = tempfile.mkstemp(prefix=f".{real.name}.", suffix=".tmp", dir=real.parent)
     except OSError as exc:
         # mkdir says "File exists" for a parent that is a file: name the part in the way instead.
-        raise WriteError(f"{target}: cannot write ({unwritable_reason(real) or _reason(exc)})") from None
+        raise WriteError(
+            f"{target}: cannot write ({unwritable_reason(real) or _reason(exc)})"
+        ) from None
     try:
         # mkstemp makes the file 0600; a report or session is shared like any file the user
         # writes, so give it what open() would have: the old file's mode, else 0666 - umask.

@@ -27,5 +27,10 @@ def is_loopback_url(url: str) -> bool:
         parts.port  # noqa: B018 - raises ValueError on a bad port
     except ValueError:
         return False
-    return (parts.scheme in ("http", "https") and parts.username is None and parts.password is None
-            and parts.hostname is not None and is_loopback(parts.hostname))
+    return (
+        parts.scheme in ("http", "https")
+        and parts.username is None
+        and parts.password is None
+        and parts.hostname is not None
+        and is_loopback(parts.hostname)
+    )

@@ -41,13 +41,16 @@ MAX_EXPOSITION = 8 * 1024 * 1024
 MAX_LABEL_SETS = 20  # listed per family by available_series(): enough to pick from
 FUNCTIONS = ("rate", "value", "mean")  # and pNN, e.g. p95 or p99.9
 _ACCEPT = "text/plain;version=0.0.4;q=1,*/*;q=0.1"  # the classic text format, not OpenMetrics
-_SPEC = re.compile(r"\s*(?:(?P<fn>[A-Za-z][A-Za-z0-9.]*)\s*\(\s*)?(?P<name>[A-Za-z_:][A-Za-z0-9_:]*)\s*"
-                   r"(?:\{(?P<labels>[^}]*)\})?\s*(?(fn)\))\s*")
+_SPEC = re.compile(
+    r"\s*(?:(?P<fn>[A-Za-z][A-Za-z0-9.]*)\s*\(\s*)?(?P<name>[A-Za-z_:][A-Za-z0-9_:]*)\s*"
+    r"(?:\{(?P<labels>[^}]*)\})?\s*(?(fn)\))\s*"
+)
 _LABEL = re.compile(r'\s*([A-Za-z_][A-Za-z0-9_]*)\s*=\s*"((?:[^"\\]|\\.)*)"\s*(?:,|$)')
 _QUANTILE = re.compile(r"p(\d{1,2}(?:\.\d+)?)")
 
 
 # ---- what the console and sessions see: immutable, plain data -------------------------------
+
 
 @dataclass(frozen=True)
 class SeriesInfo:
@@ -59,8 +62,12 @@ class SeriesInfo:
     label_sets: tuple[Mapping[str, str], ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "type": self.type, "help": self.help,
-                "label_sets": [dict(labels) for labels in self.label_sets]}
+        return {
+            "name": self.name,
+            "type": self.type,
+            "help": self.help,
+            "label_sets": [dict(labels) for labels in self.label_sets],
+        }
 
 
 @dataclass(frozen=True)
@@ -90,8 +97,12 @@ class MetricPoint:
     def to_dict(self) -> dict[str, Any]:
         # JSON has no Infinity or NaN: a +Inf gauge is written as "no value", and why.
         if self.value is not None and not math.isfinite(self.value):
-            return {"t": round(self.t, 3), "value": None, "ok": self.ok,
-                    "error": self.error or f"not a finite number ({self.value})"}
+            return {
+                "t": round(self.t, 3),
+                "value": None,
+                "ok": self.ok,
+                "error": self.error or f"not a finite number ({self.value})",
+            }
         return {"t": round(self.t, 3), "value": self.value, "ok": self.ok, "error": self.error}
 
 
@@ -110,8 +121,12 @@ class SeriesHistory:
         return [point.value for point in self.points]
 
     def to_dict(self) -> dict[str, Any]:
-        return {"spec": self.spec, "kind": self.kind, "unit": self.unit,
-                "points": [point.to_dict() for point in self.points]}
+        return {
+            "spec": self.spec,
+            "kind": self.kind,
+            "unit": self.unit,
+            "points": [point.to_dict() for point in self.points],
+        }
 
 
 @dataclass(frozen=True)
@@ -129,35 +144,54 @@ class MetricsSnapshot:
         return next((series for series in self.series if series.spec == spec), None)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"url": self.url, "t": round(self.t, 3), "scrapes": self.scrapes, "failures": self.failures,
-                "last_error": self.last_error, "series": [series.to_dict() for series in self.series],
-                "scrape_points": [point.to_dict() for point in self.scrape_points]}
+        return {
+            "url": self.url,
+            "t": round(self.t, 3),
+            "scrapes": self.scrapes,
+            "failures": self.failures,
+            "last_error": self.last_error,
+            "series": [series.to_dict() for series in self.series],
+            "scrape_points": [point.to_dict() for point in self.scrape_points],
+        }
 
 
 # ---- pure maths and parsing ------------------------------------------------------------------
+
 
 def parse_series(text: str, source: str = "--metric") -> SeriesSpec:
     """``NAME``, ``NAME{label="v"}`` or ``FN(NAME{...})`` with FN rate, value, mean or pNN."""
     match = _SPEC.fullmatch(text) if isinstance(text, str) else None
     if match is None:
-        raise InputError(source, "", f'expected a series like demo_requests_total or p95(name{{label="v"}}), '
-                         f"got {describe(text)}")
+        raise InputError(
+            source,
+            "",
+            f'expected a series like demo_requests_total or p95(name{{label="v"}}), '
+            f"got {describe(text)}",
+        )
     function = match.group("fn")
     if function is not None:
         function = function.lower()
         quantile = _QUANTILE.fullmatch(function)
         if function not in FUNCTIONS and not (quantile and 0 < float(quantile.group(1)) < 100):
-            raise InputError(source, "", f"expected rate, value, mean or a quantile like p95, got {describe(function)}")
+            raise InputError(
+                source,
+                "",
+                f"expected rate, value, mean or a quantile like p95, got {describe(function)}",
+            )
     labels: list[tuple[str, str]] = []
     raw = (match.group("labels") or "").strip()
     position = 0
     while position < len(raw):
         label = _LABEL.match(raw, position)
         if label is None or label.end() == position:
-            raise InputError(source, "", f'expected labels like {{route="/items"}}, got {describe(raw)}')
+            raise InputError(
+                source, "", f'expected labels like {{route="/items"}}, got {describe(raw)}'
+            )
         labels.append((label.group(1), re.sub(r"\\(.)", r"\1", label.group(2))))
         position = label.end()
-    return SeriesSpec(text=text.strip(), name=match.group("name"), labels=tuple(labels), function=function)
+    return SeriesSpec(
+        text=text.strip(), name=match.group("name"), labels=tuple(labels), function=function
+    )
 
 
 def histogram_quantile(q: float, buckets: Sequence[tuple[float, float]]) -> float | None:
@@ -209,8 +243,12 @@ def parse_exposition(text: str) -> dict[str, _Family]:
     families = {}
     try:
         for family in text_string_to_metric_families(text):
-            families[family.name] = _Family(family.name, family.type, family.documentation,
-                                            [(s.name, dict(s.labels), float(s.value)) for s in family.samples])
+            families[family.name] = _Family(
+                family.name,
+                family.type,
+                family.documentation,
+                [(s.name, dict(s.labels), float(s.value)) for s in family.samples],
+            )
     except (ValueError, TypeError, IndexError, KeyError) as exc:
         raise ValueError(str(exc) or type(exc).__name__) from None
     return families
@@ -233,6 +271,7 @@ def describe_families(families: Mapping[str, _Family]) -> list[SeriesInfo]:
 
 # ---- one selected series: raw readings in, derived points out --------------------------------
 
+
 class _Series:
     def __init__(self, spec: SeriesSpec, history: int) -> None:
         self.spec = spec
@@ -251,8 +290,12 @@ class _Series:
         except LookupError as exc:
             self.fail(t, str(exc))
             return
-        function = self.spec.function or {"counter": "rate", "histogram": "p95", "summary": "mean",
-                                          "gaugehistogram": "p95"}.get(family.type, "value")
+        function = self.spec.function or {
+            "counter": "rate",
+            "histogram": "p95",
+            "summary": "mean",
+            "gaugehistogram": "p95",
+        }.get(family.type, "value")
         self.kind = function
         self.unit = "/s" if function == "rate" else _unit(family.name)
         labels = self.spec.labels
@@ -262,8 +305,13 @@ class _Series:
             return
         if function.startswith("p") and family.type == "summary":
             quantile = self.spec.quantile or 0.95
-            values = [v for n, l, v in samples if n == family.name and _matches(l, labels)
-                      and _float(l.get("quantile")) == quantile]
+            values = [
+                v
+                for n, sample_labels, v in samples
+                if n == family.name
+                and _matches(sample_labels, labels)
+                and _float(sample_labels.get("quantile")) == quantile
+            ]
             if not values:
                 self.fail(t, f"{family.name} has no quantile {quantile:g}")
                 return
@@ -275,7 +323,10 @@ class _Series:
         if function.startswith("p"):
             reading: Any = _buckets(samples, labels, family.name)
         elif function == "mean":
-            reading = (_sum(samples, labels, family, ("_sum",)), _sum(samples, labels, family, ("_count",)))
+            reading = (
+                _sum(samples, labels, family, ("_sum",)),
+                _sum(samples, labels, family, ("_count",)),
+            )
         else:
             reading = _sum(samples, labels, family, ("", "_total", "_count"))
         previous, self._previous = self._previous, (t, reading)
@@ -283,8 +334,11 @@ class _Series:
             return  # a derived value needs two readings
         elapsed = t - previous[0]
         if function == "rate":
-            self.points.append(MetricPoint(t, counter_increase(previous[1], reading) / elapsed
-                                           if elapsed > 0 else None))
+            self.points.append(
+                MetricPoint(
+                    t, counter_increase(previous[1], reading) / elapsed if elapsed > 0 else None
+                )
+            )
         elif function == "mean":
             count = counter_increase(previous[1][1], reading[1])
             total = counter_increase(previous[1][0], reading[0])
@@ -292,14 +346,20 @@ class _Series:
         else:
             old = previous[1]
             reset = any(reading.get(le, 0.0) < count for le, count in old.items())
-            deltas = [(le, count - (0.0 if reset else old.get(le, 0.0))) for le, count in reading.items()]
-            self.points.append(MetricPoint(t, histogram_quantile(self.spec.quantile or 0.95, deltas)))
+            deltas = [
+                (le, count - (0.0 if reset else old.get(le, 0.0))) for le, count in reading.items()
+            ]
+            self.points.append(
+                MetricPoint(t, histogram_quantile(self.spec.quantile or 0.95, deltas))
+            )
 
     def history(self) -> SeriesHistory:
         return SeriesHistory(self.spec.text, self.kind, self.unit, tuple(self.points))
 
 
-def _find(spec: SeriesSpec, families: Mapping[str, _Family]) -> tuple[_Family, list[tuple[str, dict[str, str], float]]]:
+def _find(
+    spec: SeriesSpec, families: Mapping[str, _Family]
+) -> tuple[_Family, list[tuple[str, dict[str, str], float]]]:
     name = spec.name
     for candidate in (name, name.removesuffix("_total")):
         family = families.get(candidate)
@@ -317,15 +377,23 @@ def _matches(labels: Mapping[str, str], wanted: Iterable[tuple[str, str]]) -> bo
     return all(labels.get(key) == value for key, value in wanted)
 
 
-def _sum(samples: list[tuple[str, dict[str, str], float]], wanted: Sequence[tuple[str, str]],
-         family: _Family, suffixes: Sequence[str]) -> float:
+def _sum(
+    samples: list[tuple[str, dict[str, str], float]],
+    wanted: Sequence[tuple[str, str]],
+    family: _Family,
+    suffixes: Sequence[str],
+) -> float:
     names = {family.name + suffix for suffix in suffixes}
-    return sum(v for n, labels, v in samples if n in names and _matches(labels, wanted)
-               and not math.isnan(v))
+    return sum(
+        v
+        for n, labels, v in samples
+        if n in names and _matches(labels, wanted) and not math.isnan(v)
+    )
 
 
-def _buckets(samples: list[tuple[str, dict[str, str], float]], wanted: Sequence[tuple[str, str]],
-             name: str) -> dict[float, float]:
+def _buckets(
+    samples: list[tuple[str, dict[str, str], float]], wanted: Sequence[tuple[str, str]], name: str
+) -> dict[float, float]:
     """Cumulative counts by upper bound, summed over the matching label sets."""
     buckets: dict[float, float] = {}
     for sample_name, labels, value in samples:
@@ -351,6 +419,7 @@ def _unit(name: str) -> str:
 
 # ---- the scraper -----------------------------------------------------------------------------
 
+
 @dataclass
 class _Status:
     scrapes: int = 0
@@ -368,10 +437,19 @@ class MetricsScraper:
     after every scrape with the new snapshot (the console posts it as a message).
     """
 
-    def __init__(self, url: str, *, series: Iterable[str | SeriesSpec] = (), interval: float = DEFAULT_INTERVAL,
-                 timeout: float = DEFAULT_TIMEOUT, history: int = HISTORY, origin: float | None = None,
-                 headers: Mapping[str, str] | None = None, insecure: bool = False,
-                 on_snapshot: Callable[[MetricsSnapshot], None] | None = None) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        series: Iterable[str | SeriesSpec] = (),
+        interval: float = DEFAULT_INTERVAL,
+        timeout: float = DEFAULT_TIMEOUT,
+        history: int = HISTORY,
+        origin: float | None = None,
+        headers: Mapping[str, str] | None = None,
+        insecure: bool = False,
+        on_snapshot: Callable[[MetricsSnapshot], None] | None = None,
+    ) -> None:
         check_url("metrics_url", "", url)
         if not interval > 0 or not timeout > 0 or history < 1:
             raise ValueError("interval and timeout must be positive and history at least 1")
@@ -529,9 +607,15 @@ class MetricsScraper:
 
     def _publish(self, t: float) -> None:
         status = self._status
-        self._snapshot = MetricsSnapshot(self._shown_url, t, status.scrapes, status.failures, status.last_error,
-                                         tuple(series.history() for series in self._series),
-                                         tuple(status.points))
+        self._snapshot = MetricsSnapshot(
+            self._shown_url,
+            t,
+            status.scrapes,
+            status.failures,
+            status.last_error,
+            tuple(series.history() for series in self._series),
+            tuple(status.points),
+        )
         if self._on_snapshot is not None:
             self._on_snapshot(self._snapshot)
 
@@ -542,4 +626,4 @@ class _HTTPStatus(Exception):
 
 def _one_line(text: str, limit: int = 200) -> str:
     text = " ".join(text.split())
-    return text if len(text) <= limit else text[:limit - 3] + "..."
+    return text if len(text) <= limit else text[: limit - 3] + "..."

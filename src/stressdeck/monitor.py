@@ -102,8 +102,12 @@ class HostMonitor:
             return ProcessSample(self._target_pid, self._target_name, alive=False, note="not found")
         try:
             with process.oneshot():
-                return ProcessSample(process.pid, self._target_name, float(process.cpu_percent(None)),
-                                     int(process.memory_info().rss))
+                return ProcessSample(
+                    process.pid,
+                    self._target_name,
+                    float(process.cpu_percent(None)),
+                    int(process.memory_info().rss),
+                )
         except psutil.NoSuchProcess:
             return ProcessSample(process.pid, self._target_name, alive=False, note="exited")
         except psutil.AccessDenied:

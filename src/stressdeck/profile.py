@@ -91,7 +91,9 @@ class Profile:
     flow: tuple[str, ...] = ()
     data: DataSpec | None = None
     metrics_url: str | None = None
-    metrics: tuple[str, ...] = ()  # the target's series to chart, e.g. "p95(http_request_duration_seconds)"
+    metrics: tuple[
+        str, ...
+    ] = ()  # the target's series to chart, e.g. "p95(http_request_duration_seconds)"
     # The document exactly as written (``${ENV}`` references unexpanded), for sessions.
     document: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
@@ -147,7 +149,9 @@ class _Fields:
         return f"{self.prefix}.{key}" if self.prefix else key
 
     def fail(self, key: str, expected: str) -> InputError:
-        return InputError(self.source, self.path(key), f"expected {expected}, got {describe(self.table[key])}")
+        return InputError(
+            self.source, self.path(key), f"expected {expected}, got {describe(self.table[key])}"
+        )
 
     def string(self, key: str, default: str | None = None, *, required: bool = False) -> str | None:
         if key not in self.table:
@@ -159,7 +163,9 @@ class _Fields:
             raise self.fail(key, "a non-empty string" if required else "a string")
         return value
 
-    def number(self, key: str, default: float | None = None, *, integer: bool = False) -> float | None:
+    def number(
+        self, key: str, default: float | None = None, *, integer: bool = False
+    ) -> float | None:
         if key not in self.table:
             return default
         value = self.table[key]
@@ -172,7 +178,9 @@ class _Fields:
             raise self.fail(key, kind)
         return value
 
-    def duration(self, key: str, default: float | None = None, *, positive: bool = True) -> float | None:
+    def duration(
+        self, key: str, default: float | None = None, *, positive: bool = True
+    ) -> float | None:
         if key not in self.table:
             return default
         seconds = parse_duration(self.table[key])
@@ -196,7 +204,11 @@ class _Fields:
         result: dict[str, str] = {}
         for name, item in value.items():
             if isinstance(item, bool) or not isinstance(item, (str, int, float)):
-                raise InputError(self.source, f"{self.path(key)}.{name}", f"expected a string, got {describe(item)}")
+                raise InputError(
+                    self.source,
+                    f"{self.path(key)}.{name}",
+                    f"expected a string, got {describe(item)}",
+                )
             result[str(name)] = item if isinstance(item, str) else str(item)
         return result
 
@@ -210,7 +222,11 @@ class _Fields:
         for index, expr in enumerate(value):
             where = f"{self.path(key)}[{index}]"
             if not isinstance(expr, str):
-                raise InputError(self.source, where, f'expected an expression like "p95 < 200ms", got {describe(expr)}')
+                raise InputError(
+                    self.source,
+                    where,
+                    f'expected an expression like "p95 < 200ms", got {describe(expr)}',
+                )
             parsed.append(parse_threshold(expr, self.source, where))
         return tuple(parsed)
 
@@ -228,17 +244,47 @@ def check_url(source: str, where: str, url: str, *, needs_host: bool = True) -> 
     try:
         parsed = URL(url)
     except (ValueError, TypeError):
-        raise InputError(source, where, f"expected an http:// or https:// URL, got {describe(url)}") from None
+        raise InputError(
+            source, where, f"expected an http:// or https:// URL, got {describe(url)}"
+        ) from None
     if parsed.scheme not in ("http", "https") or (needs_host and not parsed.host):
         raise InputError(source, where, f"expected an http:// or https:// URL, got {describe(url)}")
 
 
-_TOP_KEYS = {"name", "description", "base_url", "defaults", "load", "endpoints", "thresholds",
-             "abort_on_fail", "abort_grace", "insecure", "flow", "data", "metrics_url", "metrics"}
+_TOP_KEYS = {
+    "name",
+    "description",
+    "base_url",
+    "defaults",
+    "load",
+    "endpoints",
+    "thresholds",
+    "abort_on_fail",
+    "abort_grace",
+    "insecure",
+    "flow",
+    "data",
+    "metrics_url",
+    "metrics",
+}
 _DEFAULT_KEYS = {"timeout", "headers"}
 _LOAD_KEYS = {"model", "users", "rate", "max_in_flight", "duration", "requests", "stages", "preset"}
-_ENDPOINT_KEYS = {"name", "method", "path", "url", "headers", "query", "json", "body", "weight",
-                  "expect", "think", "timeout", "thresholds", "extract"}
+_ENDPOINT_KEYS = {
+    "name",
+    "method",
+    "path",
+    "url",
+    "headers",
+    "query",
+    "json",
+    "body",
+    "weight",
+    "expect",
+    "think",
+    "timeout",
+    "thresholds",
+    "extract",
+}
 
 
 def parse_profile(document: Mapping[str, Any], source: str) -> Profile:
@@ -256,7 +302,9 @@ def parse_profile(document: Mapping[str, Any], source: str) -> Profile:
     data = _parse_data(source, document.get("data"))
     _check_variables(source, document, endpoints, data)
     metrics_url = top.string("metrics_url")
-    if metrics_url is not None and not metrics_url.startswith("/"):  # "/metrics": on the target itself
+    if metrics_url is not None and not metrics_url.startswith(
+        "/"
+    ):  # "/metrics": on the target itself
         check_url(source, "metrics_url", metrics_url)
     metrics = _parse_metric_series(source, document.get("metrics"))
     if metrics and metrics_url is None:
@@ -288,7 +336,9 @@ def _parse_metric_series(source: str, value: Any) -> tuple[str, ...]:
     if value is None:
         return ()
     if not isinstance(value, list):
-        raise InputError(source, "metrics", f'expected a list of series like "p95(name)", got {describe(value)}')
+        raise InputError(
+            source, "metrics", f'expected a list of series like "p95(name)", got {describe(value)}'
+        )
     series = []
     for index, text in enumerate(value):
         try:
@@ -309,7 +359,9 @@ def _parse_load(source: str, table: Mapping[str, Any]) -> LoadSpec:
     if preset is not None and preset not in PRESETS:
         raise load.fail("preset", "one of " + ", ".join(PRESETS))
     if "duration" in table and "requests" in table:
-        raise InputError(source, "load.requests", "expected either load.duration or load.requests, not both")
+        raise InputError(
+            source, "load.requests", "expected either load.duration or load.requests, not both"
+        )
     rate = load.number("rate")
     users = load.number("users", 10, integer=True)
     max_in_flight = load.number("max_in_flight", integer=True)
@@ -330,12 +382,18 @@ def _parse_stages(source: str, value: Any) -> tuple[Stage, ...]:
     if value is None:
         return ()
     if not isinstance(value, list) or not value:
-        raise InputError(source, "load.stages", f'expected a list like [{{duration = "30s", target = 50}}], got {describe(value)}')
+        raise InputError(
+            source,
+            "load.stages",
+            f'expected a list like [{{duration = "30s", target = 50}}], got {describe(value)}',
+        )
     stages = []
     for index, item in enumerate(value):
         prefix = f"load.stages[{index}]"
         if not isinstance(item, dict):
-            raise InputError(source, prefix, f"expected a table with duration and target, got {describe(item)}")
+            raise InputError(
+                source, prefix, f"expected a table with duration and target, got {describe(item)}"
+            )
         fields = _Fields(source, item, prefix, {"duration", "target"})
         duration = fields.duration("duration")
         if duration is None:
@@ -343,18 +401,29 @@ def _parse_stages(source: str, value: Any) -> tuple[Stage, ...]:
         if "target" not in item:
             raise InputError(source, f"{prefix}.target", "required field is missing")
         target = item["target"]
-        if isinstance(target, bool) or not isinstance(target, (int, float)) or not is_finite(target) or target < 0:
+        if (
+            isinstance(target, bool)
+            or not isinstance(target, (int, float))
+            or not is_finite(target)
+            or target < 0
+        ):
             raise fields.fail("target", "a number >= 0")
         stages.append(Stage(duration=duration, target=float(target)))
     return tuple(stages)
 
 
-def _parse_endpoints(source: str, document: Mapping[str, Any], base_url: str | None) -> tuple[Endpoint, ...]:
+def _parse_endpoints(
+    source: str, document: Mapping[str, Any], base_url: str | None
+) -> tuple[Endpoint, ...]:
     raw = document.get("endpoints")
     if raw is None:
-        raise InputError(source, "endpoints", "required field is missing (expected at least one endpoint)")
+        raise InputError(
+            source, "endpoints", "required field is missing (expected at least one endpoint)"
+        )
     if not isinstance(raw, list) or not raw:
-        raise InputError(source, "endpoints", f"expected a non-empty list of tables, got {describe(raw)}")
+        raise InputError(
+            source, "endpoints", f"expected a non-empty list of tables, got {describe(raw)}"
+        )
     endpoints: list[Endpoint] = []
     seen: set[str] = set()
     for index, item in enumerate(raw):
@@ -363,17 +432,27 @@ def _parse_endpoints(source: str, document: Mapping[str, Any], base_url: str | N
             raise InputError(source, prefix, f"expected a table, got {describe(item)}")
         endpoint = _parse_endpoint(source, item, prefix, base_url)
         if endpoint.name in seen:
-            raise InputError(source, f"{prefix}.name", f"expected a unique name, {describe(endpoint.name)} is used twice")
-        if endpoint.name.lower() == "total":  # the whole run's row, in summaries and saved histograms
-            raise InputError(source, f"{prefix}.name", 'expected another name, "total" is the whole run\'s')
+            raise InputError(
+                source,
+                f"{prefix}.name",
+                f"expected a unique name, {describe(endpoint.name)} is used twice",
+            )
+        if (
+            endpoint.name.lower() == "total"
+        ):  # the whole run's row, in summaries and saved histograms
+            raise InputError(
+                source, f"{prefix}.name", 'expected another name, "total" is the whole run\'s'
+            )
         seen.add(endpoint.name)
         endpoints.append(endpoint)
     return tuple(endpoints)
 
 
-def _parse_endpoint(source: str, item: Mapping[str, Any], prefix: str, base_url: str | None) -> Endpoint:
+def _parse_endpoint(
+    source: str, item: Mapping[str, Any], prefix: str, base_url: str | None
+) -> Endpoint:
     fields = _Fields(source, item, prefix, _ENDPOINT_KEYS)
-    method = (fields.string("method", "GET") or "GET")
+    method = fields.string("method", "GET") or "GET"
     if method.upper() not in METHODS:
         raise fields.fail("method", "one of " + ", ".join(METHODS))
     path = fields.string("path")
@@ -383,7 +462,9 @@ def _parse_endpoint(source: str, item: Mapping[str, Any], prefix: str, base_url:
     if url is not None:
         check_url(source, f"{prefix}.url", url)
     elif path is None:
-        raise InputError(source, f"{prefix}.path", "required field is missing (give path, or a full url)")
+        raise InputError(
+            source, f"{prefix}.path", "required field is missing (give path, or a full url)"
+        )
     elif base_url is None:
         raise InputError(source, "base_url", f"required when {prefix} gives only a path")
     elif not path.startswith("/") and "${" not in path[:2]:
@@ -414,15 +495,23 @@ def _parse_extract(source: str, value: Any, where: str) -> tuple[Extractor, ...]
     if value is None:
         return ()
     if not isinstance(value, dict):
-        raise InputError(source, where, f'expected a table like {{ id = "$.id" }}, got {describe(value)}')
+        raise InputError(
+            source, where, f'expected a table like {{ id = "$.id" }}, got {describe(value)}'
+        )
     extractors = []
     for variable, expression in value.items():
         if not isinstance(expression, str):
-            raise InputError(source, f"{where}.{variable}", f'expected "$.json.path", "header:NAME" or "regex:PATTERN", got {describe(expression)}')
+            raise InputError(
+                source,
+                f"{where}.{variable}",
+                f'expected "$.json.path", "header:NAME" or "regex:PATTERN", got {describe(expression)}',
+            )
         try:
             extractors.append(parse_extractor(str(variable), expression))
         except ValueError as exc:
-            raise InputError(source, f"{where}.{variable}", f"{exc}, got {describe(expression)}") from None
+            raise InputError(
+                source, f"{where}.{variable}", f"{exc}, got {describe(expression)}"
+            ) from None
     return tuple(extractors)
 
 
@@ -430,11 +519,15 @@ def _parse_flow(source: str, value: Any, endpoints: tuple[Endpoint, ...]) -> tup
     if value is None:
         return ()
     if not isinstance(value, list) or not value or not all(isinstance(step, str) for step in value):
-        raise InputError(source, "flow", f"expected a non-empty list of endpoint names, got {describe(value)}")
+        raise InputError(
+            source, "flow", f"expected a non-empty list of endpoint names, got {describe(value)}"
+        )
     names = {endpoint.name for endpoint in endpoints}
     for index, step in enumerate(value):
         if step not in names:
-            raise InputError(source, f"flow[{index}]", f"expected the name of an endpoint, got {describe(step)}")
+            raise InputError(
+                source, f"flow[{index}]", f"expected the name of an endpoint, got {describe(step)}"
+            )
     return tuple(value)
 
 
@@ -443,7 +536,11 @@ def _parse_data(source: str, value: Any) -> DataSpec | None:
         return None
     table = {"file": value} if isinstance(value, str) else value
     if not isinstance(table, dict):
-        raise InputError(source, "data", f'expected a file name or a table {{ file = "users.csv" }}, got {describe(value)}')
+        raise InputError(
+            source,
+            "data",
+            f'expected a file name or a table {{ file = "users.csv" }}, got {describe(value)}',
+        )
     fields = _Fields(source, table, "data", {"file", "mode", "per"})
     file = fields.string("file", required=True) or ""
     mode = fields.string("mode", "cycle")
@@ -454,20 +551,25 @@ def _parse_data(source: str, value: Any) -> DataSpec | None:
         raise fields.fail("per", '"iteration" or "user"')
     path = Path(file) if Path(file).is_absolute() else Path(source).parent / file
     if path.suffix.lower() not in (".csv", ".jsonl", ".ndjson"):
-        raise InputError(source, "data.file", f"expected a .csv or .jsonl file, got {describe(file)}")
+        raise InputError(
+            source, "data.file", f"expected a .csv or .jsonl file, got {describe(file)}"
+        )
     try:
         rows = tuple(iter_rows(path.name.lower(), path.read_text(encoding="utf-8")))
     except FileNotFoundError:
         raise InputError(source, "data.file", f"file not found: {describe(str(path))}") from None
     except (OSError, UnicodeDecodeError, ValueError, csv.Error, RecursionError) as exc:
-        raise InputError(source, "data.file", f"cannot read {describe(str(path))} ({exc})") from None
+        raise InputError(
+            source, "data.file", f"cannot read {describe(str(path))} ({exc})"
+        ) from None
     if not rows:
         raise InputError(source, "data.file", f"expected at least one row in {describe(str(path))}")
     return DataSpec(file=file, rows=rows, mode=mode or "cycle", per=per or "iteration")
 
 
-def _check_variables(source: str, document: Mapping[str, Any], endpoints: tuple[Endpoint, ...],
-                     data: DataSpec | None) -> None:
+def _check_variables(
+    source: str, document: Mapping[str, Any], endpoints: tuple[Endpoint, ...], data: DataSpec | None
+) -> None:
     """A ``{name}`` nobody provides is a typo: say so at load, not as skips at run time."""
     known = {extractor.variable for endpoint in endpoints for extractor in endpoint.extract}
     columns = set(data.rows[0]) if data else set()
@@ -483,16 +585,29 @@ def _check_variables(source: str, document: Mapping[str, Any], endpoints: tuple[
             for name in placeholders(text):
                 if name.startswith("row."):
                     if name[4:] not in columns:
-                        expected = f"a column of the data file ({', '.join(sorted(columns))})" if data else "a data file (data = \"rows.csv\")"
-                        raise InputError(source, f"endpoints[{index}].{where}", f"{{{name}}} needs {expected}")
+                        expected = (
+                            f"a column of the data file ({', '.join(sorted(columns))})"
+                            if data
+                            else 'a data file (data = "rows.csv")'
+                        )
+                        raise InputError(
+                            source, f"endpoints[{index}].{where}", f"{{{name}}} needs {expected}"
+                        )
                 elif name.startswith("random."):
                     from stressdeck.chain import RANDOM
 
                     if name not in RANDOM:
-                        raise InputError(source, f"endpoints[{index}].{where}", f"unknown helper {{{name}}}; expected one of {', '.join('{' + k + '}' for k in RANDOM)}")
+                        raise InputError(
+                            source,
+                            f"endpoints[{index}].{where}",
+                            f"unknown helper {{{name}}}; expected one of {', '.join('{' + k + '}' for k in RANDOM)}",
+                        )
                 elif name not in known:
-                    raise InputError(source, f"endpoints[{index}].{where}",
-                                     f"unknown variable {{{name}}}; expected one that an endpoint extracts")
+                    raise InputError(
+                        source,
+                        f"endpoints[{index}].{where}",
+                        f"unknown variable {{{name}}}; expected one that an endpoint extracts",
+                    )
 
 
 def _json_text(value: Any) -> str:
@@ -505,8 +620,13 @@ def _parse_expect(fields: _Fields) -> tuple[int, ...]:
     value = fields.table["expect"]
     if isinstance(value, int) and not isinstance(value, bool):
         value = [value]
-    if not isinstance(value, list) or not value or not all(
-        isinstance(code, int) and not isinstance(code, bool) and 100 <= code <= 599 for code in value
+    if (
+        not isinstance(value, list)
+        or not value
+        or not all(
+            isinstance(code, int) and not isinstance(code, bool) and 100 <= code <= 599
+            for code in value
+        )
     ):
         raise fields.fail("expect", "a list of HTTP status codes (100-599)")
     return tuple(value)

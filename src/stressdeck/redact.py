@@ -13,13 +13,26 @@ from typing import Any
 
 REDACTED = "<redacted>"
 
-_SECRET_NAMES = {"authorization", "proxy-authorization", "cookie", "set-cookie", "x-api-key", "api-key",
-                 "apikey", "x-auth-token", "x-csrf-token"}
+_SECRET_NAMES = {
+    "authorization",
+    "proxy-authorization",
+    "cookie",
+    "set-cookie",
+    "x-api-key",
+    "api-key",
+    "apikey",
+    "x-auth-token",
+    "x-csrf-token",
+}
 _SECRET_PARTS = ("token", "secret", "password", "passwd", "api_key", "api-key", "apikey", "session")
 # ${ENV} references and {var} templates (values extracted at run time) hold no secret text.
-_REFERENCE = r"(?:\$\{[A-Za-z_][A-Za-z0-9_]*\}|(?<!\$)\{[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z0-9_-]+)?\})"
+_REFERENCE = (
+    r"(?:\$\{[A-Za-z_][A-Za-z0-9_]*\}|(?<!\$)\{[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z0-9_-]+)?\})"
+)
 # "Bearer ${TOKEN}", "${API_KEY}", "{login.token}": an optional scheme word, then only references.
-_ONLY_REFERENCES = re.compile(rf"\s*(?:[A-Za-z][A-Za-z0-9-]*\s+)?{_REFERENCE}(?:\s*{_REFERENCE})*\s*")
+_ONLY_REFERENCES = re.compile(
+    rf"\s*(?:[A-Za-z][A-Za-z0-9-]*\s+)?{_REFERENCE}(?:\s*{_REFERENCE})*\s*"
+)
 
 
 # scheme://user:PASSWORD@host: the password part, up to the "@".
@@ -37,9 +50,12 @@ def is_reference(value: str) -> bool:
 
 
 def redact_values(table: Mapping[str, Any]) -> dict[str, Any]:
-    return {name: REDACTED if isinstance(value, str) and is_secret_name(name) and not is_reference(value)
-            else value
-            for name, value in table.items()}
+    return {
+        name: REDACTED
+        if isinstance(value, str) and is_secret_name(name) and not is_reference(value)
+        else value
+        for name, value in table.items()
+    }
 
 
 def redact_url(url: str) -> str:
@@ -47,7 +63,7 @@ def redact_url(url: str) -> str:
     match = _URL_PASSWORD.match(url)
     if match is None or is_reference(match.group(2)) or not match.group(2):
         return url
-    return match.group(1) + REDACTED + url[match.end(2):]
+    return match.group(1) + REDACTED + url[match.end(2) :]
 
 
 # Where a profile (or its command-line overrides) names a whole URL. A metrics endpoint is
@@ -88,8 +104,11 @@ def redact_document(document: dict[str, Any]) -> dict[str, Any]:
 
 def redacted_fields(document: Mapping[str, Any]) -> list[str]:
     """Where a saved profile holds ``<redacted>``: a replay would send that text instead."""
-    found = [key for key in URL_FIELDS
-             if isinstance(document.get(key), str) and REDACTED in document[key]]
+    found = [
+        key
+        for key in URL_FIELDS
+        if isinstance(document.get(key), str) and REDACTED in document[key]
+    ]
     defaults = document.get("defaults")
     if isinstance(defaults, Mapping) and isinstance(defaults.get("headers"), Mapping):
         found += [f"defaults.headers.{k}" for k, v in defaults["headers"].items() if v == REDACTED]
@@ -99,7 +118,11 @@ def redacted_fields(document: Mapping[str, Any]) -> list[str]:
             if isinstance(endpoint, Mapping):
                 for key in ("headers", "query"):
                     if isinstance(endpoint.get(key), Mapping):
-                        found += [f"endpoints[{index}].{key}.{k}" for k, v in endpoint[key].items() if v == REDACTED]
+                        found += [
+                            f"endpoints[{index}].{key}.{k}"
+                            for k, v in endpoint[key].items()
+                            if v == REDACTED
+                        ]
                 if isinstance(endpoint.get("url"), str) and REDACTED in endpoint["url"]:
                     found.append(f"endpoints[{index}].url")
     return found

@@ -46,8 +46,9 @@ class Steerable(Protocol):
     async def stop(self, reason: str = ...) -> Snapshot: ...
 
 
-def replay_inputs(session: Session, source: str, *, base_url: str | None = None,
-                  i_know: bool = False) -> tuple[Profile, dict[str, Any], Plan]:
+def replay_inputs(
+    session: Session, source: str, *, base_url: str | None = None, i_know: bool = False
+) -> tuple[Profile, dict[str, Any], Plan]:
     """The saved profile, its overrides (``base_url`` wins) and the plan they build.
 
     Raises InputError naming the session file when the saved profile no longer builds
@@ -60,8 +61,13 @@ def replay_inputs(session: Session, source: str, *, base_url: str | None = None,
     try:
         # Parsed as the original profile file, so relative data files resolve as they did.
         profile = parse_profile(saved.document, saved.source or source)
-        plan = build_plan(profile, **overrides, max_duration=saved.load.max_duration, tick=saved.load.tick,
-                          i_know=i_know)
+        plan = build_plan(
+            profile,
+            **overrides,
+            max_duration=saved.load.max_duration,
+            tick=saved.load.tick,
+            i_know=i_know,
+        )
     except InputError as exc:
         if exc.source.startswith("--"):  # a command-line option, e.g. a bad --base-url
             raise
@@ -70,8 +76,9 @@ def replay_inputs(session: Session, source: str, *, base_url: str | None = None,
     return profile, overrides, plan
 
 
-def plan_for_replay(session: Session, source: str, *, base_url: str | None = None,
-                    i_know: bool = False) -> Plan:
+def plan_for_replay(
+    session: Session, source: str, *, base_url: str | None = None, i_know: bool = False
+) -> Plan:
     """The plan to replay; raises InputError as ``replay_inputs`` does."""
     return replay_inputs(session, source, base_url=base_url, i_know=i_know)[2]
 
@@ -99,8 +106,13 @@ async def _sleep_until(handle: Steerable, offset: float) -> None:
         await asyncio.sleep(delay)
 
 
-async def steer(handle: Steerable, events: Sequence[ControlEvent], *, stop_at: float | None = None,
-                stop_reason: str = REPLAYED_INTERRUPT) -> None:
+async def steer(
+    handle: Steerable,
+    events: Sequence[ControlEvent],
+    *,
+    stop_at: float | None = None,
+    stop_reason: str = REPLAYED_INTERRUPT,
+) -> None:
     """Apply ``events`` at their offsets; stop at ``stop_at`` if the original run was cut short.
 
     Returns early when the run ends by itself (duration, a cap, an abort).

@@ -159,12 +159,22 @@ def host_info() -> Host:
         ram = int(psutil.virtual_memory().total)
     except (psutil.Error, OSError):
         ram = 0
-    return Host(cores=os.cpu_count() or 0, ram_bytes=ram, os=platform.platform(),
-                python=platform.python_version())
+    return Host(
+        cores=os.cpu_count() or 0,
+        ram_bytes=ram,
+        os=platform.platform(),
+        python=platform.python_version(),
+    )
 
 
-def build_session(plan: Plan, snapshot: Snapshot, *, keep_secrets: bool = False,
-                  replay_of: str | None = None, created: datetime | None = None) -> Session:
+def build_session(
+    plan: Plan,
+    snapshot: Snapshot,
+    *,
+    keep_secrets: bool = False,
+    replay_of: str | None = None,
+    created: datetime | None = None,
+) -> Session:
     """The session of a run, exactly as ``load_session`` will read it back."""
     document = copy.deepcopy(dict(plan.document))
     overrides = dict(plan.overrides)
@@ -173,17 +183,31 @@ def build_session(plan: Plan, snapshot: Snapshot, *, keep_secrets: bool = False,
         document = redact_document(document)
         redact_urls(overrides)
     load = plan.load
-    settings = LoadSettings(model=load.model, users=load.users, rate=load.rate, max_in_flight=load.max_in_flight,
-                            duration=load.duration, requests=load.requests, preset=load.preset,
-                            stages=tuple(load.stages), max_duration=plan.max_duration, tick=plan.tick)
+    settings = LoadSettings(
+        model=load.model,
+        users=load.users,
+        rate=load.rate,
+        max_in_flight=load.max_in_flight,
+        duration=load.duration,
+        requests=load.requests,
+        preset=load.preset,
+        stages=tuple(load.stages),
+        max_duration=plan.max_duration,
+        tick=plan.tick,
+    )
     when = created or datetime.now(UTC)
     raw = {
         "format_version": FORMAT_VERSION,
         "stressdeck_version": __version__,
         "created": when.astimezone(UTC).isoformat(timespec="seconds"),
         "host": _host_dict(host_info()),
-        "plan": {"name": plan.name, "source": plan.source, "target": plan.target, "overrides": overrides,
-                 "load": _load_dict(settings)},
+        "plan": {
+            "name": plan.name,
+            "source": plan.source,
+            "target": plan.target,
+            "overrides": overrides,
+            "load": _load_dict(settings),
+        },
         "results": results,
         "histograms": dict(snapshot.histograms),
         "replay_of": replay_of,
@@ -211,14 +235,23 @@ def snapshot_from_session(session: Session) -> Snapshot:
     load = session.plan.load
     total_latency = histograms.get("total/latency")
     return Snapshot(
-        elapsed=results.elapsed, state=STOPPED, model=results.model, target=results.target,
-        users=last.users if last is not None else load.users, active_users=0,
-        rate=last.rate if last is not None else load.rate, in_flight=0,
+        elapsed=results.elapsed,
+        state=STOPPED,
+        model=results.model,
+        target=results.target,
+        users=last.users if last is not None else load.users,
+        active_users=0,
+        rate=last.rate if last is not None else load.rate,
+        in_flight=0,
         total=_summary(results.total, "total", histograms),
         endpoints=tuple(_summary(ep, ep.name, histograms) for ep in results.endpoints),
-        timeline=results.timeline, control_log=results.control_log, thresholds=results.thresholds,
+        timeline=results.timeline,
+        control_log=results.control_log,
+        thresholds=results.thresholds,
         latency_buckets=log_buckets(total_latency) if total_latency is not None else (),
-        stop_reason=results.stop_reason, health=results.generator, histograms=dict(session.histograms),
+        stop_reason=results.stop_reason,
+        health=results.generator,
+        histograms=dict(session.histograms),
         target_metrics=results.target_metrics,
     )
 
@@ -227,17 +260,30 @@ def _summary(ep: EndpointResult, key: str, histograms: Mapping[str, Any]) -> End
     def percentiles(kind: str, saved: Mapping[str, float]) -> Percentiles:
         histogram = histograms.get(f"{key}/{kind}")
         measured = summarise(histogram) if histogram is not None else Percentiles()
-        figures = {name: saved.get(name, getattr(measured, name))
-                   for name in ("p50", "p90", "p95", "p99", "p999", "max", "mean")}
+        figures = {
+            name: saved.get(name, getattr(measured, name))
+            for name in ("p50", "p90", "p95", "p99", "p999", "max", "mean")
+        }
         return Percentiles(**figures, count=measured.count)
 
     return EndpointSummary(
-        name=ep.name, requests=ep.requests, errors=ep.errors, rps=ep.rps, error_rate=ep.error_rate,
+        name=ep.name,
+        requests=ep.requests,
+        errors=ep.errors,
+        rps=ep.rps,
+        error_rate=ep.error_rate,
         status_counts={int(code): n for code, n in ep.status_counts.items()},
-        error_counts=dict(ep.error_counts), bytes=ep.bytes,
-        latency_ms=percentiles("latency", ep.latency_ms), service_ms=percentiles("service", ep.service_ms),
-        ttfb_ms=percentiles("ttfb", ep.ttfb_ms), dropped=ep.dropped, cancelled=ep.cancelled, skipped=ep.skipped,
-        skip_reasons=dict(ep.skip_reasons), chunks=ep.chunks, events=ep.events,
+        error_counts=dict(ep.error_counts),
+        bytes=ep.bytes,
+        latency_ms=percentiles("latency", ep.latency_ms),
+        service_ms=percentiles("service", ep.service_ms),
+        ttfb_ms=percentiles("ttfb", ep.ttfb_ms),
+        dropped=ep.dropped,
+        cancelled=ep.cancelled,
+        skipped=ep.skipped,
+        skip_reasons=dict(ep.skip_reasons),
+        chunks=ep.chunks,
+        events=ep.events,
     )
 
 
@@ -254,24 +300,35 @@ def session_to_document(session: Session) -> dict[str, Any]:
         "replay_of": session.replay_of,
         "host": _host_dict(session.host),
         "plan": {
-            "name": plan.name, "source": plan.source, "target": plan.target,
+            "name": plan.name,
+            "source": plan.source,
+            "target": plan.target,
             "overrides": dict(plan.overrides),
             "load": _load_dict(plan.load),
         },
         "results": {
-            "name": results.name, "target": results.target, "model": results.model,
-            "elapsed": results.elapsed, "stop_reason": results.stop_reason,
+            "name": results.name,
+            "target": results.target,
+            "model": results.model,
+            "elapsed": results.elapsed,
+            "stop_reason": results.stop_reason,
             "summary": {
                 "total": _endpoint_dict(results.total),
                 "endpoints": {ep.name: _endpoint_dict(ep) for ep in results.endpoints},
             },
-            "thresholds": [{"expr": r.expr, "endpoint": r.endpoint, "value": r.value, "ok": r.ok}
-                           for r in results.thresholds],
-            "control_log": [{"offset": e.offset, "command": e.command, "value": e.value}
-                            for e in results.control_log],
+            "thresholds": [
+                {"expr": r.expr, "endpoint": r.endpoint, "value": r.value, "ok": r.ok}
+                for r in results.thresholds
+            ],
+            "control_log": [
+                {"offset": e.offset, "command": e.command, "value": e.value}
+                for e in results.control_log
+            ],
             "timeline": [_timeline_dict(p) for p in results.timeline],
             "generator": asdict(results.generator),
-            "target_metrics": None if results.target_metrics is None else results.target_metrics.to_dict(),
+            "target_metrics": None
+            if results.target_metrics is None
+            else results.target_metrics.to_dict(),
         },
         "histograms": dict(session.histograms),  # last, always: see _read_histograms
     }
@@ -307,8 +364,15 @@ def write_session(path: str | Path, session: Session, *, overwrite: bool = False
     return write_atomic(target, text, overwrite=overwrite)
 
 
-def save_session(path: str | Path, plan: Plan, snapshot: Snapshot, *, overwrite: bool = False,
-                 keep_secrets: bool = False, replay_of: str | None = None) -> Path:
+def save_session(
+    path: str | Path,
+    plan: Plan,
+    snapshot: Snapshot,
+    *,
+    overwrite: bool = False,
+    keep_secrets: bool = False,
+    replay_of: str | None = None,
+) -> Path:
     """Save a run (finished or partial) as a session; TOML or JSON by extension.
 
     Atomic; raises WriteError (one line naming the file) when it cannot write or when the
@@ -316,7 +380,9 @@ def save_session(path: str | Path, plan: Plan, snapshot: Snapshot, *, overwrite:
     """
     try:
         session = build_session(plan, snapshot, keep_secrets=keep_secrets, replay_of=replay_of)
-    except InputError as exc:  # a value the schema refuses (say, a non-finite number): a bug, said in one line
+    except (
+        InputError
+    ) as exc:  # a value the schema refuses (say, a non-finite number): a bug, said in one line
         raise WriteError(f"{path}: cannot save the session ({exc.line()})") from None
     return write_session(path, session, overwrite=overwrite)
 
@@ -338,9 +404,12 @@ def session_from_document(document: Mapping[str, Any], source: str) -> Session:
         raise InputError(source, "format_version", "missing (is this a stressdeck session file?)")
     version = r.integer(document, "format_version", "")
     if version > FORMAT_VERSION:
-        raise InputError(source, "format_version",
-                         f"version {version} is newer than this stressdeck reads ({FORMAT_VERSION}); "
-                         "upgrade stressdeck to read it")
+        raise InputError(
+            source,
+            "format_version",
+            f"version {version} is newer than this stressdeck reads ({FORMAT_VERSION}); "
+            "upgrade stressdeck to read it",
+        )
     if version < 1:  # 1 and 2 both read: what 2 added defaults to "not recorded"
         raise InputError(source, "format_version", f"expected 1 to {FORMAT_VERSION}, got {version}")
     host = r.table(document, "host", "")
@@ -350,8 +419,12 @@ def session_from_document(document: Mapping[str, Any], source: str) -> Session:
         format_version=version,
         stressdeck_version=r.string(document, "stressdeck_version", ""),
         created=r.string(document, "created", ""),
-        host=Host(cores=r.integer(host, "cores", "host"), ram_bytes=r.integer(host, "ram_bytes", "host"),
-                  os=r.string(host, "os", "host"), python=r.string(host, "python", "host")),
+        host=Host(
+            cores=r.integer(host, "cores", "host"),
+            ram_bytes=r.integer(host, "ram_bytes", "host"),
+            os=r.string(host, "os", "host"),
+            python=r.string(host, "python", "host"),
+        ),
         plan=_read_plan(r, plan),
         results=_read_results(r, results),
         histograms=_read_histograms(r, document),
@@ -387,7 +460,11 @@ def _read_plan(r: Reader, plan: Mapping[str, Any]) -> SavedPlan:
     for index, item in enumerate(r.list(load, "stages", "plan.load", required=False)):
         where = f"plan.load.stages[{index}]"
         stage = r.as_table(item, where)
-        stages.append(Stage(duration=r.number(stage, "duration", where), target=r.number(stage, "target", where)))
+        stages.append(
+            Stage(
+                duration=r.number(stage, "duration", where), target=r.number(stage, "target", where)
+            )
+        )
     return SavedPlan(
         name=r.string(plan, "name", "plan"),
         source=r.string(plan, "source", "plan"),
@@ -409,9 +486,17 @@ def _read_plan(r: Reader, plan: Mapping[str, Any]) -> SavedPlan:
     )
 
 
-_OVERRIDE_TYPES = {"base_url": "string", "model": "string", "preset": "string", "users": "integer",
-                   "requests": "integer", "rate": "number", "duration": "number", "metrics_url": "string",
-                   "metrics": "string_list"}
+_OVERRIDE_TYPES = {
+    "base_url": "string",
+    "model": "string",
+    "preset": "string",
+    "users": "integer",
+    "requests": "integer",
+    "rate": "number",
+    "duration": "number",
+    "metrics_url": "string",
+    "metrics": "string_list",
+}
 
 
 def _read_overrides(r: Reader, table: Mapping[str, Any]) -> dict[str, Any]:
@@ -419,7 +504,10 @@ def _read_overrides(r: Reader, table: Mapping[str, Any]) -> dict[str, Any]:
     for key in table:
         kind = _OVERRIDE_TYPES.get(key)
         if kind is None:
-            raise r.fail(f"plan.overrides.{key}", "unknown override; expected one of " + ", ".join(_OVERRIDE_TYPES))
+            raise r.fail(
+                f"plan.overrides.{key}",
+                "unknown override; expected one of " + ", ".join(_OVERRIDE_TYPES),
+            )
         out[key] = getattr(r, kind)(table, key, "plan.overrides")
     return out
 
@@ -427,33 +515,57 @@ def _read_overrides(r: Reader, table: Mapping[str, Any]) -> dict[str, Any]:
 def _read_results(r: Reader, results: Mapping[str, Any]) -> Results:
     summary = r.table(results, "summary", "results")
     endpoints_table = r.table(summary, "endpoints", "results.summary")
-    endpoints = tuple(_read_endpoint(r, r.as_table(value, f"results.summary.endpoints.{name}"), str(name),
-                                     f"results.summary.endpoints.{name}")
-                      for name, value in endpoints_table.items())
+    endpoints = tuple(
+        _read_endpoint(
+            r,
+            r.as_table(value, f"results.summary.endpoints.{name}"),
+            str(name),
+            f"results.summary.endpoints.{name}",
+        )
+        for name, value in endpoints_table.items()
+    )
     thresholds = []
     for index, item in enumerate(r.list(results, "thresholds", "results", required=False)):
         where = f"results.thresholds[{index}]"
         t = r.as_table(item, where)
-        thresholds.append(ThresholdResult(expr=r.string(t, "expr", where),
-                                          endpoint=r.optional_string(t, "endpoint", where),
-                                          value=r.optional_number(t, "value", where),
-                                          ok=r.boolean(t, "ok", where)))
+        thresholds.append(
+            ThresholdResult(
+                expr=r.string(t, "expr", where),
+                endpoint=r.optional_string(t, "endpoint", where),
+                value=r.optional_number(t, "value", where),
+                ok=r.boolean(t, "ok", where),
+            )
+        )
     control = []
     for index, item in enumerate(r.list(results, "control_log", "results", required=False)):
         where = f"results.control_log[{index}]"
         e = r.as_table(item, where)
-        control.append(ControlEvent(offset=r.number(e, "offset", where),
-                                    command=r.choice(e, "command", where, ("users", "rate", "pause", "resume", "stop")),
-                                    value=r.optional_number(e, "value", where)))
+        control.append(
+            ControlEvent(
+                offset=r.number(e, "offset", where),
+                command=r.choice(e, "command", where, ("users", "rate", "pause", "resume", "stop")),
+                value=r.optional_number(e, "value", where),
+            )
+        )
     timeline = []
     for index, item in enumerate(r.list(results, "timeline", "results", required=False)):
         where = f"results.timeline[{index}]"
         p = r.as_table(item, where)
-        timeline.append(TimelinePoint(
-            t=r.number(p, "t", where), span=r.number(p, "span", where), requests=r.integer(p, "requests", where),
-            rps=r.number(p, "rps", where), errors=r.integer(p, "errors", where), p50=r.number(p, "p50", where),
-            p95=r.number(p, "p95", where), p99=r.number(p, "p99", where), users=r.integer(p, "users", where),
-            rate=r.optional_number(p, "rate", where), dropped=r.integer(p, "dropped", where, default=0)))
+        timeline.append(
+            TimelinePoint(
+                t=r.number(p, "t", where),
+                span=r.number(p, "span", where),
+                requests=r.integer(p, "requests", where),
+                rps=r.number(p, "rps", where),
+                errors=r.integer(p, "errors", where),
+                p50=r.number(p, "p50", where),
+                p95=r.number(p, "p95", where),
+                p99=r.number(p, "p99", where),
+                users=r.integer(p, "users", where),
+                rate=r.optional_number(p, "rate", where),
+                dropped=r.integer(p, "dropped", where, default=0),
+            )
+        )
     metrics = r.table(results, "target_metrics", "results", required=False)
     return Results(
         name=r.string(results, "name", "results"),
@@ -461,13 +573,19 @@ def _read_results(r: Reader, results: Mapping[str, Any]) -> Results:
         model=r.string(results, "model", "results"),
         elapsed=r.number(results, "elapsed", "results"),
         stop_reason=r.string(results, "stop_reason", "results", default=""),
-        total=_read_endpoint(r, r.table(summary, "total", "results.summary"), "total", "results.summary.total"),
+        total=_read_endpoint(
+            r, r.table(summary, "total", "results.summary"), "total", "results.summary.total"
+        ),
         endpoints=endpoints,
         thresholds=tuple(thresholds),
         control_log=tuple(control),
         timeline=tuple(timeline),
-        generator=read_health(r, r.table(results, "generator", "results", required=False), "results.generator"),
-        target_metrics=read_target_metrics(r, metrics, "results.target_metrics") if metrics else None,
+        generator=read_health(
+            r, r.table(results, "generator", "results", required=False), "results.generator"
+        ),
+        target_metrics=read_target_metrics(r, metrics, "results.target_metrics")
+        if metrics
+        else None,
     )
 
 
@@ -476,7 +594,9 @@ def _read_status_counts(r: Reader, table: Mapping[str, Any], where: str) -> dict
     for code in counts:
         # Keys are HTTP status codes written as text (TOML keys are strings); a snapshot wants ints.
         if not (code.isascii() and code.isdigit() and len(code) <= 3):
-            raise r.fail(f"{where}.status_counts.{code}", "expected an HTTP status code (up to 3 digits)")
+            raise r.fail(
+                f"{where}.status_counts.{code}", "expected an HTTP status code (up to 3 digits)"
+            )
     return counts
 
 
@@ -511,26 +631,54 @@ def _host_dict(host: Host) -> dict[str, Any]:
 
 def _load_dict(load: LoadSettings) -> dict[str, Any]:
     return {
-        "model": load.model, "users": load.users, "rate": load.rate, "max_in_flight": load.max_in_flight,
-        "duration": load.duration, "requests": load.requests, "preset": load.preset,
+        "model": load.model,
+        "users": load.users,
+        "rate": load.rate,
+        "max_in_flight": load.max_in_flight,
+        "duration": load.duration,
+        "requests": load.requests,
+        "preset": load.preset,
         "stages": [{"duration": s.duration, "target": s.target} for s in load.stages],
-        "max_duration": load.max_duration, "tick": load.tick,
+        "max_duration": load.max_duration,
+        "tick": load.tick,
     }
 
 
 def _endpoint_dict(ep: EndpointResult) -> dict[str, Any]:
     return {
-        "requests": ep.requests, "errors": ep.errors, "rps": ep.rps, "error_rate": ep.error_rate,
-        "status_counts": dict(ep.status_counts), "error_counts": dict(ep.error_counts), "bytes": ep.bytes,
-        "dropped": ep.dropped, "cancelled": ep.cancelled, "skipped": ep.skipped,
-        "latency_ms": dict(ep.latency_ms), "service_ms": dict(ep.service_ms), "ttfb_ms": dict(ep.ttfb_ms),
-        "skip_reasons": dict(ep.skip_reasons), "chunks": ep.chunks, "events": ep.events,
+        "requests": ep.requests,
+        "errors": ep.errors,
+        "rps": ep.rps,
+        "error_rate": ep.error_rate,
+        "status_counts": dict(ep.status_counts),
+        "error_counts": dict(ep.error_counts),
+        "bytes": ep.bytes,
+        "dropped": ep.dropped,
+        "cancelled": ep.cancelled,
+        "skipped": ep.skipped,
+        "latency_ms": dict(ep.latency_ms),
+        "service_ms": dict(ep.service_ms),
+        "ttfb_ms": dict(ep.ttfb_ms),
+        "skip_reasons": dict(ep.skip_reasons),
+        "chunks": ep.chunks,
+        "events": ep.events,
     }
 
 
 def _timeline_dict(p: TimelinePoint) -> dict[str, Any]:
-    return {"t": p.t, "span": p.span, "requests": p.requests, "rps": p.rps, "errors": p.errors,
-            "p50": p.p50, "p95": p.p95, "p99": p.p99, "users": p.users, "rate": p.rate, "dropped": p.dropped}
+    return {
+        "t": p.t,
+        "span": p.span,
+        "requests": p.requests,
+        "rps": p.rps,
+        "errors": p.errors,
+        "p50": p.p50,
+        "p95": p.p95,
+        "p99": p.p99,
+        "users": p.users,
+        "rate": p.rate,
+        "dropped": p.dropped,
+    }
 
 
 def _drop_none(value: Any) -> Any:

@@ -36,7 +36,9 @@ class Reader:
             raise self.fail(_join(where, key), "missing")
         return default
 
-    def _expected(self, table: Mapping[str, Any], key: str, where: str, expected: str) -> InputError:
+    def _expected(
+        self, table: Mapping[str, Any], key: str, where: str, expected: str
+    ) -> InputError:
         return self.fail(_join(where, key), f"expected {expected}, got {describe(table[key])}")
 
     def as_table(self, value: Any, path: str) -> Mapping[str, Any]:
@@ -44,17 +46,23 @@ class Reader:
             raise self.fail(path, f"expected a table, got {describe(value)}")
         return value
 
-    def table(self, table: Mapping[str, Any], key: str, where: str, *, required: bool = True) -> Mapping[str, Any]:
+    def table(
+        self, table: Mapping[str, Any], key: str, where: str, *, required: bool = True
+    ) -> Mapping[str, Any]:
         value = self._get(table, key, where, _MISSING if required else {})
         return self.as_table(value, _join(where, key))
 
-    def list(self, table: Mapping[str, Any], key: str, where: str, *, required: bool = True) -> Sequence[Any]:
+    def list(
+        self, table: Mapping[str, Any], key: str, where: str, *, required: bool = True
+    ) -> Sequence[Any]:
         value = self._get(table, key, where, _MISSING if required else [])
         if not isinstance(value, list):
             raise self._expected(table, key, where, "a list")
         return value
 
-    def string(self, table: Mapping[str, Any], key: str, where: str, *, default: Any = _MISSING) -> str:
+    def string(
+        self, table: Mapping[str, Any], key: str, where: str, *, default: Any = _MISSING
+    ) -> str:
         value = self._get(table, key, where, default)
         if not isinstance(value, str):
             raise self._expected(table, key, where, "a string")
@@ -75,7 +83,9 @@ class Reader:
             raise self._expected(table, key, where, "true or false")
         return value
 
-    def integer(self, table: Mapping[str, Any], key: str, where: str, *, default: Any = _MISSING) -> int:
+    def integer(
+        self, table: Mapping[str, Any], key: str, where: str, *, default: Any = _MISSING
+    ) -> int:
         value = self._get(table, key, where, default)
         if isinstance(value, bool) or not isinstance(value, int):
             raise self._expected(table, key, where, "a whole number")
@@ -84,7 +94,9 @@ class Reader:
     def optional_integer(self, table: Mapping[str, Any], key: str, where: str) -> int | None:
         return None if table.get(key) is None else self.integer(table, key, where)
 
-    def number(self, table: Mapping[str, Any], key: str, where: str, *, default: Any = _MISSING) -> float:
+    def number(
+        self, table: Mapping[str, Any], key: str, where: str, *, default: Any = _MISSING
+    ) -> float:
         value = self._get(table, key, where, default)
         # NaN and infinities are never measured values; they would poison comparisons.
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not is_finite(value):
@@ -102,8 +114,9 @@ class Reader:
                 raise self.fail(f"{path}[{index}]", f"expected a string, got {describe(item)}")
         return list(items)
 
-    def string_map(self, table: Mapping[str, Any], key: str, where: str, *,
-                   required: bool = False) -> dict[str, str]:
+    def string_map(
+        self, table: Mapping[str, Any], key: str, where: str, *, required: bool = False
+    ) -> dict[str, str]:
         inner = self.table(table, key, where, required=required)
         path = _join(where, key)
         return {str(k): self.string(inner, k, path) for k in inner}
@@ -113,8 +126,9 @@ class Reader:
         path = _join(where, key)
         return {str(k): self.integer(inner, k, path) for k in inner}
 
-    def number_map(self, table: Mapping[str, Any], key: str, where: str,
-                   required: Sequence[str] = ()) -> dict[str, float]:
+    def number_map(
+        self, table: Mapping[str, Any], key: str, where: str, required: Sequence[str] = ()
+    ) -> dict[str, float]:
         inner = self.table(table, key, where, required=bool(required))
         path = _join(where, key)
         for name in required:
@@ -123,6 +137,7 @@ class Reader:
 
 
 # -- generator health and target metrics: plain tables in, engine types out ------------------
+
 
 def read_health(r: Reader, table: Mapping[str, Any], where: str) -> GeneratorHealth:
     """Every figure defaults to its zero: format 1 sessions hold only the last tick's four.
@@ -141,21 +156,38 @@ def read_target_metrics(r: Reader, table: Mapping[str, Any], where: str) -> Metr
     for index, item in enumerate(r.list(table, "series", where, required=False)):
         path = f"{where}.series[{index}]"
         entry = r.as_table(item, path)
-        series.append(SeriesHistory(spec=r.string(entry, "spec", path), kind=r.string(entry, "kind", path),
-                                    unit=r.string(entry, "unit", path, default=""),
-                                    points=_read_points(r, entry, "points", path)))
+        series.append(
+            SeriesHistory(
+                spec=r.string(entry, "spec", path),
+                kind=r.string(entry, "kind", path),
+                unit=r.string(entry, "unit", path, default=""),
+                points=_read_points(r, entry, "points", path),
+            )
+        )
     return MetricsSnapshot(
-        url=r.string(table, "url", where), t=r.number(table, "t", where),
-        scrapes=r.integer(table, "scrapes", where, default=0), failures=r.integer(table, "failures", where, default=0),
-        last_error=r.optional_string(table, "last_error", where), series=tuple(series),
-        scrape_points=_read_points(r, table, "scrape_points", where))
+        url=r.string(table, "url", where),
+        t=r.number(table, "t", where),
+        scrapes=r.integer(table, "scrapes", where, default=0),
+        failures=r.integer(table, "failures", where, default=0),
+        last_error=r.optional_string(table, "last_error", where),
+        series=tuple(series),
+        scrape_points=_read_points(r, table, "scrape_points", where),
+    )
 
 
-def _read_points(r: Reader, table: Mapping[str, Any], key: str, where: str) -> tuple[MetricPoint, ...]:
+def _read_points(
+    r: Reader, table: Mapping[str, Any], key: str, where: str
+) -> tuple[MetricPoint, ...]:
     points = []
     for index, item in enumerate(r.list(table, key, where, required=False)):
         path = f"{_join(where, key)}[{index}]"
         point = r.as_table(item, path)
-        points.append(MetricPoint(t=r.number(point, "t", path), value=r.optional_number(point, "value", path),
-                                  ok=r.boolean(point, "ok", path), error=r.optional_string(point, "error", path)))
+        points.append(
+            MetricPoint(
+                t=r.number(point, "t", path),
+                value=r.optional_number(point, "value", path),
+                ok=r.boolean(point, "ok", path),
+                error=r.optional_string(point, "error", path),
+            )
+        )
     return tuple(points)

@@ -71,26 +71,43 @@ def _fmt(value: float) -> str:
     return f"{value:.2g}"
 
 
-def _frame(title: str, y_ticks: list[float], y_unit: str, x_labels: list[tuple[float, str]],
-           plot: tuple[float, float, float, float]) -> list[str]:
+def _frame(
+    title: str,
+    y_ticks: list[float],
+    y_unit: str,
+    x_labels: list[tuple[float, str]],
+    plot: tuple[float, float, float, float],
+) -> list[str]:
     left, top, right, bottom = plot
     y_top = y_ticks[-1] or 1.0
-    out = [f'<svg class="chart" viewBox="0 0 {WIDTH} {HEIGHT}" width="{WIDTH}" height="{HEIGHT}" role="img" '
-           f'aria-label="{safe_text(title)}">',
-           f'<text x="{left}" y="16" class="title">{safe_text(title)}</text>']
+    out = [
+        f'<svg class="chart" viewBox="0 0 {WIDTH} {HEIGHT}" width="{WIDTH}" height="{HEIGHT}" role="img" '
+        f'aria-label="{safe_text(title)}">',
+        f'<text x="{left}" y="16" class="title">{safe_text(title)}</text>',
+    ]
     for value in y_ticks:
         y = bottom - (bottom - top) * value / y_top
         out.append(f'<line x1="{left}" y1="{y:.1f}" x2="{right}" y2="{y:.1f}" class="grid"/>')
-        out.append(f'<text x="{left - 6}" y="{y + 4:.1f}" class="axis" text-anchor="end">{_fmt(value)}</text>')
+        out.append(
+            f'<text x="{left - 6}" y="{y + 4:.1f}" class="axis" text-anchor="end">{_fmt(value)}</text>'
+        )
     out.append(f'<text x="12" y="{top - 8}" class="axis">{safe_text(y_unit)}</text>')
     for x, label in x_labels:
-        out.append(f'<text x="{x:.1f}" y="{bottom + 16}" class="axis" text-anchor="middle">{safe_text(label)}</text>')
+        out.append(
+            f'<text x="{x:.1f}" y="{bottom + 16}" class="axis" text-anchor="middle">{safe_text(label)}</text>'
+        )
     out.append(f'<line x1="{left}" y1="{bottom}" x2="{right}" y2="{bottom}" class="axisline"/>')
     return out
 
 
-def line_chart(title: str, series: Sequence[Series], *, y_unit: str = "", x_max: float | None = None,
-               markers: Sequence[Marker] = ()) -> str:
+def line_chart(
+    title: str,
+    series: Sequence[Series],
+    *,
+    y_unit: str = "",
+    x_max: float | None = None,
+    markers: Sequence[Marker] = (),
+) -> str:
     """Lines over time (x in seconds), with optional vertical markers and a legend."""
     left, top, right, bottom = _LEFT, _TOP, WIDTH - _RIGHT, HEIGHT - _BOTTOM
     xs = [x for s in series for x, _ in s.points]
@@ -109,37 +126,57 @@ def line_chart(title: str, series: Sequence[Series], *, y_unit: str = "", x_max:
     out = _frame(title, y_ticks, y_unit, x_labels, (left, top, right, bottom))
     for marker in markers:
         x = px(min(max(marker.x, 0.0), x_top))
-        out.append(f'<line x1="{x:.1f}" y1="{top}" x2="{x:.1f}" y2="{bottom}" class="marker">'
-                   f'<title>{safe_text(marker.label)}</title></line>')
-        out.append(f'<text x="{x + 3:.1f}" y="{top + 10}" class="marker-label">{safe_text(marker.label)}</text>')
+        out.append(
+            f'<line x1="{x:.1f}" y1="{top}" x2="{x:.1f}" y2="{bottom}" class="marker">'
+            f"<title>{safe_text(marker.label)}</title></line>"
+        )
+        out.append(
+            f'<text x="{x + 3:.1f}" y="{top + 10}" class="marker-label">{safe_text(marker.label)}</text>'
+        )
     for s in series:
         if not s.points:
             continue
         path = " ".join(f"{px(x):.1f},{py(y):.1f}" for x, y in s.points)
         dash = ' stroke-dasharray="5 3"' if s.dashed else ""
-        out.append(f'<polyline points="{path}" fill="none" stroke="{s.color}" stroke-width="2"{dash}>'
-                   f'<title>{safe_text(s.label)}</title></polyline>')
+        out.append(
+            f'<polyline points="{path}" fill="none" stroke="{s.color}" stroke-width="2"{dash}>'
+            f"<title>{safe_text(s.label)}</title></polyline>"
+        )
     legend_x = right
     for s in reversed(series):
         legend_x -= 16 + 7 * len(s.label)
-        out.append(f'<rect x="{legend_x}" y="8" width="10" height="10" fill="{s.color}"/>'
-                   f'<text x="{legend_x + 14}" y="17" class="axis">{safe_text(s.label)}</text>')
+        out.append(
+            f'<rect x="{legend_x}" y="8" width="10" height="10" fill="{s.color}"/>'
+            f'<text x="{legend_x + 14}" y="17" class="axis">{safe_text(s.label)}</text>'
+        )
     out.append("</svg>")
     return "\n".join(out)
 
 
-def bar_chart(title: str, bars: Sequence[tuple[str, float]], *, y_unit: str = "", color: str = "#3b82f6",
-              label_every: int = 1) -> str:
+def bar_chart(
+    title: str,
+    bars: Sequence[tuple[str, float]],
+    *,
+    y_unit: str = "",
+    color: str = "#3b82f6",
+    label_every: int = 1,
+) -> str:
     """Vertical bars with their labels under them (every ``label_every``-th one)."""
     left, top, right, bottom = _LEFT, _TOP, WIDTH - _RIGHT, HEIGHT - _BOTTOM
     y_ticks = ticks(max([v for _, v in bars] + [0.0]) or 1.0)
     y_top = y_ticks[-1]
     width = (right - left) / max(len(bars), 1)
-    x_labels = [(left + width * (i + 0.5), label) for i, (label, _) in enumerate(bars) if i % label_every == 0]
+    x_labels = [
+        (left + width * (i + 0.5), label)
+        for i, (label, _) in enumerate(bars)
+        if i % label_every == 0
+    ]
     out = _frame(title, y_ticks, y_unit, x_labels, (left, top, right, bottom))
     for i, (label, value) in enumerate(bars):
         h = (bottom - top) * value / y_top
-        out.append(f'<rect x="{left + width * i + 1:.1f}" y="{bottom - h:.1f}" width="{max(width - 2, 1):.1f}" '
-                   f'height="{h:.1f}" fill="{color}"><title>{safe_text(label)}: {_fmt(value)}</title></rect>')
+        out.append(
+            f'<rect x="{left + width * i + 1:.1f}" y="{bottom - h:.1f}" width="{max(width - 2, 1):.1f}" '
+            f'height="{h:.1f}" fill="{color}"><title>{safe_text(label)}: {_fmt(value)}</title></rect>'
+        )
     out.append("</svg>")
     return "\n".join(out)

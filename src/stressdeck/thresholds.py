@@ -17,7 +17,10 @@ OTHER_METRICS = ("error_rate", "rps", "dropped")
 METRICS = LATENCY_METRICS + OTHER_METRICS
 
 _OPERATORS: dict[str, Callable[[float, float], bool]] = {
-    "<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge,
+    "<": operator.lt,
+    "<=": operator.le,
+    ">": operator.gt,
+    ">=": operator.ge,
 }
 _EXPRESSION = re.compile(r"^\s*([a-z_0-9]+)\s*(<=|>=|<|>)\s*(\d+(?:\.\d+)?)\s*(ms|s|us|%)?\s*$")
 _LATENCY_UNIT_MS = {"ms": 1.0, "s": 1000.0, "us": 0.001}
@@ -59,7 +62,11 @@ def parse_threshold(expr: str, source: str = "", where: str = "threshold") -> Th
         raise InputError(source, where, f"expected {expected}, got {describe(expr)}")
     metric, op, number, unit = match.groups()
     if metric not in METRICS:
-        raise InputError(source, where, f"unknown metric {describe(metric)}; expected one of {', '.join(METRICS)}")
+        raise InputError(
+            source,
+            where,
+            f"unknown metric {describe(metric)}; expected one of {', '.join(METRICS)}",
+        )
     limit = float(number)
     if metric in LATENCY_METRICS:
         if unit == "%":
@@ -67,17 +74,23 @@ def parse_threshold(expr: str, source: str = "", where: str = "threshold") -> Th
         limit *= _LATENCY_UNIT_MS[unit or "ms"]
     elif metric == "error_rate":
         if unit in _LATENCY_UNIT_MS:
-            raise InputError(source, where, f"expected a percentage or a fraction for error_rate, got {unit}")
+            raise InputError(
+                source, where, f"expected a percentage or a fraction for error_rate, got {unit}"
+            )
         if unit == "%":
             limit /= 100.0
         elif limit > 1:
-            raise InputError(source, where, "expected a percentage like 1% or a fraction <= 1 for error_rate")
+            raise InputError(
+                source, where, "expected a percentage like 1% or a fraction <= 1 for error_rate"
+            )
     elif unit is not None:
         raise InputError(source, where, f"expected a plain number for {metric}, got unit {unit}")
     return Threshold(expr=" ".join(expr.split()), metric=metric, op=op, limit=limit)
 
 
-def evaluate(threshold: Threshold, metrics: Mapping[str, float | None], endpoint: str | None = None) -> ThresholdResult:
+def evaluate(
+    threshold: Threshold, metrics: Mapping[str, float | None], endpoint: str | None = None
+) -> ThresholdResult:
     """Check one threshold against a flat metric map (see ``stats.threshold_metrics``)."""
     value = metrics.get(threshold.metric)
     return ThresholdResult(threshold.expr, endpoint, value, threshold.check(value))

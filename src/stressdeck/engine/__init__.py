@@ -2,7 +2,23 @@
 
 from stressdeck.engine.plan import Plan, RequestSpec, build_plan
 from stressdeck.engine.runner import RunHandle, start
-from stressdeck.engine.snapshot import ControlEvent, EndpointSummary, Percentiles, Snapshot, TimelinePoint
+from stressdeck.engine.snapshot import (
+    ControlEvent,
+    EndpointSummary,
+    Percentiles,
+    Snapshot,
+    TimelinePoint,
+)
 
-__all__ = ["ControlEvent", "EndpointSummary", "Percentiles", "Plan", "RequestSpec", "RunHandle",
-           "Snapshot", "TimelinePoint", "build_plan", "start"]
+__all__ = [
+    "ControlEvent",
+    "EndpointSummary",
+    "Percentiles",
+    "Plan",
+    "RequestSpec",
+    "RunHandle",
+    "Snapshot",
+    "TimelinePoint",
+    "build_plan",
+    "start",
+]

@@ -19,7 +19,14 @@ from stressdeck.engine.stats import Recorder
 
 # Error classes, as reported to users.
 CONNECT, TIMEOUT, DISCONNECT, DNS, TLS, PROTOCOL, OTHER = (
-    "connect", "timeout", "disconnect", "dns", "tls", "protocol", "other")
+    "connect",
+    "timeout",
+    "disconnect",
+    "dns",
+    "tls",
+    "protocol",
+    "other",
+)
 
 # Bodies are read as they arrive and only counted; one is kept, up to this cap, only when
 # an extract needs it: a 200 MB or endless body must never be buffered.
@@ -34,8 +41,17 @@ class _ResponseHandler(ResponseHandler):
         payload = self._payload
         super().data_received(data)
         error = self.exception()
-        if payload is not None and error is not None and payload.exception() is None and not payload.is_eof():
-            payload.set_exception(aiohttp.ClientPayloadError(f"Response payload is not completed: invalid body ({error})"))
+        if (
+            payload is not None
+            and error is not None
+            and payload.exception() is None
+            and not payload.is_eof()
+        ):
+            payload.set_exception(
+                aiohttp.ClientPayloadError(
+                    f"Response payload is not completed: invalid body ({error})"
+                )
+            )
 
 
 class Connector(aiohttp.TCPConnector):
@@ -77,7 +93,9 @@ class EventCounter:
 
 def classify(exc: BaseException) -> str:
     """Map an exception from aiohttp to one error class."""
-    if isinstance(exc, (aiohttp.ClientConnectorCertificateError, aiohttp.ClientSSLError, ssl.SSLError)):
+    if isinstance(
+        exc, (aiohttp.ClientConnectorCertificateError, aiohttp.ClientSSLError, ssl.SSLError)
+    ):
         return TLS
     if isinstance(exc, aiohttp.ClientConnectorDNSError):
         return DNS
@@ -93,7 +111,11 @@ def classify(exc: BaseException) -> str:
         text = str(exc).lower()
         if "not enough data" in text:
             return DISCONNECT
-        return PROTOCOL if any(word in text for word in ("invalid", "malformed", "bad")) else DISCONNECT
+        return (
+            PROTOCOL
+            if any(word in text for word in ("invalid", "malformed", "bad"))
+            else DISCONNECT
+        )
     if isinstance(exc, (aiohttp.ServerDisconnectedError, ConnectionResetError, BrokenPipeError)):
         return DISCONNECT
     if isinstance(exc, aiohttp.ClientResponseError):
@@ -107,8 +129,15 @@ def make_timeout(spec: RequestSpec) -> aiohttp.ClientTimeout:
     return aiohttp.ClientTimeout(total=spec.timeout)
 
 
-async def send(session: aiohttp.ClientSession, spec: RequestSpec, index: int, timeout: aiohttp.ClientTimeout,
-               recorder: Recorder, due: float | None = None, variables: dict[str, str] | None = None) -> None:
+async def send(
+    session: aiohttp.ClientSession,
+    spec: RequestSpec,
+    index: int,
+    timeout: aiohttp.ClientTimeout,
+    recorder: Recorder,
+    due: float | None = None,
+    variables: dict[str, str] | None = None,
+) -> None:
     """Send one request and record its outcome exactly once.
 
     ``due`` is the perf_counter instant the request was scheduled for (open model):
@@ -128,7 +157,9 @@ async def send(session: aiohttp.ClientSession, spec: RequestSpec, index: int, ti
     first_byte = 0.0
     nbytes = chunks = events = 0
     try:
-        async with session.request(spec.method, url, headers=headers, data=body, timeout=timeout) as response:
+        async with session.request(
+            spec.method, url, headers=headers, data=body, timeout=timeout
+        ) as response:
             sse = EventCounter() if response.content_type == "text/event-stream" else None
             content = response.content
             while True:
@@ -161,9 +192,15 @@ async def send(session: aiohttp.ClientSession, spec: RequestSpec, index: int, ti
     start = sent if due is None else min(due, sent)
     ok = spec.is_ok(status)
     recorder.record_response(
-        index, status, ok,
-        latency_us=(done - start) * 1e6, service_us=(done - sent) * 1e6,
-        ttfb_us=(first_byte - sent) * 1e6, nbytes=nbytes, chunks=chunks, events=events,
+        index,
+        status,
+        ok,
+        latency_us=(done - start) * 1e6,
+        service_us=(done - sent) * 1e6,
+        ttfb_us=(first_byte - sent) * 1e6,
+        nbytes=nbytes,
+        chunks=chunks,
+        events=events,
     )
     if spec.extract and ok and variables is not None:
         kept = ResponseBody(bytes(keep or b""))

@@ -34,8 +34,12 @@ def preset_stages(name: str, base: float, duration: float) -> tuple[Stage, ...]:
     if name == "spike":
         burst = duration * 0.1
         return (
-            Stage(0.001, base), Stage(duration * 0.4, base), Stage(2.0, base * 5),
-            Stage(burst, base * 5), Stage(2.0, base), Stage(max(duration * 0.5 - 4.0, 0.001), base),
+            Stage(0.001, base),
+            Stage(duration * 0.4, base),
+            Stage(2.0, base * 5),
+            Stage(burst, base * 5),
+            Stage(2.0, base),
+            Stage(max(duration * 0.5 - 4.0, 0.001), base),
         )
     if name == "soak":
         return (Stage(0.001, base), Stage(duration, base))

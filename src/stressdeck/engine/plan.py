@@ -53,13 +53,21 @@ class RequestSpec:
     needs_body: bool = field(init=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "templated", bool(self.url_template or self.header_templates or self.body_template))
-        object.__setattr__(self, "needs_body", any(extractor.needs_body for extractor in self.extract))
+        object.__setattr__(
+            self,
+            "templated",
+            bool(self.url_template or self.header_templates or self.body_template),
+        )
+        object.__setattr__(
+            self, "needs_body", any(extractor.needs_body for extractor in self.extract)
+        )
 
     def is_ok(self, status: int) -> bool:
         return status in self.expect if self.expect else status < 400
 
-    def render(self, variables: Mapping[str, str]) -> tuple[str, tuple[tuple[str, str], ...], bytes | None]:
+    def render(
+        self, variables: Mapping[str, str]
+    ) -> tuple[str, tuple[tuple[str, str], ...], bytes | None]:
         """URL, headers and body with this user's variables; raises MissingVariable."""
         url = self.url
         if self.url_template is not None:
@@ -69,7 +77,9 @@ class RequestSpec:
                 url = str(URL(url).update_query(rendered))
         headers = self.headers
         if self.header_templates:
-            headers = headers + tuple((name, t.render(variables)) for name, t in self.header_templates)
+            headers = headers + tuple(
+                (name, t.render(variables)) for name, t in self.header_templates
+            )
         body = self.body
         if self.body_template is not None:
             body = self.body_template.render(variables).encode()
@@ -127,8 +137,9 @@ def expand_env(text: str, source: str, where: str, env: Mapping[str, str]) -> st
     return _ENV_REFERENCE.sub(value, text)
 
 
-def _prepare(profile: Profile, index: int, endpoint: Endpoint, base_url: str | None,
-             env: Mapping[str, str]) -> RequestSpec:
+def _prepare(
+    profile: Profile, index: int, endpoint: Endpoint, base_url: str | None, env: Mapping[str, str]
+) -> RequestSpec:
     where = f"endpoints[{index}]"
     source = profile.source
     if endpoint.url is not None:
@@ -136,7 +147,9 @@ def _prepare(profile: Profile, index: int, endpoint: Endpoint, base_url: str | N
     else:
         base = expand_env(base_url or "", source, "base_url", env)
         url = base.rstrip("/") + expand_env(endpoint.path or "", source, f"{where}.path", env)
-    query = tuple((k, expand_env(v, source, f"{where}.query.{k}", env)) for k, v in endpoint.query.items())
+    query = tuple(
+        (k, expand_env(v, source, f"{where}.query.{k}", env)) for k, v in endpoint.query.items()
+    )
     url_template = None
     if placeholders(url) or any(placeholders(v) for _, v in query):
         url_template = compile_template(url) if placeholders(url) else _literal(url)
@@ -167,12 +180,21 @@ def _prepare(profile: Profile, index: int, endpoint: Endpoint, base_url: str | N
         body_template = compile_template(endpoint.body)
         body = endpoint.body.encode()
     return RequestSpec(
-        name=endpoint.name, method=endpoint.method, url=url, headers=tuple(headers), body=body,
-        expect=frozenset(endpoint.expect), think=endpoint.think,
+        name=endpoint.name,
+        method=endpoint.method,
+        url=url,
+        headers=tuple(headers),
+        body=body,
+        expect=frozenset(endpoint.expect),
+        think=endpoint.think,
         timeout=endpoint.timeout or profile.timeout,
         url_template=url_template,
-        query=tuple((k, compile_template(v) or _literal(v)) for k, v in query) if url_template else (),
-        header_templates=tuple(header_templates), body_template=body_template, extract=endpoint.extract,
+        query=tuple((k, compile_template(v) or _literal(v)) for k, v in query)
+        if url_template
+        else (),
+        header_templates=tuple(header_templates),
+        body_template=body_template,
+        extract=endpoint.extract,
     )
 
 
@@ -203,16 +225,31 @@ def build_plan(
     refused: a typo like ``--rate 50000`` should not flatten someone's staging cluster.
     """
     env = os.environ if env is None else env
-    overrides = {k: v for k, v in dict(base_url=base_url, users=users, rate=rate, model=model,
-                                       duration=duration, requests=requests, preset=preset,
-                                       metrics_url=metrics_url, metrics=list(metrics) or None).items()
-                 if v is not None}
+    overrides = {
+        k: v
+        for k, v in dict(
+            base_url=base_url,
+            users=users,
+            rate=rate,
+            model=model,
+            duration=duration,
+            requests=requests,
+            preset=preset,
+            metrics_url=metrics_url,
+            metrics=list(metrics) or None,
+        ).items()
+        if v is not None
+    }
     if base_url is not None:
         check_url("--base-url", "", base_url)
-    if metrics_url is not None and not metrics_url.startswith("/"):  # "/metrics": on the target, as in a profile
+    if metrics_url is not None and not metrics_url.startswith(
+        "/"
+    ):  # "/metrics": on the target, as in a profile
         check_url("--metrics-url", "", metrics_url)
     if metrics and not (metrics_url or profile.metrics_url):
-        raise InputError("--metric", "", "needs a metrics URL (--metrics-url or metrics_url in the profile)")
+        raise InputError(
+            "--metric", "", "needs a metrics URL (--metrics-url or metrics_url in the profile)"
+        )
     metrics = tuple(parse_series(text, "--metric").text for text in metrics)
     load = profile.load
     if model is not None:
@@ -226,7 +263,9 @@ def build_plan(
     if duration is not None:
         load = replace(load, duration=duration, requests=None)
     if load.model == "open" and load.rate is None:
-        raise InputError(profile.source, "load.rate", "required for the open model (or pass --rate)")
+        raise InputError(
+            profile.source, "load.rate", "required for the open model (or pass --rate)"
+        )
     if load.model == "open" and load.max_in_flight is None:
         # Enough for the rate at a 10 s latency, within a sane bound.
         load = replace(load, max_in_flight=int(min(max(load.rate or 1, 1) * 10, 10_000)))
@@ -238,11 +277,15 @@ def build_plan(
         span = load.duration or (SOAK_DEFAULT_SECONDS if preset == "soak" else DEFAULT_DURATION)
         load = replace(load, preset=preset, stages=preset_stages(preset, base, span), duration=span)
     if load.duration is None and load.requests is None:
-        load = replace(load, duration=stages_duration(load.stages) if load.stages else DEFAULT_DURATION)
+        load = replace(
+            load, duration=stages_duration(load.stages) if load.stages else DEFAULT_DURATION
+        )
     if not i_know:
         _check_caps(load, profile.source)
     source_base = base_url or profile.base_url
-    specs = tuple(_prepare(profile, i, ep, source_base, env) for i, ep in enumerate(profile.endpoints))
+    specs = tuple(
+        _prepare(profile, i, ep, source_base, env) for i, ep in enumerate(profile.endpoints)
+    )
     target = _origin(specs[0].url if source_base is None else source_base, env, profile.source)
     names = [ep.name for ep in profile.endpoints]
     metrics_url = metrics_url or profile.metrics_url
@@ -282,8 +325,12 @@ def _check_caps(load: LoadSpec, source: str) -> None:
     for where, level in levels:
         if level > cap:
             unit = " requests/s" if open_model else ""
-            raise InputError(source, where, f"{level:g}{unit} is above the safety cap of {cap:g}{unit} "
-                                            "(pass --i-know to lift the cap)")
+            raise InputError(
+                source,
+                where,
+                f"{level:g}{unit} is above the safety cap of {cap:g}{unit} "
+                "(pass --i-know to lift the cap)",
+            )
 
 
 def _origin(base_url: str, env: Mapping[str, str], source: str) -> str:

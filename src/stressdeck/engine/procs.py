@@ -46,8 +46,10 @@ class ProcessWorker:
         self._finished = False
         self._ready = False
         self._process: BaseProcess = context.Process(
-            target=_child_main, args=(plan, share, self._commands, self._messages, os.getpid()),
-            name=f"stressdeck-worker-{share.worker_id}", daemon=True,
+            target=_child_main,
+            args=(plan, share, self._commands, self._messages, os.getpid()),
+            name=f"stressdeck-worker-{share.worker_id}",
+            daemon=True,
         )
 
     def start(self) -> None:
@@ -80,8 +82,13 @@ class ProcessWorker:
         if not self._finished and not self._process.is_alive():
             # Died without a word (killed, out of memory): report it rather than wait on it.
             self._finished = True
-            messages.append(WorkerFinished(self.share.worker_id, "crashed",
-                                           f"worker process exited with code {self._process.exitcode}"))
+            messages.append(
+                WorkerFinished(
+                    self.share.worker_id,
+                    "crashed",
+                    f"worker process exited with code {self._process.exitcode}",
+                )
+            )
         return messages
 
     def join(self, timeout: float) -> bool:
@@ -122,7 +129,15 @@ def _child_main(plan: Plan, share: Share, commands: Any, messages: Any, parent_p
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     _die_with_parent(parent_pid)
     loop = new_worker_loop()
-    worker = Worker(plan, share.worker_id, share.users, share.rate, share.request_budget, messages.put, share.workers)
+    worker = Worker(
+        plan,
+        share.worker_id,
+        share.users,
+        share.rate,
+        share.request_budget,
+        messages.put,
+        share.workers,
+    )
 
     def forward() -> None:
         while True:
@@ -144,4 +159,3 @@ def _child_main(plan: Plan, share: Share, commands: Any, messages: Any, parent_p
     finally:
         messages.close()
         messages.join_thread()  # make sure the last delta reaches the parent before exiting
-

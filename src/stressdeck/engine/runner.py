@@ -9,15 +9,23 @@ from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import replace
 from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import replace
 
 from stressdeck.engine.cpu import CpuMeter
 from stressdeck.engine.load import split_whole, stage_target
 from stressdeck.engine.plan import Plan
 from stressdeck.engine.procs import ProcessWorker
 from stressdeck.engine.snapshot import (
-    INTERRUPTED, PAUSED, RUNNING, STOPPED, STOPPING, ControlEvent, EndpointSummary, GeneratorHealth, Snapshot,
+    INTERRUPTED,
+    PAUSED,
+    RUNNING,
+    STOPPED,
+    STOPPING,
+    ControlEvent,
+    EndpointSummary,
+    GeneratorHealth,
+    Snapshot,
 )
 from stressdeck.engine.stats import EndpointTotals, Totals, decode_delta, log_buckets
 from stressdeck.engine.timeline import Timeline
@@ -37,9 +45,12 @@ def threshold_metrics(summary: EndpointSummary) -> dict[str, float | None]:
     latency = summary.latency_ms
     measured = latency.count > 0
     return {
-        "p50": latency.p50 if measured else None, "p90": latency.p90 if measured else None,
-        "p95": latency.p95 if measured else None, "p99": latency.p99 if measured else None,
-        "p999": latency.p999 if measured else None, "max": latency.max if measured else None,
+        "p50": latency.p50 if measured else None,
+        "p90": latency.p90 if measured else None,
+        "p95": latency.p95 if measured else None,
+        "p99": latency.p99 if measured else None,
+        "p999": latency.p999 if measured else None,
+        "max": latency.max if measured else None,
         "mean": latency.mean if measured else None,
         "ttfb_p95": summary.ttfb_ms.p95 if summary.ttfb_ms.count else None,
         "error_rate": summary.error_rate if summary.requests else None,
@@ -48,10 +59,11 @@ def threshold_metrics(summary: EndpointSummary) -> dict[str, float | None]:
     }
 
 
-def check_thresholds(plan: Plan, total: EndpointSummary,
-                     endpoints: tuple[EndpointSummary, ...]) -> tuple[ThresholdResult, ...]:
+def check_thresholds(
+    plan: Plan, total: EndpointSummary, endpoints: tuple[EndpointSummary, ...]
+) -> tuple[ThresholdResult, ...]:
     results = [evaluate(t, threshold_metrics(total)) for t in plan.thresholds]
-    for summary, thresholds in zip(endpoints, plan.endpoint_thresholds):
+    for summary, thresholds in zip(endpoints, plan.endpoint_thresholds, strict=False):
         metrics = threshold_metrics(summary)
         results.extend(evaluate(t, metrics, summary.name) for t in thresholds)
     return tuple(results)
@@ -60,10 +72,14 @@ def check_thresholds(plan: Plan, total: EndpointSummary,
 class RunHandle:
     """A running load test: read ``latest`` or iterate ``snapshots()``; steer it with the controls."""
 
-    def __init__(self, plan: Plan, processes: int = 1, worker_factory: WorkerFactory | None = None) -> None:
+    def __init__(
+        self, plan: Plan, processes: int = 1, worker_factory: WorkerFactory | None = None
+    ) -> None:
         self.plan = plan
         self.processes = max(processes, 1)
-        self._factory: WorkerFactory = worker_factory or (ThreadWorker if self.processes == 1 else ProcessWorker)
+        self._factory: WorkerFactory = worker_factory or (
+            ThreadWorker if self.processes == 1 else ProcessWorker
+        )
         self._workers: list[WorkerHandle] = []
         self._totals = Totals(plan.endpoint_names)
         self._timeline = Timeline(grace=2 * plan.tick)
@@ -96,24 +112,36 @@ class RunHandle:
             self._set_level(level)
         # Split whole iterations: a worker only starts a flow its budget can finish.
         cost = len(self.plan.flow) or 1
-        budgets = ([share * cost for share in split_whole(self.plan.load.requests // cost, self.processes)]
-                   if self.plan.load.requests is not None else [None] * self.processes)
+        budgets = (
+            [share * cost for share in split_whole(self.plan.load.requests // cost, self.processes)]
+            if self.plan.load.requests is not None
+            else [None] * self.processes
+        )
         users = split_whole(self._users, self.processes)
         rate = self._rate / self.processes if self._rate is not None else None
         self._final = asyncio.get_running_loop().create_future()
         for worker_id in range(self.processes):
-            worker = self._factory(self.plan, Share(worker_id, users[worker_id], rate, budgets[worker_id], self.processes))
+            worker = self._factory(
+                self.plan,
+                Share(worker_id, users[worker_id], rate, budgets[worker_id], self.processes),
+            )
             worker.start()
             self._workers.append(worker)
-        ready = await asyncio.gather(*(asyncio.to_thread(w.wait_ready, WORKER_START_TIMEOUT) for w in self._workers))
+        ready = await asyncio.gather(
+            *(asyncio.to_thread(w.wait_ready, WORKER_START_TIMEOUT) for w in self._workers)
+        )
         self._cpu = CpuMeter()  # after the workers exist: it lists them as children
         # Workers start held: release them together, now, so the run's clock and its load agree.
         self._started = time.monotonic()
         self._last_heard = dict.fromkeys(range(self.processes), self._started)
         self._send_all(Command("resume"))
         if self.plan.metrics_url is not None:
-            self.metrics = MetricsScraper(self.plan.metrics_url, series=self.plan.metrics, origin=self._started,
-                                          insecure=self.plan.insecure)
+            self.metrics = MetricsScraper(
+                self.plan.metrics_url,
+                series=self.plan.metrics,
+                origin=self._started,
+                insecure=self.plan.insecure,
+            )
             await self.metrics.start()
         if not all(ready):
             self._stop_reason = "a worker did not start"
@@ -182,8 +210,11 @@ class RunHandle:
             self._stop_reason = reason
             self._state = STOPPING
             self._send_all(Command("stop"))
-        elif (self._state == STOPPING and reason.startswith(INTERRUPTED)
-              and not self._stop_reason.startswith(INTERRUPTED)):
+        elif (
+            self._state == STOPPING
+            and reason.startswith(INTERRUPTED)
+            and not self._stop_reason.startswith(INTERRUPTED)
+        ):
             # A signal to the whole process group kills the workers too. If their deaths were
             # noticed first, the signal is still why the run ended (a replay stops there).
             self._stop_reason = f"{reason}; {self._stop_reason}"
@@ -214,7 +245,9 @@ class RunHandle:
             worker.send(command)
 
     def _broadcast_users(self) -> None:
-        for worker, share in zip(self._workers, split_whole(self._users, len(self._workers))):
+        for worker, share in zip(
+            self._workers, split_whole(self._users, len(self._workers)), strict=False
+        ):
             worker.send(Command("users", share))
 
     def _broadcast_rate(self) -> None:
@@ -284,7 +317,11 @@ class RunHandle:
         if self.plan.abort_on_fail and elapsed >= self.plan.abort_grace:
             failed = [r for r in self.latest.thresholds if not r.ok]
             if failed:
-                return "threshold failed: " + failed[0].expr + (f" ({failed[0].endpoint})" if failed[0].endpoint else "")
+                return (
+                    "threshold failed: "
+                    + failed[0].expr
+                    + (f" ({failed[0].endpoint})" if failed[0].endpoint else "")
+                )
         return ""
 
     def _drain(self) -> EndpointTotals:
@@ -294,14 +331,22 @@ class RunHandle:
             for message in worker.poll():
                 self._last_heard[message.worker] = time.monotonic()
                 if isinstance(message, WorkerFinished):
-                    self._finished_workers[message.worker] = message  # a crash ends the run: _end_reason
+                    self._finished_workers[message.worker] = (
+                        message  # a crash ends the run: _end_reason
+                    )
                     continue
                 # Counts are the newest; lags the worst of the deltas folded now, or a stall
                 # reported in one delta would vanish behind the next one.
                 loop_lag, send_lag = lags.get(message.worker, (0.0, 0.0))
-                lags[message.worker] = (max(loop_lag, message.loop_lag_ms), max(send_lag, message.send_lag_ms))
+                lags[message.worker] = (
+                    max(loop_lag, message.loop_lag_ms),
+                    max(send_lag, message.send_lag_ms),
+                )
                 self._worker_status[message.worker] = (
-                    message.in_flight, message.active_users, *lags[message.worker])
+                    message.in_flight,
+                    message.active_users,
+                    *lags[message.worker],
+                )
                 part = EndpointTotals("part")
                 for index, delta in enumerate(message.endpoints):
                     histograms = decode_delta(delta)
@@ -314,28 +359,47 @@ class RunHandle:
                 _add_totals(interval, part)
         return interval
 
-    def _snapshot(self, elapsed: float, interval: EndpointTotals, seconds: float,
-                  histograms: Mapping[str, str] | None = None) -> Snapshot:
+    def _snapshot(
+        self,
+        elapsed: float,
+        interval: EndpointTotals,
+        seconds: float,
+        histograms: Mapping[str, str] | None = None,
+    ) -> Snapshot:
         interval_rps = interval.requests / seconds if seconds else 0.0
         endpoints = tuple(t.summary(elapsed) for t in self._totals.endpoints)
         total = self._totals.total.summary(elapsed, interval_rps)
         status = self._worker_status.values()
-        health = self._health(GeneratorHealth(
-            loop_lag_ms=max(max((s[2] for s in status), default=0.0), self._silence_ms()),
-            send_lag_ms=max((s[3] for s in status), default=0.0),
-            cpu_percent=self._cpu.sample(),
-            processes=self.processes,
-        ), seconds)
+        health = self._health(
+            GeneratorHealth(
+                loop_lag_ms=max(max((s[2] for s in status), default=0.0), self._silence_ms()),
+                send_lag_ms=max((s[3] for s in status), default=0.0),
+                cpu_percent=self._cpu.sample(),
+                processes=self.processes,
+            ),
+            seconds,
+        )
         return Snapshot(
-            elapsed=elapsed, state=self._state, model=self.plan.load.model, target=self.plan.target,
-            users=self._users, active_users=sum(s[1] for s in status), rate=self._rate,
-            in_flight=sum(s[0] for s in status), total=total, endpoints=endpoints,
-            timeline=tuple(self._timeline.points), control_log=tuple(self._control_log),
+            elapsed=elapsed,
+            state=self._state,
+            model=self.plan.load.model,
+            target=self.plan.target,
+            users=self._users,
+            active_users=sum(s[1] for s in status),
+            rate=self._rate,
+            in_flight=sum(s[0] for s in status),
+            total=total,
+            endpoints=endpoints,
+            timeline=tuple(self._timeline.points),
+            control_log=tuple(self._control_log),
             thresholds=check_thresholds(self.plan, total, endpoints),
             latency_buckets=log_buckets(self._totals.total.latency),
             recent_latency_buckets=self._timeline.recent_buckets(),
-            manual=self._manual and bool(self.plan.load.stages), stage=self._stage,
-            stop_reason=self._stop_reason, health=health, histograms=histograms or {},
+            manual=self._manual and bool(self.plan.load.stages),
+            stage=self._stage,
+            stop_reason=self._stop_reason,
+            health=health,
+            histograms=histograms or {},
             target_metrics=self.metrics.snapshot() if self.metrics is not None else None,
         )
 
@@ -348,8 +412,14 @@ class RunHandle:
         if self._state not in (RUNNING, PAUSED):
             return 0.0
         now = time.monotonic()
-        quiet = max((now - heard for worker, heard in self._last_heard.items()
-                     if worker not in self._finished_workers), default=0.0)
+        quiet = max(
+            (
+                now - heard
+                for worker, heard in self._last_heard.items()
+                if worker not in self._finished_workers
+            ),
+            default=0.0,
+        )
         return max(quiet - 2 * self.plan.tick, 0.0) * 1000
 
     def _health(self, now: GeneratorHealth, seconds: float) -> GeneratorHealth:
@@ -390,8 +460,11 @@ class RunHandle:
             await self.metrics.stop()
         self._state = STOPPED
         self._timeline.close(elapsed, self._users, self._rate)
-        histograms = {f"{t.name}/{kind}": text for t in [self._totals.total, *self._totals.endpoints]
-                      for kind, text in t.encoded().items()}
+        histograms = {
+            f"{t.name}/{kind}": text
+            for t in [self._totals.total, *self._totals.endpoints]
+            for kind, text in t.encoded().items()
+        }
         self._stop_reason = self._stop_reason or "stopped"
         self.latest = self._snapshot(elapsed, interval, self._interval_seconds(elapsed), histograms)
         self._publish()
@@ -413,7 +486,9 @@ def _add_totals(into: EndpointTotals, part: EndpointTotals) -> None:
         into.latency.add(part.latency)
 
 
-async def start(plan: Plan, processes: int = 1, worker_factory: WorkerFactory | None = None) -> RunHandle:
+async def start(
+    plan: Plan, processes: int = 1, worker_factory: WorkerFactory | None = None
+) -> RunHandle:
     """Start a run of ``plan`` on the running event loop and return its handle."""
     handle = RunHandle(plan, processes, worker_factory)
     await handle._start()

@@ -113,7 +113,9 @@ class GeneratorHealth:
 
     @property
     def saturated(self) -> bool:
-        return self.loop_lag_ms > 50 or self.send_lag_ms > 50 or self.cpu_percent > 90 * self.processes
+        return (
+            self.loop_lag_ms > 50 or self.send_lag_ms > 50 or self.cpu_percent > 90 * self.processes
+        )
 
 
 @dataclass(frozen=True)

@@ -46,8 +46,11 @@ def decode_histogram(encoded: bytes | str) -> HdrHistogram:
     if not encoded:
         return new_histogram()
     decoded = _acyclic(HdrHistogram.decode(encoded))  # decode_and_add would leave it in a cycle
-    if (decoded.lowest_trackable_value, decoded.highest_trackable_value,
-            decoded.significant_figures) == (LOWEST_US, HIGHEST_US, SIGNIFICANT_FIGURES):
+    if (
+        decoded.lowest_trackable_value,
+        decoded.highest_trackable_value,
+        decoded.significant_figures,
+    ) == (LOWEST_US, HIGHEST_US, SIGNIFICANT_FIGURES):
         return decoded
     histogram = new_histogram()
     histogram.add(decoded)
@@ -59,8 +62,10 @@ def _index_values() -> np.ndarray:
     """The value each HDR counts index stands for (its highest equivalent value), as HDR reports it."""
     histogram = new_histogram()
     return np.array(
-        [histogram.get_highest_equivalent_value(histogram.get_value_from_index(i))
-         for i in range(histogram.counts_len)],
+        [
+            histogram.get_highest_equivalent_value(histogram.get_value_from_index(i))
+            for i in range(histogram.counts_len)
+        ],
         dtype=np.float64,
     )
 
@@ -70,8 +75,12 @@ def _median_values() -> np.ndarray:
     """The median equivalent value of each counts index, which hdrh's mean is built on."""
     histogram = new_histogram()
     return np.array(
-        [histogram._hdr_median_equiv_value(histogram.get_highest_equivalent_value(histogram.get_value_from_index(i)))
-         for i in range(histogram.counts_len)],
+        [
+            histogram._hdr_median_equiv_value(
+                histogram.get_highest_equivalent_value(histogram.get_value_from_index(i))
+            )
+            for i in range(histogram.counts_len)
+        ],
         dtype=np.float64,
     )
 
@@ -113,8 +122,14 @@ def summarise(histogram: HdrHistogram) -> Percentiles:
         return Percentiles()
     p50, p90, p95, p99, p999 = percentiles_us(histogram)
     return Percentiles(
-        p50=p50 / 1000, p90=p90 / 1000, p95=p95 / 1000, p99=p99 / 1000, p999=p999 / 1000,
-        max=histogram.get_max_value() / 1000, mean=mean_us(histogram) / 1000, count=total,
+        p50=p50 / 1000,
+        p90=p90 / 1000,
+        p95=p95 / 1000,
+        p99=p99 / 1000,
+        p999=p999 / 1000,
+        max=histogram.get_max_value() / 1000,
+        mean=mean_us(histogram) / 1000,
+        count=total,
     )
 
 
@@ -132,7 +147,9 @@ def log_buckets(histogram: HdrHistogram, count: int = 24) -> tuple[HistogramBuck
     edges = np.geomspace(low, high, count + 1)
     sums, _ = np.histogram(values, bins=edges, weights=weights)
     return tuple(
-        HistogramBucket(low_ms=float(edges[i]) / 1000, high_ms=float(edges[i + 1]) / 1000, count=int(sums[i]))
+        HistogramBucket(
+            low_ms=float(edges[i]) / 1000, high_ms=float(edges[i + 1]) / 1000, count=int(sums[i])
+        )
         for i in range(count)
     )
 
@@ -140,8 +157,22 @@ def log_buckets(histogram: HdrHistogram, count: int = 24) -> tuple[HistogramBuck
 class EndpointRecorder:
     """The samples of one endpoint within one tick; plain attributes to keep recording cheap."""
 
-    __slots__ = ("latency", "service", "ttfb", "status_counts", "error_counts", "skip_reasons",
-                 "requests", "errors", "bytes", "dropped", "cancelled", "skipped", "chunks", "events")
+    __slots__ = (
+        "latency",
+        "service",
+        "ttfb",
+        "status_counts",
+        "error_counts",
+        "skip_reasons",
+        "requests",
+        "errors",
+        "bytes",
+        "dropped",
+        "cancelled",
+        "skipped",
+        "chunks",
+        "events",
+    )
 
     def __init__(self) -> None:
         self.latency = new_histogram()
@@ -161,10 +192,20 @@ class EndpointRecorder:
 
     def delta(self) -> EndpointDelta:
         return EndpointDelta(
-            requests=self.requests, errors=self.errors, bytes=self.bytes, dropped=self.dropped,
-            cancelled=self.cancelled, skipped=self.skipped, chunks=self.chunks, events=self.events,
-            status_counts=self.status_counts, error_counts=self.error_counts, skip_reasons=self.skip_reasons,
-            latency=_encode(self.latency), service=_encode(self.service), ttfb=_encode(self.ttfb),
+            requests=self.requests,
+            errors=self.errors,
+            bytes=self.bytes,
+            dropped=self.dropped,
+            cancelled=self.cancelled,
+            skipped=self.skipped,
+            chunks=self.chunks,
+            events=self.events,
+            status_counts=self.status_counts,
+            error_counts=self.error_counts,
+            skip_reasons=self.skip_reasons,
+            latency=_encode(self.latency),
+            service=_encode(self.service),
+            ttfb=_encode(self.ttfb),
         )
 
 
@@ -183,8 +224,18 @@ class Recorder:
         self.endpoint_count = endpoint_count
         self.endpoints = [EndpointRecorder() for _ in range(endpoint_count)]
 
-    def record_response(self, endpoint: int, status: int, ok: bool, latency_us: float,
-                        service_us: float, ttfb_us: float, nbytes: int, chunks: int = 0, events: int = 0) -> None:
+    def record_response(
+        self,
+        endpoint: int,
+        status: int,
+        ok: bool,
+        latency_us: float,
+        service_us: float,
+        ttfb_us: float,
+        nbytes: int,
+        chunks: int = 0,
+        events: int = 0,
+    ) -> None:
         rec = self.endpoints[endpoint]
         rec.requests += 1
         if chunks or events:
@@ -219,9 +270,13 @@ class Recorder:
 
     def cut(self, start: float, end: float, worker: int = 0) -> IntervalStats:
         """Hand over what was recorded since the last cut and start afresh."""
-        done, self.endpoints = self.endpoints, [EndpointRecorder() for _ in range(self.endpoint_count)]
-        return IntervalStats(worker=worker, start=start, end=end,
-                             endpoints=tuple(rec.delta() for rec in done))
+        done, self.endpoints = (
+            self.endpoints,
+            [EndpointRecorder() for _ in range(self.endpoint_count)],
+        )
+        return IntervalStats(
+            worker=worker, start=start, end=end, endpoints=tuple(rec.delta() for rec in done)
+        )
 
 
 @dataclass(frozen=True)
@@ -257,7 +312,9 @@ class IntervalStats:
 
 
 def decode_delta(delta: EndpointDelta) -> tuple[HdrHistogram | None, ...]:
-    return tuple(decode_histogram(raw) if raw else None for raw in (delta.latency, delta.service, delta.ttfb))
+    return tuple(
+        decode_histogram(raw) if raw else None for raw in (delta.latency, delta.service, delta.ttfb)
+    )
 
 
 class EndpointTotals:
@@ -275,7 +332,9 @@ class EndpointTotals:
         self.dropped = self.cancelled = self.skipped = 0
         self.chunks = self.events = 0
 
-    def add(self, delta: EndpointDelta, histograms: tuple[HdrHistogram | None, ...] | None = None) -> None:
+    def add(
+        self, delta: EndpointDelta, histograms: tuple[HdrHistogram | None, ...] | None = None
+    ) -> None:
         """Fold in one delta; pass ``histograms`` already decoded to avoid decoding twice."""
         self.requests += delta.requests
         self.errors += delta.errors
@@ -293,7 +352,7 @@ class EndpointTotals:
             self.error_counts[kind] = self.error_counts.get(kind, 0) + n
         if histograms is None:
             histograms = decode_delta(delta)
-        for mine, theirs in zip((self.latency, self.service, self.ttfb), histograms):
+        for mine, theirs in zip((self.latency, self.service, self.ttfb), histograms, strict=False):
             if theirs is not None:
                 mine.add(theirs)
 
@@ -321,9 +380,15 @@ class EndpointTotals:
 
     def encoded(self) -> dict[str, str]:
         """Base64 HDR encodings, the form sessions keep so percentiles can be recomputed."""
-        return {kind: hist.encode().decode("ascii")
-                for kind, hist in (("latency", self.latency), ("service", self.service), ("ttfb", self.ttfb))
-                if hist.get_total_count()}
+        return {
+            kind: hist.encode().decode("ascii")
+            for kind, hist in (
+                ("latency", self.latency),
+                ("service", self.service),
+                ("ttfb", self.ttfb),
+            )
+            if hist.get_total_count()
+        }
 
 
 class Totals:
@@ -334,7 +399,7 @@ class Totals:
         self.total = EndpointTotals("total")
 
     def add(self, delta: IntervalStats) -> None:
-        for totals, endpoint_delta in zip(self.endpoints, delta.endpoints):
+        for totals, endpoint_delta in zip(self.endpoints, delta.endpoints, strict=False):
             histograms = decode_delta(endpoint_delta)
             totals.add(endpoint_delta, histograms)
             self.total.add(endpoint_delta, histograms)

@@ -44,7 +44,9 @@ class Timeline:
         self._next_second = 1  # the first second not yet closed
         self._recent: deque[HdrHistogram] = deque(maxlen=RECENT_SECONDS)
 
-    def add(self, at: float, requests: int, errors: int, dropped: int, histogram: HdrHistogram | None) -> None:
+    def add(
+        self, at: float, requests: int, errors: int, dropped: int, histogram: HdrHistogram | None
+    ) -> None:
         """Fold what happened around ``at`` seconds into the run; late deltas join the oldest open second."""
         second = max(math.ceil(at), self._next_second, 1)
         bucket = self._open.setdefault(second, _Second())
@@ -65,7 +67,11 @@ class Timeline:
             self._close_second(float(self._next_second), 1.0, users, rate)
         span = end - (self._next_second - 1)
         leftover = self._open.get(self._next_second)
-        if leftover is not None and (leftover.requests or leftover.errors or leftover.dropped) and span > 1e-3:
+        if (
+            leftover is not None
+            and (leftover.requests or leftover.errors or leftover.dropped)
+            and span > 1e-3
+        ):
             self._close_second(end, span, users, rate)
 
     def recent_buckets(self) -> tuple[HistogramBucket, ...]:
@@ -79,10 +85,21 @@ class Timeline:
     def _close_second(self, t: float, span: float, users: int, rate: float | None) -> None:
         bucket = self._open.pop(self._next_second, None) or _Second()
         p50, p95, p99 = (v / 1000 for v in percentiles_us(bucket.histogram, (50.0, 95.0, 99.0)))
-        self.points.append(TimelinePoint(
-            t=round(t, 3), span=round(span, 3), requests=bucket.requests, rps=bucket.requests / span,
-            errors=bucket.errors, p50=p50, p95=p95, p99=p99, users=users, rate=rate, dropped=bucket.dropped,
-        ))
+        self.points.append(
+            TimelinePoint(
+                t=round(t, 3),
+                span=round(span, 3),
+                requests=bucket.requests,
+                rps=bucket.requests / span,
+                errors=bucket.errors,
+                p50=p50,
+                p95=p95,
+                p99=p99,
+                users=users,
+                rate=rate,
+                dropped=bucket.dropped,
+            )
+        )
         self._recent.append(bucket.histogram)
         self._next_second += 1
         if len(self.points) > self.max_points:
@@ -91,8 +108,10 @@ class Timeline:
     def _compact(self) -> None:
         half = len(self.points) // 2
         old, recent = self.points[:half], self.points[half:]
-        merged = [_merge_points(old[i], old[i + 1]) if i + 1 < len(old) else old[i]
-                  for i in range(0, len(old), 2)]
+        merged = [
+            _merge_points(old[i], old[i + 1]) if i + 1 < len(old) else old[i]
+            for i in range(0, len(old), 2)
+        ]
         self.points = merged + recent
 
 
@@ -104,7 +123,15 @@ def _merge_points(a: TimelinePoint, b: TimelinePoint) -> TimelinePoint:
         return (x * a.requests + y * b.requests) / requests if requests else 0.0
 
     return TimelinePoint(
-        t=b.t, span=span, requests=requests, rps=requests / span if span else 0.0,
-        errors=a.errors + b.errors, p50=weighted(a.p50, b.p50), p95=weighted(a.p95, b.p95),
-        p99=max(a.p99, b.p99), users=b.users, rate=b.rate, dropped=a.dropped + b.dropped,
+        t=b.t,
+        span=span,
+        requests=requests,
+        rps=requests / span if span else 0.0,
+        errors=a.errors + b.errors,
+        p50=weighted(a.p50, b.p50),
+        p95=weighted(a.p95, b.p95),
+        p99=max(a.p99, b.p99),
+        users=b.users,
+        rate=b.rate,
+        dropped=a.dropped + b.dropped,
     )

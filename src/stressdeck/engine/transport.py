@@ -60,7 +60,9 @@ class ThreadWorker:
         self._worker: Worker | None = None
         self._ready = threading.Event()
         self._pending: list[Command] = []
-        self._thread = threading.Thread(target=self._main, name=f"stressdeck-worker-{share.worker_id}", daemon=True)
+        self._thread = threading.Thread(
+            target=self._main, name=f"stressdeck-worker-{share.worker_id}", daemon=True
+        )
 
     def start(self) -> None:
         self._thread.start()
@@ -68,14 +70,23 @@ class ThreadWorker:
     def _main(self) -> None:
         loop = new_worker_loop()
         self._loop = loop
-        worker = Worker(self.plan, self.share.worker_id, self.share.users, self.share.rate,
-                        self.share.request_budget, self._messages.put, self.share.workers)
+        worker = Worker(
+            self.plan,
+            self.share.worker_id,
+            self.share.users,
+            self.share.rate,
+            self.share.request_budget,
+            self._messages.put,
+            self.share.workers,
+        )
         self._worker = worker
         self._ready.set()
         try:
             loop.run_until_complete(worker.run())
         except BaseException as exc:  # report it: the runner must never wait on a dead worker
-            self._messages.put(WorkerFinished(self.share.worker_id, "crashed", f"{type(exc).__name__}: {exc}"))
+            self._messages.put(
+                WorkerFinished(self.share.worker_id, "crashed", f"{type(exc).__name__}: {exc}")
+            )
         finally:
             loop.run_until_complete(loop.shutdown_asyncgens())
             loop.close()

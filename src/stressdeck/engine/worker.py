@@ -43,8 +43,16 @@ WorkerMessage = IntervalStats | WorkerFinished
 
 
 class Worker:
-    def __init__(self, plan: Plan, worker_id: int, users: int, rate: float | None,
-                 request_budget: int | None, emit: Callable[[WorkerMessage], None], workers: int = 1) -> None:
+    def __init__(
+        self,
+        plan: Plan,
+        worker_id: int,
+        users: int,
+        rate: float | None,
+        request_budget: int | None,
+        emit: Callable[[WorkerMessage], None],
+        workers: int = 1,
+    ) -> None:
         """A worker sends nothing until its first "resume", so that every worker of a run
         starts on the runner's clock, however long each took to start."""
         self.plan = plan
@@ -70,7 +78,9 @@ class Worker:
         self._timeouts = [make_timeout(spec) for spec in plan.requests]
         self._random = random.Random()
         self._iteration_cost = len(plan.flow) or 1
-        self._chained = bool(plan.flow or plan.data or any(spec.templated or spec.extract for spec in plan.requests))
+        self._chained = bool(
+            plan.flow or plan.data or any(spec.templated or spec.extract for spec in plan.requests)
+        )
         data = plan.data
         self._feed = DataFeed(data.rows, data.mode, worker_id, workers) if data else None
         # The open model has no users to hold a row: each arrival takes the next one.
@@ -107,8 +117,9 @@ class Worker:
             ssl=False if self.plan.insecure else True,
             enable_cleanup_closed=True,
         )
-        self._session = aiohttp.ClientSession(connector=connector, cookie_jar=aiohttp.DummyCookieJar(),
-                                              auto_decompress=False)
+        self._session = aiohttp.ClientSession(
+            connector=connector, cookie_jar=aiohttp.DummyCookieJar(), auto_decompress=False
+        )
         # aiohttp resends an idempotent request once, unseen, when its connection fails
         # (ClientOSError / ServerDisconnectedError): the target would get twice the load we
         # count. A load tester reports what it sent, so every attempt is one request.
@@ -122,10 +133,18 @@ class Worker:
                 self._spawn_users()
             error = await self._supervise(ticker, pacer)
         finally:
-            for task in [*self._user_tasks.values(), *self._request_tasks, *([pacer] if pacer else [])]:
+            for task in [
+                *self._user_tasks.values(),
+                *self._request_tasks,
+                *([pacer] if pacer else []),
+            ]:
                 task.cancel()
-            await asyncio.gather(*self._user_tasks.values(), *self._request_tasks,
-                                 *([pacer] if pacer else []), return_exceptions=True)
+            await asyncio.gather(
+                *self._user_tasks.values(),
+                *self._request_tasks,
+                *([pacer] if pacer else []),
+                return_exceptions=True,
+            )
             ticker.cancel()
             await asyncio.gather(ticker, return_exceptions=True)
             self._cut()
@@ -147,7 +166,11 @@ class Worker:
             while not stopped.done():
                 done, watched = await asyncio.wait(watched, return_when=asyncio.FIRST_COMPLETED)
                 for task in done:
-                    if task is not stopped and not task.cancelled() and task.exception() is not None:
+                    if (
+                        task is not stopped
+                        and not task.cancelled()
+                        and task.exception() is not None
+                    ):
                         exc = task.exception()
                         return f"{type(exc).__name__}: {exc}"
         finally:
@@ -158,11 +181,18 @@ class Worker:
         now = time.monotonic()
         delta = self.recorder.cut(self._last_cut, now, self.worker_id)
         self._last_cut = now
-        self.emit(IntervalStats(
-            worker=delta.worker, start=delta.start, end=delta.end, endpoints=delta.endpoints,
-            in_flight=self.in_flight, active_users=self.active_users,
-            loop_lag_ms=self._loop_lag_max * 1000, send_lag_ms=self._send_lag_max * 1000,
-        ))
+        self.emit(
+            IntervalStats(
+                worker=delta.worker,
+                start=delta.start,
+                end=delta.end,
+                endpoints=delta.endpoints,
+                in_flight=self.in_flight,
+                active_users=self.active_users,
+                loop_lag_ms=self._loop_lag_max * 1000,
+                send_lag_ms=self._send_lag_max * 1000,
+            )
+        )
         self._loop_lag_max = self._send_lag_max = 0.0
 
     async def _tick(self) -> None:
@@ -181,7 +211,9 @@ class Worker:
     def _choose(self) -> int:
         if len(self._cumulative) == 1:
             return 0
-        return min(bisect.bisect(self._cumulative, self._random.random()), len(self._cumulative) - 1)
+        return min(
+            bisect.bisect(self._cumulative, self._random.random()), len(self._cumulative) - 1
+        )
 
     def _take_ticket(self) -> bool:
         """Claim the requests of one iteration; a flow runs whole or not at all."""
@@ -205,7 +237,9 @@ class Worker:
         row_variables(row, variables)
         return True
 
-    async def _iteration(self, variables: dict[str, str], due: float | None, index: int | None = None) -> bool:
+    async def _iteration(
+        self, variables: dict[str, str], due: float | None, index: int | None = None
+    ) -> bool:
         """Run one unit of work for a user; False when the request budget or the data ran out."""
         if self._row_per_iteration and not self._next_row(variables):
             return False
@@ -213,8 +247,15 @@ class Worker:
         steps = self.plan.flow or (self._choose() if index is None else index,)
         for step, index in enumerate(steps):
             spec = specs[index]
-            await send(self._session, spec, index, timeouts[index], self.recorder,
-                       due if step == 0 else None, variables)
+            await send(
+                self._session,
+                spec,
+                index,
+                timeouts[index],
+                self.recorder,
+                due if step == 0 else None,
+                variables,
+            )
             if spec.think and not self.open_model:
                 # A thinking user has nothing in flight (and must not hold up "requests done").
                 self.in_flight -= 1
@@ -303,7 +344,14 @@ class Worker:
         if self._chained:
             await self._iteration({}, due, index)
         else:
-            await send(self._session, self.plan.requests[index], index, self._timeouts[index], self.recorder, due)
+            await send(
+                self._session,
+                self.plan.requests[index],
+                index,
+                self._timeouts[index],
+                self.recorder,
+                due,
+            )
 
     def _request_done(self, task: asyncio.Task[None]) -> None:
         self._request_tasks.discard(task)

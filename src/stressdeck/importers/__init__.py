@@ -26,8 +26,15 @@ from stressdeck.profile import SUFFIXES, check_url, parse_profile
 KINDS = ("curl", "har", "openapi")
 PROFILES_DIR = "profiles"
 
-__all__ = ["KINDS", "import_command", "profile_from_curl", "profile_from_har", "profile_from_openapi",
-           "render_profile", "write_profile"]
+__all__ = [
+    "KINDS",
+    "import_command",
+    "profile_from_curl",
+    "profile_from_har",
+    "profile_from_openapi",
+    "render_profile",
+    "write_profile",
+]
 
 
 def render_profile(document: dict[str, Any], path: str | Path, notes: Sequence[str] = ()) -> str:
@@ -38,7 +45,9 @@ def render_profile(document: dict[str, Any], path: str | Path, notes: Sequence[s
         try:
             body = tomli_w.dumps(_tomlable(document))
         except (TypeError, ValueError) as exc:
-            raise InputError(source, "", f"cannot be written as TOML ({exc}); try a .json file") from None
+            raise InputError(
+                source, "", f"cannot be written as TOML ({exc}); try a .json file"
+            ) from None
         header = "".join(f"# {line}\n" for note in notes for line in note.splitlines())
         text = header + ("\n" if header else "") + body
         parsed = tomllib.loads(text)
@@ -51,8 +60,13 @@ def render_profile(document: dict[str, Any], path: str | Path, notes: Sequence[s
     return text
 
 
-def write_profile(document: dict[str, Any], path: str | Path, *, overwrite: bool = False,
-                  notes: Sequence[str] = ()) -> Path:
+def write_profile(
+    document: dict[str, Any],
+    path: str | Path,
+    *,
+    overwrite: bool = False,
+    notes: Sequence[str] = (),
+) -> Path:
     """Validate, then write atomically; ``notes`` become comments at the top of a TOML file.
 
     Raises InputError for a document that would not load or an existing file (unless
@@ -65,9 +79,17 @@ def write_profile(document: dict[str, Any], path: str | Path, *, overwrite: bool
     return write_atomic(target, text, overwrite=True)
 
 
-def import_command(kind: str, source: str, *, out: str | None = None, base_url: str | None = None,
-                   name: str | None = None, overwrite: bool = False, directory: str | Path = PROFILES_DIR,
-                   free_name: bool = False) -> tuple[Path, list[str]]:
+def import_command(
+    kind: str,
+    source: str,
+    *,
+    out: str | None = None,
+    base_url: str | None = None,
+    name: str | None = None,
+    overwrite: bool = False,
+    directory: str | Path = PROFILES_DIR,
+    free_name: bool = False,
+) -> tuple[Path, list[str]]:
     """``stressdeck import KIND SOURCE``: build, validate and write a profile; returns it and warnings.
 
     ``source`` is the curl command line for ``curl`` and a file path otherwise. The profile
@@ -90,11 +112,15 @@ def import_command(kind: str, source: str, *, out: str | None = None, base_url: 
         document["name"] = name
     if base_url is not None and kind != "openapi":
         document["base_url"] = base_url.rstrip("/") or base_url
-    target = Path(out) if out else _profile_path(Path(directory), slugify(document["name"]), free_name)
+    target = (
+        Path(out) if out else _profile_path(Path(directory), slugify(document["name"]), free_name)
+    )
     if out is not None and target.suffix.lower() not in SUFFIXES:
         raise InputError("--out", "", f"expected a .toml or .json file name, got {describe(out)}")
-    notes = [f"Imported by stressdeck import {kind}; review the load and the endpoints before running.",
-             *warnings]
+    notes = [
+        f"Imported by stressdeck import {kind}; review the load and the endpoints before running.",
+        *warnings,
+    ]
     return write_profile(document, target, overwrite=overwrite, notes=notes), warnings
 
 

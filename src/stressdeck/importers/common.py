@@ -22,14 +22,43 @@ from stressdeck.redact import REDACTED, is_reference, is_secret_name
 DEFAULT_LOAD = {"model": "closed", "users": 5, "duration": "30s"}
 
 # Connection-level and computed headers: the HTTP client sets them itself, per connection.
-DROPPED_HEADERS = {"host", "content-length", "connection", "keep-alive", "proxy-connection",
-                   "transfer-encoding", "upgrade", "te", "trailer", "accept-encoding"}
+DROPPED_HEADERS = {
+    "host",
+    "content-length",
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "transfer-encoding",
+    "upgrade",
+    "te",
+    "trailer",
+    "accept-encoding",
+}
 
 # Query parameter and body field names that carry credentials. Narrower than the header
 # rule on purpose: "max_tokens" or "session_count" in a body are not secrets.
-_SECRET_FIELDS = {"password", "passwd", "pwd", "secret", "clientsecret", "apikey", "key", "token",
-                  "accesstoken", "refreshtoken", "idtoken", "authtoken", "sessionid", "sid", "sig",
-                  "signature", "auth", "authorization", "credentials", "privatekey"}
+_SECRET_FIELDS = {
+    "password",
+    "passwd",
+    "pwd",
+    "secret",
+    "clientsecret",
+    "apikey",
+    "key",
+    "token",
+    "accesstoken",
+    "refreshtoken",
+    "idtoken",
+    "authtoken",
+    "sessionid",
+    "sid",
+    "sig",
+    "signature",
+    "auth",
+    "authorization",
+    "credentials",
+    "privatekey",
+}
 _SECRET_SUFFIXES = ("password", "secret", "apikey", "accesstoken", "refreshtoken", "authtoken")
 _AUTH_SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9_-]*)\s+(\S.*)", re.DOTALL)
 _MAX_BODY_DEPTH = 32
@@ -93,7 +122,12 @@ class Secrets:
         if isinstance(value, dict):
             out = {}
             for key, item in value.items():
-                if isinstance(item, str) and item and is_secret_field(str(key)) and not is_reference(item):
+                if (
+                    isinstance(item, str)
+                    and item
+                    and is_secret_field(str(key))
+                    and not is_reference(item)
+                ):
                     self._redacted.append(f"{where}.{key}")
                     out[key] = REDACTED
                 else:
@@ -120,22 +154,29 @@ class Secrets:
         self._needed.setdefault(variable, what)
 
     def warnings(self) -> list[str]:
-        notes = [f"set {variable} to {what} before running (secrets are not written to the profile)"
-                 for variable, what in self._needed.items()]
+        notes = [
+            f"set {variable} to {what} before running (secrets are not written to the profile)"
+            for variable, what in self._needed.items()
+        ]
         if self._redacted:
             fields = ", ".join(self._redacted[:5]) + (" ..." if len(self._redacted) > 5 else "")
-            notes.append(f"wrote {REDACTED} instead of the credential in {fields}: put a test value there")
+            notes.append(
+                f"wrote {REDACTED} instead of the credential in {fields}: put a test value there"
+            )
         return notes
 
 
-def split_url(url: str, source: str, where: str, secrets: Secrets,
-              headers: dict[str, str]) -> tuple[str, str, list[tuple[str, str]]]:
+def split_url(
+    url: str, source: str, where: str, secrets: Secrets, headers: dict[str, str]
+) -> tuple[str, str, list[tuple[str, str]]]:
     """Origin, path and query pairs of an absolute http(s) URL; userinfo becomes Basic auth."""
     try:
         parts = urlsplit(url.strip())
         port = parts.port  # raises ValueError on a bad port
     except ValueError:
-        raise InputError(source, where, f"expected an http:// or https:// URL, got {describe(url)}") from None
+        raise InputError(
+            source, where, f"expected an http:// or https:// URL, got {describe(url)}"
+        ) from None
     if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
         raise InputError(source, where, f"expected an http:// or https:// URL, got {describe(url)}")
     host = parts.hostname if ":" not in parts.hostname else f"[{parts.hostname}]"
@@ -145,14 +186,18 @@ def split_url(url: str, source: str, where: str, secrets: Secrets,
     return origin, parts.path or "/", parse_qsl(parts.query, keep_blank_values=True)
 
 
-def place_query(path: str, pairs: list[tuple[str, str]], secrets: Secrets) -> tuple[str, dict[str, str]]:
+def place_query(
+    path: str, pairs: list[tuple[str, str]], secrets: Secrets
+) -> tuple[str, dict[str, str]]:
     """A query table when every name is unique; otherwise the raw query stays in the path."""
     pairs = [(k, secrets.query(k, v)) for k, v in pairs]
     names = [k for k, _ in pairs]
     if len(set(names)) == len(names):
         return path, dict(pairs)
     # Repeated names (?tag=a&tag=b) do not fit a table; keep ${VAR} references unescaped.
-    raw = "&".join(f"{quote(k, safe='')}={v if is_reference(v) else quote(v, safe='')}" for k, v in pairs)
+    raw = "&".join(
+        f"{quote(k, safe='')}={v if is_reference(v) else quote(v, safe='')}" for k, v in pairs
+    )
     return f"{path}?{raw}", {}
 
 
@@ -161,8 +206,9 @@ def is_json_type(content_type: str | None) -> bool:
     return media == "application/json" or media.endswith("+json")
 
 
-def body_fields(text: str, content_type: str | None, where: str, secrets: Secrets,
-                warnings: list[str]) -> dict[str, Any]:
+def body_fields(
+    text: str, content_type: str | None, where: str, secrets: Secrets, warnings: list[str]
+) -> dict[str, Any]:
     """``{"json": ...}`` for a JSON object or array, else ``{"body": text}``; credentials redacted."""
     media = (content_type or "").split(";")[0].strip().lower()
     if content_type is None or is_json_type(content_type):
@@ -173,7 +219,9 @@ def body_fields(text: str, content_type: str | None, where: str, secrets: Secret
         if isinstance(parsed, (dict, list)):
             return {"json": secrets.redact_body(parsed, where)}
         if content_type is not None and text.strip():
-            warnings.append(f"{where}: the body is not valid JSON although Content-Type says so; kept as text")
+            warnings.append(
+                f"{where}: the body is not valid JSON although Content-Type says so; kept as text"
+            )
     if media == "application/x-www-form-urlencoded" or (content_type is None and "=" in text):
         return {"body": secrets.redact_form(text, where)}
     return {"body": text}
@@ -198,17 +246,28 @@ def slugify(name: str, empty: str = "imported") -> str:
     return slug or empty
 
 
-def profile_document(name: str, description: str, base_url: str | None,
-                     endpoints: Iterable[dict[str, Any]], *, insecure: bool = False) -> dict[str, Any]:
+def profile_document(
+    name: str,
+    description: str,
+    base_url: str | None,
+    endpoints: Iterable[dict[str, Any]],
+    *,
+    insecure: bool = False,
+) -> dict[str, Any]:
     document: dict[str, Any] = {"name": name, "description": description}
     if base_url is not None:
         document["base_url"] = base_url
     if insecure:
         document["insecure"] = True
     document["load"] = dict(DEFAULT_LOAD)
-    document["endpoints"] = [{k: v for k, v in ep.items()
-                              if v is not None and (v or k not in ("headers", "query", "expect"))}
-                             for ep in endpoints]
+    document["endpoints"] = [
+        {
+            k: v
+            for k, v in ep.items()
+            if v is not None and (v or k not in ("headers", "query", "expect"))
+        }
+        for ep in endpoints
+    ]
     return document
 
 

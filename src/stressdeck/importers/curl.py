@@ -31,44 +31,189 @@ SOURCE = "curl"
 
 # Options that take a value, by every spelling; the ones not handled below are ignored.
 _WITH_VALUE = {
-    "-X": "request", "--request": "request", "-H": "header", "--header": "header",
-    "-d": "data", "--data": "data", "--data-ascii": "data", "--data-raw": "data-raw",
-    "--data-binary": "data-binary", "--data-urlencode": "data-urlencode", "--json": "json",
-    "-u": "user", "--user": "user", "--oauth2-bearer": "bearer", "-A": "user-agent",
-    "--user-agent": "user-agent", "-e": "referer", "--referer": "referer", "-b": "cookie",
-    "--cookie": "cookie", "--url": "url", "-m": "max-time", "--max-time": "max-time",
-    "-F": "form", "--form": "form", "--form-string": "form", "-T": "upload", "--upload-file": "upload",
-    "-x": "proxy", "--proxy": "proxy", "-K": "config", "--config": "config",
+    "-X": "request",
+    "--request": "request",
+    "-H": "header",
+    "--header": "header",
+    "-d": "data",
+    "--data": "data",
+    "--data-ascii": "data",
+    "--data-raw": "data-raw",
+    "--data-binary": "data-binary",
+    "--data-urlencode": "data-urlencode",
+    "--json": "json",
+    "-u": "user",
+    "--user": "user",
+    "--oauth2-bearer": "bearer",
+    "-A": "user-agent",
+    "--user-agent": "user-agent",
+    "-e": "referer",
+    "--referer": "referer",
+    "-b": "cookie",
+    "--cookie": "cookie",
+    "--url": "url",
+    "-m": "max-time",
+    "--max-time": "max-time",
+    "-F": "form",
+    "--form": "form",
+    "--form-string": "form",
+    "-T": "upload",
+    "--upload-file": "upload",
+    "-x": "proxy",
+    "--proxy": "proxy",
+    "-K": "config",
+    "--config": "config",
 }
 _IGNORED_WITH_VALUE = {
-    "-o", "--output", "-w", "--write-out", "--connect-timeout", "--retry", "--retry-delay",
-    "--retry-max-time", "--cacert", "--capath", "--cert", "-E", "--key", "--cert-type", "--key-type",
-    "-c", "--cookie-jar", "-D", "--dump-header", "-r", "--range", "--resolve", "--connect-to",
-    "--limit-rate", "--max-redirs", "-U", "--proxy-user", "-y", "--speed-time", "-Y", "--speed-limit",
-    "-z", "--time-cond", "-C", "--continue-at", "--interface", "--local-port", "-Q", "--quote",
-    "-t", "--telnet-option", "-P", "--ftp-port", "--trace", "--trace-ascii", "--stderr",
-    "--max-filesize", "--dns-servers", "--proxy-header", "--unix-socket", "--abstract-unix-socket",
-    "--ciphers", "--pinnedpubkey", "--expect100-timeout", "--keepalive-time", "--happy-eyeballs-timeout-ms",
-    "--parallel-max", "--variable", "--aws-sigv4", "--netrc-file", "--output-dir", "--create-file-mode",
+    "-o",
+    "--output",
+    "-w",
+    "--write-out",
+    "--connect-timeout",
+    "--retry",
+    "--retry-delay",
+    "--retry-max-time",
+    "--cacert",
+    "--capath",
+    "--cert",
+    "-E",
+    "--key",
+    "--cert-type",
+    "--key-type",
+    "-c",
+    "--cookie-jar",
+    "-D",
+    "--dump-header",
+    "-r",
+    "--range",
+    "--resolve",
+    "--connect-to",
+    "--limit-rate",
+    "--max-redirs",
+    "-U",
+    "--proxy-user",
+    "-y",
+    "--speed-time",
+    "-Y",
+    "--speed-limit",
+    "-z",
+    "--time-cond",
+    "-C",
+    "--continue-at",
+    "--interface",
+    "--local-port",
+    "-Q",
+    "--quote",
+    "-t",
+    "--telnet-option",
+    "-P",
+    "--ftp-port",
+    "--trace",
+    "--trace-ascii",
+    "--stderr",
+    "--max-filesize",
+    "--dns-servers",
+    "--proxy-header",
+    "--unix-socket",
+    "--abstract-unix-socket",
+    "--ciphers",
+    "--pinnedpubkey",
+    "--expect100-timeout",
+    "--keepalive-time",
+    "--happy-eyeballs-timeout-ms",
+    "--parallel-max",
+    "--variable",
+    "--aws-sigv4",
+    "--netrc-file",
+    "--output-dir",
+    "--create-file-mode",
 }
-_FLAGS = {"-G": "get", "--get": "get", "-I": "head", "--head": "head", "-k": "insecure",
-          "--insecure": "insecure"}
+_FLAGS = {
+    "-G": "get",
+    "--get": "get",
+    "-I": "head",
+    "--head": "head",
+    "-k": "insecure",
+    "--insecure": "insecure",
+}
 _SHORT_FLAGS = set("0123456#aBfgGhiIjJkLlMnNOpqRsSvVZ")
 _KNOWN_LONG_FLAGS = {
-    "--compressed", "--location", "--silent", "--show-error", "--verbose", "--include", "--fail",
-    "--fail-with-body", "--globoff", "--http1.0", "--http1.1", "--http2", "--http2-prior-knowledge",
-    "--http3", "--no-buffer", "--path-as-is", "--ipv4", "--ipv6", "--tlsv1", "--tlsv1.2",
-    "--tlsv1.3", "--no-keepalive", "--tcp-nodelay", "--location-trusted", "--progress-bar",
-    "--no-progress-meter", "--raw", "--remote-name", "--remote-name-all", "--remote-header-name",
-    "--ssl-reqd", "--ssl", "--no-sessionid", "--no-alpn", "--no-npn", "--anyauth", "--basic",
-    "--digest", "--ntlm", "--negotiate", "--netrc", "--netrc-optional", "--create-dirs", "--styled-output",
-    "--no-styled-output", "--disable", "--parallel", "--fail-early", "--retry-connrefused",
-    "--retry-all-errors", "--tr-encoding", "--ssl-no-revoke", "--proxy-insecure", "--post301",
-    "--post302", "--post303", "--xattr", "--suppress-connect-headers", "--false-start",
+    "--compressed",
+    "--location",
+    "--silent",
+    "--show-error",
+    "--verbose",
+    "--include",
+    "--fail",
+    "--fail-with-body",
+    "--globoff",
+    "--http1.0",
+    "--http1.1",
+    "--http2",
+    "--http2-prior-knowledge",
+    "--http3",
+    "--no-buffer",
+    "--path-as-is",
+    "--ipv4",
+    "--ipv6",
+    "--tlsv1",
+    "--tlsv1.2",
+    "--tlsv1.3",
+    "--no-keepalive",
+    "--tcp-nodelay",
+    "--location-trusted",
+    "--progress-bar",
+    "--no-progress-meter",
+    "--raw",
+    "--remote-name",
+    "--remote-name-all",
+    "--remote-header-name",
+    "--ssl-reqd",
+    "--ssl",
+    "--no-sessionid",
+    "--no-alpn",
+    "--no-npn",
+    "--anyauth",
+    "--basic",
+    "--digest",
+    "--ntlm",
+    "--negotiate",
+    "--netrc",
+    "--netrc-optional",
+    "--create-dirs",
+    "--styled-output",
+    "--no-styled-output",
+    "--disable",
+    "--parallel",
+    "--fail-early",
+    "--retry-connrefused",
+    "--retry-all-errors",
+    "--tr-encoding",
+    "--ssl-no-revoke",
+    "--proxy-insecure",
+    "--post301",
+    "--post302",
+    "--post303",
+    "--xattr",
+    "--suppress-connect-headers",
+    "--false-start",
 }
 _SHORT_WITH_VALUE = {o[1] for o in (*_WITH_VALUE, *_IGNORED_WITH_VALUE) if len(o) == 2}
-_ANSI_C = {"n": "\n", "t": "\t", "r": "\r", "a": "\a", "b": "\b", "e": "\x1b", "E": "\x1b",
-           "f": "\f", "v": "\v", "\\": "\\", "'": "'", '"': '"', "?": "?"}
+_ANSI_C = {
+    "n": "\n",
+    "t": "\t",
+    "r": "\r",
+    "a": "\a",
+    "b": "\b",
+    "e": "\x1b",
+    "E": "\x1b",
+    "f": "\f",
+    "v": "\v",
+    "\\": "\\",
+    "'": "'",
+    '"': '"',
+    "?": "?",
+}
 
 
 def split_command(command: str) -> tuple[list[str], str | None]:
@@ -90,13 +235,13 @@ def split_command(command: str) -> tuple[list[str], str | None]:
             elif i + 1 < n and command[i + 1] == "\n":
                 i += 2  # a line continuation
             else:
-                word.append(command[i + 1:i + 2])
+                word.append(command[i + 1 : i + 2])
                 started, i = True, i + 2
         elif c == "'":
             end = command.find("'", i + 1)
             if end < 0:
                 raise InputError(SOURCE, "", "unterminated ' quote in the command")
-            word.append(command[i + 1:end])
+            word.append(command[i + 1 : end])
             started, i = True, end + 1
         elif c == "$" and command.startswith("$'", i):
             text, i = _ansi_c(command, i + 2)
@@ -156,14 +301,19 @@ def _ansi_c(command: str, i: int) -> tuple[str, int]:
         elif code in "xuU":
             width = {"x": 2, "u": 4, "U": 8}[code]
             digits = ""
-            while len(digits) < width and i + 2 + len(digits) < len(command) \
-                    and command[i + 2 + len(digits)] in "0123456789abcdefABCDEF":
+            while (
+                len(digits) < width
+                and i + 2 + len(digits) < len(command)
+                and command[i + 2 + len(digits)] in "0123456789abcdefABCDEF"
+            ):
                 digits += command[i + 2 + len(digits)]
-            out.append(chr(int(digits, 16)) if digits and int(digits, 16) <= 0x10FFFF else "\\" + code)
+            out.append(
+                chr(int(digits, 16)) if digits and int(digits, 16) <= 0x10FFFF else "\\" + code
+            )
             i += 2 + len(digits)
         elif code in "01234567":
-            digits = command[i + 1:i + 4]
-            digits = digits[:len(digits) - len(digits.lstrip("01234567"))] or code
+            digits = command[i + 1 : i + 4]
+            digits = digits[: len(digits) - len(digits.lstrip("01234567"))] or code
             out.append(chr(int(digits, 8)))
             i += 1 + len(digits)
         else:
@@ -199,7 +349,7 @@ def _options(words: list[str], warnings: list[str]) -> list[tuple[str, str]]:
         for position, letter in enumerate(word[1:], start=1):  # -sSLk, -XPOST, -HName:value
             option = "-" + letter
             if letter in _SHORT_WITH_VALUE:
-                value = word[position + 1:]
+                value = word[position + 1 :]
                 if not value:
                     if i >= len(words):
                         raise InputError(SOURCE, option, "expected a value after the option")
@@ -210,15 +360,17 @@ def _options(words: list[str], warnings: list[str]) -> list[tuple[str, str]]:
             if option in _FLAGS:
                 found.append((_FLAGS[option], ""))
             elif letter not in _SHORT_FLAGS:
-                warnings.append(f"ignored the option {option} (not something a profile can express)")
+                warnings.append(
+                    f"ignored the option {option} (not something a profile can express)"
+                )
     return found
-
-
 
 
 def _read_file(option: str, name: str, *, strip_newlines: bool) -> str:
     if name == "-":
-        raise InputError(SOURCE, option, "expected data or @FILE, not @- (stdin is not part of a profile)")
+        raise InputError(
+            SOURCE, option, "expected data or @FILE, not @- (stdin is not part of a profile)"
+        )
     try:
         text = read_text_file(name, "data")
     except InputError as exc:  # named after the option that read it: "--data: file not found: ..."
@@ -227,7 +379,9 @@ def _read_file(option: str, name: str, *, strip_newlines: bool) -> str:
 
 
 def _data(kind: str, value: str) -> str:
-    option = {"data": "--data", "data-binary": "--data-binary", "json": "--json"}.get(kind, "--" + kind)
+    option = {"data": "--data", "data-binary": "--data-binary", "json": "--json"}.get(
+        kind, "--" + kind
+    )
     if kind in ("data", "data-binary", "json") and value.startswith("@"):
         return _read_file(option, value[1:], strip_newlines=kind == "data")
     if kind != "data-urlencode":
@@ -249,14 +403,22 @@ def profile_from_curl(command: str, *, name: str | None = None) -> tuple[dict[st
         raise InputError(SOURCE, "", "expected a curl command line, got nothing")
     warnings: list[str] = []
     if re.search(r'(?:^|\s)\^"', command):  # cmd.exe quoting: every argument is ^"...^"
-        raise InputError(SOURCE, "", 'expected a POSIX shell command; this looks like "Copy as cURL (cmd)", '
-                         'use "Copy as cURL (bash)"')
+        raise InputError(
+            SOURCE,
+            "",
+            'expected a POSIX shell command; this looks like "Copy as cURL (cmd)", '
+            'use "Copy as cURL (bash)"',
+        )
     words, rest = split_command(command.strip())
     if not words or Path(words[0]).name not in ("curl", "curl.exe"):
         shown = words[0] if words else command.strip()
-        raise InputError(SOURCE, "", f'expected a command starting with "curl", got {describe(shown)}')
+        raise InputError(
+            SOURCE, "", f'expected a command starting with "curl", got {describe(shown)}'
+        )
     if rest:
-        warnings.append(f"ignored everything from {describe(rest)} on (only the curl command is imported)")
+        warnings.append(
+            f"ignored everything from {describe(rest)} on (only the curl command is imported)"
+        )
     secrets = Secrets()
     headers: dict[str, str] = {}
     urls: list[str] = []
@@ -270,7 +432,9 @@ def profile_from_curl(command: str, *, name: str | None = None) -> tuple[dict[st
         elif kind == "request":
             method = value.upper()
             if method not in METHODS:
-                raise InputError(SOURCE, "-X", f"expected one of {', '.join(METHODS)}, got {describe(value)}")
+                raise InputError(
+                    SOURCE, "-X", f"expected one of {', '.join(METHODS)}, got {describe(value)}"
+                )
         elif kind == "header":
             _add_header(headers, value, secrets, warnings)
         elif kind in ("data", "data-raw", "data-binary", "data-urlencode", "json"):
@@ -280,7 +444,8 @@ def profile_from_curl(command: str, *, name: str | None = None) -> tuple[dict[st
             headers["Authorization"] = secrets.basic_auth(user)
         elif kind == "bearer":
             headers["Authorization"] = "Bearer " + secrets.reference(
-                "STRESSDECK_AUTHORIZATION", "the Bearer credentials of the Authorization header")
+                "STRESSDECK_AUTHORIZATION", "the Bearer credentials of the Authorization header"
+            )
         elif kind in ("user-agent", "referer"):
             headers["User-Agent" if kind == "user-agent" else "Referer"] = value
         elif kind == "cookie":
@@ -293,12 +458,18 @@ def profile_from_curl(command: str, *, name: str | None = None) -> tuple[dict[st
             timeout = format_duration(seconds) if seconds else None
         elif kind in ("form", "upload"):
             option = "-F" if kind == "form" else "-T"
-            raise InputError(SOURCE, option, "multipart forms and file uploads cannot be imported; "
-                             "expected --data, --data-binary or --json")
+            raise InputError(
+                SOURCE,
+                option,
+                "multipart forms and file uploads cannot be imported; "
+                "expected --data, --data-binary or --json",
+            )
         elif kind == "proxy":
             warnings.append("ignored the proxy (-x): runs connect to the target directly")
         elif kind == "config":
-            raise InputError(SOURCE, "-K", "expected the options on the command line, not in a config file")
+            raise InputError(
+                SOURCE, "-K", "expected the options on the command line, not in a config file"
+            )
         elif kind == "get":
             get = True
         elif kind == "head":
@@ -317,9 +488,16 @@ def profile_from_curl(command: str, *, name: str | None = None) -> tuple[dict[st
                     headers[header] = "application/json"
     if method is None:
         method = "HEAD" if head else ("POST" if data and not get else "GET")
-    endpoints, base_url = _endpoints(urls, method, headers, body_text, get, timeout, secrets, warnings)
+    endpoints, base_url = _endpoints(
+        urls, method, headers, body_text, get, timeout, secrets, warnings
+    )
     document = profile_document(
-        name or endpoints[0]["name"], "Imported from a curl command.", base_url, endpoints, insecure=insecure)
+        name or endpoints[0]["name"],
+        "Imported from a curl command.",
+        base_url,
+        endpoints,
+        insecure=insecure,
+    )
     return document, [*secrets.warnings(), *warnings]
 
 
@@ -348,13 +526,22 @@ def _seconds(value: str) -> float | None:
     try:
         seconds = float(value)
     except ValueError:
-        raise InputError(SOURCE, "-m", f"expected a number of seconds, got {describe(value)}") from None
+        raise InputError(
+            SOURCE, "-m", f"expected a number of seconds, got {describe(value)}"
+        ) from None
     return seconds if 0 < seconds < float("inf") else None
 
 
-def _endpoints(urls: list[str], method: str, headers: dict[str, str], body_text: str | None,
-               get: bool, timeout: str | None, secrets: Secrets,
-               warnings: list[str]) -> tuple[list[dict[str, Any]], str]:
+def _endpoints(
+    urls: list[str],
+    method: str,
+    headers: dict[str, str],
+    body_text: str | None,
+    get: bool,
+    timeout: str | None,
+    secrets: Secrets,
+    warnings: list[str],
+) -> tuple[list[dict[str, Any]], str]:
     endpoints: list[dict[str, Any]] = []
     seen: set[str] = set()
     base_url: str | None = None
@@ -367,8 +554,10 @@ def _endpoints(urls: list[str], method: str, headers: dict[str, str], body_text:
         if get and body_text:
             pairs += _form_pairs(body_text)
         path, query = place_query(path, pairs, secrets)
-        endpoint: dict[str, Any] = {"name": unique_name(f"{method} {path.split('?')[0]}", seen),
-                                    "method": method}
+        endpoint: dict[str, Any] = {
+            "name": unique_name(f"{method} {path.split('?')[0]}", seen),
+            "method": method,
+        }
         if base_url is None or origin == base_url:
             base_url = origin
             endpoint["path"] = path
@@ -378,9 +567,13 @@ def _endpoints(urls: list[str], method: str, headers: dict[str, str], body_text:
         endpoint["query"] = query
         if body_text is not None and not get:
             content_type = header_value(own_headers, "content-type")
-            fields = body_fields(body_text, content_type, f"endpoints[{position}].body", secrets, warnings)
+            fields = body_fields(
+                body_text, content_type, f"endpoints[{position}].body", secrets, warnings
+            )
             if content_type is None and "body" in fields:
-                own_headers["Content-Type"] = "application/x-www-form-urlencoded"  # as curl sends it
+                own_headers["Content-Type"] = (
+                    "application/x-www-form-urlencoded"  # as curl sends it
+                )
             endpoint.update(fields)
         endpoint["timeout"] = timeout
         endpoints.append(endpoint)
@@ -391,4 +584,3 @@ def _endpoints(urls: list[str], method: str, headers: dict[str, str], body_text:
 def _form_pairs(text: str) -> list[tuple[str, str]]:
     pairs = parse_qsl(text, keep_blank_values=True)
     return pairs if pairs or not text else [(text, "")]
-

@@ -26,6 +26,7 @@ from stressdeck.importers.common import (
 )
 from stressdeck.profile import METHODS
 
+
 def _table(source: str, where: str, value: Any, what: str = "a table") -> dict[str, Any]:
     if not isinstance(value, dict):
         raise InputError(source, where, f"expected {what}, got {describe(value)}")
@@ -43,12 +44,18 @@ def _pairs(source: str, where: str, value: Any) -> list[tuple[str, str]]:
     if value is None:
         return []
     if not isinstance(value, list):
-        raise InputError(source, where, f"expected a list of {{name, value}} tables, got {describe(value)}")
+        raise InputError(
+            source, where, f"expected a list of {{name, value}} tables, got {describe(value)}"
+        )
     pairs = []
     for index, item in enumerate(value):
         item = _table(source, f"{where}[{index}]", item, "a {name, value} table")
-        pairs.append((_string(source, f"{where}[{index}].name", item.get("name")),
-                      _string(source, f"{where}[{index}].value", item.get("value", ""))))
+        pairs.append(
+            (
+                _string(source, f"{where}[{index}].name", item.get("name")),
+                _string(source, f"{where}[{index}].value", item.get("value", "")),
+            )
+        )
     return pairs
 
 
@@ -59,7 +66,9 @@ def profile_from_har(path: str | Path) -> tuple[dict[str, Any], list[str]]:
     log = _table(source, "log", har.get("log"))
     entries = log.get("entries")
     if not isinstance(entries, list):
-        raise InputError(source, "log.entries", f"expected a list of requests, got {describe(entries)}")
+        raise InputError(
+            source, "log.entries", f"expected a list of requests, got {describe(entries)}"
+        )
     skipped: Counter[str] = Counter()
     usable: list[tuple[int, dict[str, Any], str, str]] = []  # index, request, method, url
     for index, entry in enumerate(entries):
@@ -75,15 +84,22 @@ def profile_from_har(path: str | Path) -> tuple[dict[str, Any], list[str]]:
             usable.append((index, request, method, url))
     origins = Counter(_origin(url) for _, _, _, url in usable)
     if not origins:
-        found = "; ".join(f"{count} {reason}" for reason, count in skipped.items()) or "the log is empty"
-        raise InputError(source, "log.entries", f"expected at least one HTTP request to import ({found})")
+        found = (
+            "; ".join(f"{count} {reason}" for reason, count in skipped.items())
+            or "the log is empty"
+        )
+        raise InputError(
+            source, "log.entries", f"expected at least one HTTP request to import ({found})"
+        )
     target = origins.most_common(1)[0][0]
     others = {origin: count for origin, count in origins.items() if origin != target}
     warnings = [f"skipped {count} {reason}" for reason, count in skipped.items()]
     if others:
         hosts = ", ".join(sorted(others)[:5]) + (" ..." if len(others) > 5 else "")
-        warnings.append(f"skipped {sum(others.values())} requests to other origins ({hosts}): "
-                        f"the profile targets {target}")
+        warnings.append(
+            f"skipped {sum(others.values())} requests to other origins ({hosts}): "
+            f"the profile targets {target}"
+        )
     secrets = Secrets()
     groups: dict[tuple[str, str], list[tuple[int, dict[str, Any], str]]] = {}
     for index, request, method, url in usable:
@@ -104,13 +120,19 @@ def profile_from_har(path: str | Path) -> tuple[dict[str, Any], list[str]]:
         endpoint["expect"] = ok or None
         endpoints.append(endpoint)
     if not endpoints:
-        raise InputError(source, "log.entries", "expected at least one request that can be imported")
+        raise InputError(
+            source, "log.entries", "expected at least one request that can be imported"
+        )
     name = Path(source).stem or "recording"
-    document = profile_document(name, f"Imported from the HAR recording {Path(source).name}.", target, endpoints)
+    document = profile_document(
+        name, f"Imported from the HAR recording {Path(source).name}.", target, endpoints
+    )
     return document, [*secrets.warnings(), *warnings]
 
 
-def _skip_reason(entry: dict[str, Any], request: dict[str, Any], method: str, url: str) -> str | None:
+def _skip_reason(
+    entry: dict[str, Any], request: dict[str, Any], method: str, url: str
+) -> str | None:
     scheme = url.split(":", 1)[0].lower() if ":" in url else ""
     if scheme in ("ws", "wss") or "_webSocketMessages" in entry:
         return "WebSocket connections"
@@ -118,8 +140,10 @@ def _skip_reason(entry: dict[str, Any], request: dict[str, Any], method: str, ur
         return f"{scheme or 'non-HTTP'}: URLs"
     headers = request.get("headers")
     if isinstance(headers, list) and any(
-        isinstance(h, dict) and str(h.get("name", "")).lower() == "upgrade"
-        and str(h.get("value", "")).lower() == "websocket" for h in headers
+        isinstance(h, dict)
+        and str(h.get("name", "")).lower() == "upgrade"
+        and str(h.get("value", "")).lower() == "websocket"
+        for h in headers
     ):
         return "WebSocket connections"
     if method not in METHODS:
@@ -148,8 +172,15 @@ def _statuses(entries: list[Any]) -> dict[int, int]:
     return statuses
 
 
-def _endpoint(source: str, index: int, request: dict[str, Any], method: str, url: str,
-              secrets: Secrets, warnings: list[str]) -> dict[str, Any] | None:
+def _endpoint(
+    source: str,
+    index: int,
+    request: dict[str, Any],
+    method: str,
+    url: str,
+    secrets: Secrets,
+    warnings: list[str],
+) -> dict[str, Any] | None:
     where = f"log.entries[{index}].request"
     headers: dict[str, str] = {}
     for name, value in _pairs(source, f"{where}.headers", request.get("headers")):
@@ -163,8 +194,13 @@ def _endpoint(source: str, index: int, request: dict[str, Any], method: str, url
     headers = {name: secrets.header(name, value) for name, value in headers.items()}
     _, path, pairs = split_url(url, source, f"{where}.url", secrets, headers)
     path, query = place_query(path, pairs, secrets)
-    endpoint: dict[str, Any] = {"name": f"{method} {path.split('?')[0]}", "method": method, "path": path,
-                                "headers": headers, "query": query}
+    endpoint: dict[str, Any] = {
+        "name": f"{method} {path.split('?')[0]}",
+        "method": method,
+        "path": path,
+        "headers": headers,
+        "query": query,
+    }
     post = request.get("postData")
     if post is None:
         return endpoint
@@ -172,7 +208,9 @@ def _endpoint(source: str, index: int, request: dict[str, Any], method: str, url
     mime = post.get("mimeType") if isinstance(post.get("mimeType"), str) else None
     content_type = header_value(headers, "content-type") or mime or None
     if content_type and content_type.lower().startswith("multipart/"):
-        warnings.append(f"skipped {method} {path.split('?')[0]} ({where}): multipart bodies cannot be imported")
+        warnings.append(
+            f"skipped {method} {path.split('?')[0]} ({where}): multipart bodies cannot be imported"
+        )
         return None
     text = post.get("text")
     if text is not None:

@@ -32,21 +32,32 @@ _SERVER_VARIABLE = re.compile(r"\{([^{}]+)\}")
 _PATH_PARAMETER = re.compile(r"\{([^{}/]+)\}")
 
 
-def profile_from_openapi(path: str | Path, *, base_url: str | None = None) -> tuple[dict[str, Any], list[str]]:
+def profile_from_openapi(
+    path: str | Path, *, base_url: str | None = None
+) -> tuple[dict[str, Any], list[str]]:
     """A profile document from an OpenAPI 3.x spec, and warnings for the user; raises InputError."""
     source = str(path)
     document = read_spec(path)
     if "swagger" in document:
-        raise InputError(source, "swagger", "expected OpenAPI 3.x, got Swagger 2.0 (convert it first, "
-                         "e.g. with swagger2openapi)")
+        raise InputError(
+            source,
+            "swagger",
+            "expected OpenAPI 3.x, got Swagger 2.0 (convert it first, e.g. with swagger2openapi)",
+        )
     version = document.get("openapi")
     if not isinstance(version, str) or not version.startswith("3."):
-        raise InputError(source, "openapi", f'expected a version like "3.0.3" or "3.1.0", got {describe(version)}')
+        raise InputError(
+            source,
+            "openapi",
+            f'expected a version like "3.0.3" or "3.1.0", got {describe(version)}',
+        )
     spec = Spec(source, document)
     base = _base_url(spec, base_url)
     paths = document.get("paths")
     if not isinstance(paths, dict) or not paths:
-        raise InputError(source, "paths", f"expected a table of paths with operations, got {describe(paths)}")
+        raise InputError(
+            source, "paths", f"expected a table of paths with operations, got {describe(paths)}"
+        )
     if document.get("webhooks"):
         spec.warn("skipped the webhooks: they are requests the API sends, not ones it receives")
     endpoints: list[dict[str, Any]] = []
@@ -67,22 +78,34 @@ def profile_from_openapi(path: str | Path, *, base_url: str | None = None) -> tu
                 continue
             operation = item[method]
             if not isinstance(operation, dict):
-                raise spec.fail(f"{where}.{method}", f"expected an operation table, got {describe(operation)}")
-            endpoint = _endpoint(spec, route, method, operation, shared, security=document.get("security"))
+                raise spec.fail(
+                    f"{where}.{method}", f"expected an operation table, got {describe(operation)}"
+                )
+            endpoint = _endpoint(
+                spec, route, method, operation, shared, security=document.get("security")
+            )
             if endpoint is not None:
                 label = operation.get("operationId")
-                endpoint["name"] = unique_name(label if isinstance(label, str) and label.strip()
-                                               else f"{method.upper()} {route}", seen)
+                endpoint["name"] = unique_name(
+                    label
+                    if isinstance(label, str) and label.strip()
+                    else f"{method.upper()} {route}",
+                    seen,
+                )
                 endpoints.append(endpoint)
     if not endpoints:
         raise InputError(source, "paths", "expected at least one operation that can be imported")
     deletes = sum(1 for endpoint in endpoints if endpoint["method"] == "DELETE")
     if deletes:
-        spec.warn(f"the profile includes {deletes} DELETE operation(s): remove them before running "
-                  "against data you care about")
+        spec.warn(
+            f"the profile includes {deletes} DELETE operation(s): remove them before running "
+            "against data you care about"
+        )
     raw_info = document.get("info")
     info: dict[str, Any] = raw_info if isinstance(raw_info, dict) else {}
-    title = info.get("title") if isinstance(info.get("title"), str) and info["title"].strip() else None
+    title = (
+        info.get("title") if isinstance(info.get("title"), str) and info["title"].strip() else None
+    )
     name = title or Path(source).stem
     described = f"Imported from the OpenAPI description {Path(source).name}"
     if isinstance(info.get("version"), (str, int, float)):
@@ -93,8 +116,9 @@ def profile_from_openapi(path: str | Path, *, base_url: str | None = None) -> tu
 
 def _base_url(spec: Spec, given: str | None) -> str:
     servers = spec.document.get("servers")
-    server: dict[str, Any] = (servers[0] if isinstance(servers, list) and servers
-                              and isinstance(servers[0], dict) else {})
+    server: dict[str, Any] = (
+        servers[0] if isinstance(servers, list) and servers and isinstance(servers[0], dict) else {}
+    )
     url = server.get("url")
     if isinstance(url, str):
         url = _fill_server_variables(spec, url, server.get("variables"))
@@ -108,11 +132,15 @@ def _base_url(spec: Spec, given: str | None) -> str:
                 return given.rstrip("/") + prefix
         return given.rstrip("/") or given
     if url is None:
-        raise spec.fail("servers", "no server URL in the spec; expected --base-url http://HOST:PORT")
+        raise spec.fail(
+            "servers", "no server URL in the spec; expected --base-url http://HOST:PORT"
+        )
     if not isinstance(url, str):
         raise spec.fail("servers[0].url", f"expected a URL, got {describe(url)}")
     if not urlsplit(url).scheme:
-        raise spec.fail("servers[0].url", f"{describe(url)} is relative; expected --base-url http://HOST:PORT")
+        raise spec.fail(
+            "servers[0].url", f"{describe(url)} is relative; expected --base-url http://HOST:PORT"
+        )
     check_url(spec.source, "servers[0].url", url)
     return url.rstrip("/") or url
 
@@ -140,16 +168,27 @@ def _parameter_list(spec: Spec, value: Any, where: str) -> dict[tuple[str, str],
         item = spec.resolve(item, f"{where}[{index}]")
         if item is None:
             continue
-        if not isinstance(item, dict) or not isinstance(item.get("name"), str) \
-                or item.get("in") not in ("path", "query", "header", "cookie"):
-            raise spec.fail(f"{where}[{index}]", "expected a parameter with a name and in = path, query, "
-                            "header or cookie")
+        if (
+            not isinstance(item, dict)
+            or not isinstance(item.get("name"), str)
+            or item.get("in") not in ("path", "query", "header", "cookie")
+        ):
+            raise spec.fail(
+                f"{where}[{index}]",
+                "expected a parameter with a name and in = path, query, header or cookie",
+            )
         parameters[(item["name"], item["in"])] = item
     return parameters
 
 
-def _endpoint(spec: Spec, route: str, method: str, operation: dict[str, Any],
-              shared: dict[tuple[str, str], dict[str, Any]], security: Any) -> dict[str, Any] | None:
+def _endpoint(
+    spec: Spec,
+    route: str,
+    method: str,
+    operation: dict[str, Any],
+    shared: dict[tuple[str, str], dict[str, Any]],
+    security: Any,
+) -> dict[str, Any] | None:
     label = f"{method.upper()} {route}"
     where = f"paths.{route}.{method}"
     if method == "trace":
@@ -157,7 +196,10 @@ def _endpoint(spec: Spec, route: str, method: str, operation: dict[str, Any],
         return None
     if operation.get("callbacks"):
         spec.warn(f"{label}: its callbacks are not imported (the API makes those requests)")
-    parameters = {**shared, **_parameter_list(spec, operation.get("parameters"), f"{where}.parameters")}
+    parameters = {
+        **shared,
+        **_parameter_list(spec, operation.get("parameters"), f"{where}.parameters"),
+    }
     headers: dict[str, str] = {}
     query: dict[str, str] = {}
     cookies: list[str] = []
@@ -184,7 +226,12 @@ def _endpoint(spec: Spec, route: str, method: str, operation: dict[str, Any],
     if cookies:
         headers["Cookie"] = "; ".join(cookies)
     _security(spec, operation.get("security", security), headers, query, label)
-    endpoint: dict[str, Any] = {"method": method.upper(), "path": path, "headers": headers, "query": query}
+    endpoint: dict[str, Any] = {
+        "method": method.upper(),
+        "path": path,
+        "headers": headers,
+        "query": query,
+    }
     if "requestBody" in operation:
         body = _request_body(spec, operation["requestBody"], label, f"{where}.requestBody", headers)
         if body is None:
@@ -206,28 +253,40 @@ def _parameter_value(spec: Spec, parameter: dict[str, Any], label: str, what: st
             value = schema_value(schema)
         if value is MISSING:
             value = placeholder(schema if isinstance(schema, dict) else {})
-            spec.warn(f"{label}: {what} has no example; used {describe(as_text(value))}, edit it in the profile")
+            spec.warn(
+                f"{label}: {what} has no example; used {describe(as_text(value))}, edit it in the profile"
+            )
     if isinstance(value, dict):
         spec.warn(f"{label}: {what} is an object; not sent")
         return None
     return as_text(value)
 
 
-def _request_body(spec: Spec, node: Any, label: str, where: str,
-                  headers: dict[str, str]) -> dict[str, Any] | None:
+def _request_body(
+    spec: Spec, node: Any, label: str, where: str, headers: dict[str, str]
+) -> dict[str, Any] | None:
     body = spec.resolve(node, where)
     if body is None:
         return {}
     content = body.get("content") if isinstance(body, dict) else None
     if not isinstance(content, dict) or not content:
-        raise spec.fail(f"{where}.content", f"expected a table of media types, got {describe(content)}")
-    media_type = next((m for m in content if is_json_type(str(m))), None) \
-        or next((m for m in content if str(m).lower().startswith("application/x-www-form-urlencoded")), None) \
+        raise spec.fail(
+            f"{where}.content", f"expected a table of media types, got {describe(content)}"
+        )
+    media_type = (
+        next((m for m in content if is_json_type(str(m))), None)
+        or next(
+            (m for m in content if str(m).lower().startswith("application/x-www-form-urlencoded")),
+            None,
+        )
         or next((m for m in content if str(m).lower().startswith("text/")), None)
+    )
     if media_type is None:
         kinds = ", ".join(str(m) for m in content)
-        spec.warn(f"skipped {label}: its request body ({kinds}) cannot be built; "
-                  "expected JSON, a urlencoded form or text")
+        spec.warn(
+            f"skipped {label}: its request body ({kinds}) cannot be built; "
+            "expected JSON, a urlencoded form or text"
+        )
         return None
     media = spec.resolve(content[media_type], f"{where}.content.{media_type}")
     media = media if isinstance(media, dict) else {}
@@ -248,10 +307,15 @@ def _request_body(spec: Spec, node: Any, label: str, where: str,
     return {"body": value if isinstance(value, str) else as_text(value)}
 
 
-def _security(spec: Spec, requirements: Any, headers: dict[str, str], query: dict[str, str],
-              label: str) -> None:
+def _security(
+    spec: Spec, requirements: Any, headers: dict[str, str], query: dict[str, str], label: str
+) -> None:
     """Credentials the operation needs, as ``${VAR}`` references (the first alternative)."""
-    if not isinstance(requirements, list) or not requirements or not isinstance(requirements[0], dict):
+    if (
+        not isinstance(requirements, list)
+        or not requirements
+        or not isinstance(requirements[0], dict)
+    ):
         return
     components = spec.document.get("components")
     schemes = components.get("securitySchemes") if isinstance(components, dict) else None
@@ -267,7 +331,8 @@ def _security(spec: Spec, requirements: Any, headers: dict[str, str], query: dic
             headers["Authorization"] = spec.secrets.basic_auth("")
         elif kind in ("oauth2", "openidconnect") or (kind == "http" and http_scheme == "bearer"):
             headers["Authorization"] = "Bearer " + spec.secrets.reference(
-                "STRESSDECK_AUTHORIZATION", "the Bearer credentials of the Authorization header")
+                "STRESSDECK_AUTHORIZATION", "the Bearer credentials of the Authorization header"
+            )
         elif kind == "apikey" and isinstance(scheme.get("name"), str):
             name, place = scheme["name"], scheme.get("in")
             reference = spec.secrets.reference(env_name(name), f"the API key {name!r} ({place})")
@@ -276,10 +341,14 @@ def _security(spec: Spec, requirements: Any, headers: dict[str, str], query: dic
             elif place == "query":
                 query[name] = reference
             elif place == "cookie":
-                headers["Cookie"] = "; ".join(filter(None, [headers.get("Cookie"), f"{name}={reference}"]))
+                headers["Cookie"] = "; ".join(
+                    filter(None, [headers.get("Cookie"), f"{name}={reference}"])
+                )
         else:
-            spec.warn(f"{label}: security scheme {scheme_name!r} ({kind or 'unknown'}) is not supported; "
-                      "add the credentials to the profile by hand")
+            spec.warn(
+                f"{label}: security scheme {scheme_name!r} ({kind or 'unknown'}) is not supported; "
+                "add the credentials to the profile by hand"
+            )
 
 
 def _expected(responses: Any) -> list[int] | None:
@@ -287,4 +356,3 @@ def _expected(responses: Any) -> list[int] | None:
         return None
     codes = sorted({int(str(code)) for code in responses if re.fullmatch(r"2\d\d", str(code))})
     return codes or None
-

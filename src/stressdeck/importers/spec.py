@@ -19,10 +19,18 @@ MAX_DEPTH = 6  # of a body built from a schema: deep enough for real payloads, s
 MAX_PROPERTIES = 30
 MAX_REF_HOPS = 32
 PLACEHOLDER_STRINGS = {
-    "uuid": "00000000-0000-4000-8000-000000000000", "date": "2024-01-01",
-    "date-time": "2024-01-01T00:00:00Z", "email": "user@example.com", "uri": "https://example.com",
-    "url": "https://example.com", "hostname": "example.com", "ipv4": "127.0.0.1", "ipv6": "::1",
-    "password": "password", "byte": "c3RyZXNzZGVjaw==", "time": "00:00:00Z",
+    "uuid": "00000000-0000-4000-8000-000000000000",
+    "date": "2024-01-01",
+    "date-time": "2024-01-01T00:00:00Z",
+    "email": "user@example.com",
+    "uri": "https://example.com",
+    "url": "https://example.com",
+    "hostname": "example.com",
+    "ipv4": "127.0.0.1",
+    "ipv6": "::1",
+    "password": "password",
+    "byte": "c3RyZXNzZGVjaw==",
+    "time": "00:00:00Z",
 }
 MISSING = object()  # "the spec gives no value", as distinct from a null example
 
@@ -35,7 +43,9 @@ def read_spec(path: str | Path) -> dict[str, Any]:
     else:
         document = _read_yaml(source)
     if not isinstance(document, dict):
-        raise InputError(source, "", f"expected an OpenAPI document (a table), got {describe(document)}")
+        raise InputError(
+            source, "", f"expected an OpenAPI document (a table), got {describe(document)}"
+        )
     return document
 
 
@@ -48,7 +58,9 @@ def _read_yaml(source: str) -> Any:
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
         where = f" at line {mark.line + 1}" if mark is not None else ""
-        raise InputError(source, "", f"invalid YAML ({exc.problem or exc.context}{where})") from None
+        raise InputError(
+            source, "", f"invalid YAML ({exc.problem or exc.context}{where})"
+        ) from None
     except yaml.YAMLError as exc:
         raise InputError(source, "", f"invalid YAML ({exc})") from None
     except RecursionError:
@@ -185,10 +197,16 @@ def build_example(spec: Spec, schema: Any, label: str, depth: int = 0) -> Any:
     raw_properties = schema.get("properties")
     properties: dict[str, Any] = raw_properties if isinstance(raw_properties, dict) else {}
     required = set(schema["required"]) if isinstance(schema.get("required"), list) else set()
-    writable = {name: item for name, item in ((name, spec.resolve(item, label)) for name, item in properties.items())
-                if isinstance(item, dict) and not item.get("readOnly")}  # readOnly: responses only
-    chosen = [name for name, item in writable.items()
-              if name in required or schema_value(item) is not MISSING]
+    writable = {
+        name: item
+        for name, item in ((name, spec.resolve(item, label)) for name, item in properties.items())
+        if isinstance(item, dict) and not item.get("readOnly")
+    }  # readOnly: responses only
+    chosen = [
+        name
+        for name, item in writable.items()
+        if name in required or schema_value(item) is not MISSING
+    ]
     if not chosen and not required:
         chosen = list(writable)
     result = {}

@@ -41,12 +41,27 @@ from stressdeck.ui.known_hosts import FILE_NAME as KNOWN_HOSTS_FILE
 from stressdeck.ui.known_hosts import KnownHosts
 from stressdeck.ui.planning import PlanSource, describe_load
 from stressdeck.ui.screens.dashboard import DashboardScreen
-from stressdeck.ui.screens.dialogs import NO_PRESET, ConfirmScreen, MetricsScreen, PresetScreen, SaveScreen
+from stressdeck.ui.screens.dialogs import (
+    NO_PRESET,
+    ConfirmScreen,
+    MetricsScreen,
+    PresetScreen,
+    SaveScreen,
+)
 from stressdeck.ui.screens.picker import PickerScreen
 
 REFRESH_SECONDS = 0.25  # 4 renders a second at most: the engine ticks at the same pace
 HOST_SECONDS = 1.0
-RUN_ACTIONS = {"toggle_run", "toggle_pause", "users", "users_scale", "rate", "preset", "save", "metrics"}
+RUN_ACTIONS = {
+    "toggle_run",
+    "toggle_pause",
+    "users",
+    "users_scale",
+    "rate",
+    "preset",
+    "save",
+    "metrics",
+}
 VIEW_ACTIONS = {"toggle_histogram"}  # also work on a static snapshot
 NOTIFY_SECONDS = 3
 
@@ -100,7 +115,9 @@ class StressDeckApp(App[int]):
             # multiprocessing starts its resource tracker lazily with the first worker process
             # and would hand that -1 on ("bad value(s) in fds_to_keep"). Start it now instead.
             resource_tracker.ensure_running()
-        self.controller = RunController(source, worker_factory, self.processes) if source is not None else None
+        self.controller = (
+            RunController(source, worker_factory, self.processes) if source is not None else None
+        )
         self.overrides = dict(overrides or {})
         self.max_duration = max_duration
         self.target_pid = target_pid
@@ -127,8 +144,15 @@ class StressDeckApp(App[int]):
         self._shown_plan: Plan | None = None
         self._runs = 0
 
-    def notify(self, message: str, *, title: str = "", severity: SeverityLevel = "information",
-               timeout: float | None = None, markup: bool = False) -> None:
+    def notify(
+        self,
+        message: str,
+        *,
+        title: str = "",
+        severity: SeverityLevel = "information",
+        timeout: float | None = None,
+        markup: bool = False,
+    ) -> None:
         """As App.notify, but literal by default: our messages quote paths, URLs and errors
         from outside, and Textual would otherwise read ``[...]`` in them as markup."""
         super().notify(message, title=title, severity=severity, timeout=timeout, markup=markup)
@@ -140,8 +164,13 @@ class StressDeckApp(App[int]):
         # place before the first frame (and before a test's first query).
         if self.static_snapshot is not None or self.controller is not None:
             return self._new_dashboard()
-        return PickerScreen(self.profiles_dir, self.overrides, self.max_duration, self.target_pid,
-                            i_know=self.i_know)
+        return PickerScreen(
+            self.profiles_dir,
+            self.overrides,
+            self.max_duration,
+            self.target_pid,
+            i_know=self.i_know,
+        )
 
     def on_mount(self) -> None:
         if self.handle_signals:
@@ -173,8 +202,12 @@ class StressDeckApp(App[int]):
         self._start_timers()
 
     def _new_dashboard(self) -> DashboardScreen:
-        self.dashboard = DashboardScreen(self.baseline, self.baseline_title, read_only=self.controller is None,
-                                         host_note=self.host_note)
+        self.dashboard = DashboardScreen(
+            self.baseline,
+            self.baseline_title,
+            read_only=self.controller is None,
+            host_note=self.host_note,
+        )
         return self.dashboard
 
     def _start_timers(self) -> None:
@@ -208,8 +241,15 @@ class StressDeckApp(App[int]):
             next_load = "" if controller.active else describe_load(controller.plan)
             # The target pane lists what the next run will follow once this one is over.
             follows = plan if controller.active else controller.plan
-            self.dashboard.show(snap, plan.name, plan.load.duration, next_load, plan.insecure,
-                                follows.metrics_url, follows.metrics)
+            self.dashboard.show(
+                snap,
+                plan.name,
+                plan.load.duration,
+                next_load,
+                plan.insecure,
+                follows.metrics_url,
+                follows.metrics,
+            )
         else:
             self.dashboard.show(snap, self.static_title, None)
         self.dashboard.log_events(self.tracker.update(snap))
@@ -254,8 +294,11 @@ class StressDeckApp(App[int]):
             name = control.action.split("(")[0]
             if name == "quit" or self.check_action(name, ()) is False:
                 continue
-            yield SystemCommand(f"{control.title} [{control.display}]", control.help,
-                                lambda action=control.action: self.run_action(action))
+            yield SystemCommand(
+                f"{control.title} [{control.display}]",
+                control.help,
+                lambda action=control.action: self.run_action(action),
+            )
 
     # -- run control -----------------------------------------------------------------------
 
@@ -279,8 +322,10 @@ class StressDeckApp(App[int]):
             return
         plan = controller.plan
         names = ", ".join(hosts)
-        question = (f"Send load to {printable(names, 120)}? Not this machine, and this profile has not "
-                    "run against it before. Yes starts the run and remembers the answer for this profile.")
+        question = (
+            f"Send load to {printable(names, 120)}? Not this machine, and this profile has not "
+            "run against it before. Yes starts the run and remembers the answer for this profile."
+        )
         if not await self.push_screen_wait(ConfirmScreen(question, "Start", "Cancel")):
             self._log(f"run not started: {printable(names, 120)} not confirmed")
             return
@@ -289,7 +334,9 @@ class StressDeckApp(App[int]):
         try:
             self.known_hosts.remember(plan, hosts)
         except WriteError as exc:  # the run may still go; it will only be asked about again
-            self.notify(printable(exc), title="not remembered", severity="warning", timeout=NOTIFY_SECONDS)
+            self.notify(
+                printable(exc), title="not remembered", severity="warning", timeout=NOTIFY_SECONDS
+            )
         await self._start_run()
 
     async def _start_run(self) -> None:
@@ -299,13 +346,17 @@ class StressDeckApp(App[int]):
         self.tracker.reset()
         self._runs += 1
         plan = controller.plan
-        self._log(f"run {self._runs}: {printable(plan.name)} → {printable(plan.target)}, {describe_load(plan)}")
+        self._log(
+            f"run {self._runs}: {printable(plan.name)} → {printable(plan.target)}, {describe_load(plan)}"
+        )
         if plan.insecure:
             self._log("TLS verification off (insecure = true): certificates are not checked", WARN)
         try:
             await controller.start()
         except (ControlError, InputError, OSError, RuntimeError) as exc:
-            self.notify(printable(exc), title="cannot start", severity="error", timeout=NOTIFY_SECONDS)
+            self.notify(
+                printable(exc), title="cannot start", severity="error", timeout=NOTIFY_SECONDS
+            )
             return
         if self.steer is not None and controller.handle is not None:
             # A replay steers its first run only; later runs are the user's own.
@@ -366,7 +417,11 @@ class StressDeckApp(App[int]):
             self.notify(printable(exc.line()), severity="error", timeout=NOTIFY_SECONDS)
             return
         when = "from the next start (s)" if controller.active else "when you press s"
-        self.notify(f"{describe_load(controller.plan)}: applies {when}", title="preset", timeout=NOTIFY_SECONDS)
+        self.notify(
+            f"{describe_load(controller.plan)}: applies {when}",
+            title="preset",
+            timeout=NOTIFY_SECONDS,
+        )
         self._tick()
 
     @work(exclusive=True, group="dialog")
@@ -377,10 +432,13 @@ class StressDeckApp(App[int]):
         plan = controller.plan
 
         def check(url: str | None, series: tuple[str, ...]) -> None:
-            controller.source.with_overrides(metrics_url=url, metrics=series or None)  # build_plan's checks
+            controller.source.with_overrides(
+                metrics_url=url, metrics=series or None
+            )  # build_plan's checks
 
-        answer = await self.push_screen_wait(MetricsScreen(plan.metrics_url or "", tuple(plan.overrides.get(
-            "metrics", ())), check))
+        answer = await self.push_screen_wait(
+            MetricsScreen(plan.metrics_url or "", tuple(plan.overrides.get("metrics", ())), check)
+        )
         if answer is None:
             return
         try:
@@ -389,7 +447,11 @@ class StressDeckApp(App[int]):
             self.notify(printable(exc.line()), severity="error", timeout=NOTIFY_SECONDS)
             return
         url = controller.plan.metrics_url
-        what = f"{printable(url)}, {len(controller.plan.metrics)} series" if url else "no target metrics"
+        what = (
+            f"{printable(url)}, {len(controller.plan.metrics)} series"
+            if url
+            else "no target metrics"
+        )
         when = "from the next start (s)" if controller.active else "when you press s"
         self.notify(f"{what}: applies {when}", title="metrics", timeout=NOTIFY_SECONDS)
         self._log(f"target metrics for the next run: {what}")
@@ -399,7 +461,11 @@ class StressDeckApp(App[int]):
     async def action_save(self) -> None:
         controller = self.controller
         if controller is None or controller.handle is None or controller.run_plan is None:
-            self.notify("nothing to save yet: start a run with s", severity="warning", timeout=NOTIFY_SECONDS)
+            self.notify(
+                "nothing to save yet: start a run with s",
+                severity="warning",
+                timeout=NOTIFY_SECONDS,
+            )
             return
         default = session_file_name(controller.run_plan.name)
         path = await self.push_screen_wait(SaveScreen(default, self.sessions_dir))
@@ -423,7 +489,9 @@ class StressDeckApp(App[int]):
         snap = controller.handle.latest
         try:
             # Off the event loop: a long run's timeline and histograms take a moment to encode.
-            written = await asyncio.to_thread(save_session, path, controller.run_plan, snap, overwrite=overwrite)
+            written = await asyncio.to_thread(
+                save_session, path, controller.run_plan, snap, overwrite=overwrite
+            )
         except WriteError as exc:
             self.notify(printable(exc), title="not saved", severity="error", timeout=NOTIFY_SECONDS)
             return None
@@ -444,14 +512,18 @@ class StressDeckApp(App[int]):
     @work(exclusive=True, group="dialog")
     async def _confirm_quit(self) -> None:
         question = "A run is going. Stop it and quit? (ctrl+s first saves what it measured)"
-        if not await self.push_screen_wait(ConfirmScreen(question, "Stop and quit", "Keep running")):
+        if not await self.push_screen_wait(
+            ConfirmScreen(question, "Stop and quit", "Keep running")
+        ):
             return
         if self.controller is not None:
             await self.controller.stop()  # the engine flushes and cancels in-flight requests
         self.exit(0)
 
     def _on_signal(self, signum: int) -> None:
-        self.run_worker(self._interrupted(signal.Signals(signum).name), group="signal", exclusive=True)
+        self.run_worker(
+            self._interrupted(signal.Signals(signum).name), group="signal", exclusive=True
+        )
 
     async def _interrupted(self, name: str) -> None:
         """Stop the run (the engine flushes), keep what it measured, exit non-zero. The path
@@ -465,7 +537,9 @@ class StressDeckApp(App[int]):
             snap = final if final is not None else controller.latest()
             try:
                 path = autosave_path(str(self.sessions_dir))
-                self.autosaved = await asyncio.to_thread(save_session, path, controller.run_plan, snap)
+                self.autosaved = await asyncio.to_thread(
+                    save_session, path, controller.run_plan, snap
+                )
             except WriteError as exc:
                 self.autosave_error = str(exc)
         self.exit(EXIT_INTERRUPTED, return_code=EXIT_INTERRUPTED)

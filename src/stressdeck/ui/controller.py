@@ -26,8 +26,12 @@ class RunController:
     make the UI stutter). None runs the load in a thread of this process instead.
     ``processes`` is how many workers send the load (``--processes``, already resolved)."""
 
-    def __init__(self, source: PlanSource, worker_factory: WorkerFactory | None = ProcessWorker,
-                 processes: int = 1) -> None:
+    def __init__(
+        self,
+        source: PlanSource,
+        worker_factory: WorkerFactory | None = ProcessWorker,
+        processes: int = 1,
+    ) -> None:
         self.source = source
         self.worker_factory = worker_factory
         self.processes = max(processes, 1)

@@ -43,7 +43,7 @@ class EventTracker:
     def update(self, snap: Snapshot) -> list[LogEvent]:
         at = snap.elapsed
         events: list[LogEvent] = []
-        for entry in snap.control_log[self._controls:]:
+        for entry in snap.control_log[self._controls :]:
             events.append(LogEvent(entry.offset, INFO, _control_text(entry.command, entry.value)))
         self._controls = len(snap.control_log)
         for code in sorted(set(snap.total.status_counts) - self._statuses):
@@ -58,15 +58,23 @@ class EventTracker:
             last = self._saturation_said
             if last is None or at - last >= SATURATION_REPEAT:
                 self._saturation_said = at
-                events.append(LogEvent(at, WARN, "load generator saturated (its numbers measure itself): "
-                                       f"loop lag {ms(snap.health.loop_lag_ms)}, cpu {snap.health.cpu_percent:.0f}%"))
+                events.append(
+                    LogEvent(
+                        at,
+                        WARN,
+                        "load generator saturated (its numbers measure itself): "
+                        f"loop lag {ms(snap.health.loop_lag_ms)}, cpu {snap.health.cpu_percent:.0f}%",
+                    )
+                )
         self._saturated = snap.health.saturated
         if snap.state != self._state:
             self._state = snap.state
             if snap.finished:
                 level = INFO if snap.thresholds_ok else ERROR
                 verdict = "thresholds passed" if snap.thresholds_ok else "thresholds FAILED"
-                events.append(LogEvent(at, level, f"run stopped: {snap.stop_reason or 'stopped'}; {verdict}"))
+                events.append(
+                    LogEvent(at, level, f"run stopped: {snap.stop_reason or 'stopped'}; {verdict}")
+                )
             else:
                 events.append(LogEvent(at, INFO, f"state: {snap.state}"))
         return events
@@ -78,8 +86,11 @@ class EventTracker:
             where = f" ({result.endpoint})" if result.endpoint else ""
             if not result.ok and key not in self._failing:
                 self._failing.add(key)
-                events.append(LogEvent(at, ERROR, f"threshold failing: {result.expr}{where}"
-                                       f" = {_value(result)}"))
+                events.append(
+                    LogEvent(
+                        at, ERROR, f"threshold failing: {result.expr}{where} = {_value(result)}"
+                    )
+                )
             elif result.ok and key in self._failing:
                 self._failing.discard(key)
                 events.append(LogEvent(at, INFO, f"threshold passing again: {result.expr}{where}"))

@@ -60,7 +60,11 @@ class KnownHosts:
             return {}
         if not isinstance(document, dict):
             return {}
-        return {str(key): [str(h) for h in hosts] for key, hosts in document.items() if isinstance(hosts, list)}
+        return {
+            str(key): [str(h) for h in hosts]
+            for key, hosts in document.items()
+            if isinstance(hosts, list)
+        }
 
     def to_confirm(self, plan: Plan) -> list[str]:
         """The plan's hosts that are neither loopback nor accepted before for this profile."""

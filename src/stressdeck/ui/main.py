@@ -24,8 +24,8 @@ from stressdeck.text import printable
 
 if TYPE_CHECKING:
     from stressdeck.engine.snapshot import Snapshot
-    from stressdeck.ui.app import StressDeckApp
     from stressdeck.session import Session
+    from stressdeck.ui.app import StressDeckApp
 
 DEMO = "demo"
 
@@ -36,17 +36,30 @@ def build_parser() -> argparse.ArgumentParser:
 
     keys = "\n".join(f"  {c.help}" for c in CONTROLS)
     parser = argparse.ArgumentParser(
-        prog="stressdeck", description="Open the load-testing console (no profile: pick one).",
+        prog="stressdeck",
+        description="Open the load-testing console (no profile: pick one).",
         epilog=f"keys in the console:\n{keys}\n  1-6: Overview, Endpoints, Charts, Host, Log, Target; ctrl+p: command palette",
-        formatter_class=argparse.RawDescriptionHelpFormatter)
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("profile", nargs="?", help='a profile file (.toml or .json), or "demo"')
     add_load_options(parser)
-    parser.add_argument("--target-pid", type=int, metavar="PID",
-                        help="also watch this process's CPU and memory (the backend under test)")
-    parser.add_argument("--baseline", metavar="SESSION",
-                        help="a saved session whose per-endpoint figures are shown under the live ones")
-    parser.add_argument("--profiles-dir", type=Path, default=Path("profiles"), help=argparse.SUPPRESS)
-    parser.add_argument("--sessions-dir", type=Path, default=Path("sessions"), help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--target-pid",
+        type=int,
+        metavar="PID",
+        help="also watch this process's CPU and memory (the backend under test)",
+    )
+    parser.add_argument(
+        "--baseline",
+        metavar="SESSION",
+        help="a saved session whose per-endpoint figures are shown under the live ones",
+    )
+    parser.add_argument(
+        "--profiles-dir", type=Path, default=Path("profiles"), help=argparse.SUPPRESS
+    )
+    parser.add_argument(
+        "--sessions-dir", type=Path, default=Path("sessions"), help=argparse.SUPPRESS
+    )
     return parser
 
 
@@ -67,8 +80,9 @@ def demo_profile() -> Iterator[Path]:
 
 
 def build_view_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="stressdeck view",
-                                     description="Open a saved session in the console, read-only.")
+    parser = argparse.ArgumentParser(
+        prog="stressdeck view", description="Open a saved session in the console, read-only."
+    )
     parser.add_argument("session", help="a session file (.toml or .json)")
     parser.add_argument("--baseline", metavar="SESSION", help="another session to show under it")
     return parser
@@ -129,17 +143,31 @@ def view_app(session_path: str, *, baseline: str | None = None) -> StressDeckApp
     session = load_session(session_path)
     title = Path(session_path).name
     host = session.host
-    recorded = (f"recorded {session.created} on {host.os}, {host.cores} cores, {size(host.ram_bytes)} RAM "
-                "(a saved session: no live host figures)")
+    recorded = (
+        f"recorded {session.created} on {host.os}, {host.cores} cores, {size(host.ram_bytes)} RAM "
+        "(a saved session: no live host figures)"
+    )
     notes = [f"viewing {title} read-only: run controls are off"]
     base, base_title = load_baseline(baseline) if baseline else (None, "")
-    return StressDeckApp(static_snapshot=snapshot_from_session(session), static_title=f"{title}: {session.plan.name}",
-                         notes=notes, baseline=base, baseline_title=base_title, host_note=recorded,
-                         worker_factory=None)
+    return StressDeckApp(
+        static_snapshot=snapshot_from_session(session),
+        static_title=f"{title}: {session.plan.name}",
+        notes=notes,
+        baseline=base,
+        baseline_title=base_title,
+        host_note=recorded,
+        worker_factory=None,
+    )
 
 
-def replay_app(session_path: str, session: Session | None = None, *, base_url: str | None = None,
-               processes: int = 1, i_know: bool = False) -> StressDeckApp:
+def replay_app(
+    session_path: str,
+    session: Session | None = None,
+    *,
+    base_url: str | None = None,
+    processes: int = 1,
+    i_know: bool = False,
+) -> StressDeckApp:
     """The console on a saved session's plan, started at once and steered by its control
     log, as the headless replay does; raises InputError."""
     from functools import partial
@@ -155,9 +183,15 @@ def replay_app(session_path: str, session: Session | None = None, *, base_url: s
     load = session.plan.load
     source = PlanSource(profile, overrides, load.max_duration, load.tick, i_know)
     redacted = redacted_fields(session.plan.document)
-    notes = [f'{", ".join(redacted)} were redacted when saved; the replay sends "<redacted>"'] if redacted else []
+    notes = (
+        [f'{", ".join(redacted)} were redacted when saved; the replay sends "<redacted>"']
+        if redacted
+        else []
+    )
     driver = partial(steer, events=replay_events(session), stop_at=stop_offset(session))
-    return StressDeckApp(source, autostart=True, steer=driver, notes=notes, processes=processes, i_know=i_know)
+    return StressDeckApp(
+        source, autostart=True, steer=driver, notes=notes, processes=processes, i_know=i_know
+    )
 
 
 def replay(args: argparse.Namespace, session: Session) -> int:
@@ -168,33 +202,64 @@ def replay(args: argparse.Namespace, session: Session) -> int:
     from stressdeck.engine.procs import resolve_processes
 
     try:
-        app = replay_app(args.session, session, base_url=args.base_url,
-                         processes=resolve_processes(args.processes), i_know=args.i_know)
+        app = replay_app(
+            args.session,
+            session,
+            base_url=args.base_url,
+            processes=resolve_processes(args.processes),
+            i_know=args.i_know,
+        )
     except InputError as exc:
         print(f"error: {printable(exc.line())}", file=sys.stderr)
         return EXIT_USAGE
     app.run()
     controller = app.controller
-    if args.save and controller is not None and controller.handle is not None and controller.run_plan is not None:
+    if (
+        args.save
+        and controller is not None
+        and controller.handle is not None
+        and controller.run_plan is not None
+    ):
         final = controller.handle.latest
-        if not keep_session(args, controller.run_plan, final, partial=False, replay_of=args.session):
+        if not keep_session(
+            args, controller.run_plan, final, partial=False, replay_of=args.session
+        ):
             return EXIT_FAILED
     return app.return_code or EXIT_OK
 
 
-def console_app(args: argparse.Namespace, profile: str | None, overrides: dict[str, object]) -> StressDeckApp:
+def console_app(
+    args: argparse.Namespace, profile: str | None, overrides: dict[str, object]
+) -> StressDeckApp:
     """The console for parsed options, not yet running; raises InputError."""
     from stressdeck.engine.procs import resolve_processes
     from stressdeck.ui.app import StressDeckApp
     from stressdeck.ui.planning import PlanSource
 
-    source = PlanSource.from_file(profile, overrides, args.max_duration, i_know=args.i_know) if profile else None
+    source = (
+        PlanSource.from_file(profile, overrides, args.max_duration, i_know=args.i_know)
+        if profile
+        else None
+    )
     baseline, baseline_title = load_baseline(args.baseline) if args.baseline else (None, "")
-    notes = [f"baseline {baseline_title}: its figures are the dim ↳ rows in Endpoints (2)"] if baseline else []
-    return StressDeckApp(source, overrides=overrides, max_duration=args.max_duration,
-                         target_pid=args.target_pid, profiles_dir=args.profiles_dir,
-                         sessions_dir=args.sessions_dir, processes=resolve_processes(args.processes),
-                         i_know=args.i_know, baseline=baseline, baseline_title=baseline_title, notes=notes)
+    notes = (
+        [f"baseline {baseline_title}: its figures are the dim ↳ rows in Endpoints (2)"]
+        if baseline
+        else []
+    )
+    return StressDeckApp(
+        source,
+        overrides=overrides,
+        max_duration=args.max_duration,
+        target_pid=args.target_pid,
+        profiles_dir=args.profiles_dir,
+        sessions_dir=args.sessions_dir,
+        processes=resolve_processes(args.processes),
+        i_know=args.i_know,
+        baseline=baseline,
+        baseline_title=baseline_title,
+        notes=notes,
+    )
 
 
 def _run(args: argparse.Namespace, profile: str | None, overrides: dict[str, object]) -> int:

@@ -20,7 +20,17 @@ from stressdeck.profile import METHODS, Profile, load_profile, parse_profile
 from stressdeck.thresholds import ThresholdResult
 
 # The keyword arguments of build_plan that a console override may set.
-OVERRIDE_KEYS = ("base_url", "users", "rate", "model", "duration", "requests", "preset", "metrics_url", "metrics")
+OVERRIDE_KEYS = (
+    "base_url",
+    "users",
+    "rate",
+    "model",
+    "duration",
+    "requests",
+    "preset",
+    "metrics_url",
+    "metrics",
+)
 
 
 @dataclass(frozen=True)
@@ -33,8 +43,14 @@ class PlanSource:
     i_know: bool = False
 
     @classmethod
-    def from_file(cls, path: str | Path, overrides: Mapping[str, Any] | None = None,
-                  max_duration: float = DEFAULT_MAX_DURATION, *, i_know: bool = False) -> PlanSource:
+    def from_file(
+        cls,
+        path: str | Path,
+        overrides: Mapping[str, Any] | None = None,
+        max_duration: float = DEFAULT_MAX_DURATION,
+        *,
+        i_know: bool = False,
+    ) -> PlanSource:
         """Load a profile and check the overrides apply; raises InputError."""
         source = cls(load_profile(path), _clean(overrides or {}), max_duration, i_know=i_know)
         source.build()
@@ -42,8 +58,13 @@ class PlanSource:
 
     def build(self) -> Plan:
         """The Plan for these overrides; raises InputError."""
-        return build_plan(self.profile, max_duration=self.max_duration, tick=self.tick, i_know=self.i_know,
-                          **self.overrides)
+        return build_plan(
+            self.profile,
+            max_duration=self.max_duration,
+            tick=self.tick,
+            i_know=self.i_know,
+            **self.overrides,
+        )
 
     def with_overrides(self, **changes: Any) -> PlanSource:
         """A copy with some overrides changed (None removes one); raises InputError if invalid."""
@@ -77,16 +98,25 @@ def adhoc_profile(method: str, url: str) -> Profile:
 def idle_snapshot(plan: Plan) -> Snapshot:
     """What the dashboard shows before the first run: the plan's shape, nothing measured."""
     return Snapshot(
-        elapsed=0.0, state=IDLE, model=plan.load.model, target=plan.target,
-        users=plan.load.users, active_users=0,
-        rate=plan.load.rate if plan.load.model == "open" else None, in_flight=0,
+        elapsed=0.0,
+        state=IDLE,
+        model=plan.load.model,
+        target=plan.target,
+        users=plan.load.users,
+        active_users=0,
+        rate=plan.load.rate if plan.load.model == "open" else None,
+        in_flight=0,
         total=EndpointSummary("total"),
         endpoints=tuple(EndpointSummary(name) for name in plan.endpoint_names),
-        timeline=(), control_log=(),
+        timeline=(),
+        control_log=(),
         # Not measured yet (value None): the header lists them without a verdict.
         thresholds=tuple(ThresholdResult(t.expr, None, None, True) for t in plan.thresholds)
-        + tuple(ThresholdResult(t.expr, name, None, True)
-                for name, ts in zip(plan.endpoint_names, plan.endpoint_thresholds) for t in ts),
+        + tuple(
+            ThresholdResult(t.expr, name, None, True)
+            for name, ts in zip(plan.endpoint_names, plan.endpoint_thresholds, strict=False)
+            for t in ts
+        ),
     )
 
 

@@ -28,11 +28,17 @@ from stressdeck.ui.widgets.charts import LatencyHistogram, TimelineChart
 from stressdeck.ui.widgets.eventlog import EventLog
 from stressdeck.ui.widgets.header import StatusHeader
 from stressdeck.ui.widgets.host import SAMPLING, HostPane
-from stressdeck.ui.widgets.target import TargetPane
 from stressdeck.ui.widgets.tables import CodesPane, EndpointTable, StreamsPane
+from stressdeck.ui.widgets.target import TargetPane
 
-PANES = (("overview", "Overview"), ("endpoints", "Endpoints"), ("charts", "Charts"),
-         ("host", "Host"), ("log", "Log"), ("target", "Target"))
+PANES = (
+    ("overview", "Overview"),
+    ("endpoints", "Endpoints"),
+    ("charts", "Charts"),
+    ("host", "Host"),
+    ("log", "Log"),
+    ("target", "Target"),
+)
 WIDE = 140  # columns from which every pane is shown side by side
 
 
@@ -55,12 +61,19 @@ class DashboardScreen(Screen[None]):
 
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (WIDE, "-wide")]
     BINDINGS = [
-        *(Binding(str(i), f"show_pane('{pane}')", title, show=False)
-          for i, (pane, title) in enumerate(PANES, start=1)),
+        *(
+            Binding(str(i), f"show_pane('{pane}')", title, show=False)
+            for i, (pane, title) in enumerate(PANES, start=1)
+        ),
     ]
 
-    def __init__(self, baseline: Snapshot | None = None, baseline_title: str = "",
-                 read_only: bool = False, host_note: str = "") -> None:
+    def __init__(
+        self,
+        baseline: Snapshot | None = None,
+        baseline_title: str = "",
+        read_only: bool = False,
+        host_note: str = "",
+    ) -> None:
         super().__init__()
         self.baseline, self.baseline_title = baseline, baseline_title
         self.read_only, self.host_note = read_only, host_note
@@ -70,10 +83,15 @@ class DashboardScreen(Screen[None]):
         # Looked up once, not on every refresh; until mounted (and after unmount) a refresh
         # or a host sample that arrives has nothing to draw on and is dropped.
         self._views = _Views(
-            header=self.query_one(StatusHeader), histogram=self.query_one(LatencyHistogram),
-            endpoints=self.query_one(EndpointTable), streams=self.query_one(StreamsPane),
-            codes=self.query_one(CodesPane), charts=tuple(self.query(TimelineChart)),
-            host=self.query_one(HostPane), log=self.query_one(EventLog), target=self.query_one(TargetPane),
+            header=self.query_one(StatusHeader),
+            histogram=self.query_one(LatencyHistogram),
+            endpoints=self.query_one(EndpointTable),
+            streams=self.query_one(StreamsPane),
+            codes=self.query_one(CodesPane),
+            charts=tuple(self.query(TimelineChart)),
+            host=self.query_one(HostPane),
+            log=self.query_one(EventLog),
+            target=self.query_one(TargetPane),
         )
 
     def on_unmount(self) -> None:
@@ -105,14 +123,24 @@ class DashboardScreen(Screen[None]):
 
     @staticmethod
     def _pane(name: str, title: str) -> Container:
-        pane = Container(id=f"pane-{name}", classes="pane -active" if name == "overview" else "pane")
+        pane = Container(
+            id=f"pane-{name}", classes="pane -active" if name == "overview" else "pane"
+        )
         pane.border_title = title  # shown only in the wide grid, where panes have borders
         return pane
 
     # -- data down -------------------------------------------------------------------------
 
-    def show(self, snap: Snapshot, name: str, duration: float | None, next_load: str = "",
-             insecure: bool = False, metrics_url: str | None = None, metrics: Sequence[str] = ()) -> None:
+    def show(
+        self,
+        snap: Snapshot,
+        name: str,
+        duration: float | None,
+        next_load: str = "",
+        insecure: bool = False,
+        metrics_url: str | None = None,
+        metrics: Sequence[str] = (),
+    ) -> None:
         views = self._views
         if views is None:
             return

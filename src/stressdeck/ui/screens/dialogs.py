@@ -60,11 +60,15 @@ class PresetScreen(ModalScreen[str | None]):
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog-box"):
             yield Label(Text(f"Load preset, relative to the base load ({self.base})", style="bold"))
-            options = [Option(Text.assemble(("profile ", "bold"), "the profile's own load"), id=NO_PRESET)]
+            options = [
+                Option(Text.assemble(("profile ", "bold"), "the profile's own load"), id=NO_PRESET)
+            ]
             for name, meaning in PRESET_HELP.items():
                 options.append(Option(Text.assemble((f"{name:7}", "bold"), " ", meaning), id=name))
             yield OptionList(*options, id="presets")
-            yield Static(Text("enter: choose   escape: cancel   applies from the next start", style="dim"))
+            yield Static(
+                Text("enter: choose   escape: cancel   applies from the next start", style="dim")
+            )
 
     def on_mount(self) -> None:
         presets = self.query_one(OptionList)
@@ -104,7 +108,9 @@ class SaveScreen(ModalScreen[Path | None]):
         with Vertical(classes="dialog-box"):
             yield Label(Text("Save session", style="bold"))
             yield Input(self.default, id="session-name")
-            yield Static(Text(f"a bare name goes under {self.sessions_dir}/; .toml or .json", style="dim"))
+            yield Static(
+                Text(f"a bare name goes under {self.sessions_dir}/; .toml or .json", style="dim")
+            )
             yield Static("", id="save-error")
 
     def on_mount(self) -> None:
@@ -158,8 +164,12 @@ class MetricsScreen(ModalScreen[MetricsAnswer | None]):
 
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
 
-    def __init__(self, url: str, series: tuple[str, ...],
-                 check: Callable[[str | None, tuple[str, ...]], None]) -> None:
+    def __init__(
+        self,
+        url: str,
+        series: tuple[str, ...],
+        check: Callable[[str | None, tuple[str, ...]], None],
+    ) -> None:
         super().__init__(classes="dialog")
         self.url, self.series, self.check = url, series, check
 
@@ -169,9 +179,17 @@ class MetricsScreen(ModalScreen[MetricsAnswer | None]):
             yield Label("URL (/path: on the target)")
             yield Input(self.url, placeholder="/metrics", id="metrics-url")
             yield Label("series, comma separated")
-            yield Input(", ".join(self.series), placeholder='http_requests_total, p95(http_request_duration_seconds)',
-                        id="metrics-series")
-            yield Static(Text("enter: next field / apply   escape: cancel   empty URL: no scraping", style="dim"))
+            yield Input(
+                ", ".join(self.series),
+                placeholder="http_requests_total, p95(http_request_duration_seconds)",
+                id="metrics-series",
+            )
+            yield Static(
+                Text(
+                    "enter: next field / apply   escape: cancel   empty URL: no scraping",
+                    style="dim",
+                )
+            )
             yield Static("", id="metrics-error")
 
     def on_mount(self) -> None:

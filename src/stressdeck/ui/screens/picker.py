@@ -18,8 +18,8 @@ from rich.text import Text
 from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.message import Message
 from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer, Input, Label, OptionList, Select, Static
 from textual.widgets.option_list import Option
@@ -73,15 +73,24 @@ class Picked:
     target_pid: int | None = None
 
 
-def scan_profiles(directory: Path, overrides: Mapping[str, Any],
-                  max_duration: float = DEFAULT_MAX_DURATION, *, i_know: bool = False) -> list[ProfileEntry]:
+def scan_profiles(
+    directory: Path,
+    overrides: Mapping[str, Any],
+    max_duration: float = DEFAULT_MAX_DURATION,
+    *,
+    i_know: bool = False,
+) -> list[ProfileEntry]:
     """Every profile file in ``directory``, loaded; a broken one carries its error line."""
     if not directory.is_dir():
         return []
     entries = []
     for path in sorted(p for p in directory.iterdir() if p.suffix.lower() in SUFFIXES):
         try:
-            entries.append(ProfileEntry(path, PlanSource.from_file(path, overrides, max_duration, i_know=i_know)))
+            entries.append(
+                ProfileEntry(
+                    path, PlanSource.from_file(path, overrides, max_duration, i_know=i_know)
+                )
+            )
         except InputError as exc:
             entries.append(ProfileEntry(path, error=exc.line()))
     return entries
@@ -89,13 +98,18 @@ def scan_profiles(directory: Path, overrides: Mapping[str, Any],
 
 def entry_label(entry: ProfileEntry) -> Text:
     if entry.source is None:
-        return Text.assemble(safe(entry.path.name, "bold"), "  ", safe(entry.error, "red", limit=60))
+        return Text.assemble(
+            safe(entry.path.name, "bold"), "  ", safe(entry.error, "red", limit=60)
+        )
     plan = entry.source.build()
     count = len(plan.requests)
     # Two lines, so a narrow list never wraps mid-phrase: what it is, then how hard it pushes.
     return Text.assemble(
-        safe(plan.name, "bold", limit=30), "  ", (f"{count} endpoint{'s' if count != 1 else ''}", "cyan"),
-        "\n  ", (describe_load(plan), "dim"),
+        safe(plan.name, "bold", limit=30),
+        "  ",
+        (f"{count} endpoint{'s' if count != 1 else ''}", "cyan"),
+        "\n  ",
+        (describe_load(plan), "dim"),
     )
 
 
@@ -120,7 +134,7 @@ def preview(entry: ProfileEntry) -> Text:
         text.append("\nchecks  ")
         text.append_text(safe(", ".join(t.expr for t in plan.thresholds)))
     text.append("\n\nendpoints\n", "bold")
-    for spec, weight in zip(plan.requests, plan.weights):
+    for spec, weight in zip(plan.requests, plan.weights, strict=False):
         text.append(f"  {spec.method:<6} ", "bold")
         text.append_text(safe(spec.name, limit=30))
         text.append("  ")
@@ -139,38 +153,73 @@ class PickerScreen(Screen[None]):
 
     BINDINGS = [Binding("escape", "app.quit", "Quit", show=False)]
 
-    def __init__(self, profiles_dir: Path, overrides: Mapping[str, Any],
-                 max_duration: float = DEFAULT_MAX_DURATION, target_pid: int | None = None, *,
-                 i_know: bool = False) -> None:
+    def __init__(
+        self,
+        profiles_dir: Path,
+        overrides: Mapping[str, Any],
+        max_duration: float = DEFAULT_MAX_DURATION,
+        target_pid: int | None = None,
+        *,
+        i_know: bool = False,
+    ) -> None:
         super().__init__()
-        self.profiles_dir, self.overrides, self.max_duration = profiles_dir, dict(overrides), max_duration
+        self.profiles_dir, self.overrides, self.max_duration = (
+            profiles_dir,
+            dict(overrides),
+            max_duration,
+        )
         self.i_know = i_know
         self.entries = scan_profiles(profiles_dir, overrides, max_duration, i_know=i_know)
         self.target_pid = target_pid
 
     def compose(self) -> ComposeResult:
-        yield Static(Text.assemble(("stressdeck", "bold"),
-                                   "  pick a profile (enter), type a URL or paste a curl command"),
-                     id="picker-title")
+        yield Static(
+            Text.assemble(
+                ("stressdeck", "bold"),
+                "  pick a profile (enter), type a URL or paste a curl command",
+            ),
+            id="picker-title",
+        )
         with Horizontal(id="picker-body"):
             with Vertical(id="picker-left"):
                 options = [Option(entry_label(e), id=str(i)) for i, e in enumerate(self.entries)]
                 if not options:
-                    options = [Option(safe(f"no profiles in {self.profiles_dir}/", "dim"), id="none", disabled=True)]
+                    options = [
+                        Option(
+                            safe(f"no profiles in {self.profiles_dir}/", "dim"),
+                            id="none",
+                            disabled=True,
+                        )
+                    ]
                 yield OptionList(*options, id="profile-list")
                 yield Label(Text("or a URL (enter opens it):", style="bold"), id="adhoc-label")
                 with Horizontal(id="adhoc"):
-                    yield Select([(m, m) for m in METHODS], value="GET", allow_blank=False, compact=True,
-                                 id="adhoc-method")
-                    yield Input(placeholder="http://127.0.0.1:8080/health", compact=True, id="adhoc-url")
+                    yield Select(
+                        [(m, m) for m in METHODS],
+                        value="GET",
+                        allow_blank=False,
+                        compact=True,
+                        id="adhoc-method",
+                    )
+                    yield Input(
+                        placeholder="http://127.0.0.1:8080/health", compact=True, id="adhoc-url"
+                    )
                 with Horizontal(id="curl-row"):
                     yield Label("curl ")
-                    yield CommandInput(placeholder=f"paste one; enter saves it in {self.profiles_dir}/",
-                                       compact=True, id="curl-command")
+                    yield CommandInput(
+                        placeholder=f"paste one; enter saves it in {self.profiles_dir}/",
+                        compact=True,
+                        id="curl-command",
+                    )
                 with Horizontal(id="pid-row"):
                     yield Label("watch PID ")
-                    yield Input("" if self.target_pid is None else str(self.target_pid), compact=True,
-                                placeholder="optional: the backend's process id", type="integer", id="target-pid")
+                    yield Input(
+                        "" if self.target_pid is None else str(self.target_pid),
+                        compact=True,
+                        placeholder="optional: the backend's process id",
+                        type="integer",
+                        id="target-pid",
+                    )
                 yield Static("", id="picker-error")
             with VerticalScroll(id="preview"):
                 yield Static(id="preview-text")
@@ -184,7 +233,9 @@ class PickerScreen(Screen[None]):
 
     def on_option_list_option_highlighted(self, event: OptionList.OptionHighlighted) -> None:
         if event.option.id and event.option.id.isdigit():
-            self.query_one("#preview-text", Static).update(preview(self.entries[int(event.option.id)]))
+            self.query_one("#preview-text", Static).update(
+                preview(self.entries[int(event.option.id)])
+            )
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         if not (event.option.id and event.option.id.isdigit()):
@@ -215,7 +266,9 @@ class PickerScreen(Screen[None]):
     def _import_curl(self, command: str) -> None:
         try:
             path, warnings = import_curl(command, self.profiles_dir)
-            source = PlanSource.from_file(path, self.overrides, self.max_duration, i_know=self.i_know)
+            source = PlanSource.from_file(
+                path, self.overrides, self.max_duration, i_know=self.i_know
+            )
         except InputError as exc:
             self._error(exc.line())
             return
@@ -235,7 +288,9 @@ class PickerScreen(Screen[None]):
                 pid = int(raw)
                 check_pid(pid)
             except ValueError as exc:
-                self._error(f"watch PID: {exc}" if pid is not None else "watch PID: expected a number")
+                self._error(
+                    f"watch PID: {exc}" if pid is not None else "watch PID: expected a number"
+                )
                 return
         self.post_message(self.Chosen(Picked(source, pid)))
 

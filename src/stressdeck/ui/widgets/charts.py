@@ -17,7 +17,13 @@ from textual_plotext import PlotextPlot
 
 from stressdeck.engine.snapshot import HistogramBucket, Percentiles, Snapshot, TimelinePoint
 
-BLUE, RED, GREEN, ORANGE, PURPLE = (0, 130, 200), (230, 25, 75), (60, 180, 75), (245, 130, 48), (145, 30, 180)
+BLUE, RED, GREEN, ORANGE, PURPLE = (
+    (0, 130, 200),
+    (230, 25, 75),
+    (60, 180, 75),
+    (245, 130, 48),
+    (145, 30, 180),
+)
 MAX_POINTS = 300  # seconds shown on a timeline: the last five minutes keep lines readable
 
 
@@ -93,7 +99,7 @@ class LatencyHistogram(Chart):
         step = max(len(buckets) // 6, 1)
         ticks = xs[::step]
         plt.xticks(ticks, [tick_label(buckets[i].low_ms) for i in ticks])
-        for (name, value), color in zip(marks, (GREEN, ORANGE, RED)):
+        for (name, value), color in zip(marks, (GREEN, ORANGE, RED), strict=False):
             where = bucket_position(buckets, value)
             if where is not None:
                 plt.vline(where, color)
@@ -135,14 +141,18 @@ class TimelineChart(Chart):
     def _draw(self, points: Sequence[TimelinePoint]) -> None:
         plt = self.plt
         plt.clear_figure()
-        plt.title("requests/s and errors/s, by second" if self.kind == "rps" else "latency ms by second")
+        plt.title(
+            "requests/s and errors/s, by second" if self.kind == "rps" else "latency ms by second"
+        )
         self.empty = not points
         if self.empty:
             return
         xs = [p.t for p in points]
         if self.kind == "rps":
             plt.plot(xs, [p.rps for p in points], label="rps", color=BLUE)
-            plt.plot(xs, [p.errors / p.span if p.span else 0.0 for p in points], label="err/s", color=RED)
+            plt.plot(
+                xs, [p.errors / p.span if p.span else 0.0 for p in points], label="err/s", color=RED
+            )
         else:
             plt.plot(xs, [p.p50 for p in points], label="p50", color=GREEN)
             plt.plot(xs, [p.p95 for p in points], label="p95", color=ORANGE)

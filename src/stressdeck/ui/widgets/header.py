@@ -8,8 +8,13 @@ from textual.widgets import Static
 from stressdeck.engine.snapshot import IDLE, PAUSED, RUNNING, STOPPED, STOPPING, Snapshot
 from stressdeck.ui.format import clock, ms, percent, rate, safe
 
-STATE_STYLES = {IDLE: "bold white on grey37", RUNNING: "bold black on green", PAUSED: "bold black on yellow",
-                STOPPING: "bold black on dark_orange", STOPPED: "bold white on blue"}
+STATE_STYLES = {
+    IDLE: "bold white on grey37",
+    RUNNING: "bold black on green",
+    PAUSED: "bold black on yellow",
+    STOPPING: "bold black on dark_orange",
+    STOPPED: "bold white on blue",
+}
 
 
 def actual_rps(snap: Snapshot) -> float:
@@ -28,20 +33,29 @@ def warnings(snap: Snapshot, insecure: bool = False) -> list[Text]:
         lag = f"loop lag {ms(health.loop_lag_ms)}"
         if health.send_lag_ms > 50:
             lag += f", send lag {ms(health.send_lag_ms)}"
-        parts.append(Text(f"⚠ generator saturated: {lag}, cpu {health.cpu_percent:.0f}%"
-                          " (figures measure the load tool)", style="bold black on yellow"))
+        parts.append(
+            Text(
+                f"⚠ generator saturated: {lag}, cpu {health.cpu_percent:.0f}%"
+                " (figures measure the load tool)",
+                style="bold black on yellow",
+            )
+        )
     if insecure:
         parts.append(Text("⚠ TLS verification off", style="bold black on dark_orange"))
     return parts
 
 
-def header_text(snap: Snapshot, name: str, duration: float | None, next_load: str = "",
-                insecure: bool = False) -> Text:
+def header_text(
+    snap: Snapshot, name: str, duration: float | None, next_load: str = "", insecure: bool = False
+) -> Text:
     """Three lines: who and where; the load; thresholds. Then one line per warning (a
     saturated generator, TLS checks off), so none is cut off the end of another line."""
     line1 = Text.assemble(
-        (f" {snap.state.upper()} ", STATE_STYLES.get(snap.state, "bold")), " ",
-        safe(name, "bold", limit=40), " → ", safe(snap.target, "cyan", limit=60),
+        (f" {snap.state.upper()} ", STATE_STYLES.get(snap.state, "bold")),
+        " ",
+        safe(name, "bold", limit=40),
+        " → ",
+        safe(snap.target, "cyan", limit=60),
     )
     total = f" / {clock(duration)}" if duration else ""
     line1.append(f"  {clock(snap.elapsed)}{total}")
@@ -81,16 +95,26 @@ def threshold_text(snap: Snapshot) -> Text:
         return text
     failed = [t for t in snap.thresholds if not t.ok]
     if not failed:
-        return Text(f"✔ thresholds {len(snap.thresholds)}/{len(snap.thresholds)} pass", style="bold green")
+        return Text(
+            f"✔ thresholds {len(snap.thresholds)}/{len(snap.thresholds)} pass", style="bold green"
+        )
     text = Text(f"✘ {len(failed)}/{len(snap.thresholds)} thresholds fail: ", style="bold red")
     first = failed[0]
-    text.append_text(safe(first.expr + (f" ({first.endpoint})" if first.endpoint else ""), "red", limit=50))
+    text.append_text(
+        safe(first.expr + (f" ({first.endpoint})" if first.endpoint else ""), "red", limit=50)
+    )
     return text
 
 
 class StatusHeader(Static):
     """Pushed a snapshot and the plan's name; renders three no-wrap lines, plus one per warning."""
 
-    def show(self, snap: Snapshot, name: str, duration: float | None, next_load: str = "",
-             insecure: bool = False) -> None:
+    def show(
+        self,
+        snap: Snapshot,
+        name: str,
+        duration: float | None,
+        next_load: str = "",
+        insecure: bool = False,
+    ) -> None:
         self.update(header_text(snap, name, duration, next_load, insecure))

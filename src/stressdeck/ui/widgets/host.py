@@ -20,8 +20,13 @@ def _style(percent: float) -> str:
     return "red" if percent >= 90 else "yellow" if percent >= 70 else "green"
 
 
-def host_text(sample: HostSample | None, history: Sequence[HostSample], health: GeneratorHealth,
-              width: int, placeholder: str = SAMPLING) -> Text:
+def host_text(
+    sample: HostSample | None,
+    history: Sequence[HostSample],
+    health: GeneratorHealth,
+    width: int,
+    placeholder: str = SAMPLING,
+) -> Text:
     """The pane's content for a given width (bars and sparklines fill the line)."""
     text = Text()
     if sample is None:
@@ -42,9 +47,13 @@ def host_text(sample: HostSample | None, history: Sequence[HostSample], health: 
             text.append(f"{value:4.0f}%  ")
         text.append("\n")
     text.append("ram".ljust(LABEL - 3))
-    text.append(bar(sample.memory_percent / 100, max(bar_width - 3, 4)), _style(sample.memory_percent))
+    text.append(
+        bar(sample.memory_percent / 100, max(bar_width - 3, 4)), _style(sample.memory_percent)
+    )
     text.append(f"{sample.memory_percent:4.0f}%\n")
-    text.append(" " * (LABEL - 3) + f"{size(sample.memory_used)} of {size(sample.memory_total)}\n", "dim")
+    text.append(
+        " " * (LABEL - 3) + f"{size(sample.memory_used)} of {size(sample.memory_total)}\n", "dim"
+    )
     spark_width = max(width - LABEL - 1, 4)
     text.append("cpu hist".ljust(LABEL))
     text.append(sparkline([s.cpu_total for s in history], spark_width, top=100.0), "cyan")
@@ -66,8 +75,10 @@ def host_text(sample: HostSample | None, history: Sequence[HostSample], health: 
 def generator_text(health: GeneratorHealth) -> Text:
     text = Text()
     text.append("generator", "bold")
-    text.append(f" cpu {health.cpu_percent:.0f}%  loop lag {ms(health.loop_lag_ms)}"
-                f"  send lag {ms(health.send_lag_ms)}")
+    text.append(
+        f" cpu {health.cpu_percent:.0f}%  loop lag {ms(health.loop_lag_ms)}"
+        f"  send lag {ms(health.send_lag_ms)}"
+    )
     if health.processes > 1:
         text.append(f"  {health.processes} processes")
     if health.saturated:
@@ -102,5 +113,12 @@ class HostPane(Static):
         self._redraw()
 
     def _redraw(self) -> None:
-        self.update(host_text(self._sample, self._history, self._health, self.content_size.width or 40,
-                              self.placeholder))
+        self.update(
+            host_text(
+                self._sample,
+                self._history,
+                self._health,
+                self.content_size.width or 40,
+                self.placeholder,
+            )
+        )

@@ -17,8 +17,17 @@ from textual.widgets import DataTable, Static
 from stressdeck.engine.snapshot import EndpointSummary, Snapshot
 from stressdeck.ui.format import count, ms, percent, rate, safe, size
 
-COLUMNS = (("endpoint", "Endpoint"), ("requests", "Requests"), ("rps", "RPS"), ("err", "Err %"),
-           ("p50", "p50"), ("p95", "p95"), ("p99", "p99"), ("max", "max"), ("ttfb", "TTFB p95"))
+COLUMNS = (
+    ("endpoint", "Endpoint"),
+    ("requests", "Requests"),
+    ("rps", "RPS"),
+    ("err", "Err %"),
+    ("p50", "p50"),
+    ("p95", "p95"),
+    ("p99", "p99"),
+    ("max", "max"),
+    ("ttfb", "TTFB p95"),
+)
 TOTAL_KEY = "total"
 BASELINE_SUFFIX = "-baseline"  # a baseline row's key: its live row's key plus this
 NAME_LIMIT = 40  # characters: a long endpoint name must not push the numbers off screen
@@ -63,7 +72,9 @@ class EndpointTable(DataTable):
         super().__init__(cursor_type="row", zebra_stripes=True, **kwargs)  # type: ignore[arg-type]
         self._keys: tuple[str, ...] = ()
         # The baseline never changes: its rows are built once, not on every refresh.
-        self._baseline_rows = {s.name: baseline_row(s) for s in baseline.endpoints} if baseline is not None else {}
+        self._baseline_rows = (
+            {s.name: baseline_row(s) for s in baseline.endpoints} if baseline is not None else {}
+        )
         self._baseline_total = baseline_row(baseline.total) if baseline is not None else None
 
     def on_mount(self) -> None:
@@ -90,7 +101,7 @@ class EndpointTable(DataTable):
         for key, cells in rows:
             if key.endswith(BASELINE_SUFFIX):
                 continue  # added with the keys above and never changed since
-            for (column, _), cell in zip(COLUMNS, cells):
+            for (column, _), cell in zip(COLUMNS, cells, strict=False):
                 if self.get_cell(key, column) != cell:
                     self.update_cell(key, column, cell, update_width=True)
 
@@ -100,7 +111,9 @@ class EndpointTable(DataTable):
         return value.plain if isinstance(value, Text) else str(value)
 
 
-def codes_table(statuses: Mapping[int, int], errors: Mapping[str, int], total: int) -> RenderableType:
+def codes_table(
+    statuses: Mapping[int, int], errors: Mapping[str, int], total: int
+) -> RenderableType:
     """Status codes and error classes with counts and shares of all completed requests."""
     table = Table(box=None, padding=(0, 1), show_edge=False)
     table.add_column("status / error", no_wrap=True)
@@ -112,7 +125,9 @@ def codes_table(statuses: Mapping[int, int], errors: Mapping[str, int], total: i
         style = "red" if code >= 500 else "yellow" if code >= 400 else "green"
         table.add_row(Text(str(code), style=style), count(n), percent(n / total if total else 0))
     for name, n in sorted(errors.items(), key=lambda item: -item[1]):
-        table.add_row(safe(name, "bold red", limit=NAME_LIMIT), count(n), percent(n / total if total else 0))
+        table.add_row(
+            safe(name, "bold red", limit=NAME_LIMIT), count(n), percent(n / total if total else 0)
+        )
     return table
 
 
@@ -147,8 +162,13 @@ def streams_table(endpoints: tuple[EndpointSummary, ...]) -> RenderableType:
         if not streamed(summary):
             continue
         per_response = size(summary.bytes / summary.requests) if summary.requests else "-"
-        table.add_row(safe(summary.name, limit=NAME_LIMIT), count(summary.events) if summary.events else "-",
-                      count(summary.chunks) if summary.chunks else "-", size(summary.bytes), per_response)
+        table.add_row(
+            safe(summary.name, limit=NAME_LIMIT),
+            count(summary.events) if summary.events else "-",
+            count(summary.chunks) if summary.chunks else "-",
+            size(summary.bytes),
+            per_response,
+        )
     return table
 
 
@@ -159,7 +179,9 @@ class StreamsPane(Static):
         self.display = False
 
     def show(self, snap: Snapshot) -> None:
-        key = tuple((s.name, s.chunks, s.events, s.bytes, s.requests) for s in snap.endpoints if streamed(s))
+        key = tuple(
+            (s.name, s.chunks, s.events, s.bytes, s.requests) for s in snap.endpoints if streamed(s)
+        )
         if key == getattr(self, "_key", None):
             return
         self._key = key

@@ -55,13 +55,18 @@ def charted_series(metrics: MetricsSnapshot | None) -> list[SeriesHistory]:
     return [s for s in metrics.series if s.unit == unit][:MAX_CHARTED]
 
 
-def target_text(metrics: MetricsSnapshot | None, url: str | None, wanted: Sequence[str],
-                editable: bool = True) -> Text:
+def target_text(
+    metrics: MetricsSnapshot | None, url: str | None, wanted: Sequence[str], editable: bool = True
+) -> Text:
     """Status line and one line per followed series (latest value, or why there is none)."""
     text = Text()
     if metrics is None and url is None:
-        text.append("no metrics URL: press m to follow the target's Prometheus series" if editable
-                    else "no target metrics: the run had no metrics URL", "dim")
+        text.append(
+            "no metrics URL: press m to follow the target's Prometheus series"
+            if editable
+            else "no target metrics: the run had no metrics URL",
+            "dim",
+        )
         return text
     failure = scrape_failed(metrics) if metrics is not None else None
     text.append("metrics ", "bold")
@@ -79,11 +84,15 @@ def target_text(metrics: MetricsSnapshot | None, url: str | None, wanted: Sequen
     names = list(dict.fromkeys([*wanted, *histories]))
     if not names:
         text.append("\nno series followed: press m to add some", "dim")
-    colors = {s.spec: color for s, color in zip(charted_series(metrics), SERIES_COLORS)}
+    colors = {
+        s.spec: color for s, color in zip(charted_series(metrics), SERIES_COLORS, strict=False)
+    }
     for name in names:
         text.append("\n")
         color = colors.get(name)
-        text.append("━ " if color else "  ", f"rgb({color[0]},{color[1]},{color[2]})" if color else "")
+        text.append(
+            "━ " if color else "  ", f"rgb({color[0]},{color[1]},{color[2]})" if color else ""
+        )
         text.append_text(safe(name, "bold", limit=SPEC_LIMIT))
         history = histories.get(name)
         last = history.last if history is not None else None
@@ -110,8 +119,12 @@ class TargetChart(Chart):
 
     def show(self, snap: Snapshot) -> None:
         metrics = snap.target_metrics
-        key = (len(snap.timeline), snap.timeline[-1] if snap.timeline else None,
-               metrics.t if metrics is not None else None, metrics.scrapes if metrics is not None else 0)
+        key = (
+            len(snap.timeline),
+            snap.timeline[-1] if snap.timeline else None,
+            metrics.t if metrics is not None else None,
+            metrics.scrapes if metrics is not None else 0,
+        )
         if key == self._key:
             return
         self._key = key
@@ -124,18 +137,25 @@ class TargetChart(Chart):
         plt.title("our requests/s (left) and target series (right)")
         points = snap.timeline[-MAX_POINTS:]
         series = charted_series(metrics)
-        charted = [(s, [(p.t, p.value) for p in s.points[-MAX_POINTS:] if p.ok and p.value is not None])
-                   for s in series]
+        charted = [
+            (s, [(p.t, p.value) for p in s.points[-MAX_POINTS:] if p.ok and p.value is not None])
+            for s in series
+        ]
         self.empty = metrics is None or not (points or any(xy for _, xy in charted))
         if self.empty:
             return
         if points:
             plt.plot([p.t for p in points], [p.rps for p in points], label="rps", color=BLUE)
-        for (history, xy), color in zip(charted, SERIES_COLORS):
+        for (history, xy), color in zip(charted, SERIES_COLORS, strict=False):
             if xy:
                 # plotext draws a label as is: no escapes, and a bounded length.
-                plt.plot([t for t, _ in xy], [v for _, v in xy], yside="right", color=color,
-                         label=printable(history.spec, 24))
+                plt.plot(
+                    [t for t, _ in xy],
+                    [v for _, v in xy],
+                    yside="right",
+                    color=color,
+                    label=printable(history.spec, 24),
+                )
         assert metrics is not None
         failed = [p.t for p in metrics.scrape_points[-MAX_POINTS:] if not p.ok]
         if failed:
@@ -155,13 +175,17 @@ class TargetPane(Vertical):
         yield self._status
         yield self._chart
 
-    def show(self, snap: Snapshot, url: str | None, wanted: Sequence[str], editable: bool = True) -> None:
+    def show(
+        self, snap: Snapshot, url: str | None, wanted: Sequence[str], editable: bool = True
+    ) -> None:
         metrics = snap.target_metrics
         key = (metrics, url, tuple(wanted), editable)
         if key != self._key:
             self._key = key
             self._status.update(target_text(metrics, url, wanted, editable))
-            self._chart.display = metrics is not None or url is not None  # no axes for nothing to scrape
+            self._chart.display = (
+                metrics is not None or url is not None
+            )  # no axes for nothing to scrape
         self._chart.show(snap)
 
     @property
