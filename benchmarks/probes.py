@@ -87,7 +87,7 @@ def emit(result: dict[str, Any]) -> None:
 
 
 def check_loopback(url: str) -> None:
-    from stressdeck.hosts import is_loopback_url
+    from stressdeck.core.hosts import is_loopback_url
 
     if not is_loopback_url(url):
         raise SystemExit(
@@ -184,7 +184,7 @@ async def raw_loop(
 
 def make_profile(url: str, users: int) -> Any:
     """One GET endpoint, closed model: the same request every peer sends."""
-    from stressdeck.profile import parse_profile
+    from stressdeck.profiles.profile import parse_profile
 
     base, _, path = url.partition("://")[2].partition("/")
     document = {
@@ -247,7 +247,7 @@ def worker_factory(name: str) -> Any:
     """None lets the engine choose (a thread for 1 process, processes above); "process"
     forces a worker process even for 1, which is how the console runs its load."""
     if name == "process":
-        from stressdeck.engine.procs import ProcessWorker
+        from stressdeck.engine.processes import ProcessWorker
 
         return ProcessWorker
     return None
@@ -460,7 +460,7 @@ def main(argv: list[str] | None = None) -> None:
     check_loopback(args.url)
     if args.probe == "raw":
         if args.tuned:  # the same event loop as stressdeck's workers (uvloop when installed)
-            from stressdeck.engine.transport import new_worker_loop
+            from stressdeck.engine.placement import new_worker_loop
 
             loop = new_worker_loop()
             try:

@@ -25,9 +25,9 @@ from pathlib import Path
 
 import psutil
 
+from stressdeck.core.hosts import is_loopback_url
 from stressdeck.engine import build_plan, start
-from stressdeck.hosts import is_loopback_url
-from stressdeck.profile import parse_profile
+from stressdeck.profiles.profile import parse_profile
 
 MIB = 1024 * 1024
 WARMUP_SECONDS = 60.0  # allocator pools and aiohttp's connection pool settle in the first minute

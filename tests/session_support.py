@@ -8,7 +8,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from stressdeck.engine import Plan, RunHandle, Snapshot, build_plan, start
-from stressdeck.profile import parse_profile
+from stressdeck.profiles.profile import parse_profile
 
 # (offset in seconds, action on the handle): the live changes a test run makes.
 Change = tuple[float, Callable[[RunHandle], None]]

@@ -12,11 +12,11 @@ from aiohttp import web
 from conftest import ServerThread
 from test_engine import assert_counted_once
 
-from stressdeck.chain import parse_extractor
-from stressdeck.demo import DemoServerThread
+from stressdeck.core.errors import InputError
 from stressdeck.engine import build_plan, start
-from stressdeck.errors import InputError
-from stressdeck.profile import load_profile, parse_profile
+from stressdeck.profiles.chain import parse_extractor
+from stressdeck.profiles.profile import load_profile, parse_profile
+from stressdeck.target.demo import DemoServerThread
 
 ROOT = Path(__file__).parent.parent
 

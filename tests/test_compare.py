@@ -14,7 +14,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 from session_support import BASE_FIGURES, crafted_document
 
 from stressdeck.cli import main
-from stressdeck.compare import (
+from stressdeck.core.errors import InputError
+from stressdeck.sessions.compare import (
     IMPROVEMENT,
     REGRESSION,
     SAME,
@@ -25,8 +26,7 @@ from stressdeck.compare import (
     judge,
     parse_tolerance,
 )
-from stressdeck.errors import InputError
-from stressdeck.session import session_from_document
+from stressdeck.sessions.session import session_from_document
 
 T = 0.10
 

@@ -19,7 +19,7 @@ import aiohttp
 import pytest
 from conftest import LOOPBACK_URL
 
-from stressdeck.demo import DemoServerThread, make_app, serve_forever, start_demo_server
+from stressdeck.target.demo import DemoServerThread, make_app, serve_forever, start_demo_server
 
 ROOT = Path(__file__).resolve().parents[1]
 PROFILES = sorted((ROOT / "profiles").glob("demo-*.toml"))
@@ -314,7 +314,7 @@ async def test_start_demo_server_refuses_non_loopback() -> None:
 
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
 def test_serve_forever_prints_url_and_exits_cleanly_on_sigint() -> None:
-    code = "from stressdeck.demo import serve_forever; serve_forever(0)"
+    code = "from stressdeck.target.demo import serve_forever; serve_forever(0)"
     proc = subprocess.Popen(
         [sys.executable, "-c", code],
         stdout=subprocess.PIPE,
@@ -398,7 +398,7 @@ def test_profiles_use_only_the_documented_schema(path: Path) -> None:
 @pytest.mark.parametrize("path", PROFILES, ids=lambda p: p.name)
 def test_profiles_parse_with_the_profile_loader(path: Path) -> None:
     pytest.importorskip("stressdeck.engine.load")  # the parser needs the load presets
-    from stressdeck.profile import load_profile
+    from stressdeck.profiles.profile import load_profile
 
     profile = load_profile(path)
     assert profile.endpoints and profile.thresholds

@@ -9,7 +9,7 @@ from typing import Any
 from conftest import ServerThread
 
 from stressdeck.engine import Snapshot, build_plan, start
-from stressdeck.profile import parse_profile
+from stressdeck.profiles.profile import parse_profile
 
 
 def make_plan(base_url: str, endpoints: list[dict[str, Any]], **load: Any) -> Any:

@@ -34,7 +34,7 @@ from faults import DRIP_BYTES, DRIP_EVERY_S, HUGE_BYTES, FaultServer, refused_ur
 from stressdeck.engine import Snapshot, build_plan, start
 from stressdeck.engine.client import classify
 from stressdeck.engine.plan import Plan
-from stressdeck.profile import parse_profile
+from stressdeck.profiles.profile import parse_profile
 
 STOP_LIMIT_S = 1.0
 RSS_LIMIT_MB = 50.0

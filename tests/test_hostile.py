@@ -27,11 +27,11 @@ from faults import FaultServer
 from hypothesis import HealthCheck, assume, event, given, settings
 from hypothesis import strategies as st
 
+from stressdeck.core.errors import InputError
 from stressdeck.engine.plan import build_plan
-from stressdeck.errors import InputError
-from stressdeck.profile import load_profile, parse_profile
-from stressdeck.session import load_session
-from stressdeck.thresholds import METRICS, Threshold, parse_threshold
+from stressdeck.profiles.profile import load_profile, parse_profile
+from stressdeck.profiles.thresholds import METRICS, Threshold, parse_threshold
+from stressdeck.sessions.session import load_session
 
 ROOT = Path(__file__).parent.parent
 SEED_FILES = [

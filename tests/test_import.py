@@ -12,10 +12,9 @@ import yaml
 from aiohttp import web
 from conftest import ServerThread
 
-from stressdeck.demo import DemoServerThread
+from stressdeck.core.errors import InputError
 from stressdeck.engine import Snapshot, build_plan, start
-from stressdeck.errors import InputError
-from stressdeck.importers import (
+from stressdeck.profiles.importers import (
     import_command,
     profile_from_curl,
     profile_from_har,
@@ -23,8 +22,9 @@ from stressdeck.importers import (
     render_profile,
     write_profile,
 )
-from stressdeck.importers.curl import split_command
-from stressdeck.profile import load_profile
+from stressdeck.profiles.importers.curl import split_command
+from stressdeck.profiles.profile import load_profile
+from stressdeck.target.demo import DemoServerThread
 
 SECRET = "abc123"
 

@@ -11,11 +11,12 @@ from aiohttp import web
 from conftest import ServerThread
 from test_engine import assert_counted_once, make_plan
 
+from stressdeck.core.errors import InputError
 from stressdeck.engine import build_plan, start
-from stressdeck.engine.load import PRESETS, preset_stages, stage_target, stages_duration
-from stressdeck.errors import InputError
-from stressdeck.profile import Stage, parse_profile
-from stressdeck.report import thresholds_text
+from stressdeck.engine.load import stage_target
+from stressdeck.profiles.presets import PRESETS, Stage, preset_stages, stages_duration
+from stressdeck.profiles.profile import parse_profile
+from stressdeck.sessions.summary import thresholds_text
 
 TICK = 0.25
 

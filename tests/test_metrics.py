@@ -11,10 +11,11 @@ import pytest
 from aiohttp import web
 from conftest import ServerThread
 
-from stressdeck.demo import BUCKETS, DemoServerThread
+from stressdeck.core.errors import InputError
 from stressdeck.engine import build_plan, start
-from stressdeck.errors import InputError
-from stressdeck.metrics import (
+from stressdeck.profiles.profile import parse_profile
+from stressdeck.target.demo import BUCKETS, DemoServerThread
+from stressdeck.target.metrics import (
     MetricsScraper,
     MetricsSnapshot,
     SeriesSpec,
@@ -24,7 +25,6 @@ from stressdeck.metrics import (
     parse_exposition,
     parse_series,
 )
-from stressdeck.profile import parse_profile
 
 INF = math.inf
 
@@ -387,7 +387,7 @@ async def test_a_password_in_the_metrics_url_is_not_shown_and_inf_is_valid_json(
     import json
     import math
 
-    from stressdeck.metrics import MetricPoint, MetricsScraper
+    from stressdeck.target.metrics import MetricPoint, MetricsScraper
 
     app = web.Application()
 

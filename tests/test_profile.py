@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from stressdeck.core.errors import InputError
+from stressdeck.core.units import parse_duration
 from stressdeck.engine.plan import build_plan
-from stressdeck.errors import InputError
-from stressdeck.profile import load_profile, parse_profile
-from stressdeck.units import parse_duration
+from stressdeck.profiles.profile import load_profile, parse_profile
 
 PROFILES = Path(__file__).parent.parent / "profiles"
 GOOD = {

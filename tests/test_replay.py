@@ -15,8 +15,8 @@ from session_support import crafted_document, profile_document, run_document, ru
 
 from stressdeck.cli import main
 from stressdeck.engine.snapshot import RUNNING, STOPPED, ControlEvent
-from stressdeck.replay import EARLY, plan_for_replay, steer
-from stressdeck.session import build_session, load_session, save_session, write_session
+from stressdeck.sessions.replay import EARLY, plan_for_replay, steer
+from stressdeck.sessions.session import build_session, load_session, save_session, write_session
 
 TICK = 0.25
 
@@ -179,7 +179,7 @@ def fake_sleep(monkeypatch: pytest.MonkeyPatch) -> FakeHandle:
     async def sleep(seconds: float) -> None:
         handle.now += seconds
 
-    monkeypatch.setattr("stressdeck.replay.asyncio.sleep", sleep)
+    monkeypatch.setattr("stressdeck.sessions.replay.asyncio.sleep", sleep)
     return handle
 
 

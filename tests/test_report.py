@@ -20,8 +20,8 @@ from conftest import ServerThread, counting_app
 from session_support import BASE_FIGURES, crafted_document, profile_document, run_sync
 
 from stressdeck.cli import main
-from stressdeck.exporters import write_csv, write_html, write_junit
-from stressdeck.session import Session, build_session, session_from_document
+from stressdeck.sessions.exports import write_csv, write_html, write_junit
+from stressdeck.sessions.session import Session, build_session, session_from_document
 
 VOID = {
     "meta",
@@ -168,7 +168,7 @@ def test_outside_text_is_escaped_everywhere(tmp_path: Path) -> None:
     assert evil in " ".join(parser.text)
     junit = _render(write_junit, session)
     root = ET.fromstring(junit)
-    assert root.find(".//testcase").get("classname") == f"stressdeck.thresholds.{evil}"
+    assert root.find(".//testcase").get("classname") == f"stressdeck.profiles.thresholds.{evil}"
 
 
 def test_csv_is_the_timeline(session: Session) -> None:
@@ -200,7 +200,7 @@ def test_junit_has_one_case_per_threshold_and_a_failure_for_each_miss(session: S
     failed = [c.get("name") for c in cases if c.find("failure") is not None]
     assert failed == ["rps > 1000000"]
     assert root.get("tests") == "4" and root.get("failures") == "1"
-    assert cases[-1].get("classname") == "stressdeck.thresholds.ok"
+    assert cases[-1].get("classname") == "stressdeck.profiles.thresholds.ok"
 
 
 def test_report_command_writes_every_format_asked(

@@ -20,11 +20,11 @@ from conftest import ServerThread, counting_app
 from session_support import crafted_document, profile_document, run_sync
 
 from stressdeck.cli import main
+from stressdeck.core.errors import InputError
+from stressdeck.core.files import WriteError
 from stressdeck.engine import Plan, Snapshot, build_plan
-from stressdeck.errors import InputError
-from stressdeck.files import WriteError
-from stressdeck.profile import parse_profile
-from stressdeck.session import (
+from stressdeck.profiles.profile import parse_profile
+from stressdeck.sessions.session import (
     FORMAT_VERSION,
     Session,
     build_session,

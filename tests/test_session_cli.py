@@ -23,7 +23,7 @@ from conftest import ServerThread, counting_app
 from session_support import run_sync
 
 from stressdeck.cli import main
-from stressdeck.session import build_session, load_session, write_session
+from stressdeck.sessions.session import build_session, load_session, write_session
 
 TOKEN_VAR = "STRESSDECK_TEST_TOKEN"
 
@@ -217,7 +217,7 @@ def _interrupt(argv: list[str], cwd: Path, signum: int, *, group: bool = False) 
         if process.poll() is None:
             process.kill()
             process.communicate()
-    # Documented in cli.py: an interrupted run exits 130 (EXIT_INTERRUPTED), SIGTERM as Ctrl+C.
+    # Documented in cli/run.py: an interrupted run exits 130 (EXIT_INTERRUPTED), SIGTERM as Ctrl+C.
     assert process.returncode == 130, err
     assert "Traceback" not in err
     saved = [line for line in out.splitlines() if line.startswith("partial session saved: ")]
@@ -320,9 +320,9 @@ def test_a_signal_during_replay_saves_the_partial_replay(
 def test_a_crash_mid_run_autosaves_the_partial_session(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from stressdeck.cli import run_and_keep
+    from stressdeck.cli.run import run_and_keep
     from stressdeck.engine import build_plan
-    from stressdeck.profile import parse_profile
+    from stressdeck.profiles.profile import parse_profile
 
     async def explode(handle: object) -> None:
         await asyncio.sleep(0.6)

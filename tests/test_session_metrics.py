@@ -20,10 +20,8 @@ from test_report import parse
 from stressdeck.cli import main
 from stressdeck.engine import Plan, Snapshot
 from stressdeck.engine.snapshot import STOPPED, GeneratorHealth
-from stressdeck.exporters import write_html
-from stressdeck.metrics import MetricsSnapshot
-from stressdeck.report import summary_text
-from stressdeck.session import (
+from stressdeck.sessions.exports import write_html
+from stressdeck.sessions.session import (
     FORMAT_VERSION,
     build_session,
     dumps_session,
@@ -32,6 +30,8 @@ from stressdeck.session import (
     session_from_document,
     snapshot_from_session,
 )
+from stressdeck.sessions.summary import summary_text
+from stressdeck.target.metrics import MetricsSnapshot
 
 SERIES = ["app_requests_total", "app_weird"]
 
@@ -165,8 +165,8 @@ def test_a_format_1_session_still_loads_with_health_not_recorded(tmp_path: Path)
 def test_a_bad_target_metrics_table_is_one_line_naming_the_field(
     run: tuple[Plan, Snapshot],
 ) -> None:
-    from stressdeck.errors import InputError
-    from stressdeck.session import session_to_document
+    from stressdeck.core.errors import InputError
+    from stressdeck.sessions.session import session_to_document
 
     plan, snapshot = run
     document = session_to_document(build_session(plan, snapshot))

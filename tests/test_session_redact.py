@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from stressdeck.redact import (
+from stressdeck.core.redact import (
     REDACTED,
     is_reference,
     is_secret_name,

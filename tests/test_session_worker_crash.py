@@ -16,7 +16,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 from conftest import ServerThread, counting_app
 
-from stressdeck.session import Session, load_session
+from stressdeck.sessions.session import Session, load_session
 
 DURATION = 4.0
 

@@ -18,8 +18,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 from conftest import ServerThread, counting_app
 
 from stressdeck.cli import main
-from stressdeck.files import WriteError, unwritable_reason, write_atomic
-from stressdeck.session import load_session
+from stressdeck.core.files import WriteError, unwritable_reason, write_atomic
+from stressdeck.sessions.session import load_session
 
 STRESSDECK = [sys.executable, "-m", "stressdeck"]
 
@@ -87,7 +87,7 @@ def test_a_read_only_directory_is_refused_before_the_run(
             # check answers as it would for anyone else, so the refusal path still runs.
             real_access = os.access
             monkeypatch.setattr(
-                "stressdeck.files.os.access",
+                "stressdeck.core.files.os.access",
                 lambda path, mode: False if Path(path) == read_only else real_access(path, mode),
             )
         assert (
@@ -345,7 +345,7 @@ def test_written_files_get_ordinary_permissions(tmp_path: Path) -> None:
     import os
     import stat
 
-    from stressdeck.files import write_atomic
+    from stressdeck.core.files import write_atomic
 
     mask = os.umask(0o022)
     try:

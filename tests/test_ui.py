@@ -27,11 +27,7 @@ from test_ui_support import FixedMonitor, sample_snapshot, screen_text, wait_for
 from textual import events
 from textual.widgets import Input, OptionList, Tabs
 
-from stressdeck.engine.snapshot import PAUSED, RUNNING, STOPPED, EndpointSummary, GeneratorHealth
-from stressdeck.ui.app import StressDeckApp, session_file_name
-from stressdeck.ui.format import ms, rate
-from stressdeck.ui.known_hosts import KnownHosts
-from stressdeck.ui.main import (
+from stressdeck.cli.console import (
     build_parser,
     console_app,
     console_main,
@@ -39,6 +35,10 @@ from stressdeck.ui.main import (
     replay_app,
     view_app,
 )
+from stressdeck.engine.snapshot import PAUSED, RUNNING, STOPPED, EndpointSummary, GeneratorHealth
+from stressdeck.ui.app import StressDeckApp, session_file_name
+from stressdeck.ui.format import ms, rate
+from stressdeck.ui.known_hosts import KnownHosts
 from stressdeck.ui.planning import PlanSource
 from stressdeck.ui.screens.dashboard import DashboardScreen
 from stressdeck.ui.screens.dialogs import ConfirmScreen, MetricsScreen, PresetScreen, SaveScreen
@@ -812,7 +812,7 @@ async def saved_run(profile: Path, tmp_path: Path, name: str, users: int = 2) ->
 
 
 async def test_view_opens_a_saved_session_read_only(profile: Path, tmp_path: Path) -> None:
-    from stressdeck.session import load_session
+    from stressdeck.sessions.session import load_session
 
     saved = await saved_run(profile, tmp_path, "[bold]odd\x1b[2Jname.toml")
     session = load_session(saved)
@@ -851,7 +851,7 @@ def test_view_of_a_bad_session_exits_2_with_one_line(profile: Path, tmp_path: Pa
 
 
 async def test_baseline_figures_show_under_the_live_ones(profile: Path, tmp_path: Path) -> None:
-    from stressdeck.session import load_session
+    from stressdeck.sessions.session import load_session
 
     saved = await saved_run(profile, tmp_path, "baseline.json")
     base = load_session(saved).results
@@ -991,7 +991,7 @@ def until(condition, timeout: float, what: str) -> None:
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
 def test_a_signal_stops_the_run_and_autosaves_it(tmp_path: Path, target, signum: int) -> None:
-    from stressdeck.session import load_session
+    from stressdeck.sessions.session import load_session
 
     profile = write_profile(tmp_path, target.url, duration="60s")
     sessions = tmp_path / "sessions"

@@ -25,9 +25,9 @@ from stressdeck.engine.snapshot import (
     Snapshot,
     TimelinePoint,
 )
-from stressdeck.metrics import MetricPoint, MetricsSnapshot, SeriesHistory
-from stressdeck.monitor import HostSample, ProcessSample
-from stressdeck.thresholds import ThresholdResult
+from stressdeck.profiles.thresholds import ThresholdResult
+from stressdeck.target.metrics import MetricPoint, MetricsSnapshot, SeriesHistory
+from stressdeck.target.monitor import HostSample, ProcessSample
 
 
 def buckets(

@@ -10,6 +10,7 @@ import psutil
 import pytest
 from test_ui_support import sample_snapshot, write_profile
 
+from stressdeck.core.errors import InputError
 from stressdeck.engine.snapshot import (
     STOPPED,
     ControlEvent,
@@ -17,9 +18,8 @@ from stressdeck.engine.snapshot import (
     GeneratorHealth,
     HistogramBucket,
 )
-from stressdeck.errors import InputError
-from stressdeck.monitor import HostMonitor, check_pid
-from stressdeck.thresholds import ThresholdResult
+from stressdeck.profiles.thresholds import ThresholdResult
+from stressdeck.target.monitor import HostMonitor, check_pid
 from stressdeck.ui.controller import ControlError, RunController
 from stressdeck.ui.events import ERROR, INFO, WARN, EventTracker
 from stressdeck.ui.format import bar, clock, count, ms, percent, safe, size, sparkline
@@ -282,7 +282,7 @@ def test_target_text_names_a_failed_scrape_literally() -> None:
     ],
 )
 def test_is_loopback(host: str, loopback: bool) -> None:
-    from stressdeck.hosts import is_loopback
+    from stressdeck.core.hosts import is_loopback
 
     assert is_loopback(host) is loopback
 
@@ -336,6 +336,6 @@ def test_each_header_warning_has_its_own_line() -> None:
 )
 def test_is_loopback_url_reads_the_host_as_a_client_does(url: str, loopback: bool) -> None:
     """The benchmarks' guard: a URL that only starts like a loopback one is refused."""
-    from stressdeck.hosts import is_loopback_url
+    from stressdeck.core.hosts import is_loopback_url
 
     assert is_loopback_url(url) is loopback

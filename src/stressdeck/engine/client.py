@@ -13,9 +13,9 @@ import aiohttp
 from aiohttp import http_exceptions
 from aiohttp.client_proto import ResponseHandler
 
-from stressdeck.chain import MissingVariable, ResponseBody
 from stressdeck.engine.plan import RequestSpec
 from stressdeck.engine.stats import Recorder
+from stressdeck.profiles.chain import MissingVariable, ResponseBody
 
 # Error classes, as reported to users.
 CONNECT, TIMEOUT, DISCONNECT, DNS, TLS, PROTOCOL, OTHER = (
@@ -59,7 +59,8 @@ class Connector(aiohttp.TCPConnector):
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self._factory = functools.partial(_ResponseHandler, loop=self._loop)
+        # aiohttp types the factory as partial[ResponseHandler]; ours builds the subclass.
+        self._factory = functools.partial(_ResponseHandler, loop=self._loop)  # type: ignore[assignment]
 
 
 class EventCounter:

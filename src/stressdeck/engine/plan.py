@@ -14,12 +14,18 @@ from typing import Any
 
 from yarl import URL
 
-from stressdeck.chain import Extractor, Template, compile_template, placeholders
-from stressdeck.engine.load import PRESETS, SOAK_DEFAULT_SECONDS, preset_stages, stages_duration
-from stressdeck.errors import InputError
-from stressdeck.metrics import parse_series
-from stressdeck.profile import DataSpec, Endpoint, LoadSpec, Profile, check_url
-from stressdeck.thresholds import Threshold
+from stressdeck.core.errors import InputError
+from stressdeck.core.hosts import check_url
+from stressdeck.profiles.chain import Extractor, Template, compile_template, placeholders
+from stressdeck.profiles.presets import (
+    PRESETS,
+    SOAK_DEFAULT_SECONDS,
+    preset_stages,
+    stages_duration,
+)
+from stressdeck.profiles.profile import DataSpec, Endpoint, LoadSpec, Profile
+from stressdeck.profiles.thresholds import Threshold
+from stressdeck.target.metrics import parse_series
 
 DEFAULT_DURATION = 30.0
 # Hard caps, lifted only by --i-know: past these a typo is more likely than intent.
@@ -119,10 +125,6 @@ class Plan:
     @property
     def duration(self) -> float | None:
         return self.load.duration
-
-    @property
-    def base_load(self) -> float:
-        return float(self.load.rate if self.load.model == "open" else self.load.users)
 
 
 def expand_env(text: str, source: str, where: str, env: Mapping[str, str]) -> str:
@@ -273,7 +275,7 @@ def build_plan(
     if preset is not None:
         if preset not in PRESETS:
             raise InputError("--preset", "", "expected one of " + ", ".join(PRESETS))
-        base = float(load.rate if load.model == "open" else load.users)
+        base = float((load.rate if load.model == "open" else load.users) or 0)
         span = load.duration or (SOAK_DEFAULT_SECONDS if preset == "soak" else DEFAULT_DURATION)
         load = replace(load, preset=preset, stages=preset_stages(preset, base, span), duration=span)
     if load.duration is None and load.requests is None:

@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
 from dataclasses import replace
+from typing import Any
 
 from stressdeck.engine.cpu import CpuMeter
 from stressdeck.engine.load import split_whole, stage_target
+from stressdeck.engine.placement import Share, ThreadWorker, WorkerHandle
 from stressdeck.engine.plan import Plan
-from stressdeck.engine.procs import ProcessWorker
+from stressdeck.engine.processes import ProcessWorker
 from stressdeck.engine.snapshot import (
     INTERRUPTED,
     PAUSED,
@@ -29,10 +31,9 @@ from stressdeck.engine.snapshot import (
 )
 from stressdeck.engine.stats import EndpointTotals, Totals, decode_delta, log_buckets
 from stressdeck.engine.timeline import Timeline
-from stressdeck.engine.transport import Share, ThreadWorker, WorkerHandle
 from stressdeck.engine.worker import Command, WorkerFinished
-from stressdeck.metrics import MetricsScraper
-from stressdeck.thresholds import ThresholdResult, evaluate
+from stressdeck.profiles.thresholds import ThresholdResult, evaluate
+from stressdeck.target.metrics import MetricsScraper
 
 STOP_DEADLINE = 0.8  # seconds: stop() must return within 1 s, workers cancel what is in flight
 WORKER_START_TIMEOUT = 20.0  # a spawned process imports aiohttp first; slow machines take seconds
@@ -493,3 +494,7 @@ async def start(
     handle = RunHandle(plan, processes, worker_factory)
     await handle._start()
     return handle
+
+
+# Runs beside a run with its handle, e.g. a replay applying its control log.
+Steer = Callable[[RunHandle], Coroutine[Any, Any, None]]

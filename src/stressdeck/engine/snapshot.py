@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from stressdeck.metrics import MetricsSnapshot
-from stressdeck.thresholds import ThresholdResult
+from stressdeck.profiles.thresholds import ThresholdResult
+from stressdeck.target.metrics import MetricsSnapshot
 
 # Run states, in the order a run goes through them.
 IDLE, RUNNING, PAUSED, STOPPING, STOPPED = "idle", "running", "paused", "stopping", "stopped"

@@ -23,6 +23,8 @@ HIGHEST_US = 3_600_000_000  # one hour: no sane request outlives that, and HDR n
 SIGNIFICANT_FIGURES = 3  # 0.1 % resolution at any magnitude
 
 PERCENTILES = (50.0, 90.0, 95.0, 99.0, 99.9)
+# An HDR histogram in its compressed wire form (a name, not `bytes`: the deltas count bytes too).
+EncodedHistogram = bytes
 
 
 def _acyclic(histogram: HdrHistogram) -> HdrHistogram:
@@ -292,9 +294,9 @@ class EndpointDelta:
     status_counts: Mapping[int, int] = field(default_factory=dict)
     error_counts: Mapping[str, int] = field(default_factory=dict)
     skip_reasons: Mapping[str, int] = field(default_factory=dict)
-    latency: bytes = b""
-    service: bytes = b""
-    ttfb: bytes = b""
+    latency: EncodedHistogram = b""
+    service: EncodedHistogram = b""
+    ttfb: EncodedHistogram = b""
 
 
 @dataclass(frozen=True)

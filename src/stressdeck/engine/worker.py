@@ -18,10 +18,10 @@ from dataclasses import dataclass
 
 import aiohttp
 
-from stressdeck.chain import DataFeed, row_variables
 from stressdeck.engine.client import Connector, make_timeout, send
 from stressdeck.engine.plan import Plan
 from stressdeck.engine.stats import IntervalStats, Recorder
+from stressdeck.profiles.chain import DataFeed, row_variables
 
 
 @dataclass(frozen=True)
@@ -73,6 +73,7 @@ class Worker:
         self._request_tasks: set[asyncio.Task[None]] = set()
         self._send_lag_max = 0.0
         self._loop_lag_max = 0.0
+        self._last_cut = time.monotonic()  # reset when the run starts
         total = sum(plan.weights)
         self._cumulative = list(itertools.accumulate(w / total for w in plan.weights))
         self._timeouts = [make_timeout(spec) for spec in plan.requests]

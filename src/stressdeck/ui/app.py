@@ -24,16 +24,18 @@ from textual.binding import Binding
 from textual.notifications import SeverityLevel
 from textual.screen import Screen
 
-from stressdeck.cli import EXIT_INTERRUPTED, Steer
+from stressdeck.core.errors import InputError
+from stressdeck.core.exits import EXIT_INTERRUPTED
+from stressdeck.core.files import WriteError
+from stressdeck.core.text import printable
 from stressdeck.engine.plan import DEFAULT_MAX_DURATION, Plan
-from stressdeck.engine.procs import ProcessWorker
-from stressdeck.engine.runner import WorkerFactory
+from stressdeck.engine.processes import ProcessWorker
+from stressdeck.engine.runner import Steer, WorkerFactory
 from stressdeck.engine.snapshot import INTERRUPTED, Snapshot
-from stressdeck.errors import InputError
-from stressdeck.files import WriteError
-from stressdeck.importers.common import slugify
-from stressdeck.monitor import HostMonitor, Monitor
-from stressdeck.text import printable
+from stressdeck.profiles.importers.common import slugify
+from stressdeck.sessions.autosave import autosave_path
+from stressdeck.sessions.session import save_session
+from stressdeck.target.monitor import HostMonitor, Monitor
 from stressdeck.ui.controller import ControlError, RunController
 from stressdeck.ui.events import INFO, WARN, EventTracker, LogEvent
 from stressdeck.ui.keys import CONTROLS
@@ -262,7 +264,7 @@ class StressDeckApp(App[int]):
             return
         self.dashboard.show_host(self.monitor.sample(), self.monitor.history)
 
-    def _log(self, text: str, level: str = INFO) -> None:
+    def log_event(self, text: str, level: str = INFO) -> None:
         if self.dashboard is not None and self._shown is not None:
             self.dashboard.log_events([LogEvent(self._shown.elapsed, level, text)])
 
@@ -327,7 +329,7 @@ class StressDeckApp(App[int]):
             "run against it before. Yes starts the run and remembers the answer for this profile."
         )
         if not await self.push_screen_wait(ConfirmScreen(question, "Start", "Cancel")):
-            self._log(f"run not started: {printable(names, 120)} not confirmed")
+            self.log_event(f"run not started: {printable(names, 120)} not confirmed")
             return
         if controller.plan is not plan or controller.active:
             return  # the plan changed (or a run began) while the question was up: ask afresh
@@ -346,11 +348,13 @@ class StressDeckApp(App[int]):
         self.tracker.reset()
         self._runs += 1
         plan = controller.plan
-        self._log(
+        self.log_event(
             f"run {self._runs}: {printable(plan.name)} → {printable(plan.target)}, {describe_load(plan)}"
         )
         if plan.insecure:
-            self._log("TLS verification off (insecure = true): certificates are not checked", WARN)
+            self.log_event(
+                "TLS verification off (insecure = true): certificates are not checked", WARN
+            )
         try:
             await controller.start()
         except (ControlError, InputError, OSError, RuntimeError) as exc:
@@ -454,7 +458,7 @@ class StressDeckApp(App[int]):
         )
         when = "from the next start (s)" if controller.active else "when you press s"
         self.notify(f"{what}: applies {when}", title="metrics", timeout=NOTIFY_SECONDS)
-        self._log(f"target metrics for the next run: {what}")
+        self.log_event(f"target metrics for the next run: {what}")
         self._tick()
 
     @work(exclusive=True, group="dialog")
@@ -484,8 +488,6 @@ class StressDeckApp(App[int]):
         controller = self.controller
         if controller is None or controller.handle is None or controller.run_plan is None:
             return None
-        from stressdeck.session import save_session
-
         snap = controller.handle.latest
         try:
             # Off the event loop: a long run's timeline and histograms take a moment to encode.
@@ -497,7 +499,7 @@ class StressDeckApp(App[int]):
             return None
         note = " (run still going: saved so far)" if controller.active else ""
         self.notify(f"saved {printable(written)}{note}", timeout=NOTIFY_SECONDS)
-        self._log(f"session saved to {printable(written)}{note}")
+        self.log_event(f"session saved to {printable(written)}{note}")
         return written
 
     # -- quitting --------------------------------------------------------------------------
@@ -530,9 +532,6 @@ class StressDeckApp(App[int]):
         is printed by the caller once the terminal is back (see ui.main)."""
         controller = self.controller
         if controller is not None and controller.active and controller.run_plan is not None:
-            from stressdeck.cli import autosave_path
-            from stressdeck.session import save_session
-
             final = await controller.stop(f"{INTERRUPTED} ({name})")
             snap = final if final is not None else controller.latest()
             try:

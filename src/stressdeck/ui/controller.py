@@ -8,7 +8,7 @@ instead, by rebuilding the plan with an override.
 from __future__ import annotations
 
 from stressdeck.engine.plan import Plan
-from stressdeck.engine.procs import ProcessWorker
+from stressdeck.engine.processes import ProcessWorker
 from stressdeck.engine.runner import RunHandle, WorkerFactory, start
 from stressdeck.engine.snapshot import PAUSED, RUNNING, STOPPING, Snapshot
 from stressdeck.ui.planning import PlanSource, idle_snapshot

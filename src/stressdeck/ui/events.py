@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from stressdeck.engine.snapshot import IDLE, Snapshot
-from stressdeck.thresholds import LATENCY_METRICS, ThresholdResult
+from stressdeck.profiles.thresholds import LATENCY_METRICS, ThresholdResult
 from stressdeck.ui.format import ms, percent, rate
 
 INFO, WARN, ERROR = "info", "warn", "error"

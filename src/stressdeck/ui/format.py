@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from rich.text import Text
 
-from stressdeck.text import printable
+from stressdeck.core.text import printable
 
 SPARK = "▁▂▃▄▅▆▇█"
 

@@ -14,10 +14,10 @@ from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from stressdeck.core.files import write_atomic
+from stressdeck.core.hosts import is_loopback
 from stressdeck.engine.plan import Plan
-from stressdeck.files import write_atomic
-from stressdeck.hosts import is_loopback
-from stressdeck.profile import SUFFIXES
+from stressdeck.profiles.profile import SUFFIXES
 
 FILE_NAME = ".known-hosts.json"
 

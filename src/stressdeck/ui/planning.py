@@ -13,11 +13,11 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from stressdeck.core.errors import InputError
 from stressdeck.engine.plan import DEFAULT_MAX_DURATION, DEFAULT_TICK, Plan, build_plan
 from stressdeck.engine.snapshot import IDLE, EndpointSummary, Snapshot
-from stressdeck.errors import InputError
-from stressdeck.profile import METHODS, Profile, load_profile, parse_profile
-from stressdeck.thresholds import ThresholdResult
+from stressdeck.profiles.profile import METHODS, Profile, load_profile, parse_profile
+from stressdeck.profiles.thresholds import ThresholdResult
 
 # The keyword arguments of build_plan that a console override may set.
 OVERRIDE_KEYS = (

@@ -20,9 +20,9 @@ from textual.containers import Container
 from textual.screen import Screen
 from textual.widgets import Footer, Tab, Tabs
 
+from stressdeck.core.text import printable
 from stressdeck.engine.snapshot import Snapshot
-from stressdeck.monitor import HostSample
-from stressdeck.text import printable
+from stressdeck.target.monitor import HostSample
 from stressdeck.ui.events import LogEvent
 from stressdeck.ui.widgets.charts import LatencyHistogram, TimelineChart
 from stressdeck.ui.widgets.eventlog import EventLog

@@ -14,9 +14,9 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
-from stressdeck.engine.load import PRESET_HELP
-from stressdeck.errors import InputError
-from stressdeck.profile import SUFFIXES
+from stressdeck.core.errors import InputError
+from stressdeck.profiles.presets import PRESET_HELP
+from stressdeck.profiles.profile import SUFFIXES
 from stressdeck.ui.format import safe
 
 NO_PRESET = "(profile)"  # option id: back to the profile's own load shape
@@ -131,7 +131,9 @@ class SaveScreen(ModalScreen[Path | None]):
 def split_series(text: str) -> tuple[str, ...]:
     """Series typed on one line, separated by commas or semicolons; a comma inside a label
     set (``p95(x{a="1",b="2"})``) or a quoted value does not split."""
-    parts, current, depth, quoted, escaped = [], [], 0, False, False
+    parts: list[str] = []
+    current: list[str] = []
+    depth, quoted, escaped = 0, False, False
     for char in text:
         if quoted:
             if escaped:

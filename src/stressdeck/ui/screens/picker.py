@@ -24,12 +24,13 @@ from textual.screen import Screen
 from textual.widgets import Footer, Input, Label, OptionList, Select, Static
 from textual.widgets.option_list import Option
 
+from stressdeck.core.errors import InputError
+from stressdeck.core.files import WriteError
+from stressdeck.core.text import printable
 from stressdeck.engine.plan import DEFAULT_MAX_DURATION
-from stressdeck.errors import InputError
-from stressdeck.files import WriteError
-from stressdeck.monitor import check_pid
-from stressdeck.profile import METHODS, SUFFIXES
-from stressdeck.text import printable
+from stressdeck.profiles.importers import import_command
+from stressdeck.profiles.profile import METHODS, SUFFIXES
+from stressdeck.target.monitor import check_pid
 from stressdeck.ui.format import safe
 from stressdeck.ui.planning import PlanSource, adhoc_profile, describe_load
 
@@ -55,8 +56,6 @@ class CommandInput(Input):
 def import_curl(command: str, directory: Path) -> tuple[Path, list[str]]:
     """Write a profile for a curl command under ``directory``, as `stressdeck import curl` does;
     raises InputError (or WriteError) with one line."""
-    from stressdeck.importers import import_command
-
     return import_command("curl", command, directory=directory, free_name=True)
 
 

@@ -98,7 +98,7 @@ class LatencyHistogram(Chart):
         plt.bar(xs, [b.count for b in buckets], width=0.9, color=BLUE)
         step = max(len(buckets) // 6, 1)
         ticks = xs[::step]
-        plt.xticks(ticks, [tick_label(buckets[i].low_ms) for i in ticks])
+        plt.xticks([float(i) for i in ticks], [tick_label(buckets[i].low_ms) for i in ticks])
         for (name, value), color in zip(marks, (GREEN, ORANGE, RED), strict=False):
             where = bucket_position(buckets, value)
             if where is not None:

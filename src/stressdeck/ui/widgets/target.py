@@ -14,9 +14,9 @@ from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import Static
 
+from stressdeck.core.text import printable
 from stressdeck.engine.snapshot import Snapshot
-from stressdeck.metrics import MetricsSnapshot, SeriesHistory
-from stressdeck.text import printable
+from stressdeck.target.metrics import MetricsSnapshot, SeriesHistory
 from stressdeck.ui.format import ms, rate, safe, size
 from stressdeck.ui.widgets.charts import BLUE, GREEN, MAX_POINTS, ORANGE, PURPLE, RED, Chart
 

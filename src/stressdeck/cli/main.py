@@ -1,0 +1,160 @@
+"""The command line: `stressdeck [PROFILE]` opens the console; subcommands run headless."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable, Sequence
+
+from stressdeck import __version__
+from stressdeck.cli.options import (
+    _duration_ms,
+    add_i_know_option,
+    add_load_options,
+    add_processes_option,
+    add_save_options,
+)
+from stressdeck.cli.run import cmd_run
+from stressdeck.cli.sessions import cmd_compare, cmd_replay, cmd_report
+from stressdeck.cli.tools import cmd_demo_server, cmd_import
+from stressdeck.core.errors import InputError
+from stressdeck.core.exits import (
+    EXIT_FAILED,
+    EXIT_OK,
+    EXIT_USAGE,
+)
+from stressdeck.core.files import WriteError
+from stressdeck.core.text import printable
+from stressdeck.profiles.presets import PRESET_HELP
+
+CONSOLE_COMMANDS = ("demo", "console", "view")  # parsed by the console's own parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="stressdeck", description="Load and stress test HTTP backends."
+    )
+    parser.add_argument("--version", action="version", version=f"stressdeck {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    run = sub.add_parser("run", help="run a profile headless and print a summary")
+    run.add_argument("profile", help="a profile file (.toml or .json)")
+    add_load_options(run)
+    run.add_argument("--json", dest="json_file", metavar="FILE", help="write the results as JSON")
+    run.add_argument("--quiet", action="store_true", help="no progress lines, only the summary")
+    add_save_options(run)
+
+    replay = sub.add_parser(
+        "replay", help="run a saved session's plan again, with its live changes"
+    )
+    replay.add_argument("session", help="a session file (.toml or .json)")
+    replay.add_argument("--base-url", help="send to this base URL instead of the saved one")
+    replay.add_argument("--quiet", action="store_true", help="no progress lines, only the summary")
+    replay.add_argument("--ui", action="store_true", help="replay in the console")
+    add_processes_option(replay)
+    add_i_know_option(replay)
+    add_save_options(replay)
+
+    compare = sub.add_parser("compare", help="compare two sessions; exit 3 on a regression")
+    compare.add_argument("base", help="the baseline session")
+    compare.add_argument("new", help="the session to judge")
+    compare.add_argument(
+        "--tolerance", default="10%", help="allowed change before it counts (default 10%%)"
+    )
+    compare.add_argument(
+        "--latency-floor",
+        type=_duration_ms,
+        default=1.0,
+        metavar="DURATION",
+        help="ignore latency changes smaller than this (default 1ms)",
+    )
+    compare.add_argument(
+        "--json", dest="json_file", metavar="FILE", help="write the comparison as JSON"
+    )
+
+    report = sub.add_parser("report", help="export a session as HTML, CSV (timeline) or JUnit XML")
+    report.add_argument("session", help="a session file (.toml or .json)")
+    report.add_argument("--html", metavar="FILE", help="a self-contained HTML report")
+    report.add_argument("--csv", metavar="FILE", help="the per-second timeline as CSV")
+    report.add_argument("--junit", metavar="FILE", help="thresholds as JUnit XML test cases")
+
+    imports = sub.add_parser(
+        "import", help="write a profile from a curl command, a HAR file or an OpenAPI spec"
+    )
+    imports.add_argument("kind", choices=("curl", "har", "openapi"), help="what SOURCE is")
+    imports.add_argument("source", help="the curl command line (one quoted argument), or the file")
+    imports.add_argument(
+        "--out", metavar="FILE", help="the profile to write (default profiles/NAME.toml)"
+    )
+    imports.add_argument("--name", help="the profile's name")
+    imports.add_argument(
+        "--base-url", help="the target's base URL (OpenAPI: instead of the spec's servers)"
+    )
+    imports.add_argument("--force", action="store_true", help="overwrite an existing profile")
+
+    server = sub.add_parser("demo-server", help="serve the built-in demo target on 127.0.0.1")
+    server.add_argument("--port", type=int, default=8765, help="port (0 picks a free one)")
+
+    sub.add_parser("presets", help="list the named load presets")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        return _main(argv)
+    except BrokenPipeError:
+        # `stressdeck run ... | head`: the reader left; say nothing more, like other tools.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_FAILED
+
+
+def _main(argv: Sequence[str] | None) -> int:
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    # The console has its own parser: `stressdeck`, `stressdeck PROFILE`, `stressdeck demo`,
+    # `stressdeck view SESSION`.
+    if (
+        not args_list
+        or args_list[0] in CONSOLE_COMMANDS
+        or (args_list[0] not in SUBCOMMANDS and not args_list[0].startswith("-"))
+    ):
+        return _console(args_list)
+    args = build_parser().parse_args(args_list)
+    handler = COMMANDS.get(args.command)
+    if handler is None:
+        build_parser().print_help()
+        return EXIT_USAGE
+    try:
+        return handler(args)
+    except InputError as exc:
+        print(f"error: {printable(exc.line())}", file=sys.stderr)
+        return EXIT_USAGE
+    except WriteError as exc:
+        print(f"error: {printable(exc)}", file=sys.stderr)
+        return EXIT_FAILED
+
+
+def _console(argv: list[str]) -> int:
+    # Imported here, not at the top, so headless commands never load Textual.
+    from stressdeck.cli.console import console_main
+
+    return console_main(argv)
+
+
+def cmd_presets(args: argparse.Namespace) -> int:
+    for name, meaning in PRESET_HELP.items():
+        print(f"{name:7} {meaning}")
+    return EXIT_OK
+
+
+# Explicit dispatch: every subcommand and the function that runs it.
+COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "run": cmd_run,
+    "replay": cmd_replay,
+    "compare": cmd_compare,
+    "report": cmd_report,
+    "import": cmd_import,
+    "demo-server": cmd_demo_server,
+    "presets": cmd_presets,
+}
+SUBCOMMANDS = tuple(COMMANDS)

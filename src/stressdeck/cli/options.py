@@ -1,0 +1,157 @@
+"""Options shared by the commands and the console: load, processes, saving, and output checks."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from stressdeck.core.errors import InputError
+from stressdeck.core.files import refuse_unwritable
+from stressdeck.core.text import printable
+from stressdeck.core.units import parse_duration
+from stressdeck.engine import Plan, build_plan
+from stressdeck.engine.plan import DEFAULT_MAX_DURATION, MAX_RATE, MAX_USERS
+from stressdeck.profiles.presets import PRESETS
+from stressdeck.profiles.profile import SUFFIXES, load_profile
+
+
+def _duration(text: str) -> float:
+    seconds = parse_duration(text)
+    if seconds is None or seconds <= 0:
+        raise argparse.ArgumentTypeError(
+            f'expected a duration like "500ms", "30s" or "2m", got {text!r}'
+        )
+    return seconds
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive whole number, got {text!r}")
+    return value
+
+
+def _processes(text: str) -> str | int:
+    if text == "auto":
+        return text
+    try:
+        return _positive_int(text)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(
+            f'expected "auto" or a positive whole number, got {text!r}'
+        ) from None
+
+
+def add_processes_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--processes",
+        type=_processes,
+        default="auto",
+        metavar="N|auto",
+        help="worker processes sending the load (default auto: one per core)",
+    )
+
+
+def add_i_know_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--i-know",
+        action="store_true",
+        help=f"lift the safety caps ({MAX_USERS:,} users, {MAX_RATE:,.0f} requests/s)",
+    )
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+    return value
+
+
+def add_load_options(parser: argparse.ArgumentParser) -> None:
+    """Options that override a profile's load, shared by `run` and the console."""
+    parser.add_argument("--base-url", help="send to this base URL instead of the profile's")
+    parser.add_argument("--users", type=_positive_int, help="virtual users (closed model)")
+    parser.add_argument("--rate", type=_positive_float, help="requests per second (open model)")
+    parser.add_argument("--model", choices=("closed", "open"), help="load model")
+    parser.add_argument("--duration", type=_duration, help='how long to run, e.g. "30s", "2m"')
+    parser.add_argument("--requests", type=_positive_int, help="stop after this many requests")
+    parser.add_argument(
+        "--preset", choices=PRESETS, help="a named load shape (see `stressdeck presets`)"
+    )
+    parser.add_argument(
+        "--max-duration",
+        type=_duration,
+        default=DEFAULT_MAX_DURATION,
+        help="safety cap on any run (default 10m)",
+    )
+    add_processes_option(parser)
+    add_i_know_option(parser)
+    parser.add_argument(
+        "--metrics-url",
+        help="the target's Prometheus endpoint, scraped every second (/path: on the target)",
+    )
+    parser.add_argument(
+        "--metric",
+        action="append",
+        default=[],
+        metavar="SERIES",
+        help='a target series to follow, e.g. "p95(http_request_duration_seconds)"; repeatable',
+    )
+
+
+def _duration_ms(text: str) -> float:
+    seconds = parse_duration(text)
+    if seconds is None or seconds < 0:
+        raise argparse.ArgumentTypeError(f'expected a duration like "1ms" or "500us", got {text!r}')
+    return seconds * 1000
+
+
+def add_save_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--save", metavar="FILE", help="save the session (.toml or .json)")
+    parser.add_argument("--force", action="store_true", help="overwrite an existing --save file")
+    parser.add_argument(
+        "--keep-secrets",
+        action="store_true",
+        help="keep literal secret header values in the saved profile (default: redacted)",
+    )
+
+
+def plan_from_args(args: argparse.Namespace, profile_path: str) -> Plan:
+    profile = load_profile(profile_path)
+    return build_plan(
+        profile,
+        base_url=args.base_url,
+        users=args.users,
+        rate=args.rate,
+        model=args.model,
+        duration=args.duration,
+        requests=args.requests,
+        preset=args.preset,
+        max_duration=args.max_duration,
+        metrics_url=args.metrics_url,
+        metrics=args.metric,
+        i_know=args.i_know,
+    )
+
+
+def check_output_paths(args: argparse.Namespace) -> None:
+    """Refuse a --save or --json that cannot be written before the run, not after it."""
+    save = getattr(args, "save", None)
+    if save:
+        path = Path(save)
+        if path.suffix.lower() not in SUFFIXES:
+            raise InputError(
+                "--save", "", f"expected a .toml or .json file name, got {printable(save)}"
+            )
+        if path.exists() and not args.force:
+            raise InputError(
+                "--save", "", f"{printable(save)} already exists (use --force to overwrite)"
+            )
+    refuse_unwritable("--save", save)
+    refuse_unwritable("--json", getattr(args, "json_file", None))

@@ -1,0 +1,145 @@
+"""`stressdeck run`: a profile headless, a progress line a second, a summary, files kept."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import io
+import signal
+import sys
+from collections.abc import Callable
+
+from stressdeck import __version__
+from stressdeck.cli.options import check_output_paths, plan_from_args
+from stressdeck.core.exits import (
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_THRESHOLDS,
+)
+from stressdeck.core.files import WriteError, write_atomic
+from stressdeck.core.text import printable
+from stressdeck.engine import Plan, RunHandle, Snapshot, start
+from stressdeck.engine.processes import resolve_processes
+from stressdeck.engine.runner import Steer
+from stressdeck.engine.snapshot import INTERRUPTED
+from stressdeck.sessions.autosave import keep_session
+from stressdeck.sessions.summary import progress_line, summary_text, write_json
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    plan = plan_from_args(args, args.profile)
+    check_output_paths(args)
+    return run_and_keep(args, plan)
+
+
+def run_and_keep(
+    args: argparse.Namespace,
+    plan: Plan,
+    *,
+    steer: Steer | None = None,
+    replay_of: str | None = None,
+) -> int:
+    """Run headless, print the summary, write --json and the session; the exit code of the run."""
+    handles: list[RunHandle] = []
+    try:
+        final, interrupted = asyncio.run(
+            run_headless(
+                plan,
+                quiet=args.quiet,
+                steer=steer,
+                on_start=handles.append,
+                processes=resolve_processes(getattr(args, "processes", "auto")),
+            )
+        )
+    except Exception:
+        # A crash mid-run: keep what was measured before the traceback.
+        if handles:
+            keep_session(args, plan, handles[0].latest, partial=True, replay_of=replay_of)
+        raise
+    print(summary_text(final))
+    code = EXIT_OK
+    if getattr(args, "json_file", None):
+        buffer = io.StringIO()
+        write_json(final, buffer, plan.name)
+        try:
+            write_atomic(args.json_file, buffer.getvalue())
+        except WriteError as exc:
+            print(f"error: {printable(exc)}", file=sys.stderr)
+            code = EXIT_FAILED
+    crashed = final.stop_reason.startswith("worker") or final.stop_reason.startswith(
+        "internal error"
+    )
+    if not keep_session(args, plan, final, partial=interrupted or crashed, replay_of=replay_of):
+        code = EXIT_FAILED
+    if interrupted:
+        return EXIT_INTERRUPTED
+    if crashed:
+        return EXIT_FAILED
+    if not final.thresholds_ok:
+        return EXIT_THRESHOLDS
+    return code
+
+
+async def run_headless(
+    plan: Plan,
+    *,
+    quiet: bool = False,
+    steer: Steer | None = None,
+    on_start: Callable[[RunHandle], None] | None = None,
+    processes: int = 1,
+) -> tuple[Snapshot, bool]:
+    """Run a plan to its end, printing a progress line a second; Ctrl+C/SIGTERM stop it cleanly.
+
+    ``steer`` runs beside the run with its handle (a replay applies its control log there).
+    """
+    handle = await start(plan, processes)
+    if on_start is not None:
+        on_start(handle)
+    interrupted = False
+    loop = asyncio.get_running_loop()
+
+    def on_signal() -> None:
+        nonlocal interrupted
+        interrupted = True
+        loop.create_task(handle.stop(INTERRUPTED))
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, on_signal)
+
+    def on_steer_done(task: asyncio.Task[None]) -> None:
+        # A failing steer ends the run at once: its changes would be missing from then on.
+        if not task.cancelled() and (failure := task.exception()) is not None:
+            loop.create_task(handle.stop(f"internal error: {type(failure).__name__}: {failure}"))
+
+    steering: asyncio.Task[None] | None = None
+    if steer is not None:
+        steering = loop.create_task(steer(handle))
+        steering.add_done_callback(on_steer_done)
+    try:
+        if not quiet:
+            print(
+                f"stressdeck {__version__}: {printable(plan.name)} -> {printable(plan.target)} "
+                f"({plan.load.model} model, Ctrl+C stops and keeps the results)",
+                flush=True,
+            )
+        last_second = 0
+        async for snapshot in handle.snapshots():
+            if not quiet and (int(snapshot.elapsed) > last_second or snapshot.finished):
+                last_second = int(snapshot.elapsed)
+                print(progress_line(snapshot), flush=True)
+        if steering is not None and steering.done() and not steering.cancelled():
+            failure = steering.exception()
+            if failure is not None:
+                raise failure
+        return handle.latest, interrupted
+    except Exception as exc:
+        # Stop the workers and flush, so whoever saves the partial session gets the final figures.
+        if not handle.latest.finished:
+            await handle.stop(f"internal error: {type(exc).__name__}: {exc}")
+        raise
+    finally:
+        if steering is not None and not steering.done():
+            steering.cancel()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(signum)

@@ -1,0 +1,1 @@
+"""Leaf utilities every layer may use: errors, files, text, units, hosts, redaction, exit codes."""

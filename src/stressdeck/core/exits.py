@@ -1,0 +1,7 @@
+"""Exit codes shared by every command and the console."""
+
+EXIT_OK = 0
+EXIT_FAILED = 1  # could not run, or the run crashed
+EXIT_USAGE = 2  # bad input or usage
+EXIT_THRESHOLDS = 3  # a threshold failed (or compare found a regression)
+EXIT_INTERRUPTED = 130  # Ctrl+C or SIGTERM: stopped cleanly, partial results kept

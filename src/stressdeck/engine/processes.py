@@ -1,0 +1,161 @@
+"""Workers in child processes, so the load is not bound to one core by the GIL.
+
+Each child runs one ``Worker`` on its own event loop and sends its ``IntervalStats``
+deltas over a queue; the parent merges them exactly. A child never outlives its parent:
+it asks the kernel for SIGTERM when the parent dies, and also watches its parent's pid.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import multiprocessing
+import os
+import queue
+import signal
+import threading
+from multiprocessing.process import BaseProcess
+from typing import Any
+
+from stressdeck.engine.placement import Share, new_worker_loop
+from stressdeck.engine.plan import Plan
+from stressdeck.engine.worker import Command, Worker, WorkerFinished, WorkerMessage
+
+_READY = "ready"
+_PR_SET_PDEATHSIG = 1
+
+
+def resolve_processes(value: str | int | None) -> int:
+    """``auto`` (or None) is one process per core."""
+    if value in (None, "auto"):
+        return max(os.cpu_count() or 1, 1)
+    count = int(value)  # type: ignore[arg-type]
+    if count < 1:
+        raise ValueError("processes must be at least 1")
+    return count
+
+
+class ProcessWorker:
+    """A worker in a child process (spawned, so no thread state leaks into it)."""
+
+    def __init__(self, plan: Plan, share: Share) -> None:
+        context = multiprocessing.get_context("spawn")
+        self.share = share
+        self._commands: Any = context.Queue()
+        self._messages: Any = context.Queue()
+        self._finished = False
+        self._ready = False
+        self._process: BaseProcess = context.Process(
+            target=_child_main,
+            args=(plan, share, self._commands, self._messages, os.getpid()),
+            name=f"stressdeck-worker-{share.worker_id}",
+            daemon=True,
+        )
+
+    def start(self) -> None:
+        self._process.start()
+
+    def wait_ready(self, timeout: float) -> bool:
+        try:
+            first = self._messages.get(timeout=timeout)
+        except queue.Empty:
+            return False
+        self._ready = first == _READY
+        return self._ready
+
+    def send(self, command: Command) -> None:
+        if self._process.is_alive():
+            with contextlib.suppress(OSError, ValueError):
+                self._commands.put(command)
+
+    def poll(self) -> list[WorkerMessage]:
+        messages: list[WorkerMessage] = []
+        while True:
+            try:
+                message = self._messages.get_nowait()
+            except (queue.Empty, OSError, ValueError, EOFError):
+                break
+            if isinstance(message, WorkerFinished):
+                self._finished = True
+            if message != _READY:
+                messages.append(message)
+        if not self._finished and not self._process.is_alive():
+            # Died without a word (killed, out of memory): report it rather than wait on it.
+            self._finished = True
+            messages.append(
+                WorkerFinished(
+                    self.share.worker_id,
+                    "crashed",
+                    f"worker process exited with code {self._process.exitcode}",
+                )
+            )
+        return messages
+
+    def join(self, timeout: float) -> bool:
+        self._process.join(timeout)
+        if self._process.is_alive():
+            self._process.terminate()
+            self._process.join(0.5)
+        if self._process.is_alive():
+            self._process.kill()
+            self._process.join(0.5)
+        return not self._process.is_alive()
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid
+
+
+def _die_with_parent(parent_pid: int) -> None:
+    try:
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (OSError, AttributeError):
+        pass  # not Linux: the pid watch below still covers it
+    if os.getppid() != parent_pid:
+        os._exit(0)
+
+    def watch() -> None:
+        while True:
+            if os.getppid() != parent_pid:
+                os._exit(0)
+            threading.Event().wait(0.5)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+
+
+def _child_main(plan: Plan, share: Share, commands: Any, messages: Any, parent_pid: int) -> None:
+    # Ctrl+C goes to the whole process group; the parent decides, and tells us to stop.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _die_with_parent(parent_pid)
+    loop = new_worker_loop()
+    worker = Worker(
+        plan,
+        share.worker_id,
+        share.users,
+        share.rate,
+        share.request_budget,
+        messages.put,
+        share.workers,
+    )
+
+    def forward() -> None:
+        while True:
+            try:
+                command = commands.get()
+            except (EOFError, OSError):
+                command = Command("stop")
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(worker.apply, command)
+            if command.name == "stop":
+                return
+
+    threading.Thread(target=forward, name="commands", daemon=True).start()
+    messages.put(_READY)
+    try:
+        loop.run_until_complete(worker.run())
+    except BaseException as exc:
+        messages.put(WorkerFinished(share.worker_id, "crashed", f"{type(exc).__name__}: {exc}"))
+    finally:
+        messages.close()
+        messages.join_thread()  # make sure the last delta reaches the parent before exiting

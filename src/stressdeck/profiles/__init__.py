@@ -1,0 +1,1 @@
+"""What to send: the profile format, request chaining, thresholds, load presets, and importers."""

@@ -1,0 +1,586 @@
+"""A profile from a curl command line, as copied from a terminal or a browser's "Copy as cURL".
+
+The command is split the way a POSIX shell would (quotes, backslash escapes, line
+continuations and the ``$'...'`` strings browsers emit); everything after a pipe or ``;``
+is ignored. Options curl would reject here, or that cannot become a profile (forms,
+uploads), are one-line InputErrors.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, quote
+
+from stressdeck.core.errors import InputError, describe
+from stressdeck.core.units import format_duration
+from stressdeck.profiles.importers.common import (
+    Secrets,
+    body_fields,
+    header_value,
+    place_query,
+    profile_document,
+    read_text_file,
+    split_url,
+    unique_name,
+)
+from stressdeck.profiles.profile import METHODS
+
+SOURCE = "curl"
+
+# Options that take a value, by every spelling; the ones not handled below are ignored.
+_WITH_VALUE = {
+    "-X": "request",
+    "--request": "request",
+    "-H": "header",
+    "--header": "header",
+    "-d": "data",
+    "--data": "data",
+    "--data-ascii": "data",
+    "--data-raw": "data-raw",
+    "--data-binary": "data-binary",
+    "--data-urlencode": "data-urlencode",
+    "--json": "json",
+    "-u": "user",
+    "--user": "user",
+    "--oauth2-bearer": "bearer",
+    "-A": "user-agent",
+    "--user-agent": "user-agent",
+    "-e": "referer",
+    "--referer": "referer",
+    "-b": "cookie",
+    "--cookie": "cookie",
+    "--url": "url",
+    "-m": "max-time",
+    "--max-time": "max-time",
+    "-F": "form",
+    "--form": "form",
+    "--form-string": "form",
+    "-T": "upload",
+    "--upload-file": "upload",
+    "-x": "proxy",
+    "--proxy": "proxy",
+    "-K": "config",
+    "--config": "config",
+}
+_IGNORED_WITH_VALUE = {
+    "-o",
+    "--output",
+    "-w",
+    "--write-out",
+    "--connect-timeout",
+    "--retry",
+    "--retry-delay",
+    "--retry-max-time",
+    "--cacert",
+    "--capath",
+    "--cert",
+    "-E",
+    "--key",
+    "--cert-type",
+    "--key-type",
+    "-c",
+    "--cookie-jar",
+    "-D",
+    "--dump-header",
+    "-r",
+    "--range",
+    "--resolve",
+    "--connect-to",
+    "--limit-rate",
+    "--max-redirs",
+    "-U",
+    "--proxy-user",
+    "-y",
+    "--speed-time",
+    "-Y",
+    "--speed-limit",
+    "-z",
+    "--time-cond",
+    "-C",
+    "--continue-at",
+    "--interface",
+    "--local-port",
+    "-Q",
+    "--quote",
+    "-t",
+    "--telnet-option",
+    "-P",
+    "--ftp-port",
+    "--trace",
+    "--trace-ascii",
+    "--stderr",
+    "--max-filesize",
+    "--dns-servers",
+    "--proxy-header",
+    "--unix-socket",
+    "--abstract-unix-socket",
+    "--ciphers",
+    "--pinnedpubkey",
+    "--expect100-timeout",
+    "--keepalive-time",
+    "--happy-eyeballs-timeout-ms",
+    "--parallel-max",
+    "--variable",
+    "--aws-sigv4",
+    "--netrc-file",
+    "--output-dir",
+    "--create-file-mode",
+}
+_FLAGS = {
+    "-G": "get",
+    "--get": "get",
+    "-I": "head",
+    "--head": "head",
+    "-k": "insecure",
+    "--insecure": "insecure",
+}
+_SHORT_FLAGS = set("0123456#aBfgGhiIjJkLlMnNOpqRsSvVZ")
+_KNOWN_LONG_FLAGS = {
+    "--compressed",
+    "--location",
+    "--silent",
+    "--show-error",
+    "--verbose",
+    "--include",
+    "--fail",
+    "--fail-with-body",
+    "--globoff",
+    "--http1.0",
+    "--http1.1",
+    "--http2",
+    "--http2-prior-knowledge",
+    "--http3",
+    "--no-buffer",
+    "--path-as-is",
+    "--ipv4",
+    "--ipv6",
+    "--tlsv1",
+    "--tlsv1.2",
+    "--tlsv1.3",
+    "--no-keepalive",
+    "--tcp-nodelay",
+    "--location-trusted",
+    "--progress-bar",
+    "--no-progress-meter",
+    "--raw",
+    "--remote-name",
+    "--remote-name-all",
+    "--remote-header-name",
+    "--ssl-reqd",
+    "--ssl",
+    "--no-sessionid",
+    "--no-alpn",
+    "--no-npn",
+    "--anyauth",
+    "--basic",
+    "--digest",
+    "--ntlm",
+    "--negotiate",
+    "--netrc",
+    "--netrc-optional",
+    "--create-dirs",
+    "--styled-output",
+    "--no-styled-output",
+    "--disable",
+    "--parallel",
+    "--fail-early",
+    "--retry-connrefused",
+    "--retry-all-errors",
+    "--tr-encoding",
+    "--ssl-no-revoke",
+    "--proxy-insecure",
+    "--post301",
+    "--post302",
+    "--post303",
+    "--xattr",
+    "--suppress-connect-headers",
+    "--false-start",
+}
+_SHORT_WITH_VALUE = {o[1] for o in (*_WITH_VALUE, *_IGNORED_WITH_VALUE) if len(o) == 2}
+_ANSI_C = {
+    "n": "\n",
+    "t": "\t",
+    "r": "\r",
+    "a": "\a",
+    "b": "\b",
+    "e": "\x1b",
+    "E": "\x1b",
+    "f": "\f",
+    "v": "\v",
+    "\\": "\\",
+    "'": "'",
+    '"': '"',
+    "?": "?",
+}
+
+
+def split_command(command: str) -> tuple[list[str], str | None]:
+    """Words of a shell command line, and the operator that ended it early (``|``, ``;`` ...)."""
+    words: list[str] = []
+    word: list[str] = []
+    started = False
+    i, n = 0, len(command)
+    while i < n:
+        c = command[i]
+        if c in " \t\r\n":
+            if started:
+                words.append("".join(word))
+                word, started = [], False
+            i += 1
+        elif c == "\\":
+            if command.startswith("\r\n", i + 1):
+                i += 3
+            elif i + 1 < n and command[i + 1] == "\n":
+                i += 2  # a line continuation
+            else:
+                word.append(command[i + 1 : i + 2])
+                started, i = True, i + 2
+        elif c == "'":
+            end = command.find("'", i + 1)
+            if end < 0:
+                raise InputError(SOURCE, "", "unterminated ' quote in the command")
+            word.append(command[i + 1 : end])
+            started, i = True, end + 1
+        elif c == "$" and command.startswith("$'", i):
+            text, i = _ansi_c(command, i + 2)
+            word.append(text)
+            started = True
+        elif c == '"':
+            text, i = _double_quoted(command, i + 1)
+            word.append(text)
+            started = True
+        elif c in "|;&<>" or (c == "#" and not started):
+            if c == "#":
+                end = command.find("\n", i)
+                i = n if end < 0 else end
+                continue
+            if started and not (c in "<>" and "".join(word).isdigit()):  # "2>/dev/null"
+                words.append("".join(word))
+            return words, command[i:].strip().splitlines()[0]
+        else:
+            word.append(c)
+            started, i = True, i + 1
+    if started:
+        words.append("".join(word))
+    return words, None
+
+
+def _double_quoted(command: str, i: int) -> tuple[str, int]:
+    out: list[str] = []
+    while i < len(command):
+        c = command[i]
+        if c == '"':
+            return "".join(out), i + 1
+        if c == "\\" and i + 1 < len(command) and command[i + 1] in '$`"\\\n':
+            if command[i + 1] != "\n":
+                out.append(command[i + 1])
+            i += 2
+            continue
+        out.append(c)
+        i += 1
+    raise InputError(SOURCE, "", 'unterminated " quote in the command')
+
+
+def _ansi_c(command: str, i: int) -> tuple[str, int]:
+    """The body of a ``$'...'`` string, which Chrome and Firefox use for bodies with newlines."""
+    out: list[str] = []
+    while i < len(command):
+        c = command[i]
+        if c == "'":
+            return "".join(out), i + 1
+        if c != "\\" or i + 1 >= len(command):
+            out.append(c)
+            i += 1
+            continue
+        code = command[i + 1]
+        if code in _ANSI_C:
+            out.append(_ANSI_C[code])
+            i += 2
+        elif code in "xuU":
+            width = {"x": 2, "u": 4, "U": 8}[code]
+            digits = ""
+            while (
+                len(digits) < width
+                and i + 2 + len(digits) < len(command)
+                and command[i + 2 + len(digits)] in "0123456789abcdefABCDEF"
+            ):
+                digits += command[i + 2 + len(digits)]
+            out.append(
+                chr(int(digits, 16)) if digits and int(digits, 16) <= 0x10FFFF else "\\" + code
+            )
+            i += 2 + len(digits)
+        elif code in "01234567":
+            digits = command[i + 1 : i + 4]
+            digits = digits[: len(digits) - len(digits.lstrip("01234567"))] or code
+            out.append(chr(int(digits, 8)))
+            i += 1 + len(digits)
+        else:
+            out.append("\\" + code)
+            i += 2
+    raise InputError(SOURCE, "", "unterminated $' quote in the command")
+
+
+def _options(words: list[str], warnings: list[str]) -> list[tuple[str, str]]:
+    """(kind, value) pairs in order; bare words are ("url", word)."""
+    found: list[tuple[str, str]] = []
+    i = 1
+    while i < len(words):
+        word = words[i]
+        i += 1
+        if not word.startswith("-") or word == "-":
+            found.append(("url", word))
+            continue
+        if word.startswith("--"):
+            name, _, attached = word.partition("=")
+            if name in _WITH_VALUE or name in _IGNORED_WITH_VALUE:
+                if not attached:
+                    if i >= len(words):
+                        raise InputError(SOURCE, name, "expected a value after the option")
+                    attached, i = words[i], i + 1
+                if name in _WITH_VALUE:
+                    found.append((_WITH_VALUE[name], attached))
+            elif name in _FLAGS:
+                found.append((_FLAGS[name], ""))
+            elif name not in _KNOWN_LONG_FLAGS:
+                warnings.append(f"ignored the option {name} (not something a profile can express)")
+            continue
+        for position, letter in enumerate(word[1:], start=1):  # -sSLk, -XPOST, -HName:value
+            option = "-" + letter
+            if letter in _SHORT_WITH_VALUE:
+                value = word[position + 1 :]
+                if not value:
+                    if i >= len(words):
+                        raise InputError(SOURCE, option, "expected a value after the option")
+                    value, i = words[i], i + 1
+                if option in _WITH_VALUE:
+                    found.append((_WITH_VALUE[option], value))
+                break
+            if option in _FLAGS:
+                found.append((_FLAGS[option], ""))
+            elif letter not in _SHORT_FLAGS:
+                warnings.append(
+                    f"ignored the option {option} (not something a profile can express)"
+                )
+    return found
+
+
+def _read_file(option: str, name: str, *, strip_newlines: bool) -> str:
+    if name == "-":
+        raise InputError(
+            SOURCE, option, "expected data or @FILE, not @- (stdin is not part of a profile)"
+        )
+    try:
+        text = read_text_file(name, "data")
+    except InputError as exc:  # named after the option that read it: "--data: file not found: ..."
+        raise InputError(SOURCE, option, f"{exc.message}: {describe(name)}") from None
+    return text.replace("\r", "").replace("\n", "") if strip_newlines else text
+
+
+def _data(kind: str, value: str) -> str:
+    option = {"data": "--data", "data-binary": "--data-binary", "json": "--json"}.get(
+        kind, "--" + kind
+    )
+    if kind in ("data", "data-binary", "json") and value.startswith("@"):
+        return _read_file(option, value[1:], strip_newlines=kind == "data")
+    if kind != "data-urlencode":
+        return value
+    # curl's forms: "content", "=content", "name=content", "@file", "name@file".
+    name, equals, content = value.partition("=")
+    if equals:
+        return f"{name}={quote(content, safe='')}" if name else quote(content, safe="")
+    name, at, file = value.partition("@")
+    if at:
+        content = quote(_read_file("--data-urlencode", file, strip_newlines=False), safe="")
+        return f"{name}={content}" if name else content
+    return quote(value, safe="")
+
+
+def profile_from_curl(command: str, *, name: str | None = None) -> tuple[dict[str, Any], list[str]]:
+    """A profile document (one endpoint per URL) and warnings for the user; raises InputError."""
+    if not isinstance(command, str) or not command.strip():
+        raise InputError(SOURCE, "", "expected a curl command line, got nothing")
+    warnings: list[str] = []
+    if re.search(r'(?:^|\s)\^"', command):  # cmd.exe quoting: every argument is ^"...^"
+        raise InputError(
+            SOURCE,
+            "",
+            'expected a POSIX shell command; this looks like "Copy as cURL (cmd)", '
+            'use "Copy as cURL (bash)"',
+        )
+    words, rest = split_command(command.strip())
+    if not words or Path(words[0]).name not in ("curl", "curl.exe"):
+        shown = words[0] if words else command.strip()
+        raise InputError(
+            SOURCE, "", f'expected a command starting with "curl", got {describe(shown)}'
+        )
+    if rest:
+        warnings.append(
+            f"ignored everything from {describe(rest)} on (only the curl command is imported)"
+        )
+    secrets = Secrets()
+    headers: dict[str, str] = {}
+    urls: list[str] = []
+    method: str | None = None
+    data: list[tuple[str, str]] = []
+    get = head = insecure = False
+    timeout: str | None = None
+    for kind, value in _options(words, warnings):
+        if kind == "url":
+            urls.append(value)
+        elif kind == "request":
+            method = value.upper()
+            if method not in METHODS:
+                raise InputError(
+                    SOURCE, "-X", f"expected one of {', '.join(METHODS)}, got {describe(value)}"
+                )
+        elif kind == "header":
+            _add_header(headers, value, secrets, warnings)
+        elif kind in ("data", "data-raw", "data-binary", "data-urlencode", "json"):
+            data.append((kind, _data(kind, value)))
+        elif kind == "user":
+            user = value.partition(":")[0]
+            headers["Authorization"] = secrets.basic_auth(user)
+        elif kind == "bearer":
+            headers["Authorization"] = "Bearer " + secrets.reference(
+                "STRESSDECK_AUTHORIZATION", "the Bearer credentials of the Authorization header"
+            )
+        elif kind in ("user-agent", "referer"):
+            headers["User-Agent" if kind == "user-agent" else "Referer"] = value
+        elif kind == "cookie":
+            if "=" in value:
+                headers["Cookie"] = secrets.header("Cookie", value)
+            else:
+                warnings.append(f"ignored the cookie file {describe(value)} (-b with a file name)")
+        elif kind == "max-time":
+            seconds = _seconds(value)
+            timeout = format_duration(seconds) if seconds else None
+        elif kind in ("form", "upload"):
+            option = "-F" if kind == "form" else "-T"
+            raise InputError(
+                SOURCE,
+                option,
+                "multipart forms and file uploads cannot be imported; "
+                "expected --data, --data-binary or --json",
+            )
+        elif kind == "proxy":
+            warnings.append("ignored the proxy (-x): runs connect to the target directly")
+        elif kind == "config":
+            raise InputError(
+                SOURCE, "-K", "expected the options on the command line, not in a config file"
+            )
+        elif kind == "get":
+            get = True
+        elif kind == "head":
+            head = True
+        elif kind == "insecure":
+            insecure = True
+    if not urls:
+        raise InputError(SOURCE, "", "expected a URL in the command")
+    body_text: str | None = None
+    if data:
+        separator = "" if all(kind == "json" for kind, _ in data) else "&"
+        body_text = separator.join(text for _, text in data)
+        if any(kind == "json" for kind, _ in data):
+            for header in ("Content-Type", "Accept"):
+                if header_value(headers, header) is None:
+                    headers[header] = "application/json"
+    if method is None:
+        method = "HEAD" if head else ("POST" if data and not get else "GET")
+    endpoints, base_url = _endpoints(
+        urls, method, headers, body_text, get, timeout, secrets, warnings
+    )
+    document = profile_document(
+        name or endpoints[0]["name"],
+        "Imported from a curl command.",
+        base_url,
+        endpoints,
+        insecure=insecure,
+    )
+    return document, [*secrets.warnings(), *warnings]
+
+
+def _add_header(headers: dict[str, str], value: str, secrets: Secrets, warnings: list[str]) -> None:
+    if value.startswith("@"):
+        warnings.append(f"ignored the header file {describe(value[1:])} (-H @FILE)")
+        return
+    name, colon, content = value.partition(":")
+    if not colon:
+        if value.endswith(";"):  # curl's spelling of a header with an empty value
+            headers[value[:-1].strip()] = ""
+            return
+        raise InputError(SOURCE, "-H", f'expected "Name: value", got {describe(value)}')
+    name, content = name.strip(), content.strip()
+    if not name or any(c in name for c in " \t\r\n"):
+        raise InputError(SOURCE, "-H", f'expected "Name: value", got {describe(value)}')
+    if not content:
+        return  # "-H 'Accept:'" tells curl not to send its own header: nothing to send here either
+    for existing in list(headers):
+        if existing.lower() == name.lower():
+            del headers[existing]
+    headers[name] = secrets.header(name, content)
+
+
+def _seconds(value: str) -> float | None:
+    try:
+        seconds = float(value)
+    except ValueError:
+        raise InputError(
+            SOURCE, "-m", f"expected a number of seconds, got {describe(value)}"
+        ) from None
+    return seconds if 0 < seconds < float("inf") else None
+
+
+def _endpoints(
+    urls: list[str],
+    method: str,
+    headers: dict[str, str],
+    body_text: str | None,
+    get: bool,
+    timeout: str | None,
+    secrets: Secrets,
+    warnings: list[str],
+) -> tuple[list[dict[str, Any]], str]:
+    endpoints: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    base_url: str | None = None
+    for position, url in enumerate(urls):
+        if "://" not in url:
+            url = "http://" + url  # what curl assumes
+        own_headers = dict(headers)
+        where = "URL" if len(urls) == 1 else f"URL {position + 1}"
+        origin, path, pairs = split_url(url, SOURCE, where, secrets, own_headers)
+        if get and body_text:
+            pairs += _form_pairs(body_text)
+        path, query = place_query(path, pairs, secrets)
+        endpoint: dict[str, Any] = {
+            "name": unique_name(f"{method} {path.split('?')[0]}", seen),
+            "method": method,
+        }
+        if base_url is None or origin == base_url:
+            base_url = origin
+            endpoint["path"] = path
+        else:
+            endpoint["url"] = origin + path
+        endpoint["headers"] = own_headers
+        endpoint["query"] = query
+        if body_text is not None and not get:
+            content_type = header_value(own_headers, "content-type")
+            fields = body_fields(
+                body_text, content_type, f"endpoints[{position}].body", secrets, warnings
+            )
+            if content_type is None and "body" in fields:
+                own_headers["Content-Type"] = (
+                    "application/x-www-form-urlencoded"  # as curl sends it
+                )
+            endpoint.update(fields)
+        endpoint["timeout"] = timeout
+        endpoints.append(endpoint)
+    assert base_url is not None
+    return endpoints, base_url
+
+
+def _form_pairs(text: str) -> list[tuple[str, str]]:
+    pairs = parse_qsl(text, keep_blank_values=True)
+    return pairs if pairs or not text else [(text, "")]

@@ -1,0 +1,234 @@
+"""An OpenAPI document as the importer reads it: JSON or YAML, local $ref, example values.
+
+Example values come from the spec first (``example``, ``examples``, ``default``, ``const``,
+the first ``enum`` value); a body with none is built from its schema, depth-limited so a
+self-referencing schema still ends.
+"""
+
+from __future__ import annotations
+
+import datetime
+import math
+from pathlib import Path
+from typing import Any
+
+from stressdeck.core.errors import InputError, describe
+from stressdeck.profiles.importers.common import Secrets, read_json_file, read_text_file
+
+MAX_DEPTH = 6  # of a body built from a schema: deep enough for real payloads, safe for cycles
+MAX_PROPERTIES = 30
+MAX_REF_HOPS = 32
+PLACEHOLDER_STRINGS = {
+    "uuid": "00000000-0000-4000-8000-000000000000",
+    "date": "2024-01-01",
+    "date-time": "2024-01-01T00:00:00Z",
+    "email": "user@example.com",
+    "uri": "https://example.com",
+    "url": "https://example.com",
+    "hostname": "example.com",
+    "ipv4": "127.0.0.1",
+    "ipv6": "::1",
+    "password": "password",
+    "byte": "c3RyZXNzZGVjaw==",
+    "time": "00:00:00Z",
+}
+MISSING = object()  # "the spec gives no value", as distinct from a null example
+
+
+def read_spec(path: str | Path) -> dict[str, Any]:
+    """JSON or YAML by the file name; anything else is tried as JSON, then as YAML."""
+    source = str(path)
+    if Path(source).suffix.lower() == ".json":
+        document = read_json_file(path, "OpenAPI")
+    else:
+        document = _read_yaml(source)
+    if not isinstance(document, dict):
+        raise InputError(
+            source, "", f"expected an OpenAPI document (a table), got {describe(document)}"
+        )
+    return document
+
+
+def _read_yaml(source: str) -> Any:
+    import yaml  # only the OpenAPI importer needs it
+
+    text = read_text_file(source, "OpenAPI")
+    try:
+        return yaml.safe_load(text)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        raise InputError(
+            source, "", f"invalid YAML ({exc.problem or exc.context}{where})"
+        ) from None
+    except yaml.YAMLError as exc:
+        raise InputError(source, "", f"invalid YAML ({exc})") from None
+    except RecursionError:
+        raise InputError(source, "", "document nested too deeply") from None
+
+
+class Spec:
+    """The document, with $ref resolution and the warnings gathered while reading it."""
+
+    def __init__(self, source: str, document: dict[str, Any]) -> None:
+        self.source = source
+        self.document = document
+        self.warnings: list[str] = []
+        self.secrets = Secrets()
+
+    def resolve(self, node: Any, where: str) -> Any:
+        """Follow local ``#/...`` references; an external or broken one yields None (and a warning)."""
+        for _ in range(MAX_REF_HOPS):
+            if not isinstance(node, dict) or "$ref" not in node:
+                return node
+            ref = node["$ref"]
+            if not isinstance(ref, str) or not ref.startswith("#/"):
+                self.warn(f"{where}: only local $ref (#/...) are followed, not {describe(ref)}")
+                return None
+            node = self.document
+            for part in ref[2:].split("/"):
+                part = part.replace("~1", "/").replace("~0", "~")
+                if isinstance(node, dict) and part in node:
+                    node = node[part]
+                elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
+                    node = node[int(part)]
+                else:
+                    self.warn(f"{where}: $ref {describe(ref)} points at nothing")
+                    return None
+        self.warn(f"{where}: $ref chain too long (a cycle?)")
+        return None
+
+    def warn(self, message: str) -> None:
+        if message not in self.warnings:
+            self.warnings.append(message)
+
+    def fail(self, where: str, message: str) -> InputError:
+        return InputError(self.source, where, message)
+
+
+def as_text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list):
+        return ",".join(as_text(item) for item in value)
+    if value is None:
+        return ""
+    return str(value)
+
+
+def example_of(spec: Spec, node: dict[str, Any], label: str) -> Any:
+    """A parameter's or media type's ``example``, else the first of its ``examples``."""
+    if "example" in node:
+        return plain(node["example"])
+    examples = node.get("examples")
+    if isinstance(examples, dict):
+        for key, example in examples.items():
+            example = spec.resolve(example, f"{label} examples.{key}")
+            if isinstance(example, dict) and "value" in example:
+                return plain(example["value"])
+    return MISSING
+
+
+def schema_value(schema: dict[str, Any]) -> Any:
+    """The schema's own example, default, const or first enum value."""
+    for key in ("example", "default", "const"):
+        if key in schema:
+            return plain(schema[key])
+    for key in ("examples", "enum"):  # "examples" is JSON Schema's list form (OpenAPI 3.1)
+        if isinstance(schema.get(key), list) and schema[key]:
+            return plain(schema[key][0])
+    return MISSING
+
+
+def placeholder(schema: dict[str, Any]) -> Any:
+    kind = schema_type(schema)
+    if kind == "integer":
+        return int(schema["minimum"]) if isinstance(schema.get("minimum"), (int, float)) else 1
+    if kind == "number":
+        return schema["minimum"] if isinstance(schema.get("minimum"), (int, float)) else 1.5
+    if kind == "boolean":
+        return True
+    if kind == "array":
+        return []
+    if kind == "object":
+        return {}
+    return PLACEHOLDER_STRINGS.get(str(schema.get("format", "")), "string")
+
+
+def schema_type(schema: dict[str, Any]) -> str | None:
+    kind = schema.get("type")
+    if isinstance(kind, list):  # OpenAPI 3.1: ["string", "null"]
+        kind = next((k for k in kind if k != "null"), None)
+    if kind is None:
+        if "properties" in schema or "additionalProperties" in schema:
+            return "object"
+        if "items" in schema:
+            return "array"
+    return kind if isinstance(kind, str) else None
+
+
+def build_example(spec: Spec, schema: Any, label: str, depth: int = 0) -> Any:
+    """A minimal value for ``schema``: required properties and those with examples or defaults."""
+    schema = spec.resolve(schema, label)
+    if not isinstance(schema, dict):
+        return None
+    value = schema_value(schema)
+    if value is not MISSING:
+        return value
+    if depth >= MAX_DEPTH:
+        return placeholder(schema) if schema_type(schema) not in ("object", "array") else None
+    if isinstance(schema.get("allOf"), list):
+        merged: dict[str, Any] = {}
+        for part in schema["allOf"]:
+            piece = build_example(spec, part, label, depth + 1)
+            if isinstance(piece, dict):
+                merged.update(piece)
+        if merged or schema_type(schema) is None:
+            return merged
+    for key in ("oneOf", "anyOf"):
+        if isinstance(schema.get(key), list) and schema[key]:
+            return build_example(spec, schema[key][0], label, depth + 1)
+    kind = schema_type(schema)
+    if kind == "array":
+        item = build_example(spec, schema.get("items"), label, depth + 1)
+        return [item] if item is not None else []
+    if kind != "object":
+        return placeholder(schema) if kind else None
+    raw_properties = schema.get("properties")
+    properties: dict[str, Any] = raw_properties if isinstance(raw_properties, dict) else {}
+    required = set(schema["required"]) if isinstance(schema.get("required"), list) else set()
+    writable = {
+        name: item
+        for name, item in ((name, spec.resolve(item, label)) for name, item in properties.items())
+        if isinstance(item, dict) and not item.get("readOnly")
+    }  # readOnly: responses only
+    chosen = [
+        name
+        for name, item in writable.items()
+        if name in required or schema_value(item) is not MISSING
+    ]
+    if not chosen and not required:
+        chosen = list(writable)
+    result = {}
+    for name in chosen[:MAX_PROPERTIES]:
+        value = build_example(spec, properties[name], label, depth + 1)
+        if value is not None:
+            result[str(name)] = value
+    return result
+
+
+def plain(value: Any, depth: int = 0) -> Any:
+    """YAML gives dates and other types JSON and TOML bodies cannot carry: make them text."""
+    if depth > 64:
+        return None
+    if isinstance(value, dict):
+        return {str(k): plain(v, depth + 1) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain(v, depth + 1) for v in value]
+    if isinstance(value, (datetime.date, datetime.datetime)):
+        return value.isoformat()
+    if isinstance(value, float) and (not math.isfinite(value)):
+        return str(value)
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    return str(value)

@@ -1,0 +1,605 @@
+"""Profiles: the endpoints to hit and the default load, read from TOML or JSON.
+
+One schema for both formats; the file extension decides the parser. Every problem is
+reported as one ``InputError`` naming the file, the field path and what was expected.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from stressdeck.core.errors import InputError, describe
+from stressdeck.core.hosts import check_url
+from stressdeck.core.units import is_finite, parse_duration
+from stressdeck.profiles.chain import RANDOM, Extractor, iter_rows, parse_extractor, placeholders
+from stressdeck.profiles.presets import PRESETS, Stage
+from stressdeck.profiles.thresholds import Threshold, parse_threshold
+from stressdeck.target.metrics import parse_series
+
+METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
+MODELS = ("closed", "open")
+SUFFIXES = (".toml", ".json")  # of profiles and sessions: the extension picks the format
+
+
+@dataclass(frozen=True)
+class LoadSpec:
+    model: str = "closed"
+    users: int = 10
+    rate: float | None = None
+    max_in_flight: int | None = None
+    duration: float | None = None
+    requests: int | None = None
+    stages: tuple[Stage, ...] = ()
+    preset: str | None = None
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    name: str
+    method: str = "GET"
+    path: str | None = None
+    url: str | None = None
+    headers: Mapping[str, str] = field(default_factory=dict)
+    query: Mapping[str, str] = field(default_factory=dict)
+    json: Any = None
+    body: str | None = None
+    weight: float = 1.0
+    expect: tuple[int, ...] = ()
+    think: float = 0.0
+    timeout: float | None = None
+    thresholds: tuple[Threshold, ...] = ()
+    extract: tuple[Extractor, ...] = ()
+
+
+@dataclass(frozen=True)
+class DataSpec:
+    """A data file whose rows feed ``{row.NAME}``: one row per iteration, or one per user."""
+
+    file: str
+    rows: tuple[Mapping[str, str], ...]
+    mode: str = "cycle"  # or "stop": the run ends when the rows run out
+    per: str = "iteration"  # or "user"
+
+
+@dataclass(frozen=True)
+class Profile:
+    source: str
+    name: str
+    endpoints: tuple[Endpoint, ...]
+    base_url: str | None = None
+    description: str = ""
+    timeout: float = 10.0
+    headers: Mapping[str, str] = field(default_factory=dict)
+    load: LoadSpec = LoadSpec()
+    thresholds: tuple[Threshold, ...] = ()
+    abort_on_fail: bool = False
+    abort_grace: float = 0.0
+    insecure: bool = False
+    flow: tuple[str, ...] = ()
+    data: DataSpec | None = None
+    metrics_url: str | None = None
+    metrics: tuple[
+        str, ...
+    ] = ()  # the target's series to chart, e.g. "p95(http_request_duration_seconds)"
+    # The document exactly as written (``${ENV}`` references unexpanded), for sessions.
+    document: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+
+def load_profile(path: str | Path) -> Profile:
+    """Read and validate a profile file; raises InputError on any problem."""
+    source = str(path)
+    document = read_document(source)
+    return parse_profile(document, source)
+
+
+def read_document(source: str) -> dict[str, Any]:
+    """Parse a .toml or .json file into a dict, turning every failure into one InputError."""
+    suffix = Path(source).suffix.lower()
+    if suffix not in SUFFIXES:
+        raise InputError(source, "", "expected a .toml or .json file")
+    try:
+        raw = Path(source).read_bytes()
+    except FileNotFoundError:
+        raise InputError(source, "", "file not found") from None
+    except OSError as exc:
+        raise InputError(source, "", f"cannot read file ({exc.strerror or exc})") from None
+    try:
+        text = raw.decode("utf-8")
+        document = tomllib.loads(text) if suffix == ".toml" else json.loads(text)
+    except UnicodeDecodeError:
+        raise InputError(source, "", "expected UTF-8 text") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise InputError(source, "", f"invalid TOML ({exc})") from None
+    except json.JSONDecodeError as exc:
+        raise InputError(source, "", f"invalid JSON ({exc.msg} at line {exc.lineno})") from None
+    except RecursionError:
+        raise InputError(source, "", "document nested too deeply") from None
+    except ValueError as exc:  # an integer past Python's 4,300-digit conversion limit
+        raise InputError(source, "", f"invalid {suffix[1:].upper()} ({exc})") from None
+    if not isinstance(document, dict):
+        raise InputError(source, "", f"expected a table at the top level, got {describe(document)}")
+    return document
+
+
+class _Fields:
+    """Typed field access on one table of a document, with errors naming the field path."""
+
+    def __init__(self, source: str, table: Mapping[str, Any], prefix: str, allowed: set[str]):
+        self.source = source
+        self.table = table
+        self.prefix = prefix
+        for key in table:
+            if key not in allowed:
+                raise InputError(source, self.path(str(key)), "unknown key")
+
+    def path(self, key: str) -> str:
+        return f"{self.prefix}.{key}" if self.prefix else key
+
+    def fail(self, key: str, expected: str) -> InputError:
+        return InputError(
+            self.source, self.path(key), f"expected {expected}, got {describe(self.table[key])}"
+        )
+
+    def string(self, key: str, default: str | None = None, *, required: bool = False) -> str | None:
+        if key not in self.table:
+            if required:
+                raise InputError(self.source, self.path(key), "required field is missing")
+            return default
+        value = self.table[key]
+        if not isinstance(value, str) or (required and not value.strip()):
+            raise self.fail(key, "a non-empty string" if required else "a string")
+        return value
+
+    def number(
+        self, key: str, default: float | None = None, *, integer: bool = False
+    ) -> float | None:
+        if key not in self.table:
+            return default
+        value = self.table[key]
+        kind = "a positive whole number" if integer else "a positive number"
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+            raise self.fail(key, kind)
+        if integer and (isinstance(value, float) and not value.is_integer()):
+            raise self.fail(key, kind)
+        if not is_finite(value):
+            raise self.fail(key, kind)
+        return value
+
+    def duration(
+        self, key: str, default: float | None = None, *, positive: bool = True
+    ) -> float | None:
+        if key not in self.table:
+            return default
+        seconds = parse_duration(self.table[key])
+        if seconds is None or seconds < 0 or (positive and seconds == 0) or seconds != seconds:
+            raise self.fail(key, 'a duration like "500ms", "30s" or "2m"')
+        return seconds
+
+    def boolean(self, key: str, default: bool = False) -> bool:
+        if key not in self.table:
+            return default
+        if not isinstance(self.table[key], bool):
+            raise self.fail(key, "true or false")
+        return bool(self.table[key])
+
+    def table_of_strings(self, key: str) -> dict[str, str]:
+        if key not in self.table:
+            return {}
+        value = self.table[key]
+        if not isinstance(value, dict):
+            raise self.fail(key, "a table of strings")
+        result: dict[str, str] = {}
+        for name, item in value.items():
+            if isinstance(item, bool) or not isinstance(item, (str, int, float)):
+                raise InputError(
+                    self.source,
+                    f"{self.path(key)}.{name}",
+                    f"expected a string, got {describe(item)}",
+                )
+            result[str(name)] = item if isinstance(item, str) else str(item)
+        return result
+
+    def thresholds(self, key: str) -> tuple[Threshold, ...]:
+        if key not in self.table:
+            return ()
+        value = self.table[key]
+        if not isinstance(value, list):
+            raise self.fail(key, 'a list of expressions like "p95 < 200ms"')
+        parsed = []
+        for index, expr in enumerate(value):
+            where = f"{self.path(key)}[{index}]"
+            if not isinstance(expr, str):
+                raise InputError(
+                    self.source,
+                    where,
+                    f'expected an expression like "p95 < 200ms", got {describe(expr)}',
+                )
+            parsed.append(parse_threshold(expr, self.source, where))
+        return tuple(parsed)
+
+    def sub_table(self, key: str) -> Mapping[str, Any]:
+        value = self.table.get(key, {})
+        if not isinstance(value, dict):
+            raise self.fail(key, "a table")
+        return value
+
+
+_TOP_KEYS = {
+    "name",
+    "description",
+    "base_url",
+    "defaults",
+    "load",
+    "endpoints",
+    "thresholds",
+    "abort_on_fail",
+    "abort_grace",
+    "insecure",
+    "flow",
+    "data",
+    "metrics_url",
+    "metrics",
+}
+_DEFAULT_KEYS = {"timeout", "headers"}
+_LOAD_KEYS = {"model", "users", "rate", "max_in_flight", "duration", "requests", "stages", "preset"}
+_ENDPOINT_KEYS = {
+    "name",
+    "method",
+    "path",
+    "url",
+    "headers",
+    "query",
+    "json",
+    "body",
+    "weight",
+    "expect",
+    "think",
+    "timeout",
+    "thresholds",
+    "extract",
+}
+
+
+def parse_profile(document: Mapping[str, Any], source: str) -> Profile:
+    """Validate a parsed document into a Profile."""
+    top = _Fields(source, document, "", _TOP_KEYS)
+    name = top.string("name", required=True)
+    base_url = top.string("base_url")
+    if base_url is not None:
+        check_url(source, "base_url", base_url)
+    defaults = _Fields(source, top.sub_table("defaults"), "defaults", _DEFAULT_KEYS)
+    timeout = defaults.duration("timeout", 10.0)
+    headers = defaults.table_of_strings("headers")
+    endpoints = _parse_endpoints(source, document, base_url)
+    flow = _parse_flow(source, document.get("flow"), endpoints)
+    data = _parse_data(source, document.get("data"))
+    _check_variables(source, document, endpoints, data)
+    metrics_url = top.string("metrics_url")
+    if metrics_url is not None and not metrics_url.startswith(
+        "/"
+    ):  # "/metrics": on the target itself
+        check_url(source, "metrics_url", metrics_url)
+    metrics = _parse_metric_series(source, document.get("metrics"))
+    if metrics and metrics_url is None:
+        raise InputError(source, "metrics", "needs metrics_url: the Prometheus endpoint to scrape")
+    return Profile(
+        source=source,
+        name=name or "",
+        description=top.string("description", "") or "",
+        base_url=base_url,
+        timeout=timeout or 10.0,
+        headers=headers,
+        endpoints=endpoints,
+        load=_parse_load(source, top.sub_table("load")),
+        thresholds=top.thresholds("thresholds"),
+        abort_on_fail=top.boolean("abort_on_fail"),
+        abort_grace=top.duration("abort_grace", 0.0, positive=False) or 0.0,
+        insecure=top.boolean("insecure"),
+        flow=flow,
+        data=data,
+        metrics_url=metrics_url,
+        metrics=metrics,
+        document=dict(document),
+    )
+
+
+def _parse_metric_series(source: str, value: Any) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        raise InputError(
+            source, "metrics", f'expected a list of series like "p95(name)", got {describe(value)}'
+        )
+    series = []
+    for index, text in enumerate(value):
+        try:
+            series.append(parse_series(text, source).text)
+        except InputError as exc:
+            raise InputError(source, f"metrics[{index}]", exc.message) from None
+    return tuple(series)
+
+
+def _parse_load(source: str, table: Mapping[str, Any]) -> LoadSpec:
+    load = _Fields(source, table, "load", _LOAD_KEYS)
+    model = load.string("model", "closed")
+    if model not in MODELS:
+        raise load.fail("model", '"closed" or "open"')
+    preset = load.string("preset")
+    if preset is not None and preset not in PRESETS:
+        raise load.fail("preset", "one of " + ", ".join(PRESETS))
+    if "duration" in table and "requests" in table:
+        raise InputError(
+            source, "load.requests", "expected either load.duration or load.requests, not both"
+        )
+    rate = load.number("rate")
+    users = load.number("users", 10, integer=True)
+    max_in_flight = load.number("max_in_flight", integer=True)
+    requests = load.number("requests", integer=True)
+    return LoadSpec(
+        model=model or "closed",
+        users=int(users or 10),
+        rate=float(rate) if rate is not None else None,
+        max_in_flight=int(max_in_flight) if max_in_flight is not None else None,
+        duration=load.duration("duration"),
+        requests=int(requests) if requests is not None else None,
+        stages=_parse_stages(source, table.get("stages")),
+        preset=preset,
+    )
+
+
+def _parse_stages(source: str, value: Any) -> tuple[Stage, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list) or not value:
+        raise InputError(
+            source,
+            "load.stages",
+            f'expected a list like [{{duration = "30s", target = 50}}], got {describe(value)}',
+        )
+    stages = []
+    for index, item in enumerate(value):
+        prefix = f"load.stages[{index}]"
+        if not isinstance(item, dict):
+            raise InputError(
+                source, prefix, f"expected a table with duration and target, got {describe(item)}"
+            )
+        fields = _Fields(source, item, prefix, {"duration", "target"})
+        duration = fields.duration("duration")
+        if duration is None:
+            raise InputError(source, f"{prefix}.duration", "required field is missing")
+        if "target" not in item:
+            raise InputError(source, f"{prefix}.target", "required field is missing")
+        target = item["target"]
+        if (
+            isinstance(target, bool)
+            or not isinstance(target, (int, float))
+            or not is_finite(target)
+            or target < 0
+        ):
+            raise fields.fail("target", "a number >= 0")
+        stages.append(Stage(duration=duration, target=float(target)))
+    return tuple(stages)
+
+
+def _parse_endpoints(
+    source: str, document: Mapping[str, Any], base_url: str | None
+) -> tuple[Endpoint, ...]:
+    raw = document.get("endpoints")
+    if raw is None:
+        raise InputError(
+            source, "endpoints", "required field is missing (expected at least one endpoint)"
+        )
+    if not isinstance(raw, list) or not raw:
+        raise InputError(
+            source, "endpoints", f"expected a non-empty list of tables, got {describe(raw)}"
+        )
+    endpoints: list[Endpoint] = []
+    seen: set[str] = set()
+    for index, item in enumerate(raw):
+        prefix = f"endpoints[{index}]"
+        if not isinstance(item, dict):
+            raise InputError(source, prefix, f"expected a table, got {describe(item)}")
+        endpoint = _parse_endpoint(source, item, prefix, base_url)
+        if endpoint.name in seen:
+            raise InputError(
+                source,
+                f"{prefix}.name",
+                f"expected a unique name, {describe(endpoint.name)} is used twice",
+            )
+        if (
+            endpoint.name.lower() == "total"
+        ):  # the whole run's row, in summaries and saved histograms
+            raise InputError(
+                source, f"{prefix}.name", 'expected another name, "total" is the whole run\'s'
+            )
+        seen.add(endpoint.name)
+        endpoints.append(endpoint)
+    return tuple(endpoints)
+
+
+def _parse_endpoint(
+    source: str, item: Mapping[str, Any], prefix: str, base_url: str | None
+) -> Endpoint:
+    fields = _Fields(source, item, prefix, _ENDPOINT_KEYS)
+    method = fields.string("method", "GET") or "GET"
+    if method.upper() not in METHODS:
+        raise fields.fail("method", "one of " + ", ".join(METHODS))
+    path = fields.string("path")
+    url = fields.string("url")
+    if path is not None and url is not None:
+        raise InputError(source, f"{prefix}.url", "expected either path or url, not both")
+    if url is not None:
+        check_url(source, f"{prefix}.url", url)
+    elif path is None:
+        raise InputError(
+            source, f"{prefix}.path", "required field is missing (give path, or a full url)"
+        )
+    elif base_url is None:
+        raise InputError(source, "base_url", f"required when {prefix} gives only a path")
+    elif not path.startswith("/") and "${" not in path[:2]:
+        raise fields.fail("path", 'a path starting with "/"')
+    if "json" in item and "body" in item:
+        raise InputError(source, f"{prefix}.body", "expected either json or body, not both")
+    body = fields.string("body")
+    name = fields.string("name", required=True) or ""
+    return Endpoint(
+        name=name,
+        method=method.upper(),
+        path=path,
+        url=url,
+        headers=fields.table_of_strings("headers"),
+        query=fields.table_of_strings("query"),
+        json=item.get("json"),
+        body=body,
+        weight=float(fields.number("weight", 1.0) or 1.0),
+        expect=_parse_expect(fields),
+        think=fields.duration("think", 0.0, positive=False) or 0.0,
+        timeout=fields.duration("timeout"),
+        thresholds=fields.thresholds("thresholds"),
+        extract=_parse_extract(source, item.get("extract"), f"{prefix}.extract"),
+    )
+
+
+def _parse_extract(source: str, value: Any, where: str) -> tuple[Extractor, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, dict):
+        raise InputError(
+            source, where, f'expected a table like {{ id = "$.id" }}, got {describe(value)}'
+        )
+    extractors = []
+    for variable, expression in value.items():
+        if not isinstance(expression, str):
+            raise InputError(
+                source,
+                f"{where}.{variable}",
+                f'expected "$.json.path", "header:NAME" or "regex:PATTERN", got {describe(expression)}',
+            )
+        try:
+            extractors.append(parse_extractor(str(variable), expression))
+        except ValueError as exc:
+            raise InputError(
+                source, f"{where}.{variable}", f"{exc}, got {describe(expression)}"
+            ) from None
+    return tuple(extractors)
+
+
+def _parse_flow(source: str, value: Any, endpoints: tuple[Endpoint, ...]) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list) or not value or not all(isinstance(step, str) for step in value):
+        raise InputError(
+            source, "flow", f"expected a non-empty list of endpoint names, got {describe(value)}"
+        )
+    names = {endpoint.name for endpoint in endpoints}
+    for index, step in enumerate(value):
+        if step not in names:
+            raise InputError(
+                source, f"flow[{index}]", f"expected the name of an endpoint, got {describe(step)}"
+            )
+    return tuple(value)
+
+
+def _parse_data(source: str, value: Any) -> DataSpec | None:
+    if value is None:
+        return None
+    table = {"file": value} if isinstance(value, str) else value
+    if not isinstance(table, dict):
+        raise InputError(
+            source,
+            "data",
+            f'expected a file name or a table {{ file = "users.csv" }}, got {describe(value)}',
+        )
+    fields = _Fields(source, table, "data", {"file", "mode", "per"})
+    file = fields.string("file", required=True) or ""
+    mode = fields.string("mode", "cycle")
+    if mode not in ("cycle", "stop"):
+        raise fields.fail("mode", '"cycle" or "stop"')
+    per = fields.string("per", "iteration")
+    if per not in ("iteration", "user"):
+        raise fields.fail("per", '"iteration" or "user"')
+    path = Path(file) if Path(file).is_absolute() else Path(source).parent / file
+    if path.suffix.lower() not in (".csv", ".jsonl", ".ndjson"):
+        raise InputError(
+            source, "data.file", f"expected a .csv or .jsonl file, got {describe(file)}"
+        )
+    try:
+        rows = tuple(iter_rows(path.name.lower(), path.read_text(encoding="utf-8")))
+    except FileNotFoundError:
+        raise InputError(source, "data.file", f"file not found: {describe(str(path))}") from None
+    except (OSError, UnicodeDecodeError, ValueError, csv.Error, RecursionError) as exc:
+        raise InputError(
+            source, "data.file", f"cannot read {describe(str(path))} ({exc})"
+        ) from None
+    if not rows:
+        raise InputError(source, "data.file", f"expected at least one row in {describe(str(path))}")
+    return DataSpec(file=file, rows=rows, mode=mode or "cycle", per=per or "iteration")
+
+
+def _check_variables(
+    source: str, document: Mapping[str, Any], endpoints: tuple[Endpoint, ...], data: DataSpec | None
+) -> None:
+    """A ``{name}`` nobody provides is a typo: say so at load, not as skips at run time."""
+    known = {extractor.variable for endpoint in endpoints for extractor in endpoint.extract}
+    columns = set(data.rows[0]) if data else set()
+    for index, endpoint in enumerate(endpoints):
+        raw = document["endpoints"][index]
+        texts = [("path", endpoint.path or ""), ("url", endpoint.url or "")]
+        texts += [(f"headers.{k}", v) for k, v in endpoint.headers.items()]
+        texts += [(f"query.{k}", v) for k, v in endpoint.query.items()]
+        texts += [("body", endpoint.body or "")]
+        if "json" in raw:
+            texts.append(("json", _json_text(endpoint.json)))
+        for where, text in texts:
+            for name in placeholders(text):
+                if name.startswith("row."):
+                    if name[4:] not in columns:
+                        expected = (
+                            f"a column of the data file ({', '.join(sorted(columns))})"
+                            if data
+                            else 'a data file (data = "rows.csv")'
+                        )
+                        raise InputError(
+                            source, f"endpoints[{index}].{where}", f"{{{name}}} needs {expected}"
+                        )
+                elif name.startswith("random."):
+                    if name not in RANDOM:
+                        raise InputError(
+                            source,
+                            f"endpoints[{index}].{where}",
+                            f"unknown helper {{{name}}}; expected one of {', '.join('{' + k + '}' for k in RANDOM)}",
+                        )
+                elif name not in known:
+                    raise InputError(
+                        source,
+                        f"endpoints[{index}].{where}",
+                        f"unknown variable {{{name}}}; expected one that an endpoint extracts",
+                    )
+
+
+def _json_text(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"))
+
+
+def _parse_expect(fields: _Fields) -> tuple[int, ...]:
+    if "expect" not in fields.table:
+        return ()
+    value = fields.table["expect"]
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = [value]
+    if (
+        not isinstance(value, list)
+        or not value
+        or not all(
+            isinstance(code, int) and not isinstance(code, bool) and 100 <= code <= 599
+            for code in value
+        )
+    ):
+        raise fields.fail("expect", "a list of HTTP status codes (100-599)")
+    return tuple(value)

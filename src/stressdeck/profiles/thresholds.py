@@ -1,0 +1,96 @@
+"""Pass/fail thresholds such as ``p95 < 200ms`` or ``error_rate < 1%``: parsing and checking.
+
+Values are normalised at parse time: latencies to milliseconds, rates to a fraction.
+"""
+
+from __future__ import annotations
+
+import operator
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from stressdeck.core.errors import InputError, describe
+
+LATENCY_METRICS = ("p50", "p90", "p95", "p99", "p999", "max", "mean", "ttfb_p95")
+OTHER_METRICS = ("error_rate", "rps", "dropped")
+METRICS = LATENCY_METRICS + OTHER_METRICS
+
+_OPERATORS: dict[str, Callable[[float, float], bool]] = {
+    "<": operator.lt,
+    "<=": operator.le,
+    ">": operator.gt,
+    ">=": operator.ge,
+}
+_EXPRESSION = re.compile(r"^\s*([a-z_0-9]+)\s*(<=|>=|<|>)\s*(\d+(?:\.\d+)?)\s*(ms|s|us|%)?\s*$")
+_LATENCY_UNIT_MS = {"ms": 1.0, "s": 1000.0, "us": 0.001}
+
+
+@dataclass(frozen=True)
+class Threshold:
+    expr: str
+    metric: str
+    op: str
+    limit: float
+
+    def check(self, value: float | None) -> bool:
+        # No data yet is not a failure: a threshold cannot fail before anything was measured.
+        if value is None:
+            return True
+        return _OPERATORS[self.op](value, self.limit)
+
+
+@dataclass(frozen=True)
+class ThresholdResult:
+    expr: str
+    endpoint: str | None
+    value: float | None
+    ok: bool
+
+    @property
+    def metric(self) -> str:
+        """The metric the expression measures ("p95<200ms" too: spaces are optional)."""
+        match = _EXPRESSION.match(self.expr)
+        return match.group(1) if match else ""
+
+
+def parse_threshold(expr: str, source: str = "", where: str = "threshold") -> Threshold:
+    """Parse one expression; raises InputError naming ``source`` and ``where``."""
+    match = _EXPRESSION.match(expr)
+    expected = 'an expression like "p95 < 200ms", "error_rate < 1%" or "rps > 100"'
+    if not match:
+        raise InputError(source, where, f"expected {expected}, got {describe(expr)}")
+    metric, op, number, unit = match.groups()
+    if metric not in METRICS:
+        raise InputError(
+            source,
+            where,
+            f"unknown metric {describe(metric)}; expected one of {', '.join(METRICS)}",
+        )
+    limit = float(number)
+    if metric in LATENCY_METRICS:
+        if unit == "%":
+            raise InputError(source, where, f"expected a time unit (ms, s, us) for {metric}, got %")
+        limit *= _LATENCY_UNIT_MS[unit or "ms"]
+    elif metric == "error_rate":
+        if unit in _LATENCY_UNIT_MS:
+            raise InputError(
+                source, where, f"expected a percentage or a fraction for error_rate, got {unit}"
+            )
+        if unit == "%":
+            limit /= 100.0
+        elif limit > 1:
+            raise InputError(
+                source, where, "expected a percentage like 1% or a fraction <= 1 for error_rate"
+            )
+    elif unit is not None:
+        raise InputError(source, where, f"expected a plain number for {metric}, got unit {unit}")
+    return Threshold(expr=" ".join(expr.split()), metric=metric, op=op, limit=limit)
+
+
+def evaluate(
+    threshold: Threshold, metrics: Mapping[str, float | None], endpoint: str | None = None
+) -> ThresholdResult:
+    """Check one threshold against a flat metric map (see ``stats.threshold_metrics``)."""
+    value = metrics.get(threshold.metric)
+    return ThresholdResult(threshold.expr, endpoint, value, threshold.check(value))

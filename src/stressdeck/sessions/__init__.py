@@ -1,0 +1,1 @@
+"""What was measured, kept: the session format, replay, compare, summaries and exported reports."""

@@ -1,0 +1,431 @@
+"""Exporters of a saved session: HTML report, CSV timeline, JUnit XML thresholds.
+
+One function per format, each writing to a file-like object; the CLI writes the result
+atomically. Every value that came from outside (names, reasons, targets) is escaped.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+import xml.etree.ElementTree as ET
+from collections.abc import Iterable
+from typing import IO
+
+from stressdeck.engine.stats import decode_histogram, log_buckets
+from stressdeck.sessions.session import EndpointResult, Session
+from stressdeck.sessions.summary import SATURATED_WARNING_SECONDS
+from stressdeck.sessions.svg import Marker, Series, bar_chart, line_chart, safe_text
+
+TIMELINE_COLUMNS = (
+    "t",
+    "span",
+    "requests",
+    "rps",
+    "errors",
+    "p50",
+    "p95",
+    "p99",
+    "users",
+    "rate",
+    "dropped",
+)
+# XML 1.0 cannot hold these at all, escaped or not.
+_XML_INVALID = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+
+
+# -- CSV -----------------------------------------------------------------------------------
+
+
+def write_csv(session: Session, out: IO[str]) -> None:
+    """The per-second timeline, one row a point; latencies in ms, an empty rate when unset."""
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(TIMELINE_COLUMNS)
+    for p in session.results.timeline:
+        writer.writerow(
+            [
+                p.t,
+                p.span,
+                p.requests,
+                p.rps,
+                p.errors,
+                p.p50,
+                p.p95,
+                p.p99,
+                p.users,
+                "" if p.rate is None else p.rate,
+                p.dropped,
+            ]
+        )
+
+
+# -- JUnit ---------------------------------------------------------------------------------
+
+
+def _xml_text(value: object) -> str:
+    return _XML_INVALID.sub("\N{REPLACEMENT CHARACTER}", str(value))
+
+
+def write_junit(session: Session, out: IO[str]) -> None:
+    """One test case per threshold, a ``failure`` element for each that did not hold."""
+    results = session.results
+    failures = sum(1 for r in results.thresholds if not r.ok)
+    suites = ET.Element(
+        "testsuites",
+        name="stressdeck",
+        tests=str(len(results.thresholds)),
+        failures=str(failures),
+        time=f"{results.elapsed:.3f}",
+    )
+    suite = ET.SubElement(
+        suites,
+        "testsuite",
+        name=_xml_text(f"stressdeck thresholds: {results.name}"),
+        tests=str(len(results.thresholds)),
+        failures=str(failures),
+        errors="0",
+        skipped="0",
+        time=f"{results.elapsed:.3f}",
+        timestamp=session.created,
+    )
+    properties = ET.SubElement(suite, "properties")
+    for name, value in (
+        ("target", results.target),
+        ("model", results.model),
+        ("stop_reason", results.stop_reason),
+        ("replay_of", session.replay_of or ""),
+    ):
+        ET.SubElement(properties, "property", name=name, value=_xml_text(value))
+    for result in results.thresholds:
+        scope = result.endpoint or "total"
+        case = ET.SubElement(
+            suite,
+            "testcase",
+            classname=_xml_text(f"stressdeck.profiles.thresholds.{scope}"),
+            name=_xml_text(result.expr),
+            time="0",
+        )
+        measured = "nothing measured" if result.value is None else f"measured {result.value:g}"
+        if not result.ok:
+            failure = ET.SubElement(
+                case,
+                "failure",
+                type="threshold",
+                message=_xml_text(f"{result.expr} failed for {scope}: {measured}"),
+            )
+            failure.text = _xml_text(f"{result.expr} ({scope}): {measured}")
+        else:
+            ET.SubElement(case, "system-out").text = _xml_text(measured)
+    ET.indent(suites)
+    out.write('<?xml version="1.0" encoding="UTF-8"?>\n')
+    out.write(ET.tostring(suites, encoding="unicode"))
+    out.write("\n")
+
+
+# -- HTML ----------------------------------------------------------------------------------
+
+_STYLE = """
+body { font: 14px/1.4 system-ui, sans-serif; margin: 24px; color: #1f2937; background: #fff; }
+h1 { font-size: 22px; margin: 0 0 4px; } h2 { font-size: 17px; margin: 28px 0 8px; }
+.meta { color: #4b5563; } .meta span { margin-right: 18px; }
+.cards { display: flex; gap: 12px; flex-wrap: wrap; margin: 16px 0; }
+.card { border: 1px solid #e5e7eb; border-radius: 6px; padding: 8px 14px; min-width: 110px; }
+.card b { display: block; font-size: 20px; }
+table { border-collapse: collapse; margin: 4px 0; }
+th, td { border-bottom: 1px solid #e5e7eb; padding: 4px 10px; text-align: right; }
+th:first-child, td:first-child { text-align: left; }
+tr.total td { font-weight: bold; }
+.pass { color: #047857; } .fail { color: #b91c1c; font-weight: bold; }
+svg.chart { display: block; margin: 8px 0; max-width: 100%; height: auto; }
+svg .title { font-size: 13px; font-weight: bold; fill: #111827; }
+svg .axis { font-size: 11px; fill: #4b5563; }
+svg .grid { stroke: #e5e7eb; } svg .axisline { stroke: #9ca3af; }
+svg .marker { stroke: #f59e0b; stroke-dasharray: 3 3; } svg .marker-label { font-size: 10px; fill: #b45309; }
+"""
+
+
+def _cell(value: object) -> str:
+    return f"<td>{safe_text(value)}</td>"
+
+
+def _table(
+    headers: Iterable[str], rows: Iterable[Iterable[object]], total_last: bool = False
+) -> str:
+    rows = list(rows)
+    out = ["<table>", "<tr>" + "".join(f"<th>{safe_text(h)}</th>" for h in headers) + "</tr>"]
+    for i, row in enumerate(rows):
+        css = ' class="total"' if total_last and i == len(rows) - 1 else ""
+        out.append(f"<tr{css}>" + "".join(_cell(v) for v in row) + "</tr>")
+    out.append("</table>")
+    return "\n".join(out)
+
+
+def _endpoint_row(name: str, ep: EndpointResult) -> list[object]:
+    lat = ep.latency_ms
+    codes = ", ".join(f"{code}: {n}" for code, n in ep.status_counts.items())
+    errors = ", ".join(f"{kind}: {n}" for kind, n in ep.error_counts.items())
+    return [
+        name,
+        ep.requests,
+        f"{ep.rps:.1f}",
+        f"{ep.error_rate:.2%}",
+        f"{lat.get('p50', 0):.2f}",
+        f"{lat.get('p95', 0):.2f}",
+        f"{lat.get('p99', 0):.2f}",
+        f"{lat.get('max', 0):.2f}",
+        codes or "-",
+        errors or "-",
+    ]
+
+
+def _latency_histogram(session: Session) -> str:
+    encoded = session.histograms.get("total/latency")
+    if not encoded:
+        return "<p>No latency histogram was saved (nothing completed).</p>"
+    buckets = log_buckets(decode_histogram(encoded), 30)
+    bars = [(f"{b.low_ms:.3g}-{b.high_ms:.3g} ms", float(b.count)) for b in buckets]
+    return bar_chart("Latency distribution (all requests)", bars, y_unit="requests", label_every=5)
+
+
+def _charts(session: Session) -> str:
+    results = session.results
+    timeline = results.timeline
+    # A point covers the ``span`` seconds ending at ``t``: draw it in the middle of them.
+    at = [p.t - p.span / 2 for p in timeline]
+    markers = [
+        Marker(e.offset, e.command if e.value is None else f"{e.command} {e.value:g}")
+        for e in results.control_log
+    ]
+    latency = line_chart(
+        "Latency over time",
+        [
+            Series("p50", "#10b981", [(x, p.p50) for x, p in zip(at, timeline, strict=True)]),
+            Series("p95", "#3b82f6", [(x, p.p95) for x, p in zip(at, timeline, strict=True)]),
+            Series("p99", "#ef4444", [(x, p.p99) for x, p in zip(at, timeline, strict=True)]),
+        ],
+        y_unit="ms",
+        x_max=results.elapsed,
+        markers=markers,
+    )
+    throughput = line_chart(
+        "Requests and errors per second",
+        [
+            Series("rps", "#3b82f6", [(x, p.rps) for x, p in zip(at, timeline, strict=True)]),
+            Series(
+                "errors/s",
+                "#ef4444",
+                [
+                    (x, p.errors / p.span if p.span else 0.0)
+                    for x, p in zip(at, timeline, strict=True)
+                ],
+            ),
+        ],
+        y_unit="per s",
+        x_max=results.elapsed,
+        markers=markers,
+    )
+    return "\n".join([latency, throughput, _latency_histogram(session)])
+
+
+_SERIES_COLOURS = ("#8b5cf6", "#0ea5e9", "#f97316", "#14b8a6", "#e11d48", "#64748b")
+
+
+def _target_metrics(session: Session) -> str:
+    """One chart per followed series (their units differ), then the scrape figures per series.
+
+    A failed scrape has no value: it is left out of the line and counted in the table, so a
+    gap in the chart lines up with a failure count, never with a made-up zero.
+    """
+    metrics = session.results.target_metrics
+    if metrics is None:
+        return "<p>No target metrics were scraped (no metrics URL).</p>"
+    summary = (
+        f"{metrics.scrapes} scrapes of {safe_text(metrics.url)}, {metrics.failures} failed"
+        + (f"; last error: {safe_text(metrics.last_error)}" if metrics.last_error else "")
+    )
+    parts = [f"<p>{summary}</p>"]
+    markers = [
+        Marker(e.offset, e.command if e.value is None else f"{e.command} {e.value:g}")
+        for e in session.results.control_log
+    ]
+    rows = []
+    for index, series in enumerate(metrics.series):
+        points = [(p.t, p.value) for p in series.points if p.value is not None]
+        values = [value for _, value in points]
+        unit = series.unit or ""
+        if points:
+            colour = _SERIES_COLOURS[index % len(_SERIES_COLOURS)]
+            parts.append(
+                line_chart(
+                    f"Target: {series.spec}",
+                    [Series(series.kind, colour, points)],
+                    y_unit=unit,
+                    x_max=session.results.elapsed,
+                    markers=markers,
+                )
+            )
+        failed = sum(1 for p in series.points if not p.ok)
+        rows.append(
+            [
+                series.spec,
+                series.kind,
+                unit or "-",
+                len(series.points),
+                failed,
+                f"{values[-1]:.4g}" if values else "-",
+                f"{min(values):.4g}" if values else "-",
+                f"{max(values):.4g}" if values else "-",
+            ]
+        )
+    if rows:
+        parts.append(
+            _table(["series", "kind", "unit", "points", "failed", "last", "min", "max"], rows)
+        )
+    else:
+        parts.append("<p>No series were followed.</p>")
+    return "\n".join(parts)
+
+
+def _health(session: Session) -> str:
+    health = session.results.generator
+    rows: list[list[object]] = [["processes", health.processes]]
+    if session.format_version >= 2:
+        rows += [
+            ["saturated", f"{health.saturated_seconds:.1f} s of {session.results.elapsed:.1f} s"],
+            ["peak loop lag", f"{health.peak_loop_lag_ms:.1f} ms"],
+            ["peak send lag", f"{health.peak_send_lag_ms:.1f} ms"],
+            ["peak CPU", f"{health.peak_cpu_percent:.0f}%"],
+        ]
+    rows += [
+        ["last loop lag", f"{health.loop_lag_ms:.1f} ms"],
+        ["last send lag", f"{health.send_lag_ms:.1f} ms"],
+        ["last CPU", f"{health.cpu_percent:.0f}%"],
+    ]
+    note = (
+        "<p>Saved by an older stressdeck (session format 1): the whole-run peaks were not recorded.</p>"
+        if session.format_version < 2
+        else ""
+    )
+    warning = (
+        '<p class="fail">The load generator was saturated: figures may measure stressdeck, '
+        "not the target.</p>"
+        if health.saturated_seconds >= SATURATED_WARNING_SECONDS
+        else ""
+    )
+    return warning + _table(["generator", "value"], rows) + note
+
+
+def write_html(session: Session, out: IO[str]) -> None:
+    """One self-contained page: inline CSS and SVG, no scripts, nothing loaded from anywhere."""
+    results, plan, host = session.results, session.plan, session.host
+    total = results.total
+    scheme, _, address = results.target.partition("://")
+    target = f"{address} ({scheme})" if address else results.target
+    meta = [
+        ("target", target),
+        ("model", results.model),
+        ("elapsed", f"{results.elapsed:.2f} s"),
+        ("stopped", results.stop_reason),
+        ("created", session.created),
+        ("stressdeck", session.stressdeck_version),
+        (
+            "host",
+            f"{host.cores} cores, {host.ram_bytes / 2**30:.1f} GiB, {host.os}, Python {host.python}",
+        ),
+    ]
+    if session.replay_of:
+        meta.append(("replay of", session.replay_of))
+    cards = [
+        ("requests", f"{total.requests}"),
+        ("rps", f"{total.rps:.1f}"),
+        ("errors", f"{total.error_rate:.2%}"),
+        ("p50", f"{total.latency_ms.get('p50', 0):.2f} ms"),
+        ("p95", f"{total.latency_ms.get('p95', 0):.2f} ms"),
+        ("p99", f"{total.latency_ms.get('p99', 0):.2f} ms"),
+    ]
+    load = plan.load
+    settings = [
+        ("model", load.model),
+        ("users", load.users),
+        ("rate", load.rate),
+        ("duration", load.duration),
+        ("requests", load.requests),
+        ("preset", load.preset),
+        ("stages", len(load.stages) or None),
+    ]
+    overrides = ", ".join(f"--{k.replace('_', '-')} {v}" for k, v in plan.overrides.items())
+    thresholds = [
+        [
+            r.expr,
+            r.endpoint or "total",
+            "n/a" if r.value is None else f"{r.value:g}",
+            "pass" if r.ok else "FAIL",
+        ]
+        for r in results.thresholds
+    ]
+    parts = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        f"<title>stressdeck: {safe_text(results.name)}</title>",
+        f"<style>{_STYLE}</style></head><body>",
+        f"<h1>{safe_text(results.name)}</h1>",
+        '<p class="meta">'
+        + "".join(f"<span>{safe_text(k)}: {safe_text(v)}</span>" for k, v in meta)
+        + "</p>",
+        '<div class="cards">'
+        + "".join(f'<div class="card">{safe_text(k)}<b>{safe_text(v)}</b></div>' for k, v in cards)
+        + "</div>",
+        "<h2>Charts</h2>",
+        _charts(session),
+        "<h2>Target metrics</h2>",
+        _target_metrics(session),
+        "<h2>Endpoints</h2>",
+        _table(
+            [
+                "endpoint",
+                "requests",
+                "rps",
+                "err %",
+                "p50 ms",
+                "p95 ms",
+                "p99 ms",
+                "max ms",
+                "status codes",
+                "errors",
+            ],
+            [_endpoint_row(ep.name, ep) for ep in results.endpoints]
+            + [_endpoint_row("TOTAL", total)],
+            total_last=True,
+        ),
+        "<h2>Thresholds</h2>",
+        _threshold_table(thresholds) if thresholds else "<p>No thresholds were set.</p>",
+        "<h2>Control log</h2>",
+        _table(
+            ["offset s", "command", "value"],
+            [
+                [f"{e.offset:.3f}", e.command, "" if e.value is None else f"{e.value:g}"]
+                for e in results.control_log
+            ],
+        )
+        if results.control_log
+        else "<p>No live changes were made.</p>",
+        "<h2>Load generator</h2>",
+        _health(session),
+        "<h2>Load</h2>",
+        _table(["setting", "value"], [[k, v] for k, v in settings if v is not None]),
+        f"<p>Overrides: {safe_text(overrides or 'none')}</p>",
+        "</body></html>",
+    ]
+    out.write("\n".join(parts) + "\n")
+
+
+def _threshold_table(rows: list[list[str]]) -> str:
+    out = ["<table>", "<tr><th>threshold</th><th>scope</th><th>measured</th><th>result</th></tr>"]
+    for expr, scope, value, verdict in rows:
+        css = "pass" if verdict == "pass" else "fail"
+        out.append(
+            f'<tr>{_cell(expr)}{_cell(scope)}{_cell(value)}<td class="{css}">{verdict}</td></tr>'
+        )
+    out.append("</table>")
+    return "\n".join(out)

@@ -1,0 +1,138 @@
+"""Replay: run a saved session's plan again and apply its live changes at the same offsets.
+
+Offsets are measured on the run handle's own clock (``handle.elapsed()``, zero when the
+workers are ready), the same clock the original control log was stamped with, so a change
+lands within a tick of where it was made.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+from stressdeck.core.errors import InputError
+from stressdeck.engine.plan import Plan, build_plan
+from stressdeck.engine.snapshot import INTERRUPTED, STOPPED, STOPPING, ControlEvent, Snapshot
+from stressdeck.profiles.profile import Profile, parse_profile
+from stressdeck.sessions.session import Session
+
+# Wake this much before a change is due. The runner folds statistics on the same loop at tick
+# boundaries, and a fold can hold the loop for a good part of a tick; a change due on a
+# boundary (as replayed offsets often are) that loses the race waits the whole fold. Landing
+# 20 ms early is the better error.
+EARLY = 0.02
+# A replay that ends where its original was interrupted; still starts with INTERRUPTED, so a
+# replay of this replay stops at the same point too.
+REPLAYED_INTERRUPT = "interrupted here in the original run"
+
+
+class Steerable(Protocol):
+    """What a replay needs of a run: ``RunHandle`` has all of it."""
+
+    @property
+    def state(self) -> str: ...
+
+    def elapsed(self) -> float: ...
+
+    def set_users(self, users: int) -> None: ...
+
+    def set_rate(self, rate: float) -> None: ...
+
+    def pause(self) -> None: ...
+
+    def resume(self) -> None: ...
+
+    async def stop(self, reason: str = ...) -> Snapshot: ...
+
+
+def replay_inputs(
+    session: Session, source: str, *, base_url: str | None = None, i_know: bool = False
+) -> tuple[Profile, dict[str, Any], Plan]:
+    """The saved profile, its overrides (``base_url`` wins) and the plan they build.
+
+    Raises InputError naming the session file when the saved profile no longer builds
+    (a missing ``${ENV}`` variable, a data file that moved ...).
+    """
+    saved = session.plan
+    overrides = dict(saved.overrides)
+    if base_url is not None:
+        overrides["base_url"] = base_url
+    try:
+        # Parsed as the original profile file, so relative data files resolve as they did.
+        profile = parse_profile(saved.document, saved.source or source)
+        plan = build_plan(
+            profile,
+            **overrides,
+            max_duration=saved.load.max_duration,
+            tick=saved.load.tick,
+            i_know=i_know,
+        )
+    except InputError as exc:
+        if exc.source.startswith("--"):  # a command-line option, e.g. a bad --base-url
+            raise
+        field = f"plan.profile.{exc.field}" if exc.field else "plan.profile"
+        raise InputError(source, field, exc.message) from None
+    return profile, overrides, plan
+
+
+def plan_for_replay(
+    session: Session, source: str, *, base_url: str | None = None, i_know: bool = False
+) -> Plan:
+    """The plan to replay; raises InputError as ``replay_inputs`` does."""
+    return replay_inputs(session, source, base_url=base_url, i_know=i_know)[2]
+
+
+def replay_events(session: Session) -> tuple[ControlEvent, ...]:
+    """The changes to apply, in the order they were made."""
+    return tuple(sorted(session.results.control_log, key=lambda event: event.offset))
+
+
+def apply_event(handle: Steerable, event: ControlEvent) -> None:
+    """Apply one non-stop change; unknown commands were refused when the session was loaded."""
+    if event.command == "users" and event.value is not None:
+        handle.set_users(int(event.value))
+    elif event.command == "rate" and event.value is not None:
+        handle.set_rate(float(event.value))
+    elif event.command == "pause":
+        handle.pause()
+    elif event.command == "resume":
+        handle.resume()
+
+
+async def _sleep_until(handle: Steerable, offset: float) -> None:
+    delay = offset - EARLY - handle.elapsed()
+    if delay > 0:
+        await asyncio.sleep(delay)
+
+
+async def steer(
+    handle: Steerable,
+    events: Sequence[ControlEvent],
+    *,
+    stop_at: float | None = None,
+    stop_reason: str = REPLAYED_INTERRUPT,
+) -> None:
+    """Apply ``events`` at their offsets; stop at ``stop_at`` if the original run was cut short.
+
+    Returns early when the run ends by itself (duration, a cap, an abort).
+    """
+    for event in events:
+        await _sleep_until(handle, event.offset)
+        if handle.state in (STOPPING, STOPPED):
+            return
+        if event.command == "stop":
+            await handle.stop()
+            return
+        apply_event(handle, event)
+    if stop_at is not None:
+        await _sleep_until(handle, stop_at)
+        if handle.state not in (STOPPING, STOPPED):
+            await handle.stop(stop_reason)
+
+
+def stop_offset(session: Session) -> float | None:
+    """Where to cut a replay short: an interrupted original stopped before its planned end."""
+    if session.results.stop_reason.startswith(INTERRUPTED):
+        return session.results.elapsed
+    return None

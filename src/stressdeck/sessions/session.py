@@ -1,0 +1,701 @@
+"""Saved sessions: what a run was asked to do and what happened, in one TOML or JSON file.
+
+One schema for both formats (the extension decides). A session holds the profile as written
+(``${ENV}`` references kept, literal secrets redacted), the overrides and effective load,
+the control log, the ``--json`` results, and the encoded HDR histograms so percentiles can be
+recomputed or merged later. ``load_session`` validates everything it reads: a bad file is one
+``InputError`` line naming the file and the field, never a traceback.
+
+Format versions: 1 is the first. 2 adds the generator's whole-run figures (``saturated_seconds``
+and the peaks) and, for a run with a metrics URL, ``results.target_metrics``; a format 2 file
+without them means "none", a format 1 file "not recorded". Both are read; only 2 is written.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import platform
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import psutil
+import tomli_w
+
+from stressdeck import __version__
+from stressdeck.core.errors import InputError
+from stressdeck.core.files import WriteError, write_atomic
+from stressdeck.core.redact import redact_document, redact_urls
+from stressdeck.engine.plan import Plan
+from stressdeck.engine.snapshot import (
+    STOPPED,
+    ControlEvent,
+    EndpointSummary,
+    GeneratorHealth,
+    Percentiles,
+    Snapshot,
+    TimelinePoint,
+)
+from stressdeck.engine.stats import decode_histogram, log_buckets, summarise
+from stressdeck.profiles.presets import Stage
+from stressdeck.profiles.profile import SUFFIXES, read_document
+from stressdeck.profiles.thresholds import ThresholdResult
+from stressdeck.sessions.fields import (
+    Reader,
+    read_health,
+    read_target_metrics,
+)
+from stressdeck.sessions.summary import results_dict
+from stressdeck.target.metrics import MetricsSnapshot
+
+FORMAT_VERSION = 2
+
+
+@dataclass(frozen=True)
+class Host:
+    """The machine that generated the load: figures from a laptop and a CI box differ."""
+
+    cores: int
+    ram_bytes: int
+    os: str
+    python: str
+
+
+@dataclass(frozen=True)
+class LoadSettings:
+    """The load the run started with, after the overrides (``None``: not set)."""
+
+    model: str
+    users: int
+    rate: float | None = None
+    max_in_flight: int | None = None
+    duration: float | None = None
+    requests: int | None = None
+    preset: str | None = None
+    stages: tuple[Stage, ...] = ()
+    max_duration: float = 600.0
+    tick: float = 0.25
+
+
+@dataclass(frozen=True)
+class SavedPlan:
+    name: str
+    source: str  # the profile file the run was started from
+    target: str
+    document: Mapping[str, Any]  # the profile as written; literal secrets "<redacted>"
+    overrides: Mapping[str, Any]  # build_plan keyword arguments given on the command line
+    load: LoadSettings
+
+
+@dataclass(frozen=True)
+class EndpointResult:
+    """One endpoint's (or the total's) final figures, as in the ``--json`` results."""
+
+    name: str
+    requests: int
+    errors: int
+    rps: float
+    error_rate: float
+    status_counts: Mapping[str, int] = field(default_factory=dict)
+    error_counts: Mapping[str, int] = field(default_factory=dict)
+    bytes: int = 0
+    dropped: int = 0
+    cancelled: int = 0
+    skipped: int = 0
+    latency_ms: Mapping[str, float] = field(default_factory=dict)
+    service_ms: Mapping[str, float] = field(default_factory=dict)
+    ttfb_ms: Mapping[str, float] = field(default_factory=dict)
+    skip_reasons: Mapping[str, int] = field(default_factory=dict)
+    chunks: int = 0  # streaming: HTTP chunks and server-sent events received
+    events: int = 0
+
+
+@dataclass(frozen=True)
+class Results:
+    """The ``--json`` results document, typed."""
+
+    name: str
+    target: str
+    model: str
+    elapsed: float
+    stop_reason: str
+    total: EndpointResult
+    endpoints: tuple[EndpointResult, ...]
+    thresholds: tuple[ThresholdResult, ...]
+    control_log: tuple[ControlEvent, ...]
+    timeline: tuple[TimelinePoint, ...]
+    generator: GeneratorHealth
+    target_metrics: MetricsSnapshot | None = None  # None: the run had no metrics URL
+
+    @property
+    def thresholds_ok(self) -> bool:
+        return all(result.ok for result in self.thresholds)
+
+
+@dataclass(frozen=True)
+class Session:
+    format_version: int
+    stressdeck_version: str
+    created: str  # UTC, ISO 8601
+    host: Host
+    plan: SavedPlan
+    results: Results
+    histograms: Mapping[str, str]  # "total/latency", "<endpoint>/ttfb" ... -> base64 HDR
+    replay_of: str | None = None
+
+    @property
+    def control_log(self) -> tuple[ControlEvent, ...]:
+        return self.results.control_log
+
+
+# -- building ------------------------------------------------------------------------------
+
+
+def host_info() -> Host:
+    try:
+        ram = int(psutil.virtual_memory().total)
+    except (psutil.Error, OSError):
+        ram = 0
+    return Host(
+        cores=os.cpu_count() or 0,
+        ram_bytes=ram,
+        os=platform.platform(),
+        python=platform.python_version(),
+    )
+
+
+def build_session(
+    plan: Plan,
+    snapshot: Snapshot,
+    *,
+    keep_secrets: bool = False,
+    replay_of: str | None = None,
+    created: datetime | None = None,
+) -> Session:
+    """The session of a run, exactly as ``load_session`` will read it back."""
+    document = copy.deepcopy(dict(plan.document))
+    overrides = dict(plan.overrides)
+    results = results_dict(snapshot, plan.name)  # target metrics arrive with their URL redacted
+    if not keep_secrets:
+        document = redact_document(document)
+        redact_urls(overrides)
+    load = plan.load
+    settings = LoadSettings(
+        model=load.model,
+        users=load.users,
+        rate=load.rate,
+        max_in_flight=load.max_in_flight,
+        duration=load.duration,
+        requests=load.requests,
+        preset=load.preset,
+        stages=tuple(load.stages),
+        max_duration=plan.max_duration,
+        tick=plan.tick,
+    )
+    when = created or datetime.now(UTC)
+    raw = {
+        "format_version": FORMAT_VERSION,
+        "stressdeck_version": __version__,
+        "created": when.astimezone(UTC).isoformat(timespec="seconds"),
+        "host": _host_dict(host_info()),
+        "plan": {
+            "name": plan.name,
+            "source": plan.source,
+            "target": plan.target,
+            "overrides": overrides,
+            "load": _load_dict(settings),
+        },
+        "results": results,
+        "histograms": dict(snapshot.histograms),
+        "replay_of": replay_of,
+    }
+    raw = _drop_none(raw)
+    raw["plan"]["profile"] = document  # verbatim: a JSON profile's null is meaningful
+    # Parsing what we are about to write guarantees that save then load gives an equal Session.
+    return session_from_document(raw, "<session>")
+
+
+# -- rebuilding a snapshot ----------------------------------------------------------------
+
+
+def snapshot_from_session(session: Session) -> Snapshot:
+    """The final snapshot of a saved run, so a screen can show it as it shows a finished one.
+
+    Figures the session holds are used as saved (rounded as in the file, so the console and
+    a report agree); percentiles it does not hold (p90 of ttfb, say) and the latency buckets
+    come from the saved HDR histograms. Live-only figures (in flight, the last tick's rate,
+    the recent buckets) are zero or empty: the run is over.
+    """
+    results = session.results
+    histograms = {name: decode_histogram(text) for name, text in session.histograms.items()}
+    last = results.timeline[-1] if results.timeline else None
+    load = session.plan.load
+    total_latency = histograms.get("total/latency")
+    return Snapshot(
+        elapsed=results.elapsed,
+        state=STOPPED,
+        model=results.model,
+        target=results.target,
+        users=last.users if last is not None else load.users,
+        active_users=0,
+        rate=last.rate if last is not None else load.rate,
+        in_flight=0,
+        total=_summary(results.total, "total", histograms),
+        endpoints=tuple(_summary(ep, ep.name, histograms) for ep in results.endpoints),
+        timeline=results.timeline,
+        control_log=results.control_log,
+        thresholds=results.thresholds,
+        latency_buckets=log_buckets(total_latency) if total_latency is not None else (),
+        stop_reason=results.stop_reason,
+        health=results.generator,
+        histograms=dict(session.histograms),
+        target_metrics=results.target_metrics,
+    )
+
+
+def _summary(ep: EndpointResult, key: str, histograms: Mapping[str, Any]) -> EndpointSummary:
+    def percentiles(kind: str, saved: Mapping[str, float]) -> Percentiles:
+        histogram = histograms.get(f"{key}/{kind}")
+        measured = summarise(histogram) if histogram is not None else Percentiles()
+        figures = {
+            name: saved.get(name, getattr(measured, name))
+            for name in ("p50", "p90", "p95", "p99", "p999", "max", "mean")
+        }
+        return Percentiles(**figures, count=measured.count)
+
+    return EndpointSummary(
+        name=ep.name,
+        requests=ep.requests,
+        errors=ep.errors,
+        rps=ep.rps,
+        error_rate=ep.error_rate,
+        status_counts={int(code): n for code, n in ep.status_counts.items()},
+        error_counts=dict(ep.error_counts),
+        bytes=ep.bytes,
+        latency_ms=percentiles("latency", ep.latency_ms),
+        service_ms=percentiles("service", ep.service_ms),
+        ttfb_ms=percentiles("ttfb", ep.ttfb_ms),
+        dropped=ep.dropped,
+        cancelled=ep.cancelled,
+        skipped=ep.skipped,
+        skip_reasons=dict(ep.skip_reasons),
+        chunks=ep.chunks,
+        events=ep.events,
+    )
+
+
+# -- writing -------------------------------------------------------------------------------
+
+
+def session_to_document(session: Session) -> dict[str, Any]:
+    """The file's content as plain data: None values are left out (TOML has no null)."""
+    plan, results = session.plan, session.results
+    document: dict[str, Any] = {
+        "format_version": session.format_version,
+        "stressdeck_version": session.stressdeck_version,
+        "created": session.created,
+        "replay_of": session.replay_of,
+        "host": _host_dict(session.host),
+        "plan": {
+            "name": plan.name,
+            "source": plan.source,
+            "target": plan.target,
+            "overrides": dict(plan.overrides),
+            "load": _load_dict(plan.load),
+        },
+        "results": {
+            "name": results.name,
+            "target": results.target,
+            "model": results.model,
+            "elapsed": results.elapsed,
+            "stop_reason": results.stop_reason,
+            "summary": {
+                "total": _endpoint_dict(results.total),
+                "endpoints": {ep.name: _endpoint_dict(ep) for ep in results.endpoints},
+            },
+            "thresholds": [
+                {"expr": r.expr, "endpoint": r.endpoint, "value": r.value, "ok": r.ok}
+                for r in results.thresholds
+            ],
+            "control_log": [
+                {"offset": e.offset, "command": e.command, "value": e.value}
+                for e in results.control_log
+            ],
+            "timeline": [_timeline_dict(p) for p in results.timeline],
+            "generator": asdict(results.generator),
+            "target_metrics": None
+            if results.target_metrics is None
+            else results.target_metrics.to_dict(),
+        },
+        "histograms": dict(session.histograms),  # last, always: see _read_histograms
+    }
+    document = _drop_none(document)
+    # The profile is kept verbatim; a JSON profile may hold null, which only JSON can write.
+    document["plan"]["profile"] = copy.deepcopy(dict(plan.document))
+    return document
+
+
+def dumps_session(session: Session, suffix: str) -> str:
+    """The session as TOML or JSON text (``suffix`` is ".toml" or ".json")."""
+    document = session_to_document(session)
+    if suffix == ".json":
+        return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+    profile = document["plan"].pop("profile")
+    if _holds_none(profile):
+        document["plan"]["profile_json"] = json.dumps(profile, ensure_ascii=False)
+    else:
+        document["plan"]["profile"] = profile
+    return tomli_w.dumps(document)
+
+
+def write_session(path: str | Path, session: Session, *, overwrite: bool = False) -> Path:
+    """Write atomically; an existing file is kept unless ``overwrite``. Raises WriteError."""
+    target = Path(path)
+    suffix = target.suffix.lower()
+    if suffix not in SUFFIXES:
+        raise WriteError(f"{target}: expected a .toml or .json file name")
+    try:
+        text = dumps_session(session, suffix)
+    except (TypeError, ValueError) as exc:  # a value the format cannot hold
+        raise WriteError(f"{target}: cannot encode the session ({exc})") from None
+    return write_atomic(target, text, overwrite=overwrite)
+
+
+def save_session(
+    path: str | Path,
+    plan: Plan,
+    snapshot: Snapshot,
+    *,
+    overwrite: bool = False,
+    keep_secrets: bool = False,
+    replay_of: str | None = None,
+) -> Path:
+    """Save a run (finished or partial) as a session; TOML or JSON by extension.
+
+    Atomic; raises WriteError (one line naming the file) when it cannot write or when the
+    file exists and ``overwrite`` is False.
+    """
+    try:
+        session = build_session(plan, snapshot, keep_secrets=keep_secrets, replay_of=replay_of)
+    except (
+        InputError
+    ) as exc:  # a value the schema refuses (say, a non-finite number): a bug, said in one line
+        raise WriteError(f"{path}: cannot save the session ({exc.line()})") from None
+    return write_session(path, session, overwrite=overwrite)
+
+
+# -- reading -------------------------------------------------------------------------------
+
+
+def load_session(path: str | Path) -> Session:
+    """Read and validate a session file; raises InputError (one line) on any problem."""
+    source = str(path)
+    document = read_document(source)
+    return session_from_document(document, source)
+
+
+def session_from_document(document: Mapping[str, Any], source: str) -> Session:
+    r = Reader(source)
+    version = document.get("format_version")
+    if version is None:
+        raise InputError(source, "format_version", "missing (is this a stressdeck session file?)")
+    version = r.integer(document, "format_version", "")
+    if version > FORMAT_VERSION:
+        raise InputError(
+            source,
+            "format_version",
+            f"version {version} is newer than this stressdeck reads ({FORMAT_VERSION}); "
+            "upgrade stressdeck to read it",
+        )
+    if version < 1:  # 1 and 2 both read: what 2 added defaults to "not recorded"
+        raise InputError(source, "format_version", f"expected 1 to {FORMAT_VERSION}, got {version}")
+    host = r.table(document, "host", "")
+    plan = r.table(document, "plan", "")
+    results = r.table(document, "results", "")
+    return Session(
+        format_version=version,
+        stressdeck_version=r.string(document, "stressdeck_version", ""),
+        created=r.string(document, "created", ""),
+        host=Host(
+            cores=r.integer(host, "cores", "host"),
+            ram_bytes=r.integer(host, "ram_bytes", "host"),
+            os=r.string(host, "os", "host"),
+            python=r.string(host, "python", "host"),
+        ),
+        plan=_read_plan(r, plan),
+        results=_read_results(r, results),
+        histograms=_read_histograms(r, document),
+        replay_of=r.optional_string(document, "replay_of", ""),
+    )
+
+
+def _read_histograms(r: Reader, document: Mapping[str, Any]) -> dict[str, str]:
+    # Always written, and written last: a TOML file cut anywhere before it still parses, so
+    # requiring it is what tells a truncated file from a complete one.
+    histograms = r.string_map(document, "histograms", "", required=True)
+    for name, text in histograms.items():
+        try:
+            decode_histogram(text)
+        except Exception:  # hdrh raises its own types as well as binascii/zlib errors
+            raise r.fail(f"histograms.{name}", "expected a base64-encoded HDR histogram") from None
+    return histograms
+
+
+def _read_plan(r: Reader, plan: Mapping[str, Any]) -> SavedPlan:
+    if "profile_json" in plan and "profile" not in plan:
+        text = r.string(plan, "profile_json", "plan")
+        try:
+            profile = json.loads(text)
+        except (ValueError, RecursionError):  # JSONDecodeError, or a 4,300+ digit integer
+            raise r.fail("plan.profile_json", "expected the profile as JSON text") from None
+        if not isinstance(profile, dict):
+            raise r.fail("plan.profile_json", "expected a JSON object")
+    else:
+        profile = dict(r.table(plan, "profile", "plan"))
+    load = r.table(plan, "load", "plan")
+    stages = []
+    for index, item in enumerate(r.array(load, "stages", "plan.load", required=False)):
+        where = f"plan.load.stages[{index}]"
+        stage = r.as_table(item, where)
+        stages.append(
+            Stage(
+                duration=r.number(stage, "duration", where), target=r.number(stage, "target", where)
+            )
+        )
+    return SavedPlan(
+        name=r.string(plan, "name", "plan"),
+        source=r.string(plan, "source", "plan"),
+        target=r.string(plan, "target", "plan"),
+        document=profile,
+        overrides=_read_overrides(r, r.table(plan, "overrides", "plan", required=False)),
+        load=LoadSettings(
+            model=r.choice(load, "model", "plan.load", ("closed", "open")),
+            users=r.integer(load, "users", "plan.load"),
+            rate=r.optional_number(load, "rate", "plan.load"),
+            max_in_flight=r.optional_integer(load, "max_in_flight", "plan.load"),
+            duration=r.optional_number(load, "duration", "plan.load"),
+            requests=r.optional_integer(load, "requests", "plan.load"),
+            preset=r.optional_string(load, "preset", "plan.load"),
+            stages=tuple(stages),
+            max_duration=r.number(load, "max_duration", "plan.load"),
+            tick=r.number(load, "tick", "plan.load"),
+        ),
+    )
+
+
+_OVERRIDE_TYPES = {
+    "base_url": "string",
+    "model": "string",
+    "preset": "string",
+    "users": "integer",
+    "requests": "integer",
+    "rate": "number",
+    "duration": "number",
+    "metrics_url": "string",
+    "metrics": "string_list",
+}
+
+
+def _read_overrides(r: Reader, table: Mapping[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key in table:
+        kind = _OVERRIDE_TYPES.get(key)
+        if kind is None:
+            raise r.fail(
+                f"plan.overrides.{key}",
+                "unknown override; expected one of " + ", ".join(_OVERRIDE_TYPES),
+            )
+        out[key] = getattr(r, kind)(table, key, "plan.overrides")
+    return out
+
+
+def _read_results(r: Reader, results: Mapping[str, Any]) -> Results:
+    summary = r.table(results, "summary", "results")
+    endpoints_table = r.table(summary, "endpoints", "results.summary")
+    endpoints = tuple(
+        _read_endpoint(
+            r,
+            r.as_table(value, f"results.summary.endpoints.{name}"),
+            str(name),
+            f"results.summary.endpoints.{name}",
+        )
+        for name, value in endpoints_table.items()
+    )
+    thresholds = []
+    for index, item in enumerate(r.array(results, "thresholds", "results", required=False)):
+        where = f"results.thresholds[{index}]"
+        t = r.as_table(item, where)
+        thresholds.append(
+            ThresholdResult(
+                expr=r.string(t, "expr", where),
+                endpoint=r.optional_string(t, "endpoint", where),
+                value=r.optional_number(t, "value", where),
+                ok=r.boolean(t, "ok", where),
+            )
+        )
+    control = []
+    for index, item in enumerate(r.array(results, "control_log", "results", required=False)):
+        where = f"results.control_log[{index}]"
+        e = r.as_table(item, where)
+        control.append(
+            ControlEvent(
+                offset=r.number(e, "offset", where),
+                command=r.choice(e, "command", where, ("users", "rate", "pause", "resume", "stop")),
+                value=r.optional_number(e, "value", where),
+            )
+        )
+    timeline = []
+    for index, item in enumerate(r.array(results, "timeline", "results", required=False)):
+        where = f"results.timeline[{index}]"
+        p = r.as_table(item, where)
+        timeline.append(
+            TimelinePoint(
+                t=r.number(p, "t", where),
+                span=r.number(p, "span", where),
+                requests=r.integer(p, "requests", where),
+                rps=r.number(p, "rps", where),
+                errors=r.integer(p, "errors", where),
+                p50=r.number(p, "p50", where),
+                p95=r.number(p, "p95", where),
+                p99=r.number(p, "p99", where),
+                users=r.integer(p, "users", where),
+                rate=r.optional_number(p, "rate", where),
+                dropped=r.integer(p, "dropped", where, default=0),
+            )
+        )
+    metrics = r.table(results, "target_metrics", "results", required=False)
+    return Results(
+        name=r.string(results, "name", "results"),
+        target=r.string(results, "target", "results"),
+        model=r.string(results, "model", "results"),
+        elapsed=r.number(results, "elapsed", "results"),
+        stop_reason=r.string(results, "stop_reason", "results", default=""),
+        total=_read_endpoint(
+            r, r.table(summary, "total", "results.summary"), "total", "results.summary.total"
+        ),
+        endpoints=endpoints,
+        thresholds=tuple(thresholds),
+        control_log=tuple(control),
+        timeline=tuple(timeline),
+        generator=read_health(
+            r, r.table(results, "generator", "results", required=False), "results.generator"
+        ),
+        target_metrics=read_target_metrics(r, metrics, "results.target_metrics")
+        if metrics
+        else None,
+    )
+
+
+def _read_status_counts(r: Reader, table: Mapping[str, Any], where: str) -> dict[str, int]:
+    counts = r.integer_map(table, "status_counts", where)
+    for code in counts:
+        # Keys are HTTP status codes written as text (TOML keys are strings); a snapshot wants ints.
+        if not (code.isascii() and code.isdigit() and len(code) <= 3):
+            raise r.fail(
+                f"{where}.status_counts.{code}", "expected an HTTP status code (up to 3 digits)"
+            )
+    return counts
+
+
+def _read_endpoint(r: Reader, table: Mapping[str, Any], name: str, where: str) -> EndpointResult:
+    return EndpointResult(
+        name=name,
+        requests=r.integer(table, "requests", where),
+        errors=r.integer(table, "errors", where),
+        rps=r.number(table, "rps", where),
+        error_rate=r.number(table, "error_rate", where),
+        status_counts=_read_status_counts(r, table, where),
+        error_counts=r.integer_map(table, "error_counts", where),
+        bytes=r.integer(table, "bytes", where, default=0),
+        dropped=r.integer(table, "dropped", where, default=0),
+        cancelled=r.integer(table, "cancelled", where, default=0),
+        skipped=r.integer(table, "skipped", where, default=0),
+        latency_ms=r.number_map(table, "latency_ms", where, required=("p50", "p95", "p99")),
+        service_ms=r.number_map(table, "service_ms", where),
+        ttfb_ms=r.number_map(table, "ttfb_ms", where),
+        skip_reasons=r.integer_map(table, "skip_reasons", where),
+        chunks=r.integer(table, "chunks", where, default=0),
+        events=r.integer(table, "events", where, default=0),
+    )
+
+
+# -- helpers -------------------------------------------------------------------------------
+
+
+def _host_dict(host: Host) -> dict[str, Any]:
+    return {"cores": host.cores, "ram_bytes": host.ram_bytes, "os": host.os, "python": host.python}
+
+
+def _load_dict(load: LoadSettings) -> dict[str, Any]:
+    return {
+        "model": load.model,
+        "users": load.users,
+        "rate": load.rate,
+        "max_in_flight": load.max_in_flight,
+        "duration": load.duration,
+        "requests": load.requests,
+        "preset": load.preset,
+        "stages": [{"duration": s.duration, "target": s.target} for s in load.stages],
+        "max_duration": load.max_duration,
+        "tick": load.tick,
+    }
+
+
+def _endpoint_dict(ep: EndpointResult) -> dict[str, Any]:
+    return {
+        "requests": ep.requests,
+        "errors": ep.errors,
+        "rps": ep.rps,
+        "error_rate": ep.error_rate,
+        "status_counts": dict(ep.status_counts),
+        "error_counts": dict(ep.error_counts),
+        "bytes": ep.bytes,
+        "dropped": ep.dropped,
+        "cancelled": ep.cancelled,
+        "skipped": ep.skipped,
+        "latency_ms": dict(ep.latency_ms),
+        "service_ms": dict(ep.service_ms),
+        "ttfb_ms": dict(ep.ttfb_ms),
+        "skip_reasons": dict(ep.skip_reasons),
+        "chunks": ep.chunks,
+        "events": ep.events,
+    }
+
+
+def _timeline_dict(p: TimelinePoint) -> dict[str, Any]:
+    return {
+        "t": p.t,
+        "span": p.span,
+        "requests": p.requests,
+        "rps": p.rps,
+        "errors": p.errors,
+        "p50": p.p50,
+        "p95": p.p95,
+        "p99": p.p99,
+        "users": p.users,
+        "rate": p.rate,
+        "dropped": p.dropped,
+    }
+
+
+def _drop_none(value: Any) -> Any:
+    """Leave out None in tables: the reader takes a missing key as None, in both formats."""
+    if isinstance(value, Mapping):
+        return {k: _drop_none(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_drop_none(v) for v in value]
+    return value
+
+
+def _holds_none(value: Any) -> bool:
+    if value is None:
+        return True
+    if isinstance(value, Mapping):
+        return any(_holds_none(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_holds_none(v) for v in value)
+    return False

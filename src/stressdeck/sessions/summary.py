@@ -1,0 +1,253 @@
+"""Exporters of a finished (or running) snapshot: a text summary and the JSON results.
+
+The JSON shape (``results_dict``) is the contract CI scripts read; it is documented in the
+README and reused verbatim as the ``summary`` of saved sessions.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from typing import IO, Any
+
+from stressdeck.core.text import printable
+from stressdeck.engine.snapshot import EndpointSummary, Percentiles, Snapshot
+
+# A tick or two of lag (a GC pause, the run's start) is not a saturated generator.
+SATURATED_WARNING_SECONDS = 1.0
+
+
+def _percentiles(p: Percentiles, keys: tuple[str, ...]) -> dict[str, float]:
+    return {key: round(getattr(p, key), 3) for key in keys}
+
+
+def summary_dict(summary: EndpointSummary) -> dict[str, Any]:
+    return {
+        "requests": summary.requests,
+        "errors": summary.errors,
+        "rps": round(summary.rps, 3),
+        "error_rate": round(summary.error_rate, 6),
+        "status_counts": {str(code): n for code, n in summary.status_counts.items()},
+        "error_counts": dict(summary.error_counts),
+        "bytes": summary.bytes,
+        "dropped": summary.dropped,
+        "cancelled": summary.cancelled,
+        "skipped": summary.skipped,
+        "skip_reasons": dict(summary.skip_reasons),
+        "chunks": summary.chunks,
+        "events": summary.events,
+        "latency_ms": _percentiles(
+            summary.latency_ms, ("p50", "p90", "p95", "p99", "p999", "max", "mean")
+        ),
+        "service_ms": _percentiles(
+            summary.service_ms, ("p50", "p90", "p95", "p99", "p999", "max", "mean")
+        ),
+        "ttfb_ms": _percentiles(summary.ttfb_ms, ("p50", "p95", "p99")),
+    }
+
+
+def timeline_list(snapshot: Snapshot) -> list[dict[str, Any]]:
+    return [
+        {
+            "t": p.t,
+            "span": p.span,
+            "requests": p.requests,
+            "rps": round(p.rps, 3),
+            "errors": p.errors,
+            "p50": round(p.p50, 3),
+            "p95": round(p.p95, 3),
+            "p99": round(p.p99, 3),
+            "users": p.users,
+            **({"rate": p.rate} if p.rate is not None else {}),
+            "dropped": p.dropped,
+        }
+        for p in snapshot.timeline
+    ]
+
+
+def results_dict(snapshot: Snapshot, name: str = "") -> dict[str, Any]:
+    """The documented results document (``--json``)."""
+    return {
+        "name": name,
+        "target": snapshot.target,
+        "model": snapshot.model,
+        "elapsed": round(snapshot.elapsed, 3),
+        "stop_reason": snapshot.stop_reason,
+        "summary": {
+            "total": summary_dict(snapshot.total),
+            "endpoints": {ep.name: summary_dict(ep) for ep in snapshot.endpoints},
+        },
+        "thresholds": [
+            {"expr": r.expr, "endpoint": r.endpoint, "value": r.value, "ok": r.ok}
+            for r in snapshot.thresholds
+        ],
+        "control_log": [asdict(event) for event in snapshot.control_log],
+        "timeline": timeline_list(snapshot),
+        "generator": asdict(snapshot.health),
+        **(
+            {"target_metrics": snapshot.target_metrics.to_dict()} if snapshot.target_metrics else {}
+        ),
+    }
+
+
+def write_json(snapshot: Snapshot, out: IO[str], name: str = "") -> None:
+    json.dump(results_dict(snapshot, name), out, indent=2)
+    out.write("\n")
+
+
+def progress_line(snapshot: Snapshot) -> str:
+    """The once-a-second line of a headless run."""
+    total = snapshot.total
+    last = snapshot.timeline[-1] if snapshot.timeline else None
+    load = (
+        f"rate {snapshot.rate:g}/s"
+        if snapshot.model == "open" and snapshot.rate is not None
+        else f"users {snapshot.active_users}/{snapshot.users}"
+    )
+    rps = last.rps if last else total.interval_rps
+    p = (last.p50, last.p95, last.p99) if last else (0.0, 0.0, 0.0)
+    extra = f"  dropped {total.dropped}" if total.dropped else ""
+    paused = "  PAUSED" if snapshot.state == "paused" else ""
+    return (
+        f"[{snapshot.elapsed:6.1f}s] {load}  rps {rps:8.1f}  p50 {p[0]:7.2f}  p95 {p[1]:7.2f}  "
+        f"p99 {p[2]:7.2f} ms  errors {total.errors} ({total.error_rate:.2%}){extra}{paused}"
+    )
+
+
+def _row(summary: EndpointSummary, name: str) -> list[str]:
+    lat = summary.latency_ms
+    return [
+        printable(name, 28),
+        str(summary.requests),
+        f"{summary.rps:.1f}",
+        f"{summary.error_rate:.2%}",
+        f"{lat.p50:.2f}",
+        f"{lat.p95:.2f}",
+        f"{lat.p99:.2f}",
+        f"{lat.max:.2f}",
+        f"{summary.ttfb_ms.p95:.2f}",
+    ]
+
+
+def format_table(headers: list[str], rows: list[list[str]]) -> str:
+    widths = [
+        max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)
+    ]
+    lines = [
+        "  ".join(
+            h.ljust(w) if i == 0 else h.rjust(w)
+            for i, (h, w) in enumerate(zip(headers, widths, strict=False))
+        )
+    ]
+    lines.append("  ".join("-" * w for w in widths))
+    for row in rows:
+        lines.append(
+            "  ".join(
+                c.ljust(w) if i == 0 else c.rjust(w)
+                for i, (c, w) in enumerate(zip(row, widths, strict=False))
+            )
+        )
+    return "\n".join(lines)
+
+
+def summary_text(snapshot: Snapshot) -> str:
+    """The final summary of a headless run: per endpoint, codes, errors and thresholds."""
+    total = snapshot.total
+    headers = [
+        "endpoint",
+        "requests",
+        "rps",
+        "err %",
+        "p50 ms",
+        "p95 ms",
+        "p99 ms",
+        "max ms",
+        "ttfb p95",
+    ]
+    rows = [_row(ep, ep.name) for ep in snapshot.endpoints] + [_row(total, "TOTAL")]
+    parts = [format_table(headers, rows), ""]
+    codes = ", ".join(f"{code}: {n}" for code, n in total.status_counts.items()) or "none"
+    errors = ", ".join(f"{kind}: {n}" for kind, n in total.error_counts.items()) or "none"
+    parts.append(f"status codes: {codes}")
+    parts.append(f"errors: {errors}")
+    counted = sum(total.status_counts.values()) + sum(total.error_counts.values())
+    parts.append(
+        f"requests: {total.requests} completed (= {counted} by status and error class), "
+        f"{total.cancelled} cancelled at stop, {total.dropped} dropped, {total.skipped} skipped"
+    )
+    if total.skip_reasons:
+        reasons = ", ".join(
+            f"{printable(reason, 60)}: {n}" for reason, n in total.skip_reasons.items()
+        )
+        parts.append(f"skipped: {reasons}")
+    streams = [ep for ep in snapshot.endpoints if ep.chunks or ep.events]
+    for ep in streams:
+        parts.append(
+            f"stream {printable(ep.name, 28)}: ttfb p50 {ep.ttfb_ms.p50:.2f} ms, last byte p50 "
+            f"{ep.service_ms.p50:.2f} ms, {ep.chunks} chunks, {ep.events} events, {ep.bytes} bytes"
+        )
+    if snapshot.target_metrics is not None:
+        parts.append(target_metrics_text(snapshot))
+    if snapshot.model == "open":
+        s = total.service_ms
+        parts.append(
+            f"service time (from actual send): p50 {s.p50:.2f}  p95 {s.p95:.2f}  p99 {s.p99:.2f} ms"
+        )
+    parts.append(f"elapsed {snapshot.elapsed:.2f}s, {printable(snapshot.stop_reason)}")
+    health = snapshot.health
+    if health.saturated_seconds >= SATURATED_WARNING_SECONDS:
+        parts.append(
+            f"warning: the load generator was saturated for {health.saturated_seconds:.1f} s of "
+            f"{snapshot.elapsed:.1f} s (peaks: loop lag {health.peak_loop_lag_ms:.0f} ms, send lag "
+            f"{health.peak_send_lag_ms:.0f} ms, CPU {health.peak_cpu_percent:.0f}% over "
+            f"{health.processes} process(es)): figures may measure stressdeck, not the target"
+        )
+    if snapshot.thresholds:
+        parts.append("")
+        parts.append(thresholds_text(snapshot))
+    return "\n".join(parts)
+
+
+def target_metrics_text(snapshot: Snapshot) -> str:
+    """The target's own metrics: the scrape count and each followed series' last and peak value."""
+    metrics = snapshot.target_metrics
+    assert metrics is not None
+    lines = [
+        f"target metrics: {metrics.scrapes} scrapes of {printable(metrics.url)}, {metrics.failures} failed"
+        + (f" (last error: {printable(metrics.last_error, 80)})" if metrics.last_error else "")
+    ]
+    for series in metrics.series:
+        values = [v for v in series.values() if v is not None]
+        if values:
+            lines.append(
+                f"  {printable(series.spec, 60)}: last {values[-1]:.4g}{printable(series.unit)}, "
+                f"max {max(values):.4g}{printable(series.unit)}"
+            )
+        else:
+            lines.append(f"  {printable(series.spec, 60)}: no value")
+    return "\n".join(lines)
+
+
+def thresholds_text(snapshot: Snapshot) -> str:
+    rows = []
+    for r in snapshot.thresholds:
+        value = "n/a" if r.value is None else _format_metric(r.metric, r.value)
+        rows.append(
+            [
+                printable(r.expr, 40),
+                printable(r.endpoint or "total", 28),
+                value,
+                "pass" if r.ok else "FAIL",
+            ]
+        )
+    return format_table(["threshold", "scope", "measured", "result"], rows)
+
+
+def _format_metric(metric: str, value: float) -> str:
+    if metric == "error_rate":
+        return f"{value:.2%}"
+    if metric in ("rps",):
+        return f"{value:.1f}/s"
+    if metric == "dropped":
+        return f"{value:g}"
+    return f"{value:.2f} ms"
