@@ -207,21 +207,17 @@ def make_plan(
 ) -> Any:
     """Closed model with ``users``; with ``rate``, the open model at that many requests/s."""
     from stressdeck.engine import build_plan
+    from stressdeck.engine.overrides import Overrides
 
     if rate:
         return build_plan(
             make_profile(url, users),
-            model="open",
-            rate=rate,
-            duration=duration,
-            requests=requests,
+            Overrides(model="open", rate=rate, duration=duration, requests=requests),
             max_duration=max_duration,
         )
     return build_plan(
         make_profile(url, users),
-        users=users,
-        duration=duration,
-        requests=requests,
+        Overrides(users=users, duration=duration, requests=requests),
         max_duration=max_duration,
     )
 

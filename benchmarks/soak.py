@@ -27,6 +27,7 @@ import psutil
 
 from stressdeck.core.hosts import is_loopback_url
 from stressdeck.engine import build_plan, start
+from stressdeck.engine.overrides import Overrides
 from stressdeck.profiles.profile import parse_profile
 
 MIB = 1024 * 1024
@@ -102,9 +103,7 @@ def soak_plan(url: str, rate: float, seconds: float, path: str):
     }
     return build_plan(
         parse_profile(document, "soak.py"),
-        model="open",
-        rate=rate,
-        duration=seconds,
+        Overrides(model="open", rate=rate, duration=seconds),
         max_duration=seconds + 120,
     )
 

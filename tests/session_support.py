@@ -8,6 +8,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from stressdeck.engine import Plan, RunHandle, Snapshot, build_plan, start
+from stressdeck.engine.overrides import Overrides
 from stressdeck.profiles.profile import parse_profile
 
 # (offset in seconds, action on the handle): the live changes a test run makes.
@@ -38,7 +39,7 @@ async def run_document(
     **overrides: Any,
 ) -> tuple[Plan, Snapshot]:
     """Run a profile document to its end, applying ``changes`` at their offsets."""
-    plan = build_plan(parse_profile(document, source), **overrides)
+    plan = build_plan(parse_profile(document, source), Overrides(**overrides))
     handle = await start(plan)
     for offset, action in changes:
         await asyncio.sleep(max(offset - handle.elapsed(), 0))

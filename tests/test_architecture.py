@@ -109,8 +109,6 @@ def test_the_engine_never_imports_a_ui_library() -> None:
 
 def test_every_module_belongs_to_a_layer() -> None:
     loose = sorted(
-        module_name(p)
-        for p in PACKAGE.glob("*.py")
-        if p.stem not in ("__init__", "__main__")
+        module_name(p) for p in PACKAGE.glob("*.py") if p.stem not in ("__init__", "__main__")
     )
     assert loose == [], f"modules outside the layered packages: {loose}"

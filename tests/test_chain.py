@@ -14,6 +14,7 @@ from test_engine import assert_counted_once
 
 from stressdeck.core.errors import InputError
 from stressdeck.engine import build_plan, start
+from stressdeck.engine.overrides import Overrides
 from stressdeck.profiles.chain import parse_extractor
 from stressdeck.profiles.profile import load_profile, parse_profile
 from stressdeck.target.demo import DemoServerThread
@@ -65,7 +66,8 @@ def _plan(
     base_url: str, document: dict[str, Any], path: str = "chain.toml", **overrides: Any
 ) -> Any:
     return build_plan(
-        parse_profile({"name": "chain", "base_url": base_url, **document}, path), **overrides
+        parse_profile({"name": "chain", "base_url": base_url, **document}, path),
+        Overrides(**overrides),
     )
 
 
@@ -235,7 +237,9 @@ async def test_the_demo_flow_profile_runs_against_the_demo_target() -> None:
     profile = load_profile(ROOT / "profiles" / "demo-flow.toml")
     with DemoServerThread() as demo:
         final = await (
-            await start(build_plan(profile, base_url=demo.url, requests=40, duration=None))
+            await start(
+                build_plan(profile, Overrides(base_url=demo.url, requests=40, duration=None))
+            )
         ).wait()
     by_name = {ep.name: ep for ep in final.endpoints}
     assert by_name["create"].status_counts == {201: 10}

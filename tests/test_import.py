@@ -14,6 +14,7 @@ from conftest import ServerThread
 
 from stressdeck.core.errors import InputError
 from stressdeck.engine import Snapshot, build_plan, start
+from stressdeck.engine.overrides import Overrides
 from stressdeck.profiles.importers import (
     import_command,
     profile_from_curl,
@@ -37,7 +38,7 @@ def demo() -> Iterator[str]:
 
 async def run_profile(path: Path, base_url: str, env: dict[str, str] | None = None) -> Snapshot:
     profile = load_profile(path)
-    plan = build_plan(profile, base_url=base_url, duration=1.0, users=4, env=env or {})
+    plan = build_plan(profile, Overrides(base_url=base_url, duration=1.0, users=4), env=env or {})
     return await (await start(plan)).wait()
 
 

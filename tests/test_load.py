@@ -14,6 +14,7 @@ from test_engine import assert_counted_once, make_plan
 from stressdeck.core.errors import InputError
 from stressdeck.engine import build_plan, start
 from stressdeck.engine.load import stage_target
+from stressdeck.engine.overrides import Overrides
 from stressdeck.profiles.presets import PRESETS, Stage, preset_stages, stages_duration
 from stressdeck.profiles.profile import parse_profile
 from stressdeck.sessions.summary import thresholds_text
@@ -270,7 +271,7 @@ def test_open_model_needs_a_rate() -> None:
     )
     with pytest.raises(InputError, match="x.toml: load.rate: required for the open model"):
         build_plan(profile)
-    assert build_plan(profile, rate=50).load.max_in_flight == 500
+    assert build_plan(profile, Overrides(rate=50)).load.max_in_flight == 500
 
 
 def test_load_above_the_safety_caps_needs_i_know() -> None:
@@ -288,7 +289,9 @@ def test_load_above_the_safety_caps_needs_i_know() -> None:
         "20000 requests/s (pass --i-know to lift the cap)"
     )
     with pytest.raises(InputError, match=r"load.stages\[2\].target"):
-        build_plan(profile, model="closed", users=1_000, preset="spike")  # the burst is 5x
+        build_plan(
+            profile, Overrides(model="closed", users=1_000, preset="spike")
+        )  # the burst is 5x
     lifted = build_plan(profile, i_know=True)
     assert lifted.load.rate == 50_000 and lifted.max_rate is None
 

@@ -13,6 +13,7 @@ from conftest import ServerThread
 
 from stressdeck.core.errors import InputError
 from stressdeck.engine import build_plan, start
+from stressdeck.engine.overrides import Overrides
 from stressdeck.profiles.profile import parse_profile
 from stressdeck.target.demo import BUCKETS, DemoServerThread
 from stressdeck.target.metrics import (
@@ -193,7 +194,7 @@ async def test_scrape_while_traffic_runs(demo: str) -> None:
         "load": {"model": "open", "rate": 60},
         "endpoints": [{"name": "slow", "path": "/slow", "query": {"ms": "30"}}],
     }
-    plan = build_plan(parse_profile(document, "metrics.toml"), duration=3.0, env={})
+    plan = build_plan(parse_profile(document, "metrics.toml"), Overrides(duration=3.0), env={})
     async with scraper:
         final = await (await start(plan)).wait()
     snapshot = scraper.snapshot()
@@ -215,26 +216,6 @@ async def test_scrape_while_traffic_runs(demo: str) -> None:
     in_flight = [v for v in snapshot.get("demo_in_flight").values() if v is not None]
     assert in_flight and all(v >= 0 for v in in_flight)
     json.dumps(snapshot.to_dict())  # a session can store it as it is
-
-
-async def test_available_series_lists_families_and_labels(demo: str) -> None:
-    scraper = MetricsScraper(f"{demo}/metrics")
-    assert scraper.available_series() == []
-    async with scraper:
-        pass  # start() scrapes once at once, stop() waits for it
-    import aiohttp
-
-    async with aiohttp.ClientSession() as session, session.get(f"{demo}/items") as response:
-        assert response.status == 200
-    await scraper.scrape_once()
-    await scraper.close()
-    found = {info.name: info for info in scraper.available_series()}
-    assert found["demo_requests_total"].type == "counter"
-    assert found["demo_request_duration_seconds"].type == "histogram"
-    assert found["demo_in_flight"].type == "gauge"
-    assert {"route": "/items", "status": "200"} in found["demo_requests_total"].label_sets
-    assert all("le" not in labels for labels in found["demo_request_duration_seconds"].label_sets)
-    json.dumps([info.to_dict() for info in found.values()])
 
 
 async def test_a_refused_port_is_a_marker_not_an_exception(refused_url: str) -> None:
@@ -289,15 +270,15 @@ async def test_bad_endpoints_are_markers(path: str, error: str) -> None:
     assert snapshot.series[0].points[-1].ok is False
 
 
-def test_bad_configuration_is_refused_up_front() -> None:
+async def test_bad_configuration_is_refused_up_front(refused_url: str) -> None:
     with pytest.raises(InputError):
         MetricsScraper("ftp://127.0.0.1/metrics")
     with pytest.raises(InputError):
         MetricsScraper("http://127.0.0.1:1/metrics", series=["rate(x"])
-    scraper = MetricsScraper("http://127.0.0.1:1/metrics", series=["x", "x", "y"])
-    assert [spec.text for spec in scraper.selected] == ["x", "y"]
-    scraper.deselect("x")
-    assert [spec.text for spec in scraper.selected] == ["y"]
+    scraper = MetricsScraper(f"{refused_url}/metrics", series=["x", "x", "y"], timeout=0.3)
+    snapshot = await scraper.scrape_once()
+    await scraper.close()
+    assert [series.spec for series in snapshot.series] == ["x", "y"]  # a series named twice is one
 
 
 # ---- wired into a run: profile fields, the snapshot, the results -------------------------------
@@ -313,13 +294,15 @@ def test_a_metrics_url_override_may_be_a_path_on_the_target() -> None:
     }
     profile = parse_profile(document, "m.toml")
     assert (
-        build_plan(profile, metrics_url="/metrics", env={}).metrics_url
+        build_plan(profile, Overrides(metrics_url="/metrics"), env={}).metrics_url
         == "http://127.0.0.1:1/metrics"
     )
-    moved = build_plan(profile, base_url="http://127.0.0.1:2", metrics_url="/metrics", env={})
+    moved = build_plan(
+        profile, Overrides(base_url="http://127.0.0.1:2", metrics_url="/metrics"), env={}
+    )
     assert moved.metrics_url == "http://127.0.0.1:2/metrics"
     with pytest.raises(InputError, match="--metrics-url"):
-        build_plan(profile, metrics_url="metrics", env={})
+        build_plan(profile, Overrides(metrics_url="metrics"), env={})
 
 
 async def test_a_run_scrapes_the_profile_metrics_url_into_its_snapshots(demo: str) -> None:
@@ -331,7 +314,7 @@ async def test_a_run_scrapes_the_profile_metrics_url_into_its_snapshots(demo: st
         "endpoints": [{"name": "health", "path": "/health"}],
         "load": {"users": 2},
     }
-    plan = build_plan(parse_profile(document, "metrics.toml"), duration=3.0, env={})
+    plan = build_plan(parse_profile(document, "metrics.toml"), Overrides(duration=3.0), env={})
     assert plan.metrics_url == f"{demo}/metrics"  # "/metrics" is on the target, wherever it runs
     final = await (await start(plan)).wait()
     metrics = final.target_metrics
@@ -355,7 +338,9 @@ async def test_a_dead_metrics_endpoint_marks_failures_and_the_run_goes_on(
         "load": {"users": 2},
     }
     final = await (
-        await start(build_plan(parse_profile(document, "metrics.toml"), duration=2.0, env={}))
+        await start(
+            build_plan(parse_profile(document, "metrics.toml"), Overrides(duration=2.0), env={})
+        )
     ).wait()
     assert final.stop_reason == "duration reached" and final.total.requests > 100
     metrics = final.target_metrics

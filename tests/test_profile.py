@@ -9,6 +9,7 @@ import pytest
 
 from stressdeck.core.errors import InputError
 from stressdeck.core.units import parse_duration
+from stressdeck.engine.overrides import Overrides
 from stressdeck.engine.plan import build_plan
 from stressdeck.profiles.profile import load_profile, parse_profile
 
@@ -48,7 +49,7 @@ DELETE = object()
 @pytest.mark.parametrize("name", ["demo-health.toml", "demo-mix.toml", "demo-stream.toml"])
 def test_shipped_profiles_load_and_plan(name: str) -> None:
     profile = load_profile(PROFILES / name)
-    plan = build_plan(profile, base_url="http://127.0.0.1:9")
+    plan = build_plan(profile, Overrides(base_url="http://127.0.0.1:9"))
     assert plan.requests and all(
         spec.url.startswith("http://127.0.0.1:9/") for spec in plan.requests
     )

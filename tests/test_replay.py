@@ -14,6 +14,7 @@ from conftest import ServerThread, counting_app
 from session_support import crafted_document, profile_document, run_document, run_sync
 
 from stressdeck.cli import main
+from stressdeck.engine.overrides import Overrides
 from stressdeck.engine.snapshot import RUNNING, STOPPED, ControlEvent
 from stressdeck.sessions.replay import EARLY, plan_for_replay, steer
 from stressdeck.sessions.session import build_session, load_session, save_session, write_session
@@ -52,7 +53,7 @@ def test_a_replay_reproduces_three_live_changes_at_the_same_offsets(
     for old, new in zip(before, after.control_log, strict=True):
         assert abs(new.offset - old.offset) <= TICK, (before, after.control_log)
     assert after.replay_of == str(original)
-    assert after.results.total.requests > 0 and after.plan.overrides == {"users": 2}
+    assert after.results.total.requests > 0 and after.plan.overrides == Overrides(users=2)
     assert after.results.timeline[-1].users == 4
 
 

@@ -23,6 +23,7 @@ from stressdeck.cli import main
 from stressdeck.core.errors import InputError
 from stressdeck.core.files import WriteError
 from stressdeck.engine import Plan, Snapshot, build_plan
+from stressdeck.engine.overrides import Overrides
 from stressdeck.profiles.profile import parse_profile
 from stressdeck.sessions.session import (
     FORMAT_VERSION,
@@ -69,7 +70,7 @@ def test_session_holds_what_the_run_did(run: tuple[Plan, Snapshot], tmp_path: Pa
     assert [e.command for e in session.control_log] == ["users", "pause", "resume"]
     assert session.control_log[0].value == 3
     assert session.plan.document["endpoints"][0]["path"] == "/ok"
-    assert session.plan.overrides == {"users": 2}
+    assert session.plan.overrides == Overrides(users=2)
     assert session.plan.load.users == 2 and session.plan.load.duration == 2.0
     assert session.results.total.requests == snapshot.total.requests > 0
     assert [ep.name for ep in session.results.endpoints] == ["ok", "teapot"]

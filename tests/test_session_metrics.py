@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import re
 import sys
 from collections.abc import Iterator
@@ -19,7 +20,7 @@ from test_report import parse
 
 from stressdeck.cli import main
 from stressdeck.engine import Plan, Snapshot
-from stressdeck.engine.snapshot import STOPPED, GeneratorHealth
+from stressdeck.engine.snapshot import PERCENTILE_KEYS, STOPPED, GeneratorHealth
 from stressdeck.sessions.exports import write_html
 from stressdeck.sessions.session import (
     FORMAT_VERSION,
@@ -226,17 +227,15 @@ def test_snapshot_from_session_rebuilds_the_final_snapshot(
             and again.error_counts == original.error_counts
         )
         assert again.rps == kept.rps == round(original.rps, 3)
-        for key, value in kept.latency_ms.items():
-            assert (
-                getattr(again.latency_ms, key)
-                == value
-                == round(getattr(original.latency_ms, key), 3)
-            )
+        for kind in ("latency_ms", "service_ms", "ttfb_ms"):
+            for key in PERCENTILE_KEYS:
+                assert (
+                    getattr(getattr(again, kind), key)
+                    == getattr(getattr(kept, kind), key)
+                    == round(getattr(getattr(original, kind), key), 3)
+                )
+        # The count is not written: it comes from the saved HDR histogram.
         assert again.latency_ms.count == original.latency_ms.count > 0
-        # Not in the file, recomputed exactly from the saved HDR histogram.
-        assert (
-            again.ttfb_ms.p90 == original.ttfb_ms.p90 and again.ttfb_ms.max == original.ttfb_ms.max
-        )
     # The timeline as saved: rates to a thousandth, as in --json.
     assert rebuilt.timeline == tuple(replace(p, rps=round(p.rps, 3)) for p in snapshot.timeline)
     assert rebuilt.control_log == snapshot.control_log
@@ -292,17 +291,17 @@ def test_cli_run_with_a_metrics_url_saves_and_redacts(
             == 0
         )
         session = load_session(saved)
-        assert session.plan.overrides["metrics"] == ["app_requests_total"]
+        assert session.plan.overrides.metrics == ("app_requests_total",)
         assert (
-            session.plan.overrides["metrics_url"]
+            session.plan.overrides.metrics_url
             == server.url.replace("://", "://scraper:<redacted>@") + "/metrics"
         )
         assert session.results.target_metrics is not None
-        assert session.results.target_metrics.url == session.plan.overrides["metrics_url"]
+        assert session.results.target_metrics.url == session.plan.overrides.metrics_url
         assert "hunter2" not in saved.read_text()
         assert (
             session.results.target_metrics.last_error
-            == f"HTTP 500 from {session.plan.overrides['metrics_url']}"
+            == f"HTTP 500 from {session.plan.overrides.metrics_url}"
         )
         assert "target metrics:" in capsys.readouterr().out
 
@@ -348,3 +347,20 @@ def test_a_replay_scrapes_the_saved_metrics_url_again(tmp_path: Path) -> None:
         and metrics.scrapes >= 2
         and [s.spec for s in metrics.series] == ["app_requests_total"]
     )
+
+
+def test_percentiles_an_older_file_lacks_come_from_its_histograms(
+    run: tuple[Plan, Snapshot], tmp_path: Path
+) -> None:
+    """Format 1 files kept three ttfb percentiles; the rest are read from the saved HDR."""
+    plan, snapshot = run
+    path = save_session(tmp_path / "s.json", plan, snapshot)
+    document = json.loads(path.read_text())
+    ttfb = document["results"]["summary"]["total"]["ttfb_ms"]
+    document["results"]["summary"]["total"]["ttfb_ms"] = {k: ttfb[k] for k in ("p50", "p95", "p99")}
+    older = tmp_path / "older.json"
+    older.write_text(json.dumps(document))
+    total = load_session(older).results.total
+    assert total.ttfb_ms.p95 == ttfb["p95"]
+    assert total.ttfb_ms.p90 == snapshot.total.ttfb_ms.p90 > 0  # exact, from the histogram
+    assert total.ttfb_ms.max == snapshot.total.ttfb_ms.max

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from stressdeck.engine.stats import Recorder, merge, new_histogram, percentiles_us, summarise
+from stressdeck.engine.stats import Recorder, Totals, new_histogram, percentiles_us, summarise
 from stressdeck.engine.timeline import Timeline
 
 RELATIVE_PRECISION = 1e-3  # three significant figures
@@ -64,8 +64,11 @@ def test_merging_deltas_equals_recording_all_in_one() -> None:
                     worker.record_response(*args)
                     single.record_response(*args)
             deltas.append(worker.cut(tick, tick + 1, worker_id))
-    merged = merge(deltas, names)
-    alone = merge([single.cut(0, 5)], names)
+    # Folded as the runner folds them: one Totals, one add() per delta.
+    merged, alone = Totals(names), Totals(names)
+    for delta in deltas:
+        merged.add(delta)
+    alone.add(single.cut(0, 5))
     for ours, reference in [
         (merged.total, alone.total),
         *zip(merged.endpoints, alone.endpoints, strict=False),

@@ -31,10 +31,10 @@ from stressdeck.cli.console import (
     build_parser,
     console_app,
     console_main,
-    overrides_from,
     replay_app,
     view_app,
 )
+from stressdeck.engine.overrides import Overrides
 from stressdeck.engine.snapshot import PAUSED, RUNNING, STOPPED, EndpointSummary, GeneratorHealth
 from stressdeck.ui.app import StressDeckApp, session_file_name
 from stressdeck.ui.format import ms, rate
@@ -65,7 +65,7 @@ def profile(tmp_path: Path, target) -> Path:
 
 
 def console(profile: Path, tmp_path: Path, **overrides: object) -> StressDeckApp:
-    source = PlanSource.from_file(profile, overrides, max_duration=20.0)
+    source = PlanSource.from_file(profile, Overrides(**overrides), max_duration=20.0)
     return StressDeckApp(
         source, monitor=FixedMonitor(), sessions_dir=tmp_path / "sessions", profiles_dir=tmp_path
     )
@@ -317,7 +317,7 @@ async def test_load_keys_before_a_run_change_the_next_run(profile: Path, tmp_pat
         await pilot.press("plus", "plus")
         assert app.controller.handle is None
         assert app.controller.plan.load.users == 4
-        assert app.controller.plan.overrides["users"] == 4
+        assert app.controller.plan.overrides.users == 4
         await pilot.press("P")  # shift+p, same as r
         await wait_for(pilot, lambda: isinstance(app.screen, PresetScreen))
         options = app.screen.query_one(OptionList)
@@ -431,7 +431,7 @@ async def test_picker_adhoc_url(target, tmp_path: Path) -> None:
         profiles_dir=tmp_path,
         sessions_dir=tmp_path / "sessions",
         monitor=FixedMonitor(),
-        overrides={"duration": 3.0, "users": 1},
+        overrides=Overrides(duration=3.0, users=1),
     )
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(pilot, lambda: isinstance(app.screen, PickerScreen))
@@ -498,7 +498,7 @@ def console_from_argv(argv: list[str], tmp_path: Path) -> StressDeckApp:
     args = build_parser().parse_args(
         [*argv, "--profiles-dir", str(tmp_path), "--sessions-dir", str(tmp_path / "sessions")]
     )
-    app = console_app(args, args.profile, overrides_from(args))
+    app = console_app(args, args.profile, Overrides.from_args(args))
     app.monitor = FixedMonitor()
     return app
 
@@ -783,13 +783,17 @@ async def test_a_loopback_target_starts_without_asking(
     assert not (tmp_path / "sessions" / ".known-hosts.json").exists()
 
 
-async def test_notifications_show_outside_text_literally(profile: Path, tmp_path: Path) -> None:
+async def test_notifications_show_outside_text_literally(
+    profile: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A short relative path, so the toast does not wrap the name (xdist's tmp paths are long).
+    monkeypatch.chdir(tmp_path)
     app = console(profile, tmp_path)
     async with app.run_test(size=SIZE, notifications=True) as pilot:
         await start(app, pilot)
         await pilot.press("s")
         await wait_for(pilot, lambda: app.controller.state == STOPPED)
-        odd = tmp_path / "sessions" / "[bold]x[/bold].toml"
+        odd = Path("sessions") / "[bold]x[/bold].toml"
         assert await app.save_session(odd) == odd
         await wait_for(pilot, lambda: "[bold]x[/bold].toml" in screen_text(app))
 
@@ -864,7 +868,9 @@ async def test_baseline_figures_show_under_the_live_ones(profile: Path, tmp_path
         assert table.cell_text("ep0-baseline", "endpoint").strip() == "↳ baseline"
         assert table.cell_text("ep0-baseline", "requests") == f"{base.endpoints[0].requests:,}"
         for column, key in (("p50", "p50"), ("p95", "p95"), ("p99", "p99")):
-            assert table.cell_text("total-baseline", column) == ms(base.total.latency_ms[key])
+            assert table.cell_text("total-baseline", column) == ms(
+                getattr(base.total.latency_ms, key)
+            )
         assert table.cell_text("ep1-baseline", "rps") == rate(base.endpoints[1].rps)
         await start(app, pilot)
         await wait_for(pilot, lambda: number(table.cell_text("ep0", "requests")) > 0)
@@ -890,7 +896,7 @@ async def test_picker_imports_a_pasted_curl_command_and_opens_it(target, tmp_pat
         profiles_dir=profiles,
         sessions_dir=tmp_path / "sessions",
         monitor=FixedMonitor(),
-        overrides={"duration": 3.0, "users": 1},
+        overrides=Overrides(duration=3.0, users=1),
     )
     async with app.run_test(size=(80, 24)) as pilot:
         await wait_for(pilot, lambda: isinstance(app.screen, PickerScreen))

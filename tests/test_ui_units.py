@@ -11,6 +11,7 @@ import pytest
 from test_ui_support import sample_snapshot, write_profile
 
 from stressdeck.core.errors import InputError
+from stressdeck.engine.overrides import Overrides
 from stressdeck.engine.snapshot import (
     STOPPED,
     ControlEvent,
@@ -147,12 +148,12 @@ def test_session_names(tmp_path: Path) -> None:
 
 
 def test_load_keys_before_a_run_rebuild_the_plan(tmp_path: Path) -> None:
-    source = PlanSource.from_file(write_profile(tmp_path, "http://127.0.0.1:9"), {"users": 3})
+    source = PlanSource.from_file(write_profile(tmp_path, "http://127.0.0.1:9"), Overrides(users=3))
     controller = RunController(source)
     assert controller.change_users(delta=1) == 4
     assert controller.change_users(factor=2.0) == 8
     assert controller.change_users(factor=0.01) == 1  # never below one user for a run to start
-    assert controller.plan.overrides["users"] == 1
+    assert controller.plan.overrides.users == 1
     with pytest.raises(ControlError, match="closed model"):
         controller.change_rate(1.1)
     with pytest.raises(ControlError, match="start a run"):
@@ -167,7 +168,7 @@ def test_load_keys_before_a_run_rebuild_the_plan(tmp_path: Path) -> None:
 
 def test_open_model_uses_rate_keys(tmp_path: Path) -> None:
     source = PlanSource.from_file(
-        write_profile(tmp_path, "http://127.0.0.1:9"), {"model": "open", "rate": 50.0}
+        write_profile(tmp_path, "http://127.0.0.1:9"), Overrides(model="open", rate=50.0)
     )
     controller = RunController(source)
     assert controller.change_rate(1.1) == 55.0
@@ -207,9 +208,9 @@ def test_i_know_is_kept_by_every_plan_a_source_builds(tmp_path: Path) -> None:
     from stressdeck.ui.screens.picker import scan_profiles
 
     write_profile(tmp_path, "http://127.0.0.1:9", users=3000)
-    [refused] = scan_profiles(tmp_path, {})
+    [refused] = scan_profiles(tmp_path, Overrides())
     assert refused.source is None and "safety cap" in refused.error
-    [entry] = scan_profiles(tmp_path, {}, i_know=True)
+    [entry] = scan_profiles(tmp_path, Overrides(), i_know=True)
     assert entry.source is not None and entry.source.build().max_users is None
     assert entry.source.with_overrides(users=4000).build().load.users == 4000
 

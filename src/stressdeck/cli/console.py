@@ -22,6 +22,7 @@ from stressdeck.core.errors import InputError
 from stressdeck.core.exits import EXIT_FAILED, EXIT_OK, EXIT_USAGE
 from stressdeck.core.redact import redacted_fields
 from stressdeck.core.text import printable
+from stressdeck.engine.overrides import Overrides
 from stressdeck.engine.processes import resolve_processes
 from stressdeck.engine.snapshot import Snapshot
 from stressdeck.sessions.autosave import keep_session
@@ -32,7 +33,7 @@ from stressdeck.target.monitor import check_pid
 from stressdeck.ui.app import StressDeckApp
 from stressdeck.ui.format import size
 from stressdeck.ui.keys import CONTROLS
-from stressdeck.ui.planning import OVERRIDE_KEYS, PlanSource
+from stressdeck.ui.planning import PlanSource
 
 DEMO = "demo"
 
@@ -66,14 +67,6 @@ def build_parser() -> argparse.ArgumentParser:
         "--sessions-dir", type=Path, default=Path("sessions"), help=argparse.SUPPRESS
     )
     return parser
-
-
-def overrides_from(args: argparse.Namespace) -> dict[str, object]:
-
-    # argparse keeps the repeated --metric option as ``metric``.
-    given = {key: getattr(args, "metric" if key == "metrics" else key) for key in OVERRIDE_KEYS}
-    given["metrics"] = tuple(given["metrics"] or ()) or None
-    return {key: value for key, value in given.items() if value is not None}
 
 
 @contextmanager
@@ -115,7 +108,7 @@ def console_main(argv: list[str]) -> int:
                 raise InputError("--target-pid", "", str(exc)) from None
         if args.profile == DEMO:
             return _run_demo(args)
-        return _run(args, args.profile, overrides_from(args))
+        return _run(args, args.profile, Overrides.from_args(args))
     except InputError as exc:
         print(f"error: {printable(exc.line())}", file=sys.stderr)
         return EXIT_USAGE
@@ -123,10 +116,10 @@ def console_main(argv: list[str]) -> int:
 
 def _run_demo(args: argparse.Namespace) -> int:
 
-    overrides = overrides_from(args)
+    overrides = Overrides.from_args(args)
     with DemoServerThread() as server, demo_profile() as profile:
         # The demo target only ever listens on loopback; the profile follows wherever it is.
-        overrides["base_url"] = server.url
+        overrides = overrides.changed(base_url=server.url)
         return _run(args, str(profile), overrides)
 
 
@@ -219,7 +212,7 @@ def replay(args: argparse.Namespace, session: Session) -> int:
 
 
 def console_app(
-    args: argparse.Namespace, profile: str | None, overrides: dict[str, object]
+    args: argparse.Namespace, profile: str | None, overrides: Overrides
 ) -> StressDeckApp:
     """The console for parsed options, not yet running; raises InputError."""
 
@@ -249,7 +242,7 @@ def console_app(
     )
 
 
-def _run(args: argparse.Namespace, profile: str | None, overrides: dict[str, object]) -> int:
+def _run(args: argparse.Namespace, profile: str | None, overrides: Overrides) -> int:
     app = console_app(args, profile, overrides)
     app.handle_signals = True  # this process is the console's: SIGTERM autosaves a run
     app.run()

@@ -10,6 +10,7 @@ from stressdeck.core.files import refuse_unwritable
 from stressdeck.core.text import printable
 from stressdeck.core.units import parse_duration
 from stressdeck.engine import Plan, build_plan
+from stressdeck.engine.overrides import Overrides
 from stressdeck.engine.plan import DEFAULT_MAX_DURATION, MAX_RATE, MAX_USERS
 from stressdeck.profiles.presets import PRESETS
 from stressdeck.profiles.profile import SUFFIXES, load_profile
@@ -123,19 +124,10 @@ def add_save_options(parser: argparse.ArgumentParser) -> None:
 
 
 def plan_from_args(args: argparse.Namespace, profile_path: str) -> Plan:
-    profile = load_profile(profile_path)
     return build_plan(
-        profile,
-        base_url=args.base_url,
-        users=args.users,
-        rate=args.rate,
-        model=args.model,
-        duration=args.duration,
-        requests=args.requests,
-        preset=args.preset,
+        load_profile(profile_path),
+        Overrides.from_args(args),
         max_duration=args.max_duration,
-        metrics_url=args.metrics_url,
-        metrics=args.metric,
         i_know=args.i_know,
     )
 

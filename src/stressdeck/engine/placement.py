@@ -59,7 +59,6 @@ class ThreadWorker:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._worker: Worker | None = None
         self._ready = threading.Event()
-        self._pending: list[Command] = []
         self._thread = threading.Thread(
             target=self._main, name=f"stressdeck-worker-{share.worker_id}", daemon=True
         )

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -16,6 +16,7 @@ from yarl import URL
 
 from stressdeck.core.errors import InputError
 from stressdeck.core.hosts import check_url
+from stressdeck.engine.overrides import NO_OVERRIDES, Overrides
 from stressdeck.profiles.chain import Extractor, Template, compile_template, placeholders
 from stressdeck.profiles.presets import (
     PRESETS,
@@ -116,7 +117,7 @@ class Plan:
     source: str = ""
     # The profile as written (``${ENV}`` unexpanded) and the overrides, for sessions and replay.
     document: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
-    overrides: Mapping[str, Any] = field(default_factory=dict, compare=False)
+    overrides: Overrides = field(default=NO_OVERRIDES, compare=False)
 
     @property
     def endpoint_names(self) -> tuple[str, ...]:
@@ -206,19 +207,11 @@ def _literal(text: str) -> Template:
 
 def build_plan(
     profile: Profile,
+    overrides: Overrides = NO_OVERRIDES,
     *,
-    base_url: str | None = None,
-    users: int | None = None,
-    rate: float | None = None,
-    model: str | None = None,
-    duration: float | None = None,
-    requests: int | None = None,
-    preset: str | None = None,
     max_duration: float = DEFAULT_MAX_DURATION,
     tick: float = DEFAULT_TICK,
     env: Mapping[str, str] | None = None,
-    metrics_url: str | None = None,
-    metrics: Sequence[str] = (),
     i_know: bool = False,
 ) -> Plan:
     """Apply overrides to a profile and prepare every request; raises InputError.
@@ -227,21 +220,8 @@ def build_plan(
     refused: a typo like ``--rate 50000`` should not flatten someone's staging cluster.
     """
     env = os.environ if env is None else env
-    overrides = {
-        k: v
-        for k, v in dict(
-            base_url=base_url,
-            users=users,
-            rate=rate,
-            model=model,
-            duration=duration,
-            requests=requests,
-            preset=preset,
-            metrics_url=metrics_url,
-            metrics=list(metrics) or None,
-        ).items()
-        if v is not None
-    }
+    base_url, metrics_url, preset = overrides.base_url, overrides.metrics_url, overrides.preset
+    metrics = overrides.metrics or ()
     if base_url is not None:
         check_url("--base-url", "", base_url)
     if metrics_url is not None and not metrics_url.startswith(
@@ -254,16 +234,16 @@ def build_plan(
         )
     metrics = tuple(parse_series(text, "--metric").text for text in metrics)
     load = profile.load
-    if model is not None:
-        load = replace(load, model=model)
-    if users is not None:
-        load = replace(load, users=users)
-    if rate is not None:
-        load = replace(load, rate=rate)
-    if requests is not None:
-        load = replace(load, requests=requests, duration=None)
-    if duration is not None:
-        load = replace(load, duration=duration, requests=None)
+    if overrides.model is not None:
+        load = replace(load, model=overrides.model)
+    if overrides.users is not None:
+        load = replace(load, users=overrides.users)
+    if overrides.rate is not None:
+        load = replace(load, rate=overrides.rate)
+    if overrides.requests is not None:
+        load = replace(load, requests=overrides.requests, duration=None)
+    if overrides.duration is not None:
+        load = replace(load, duration=overrides.duration, requests=None)
     if load.model == "open" and load.rate is None:
         raise InputError(
             profile.source, "load.rate", "required for the open model (or pass --rate)"

@@ -19,6 +19,7 @@ from typing import Any
 
 from stressdeck.engine.placement import Share, new_worker_loop
 from stressdeck.engine.plan import Plan
+from stressdeck.engine.snapshot import Control
 from stressdeck.engine.worker import Command, Worker, WorkerFinished, WorkerMessage
 
 _READY = "ready"
@@ -144,10 +145,10 @@ def _child_main(plan: Plan, share: Share, commands: Any, messages: Any, parent_p
             try:
                 command = commands.get()
             except (EOFError, OSError):
-                command = Command("stop")
+                command = Command(Control.STOP)
             with contextlib.suppress(RuntimeError):
                 loop.call_soon_threadsafe(worker.apply, command)
-            if command.name == "stop":
+            if command.name == Control.STOP:
                 return
 
     threading.Thread(target=forward, name="commands", daemon=True).start()

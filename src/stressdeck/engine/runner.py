@@ -24,6 +24,7 @@ from stressdeck.engine.snapshot import (
     RUNNING,
     STOPPED,
     STOPPING,
+    Control,
     ControlEvent,
     EndpointSummary,
     GeneratorHealth,
@@ -135,7 +136,7 @@ class RunHandle:
         # Workers start held: release them together, now, so the run's clock and its load agree.
         self._started = time.monotonic()
         self._last_heard = dict.fromkeys(range(self.processes), self._started)
-        self._send_all(Command("resume"))
+        self._send_all(Command(Control.RESUME))
         if self.plan.metrics_url is not None:
             self.metrics = MetricsScraper(
                 self.plan.metrics_url,
@@ -146,7 +147,7 @@ class RunHandle:
             await self.metrics.start()
         if not all(ready):
             self._stop_reason = "a worker did not start"
-            self._send_all(Command("stop"))
+            self._send_all(Command(Control.STOP))
         self._tick_task = asyncio.create_task(self._tick_loop())
 
     def elapsed(self) -> float:
@@ -174,7 +175,7 @@ class RunHandle:
         users = max(int(users), 0)
         if self.plan.max_users is not None:
             users = min(users, self.plan.max_users)  # the safety cap holds live too
-        self._log("users", users)
+        self._log(Control.USERS, users)
         self._manual, self._stage = True, None
         self._users = users
         self._broadcast_users()
@@ -184,22 +185,22 @@ class RunHandle:
         rate = max(float(rate), 0.0)
         if self.plan.max_rate is not None:
             rate = min(rate, self.plan.max_rate)
-        self._log("rate", rate)
+        self._log(Control.RATE, rate)
         self._manual, self._stage = True, None
         self._rate = rate
         self._broadcast_rate()
 
     def pause(self) -> None:
         if self._state == RUNNING:
-            self._log("pause")
+            self._log(Control.PAUSE)
             self._state = PAUSED
-            self._send_all(Command("pause"))
+            self._send_all(Command(Control.PAUSE))
 
     def resume(self) -> None:
         if self._state == PAUSED:
-            self._log("resume")
+            self._log(Control.RESUME)
             self._state = RUNNING
-            self._send_all(Command("resume"))
+            self._send_all(Command(Control.RESUME))
 
     async def stop(self, reason: str = "stopped by user") -> Snapshot:
         """Stop the run, cancelling what is in flight; returns the final snapshot in < 1 s."""
@@ -207,10 +208,10 @@ class RunHandle:
             raise RuntimeError("the run was never started")
         if self._state not in (STOPPING, STOPPED):
             if reason == "stopped by user":
-                self._log("stop")
+                self._log(Control.STOP)
             self._stop_reason = reason
             self._state = STOPPING
-            self._send_all(Command("stop"))
+            self._send_all(Command(Control.STOP))
         elif (
             self._state == STOPPING
             and reason.startswith(INTERRUPTED)
@@ -238,7 +239,7 @@ class RunHandle:
 
     # -- internals -------------------------------------------------------------------------
 
-    def _log(self, command: str, value: float | None = None) -> None:
+    def _log(self, command: Control, value: float | None = None) -> None:
         self._control_log.append(ControlEvent(round(self.elapsed(), 3), command, value))
 
     def _send_all(self, command: Command) -> None:
@@ -249,11 +250,11 @@ class RunHandle:
         for worker, share in zip(
             self._workers, split_whole(self._users, len(self._workers)), strict=False
         ):
-            worker.send(Command("users", share))
+            worker.send(Command(Control.USERS, share))
 
     def _broadcast_rate(self) -> None:
         if self._rate is not None:
-            self._send_all(Command("rate", self._rate / max(len(self._workers), 1)))
+            self._send_all(Command(Control.RATE, self._rate / max(len(self._workers), 1)))
 
     def _set_level(self, level: float) -> None:
         if self.plan.load.model == "open":
@@ -294,7 +295,7 @@ class RunHandle:
         if reason:
             self._stop_reason = reason
             self._state = STOPPING
-            self._send_all(Command("stop"))
+            self._send_all(Command(Control.STOP))
             return True
         return False
 
@@ -443,7 +444,7 @@ class RunHandle:
 
     async def _finish(self) -> None:
         self._state = STOPPING
-        self._send_all(Command("stop"))
+        self._send_all(Command(Control.STOP))
         deadline = time.monotonic() + STOP_DEADLINE
         interval = EndpointTotals("interval")
         while time.monotonic() < deadline:

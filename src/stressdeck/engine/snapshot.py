@@ -1,14 +1,21 @@
 """Immutable views of a run, published by the runner every tick.
 
 Everything a screen or a report shows comes from these frozen dataclasses; they hold
-plain numbers only (milliseconds for latencies), never live histograms.
+plain numbers only (milliseconds for latencies), never live histograms. The parts that are
+kept after a run (an endpoint's figures, a timeline point, a control event, the generator's
+health) read and write themselves (``to_dict``/``from_dict``): that is the results schema
+of ``--json`` and of sessions, in one place (see engine/results.py).
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
 
+from stressdeck.core.fields import Reader, join
 from stressdeck.profiles.thresholds import ThresholdResult
 from stressdeck.target.metrics import MetricsSnapshot
 
@@ -16,6 +23,16 @@ from stressdeck.target.metrics import MetricsSnapshot
 IDLE, RUNNING, PAUSED, STOPPING, STOPPED = "idle", "running", "paused", "stopping", "stopped"
 # A stop reason starting with this: a signal ended the run, not the run itself.
 INTERRUPTED = "interrupted"
+
+
+class Control(StrEnum):
+    """A live change to a run: sent to workers as a Command, logged as a ControlEvent."""
+
+    USERS = "users"
+    RATE = "rate"
+    PAUSE = "pause"
+    RESUME = "resume"
+    STOP = "stop"
 
 
 @dataclass(frozen=True)
@@ -30,6 +47,32 @@ class Percentiles:
     max: float = 0.0
     mean: float = 0.0
     count: int = 0
+
+    def to_dict(self) -> dict[str, float]:
+        return {key: round(getattr(self, key), 3) for key in PERCENTILE_KEYS}
+
+    @classmethod
+    def from_dict(
+        cls,
+        r: Reader,
+        table: Mapping[str, Any],
+        key: str,
+        where: str,
+        *,
+        required: tuple[str, ...] = (),
+        fallback: Percentiles | None = None,
+    ) -> Percentiles:
+        """``table[key]`` read back; figures it lacks come from ``fallback`` (a saved histogram)."""
+        base = fallback or cls()
+        figures = r.number_map(table, key, where, required)
+        unknown = sorted(set(figures) - set(PERCENTILE_KEYS))
+        if unknown:
+            raise r.fail(join(where, f"{key}.{unknown[0]}"), "unknown percentile")
+        values = {key: figures.get(key, getattr(base, key)) for key in PERCENTILE_KEYS}
+        return cls(**values, count=base.count)
+
+
+PERCENTILE_KEYS = ("p50", "p90", "p95", "p99", "p999", "max", "mean")
 
 
 @dataclass(frozen=True)
@@ -63,6 +106,81 @@ class EndpointSummary:
     chunks: int = 0
     events: int = 0
 
+    def to_dict(self) -> dict[str, Any]:
+        """The endpoint's figures as in ``--json`` and sessions (its name is the key)."""
+        out: dict[str, Any] = {}
+        for item in _kept_fields(EndpointSummary):
+            value = getattr(self, item.name)
+            if isinstance(value, Percentiles):
+                out[item.name] = value.to_dict()
+            elif isinstance(value, Mapping):
+                out[item.name] = {str(key): n for key, n in value.items()}
+            elif isinstance(value, float):
+                out[item.name] = round(value, _DECIMALS.get(item.name, 3))
+            else:
+                out[item.name] = value
+        return out
+
+    @classmethod
+    def from_dict(
+        cls,
+        r: Reader,
+        table: Mapping[str, Any],
+        name: str,
+        where: str,
+        histograms: Mapping[str, Percentiles] | None = None,
+    ) -> EndpointSummary:
+        """Read back what ``to_dict`` wrote. Counters added later default to 0, so older
+        files read; percentiles a file lacks come from ``histograms`` ("latency" -> ...)."""
+        figures: dict[str, Any] = {"name": name}
+        for item in _kept_fields(EndpointSummary):
+            key, default = item.name, field_default(item)
+            if isinstance(default, Percentiles):
+                fallback = (histograms or {}).get(key.removesuffix("_ms"))
+                required = ("p50", "p95", "p99") if key == "latency_ms" else ()
+                figures[key] = Percentiles.from_dict(
+                    r, table, key, where, required=required, fallback=fallback
+                )
+            elif key == "status_counts":
+                figures[key] = _read_status_counts(r, table, where)
+            elif isinstance(default, dict):
+                figures[key] = r.integer_map(table, key, where)
+            elif key in _REQUIRED:
+                read = r.number if isinstance(default, float) else r.integer
+                figures[key] = read(table, key, where)
+            elif isinstance(default, float):
+                figures[key] = r.number(table, key, where, default=default)
+            else:
+                figures[key] = r.integer(table, key, where, default=default)
+        return cls(**figures)
+
+
+# Figures every results file has had since the first format; the rest default to zero.
+_REQUIRED = ("requests", "errors", "rps", "error_rate")
+_DECIMALS = {"error_rate": 6}  # a rate of one error in a million still shows
+LIVE_ONLY_FIELDS = ("name", "interval_rps")  # the name is the key; the last tick's rate is not kept
+
+
+def field_default(item: dataclasses.Field[Any]) -> Any:
+    if item.default_factory is not dataclasses.MISSING:
+        return item.default_factory()
+    return item.default
+
+
+def _kept_fields(cls: type) -> list[dataclasses.Field[Any]]:
+    return [item for item in dataclasses.fields(cls) if item.name not in LIVE_ONLY_FIELDS]
+
+
+def _read_status_counts(r: Reader, table: Mapping[str, Any], where: str) -> dict[int, int]:
+    counts = r.integer_map(table, "status_counts", where)
+    for code in counts:
+        # Keys are HTTP status codes written as text (TOML keys are strings).
+        if not (code.isascii() and code.isdigit() and len(code) <= 3):
+            raise r.fail(
+                f"{where}.status_counts.{code}", "expected an HTTP status code (up to 3 digits)"
+            )
+    return {int(code): n for code, n in counts.items()}
+
 
 @dataclass(frozen=True)
 class TimelinePoint:
@@ -80,14 +198,50 @@ class TimelinePoint:
     rate: float | None = None
     dropped: int = 0
 
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for item in dataclasses.fields(self):
+            value = getattr(self, item.name)
+            if value is None:
+                continue  # no rate in the closed model: left out (TOML has no null)
+            out[item.name] = round(value, 3) if isinstance(value, float) else value
+        return out
+
+    @classmethod
+    def from_dict(cls, r: Reader, table: Mapping[str, Any], where: str) -> TimelinePoint:
+        return cls(
+            t=r.number(table, "t", where),
+            span=r.number(table, "span", where),
+            requests=r.integer(table, "requests", where),
+            rps=r.number(table, "rps", where),
+            errors=r.integer(table, "errors", where),
+            p50=r.number(table, "p50", where),
+            p95=r.number(table, "p95", where),
+            p99=r.number(table, "p99", where),
+            users=r.integer(table, "users", where),
+            rate=r.optional_number(table, "rate", where),
+            dropped=r.integer(table, "dropped", where, default=0),
+        )
+
 
 @dataclass(frozen=True)
 class ControlEvent:
     """A live change, stamped with its offset from the start of the run, for replay."""
 
     offset: float
-    command: str
+    command: Control
     value: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"offset": self.offset, "command": str(self.command), "value": self.value}
+
+    @classmethod
+    def from_dict(cls, r: Reader, table: Mapping[str, Any], where: str) -> ControlEvent:
+        return cls(
+            offset=r.number(table, "offset", where),
+            command=Control(r.choice(table, "command", where, tuple(Control))),
+            value=r.optional_number(table, "value", where),
+        )
 
 
 @dataclass(frozen=True)
@@ -110,6 +264,19 @@ class GeneratorHealth:
     peak_loop_lag_ms: float = 0.0
     peak_send_lag_ms: float = 0.0
     peak_cpu_percent: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, r: Reader, table: Mapping[str, Any], where: str) -> GeneratorHealth:
+        """Every figure defaults to its zero: format 1 sessions hold only the last tick's four.
+        Read back field by field, so a new field needs no list."""
+        figures: dict[str, Any] = {}
+        for item in dataclasses.fields(cls):
+            read = r.integer if isinstance(item.default, int) else r.number
+            figures[item.name] = read(table, item.name, where, default=item.default)
+        return cls(**figures)
 
     @property
     def saturated(self) -> bool:

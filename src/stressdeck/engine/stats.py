@@ -405,11 +405,3 @@ class Totals:
             histograms = decode_delta(endpoint_delta)
             totals.add(endpoint_delta, histograms)
             self.total.add(endpoint_delta, histograms)
-
-
-def merge(deltas: Iterable[IntervalStats], names: Iterable[str]) -> Totals:
-    """Fold any number of deltas, from any workers, into fresh totals."""
-    totals = Totals(names)
-    for delta in deltas:
-        totals.add(delta)
-    return totals

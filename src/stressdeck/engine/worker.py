@@ -20,15 +20,16 @@ import aiohttp
 
 from stressdeck.engine.client import Connector, make_timeout, send
 from stressdeck.engine.plan import Plan
+from stressdeck.engine.snapshot import Control
 from stressdeck.engine.stats import IntervalStats, Recorder
 from stressdeck.profiles.chain import DataFeed, row_variables
 
 
 @dataclass(frozen=True)
 class Command:
-    """A control sent to a worker: users, rate, pause, resume or stop."""
+    """A control sent to a worker (users and rate carry this worker's share as ``value``)."""
 
-    name: str
+    name: Control
     value: float | None = None
 
 
@@ -91,17 +92,18 @@ class Worker:
 
     def apply(self, command: Command) -> None:
         """Apply a control; must be called on this worker's event loop."""
-        if command.name == "users" and command.value is not None:
-            self.users = max(int(command.value), 0)
-            self._spawn_users()
-        elif command.name == "rate" and command.value is not None:
-            self.rate = max(float(command.value), 0.0)
-        elif command.name == "pause":
-            self._running.clear()
-        elif command.name == "resume":
-            self._running.set()
-        elif command.name == "stop":
-            self.finish("stopped")
+        match command.name:
+            case Control.USERS if command.value is not None:
+                self.users = max(int(command.value), 0)
+                self._spawn_users()
+            case Control.RATE if command.value is not None:
+                self.rate = max(float(command.value), 0.0)
+            case Control.PAUSE:
+                self._running.clear()
+            case Control.RESUME:
+                self._running.set()
+            case Control.STOP:
+                self.finish("stopped")
 
     def finish(self, reason: str) -> None:
         if not self._stopped.is_set():

@@ -9,8 +9,10 @@ import operator
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from stressdeck.core.errors import InputError, describe
+from stressdeck.core.fields import Reader
 
 LATENCY_METRICS = ("p50", "p90", "p95", "p99", "p999", "max", "mean", "ttfb_p95")
 OTHER_METRICS = ("error_rate", "rps", "dropped")
@@ -52,6 +54,18 @@ class ThresholdResult:
         """The metric the expression measures ("p95<200ms" too: spaces are optional)."""
         match = _EXPRESSION.match(self.expr)
         return match.group(1) if match else ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"expr": self.expr, "endpoint": self.endpoint, "value": self.value, "ok": self.ok}
+
+    @classmethod
+    def from_dict(cls, r: Reader, table: Mapping[str, Any], where: str) -> ThresholdResult:
+        return cls(
+            expr=r.string(table, "expr", where),
+            endpoint=r.optional_string(table, "endpoint", where),
+            value=r.optional_number(table, "value", where),
+            ok=r.boolean(table, "ok", where),
+        )
 
 
 def parse_threshold(expr: str, source: str = "", where: str = "threshold") -> Threshold:

@@ -21,7 +21,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from stressdeck.core.errors import InputError, describe
-from stressdeck.sessions.session import EndpointResult, Session
+from stressdeck.engine.snapshot import EndpointSummary
+from stressdeck.sessions.session import Session
 
 REGRESSION, IMPROVEMENT, SAME = "regression", "improvement", ""
 LATENCY_METRICS = ("p50", "p95", "p99")
@@ -65,15 +66,15 @@ class Figures:
     p99: float
 
     @classmethod
-    def of(cls, result: EndpointResult) -> Figures:
+    def of(cls, result: EndpointSummary) -> Figures:
         latency = result.latency_ms
         return cls(
             requests=result.requests,
             rps=result.rps,
             error_rate=result.error_rate,
-            p50=latency.get("p50", 0.0),
-            p95=latency.get("p95", 0.0),
-            p99=latency.get("p99", 0.0),
+            p50=latency.p50,
+            p95=latency.p95,
+            p99=latency.p99,
         )
 
 

@@ -12,8 +12,9 @@ import xml.etree.ElementTree as ET
 from collections.abc import Iterable
 from typing import IO
 
+from stressdeck.engine.snapshot import EndpointSummary
 from stressdeck.engine.stats import decode_histogram, log_buckets
-from stressdeck.sessions.session import EndpointResult, Session
+from stressdeck.sessions.session import Session
 from stressdeck.sessions.summary import SATURATED_WARNING_SECONDS
 from stressdeck.sessions.svg import Marker, Series, bar_chart, line_chart, safe_text
 
@@ -160,7 +161,7 @@ def _table(
     return "\n".join(out)
 
 
-def _endpoint_row(name: str, ep: EndpointResult) -> list[object]:
+def _endpoint_row(name: str, ep: EndpointSummary) -> list[object]:
     lat = ep.latency_ms
     codes = ", ".join(f"{code}: {n}" for code, n in ep.status_counts.items())
     errors = ", ".join(f"{kind}: {n}" for kind, n in ep.error_counts.items())
@@ -169,10 +170,10 @@ def _endpoint_row(name: str, ep: EndpointResult) -> list[object]:
         ep.requests,
         f"{ep.rps:.1f}",
         f"{ep.error_rate:.2%}",
-        f"{lat.get('p50', 0):.2f}",
-        f"{lat.get('p95', 0):.2f}",
-        f"{lat.get('p99', 0):.2f}",
-        f"{lat.get('max', 0):.2f}",
+        f"{lat.p50:.2f}",
+        f"{lat.p95:.2f}",
+        f"{lat.p99:.2f}",
+        f"{lat.max:.2f}",
         codes or "-",
         errors or "-",
     ]
@@ -339,9 +340,9 @@ def write_html(session: Session, out: IO[str]) -> None:
         ("requests", f"{total.requests}"),
         ("rps", f"{total.rps:.1f}"),
         ("errors", f"{total.error_rate:.2%}"),
-        ("p50", f"{total.latency_ms.get('p50', 0):.2f} ms"),
-        ("p95", f"{total.latency_ms.get('p95', 0):.2f} ms"),
-        ("p99", f"{total.latency_ms.get('p99', 0):.2f} ms"),
+        ("p50", f"{total.latency_ms.p50:.2f} ms"),
+        ("p95", f"{total.latency_ms.p95:.2f} ms"),
+        ("p99", f"{total.latency_ms.p99:.2f} ms"),
     ]
     load = plan.load
     settings = [
@@ -353,7 +354,9 @@ def write_html(session: Session, out: IO[str]) -> None:
         ("preset", load.preset),
         ("stages", len(load.stages) or None),
     ]
-    overrides = ", ".join(f"--{k.replace('_', '-')} {v}" for k, v in plan.overrides.items())
+    overrides = ", ".join(
+        f"--{k.replace('_', '-')} {v}" for k, v in plan.overrides.to_dict().items()
+    )
     thresholds = [
         [
             r.expr,

@@ -9,11 +9,19 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from typing import Any, Protocol
+from typing import Protocol
 
 from stressdeck.core.errors import InputError
+from stressdeck.engine.overrides import Overrides
 from stressdeck.engine.plan import Plan, build_plan
-from stressdeck.engine.snapshot import INTERRUPTED, STOPPED, STOPPING, ControlEvent, Snapshot
+from stressdeck.engine.snapshot import (
+    INTERRUPTED,
+    STOPPED,
+    STOPPING,
+    Control,
+    ControlEvent,
+    Snapshot,
+)
 from stressdeck.profiles.profile import Profile, parse_profile
 from stressdeck.sessions.session import Session
 
@@ -48,22 +56,22 @@ class Steerable(Protocol):
 
 def replay_inputs(
     session: Session, source: str, *, base_url: str | None = None, i_know: bool = False
-) -> tuple[Profile, dict[str, Any], Plan]:
+) -> tuple[Profile, Overrides, Plan]:
     """The saved profile, its overrides (``base_url`` wins) and the plan they build.
 
     Raises InputError naming the session file when the saved profile no longer builds
     (a missing ``${ENV}`` variable, a data file that moved ...).
     """
     saved = session.plan
-    overrides = dict(saved.overrides)
+    overrides = saved.overrides
     if base_url is not None:
-        overrides["base_url"] = base_url
+        overrides = overrides.changed(base_url=base_url)
     try:
         # Parsed as the original profile file, so relative data files resolve as they did.
         profile = parse_profile(saved.document, saved.source or source)
         plan = build_plan(
             profile,
-            **overrides,
+            overrides,
             max_duration=saved.load.max_duration,
             tick=saved.load.tick,
             i_know=i_know,
@@ -90,14 +98,15 @@ def replay_events(session: Session) -> tuple[ControlEvent, ...]:
 
 def apply_event(handle: Steerable, event: ControlEvent) -> None:
     """Apply one non-stop change; unknown commands were refused when the session was loaded."""
-    if event.command == "users" and event.value is not None:
-        handle.set_users(int(event.value))
-    elif event.command == "rate" and event.value is not None:
-        handle.set_rate(float(event.value))
-    elif event.command == "pause":
-        handle.pause()
-    elif event.command == "resume":
-        handle.resume()
+    match event.command:
+        case Control.USERS if event.value is not None:
+            handle.set_users(int(event.value))
+        case Control.RATE if event.value is not None:
+            handle.set_rate(float(event.value))
+        case Control.PAUSE:
+            handle.pause()
+        case Control.RESUME:
+            handle.resume()
 
 
 async def _sleep_until(handle: Steerable, offset: float) -> None:
@@ -121,7 +130,7 @@ async def steer(
         await _sleep_until(handle, event.offset)
         if handle.state in (STOPPING, STOPPED):
             return
-        if event.command == "stop":
+        if event.command == Control.STOP:
             await handle.stop()
             return
         apply_event(handle, event)

@@ -18,7 +18,7 @@ import json
 import os
 import platform
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -28,29 +28,16 @@ import tomli_w
 
 from stressdeck import __version__
 from stressdeck.core.errors import InputError
+from stressdeck.core.fields import Reader
 from stressdeck.core.files import WriteError, write_atomic
 from stressdeck.core.redact import redact_document, redact_urls
+from stressdeck.engine.overrides import Overrides
 from stressdeck.engine.plan import Plan
-from stressdeck.engine.snapshot import (
-    STOPPED,
-    ControlEvent,
-    EndpointSummary,
-    GeneratorHealth,
-    Percentiles,
-    Snapshot,
-    TimelinePoint,
-)
+from stressdeck.engine.results import Results
+from stressdeck.engine.snapshot import STOPPED, ControlEvent, Percentiles, Snapshot
 from stressdeck.engine.stats import decode_histogram, log_buckets, summarise
 from stressdeck.profiles.presets import Stage
 from stressdeck.profiles.profile import SUFFIXES, read_document
-from stressdeck.profiles.thresholds import ThresholdResult
-from stressdeck.sessions.fields import (
-    Reader,
-    read_health,
-    read_target_metrics,
-)
-from stressdeck.sessions.summary import results_dict
-from stressdeck.target.metrics import MetricsSnapshot
 
 FORMAT_VERSION = 2
 
@@ -87,53 +74,8 @@ class SavedPlan:
     source: str  # the profile file the run was started from
     target: str
     document: Mapping[str, Any]  # the profile as written; literal secrets "<redacted>"
-    overrides: Mapping[str, Any]  # build_plan keyword arguments given on the command line
+    overrides: Overrides  # what the command line or the console changed of the profile
     load: LoadSettings
-
-
-@dataclass(frozen=True)
-class EndpointResult:
-    """One endpoint's (or the total's) final figures, as in the ``--json`` results."""
-
-    name: str
-    requests: int
-    errors: int
-    rps: float
-    error_rate: float
-    status_counts: Mapping[str, int] = field(default_factory=dict)
-    error_counts: Mapping[str, int] = field(default_factory=dict)
-    bytes: int = 0
-    dropped: int = 0
-    cancelled: int = 0
-    skipped: int = 0
-    latency_ms: Mapping[str, float] = field(default_factory=dict)
-    service_ms: Mapping[str, float] = field(default_factory=dict)
-    ttfb_ms: Mapping[str, float] = field(default_factory=dict)
-    skip_reasons: Mapping[str, int] = field(default_factory=dict)
-    chunks: int = 0  # streaming: HTTP chunks and server-sent events received
-    events: int = 0
-
-
-@dataclass(frozen=True)
-class Results:
-    """The ``--json`` results document, typed."""
-
-    name: str
-    target: str
-    model: str
-    elapsed: float
-    stop_reason: str
-    total: EndpointResult
-    endpoints: tuple[EndpointResult, ...]
-    thresholds: tuple[ThresholdResult, ...]
-    control_log: tuple[ControlEvent, ...]
-    timeline: tuple[TimelinePoint, ...]
-    generator: GeneratorHealth
-    target_metrics: MetricsSnapshot | None = None  # None: the run had no metrics URL
-
-    @property
-    def thresholds_ok(self) -> bool:
-        return all(result.ok for result in self.thresholds)
 
 
 @dataclass(frozen=True)
@@ -178,8 +120,8 @@ def build_session(
 ) -> Session:
     """The session of a run, exactly as ``load_session`` will read it back."""
     document = copy.deepcopy(dict(plan.document))
-    overrides = dict(plan.overrides)
-    results = results_dict(snapshot, plan.name)  # target metrics arrive with their URL redacted
+    overrides = plan.overrides.to_dict()
+    results = Results.from_snapshot(snapshot, plan.name).to_dict()  # metrics URL redacted
     if not keep_secrets:
         document = redact_document(document)
         redact_urls(overrides)
@@ -225,16 +167,15 @@ def build_session(
 def snapshot_from_session(session: Session) -> Snapshot:
     """The final snapshot of a saved run, so a screen can show it as it shows a finished one.
 
-    Figures the session holds are used as saved (rounded as in the file, so the console and
-    a report agree); percentiles it does not hold (p90 of ttfb, say) and the latency buckets
-    come from the saved HDR histograms. Live-only figures (in flight, the last tick's rate,
-    the recent buckets) are zero or empty: the run is over.
+    Figures are as saved (rounded as in the file, so the console and a report agree);
+    percentiles the file does not hold were filled from its HDR histograms when it was read.
+    Live-only figures (in flight, the last tick's rate, the recent buckets) are zero or
+    empty: the run is over.
     """
     results = session.results
-    histograms = {name: decode_histogram(text) for name, text in session.histograms.items()}
     last = results.timeline[-1] if results.timeline else None
     load = session.plan.load
-    total_latency = histograms.get("total/latency")
+    total_latency = session.histograms.get("total/latency")
     return Snapshot(
         elapsed=results.elapsed,
         state=STOPPED,
@@ -244,47 +185,16 @@ def snapshot_from_session(session: Session) -> Snapshot:
         active_users=0,
         rate=last.rate if last is not None else load.rate,
         in_flight=0,
-        total=_summary(results.total, "total", histograms),
-        endpoints=tuple(_summary(ep, ep.name, histograms) for ep in results.endpoints),
+        total=results.total,
+        endpoints=results.endpoints,
         timeline=results.timeline,
         control_log=results.control_log,
         thresholds=results.thresholds,
-        latency_buckets=log_buckets(total_latency) if total_latency is not None else (),
+        latency_buckets=log_buckets(decode_histogram(total_latency)) if total_latency else (),
         stop_reason=results.stop_reason,
         health=results.generator,
         histograms=dict(session.histograms),
         target_metrics=results.target_metrics,
-    )
-
-
-def _summary(ep: EndpointResult, key: str, histograms: Mapping[str, Any]) -> EndpointSummary:
-    def percentiles(kind: str, saved: Mapping[str, float]) -> Percentiles:
-        histogram = histograms.get(f"{key}/{kind}")
-        measured = summarise(histogram) if histogram is not None else Percentiles()
-        figures = {
-            name: saved.get(name, getattr(measured, name))
-            for name in ("p50", "p90", "p95", "p99", "p999", "max", "mean")
-        }
-        return Percentiles(**figures, count=measured.count)
-
-    return EndpointSummary(
-        name=ep.name,
-        requests=ep.requests,
-        errors=ep.errors,
-        rps=ep.rps,
-        error_rate=ep.error_rate,
-        status_counts={int(code): n for code, n in ep.status_counts.items()},
-        error_counts=dict(ep.error_counts),
-        bytes=ep.bytes,
-        latency_ms=percentiles("latency", ep.latency_ms),
-        service_ms=percentiles("service", ep.service_ms),
-        ttfb_ms=percentiles("ttfb", ep.ttfb_ms),
-        dropped=ep.dropped,
-        cancelled=ep.cancelled,
-        skipped=ep.skipped,
-        skip_reasons=dict(ep.skip_reasons),
-        chunks=ep.chunks,
-        events=ep.events,
     )
 
 
@@ -304,33 +214,10 @@ def session_to_document(session: Session) -> dict[str, Any]:
             "name": plan.name,
             "source": plan.source,
             "target": plan.target,
-            "overrides": dict(plan.overrides),
+            "overrides": plan.overrides.to_dict(),
             "load": _load_dict(plan.load),
         },
-        "results": {
-            "name": results.name,
-            "target": results.target,
-            "model": results.model,
-            "elapsed": results.elapsed,
-            "stop_reason": results.stop_reason,
-            "summary": {
-                "total": _endpoint_dict(results.total),
-                "endpoints": {ep.name: _endpoint_dict(ep) for ep in results.endpoints},
-            },
-            "thresholds": [
-                {"expr": r.expr, "endpoint": r.endpoint, "value": r.value, "ok": r.ok}
-                for r in results.thresholds
-            ],
-            "control_log": [
-                {"offset": e.offset, "command": e.command, "value": e.value}
-                for e in results.control_log
-            ],
-            "timeline": [_timeline_dict(p) for p in results.timeline],
-            "generator": asdict(results.generator),
-            "target_metrics": None
-            if results.target_metrics is None
-            else results.target_metrics.to_dict(),
-        },
+        "results": results.to_dict(),
         "histograms": dict(session.histograms),  # last, always: see _read_histograms
     }
     document = _drop_none(document)
@@ -416,6 +303,7 @@ def session_from_document(document: Mapping[str, Any], source: str) -> Session:
     host = r.table(document, "host", "")
     plan = r.table(document, "plan", "")
     results = r.table(document, "results", "")
+    histograms = _read_histograms(r, document)
     return Session(
         format_version=version,
         stressdeck_version=r.string(document, "stressdeck_version", ""),
@@ -427,8 +315,8 @@ def session_from_document(document: Mapping[str, Any], source: str) -> Session:
             python=r.string(host, "python", "host"),
         ),
         plan=_read_plan(r, plan),
-        results=_read_results(r, results),
-        histograms=_read_histograms(r, document),
+        results=Results.from_dict(r, results, "results", _measured(histograms)),
+        histograms=histograms,
         replay_of=r.optional_string(document, "replay_of", ""),
     )
 
@@ -443,6 +331,16 @@ def _read_histograms(r: Reader, document: Mapping[str, Any]) -> dict[str, str]:
         except Exception:  # hdrh raises its own types as well as binascii/zlib errors
             raise r.fail(f"histograms.{name}", "expected a base64-encoded HDR histogram") from None
     return histograms
+
+
+def _measured(histograms: Mapping[str, str]) -> dict[str, dict[str, Percentiles]]:
+    """Percentiles of the saved histograms ("total/latency" -> ["total"]["latency"]), for
+    figures the results table does not hold (older files kept three ttfb percentiles)."""
+    out: dict[str, dict[str, Percentiles]] = {}
+    for name, text in histograms.items():
+        owner, _, kind = name.rpartition("/")
+        out.setdefault(owner, {})[kind] = summarise(decode_histogram(text))
+    return out
 
 
 def _read_plan(r: Reader, plan: Mapping[str, Any]) -> SavedPlan:
@@ -471,7 +369,9 @@ def _read_plan(r: Reader, plan: Mapping[str, Any]) -> SavedPlan:
         source=r.string(plan, "source", "plan"),
         target=r.string(plan, "target", "plan"),
         document=profile,
-        overrides=_read_overrides(r, r.table(plan, "overrides", "plan", required=False)),
+        overrides=Overrides.from_dict(
+            r, r.table(plan, "overrides", "plan", required=False), "plan.overrides"
+        ),
         load=LoadSettings(
             model=r.choice(load, "model", "plan.load", ("closed", "open")),
             users=r.integer(load, "users", "plan.load"),
@@ -484,142 +384,6 @@ def _read_plan(r: Reader, plan: Mapping[str, Any]) -> SavedPlan:
             max_duration=r.number(load, "max_duration", "plan.load"),
             tick=r.number(load, "tick", "plan.load"),
         ),
-    )
-
-
-_OVERRIDE_TYPES = {
-    "base_url": "string",
-    "model": "string",
-    "preset": "string",
-    "users": "integer",
-    "requests": "integer",
-    "rate": "number",
-    "duration": "number",
-    "metrics_url": "string",
-    "metrics": "string_list",
-}
-
-
-def _read_overrides(r: Reader, table: Mapping[str, Any]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key in table:
-        kind = _OVERRIDE_TYPES.get(key)
-        if kind is None:
-            raise r.fail(
-                f"plan.overrides.{key}",
-                "unknown override; expected one of " + ", ".join(_OVERRIDE_TYPES),
-            )
-        out[key] = getattr(r, kind)(table, key, "plan.overrides")
-    return out
-
-
-def _read_results(r: Reader, results: Mapping[str, Any]) -> Results:
-    summary = r.table(results, "summary", "results")
-    endpoints_table = r.table(summary, "endpoints", "results.summary")
-    endpoints = tuple(
-        _read_endpoint(
-            r,
-            r.as_table(value, f"results.summary.endpoints.{name}"),
-            str(name),
-            f"results.summary.endpoints.{name}",
-        )
-        for name, value in endpoints_table.items()
-    )
-    thresholds = []
-    for index, item in enumerate(r.array(results, "thresholds", "results", required=False)):
-        where = f"results.thresholds[{index}]"
-        t = r.as_table(item, where)
-        thresholds.append(
-            ThresholdResult(
-                expr=r.string(t, "expr", where),
-                endpoint=r.optional_string(t, "endpoint", where),
-                value=r.optional_number(t, "value", where),
-                ok=r.boolean(t, "ok", where),
-            )
-        )
-    control = []
-    for index, item in enumerate(r.array(results, "control_log", "results", required=False)):
-        where = f"results.control_log[{index}]"
-        e = r.as_table(item, where)
-        control.append(
-            ControlEvent(
-                offset=r.number(e, "offset", where),
-                command=r.choice(e, "command", where, ("users", "rate", "pause", "resume", "stop")),
-                value=r.optional_number(e, "value", where),
-            )
-        )
-    timeline = []
-    for index, item in enumerate(r.array(results, "timeline", "results", required=False)):
-        where = f"results.timeline[{index}]"
-        p = r.as_table(item, where)
-        timeline.append(
-            TimelinePoint(
-                t=r.number(p, "t", where),
-                span=r.number(p, "span", where),
-                requests=r.integer(p, "requests", where),
-                rps=r.number(p, "rps", where),
-                errors=r.integer(p, "errors", where),
-                p50=r.number(p, "p50", where),
-                p95=r.number(p, "p95", where),
-                p99=r.number(p, "p99", where),
-                users=r.integer(p, "users", where),
-                rate=r.optional_number(p, "rate", where),
-                dropped=r.integer(p, "dropped", where, default=0),
-            )
-        )
-    metrics = r.table(results, "target_metrics", "results", required=False)
-    return Results(
-        name=r.string(results, "name", "results"),
-        target=r.string(results, "target", "results"),
-        model=r.string(results, "model", "results"),
-        elapsed=r.number(results, "elapsed", "results"),
-        stop_reason=r.string(results, "stop_reason", "results", default=""),
-        total=_read_endpoint(
-            r, r.table(summary, "total", "results.summary"), "total", "results.summary.total"
-        ),
-        endpoints=endpoints,
-        thresholds=tuple(thresholds),
-        control_log=tuple(control),
-        timeline=tuple(timeline),
-        generator=read_health(
-            r, r.table(results, "generator", "results", required=False), "results.generator"
-        ),
-        target_metrics=read_target_metrics(r, metrics, "results.target_metrics")
-        if metrics
-        else None,
-    )
-
-
-def _read_status_counts(r: Reader, table: Mapping[str, Any], where: str) -> dict[str, int]:
-    counts = r.integer_map(table, "status_counts", where)
-    for code in counts:
-        # Keys are HTTP status codes written as text (TOML keys are strings); a snapshot wants ints.
-        if not (code.isascii() and code.isdigit() and len(code) <= 3):
-            raise r.fail(
-                f"{where}.status_counts.{code}", "expected an HTTP status code (up to 3 digits)"
-            )
-    return counts
-
-
-def _read_endpoint(r: Reader, table: Mapping[str, Any], name: str, where: str) -> EndpointResult:
-    return EndpointResult(
-        name=name,
-        requests=r.integer(table, "requests", where),
-        errors=r.integer(table, "errors", where),
-        rps=r.number(table, "rps", where),
-        error_rate=r.number(table, "error_rate", where),
-        status_counts=_read_status_counts(r, table, where),
-        error_counts=r.integer_map(table, "error_counts", where),
-        bytes=r.integer(table, "bytes", where, default=0),
-        dropped=r.integer(table, "dropped", where, default=0),
-        cancelled=r.integer(table, "cancelled", where, default=0),
-        skipped=r.integer(table, "skipped", where, default=0),
-        latency_ms=r.number_map(table, "latency_ms", where, required=("p50", "p95", "p99")),
-        service_ms=r.number_map(table, "service_ms", where),
-        ttfb_ms=r.number_map(table, "ttfb_ms", where),
-        skip_reasons=r.integer_map(table, "skip_reasons", where),
-        chunks=r.integer(table, "chunks", where, default=0),
-        events=r.integer(table, "events", where, default=0),
     )
 
 
@@ -642,43 +406,6 @@ def _load_dict(load: LoadSettings) -> dict[str, Any]:
         "stages": [{"duration": s.duration, "target": s.target} for s in load.stages],
         "max_duration": load.max_duration,
         "tick": load.tick,
-    }
-
-
-def _endpoint_dict(ep: EndpointResult) -> dict[str, Any]:
-    return {
-        "requests": ep.requests,
-        "errors": ep.errors,
-        "rps": ep.rps,
-        "error_rate": ep.error_rate,
-        "status_counts": dict(ep.status_counts),
-        "error_counts": dict(ep.error_counts),
-        "bytes": ep.bytes,
-        "dropped": ep.dropped,
-        "cancelled": ep.cancelled,
-        "skipped": ep.skipped,
-        "latency_ms": dict(ep.latency_ms),
-        "service_ms": dict(ep.service_ms),
-        "ttfb_ms": dict(ep.ttfb_ms),
-        "skip_reasons": dict(ep.skip_reasons),
-        "chunks": ep.chunks,
-        "events": ep.events,
-    }
-
-
-def _timeline_dict(p: TimelinePoint) -> dict[str, Any]:
-    return {
-        "t": p.t,
-        "span": p.span,
-        "requests": p.requests,
-        "rps": p.rps,
-        "errors": p.errors,
-        "p50": p.p50,
-        "p95": p.p95,
-        "p99": p.p99,
-        "users": p.users,
-        "rate": p.rate,
-        "dropped": p.dropped,
     }
 
 

@@ -1,97 +1,25 @@
-"""Exporters of a finished (or running) snapshot: a text summary and the JSON results.
+"""What a headless run prints: the progress line, the final summary tables, and the
+``--json`` results file (its shape is the results model's, engine/results.py).
 
-The JSON shape (``results_dict``) is the contract CI scripts read; it is documented in the
-README and reused verbatim as the ``summary`` of saved sessions.
+Files for other tools (HTML, CSV, JUnit) are sessions/exports.py: they read a saved session.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import asdict
-from typing import IO, Any
+from typing import IO
 
 from stressdeck.core.text import printable
-from stressdeck.engine.snapshot import EndpointSummary, Percentiles, Snapshot
+from stressdeck.engine.results import Results
+from stressdeck.engine.snapshot import EndpointSummary, Snapshot
 
 # A tick or two of lag (a GC pause, the run's start) is not a saturated generator.
 SATURATED_WARNING_SECONDS = 1.0
 
 
-def _percentiles(p: Percentiles, keys: tuple[str, ...]) -> dict[str, float]:
-    return {key: round(getattr(p, key), 3) for key in keys}
-
-
-def summary_dict(summary: EndpointSummary) -> dict[str, Any]:
-    return {
-        "requests": summary.requests,
-        "errors": summary.errors,
-        "rps": round(summary.rps, 3),
-        "error_rate": round(summary.error_rate, 6),
-        "status_counts": {str(code): n for code, n in summary.status_counts.items()},
-        "error_counts": dict(summary.error_counts),
-        "bytes": summary.bytes,
-        "dropped": summary.dropped,
-        "cancelled": summary.cancelled,
-        "skipped": summary.skipped,
-        "skip_reasons": dict(summary.skip_reasons),
-        "chunks": summary.chunks,
-        "events": summary.events,
-        "latency_ms": _percentiles(
-            summary.latency_ms, ("p50", "p90", "p95", "p99", "p999", "max", "mean")
-        ),
-        "service_ms": _percentiles(
-            summary.service_ms, ("p50", "p90", "p95", "p99", "p999", "max", "mean")
-        ),
-        "ttfb_ms": _percentiles(summary.ttfb_ms, ("p50", "p95", "p99")),
-    }
-
-
-def timeline_list(snapshot: Snapshot) -> list[dict[str, Any]]:
-    return [
-        {
-            "t": p.t,
-            "span": p.span,
-            "requests": p.requests,
-            "rps": round(p.rps, 3),
-            "errors": p.errors,
-            "p50": round(p.p50, 3),
-            "p95": round(p.p95, 3),
-            "p99": round(p.p99, 3),
-            "users": p.users,
-            **({"rate": p.rate} if p.rate is not None else {}),
-            "dropped": p.dropped,
-        }
-        for p in snapshot.timeline
-    ]
-
-
-def results_dict(snapshot: Snapshot, name: str = "") -> dict[str, Any]:
-    """The documented results document (``--json``)."""
-    return {
-        "name": name,
-        "target": snapshot.target,
-        "model": snapshot.model,
-        "elapsed": round(snapshot.elapsed, 3),
-        "stop_reason": snapshot.stop_reason,
-        "summary": {
-            "total": summary_dict(snapshot.total),
-            "endpoints": {ep.name: summary_dict(ep) for ep in snapshot.endpoints},
-        },
-        "thresholds": [
-            {"expr": r.expr, "endpoint": r.endpoint, "value": r.value, "ok": r.ok}
-            for r in snapshot.thresholds
-        ],
-        "control_log": [asdict(event) for event in snapshot.control_log],
-        "timeline": timeline_list(snapshot),
-        "generator": asdict(snapshot.health),
-        **(
-            {"target_metrics": snapshot.target_metrics.to_dict()} if snapshot.target_metrics else {}
-        ),
-    }
-
-
 def write_json(snapshot: Snapshot, out: IO[str], name: str = "") -> None:
-    json.dump(results_dict(snapshot, name), out, indent=2)
+    """The results document (``--json``), as ``Results.to_dict`` shapes it."""
+    json.dump(Results.from_snapshot(snapshot, name).to_dict(), out, indent=2)
     out.write("\n")
 
 

@@ -31,6 +31,7 @@ from typing import Any, Self
 import aiohttp
 
 from stressdeck.core.errors import InputError, describe
+from stressdeck.core.fields import Reader, join
 from stressdeck.core.hosts import check_url
 from stressdeck.core.redact import redact_url
 
@@ -38,7 +39,6 @@ HISTORY = 600  # points per series: ten minutes at one scrape a second
 DEFAULT_INTERVAL = 1.0
 DEFAULT_TIMEOUT = 0.9  # under the interval, so a slow endpoint never makes scrapes pile up
 MAX_EXPOSITION = 8 * 1024 * 1024
-MAX_LABEL_SETS = 20  # listed per family by available_series(): enough to pick from
 FUNCTIONS = ("rate", "value", "mean")  # and pNN, e.g. p95 or p99.9
 _ACCEPT = "text/plain;version=0.0.4;q=1,*/*;q=0.1"  # the classic text format, not OpenMetrics
 _SPEC = re.compile(
@@ -50,24 +50,6 @@ _QUANTILE = re.compile(r"p(\d{1,2}(?:\.\d+)?)")
 
 
 # ---- what the console and sessions see: immutable, plain data -------------------------------
-
-
-@dataclass(frozen=True)
-class SeriesInfo:
-    """A metric family the endpoint exposes, for the user to pick from."""
-
-    name: str
-    type: str  # counter, gauge, histogram, summary, unknown ...
-    help: str = ""
-    label_sets: tuple[Mapping[str, str], ...] = ()
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "type": self.type,
-            "help": self.help,
-            "label_sets": [dict(labels) for labels in self.label_sets],
-        }
 
 
 @dataclass(frozen=True)
@@ -153,6 +135,49 @@ class MetricsSnapshot:
             "series": [series.to_dict() for series in self.series],
             "scrape_points": [point.to_dict() for point in self.scrape_points],
         }
+
+    @classmethod
+    def from_dict(cls, r: Reader, table: Mapping[str, Any], where: str) -> MetricsSnapshot:
+        """Read back what ``to_dict`` wrote; raises InputError naming the field."""
+        series = []
+        for index, item in enumerate(r.array(table, "series", where, required=False)):
+            path = f"{where}.series[{index}]"
+            entry = r.as_table(item, path)
+            series.append(
+                SeriesHistory(
+                    spec=r.string(entry, "spec", path),
+                    kind=r.string(entry, "kind", path),
+                    unit=r.string(entry, "unit", path, default=""),
+                    points=_read_points(r, entry, "points", path),
+                )
+            )
+        return cls(
+            url=r.string(table, "url", where),
+            t=r.number(table, "t", where),
+            scrapes=r.integer(table, "scrapes", where, default=0),
+            failures=r.integer(table, "failures", where, default=0),
+            last_error=r.optional_string(table, "last_error", where),
+            series=tuple(series),
+            scrape_points=_read_points(r, table, "scrape_points", where),
+        )
+
+
+def _read_points(
+    r: Reader, table: Mapping[str, Any], key: str, where: str
+) -> tuple[MetricPoint, ...]:
+    points = []
+    for index, item in enumerate(r.array(table, key, where, required=False)):
+        path = f"{join(where, key)}[{index}]"
+        point = r.as_table(item, path)
+        points.append(
+            MetricPoint(
+                t=r.number(point, "t", path),
+                value=r.optional_number(point, "value", path),
+                ok=r.boolean(point, "ok", path),
+                error=r.optional_string(point, "error", path),
+            )
+        )
+    return tuple(points)
 
 
 # ---- pure maths and parsing ------------------------------------------------------------------
@@ -252,21 +277,6 @@ def parse_exposition(text: str) -> dict[str, _Family]:
     except (ValueError, TypeError, IndexError, KeyError) as exc:
         raise ValueError(str(exc) or type(exc).__name__) from None
     return families
-
-
-def describe_families(families: Mapping[str, _Family]) -> list[SeriesInfo]:
-    infos = []
-    for family in sorted(families.values(), key=lambda f: f.name):
-        name = family.name
-        if family.type == "counter" and any(s[0] == name + "_total" for s in family.samples):
-            name += "_total"
-        label_sets: list[dict[str, str]] = []
-        for _, labels, _ in family.samples:
-            labels = {k: v for k, v in labels.items() if k not in ("le", "quantile")}
-            if labels not in label_sets and len(label_sets) < MAX_LABEL_SETS:
-                label_sets.append(labels)
-        infos.append(SeriesInfo(name, family.type, family.help, tuple(label_sets)))
-    return infos
 
 
 # ---- one selected series: raw readings in, derived points out --------------------------------
@@ -425,7 +435,6 @@ class _Status:
     scrapes: int = 0
     failures: int = 0
     last_error: str | None = None
-    families: dict[str, _Family] = field(default_factory=dict)
     points: deque[MetricPoint] = field(default_factory=lambda: deque(maxlen=HISTORY))
 
 
@@ -470,27 +479,15 @@ class MetricsScraper:
         self._stop: asyncio.Event | None = None
         self._snapshot = MetricsSnapshot(url=self._shown_url, t=0.0)
         for spec in series:
-            self.select(spec)
+            self._follow(spec)
 
     # -- selection
 
-    def select(self, spec: str | SeriesSpec) -> SeriesSpec:
-        """Follow one more series from the next scrape on; raises InputError on a bad spelling."""
+    def _follow(self, spec: str | SeriesSpec) -> None:
+        """Follow one more series (once, however often it is named); InputError on a bad spelling."""
         parsed = spec if isinstance(spec, SeriesSpec) else parse_series(spec)
         if not any(series.spec.text == parsed.text for series in self._series):
             self._series = (*self._series, _Series(parsed, self._history))
-        return parsed
-
-    def deselect(self, spec: str) -> None:
-        self._series = tuple(series for series in self._series if series.spec.text != spec.strip())
-
-    @property
-    def selected(self) -> tuple[SeriesSpec, ...]:
-        return tuple(series.spec for series in self._series)
-
-    def available_series(self) -> list[SeriesInfo]:
-        """What the endpoint exposed at the last successful scrape (empty before one)."""
-        return describe_families(self._status.families)
 
     def snapshot(self) -> MetricsSnapshot:
         return self._snapshot
@@ -589,7 +586,6 @@ class MetricsScraper:
     def _record(self, families: dict[str, _Family], took: float) -> None:
         t = self._now()
         self._status.scrapes += 1
-        self._status.families = families
         self._status.points.append(MetricPoint(t, took))
         for series in self._series:
             series.record(t, families)

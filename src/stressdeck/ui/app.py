@@ -13,7 +13,7 @@ import asyncio
 import os
 import signal
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from multiprocessing import resource_tracker
 from pathlib import Path
 from typing import Any
@@ -28,6 +28,7 @@ from stressdeck.core.errors import InputError
 from stressdeck.core.exits import EXIT_INTERRUPTED
 from stressdeck.core.files import WriteError
 from stressdeck.core.text import printable
+from stressdeck.engine.overrides import NO_OVERRIDES, Overrides
 from stressdeck.engine.plan import DEFAULT_MAX_DURATION, Plan
 from stressdeck.engine.processes import ProcessWorker
 from stressdeck.engine.runner import Steer, WorkerFactory
@@ -88,7 +89,7 @@ class StressDeckApp(App[int]):
         self,
         source: PlanSource | None = None,
         *,
-        overrides: Mapping[str, Any] | None = None,
+        overrides: Overrides = NO_OVERRIDES,
         max_duration: float = DEFAULT_MAX_DURATION,
         target_pid: int | None = None,
         monitor: Monitor | None = None,
@@ -120,7 +121,7 @@ class StressDeckApp(App[int]):
         self.controller = (
             RunController(source, worker_factory, self.processes) if source is not None else None
         )
-        self.overrides = dict(overrides or {})
+        self.overrides = overrides
         self.max_duration = max_duration
         self.target_pid = target_pid
         self.monitor = monitor
@@ -441,7 +442,7 @@ class StressDeckApp(App[int]):
             )  # build_plan's checks
 
         answer = await self.push_screen_wait(
-            MetricsScreen(plan.metrics_url or "", tuple(plan.overrides.get("metrics", ())), check)
+            MetricsScreen(plan.metrics_url or "", plan.overrides.metrics or (), check)
         )
         if answer is None:
             return

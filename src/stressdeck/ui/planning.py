@@ -7,36 +7,23 @@ uses, so the plan's ``overrides`` record exactly what was changed.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 from stressdeck.core.errors import InputError
+from stressdeck.engine.overrides import NO_OVERRIDES, Overrides
 from stressdeck.engine.plan import DEFAULT_MAX_DURATION, DEFAULT_TICK, Plan, build_plan
 from stressdeck.engine.snapshot import IDLE, EndpointSummary, Snapshot
 from stressdeck.profiles.profile import METHODS, Profile, load_profile, parse_profile
 from stressdeck.profiles.thresholds import ThresholdResult
 
-# The keyword arguments of build_plan that a console override may set.
-OVERRIDE_KEYS = (
-    "base_url",
-    "users",
-    "rate",
-    "model",
-    "duration",
-    "requests",
-    "preset",
-    "metrics_url",
-    "metrics",
-)
-
 
 @dataclass(frozen=True)
 class PlanSource:
     profile: Profile
-    overrides: Mapping[str, Any] = field(default_factory=dict)
+    overrides: Overrides = NO_OVERRIDES
     max_duration: float = DEFAULT_MAX_DURATION
     tick: float = DEFAULT_TICK
     # --i-know: the safety caps on users and rate are lifted for every plan built from here.
@@ -46,13 +33,13 @@ class PlanSource:
     def from_file(
         cls,
         path: str | Path,
-        overrides: Mapping[str, Any] | None = None,
+        overrides: Overrides = NO_OVERRIDES,
         max_duration: float = DEFAULT_MAX_DURATION,
         *,
         i_know: bool = False,
     ) -> PlanSource:
         """Load a profile and check the overrides apply; raises InputError."""
-        source = cls(load_profile(path), _clean(overrides or {}), max_duration, i_know=i_know)
+        source = cls(load_profile(path), overrides, max_duration, i_know=i_know)
         source.build()
         return source
 
@@ -60,23 +47,18 @@ class PlanSource:
         """The Plan for these overrides; raises InputError."""
         return build_plan(
             self.profile,
+            self.overrides,
             max_duration=self.max_duration,
             tick=self.tick,
             i_know=self.i_know,
-            **self.overrides,
         )
 
     def with_overrides(self, **changes: Any) -> PlanSource:
         """A copy with some overrides changed (None removes one); raises InputError if invalid."""
-        merged = dict(self.overrides)
-        merged.update(changes)
-        source = PlanSource(self.profile, _clean(merged), self.max_duration, self.tick, self.i_know)
+        merged = self.overrides.changed(**changes)
+        source = PlanSource(self.profile, merged, self.max_duration, self.tick, self.i_know)
         source.build()
         return source
-
-
-def _clean(overrides: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in overrides.items() if k in OVERRIDE_KEYS and v is not None}
 
 
 def adhoc_profile(method: str, url: str) -> Profile:

@@ -9,10 +9,8 @@ app decides what to open.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from rich.text import Text
 from textual import events
@@ -27,6 +25,7 @@ from textual.widgets.option_list import Option
 from stressdeck.core.errors import InputError
 from stressdeck.core.files import WriteError
 from stressdeck.core.text import printable
+from stressdeck.engine.overrides import Overrides
 from stressdeck.engine.plan import DEFAULT_MAX_DURATION
 from stressdeck.profiles.importers import import_command
 from stressdeck.profiles.profile import METHODS, SUFFIXES
@@ -74,7 +73,7 @@ class Picked:
 
 def scan_profiles(
     directory: Path,
-    overrides: Mapping[str, Any],
+    overrides: Overrides,
     max_duration: float = DEFAULT_MAX_DURATION,
     *,
     i_know: bool = False,
@@ -155,7 +154,7 @@ class PickerScreen(Screen[None]):
     def __init__(
         self,
         profiles_dir: Path,
-        overrides: Mapping[str, Any],
+        overrides: Overrides,
         max_duration: float = DEFAULT_MAX_DURATION,
         target_pid: int | None = None,
         *,
@@ -164,7 +163,7 @@ class PickerScreen(Screen[None]):
         super().__init__()
         self.profiles_dir, self.overrides, self.max_duration = (
             profiles_dir,
-            dict(overrides),
+            overrides,
             max_duration,
         )
         self.i_know = i_know

@@ -1,0 +1,81 @@
+"""What a run changes of its profile: the command line's load options, the console's choices,
+a session's record of them. One type for all, so a new option is added in one place."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from stressdeck.core.fields import Reader, join
+
+
+@dataclass(frozen=True)
+class Overrides:
+    """Each field overrides the profile's own value; None leaves the profile's."""
+
+    base_url: str | None = None
+    users: int | None = None
+    rate: float | None = None
+    model: str | None = None
+    duration: float | None = None
+    requests: int | None = None
+    preset: str | None = None
+    metrics_url: str | None = None
+    metrics: tuple[str, ...] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The overrides that are set, as plain data (a session's ``plan.overrides``)."""
+        out: dict[str, Any] = {}
+        for item in dataclasses.fields(self):
+            value = getattr(self, item.name)
+            if value is not None:
+                out[item.name] = list(value) if isinstance(value, tuple) else value
+        return out
+
+    def changed(self, **changes: Any) -> Overrides:
+        """A copy with some overrides set (a value) or removed (None)."""
+        return dataclasses.replace(self, **changes)
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> Overrides:
+        """The load options of a parsed command line (those the parser does not have stay None)."""
+        values = {}
+        for item in dataclasses.fields(cls):
+            # argparse keeps the repeated --metric option as ``metric``.
+            value = getattr(args, "metric" if item.name == "metrics" else item.name, None)
+            if item.name == "metrics":
+                value = tuple(value) if value else None
+            values[item.name] = value
+        return cls(**values)
+
+    @classmethod
+    def from_dict(cls, r: Reader, table: Mapping[str, Any], where: str) -> Overrides:
+        """Read back ``to_dict``'s table; an unknown key or a wrong type is one InputError."""
+        readers = {item.name: _READERS[str(item.type)] for item in dataclasses.fields(cls)}
+        values: dict[str, Any] = {}
+        for key in table:
+            read = readers.get(str(key))
+            if read is None:
+                raise r.fail(
+                    join(where, str(key)), "unknown override; expected one of " + ", ".join(readers)
+                )
+            values[str(key)] = read(r, table, str(key), where)
+        return cls(**values)
+
+
+def _metrics(r: Reader, table: Mapping[str, Any], key: str, where: str) -> tuple[str, ...]:
+    return tuple(r.string_list(table, key, where))
+
+
+_READERS: dict[str, Any] = {
+    "str | None": lambda r, t, k, w: r.string(t, k, w),
+    "int | None": lambda r, t, k, w: r.integer(t, k, w),
+    "float | None": lambda r, t, k, w: r.number(t, k, w),
+    "tuple[str, ...] | None": _metrics,
+}
+
+
+NO_OVERRIDES = Overrides()  # the profile as it is

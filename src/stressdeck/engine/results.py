@@ -1,0 +1,270 @@
+"""The results of a run: one model for ``--json``, sessions, reports, compare and the console.
+
+``Results.from_snapshot`` takes the final (or any) snapshot; ``to_dict`` is the published JSON
+shape (``results.schema.json``, generated from these classes by ``results_schema``);
+``from_dict`` reads it back with one-line errors. The per-endpoint figures are the engine's
+own ``EndpointSummary``: adding a counter there adds it to every output.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from stressdeck.core.fields import Reader
+from stressdeck.engine.snapshot import (
+    LIVE_ONLY_FIELDS,
+    PERCENTILE_KEYS,
+    ControlEvent,
+    EndpointSummary,
+    GeneratorHealth,
+    Percentiles,
+    Snapshot,
+    TimelinePoint,
+    field_default,
+)
+from stressdeck.profiles.thresholds import ThresholdResult
+from stressdeck.target.metrics import MetricsSnapshot
+
+TOTAL = "total"
+
+
+@dataclass(frozen=True)
+class Results:
+    """What a run measured, as kept after it: the ``--json`` document, typed."""
+
+    name: str
+    target: str
+    model: str
+    elapsed: float
+    stop_reason: str
+    total: EndpointSummary
+    endpoints: tuple[EndpointSummary, ...]
+    thresholds: tuple[ThresholdResult, ...] = ()
+    control_log: tuple[ControlEvent, ...] = ()
+    timeline: tuple[TimelinePoint, ...] = ()
+    generator: GeneratorHealth = GeneratorHealth()
+    target_metrics: MetricsSnapshot | None = None  # None: the run had no metrics URL
+
+    @property
+    def passed(self) -> bool:
+        """Every threshold held (a run without thresholds passes)."""
+        return all(result.ok for result in self.thresholds)
+
+    thresholds_ok = passed
+
+    @classmethod
+    def from_snapshot(cls, snapshot: Snapshot, name: str = "") -> Results:
+        return cls(
+            name=name,
+            target=snapshot.target,
+            model=snapshot.model,
+            elapsed=snapshot.elapsed,
+            stop_reason=snapshot.stop_reason,
+            total=snapshot.total,
+            endpoints=snapshot.endpoints,
+            thresholds=snapshot.thresholds,
+            control_log=snapshot.control_log,
+            timeline=snapshot.timeline,
+            generator=snapshot.health,
+            target_metrics=snapshot.target_metrics,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """The documented results document (``--json``; a session's ``results``)."""
+        out: dict[str, Any] = {
+            "name": self.name,
+            "target": self.target,
+            "model": self.model,
+            "elapsed": round(self.elapsed, 3),
+            "stop_reason": self.stop_reason,
+            "summary": {
+                TOTAL: self.total.to_dict(),
+                "endpoints": {ep.name: ep.to_dict() for ep in self.endpoints},
+            },
+            "thresholds": [result.to_dict() for result in self.thresholds],
+            "control_log": [event.to_dict() for event in self.control_log],
+            "timeline": [point.to_dict() for point in self.timeline],
+            "generator": self.generator.to_dict(),
+        }
+        if self.target_metrics is not None:
+            out["target_metrics"] = self.target_metrics.to_dict()
+        return out
+
+    @classmethod
+    def from_dict(
+        cls,
+        r: Reader,
+        table: Mapping[str, Any],
+        where: str = "results",
+        histograms: Mapping[str, Mapping[str, Percentiles]] | None = None,
+    ) -> Results:
+        """Read back ``to_dict``'s document; raises InputError naming the field.
+
+        ``histograms`` ("total" or an endpoint name -> "latency"/"service"/"ttfb" ->
+        percentiles from a saved HDR histogram) fills figures the document does not hold.
+        """
+        measured = histograms or {}
+        summary = r.table(table, "summary", where)
+        endpoints_table = r.table(summary, "endpoints", f"{where}.summary")
+        endpoints = tuple(
+            EndpointSummary.from_dict(
+                r,
+                r.as_table(value, f"{where}.summary.endpoints.{name}"),
+                str(name),
+                f"{where}.summary.endpoints.{name}",
+                measured.get(str(name)),
+            )
+            for name, value in endpoints_table.items()
+        )
+        total = EndpointSummary.from_dict(
+            r,
+            r.table(summary, TOTAL, f"{where}.summary"),
+            TOTAL,
+            f"{where}.summary.total",
+            measured.get(TOTAL),
+        )
+        metrics = r.table(table, "target_metrics", where, required=False)
+        return cls(
+            name=r.string(table, "name", where),
+            target=r.string(table, "target", where),
+            model=r.string(table, "model", where),
+            elapsed=r.number(table, "elapsed", where),
+            stop_reason=r.string(table, "stop_reason", where, default=""),
+            total=total,
+            endpoints=endpoints,
+            thresholds=tuple(
+                ThresholdResult.from_dict(r, r.as_table(item, path), path)
+                for path, item in _items(r, table, "thresholds", where)
+            ),
+            control_log=tuple(
+                ControlEvent.from_dict(r, r.as_table(item, path), path)
+                for path, item in _items(r, table, "control_log", where)
+            ),
+            timeline=tuple(
+                TimelinePoint.from_dict(r, r.as_table(item, path), path)
+                for path, item in _items(r, table, "timeline", where)
+            ),
+            generator=GeneratorHealth.from_dict(
+                r, r.table(table, "generator", where, required=False), f"{where}.generator"
+            ),
+            target_metrics=MetricsSnapshot.from_dict(r, metrics, f"{where}.target_metrics")
+            if metrics
+            else None,
+        )
+
+
+def _items(r: Reader, table: Mapping[str, Any], key: str, where: str) -> list[tuple[str, Any]]:
+    items = r.array(table, key, where, required=False)
+    return [(f"{where}.{key}[{index}]", item) for index, item in enumerate(items)]
+
+
+# -- the published JSON Schema, generated from the model --------------------------------------
+
+_NUMBER = {"type": "number"}
+_COUNT = {"type": "integer", "minimum": 0}
+
+
+def _endpoint_schema() -> dict[str, Any]:
+    properties: dict[str, Any] = {}
+    for item in dataclasses.fields(EndpointSummary):
+        if item.name in LIVE_ONLY_FIELDS:
+            continue
+        default = field_default(item)
+        if isinstance(default, Percentiles):
+            properties[item.name] = {
+                "type": "object",
+                "properties": {key: _NUMBER for key in PERCENTILE_KEYS},
+                "additionalProperties": False,
+            }
+        elif isinstance(default, dict):
+            properties[item.name] = {"type": "object", "additionalProperties": _COUNT}
+        elif isinstance(default, float):
+            properties[item.name] = _NUMBER
+        else:
+            properties[item.name] = _COUNT
+    return {
+        "type": "object",
+        "properties": properties,
+        "required": sorted(properties),
+        "additionalProperties": False,
+    }
+
+
+def _plain_schema(cls: type, optional: tuple[str, ...] = ()) -> dict[str, Any]:
+    properties: dict[str, Any] = {}
+    for item in dataclasses.fields(cls):
+        kind = str(item.type)
+        if kind.startswith("int"):
+            schema: dict[str, Any] = {"type": "integer"}
+        elif kind.startswith("float"):
+            schema = _NUMBER
+        elif kind.startswith("bool"):
+            schema = {"type": "boolean"}
+        else:
+            schema = {"type": "string"}
+        if "None" in kind:
+            schema = {"anyOf": [schema, {"type": "null"}]}
+        properties[item.name] = schema
+    return {
+        "type": "object",
+        "properties": properties,
+        "required": [name for name in properties if name not in optional],
+        "additionalProperties": False,
+    }
+
+
+def results_schema() -> dict[str, Any]:
+    """The JSON Schema of ``Results.to_dict()``, published as ``results.schema.json``."""
+    endpoint = _endpoint_schema()
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": "stressdeck results",
+        "description": "The document `stressdeck run --json` writes; a session's `results`.",
+        "type": "object",
+        "properties": {
+            "name": {"type": "string"},
+            "target": {"type": "string"},
+            "model": {"enum": ["closed", "open"]},
+            "elapsed": _NUMBER,
+            "stop_reason": {"type": "string"},
+            "summary": {
+                "type": "object",
+                "properties": {
+                    TOTAL: endpoint,
+                    "endpoints": {"type": "object", "additionalProperties": endpoint},
+                },
+                "required": [TOTAL, "endpoints"],
+                "additionalProperties": False,
+            },
+            "thresholds": {"type": "array", "items": _plain_schema(ThresholdResult)},
+            "control_log": {"type": "array", "items": _plain_schema(ControlEvent)},
+            "timeline": {
+                "type": "array",
+                "items": _plain_schema(TimelinePoint, optional=("rate", "dropped")),
+            },
+            "generator": _plain_schema(GeneratorHealth),
+            "target_metrics": {"type": "object"},
+        },
+        "required": [
+            "name",
+            "target",
+            "model",
+            "elapsed",
+            "stop_reason",
+            "summary",
+            "thresholds",
+            "control_log",
+            "timeline",
+            "generator",
+        ],
+        "additionalProperties": False,
+    }
+
+
+if __name__ == "__main__":  # python -m stressdeck.engine.results > results.schema.json
+    import json
+
+    print(json.dumps(results_schema(), indent=2))
