@@ -271,7 +271,8 @@ async def test_save_rejects_a_name_without_a_session_extension(
 
 
 async def test_quit_while_running_asks_and_no_keeps_running(profile: Path, tmp_path: Path) -> None:
-    app = console(profile, tmp_path)
+    # Long enough that the run cannot end on its own while the dialogs come and go.
+    app = console(profile, tmp_path, duration=15.0)
     async with app.run_test(size=SIZE) as pilot:
         await start(app, pilot)
         await pilot.press("q")
