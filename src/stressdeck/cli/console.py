@@ -11,19 +11,21 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from functools import partial
 from importlib import resources
 from pathlib import Path
 
-from stressdeck.cli.options import add_load_options
+from stressdeck.cli.options import add_load_options, worker_placement
 from stressdeck.core.errors import InputError
 from stressdeck.core.exits import EXIT_FAILED, EXIT_OK, EXIT_USAGE
 from stressdeck.core.redact import redacted_fields
 from stressdeck.core.text import printable
+from stressdeck.engine.cluster import RayPlacement
 from stressdeck.engine.overrides import Overrides
-from stressdeck.engine.processes import resolve_processes
+from stressdeck.engine.processes import ProcessWorker, resolve_processes
+from stressdeck.engine.runner import WorkerFactory
 from stressdeck.engine.snapshot import Snapshot
 from stressdeck.sessions.autosave import keep_session
 from stressdeck.sessions.replay import replay_events, replay_inputs, steer, stop_offset
@@ -159,6 +161,8 @@ def replay_app(
     base_url: str | None = None,
     processes: int = 1,
     i_know: bool = False,
+    worker_factory: WorkerFactory | None = None,
+    placement_notes: Sequence[str] = (),
 ) -> StressDeckApp:
     """The console on a saved session's plan, started at once and steered by its control
     log, as the headless replay does; raises InputError."""
@@ -175,7 +179,13 @@ def replay_app(
     )
     driver = partial(steer, events=replay_events(session), stop_at=stop_offset(session))
     return StressDeckApp(
-        source, autostart=True, steer=driver, notes=notes, processes=processes, i_know=i_know
+        source,
+        autostart=True,
+        steer=driver,
+        notes=[*notes, *placement_notes],
+        processes=processes,
+        i_know=i_know,
+        worker_factory=worker_factory or ProcessWorker,
     )
 
 
@@ -185,17 +195,20 @@ def replay(args: argparse.Namespace, session: Session) -> int:
     writes it, falling back to sessions/autosave-* when it cannot be."""
 
     try:
-        app = replay_app(
-            args.session,
-            session,
-            base_url=args.base_url,
-            processes=resolve_processes(args.processes),
-            i_know=args.i_know,
-        )
+        with worker_placement(args) as (processes, factory):
+            app = replay_app(
+                args.session,
+                session,
+                base_url=args.base_url,
+                processes=processes,
+                i_know=args.i_know,
+                worker_factory=factory,
+                placement_notes=_placement_notes(factory),
+            )
+            app.run()
     except InputError as exc:
         print(f"error: {printable(exc.line())}", file=sys.stderr)
         return EXIT_USAGE
-    app.run()
     controller = app.controller
     if (
         args.save
@@ -211,10 +224,24 @@ def replay(args: argparse.Namespace, session: Session) -> int:
     return app.return_code or EXIT_OK
 
 
+def _placement_notes(factory: WorkerFactory | None) -> list[str]:
+    """Where a cluster run's workers go, for the console's log (nothing for one machine)."""
+    if not isinstance(factory, RayPlacement):
+        return []
+    layout = ", ".join(f"{node} ×{count}" for node, count in factory.shape().items())
+    return [f"cluster: {layout}", *factory.notes]
+
+
 def console_app(
-    args: argparse.Namespace, profile: str | None, overrides: Overrides
+    args: argparse.Namespace,
+    profile: str | None,
+    overrides: Overrides,
+    *,
+    processes: int | None = None,
+    worker_factory: WorkerFactory | None = None,
 ) -> StressDeckApp:
-    """The console for parsed options, not yet running; raises InputError."""
+    """The console for parsed options, not yet running; raises InputError. ``processes``
+    and ``worker_factory`` come from ``--cluster`` (None: worker processes here)."""
 
     source = (
         PlanSource.from_file(profile, overrides, args.max_duration, i_know=args.i_know)
@@ -226,7 +253,7 @@ def console_app(
         [f"baseline {baseline_title}: its figures are the dim ↳ rows in Endpoints (2)"]
         if baseline
         else []
-    )
+    ) + _placement_notes(worker_factory)
     return StressDeckApp(
         source,
         overrides=overrides,
@@ -234,18 +261,26 @@ def console_app(
         target_pid=args.target_pid,
         profiles_dir=args.profiles_dir,
         sessions_dir=args.sessions_dir,
-        processes=resolve_processes(args.processes),
+        processes=processes if processes is not None else resolve_processes(args.processes),
         i_know=args.i_know,
         baseline=baseline,
         baseline_title=baseline_title,
         notes=notes,
+        worker_factory=worker_factory or ProcessWorker,
     )
 
 
 def _run(args: argparse.Namespace, profile: str | None, overrides: Overrides) -> int:
-    app = console_app(args, profile, overrides)
-    app.handle_signals = True  # this process is the console's: SIGTERM autosaves a run
-    app.run()
+    with worker_placement(args) as (processes, factory):
+        app = console_app(
+            args,
+            profile,
+            overrides,
+            processes=processes if factory else None,
+            worker_factory=factory,
+        )
+        app.handle_signals = True  # this process is the console's: SIGTERM autosaves a run
+        app.run()
     # After run(): the terminal is the shell's again, so the line stays on screen.
     if app.autosaved is not None:
         print(f"partial session saved: {printable(app.autosaved)}", flush=True)

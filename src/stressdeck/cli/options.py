@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from stressdeck.core.errors import InputError
@@ -10,8 +13,11 @@ from stressdeck.core.files import refuse_unwritable
 from stressdeck.core.text import printable
 from stressdeck.core.units import parse_duration
 from stressdeck.engine import Plan, build_plan
+from stressdeck.engine.cluster import connect
 from stressdeck.engine.overrides import Overrides
 from stressdeck.engine.plan import DEFAULT_MAX_DURATION, MAX_RATE, MAX_USERS
+from stressdeck.engine.processes import resolve_processes
+from stressdeck.engine.runner import WorkerFactory
 from stressdeck.profiles.presets import PRESETS
 from stressdeck.profiles.profile import SUFFIXES, load_profile
 
@@ -52,8 +58,36 @@ def add_processes_option(parser: argparse.ArgumentParser) -> None:
         type=_processes,
         default="auto",
         metavar="N|auto",
-        help="worker processes sending the load (default auto: one per core)",
+        help="worker processes sending the load (default auto: one per core; with --cluster, "
+        "workers over the whole cluster, one per free CPU)",
     )
+    parser.add_argument(
+        "--cluster",
+        metavar="ADDRESS",
+        help='run the workers on a Ray cluster: "auto" (RAY_ADDRESS) or HOST:PORT '
+        "(needs pip install 'stressdeck[cluster]')",
+    )
+
+
+@contextmanager
+def worker_placement(args: argparse.Namespace) -> Iterator[tuple[int, WorkerFactory | None]]:
+    """How many workers and where: this machine, or a Ray cluster with ``--cluster``.
+
+    Ray is imported only for ``--cluster``; the cluster is left when the block ends, and
+    every actor of the run with it."""
+    address = getattr(args, "cluster", None)
+    processes = getattr(args, "processes", "auto")
+    if address is None:
+        yield resolve_processes(processes), None
+        return
+    placement = connect(address)
+    try:
+        workers = placement.plan_workers(None if processes == "auto" else int(processes))
+        for note in placement.notes:
+            print(f"note: {printable(note)}", file=sys.stderr, flush=True)
+        yield workers, placement
+    finally:
+        placement.close()
 
 
 def add_i_know_option(parser: argparse.ArgumentParser) -> None:

@@ -10,7 +10,7 @@ import sys
 from collections.abc import Callable
 
 from stressdeck import __version__
-from stressdeck.cli.options import check_output_paths, plan_from_args
+from stressdeck.cli.options import check_output_paths, plan_from_args, worker_placement
 from stressdeck.core.exits import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
@@ -20,8 +20,7 @@ from stressdeck.core.exits import (
 from stressdeck.core.files import WriteError, write_atomic
 from stressdeck.core.text import printable
 from stressdeck.engine import Plan, RunHandle, Snapshot, start
-from stressdeck.engine.processes import resolve_processes
-from stressdeck.engine.runner import Steer
+from stressdeck.engine.runner import Steer, WorkerFactory
 from stressdeck.engine.snapshot import INTERRUPTED
 from stressdeck.sessions.autosave import keep_session
 from stressdeck.sessions.summary import progress_line, summary_text, write_json
@@ -43,15 +42,17 @@ def run_and_keep(
     """Run headless, print the summary, write --json and the session; the exit code of the run."""
     handles: list[RunHandle] = []
     try:
-        final, interrupted = asyncio.run(
-            run_headless(
-                plan,
-                quiet=args.quiet,
-                steer=steer,
-                on_start=handles.append,
-                processes=resolve_processes(getattr(args, "processes", "auto")),
+        with worker_placement(args) as (processes, factory):
+            final, interrupted = asyncio.run(
+                run_headless(
+                    plan,
+                    quiet=args.quiet,
+                    steer=steer,
+                    on_start=handles.append,
+                    processes=processes,
+                    worker_factory=factory,
+                )
             )
-        )
     except Exception:
         # A crash mid-run: keep what was measured before the traceback.
         if handles:
@@ -88,12 +89,13 @@ async def run_headless(
     steer: Steer | None = None,
     on_start: Callable[[RunHandle], None] | None = None,
     processes: int = 1,
+    worker_factory: WorkerFactory | None = None,
 ) -> tuple[Snapshot, bool]:
     """Run a plan to its end, printing a progress line a second; Ctrl+C/SIGTERM stop it cleanly.
 
     ``steer`` runs beside the run with its handle (a replay applies its control log there).
     """
-    handle = await start(plan, processes)
+    handle = await start(plan, processes, worker_factory)
     if on_start is not None:
         on_start(handle)
     interrupted = False

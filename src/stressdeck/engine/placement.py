@@ -12,9 +12,10 @@ import asyncio
 import queue
 import threading
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from stressdeck.engine.plan import Plan
+from stressdeck.engine.snapshot import NodeHealth
 from stressdeck.engine.worker import Command, Worker, WorkerFinished, WorkerMessage
 
 
@@ -47,6 +48,16 @@ class WorkerHandle(Protocol):
     def send(self, command: Command) -> None: ...
     def poll(self) -> list[WorkerMessage]: ...
     def join(self, timeout: float) -> bool: ...
+
+
+@runtime_checkable
+class SpreadsNodes(Protocol):
+    """A worker factory that places workers on several machines (engine/cluster.py): the
+    runner takes the generator's CPU and the per-node figures from it, since the workers
+    are not this process's children."""
+
+    def node_health(self) -> tuple[NodeHealth, ...]: ...
+    def cpu_percent(self) -> float: ...
 
 
 class ThreadWorker:

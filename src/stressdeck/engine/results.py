@@ -20,6 +20,7 @@ from stressdeck.engine.snapshot import (
     ControlEvent,
     EndpointSummary,
     GeneratorHealth,
+    NodeHealth,
     Percentiles,
     Snapshot,
     TimelinePoint,
@@ -47,6 +48,7 @@ class Results:
     timeline: tuple[TimelinePoint, ...] = ()
     generator: GeneratorHealth = GeneratorHealth()
     target_metrics: MetricsSnapshot | None = None  # None: the run had no metrics URL
+    nodes: tuple[NodeHealth, ...] = ()  # a cluster run's machines; empty: this machine
 
     @property
     def passed(self) -> bool:
@@ -70,6 +72,7 @@ class Results:
             timeline=snapshot.timeline,
             generator=snapshot.health,
             target_metrics=snapshot.target_metrics,
+            nodes=snapshot.nodes,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -91,6 +94,8 @@ class Results:
         }
         if self.target_metrics is not None:
             out["target_metrics"] = self.target_metrics.to_dict()
+        if self.nodes:
+            out["nodes"] = [node.to_dict() for node in self.nodes]
         return out
 
     @classmethod
@@ -153,6 +158,10 @@ class Results:
             target_metrics=MetricsSnapshot.from_dict(r, metrics, f"{where}.target_metrics")
             if metrics
             else None,
+            nodes=tuple(
+                NodeHealth.from_dict(r, r.as_table(item, path), path)
+                for path, item in _items(r, table, "nodes", where)
+            ),
         )
 
 
@@ -247,6 +256,7 @@ def results_schema() -> dict[str, Any]:
             },
             "generator": _plain_schema(GeneratorHealth),
             "target_metrics": {"type": "object"},
+            "nodes": {"type": "array", "items": _plain_schema(NodeHealth)},
         },
         "required": [
             "name",

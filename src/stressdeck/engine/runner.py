@@ -15,7 +15,7 @@ from typing import Any
 
 from stressdeck.engine.cpu import CpuMeter
 from stressdeck.engine.load import split_whole, stage_target
-from stressdeck.engine.placement import Share, ThreadWorker, WorkerHandle
+from stressdeck.engine.placement import Share, SpreadsNodes, ThreadWorker, WorkerHandle
 from stressdeck.engine.plan import Plan
 from stressdeck.engine.processes import ProcessWorker
 from stressdeck.engine.snapshot import (
@@ -372,11 +372,12 @@ class RunHandle:
         endpoints = tuple(t.summary(elapsed) for t in self._totals.endpoints)
         total = self._totals.total.summary(elapsed, interval_rps)
         status = self._worker_status.values()
+        spread = self._factory if isinstance(self._factory, SpreadsNodes) else None
         health = self._health(
             GeneratorHealth(
                 loop_lag_ms=max(max((s[2] for s in status), default=0.0), self._silence_ms()),
                 send_lag_ms=max((s[3] for s in status), default=0.0),
-                cpu_percent=self._cpu.sample(),
+                cpu_percent=spread.cpu_percent() if spread else self._cpu.sample(),
                 processes=self.processes,
             ),
             seconds,
@@ -403,6 +404,7 @@ class RunHandle:
             health=health,
             histograms=histograms or {},
             target_metrics=self.metrics.snapshot() if self.metrics is not None else None,
+            nodes=spread.node_health() if spread else (),
         )
 
     def _silence_ms(self) -> float:

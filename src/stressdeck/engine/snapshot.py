@@ -286,6 +286,37 @@ class GeneratorHealth:
 
 
 @dataclass(frozen=True)
+class NodeHealth:
+    """One machine of a cluster run (``--cluster``): where part of the load comes from.
+
+    Counts are what its workers reported before they ended, lost ones included: a crashed
+    worker's requests stay in the totals, as a dead worker process's do.
+    """
+
+    node: str  # the node's address, as the cluster knows it
+    workers: int = 0
+    cpus: int = 0  # CPUs the cluster counts on the node
+    crashed: int = 0  # workers lost: the actor or the whole node died
+    requests: int = 0
+    cpu_percent: float = 0.0  # the workers' own processes, % of one core, about the last second
+    node_cpu_percent: float = 0.0  # the whole node, % of all its cores
+    loop_lag_ms: float = 0.0  # the worst of its workers, lately
+    peak_loop_lag_ms: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, r: Reader, table: Mapping[str, Any], where: str) -> NodeHealth:
+        figures: dict[str, Any] = {"node": r.string(table, "node", where)}
+        for item in dataclasses.fields(cls):
+            if item.name != "node":
+                read = r.integer if item.type in (int, "int") else r.number
+                figures[item.name] = read(table, item.name, where, default=field_default(item))
+        return cls(**figures)
+
+
+@dataclass(frozen=True)
 class Snapshot:
     elapsed: float
     state: str
@@ -310,6 +341,8 @@ class Snapshot:
     histograms: Mapping[str, str] = field(default_factory=dict)
     # The target's own metrics (``metrics_url``), as of the last scrape; None without one.
     target_metrics: MetricsSnapshot | None = None
+    # A cluster run's machines, one entry per node; empty for a run on this machine.
+    nodes: tuple[NodeHealth, ...] = ()
 
     @property
     def thresholds_ok(self) -> bool:

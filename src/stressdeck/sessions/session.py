@@ -195,6 +195,7 @@ def snapshot_from_session(session: Session) -> Snapshot:
         health=results.generator,
         histograms=dict(session.histograms),
         target_metrics=results.target_metrics,
+        nodes=results.nodes,
     )
 
 

@@ -122,6 +122,8 @@ def summary_text(snapshot: Snapshot) -> str:
             f"service time (from actual send): p50 {s.p50:.2f}  p95 {s.p95:.2f}  p99 {s.p99:.2f} ms"
         )
     parts.append(f"elapsed {snapshot.elapsed:.2f}s, {printable(snapshot.stop_reason)}")
+    if snapshot.nodes:
+        parts.append(cluster_text(snapshot))
     health = snapshot.health
     if health.saturated_seconds >= SATURATED_WARNING_SECONDS:
         parts.append(
@@ -134,6 +136,24 @@ def summary_text(snapshot: Snapshot) -> str:
         parts.append("")
         parts.append(thresholds_text(snapshot))
     return "\n".join(parts)
+
+
+def cluster_text(snapshot: Snapshot) -> str:
+    """Where the load came from on a cluster run: one line per node."""
+    nodes = snapshot.nodes
+    workers = sum(node.workers for node in nodes)
+    lines = [f"cluster: {workers} workers on {len(nodes)} nodes"]
+    for node in nodes:
+        crashed = (
+            f", {node.crashed} CRASHED (its counts up to then are kept)" if node.crashed else ""
+        )
+        lines.append(
+            f"  {printable(node.node, 60)}: {node.workers} worker{'s' if node.workers != 1 else ''}, "
+            f"{node.cpus} CPU(s), {node.requests} requests, workers CPU {node.cpu_percent:.0f}% "
+            f"(node {node.node_cpu_percent:.0f}%), loop lag peak {node.peak_loop_lag_ms:.0f} ms"
+            f"{crashed}"
+        )
+    return "\n".join(lines)
 
 
 def target_metrics_text(snapshot: Snapshot) -> str:

@@ -151,7 +151,7 @@ class DashboardScreen(Screen[None]):
         views.codes.show(snap)
         for chart in views.charts:
             chart.show(snap)
-        views.host.show_health(snap.health)
+        views.host.show_health(snap.health, snap.nodes)
         views.target.show(snap, metrics_url, metrics, editable=not self.read_only)
 
     def show_host(self, sample: HostSample | None, history: Sequence[HostSample]) -> None:

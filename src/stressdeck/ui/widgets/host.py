@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from rich.text import Text
 from textual.widgets import Static
 
-from stressdeck.engine.snapshot import GeneratorHealth
+from stressdeck.engine.snapshot import GeneratorHealth, NodeHealth
 from stressdeck.target.monitor import HostSample
 from stressdeck.ui.format import bar, ms, safe, size, sparkline
 
@@ -26,13 +26,14 @@ def host_text(
     health: GeneratorHealth,
     width: int,
     placeholder: str = SAMPLING,
+    nodes: Sequence[NodeHealth] = (),
 ) -> Text:
     """The pane's content for a given width (bars and sparklines fill the line)."""
     text = Text()
     if sample is None:
         text.append_text(safe(placeholder, "dim"))
         text.append("\n")
-        text.append_text(generator_text(health))
+        text.append_text(generator_text(health, nodes))
         return text
     bar_width = max(width - LABEL - 6, 4)
     cores = sample.cpu_per_core
@@ -68,11 +69,11 @@ def host_text(
             text.append(f"  cpu {target.cpu_percent:.0f}%  rss {size(target.rss_bytes)}\n")
         else:
             text.append_text(safe(f"  ({target.note})\n", "yellow"))
-    text.append_text(generator_text(health))
+    text.append_text(generator_text(health, nodes))
     return text
 
 
-def generator_text(health: GeneratorHealth) -> Text:
+def generator_text(health: GeneratorHealth, nodes: Sequence[NodeHealth] = ()) -> Text:
     text = Text()
     text.append("generator", "bold")
     text.append(
@@ -83,6 +84,25 @@ def generator_text(health: GeneratorHealth) -> Text:
         text.append(f"  {health.processes} processes")
     if health.saturated:
         text.append("  SATURATED", "bold black on yellow")
+    if nodes:
+        text.append_text(nodes_text(nodes))
+    return text
+
+
+def nodes_text(nodes: Sequence[NodeHealth]) -> Text:
+    """A cluster run: where the load comes from, one line per node (CPU is the workers' own)."""
+    text = Text()
+    workers = sum(node.workers for node in nodes)
+    text.append(f"\ncluster  {workers} workers on {len(nodes)} nodes", "bold")
+    for node in nodes:
+        text.append("\n  ")
+        text.append_text(safe(node.node, limit=28))
+        text.append(
+            f"  {node.workers}w  cpu {node.cpu_percent:.0f}% (node {node.node_cpu_percent:.0f}%)"
+            f"  lag {ms(node.loop_lag_ms)}  {node.requests} req"
+        )
+        if node.crashed:
+            text.append(f"  {node.crashed} CRASHED", "bold white on red")
     return text
 
 
@@ -94,6 +114,7 @@ class HostPane(Static):
         self._sample: HostSample | None = None
         self._history: Sequence[HostSample] = ()
         self._health = GeneratorHealth()
+        self._cluster_nodes: tuple[NodeHealth, ...] = ()
         self._health_line = generator_text(self._health).plain
         self.placeholder = placeholder  # until the first sample; a saved session has none
 
@@ -101,12 +122,12 @@ class HostPane(Static):
         self._sample, self._history = sample, tuple(history)
         self._redraw()
 
-    def show_health(self, health: GeneratorHealth) -> None:
+    def show_health(self, health: GeneratorHealth, nodes: Sequence[NodeHealth] = ()) -> None:
         # The whole-run peaks change every tick without changing what the pane says: compare
         # the line it draws, not the figures, before redrawing every core's bar.
-        line = generator_text(health).plain
+        line = generator_text(health, nodes).plain
         if line != self._health_line:
-            self._health, self._health_line = health, line
+            self._health, self._cluster_nodes, self._health_line = health, tuple(nodes), line
             self._redraw()
 
     def on_resize(self) -> None:
@@ -120,5 +141,6 @@ class HostPane(Static):
                 self._health,
                 self.content_size.width or 40,
                 self.placeholder,
+                self._cluster_nodes,
             )
         )
