@@ -139,13 +139,13 @@ async def test_a_killed_actor_is_reported_crashed_and_keeps_its_counts(
     assert await _until(lambda: len(nodes()) == 2 and all(n.requests > 20 for n in nodes()), 5)
     victim = placement._workers[1]
     sent_before = victim.requests
-    ray.kill(victim._actor, no_restart=True)
+    ray.kill(victim.actor, no_restart=True)
     final = await asyncio.wait_for(handle.wait(), 10)
-    assert final.stop_reason.startswith(f"worker 1 crashed: actor on node {victim.node.label} lost")
-    lost = next(node for node in final.nodes if node.node == victim.node.label)
+    assert final.stop_reason.startswith(f"worker 1 crashed: actor on node {victim.label} lost")
+    lost = next(node for node in final.nodes if node.node == victim.label)
     assert lost.crashed == 1
     assert lost.requests >= sent_before > 0  # what it had sent stays counted
-    kept = next(node for node in final.nodes if node.node != victim.node.label)
+    kept = next(node for node in final.nodes if node.node != victim.label)
     assert kept.crashed == 0
     assert final.total.requests == lost.requests + kept.requests
     # The killed actor's last moments never reached us: the target may have seen more.
