@@ -26,8 +26,9 @@ from stressdeck.engine.worker import Command, WorkerFinished, WorkerMessage
 
 # An actor that leaves a poll unanswered this long is lost (a node gone silent, a partition).
 POLL_DEADLINE = 10.0
-# Stop must return in a second or two: a worker gets this long to hand over its last delta.
-FINISH_WAIT = 0.5
+# Past the runner's own stop deadline, a worker that has not finished yet (a slow or lost
+# node) gets this much more to hand over its last delta; joins run one after another.
+FINISH_GRACE = 0.2
 
 
 class WorkerActor:
@@ -132,14 +133,15 @@ class RayWorker:
         with self._lock:
             self._closing = True  # the poller leaves this worker alone from now on
             pending, self._inflight = self._inflight, None
-        deadline = time.monotonic() + max(timeout, FINISH_WAIT)
+        # A healthy worker said it finished while the runner drained; this wait is for the rest.
+        deadline = time.monotonic() + max(timeout, 0.05) + FINISH_GRACE
         collected: list[WorkerMessage] = []
         try:
             if pending is not None and not self._finished:
                 collected += self._collect(pending, deadline - time.monotonic())
-            if not self._finished:
+            if not self._finished and deadline > time.monotonic():
                 finish = self.actor.finish.remote(max(deadline - time.monotonic(), 0.05))
-                collected += self._collect(finish, deadline - time.monotonic() + 0.2)
+                collected += self._collect(finish, max(deadline - time.monotonic(), 0.05))
         except Exception as exc:  # a lost actor at the very end: report it, never hang
             collected += self._lose(reason(exc))
         with self._lock:
