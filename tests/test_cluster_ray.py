@@ -8,6 +8,7 @@ non-loopback address, so these run only inside a network namespace of their own,
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import subprocess
 import sys
@@ -16,6 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import psutil
 import pytest
 from conftest import ServerThread
@@ -23,6 +25,7 @@ from test_engine import assert_counted_once, make_plan
 
 from stressdeck.engine import start
 from stressdeck.engine.cluster import RayPlacement, connect
+from stressdeck.engine.results import results_schema
 
 pytestmark = pytest.mark.ray
 MB = 1024 * 1024
@@ -175,7 +178,7 @@ def test_run_and_replay_from_the_command_line(
     session = tmp_path / "s.toml"
     ran = _stressdeck(
         "run", str(profile), "--cluster", cluster_address, "--requests", "600", "--quiet",
-        "--save", str(session), cwd=tmp_path,
+        "--save", str(session), "--json", str(tmp_path / "r.json"), cwd=tmp_path,
     )  # fmt: skip
     assert ran.returncode == 0, ran.stderr
     assert "cluster: 2 workers on 2 nodes" in ran.stdout
@@ -183,6 +186,10 @@ def test_run_and_replay_from_the_command_line(
     assert target.count == 600
     saved = session.read_text()
     assert "[[results.nodes]]" in saved
+    document = json.loads((tmp_path / "r.json").read_text())
+    jsonschema.validate(document, results_schema())
+    assert [node["workers"] for node in document["nodes"]] == [1, 1]
+    assert sum(node["requests"] for node in document["nodes"]) == 600
     # Replayed on one machine (no --cluster) and on the cluster (auto: RAY_ADDRESS).
     again = _stressdeck("replay", str(session), "--quiet", "--processes", "1", cwd=tmp_path)
     assert again.returncode == 0, again.stderr
