@@ -15,8 +15,10 @@ from pathlib import Path
 
 import pytest
 from conftest import ServerThread
-from session_support import profile_document, run_sync
+from session_support import profile_document, run_document, run_sync
+from test_ui_support import screen_text, wait_for
 
+from stressdeck.cli.console import view_app
 from stressdeck.core.errors import InputError
 from stressdeck.engine.cluster import ClusterNode, check_address, spread
 from stressdeck.engine.snapshot import NodeHealth
@@ -160,3 +162,25 @@ def test_a_session_keeps_the_cluster_shape_and_the_summary_shows_it(
     # A run on one machine says nothing about a cluster, and its session holds no nodes.
     assert "cluster:" not in summary_text(snapshot)
     assert load_session(save_session(tmp_path / "one.toml", plan, snapshot)).results.nodes == ()
+
+
+async def test_the_console_shows_a_cluster_runs_nodes(target: ServerThread, tmp_path: Path) -> None:
+    # The Host tab (4) of a saved cluster run: the same lines a live run draws every tick.
+    plan, snapshot = await run_document(profile_document(target.url, duration="1s"))
+    nodes = (
+        NodeHealth("10.0.0.1/ab12cd", workers=2, cpus=2, requests=700, cpu_percent=150.0),
+        NodeHealth("10.0.0.2/[bold]x", workers=1, cpus=4, crashed=1, requests=300),
+    )
+    saved = save_session(tmp_path / "c.toml", plan, dataclasses.replace(snapshot, nodes=nodes))
+    app = view_app(str(saved))
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("4")
+        await wait_for(pilot, lambda: "cluster  3 workers on 2 nodes" in screen_text(app))
+        lines = screen_text(app).splitlines()
+        first = next(i for i, line in enumerate(lines) if "cluster  3 workers" in line)
+        assert "10.0.0.1/ab12cd  2w  cpu 150% (node 0%)" in lines[first + 1]
+        assert "700 req" in lines[first + 1]
+        # A node's name comes from outside: shown as text, never as markup.
+        assert "10.0.0.2/[bold]x  1w" in lines[first + 2]
+        assert lines[first + 2].rstrip().endswith("300 req  1 CRASHED")
+        await pilot.press("q")
