@@ -241,10 +241,13 @@ def main(argv: list[str] | None = None) -> int:
         # Not alone on the network: run again inside a namespace with loopback only.
         inner = [sys.executable, *sys.argv]
         script = 'ip link set lo up && exec "$@"'
+        ray_tmp = tempfile.mkdtemp(prefix="stressdeck-ray-")  # Ray's sockets and logs
         env: dict[str, Any] = {**os.environ, "STRESSDECK_IN_NAMESPACE": "1"}
-        env.setdefault("RAY_TMPDIR", tempfile.mkdtemp(prefix="stressdeck-ray-"))
-        env["RAY_USAGE_STATS_ENABLED"] = "0"
-        return subprocess.call(["unshare", "-n", "sh", "-c", script, "sh", *inner], env=env)
+        env.update(RAY_TMPDIR=ray_tmp, RAY_USAGE_STATS_ENABLED="0")
+        try:
+            return subprocess.call(["unshare", "-n", "sh", "-c", script, "sh", *inner], env=env)
+        finally:
+            shutil.rmtree(ray_tmp, ignore_errors=True)
     asyncio.run(bench(args))
     return 0
 

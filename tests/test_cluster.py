@@ -171,12 +171,16 @@ async def test_the_console_shows_a_cluster_runs_nodes(target: ServerThread, tmp_
         NodeHealth("10.0.0.1/ab12cd", workers=2, cpus=2, requests=700, cpu_percent=150.0),
         NodeHealth("10.0.0.2/[bold]x", workers=1, cpus=4, crashed=1, requests=300),
     )
-    saved = save_session(tmp_path / "c.toml", plan, dataclasses.replace(snapshot, nodes=nodes))
+    health = dataclasses.replace(snapshot.health, processes=3)
+    clustered = dataclasses.replace(snapshot, nodes=nodes, health=health)
+    saved = save_session(tmp_path / "c.toml", plan, clustered)
     app = view_app(str(saved))
     async with app.run_test(size=(100, 30)) as pilot:
         await pilot.press("4")
         await wait_for(pilot, lambda: "cluster  3 workers on 2 nodes" in screen_text(app))
         lines = screen_text(app).splitlines()
+        generator = next(line for line in lines if "generator" in line)
+        assert generator.rstrip().endswith("3 workers")  # actors, not this machine's processes
         first = next(i for i, line in enumerate(lines) if "cluster  3 workers" in line)
         assert "10.0.0.1/ab12cd  2w  cpu 150% (node 0%)" in lines[first + 1]
         assert "700 req" in lines[first + 1]

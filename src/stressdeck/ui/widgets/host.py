@@ -81,7 +81,7 @@ def generator_text(health: GeneratorHealth, nodes: Sequence[NodeHealth] = ()) ->
         f"  send lag {ms(health.send_lag_ms)}"
     )
     if health.processes > 1:
-        text.append(f"  {health.processes} processes")
+        text.append(f"  {health.processes} {'workers' if nodes else 'processes'}")
     if health.saturated:
         text.append("  SATURATED", "bold black on yellow")
     if nodes:
