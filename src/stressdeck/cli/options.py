@@ -15,7 +15,7 @@ from stressdeck.core.units import parse_duration
 from stressdeck.engine import Plan, build_plan
 from stressdeck.engine.cluster import connect
 from stressdeck.engine.overrides import Overrides
-from stressdeck.engine.plan import DEFAULT_MAX_DURATION, MAX_RATE, MAX_USERS
+from stressdeck.engine.plan import DEFAULT_CONNECTIONS, DEFAULT_MAX_DURATION, MAX_RATE, MAX_USERS
 from stressdeck.engine.processes import resolve_processes
 from stressdeck.engine.runner import WorkerFactory
 from stressdeck.profiles.presets import PRESETS
@@ -114,6 +114,11 @@ def add_load_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--users", type=_positive_int, help="virtual users (closed model)")
     parser.add_argument("--rate", type=_positive_float, help="requests per second (open model)")
     parser.add_argument("--model", choices=("closed", "open"), help="load model")
+    parser.add_argument(
+        "--connections",
+        type=_positive_int,
+        help=f"open model: keep-alive connections, all processes together (default {DEFAULT_CONNECTIONS})",
+    )
     parser.add_argument("--duration", type=_duration, help='how long to run, e.g. "30s", "2m"')
     parser.add_argument("--requests", type=_positive_int, help="stop after this many requests")
     parser.add_argument(

@@ -125,10 +125,12 @@ async def run_headless(
                 f"({plan.load.model} model, Ctrl+C stops and keeps the results)",
                 flush=True,
             )
-        last_second = 0
+        # One line per closed second of the timeline (labelled with it), and the final one.
+        printed = 0.0
         async for snapshot in handle.snapshots():
-            if not quiet and (int(snapshot.elapsed) > last_second or snapshot.finished):
-                last_second = int(snapshot.elapsed)
+            newest = snapshot.timeline[-1].t if snapshot.timeline else 0.0
+            if not quiet and (newest > printed or (snapshot.finished and newest == 0.0)):
+                printed = newest
                 print(progress_line(snapshot), flush=True)
         if steering is not None and steering.done() and not steering.cancelled():
             failure = steering.exception()

@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import functools
 import socket
 import ssl
 import time
+from collections.abc import Mapping
 from typing import Any
 
 import aiohttp
 from aiohttp import http_exceptions
 from aiohttp.client_proto import ResponseHandler
+from yarl import URL
 
 from stressdeck.engine.plan import RequestSpec
 from stressdeck.engine.stats import Recorder
-from stressdeck.profiles.chain import MissingVariable, ResponseBody
+from stressdeck.profiles.chain import ExtractionFailed, MissingVariable, ResponseBody
 
 # Error classes, as reported to users.
 CONNECT, TIMEOUT, DISCONNECT, DNS, TLS, PROTOCOL, OTHER = (
@@ -130,6 +133,97 @@ def make_timeout(spec: RequestSpec) -> aiohttp.ClientTimeout:
     return aiohttp.ClientTimeout(total=spec.timeout)
 
 
+class Request(aiohttp.ClientRequest):
+    """aiohttp's request, marking the moment it was handed to the connection.
+
+    A request cancelled at stop before that moment never left the generator (it was still
+    connecting, say): it is ``dropped``, not ``cancelled``, so our count of what went out
+    equals the server's count of what came in.
+    """
+
+    async def send(self, conn: Any) -> aiohttp.ClientResponse:
+        response = await super().send(conn)
+        cell = _ON_WIRE.get(None)
+        if cell is not None:
+            cell[0] = True
+        return response
+
+
+# One cell per send, read by the task that sent: set by Request.send, never shared.
+_ON_WIRE: contextvars.ContextVar[list[bool]] = contextvars.ContextVar("stressdeck_on_wire")
+
+REDIRECT_STATUSES = frozenset((301, 302, 303, 307, 308))
+MAX_REDIRECTS = 10
+
+
+class _Answer:
+    """One hop's response, as far as counting, redirects and extraction need it."""
+
+    __slots__ = ("status", "headers", "body", "nbytes", "chunks", "events", "sent", "first", "done")
+
+    def __init__(self) -> None:
+        self.status = 0
+        self.headers: Mapping[str, str] = {}
+        self.body: bytearray | None = None
+        self.nbytes = self.chunks = self.events = 0
+        self.sent = self.first = self.done = 0.0
+
+
+async def _exchange(
+    session: aiohttp.ClientSession,
+    method: str,
+    url: str | URL,
+    headers: Any,
+    body: bytes | None,
+    timeout: aiohttp.ClientTimeout,
+    keep_body: bool,
+    answer: _Answer,
+) -> None:
+    """Send one request and read its whole body as it arrives (counted, kept only if needed)."""
+    keep = bytearray() if keep_body else None
+    answer.sent = time.perf_counter()
+    async with session.request(
+        method, url, headers=headers, data=body, timeout=timeout, allow_redirects=False
+    ) as response:
+        sse = EventCounter() if response.content_type == "text/event-stream" else None
+        content = response.content
+        while True:
+            data, end_of_chunk = await content.readchunk()
+            # aiohttp shares one empty reader between all bodiless responses (204, HEAD)
+            # and, once used, it answers (b"", True) forever: at_eof() ends the loop.
+            if not data and (not end_of_chunk or content.at_eof()):
+                break
+            if not answer.first:
+                answer.first = time.perf_counter()
+            answer.nbytes += len(data)
+            answer.chunks += end_of_chunk
+            if sse is not None:
+                answer.events += sse.feed(data)
+            if keep is not None and len(keep) < BODY_CAP:
+                keep += data[: BODY_CAP - len(keep)]
+        if sse is not None:
+            answer.events += sse.finish()
+        answer.status = response.status
+        answer.headers = response.headers
+    answer.body = keep
+    answer.done = time.perf_counter()
+    if not answer.first:
+        answer.first = answer.done
+
+
+def _redirect(spec: RequestSpec, url: str | URL, answer: _Answer) -> URL | None:
+    """Where a followed redirect leads, or None when this answer is final."""
+    if not spec.follow_redirects or answer.status not in REDIRECT_STATUSES:
+        return None
+    location = answer.headers.get("Location")
+    if not location:
+        return None
+    try:
+        return URL(str(url)).join(URL(location))
+    except ValueError:
+        return None
+
+
 async def send(
     session: aiohttp.ClientSession,
     spec: RequestSpec,
@@ -139,73 +233,76 @@ async def send(
     due: float | None = None,
     variables: dict[str, str] | None = None,
 ) -> None:
-    """Send one request and record its outcome exactly once.
+    """Send one request and record its outcome exactly once (once per hop of a redirect).
 
     ``due`` is the perf_counter instant the request was scheduled for (open model):
     latency is measured from it, so time spent waiting to be sent counts (coordinated
     omission); the service time from the actual send is recorded beside it.
     ``variables`` are the user's chaining variables: read by templates, written by extracts.
+
+    A 3xx is a status like any other unless the endpoint has ``follow_redirects``; then
+    every hop is one counted request (a followed hop is never an error: the final answer
+    is judged by ``expect``), and a hop that would leave the plan's allowed hosts is not
+    sent but counted as skipped with the reason.
     """
-    url, headers, body = spec.url, spec.headers, spec.body
+    url: str | URL = spec.url
+    headers: Any = spec.headers
+    body = spec.body
     if spec.templated:
         try:
             url, headers, body = spec.render(variables or {})
         except MissingVariable as missing:
             recorder.record_skipped(index, f"missing {{{missing.name}}}")
             return
-    keep = bytearray() if spec.needs_body else None
-    sent = time.perf_counter()
-    first_byte = 0.0
-    nbytes = chunks = events = 0
-    try:
-        async with session.request(
-            spec.method, url, headers=headers, data=body, timeout=timeout
-        ) as response:
-            sse = EventCounter() if response.content_type == "text/event-stream" else None
-            content = response.content
-            while True:
-                data, end_of_chunk = await content.readchunk()
-                # aiohttp shares one empty reader between all bodiless responses (204, HEAD)
-                # and, once used, it answers (b"", True) forever: at_eof() ends the loop.
-                if not data and (not end_of_chunk or content.at_eof()):
-                    break
-                if not first_byte:
-                    first_byte = time.perf_counter()
-                nbytes += len(data)
-                chunks += end_of_chunk
-                if sse is not None:
-                    events += sse.feed(data)
-                if keep is not None and len(keep) < BODY_CAP:
-                    keep += data[: BODY_CAP - len(keep)]
-            if sse is not None:
-                events += sse.finish()
-            status = response.status
-            response_headers = response.headers
-    except asyncio.CancelledError:
-        recorder.record_cancelled(index)
-        raise
-    except Exception as exc:  # every failure is a result to count, not a crash
-        recorder.record_error(index, classify(exc), nbytes)
-        return
-    done = time.perf_counter()
-    if not first_byte:
-        first_byte = done
-    start = sent if due is None else min(due, sent)
-    ok = spec.is_ok(status)
-    recorder.record_response(
-        index,
-        status,
-        ok,
-        latency_us=(done - start) * 1e6,
-        service_us=(done - sent) * 1e6,
-        ttfb_us=(first_byte - sent) * 1e6,
-        nbytes=nbytes,
-        chunks=chunks,
-        events=events,
-    )
-    if spec.extract and ok and variables is not None:
-        kept = ResponseBody(bytes(keep or b""))
+    method = spec.method
+    for hop in range(MAX_REDIRECTS + 1):
+        answer = _Answer()
+        on_wire = [False]
+        token = _ON_WIRE.set(on_wire)
+        try:
+            await _exchange(session, method, url, headers, body, timeout, spec.needs_body, answer)
+        except asyncio.CancelledError:
+            if on_wire[0]:
+                recorder.record_cancelled(index)
+            else:
+                recorder.record_dropped(index)
+            raise
+        except Exception as exc:  # every failure is a result to count, not a crash
+            recorder.record_error(index, classify(exc), answer.nbytes)
+            return
+        finally:
+            _ON_WIRE.reset(token)
+        target = _redirect(spec, url, answer)
+        start = answer.sent if due is None or hop else min(due, answer.sent)
+        recorder.record_response(
+            index,
+            answer.status,
+            target is not None or spec.is_ok(answer.status),
+            latency_us=(answer.done - start) * 1e6,
+            service_us=(answer.done - answer.sent) * 1e6,
+            ttfb_us=(answer.first - answer.sent) * 1e6,
+            nbytes=answer.nbytes,
+            chunks=answer.chunks,
+            events=answer.events,
+        )
+        if target is None:
+            break
+        if not spec.redirect_allowed(target):
+            recorder.record_skipped(index, f"redirect to {target.host} not followed (not allowed)")
+            return
+        if hop == MAX_REDIRECTS:
+            recorder.record_skipped(index, f"more than {MAX_REDIRECTS} redirects")
+            return
+        if answer.status == 303 or (answer.status in (301, 302) and method == "POST"):
+            method, body = "GET", None  # as browsers and curl -L do
+        url = target
+    if spec.extract and spec.is_ok(answer.status) and variables is not None:
+        kept = ResponseBody(bytes(answer.body or b""))
         for extractor in spec.extract:
-            value = extractor.extract(response_headers, kept)
+            try:
+                value = extractor.extract(answer.headers, kept)
+            except ExtractionFailed as failure:
+                recorder.record_extract_failure(index, f"{extractor.variable}: {failure}")
+                continue
             if value is not None:
                 variables[extractor.variable] = value

@@ -10,6 +10,9 @@ import psutil
 WINDOW = 1.0  # seconds: one tick alone (0.25 s, or a short last one) is too noisy to judge by
 # Listing children reads every process in /proc: do it now and then, not every tick.
 RELIST_EVERY = 2.0
+# CPU times advance in clock ticks (10 ms): over a few milliseconds, one tick per process
+# reads as hundreds of percent (605 % with 2 workers). Shorter spans repeat the last figure.
+MIN_SPAN = 0.5
 
 
 class CpuMeter:
@@ -20,6 +23,7 @@ class CpuMeter:
         self._samples: deque[tuple[float, float]] = deque()
         self._children: list[psutil.Process] = []
         self._listed = float("-inf")
+        self._last = 0.0
         self.sample()
 
     def sample(self) -> float:
@@ -28,10 +32,11 @@ class CpuMeter:
         while len(self._samples) > 2 and now - self._samples[1][0] >= WINDOW:
             self._samples.popleft()
         since, used_then = self._samples[0]
-        if now <= since:
-            return 0.0
+        if now - since < MIN_SPAN:
+            return self._last
         # A child that exited takes its CPU seconds with it: never report a negative share.
-        return max(0.0, 100.0 * (used - used_then) / (now - since))
+        self._last = max(0.0, 100.0 * (used - used_then) / (now - since))
+        return self._last
 
     def _cpu_seconds(self) -> float:
         now = time.monotonic()

@@ -19,6 +19,7 @@ class Overrides:
     base_url: str | None = None
     users: int | None = None
     rate: float | None = None
+    connections: int | None = None  # open model: keep-alive connections, all processes
     model: str | None = None
     duration: float | None = None
     requests: int | None = None

@@ -37,6 +37,9 @@ class Share:
     rate: float | None
     request_budget: int | None
     workers: int = 1
+    # Open model: this worker's part of the plan's connections and max_in_flight totals.
+    connections: int | None = None
+    max_in_flight: int | None = None
 
 
 class WorkerHandle(Protocol):
@@ -88,6 +91,8 @@ class ThreadWorker:
             self.share.request_budget,
             self._messages.put,
             self.share.workers,
+            connections=self.share.connections,
+            max_in_flight=self.share.max_in_flight,
         )
         self._worker = worker
         self._ready.set()

@@ -15,7 +15,7 @@ from typing import Any
 from yarl import URL
 
 from stressdeck.core.errors import InputError
-from stressdeck.core.hosts import check_url
+from stressdeck.core.hosts import check_url, is_loopback
 from stressdeck.engine.overrides import NO_OVERRIDES, Overrides
 from stressdeck.profiles.chain import Extractor, Template, compile_template, placeholders
 from stressdeck.profiles.presets import (
@@ -34,6 +34,10 @@ MAX_USERS = 2_000
 MAX_RATE = 20_000.0
 DEFAULT_MAX_DURATION = 600.0
 DEFAULT_TICK = 0.25
+# Open model: keep-alive connections across all processes, as wrk2's -c. Measured on a
+# 2-core machine against nginx (benchmarks/open_model.py): enough to carry 14k req/s at
+# sub-millisecond service times, few enough that a stalled target cannot make us flood it.
+DEFAULT_CONNECTIONS = 64
 _ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
@@ -55,6 +59,9 @@ class RequestSpec:
     header_templates: tuple[tuple[str, Template], ...] = ()
     body_template: Template | None = None
     extract: tuple[Extractor, ...] = ()
+    # Redirects: followed only when asked, and only to hosts the run may reach.
+    follow_redirects: bool = False
+    allowed_hosts: frozenset[str] = frozenset()
     # Derived once here, read on every send.
     templated: bool = field(init=False)
     needs_body: bool = field(init=False)
@@ -67,6 +74,19 @@ class RequestSpec:
         )
         object.__setattr__(
             self, "needs_body", any(extractor.needs_body for extractor in self.extract)
+        )
+
+    def redirect_allowed(self, url: URL) -> bool:
+        """A redirect may lead to a host of the plan; from loopback, to loopback only."""
+        if url.scheme not in ("http", "https") or not url.host or url.user is not None:
+            return False
+        host = url.host.lower()
+        if host in self.allowed_hosts:
+            return True
+        return (
+            is_loopback(host)
+            and bool(self.allowed_hosts)
+            and all(is_loopback(h) for h in self.allowed_hosts)
         )
 
     def is_ok(self, status: int) -> bool:
@@ -198,6 +218,9 @@ def _prepare(
         header_templates=tuple(header_templates),
         body_template=body_template,
         extract=endpoint.extract,
+        follow_redirects=profile.follow_redirects
+        if endpoint.follow_redirects is None
+        else endpoint.follow_redirects,
     )
 
 
@@ -240,6 +263,10 @@ def build_plan(
         load = replace(load, users=overrides.users)
     if overrides.rate is not None:
         load = replace(load, rate=overrides.rate)
+    if overrides.connections is not None:
+        load = replace(load, connections=overrides.connections)
+    if load.model == "open" and load.connections is None:
+        load = replace(load, connections=DEFAULT_CONNECTIONS)
     if overrides.requests is not None:
         load = replace(load, requests=overrides.requests, duration=None)
     if overrides.duration is not None:
@@ -268,6 +295,12 @@ def build_plan(
     specs = tuple(
         _prepare(profile, i, ep, source_base, env) for i, ep in enumerate(profile.endpoints)
     )
+    allowed = frozenset(
+        host.lower()
+        for spec in specs
+        if (host := _host(spec.url_template.parts[0] if spec.url_template else spec.url))
+    )
+    specs = tuple(replace(spec, allowed_hosts=allowed) for spec in specs)
     target = _origin(specs[0].url if source_base is None else source_base, env, profile.source)
     names = [ep.name for ep in profile.endpoints]
     metrics_url = metrics_url or profile.metrics_url
@@ -313,6 +346,13 @@ def _check_caps(load: LoadSpec, source: str) -> None:
                 f"{level:g}{unit} is above the safety cap of {cap:g}{unit} "
                 "(pass --i-know to lift the cap)",
             )
+
+
+def _host(url: str) -> str | None:
+    try:
+        return URL(url).host
+    except ValueError:
+        return None
 
 
 def _origin(base_url: str, env: Mapping[str, str], source: str) -> str:

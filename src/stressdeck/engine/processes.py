@@ -93,10 +93,10 @@ class ProcessWorker:
         return messages
 
     def join(self, timeout: float) -> bool:
+        """Wait for the child; one still alive then is killed at once. It had its stop
+        command and the runner's deadline: SIGTERM would lose its counts just the same,
+        and a stopped (SIGSTOP) process would not even act on it."""
         self._process.join(timeout)
-        if self._process.is_alive():
-            self._process.terminate()
-            self._process.join(0.5)
         if self._process.is_alive():
             self._process.kill()
             self._process.join(0.5)
@@ -138,6 +138,8 @@ def _child_main(plan: Plan, share: Share, commands: Any, messages: Any, parent_p
         share.request_budget,
         messages.put,
         share.workers,
+        connections=share.connections,
+        max_in_flight=share.max_in_flight,
     )
 
     def forward() -> None:

@@ -8,6 +8,7 @@ included, costs snapshots, never requests.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
 from dataclasses import replace
@@ -36,7 +37,9 @@ from stressdeck.engine.worker import Command, WorkerFinished
 from stressdeck.profiles.thresholds import ThresholdResult, evaluate
 from stressdeck.target.metrics import MetricsScraper
 
-STOP_DEADLINE = 0.8  # seconds: stop() must return within 1 s, workers cancel what is in flight
+STOP_DEADLINE = 0.7  # seconds: stop() must return within 1 s, workers cancel what is in flight
+# A worker silent for this many ticks is stalled (its loop is blocked, or it was stopped).
+STALL_TICKS = 4
 WORKER_START_TIMEOUT = 20.0  # a spawned process imports aiohttp first; slow machines take seconds
 
 WorkerFactory = Callable[[Plan, Share], WorkerHandle]
@@ -62,12 +65,16 @@ def threshold_metrics(summary: EndpointSummary) -> dict[str, float | None]:
 
 
 def check_thresholds(
-    plan: Plan, total: EndpointSummary, endpoints: tuple[EndpointSummary, ...]
+    plan: Plan,
+    total: EndpointSummary,
+    endpoints: tuple[EndpointSummary, ...],
+    final: bool = False,
 ) -> tuple[ThresholdResult, ...]:
-    results = [evaluate(t, threshold_metrics(total)) for t in plan.thresholds]
+    """While the run goes, a metric not measured yet is pending; at the end it fails (no data)."""
+    results = [evaluate(t, threshold_metrics(total), final=final) for t in plan.thresholds]
     for summary, thresholds in zip(endpoints, plan.endpoint_thresholds, strict=False):
         metrics = threshold_metrics(summary)
-        results.extend(evaluate(t, metrics, summary.name) for t in thresholds)
+        results.extend(evaluate(t, metrics, summary.name, final=final) for t in thresholds)
     return tuple(results)
 
 
@@ -79,6 +86,9 @@ class RunHandle:
     ) -> None:
         self.plan = plan
         self.processes = max(processes, 1)
+        if plan.load.model == "open":
+            # Every process gets at least one connection: never more processes than those.
+            self.processes = min(self.processes, plan.load.connections or self.processes)
         self._factory: WorkerFactory = worker_factory or (
             ThreadWorker if self.processes == 1 else ProcessWorker
         )
@@ -94,7 +104,14 @@ class RunHandle:
         self._started = 0.0
         self._finished_workers: dict[int, WorkerFinished] = {}
         self._worker_status: dict[int, tuple[int, int, float, float]] = {}
+        self._unsettled: dict[
+            int, int
+        ] = {}  # worker id -> due or sent, unsettled, at its last report
+        self._settled: set[int] = set()  # workers whose final delta arrived
         self._last_heard: dict[int, float] = {}  # worker id -> when its last message arrived
+        self._stalled_ever: set[int] = set()
+        self._unaccounted = 0
+        self._wake = asyncio.Event()  # set by stop(): the tick loop ends without a tick's wait
         self._stop_reason = ""
         self._tick_task: asyncio.Task[None] | None = None
         self._final: asyncio.Future[Snapshot] | None = None
@@ -121,11 +138,22 @@ class RunHandle:
         )
         users = split_whole(self._users, self.processes)
         rate = self._rate / self.processes if self._rate is not None else None
+        load = self.plan.load
+        connections = split_whole(load.connections or self.processes, self.processes)
+        in_flight = split_whole(load.max_in_flight or self.processes, self.processes)
         self._final = asyncio.get_running_loop().create_future()
         for worker_id in range(self.processes):
             worker = self._factory(
                 self.plan,
-                Share(worker_id, users[worker_id], rate, budgets[worker_id], self.processes),
+                Share(
+                    worker_id,
+                    users[worker_id],
+                    rate,
+                    budgets[worker_id],
+                    self.processes,
+                    connections=max(connections[worker_id], 1),
+                    max_in_flight=max(in_flight[worker_id], 1),
+                ),
             )
             worker.start()
             self._workers.append(worker)
@@ -212,6 +240,7 @@ class RunHandle:
             self._stop_reason = reason
             self._state = STOPPING
             self._send_all(Command(Control.STOP))
+            self._wake.set()
         elif (
             self._state == STOPPING
             and reason.startswith(INTERRUPTED)
@@ -267,7 +296,10 @@ class RunHandle:
         due = self._started + tick
         try:
             while True:
-                await asyncio.sleep(max(due - time.monotonic(), 0))
+                if not self._wake.is_set():
+                    # stop() sets the event: the run ends now, not at the next tick.
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._wake.wait(), max(due - time.monotonic(), 0))
                 due = max(due + tick, time.monotonic())
                 if self._fold_tick():
                     break
@@ -288,7 +320,7 @@ class RunHandle:
             self._set_level(level)
             if (self._users, self._rate) != before:
                 self._broadcast_rate() if load.model == "open" else self._broadcast_users()
-        self._timeline.advance(elapsed, self._users, self._rate)
+        self._timeline.advance(elapsed, self._users, self._timeline_rate())
         self.latest = self._snapshot(elapsed, interval, self._interval_seconds(elapsed))
         self._publish()
         reason = self._end_reason(elapsed)
@@ -298,6 +330,10 @@ class RunHandle:
             self._send_all(Command(Control.STOP))
             return True
         return False
+
+    def _timeline_rate(self) -> float | None:
+        """The rate asked for, which only the open model has (a profile may set one anyway)."""
+        return self._rate if self.plan.load.model == "open" else None
 
     def _interval_seconds(self, elapsed: float) -> float:
         previous, self._last_tick = getattr(self, "_last_tick", 0.0), elapsed
@@ -349,6 +385,9 @@ class RunHandle:
                     message.active_users,
                     *lags[message.worker],
                 )
+                self._unsettled[message.worker] = message.in_flight
+                if message.final:
+                    self._settled.add(message.worker)
                 part = EndpointTotals("part")
                 for index, delta in enumerate(message.endpoints):
                     histograms = decode_delta(delta)
@@ -373,12 +412,16 @@ class RunHandle:
         total = self._totals.total.summary(elapsed, interval_rps)
         status = self._worker_status.values()
         spread = self._factory if isinstance(self._factory, SpreadsNodes) else None
+        stalled = self._stalled()
+        self._stalled_ever.update(stalled)
         health = self._health(
             GeneratorHealth(
                 loop_lag_ms=max(max((s[2] for s in status), default=0.0), self._silence_ms()),
                 send_lag_ms=max((s[3] for s in status), default=0.0),
                 cpu_percent=spread.cpu_percent() if spread else self._cpu.sample(),
                 processes=self.processes,
+                stalled_workers=len(stalled),
+                unaccounted=self._unaccounted,
             ),
             seconds,
         )
@@ -395,7 +438,8 @@ class RunHandle:
             endpoints=endpoints,
             timeline=tuple(self._timeline.points),
             control_log=tuple(self._control_log),
-            thresholds=check_thresholds(self.plan, total, endpoints),
+            thresholds=check_thresholds(self.plan, total, endpoints, final=self._state == STOPPED),
+            stalled=stalled,
             latency_buckets=log_buckets(self._totals.total.latency),
             recent_latency_buckets=self._timeline.recent_buckets(),
             manual=self._manual and bool(self.plan.load.stages),
@@ -405,6 +449,20 @@ class RunHandle:
             histograms=histograms or {},
             target_metrics=self.metrics.snapshot() if self.metrics is not None else None,
             nodes=spread.node_health() if spread else (),
+        )
+
+    def _stalled(self) -> tuple[int, ...]:
+        """Running workers that have not reported for STALL_TICKS ticks."""
+        if self._state not in (RUNNING, PAUSED, STOPPING) or not self._started:
+            return ()
+        now = time.monotonic()
+        return tuple(
+            sorted(
+                worker
+                for worker, heard in self._last_heard.items()
+                if worker not in self._finished_workers
+                and now - heard >= STALL_TICKS * self.plan.tick
+            )
         )
 
     def _silence_ms(self) -> float:
@@ -433,6 +491,7 @@ class RunHandle:
         return replace(
             now,
             saturated_seconds=run.saturated_seconds + (seconds if now.saturated else 0.0),
+            stalled_seconds=run.stalled_seconds + (seconds if now.stalled_workers else 0.0),
             peak_loop_lag_ms=max(run.peak_loop_lag_ms, now.loop_lag_ms),
             peak_send_lag_ms=max(run.peak_send_lag_ms, now.send_lag_ms),
             peak_cpu_percent=max(run.peak_cpu_percent, now.cpu_percent),
@@ -457,13 +516,26 @@ class RunHandle:
             await asyncio.sleep(0.01)
         # The run ended when its workers did: joining processes and the scraper is not run time.
         elapsed = self.elapsed()
-        for worker in self._workers:
-            await asyncio.to_thread(worker.join, max(deadline - time.monotonic(), 0.05))
+        late = [
+            worker_id
+            for worker_id in range(len(self._workers))
+            if worker_id not in self._finished_workers
+        ]
+        stalled = set(self._stalled()) | self._stalled_ever
+        # Workers that missed the deadline are ended (a process is killed: a worker that did
+        # not stop when asked would not flush on SIGTERM either) in parallel, within ~0.1 s.
+        await asyncio.gather(
+            *(
+                asyncio.to_thread(worker.join, 0.05 if i in late else 0.5)
+                for i, worker in enumerate(self._workers)
+            )
+        )
         _add_totals(interval, self._drain())
+        self._account_for(late, stalled)
         if self.metrics is not None:
             await self.metrics.stop()
         self._state = STOPPED
-        self._timeline.close(elapsed, self._users, self._rate)
+        self._timeline.close(elapsed, self._users, self._timeline_rate())
         histograms = {
             f"{t.name}/{kind}": text
             for t in [self._totals.total, *self._totals.endpoints]
@@ -475,6 +547,27 @@ class RunHandle:
         assert self._final is not None
         if not self._final.done():
             self._final.set_result(self.latest)
+
+    def _account_for(self, late: list[int], stalled: set[int]) -> None:
+        """Say what workers that never sent their final delta leave unknown.
+
+        Their counts up to their last report are in; what they had due or on the wire then
+        is ``unaccounted`` (its outcome never reached us), and the stop reason names them.
+        """
+        notes = []
+        for worker_id in late:
+            if worker_id in self._settled:
+                continue  # the final delta came; only the goodbye was lost
+            unknown = self._unsettled.get(worker_id, 0)
+            self._unaccounted += unknown
+            why = "stalled" if worker_id in stalled else "did not stop in time"
+            notes.append(
+                f"worker {worker_id} {why} and was ended at stop: {unknown} requests unaccounted"
+            )
+        for worker_id in sorted(stalled - set(late)):
+            notes.append(f"worker {worker_id} stalled during the run")
+        if notes:
+            self._stop_reason = "; ".join([self._stop_reason or "stopped", *notes])
 
     def add_listener(self, listener: Callable[[Snapshot], None]) -> None:
         """Call ``listener`` with every snapshot, on the runner's loop (keep it cheap)."""

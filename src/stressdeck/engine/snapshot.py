@@ -102,6 +102,8 @@ class EndpointSummary:
     cancelled: int = 0
     skipped: int = 0
     skip_reasons: Mapping[str, int] = field(default_factory=dict)
+    # Responses whose extractor gave up (reason -> n): a pathological regex, say.
+    extract_failures: Mapping[str, int] = field(default_factory=dict)
     # Streaming: HTTP chunks and server-sent events received; time to last byte is service_ms.
     chunks: int = 0
     events: int = 0
@@ -264,6 +266,11 @@ class GeneratorHealth:
     peak_loop_lag_ms: float = 0.0
     peak_send_lag_ms: float = 0.0
     peak_cpu_percent: float = 0.0
+    # Workers that stopped reporting: how many now, for how long in the run, and requests
+    # whose outcome never reached the runner (a worker ended at stop without its last delta).
+    stalled_workers: int = 0
+    stalled_seconds: float = 0.0
+    unaccounted: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -343,6 +350,8 @@ class Snapshot:
     target_metrics: MetricsSnapshot | None = None
     # A cluster run's machines, one entry per node; empty for a run on this machine.
     nodes: tuple[NodeHealth, ...] = ()
+    # Workers that have not reported for a few ticks (their ids), as of this snapshot.
+    stalled: tuple[int, ...] = ()
 
     @property
     def thresholds_ok(self) -> bool:

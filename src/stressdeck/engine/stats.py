@@ -166,6 +166,7 @@ class EndpointRecorder:
         "status_counts",
         "error_counts",
         "skip_reasons",
+        "extract_failures",
         "requests",
         "errors",
         "bytes",
@@ -183,6 +184,7 @@ class EndpointRecorder:
         self.status_counts: dict[int, int] = {}
         self.error_counts: dict[str, int] = {}
         self.skip_reasons: dict[str, int] = {}
+        self.extract_failures: dict[str, int] = {}
         self.requests = 0
         self.errors = 0
         self.bytes = 0
@@ -205,6 +207,7 @@ class EndpointRecorder:
             status_counts=self.status_counts,
             error_counts=self.error_counts,
             skip_reasons=self.skip_reasons,
+            extract_failures=self.extract_failures,
             latency=_encode(self.latency),
             service=_encode(self.service),
             ttfb=_encode(self.ttfb),
@@ -270,6 +273,10 @@ class Recorder:
         if reason:
             rec.skip_reasons[reason] = rec.skip_reasons.get(reason, 0) + 1
 
+    def record_extract_failure(self, endpoint: int, reason: str) -> None:
+        failures = self.endpoints[endpoint].extract_failures
+        failures[reason] = failures.get(reason, 0) + 1
+
     def cut(self, start: float, end: float, worker: int = 0) -> IntervalStats:
         """Hand over what was recorded since the last cut and start afresh."""
         done, self.endpoints = (
@@ -294,6 +301,7 @@ class EndpointDelta:
     status_counts: Mapping[int, int] = field(default_factory=dict)
     error_counts: Mapping[str, int] = field(default_factory=dict)
     skip_reasons: Mapping[str, int] = field(default_factory=dict)
+    extract_failures: Mapping[str, int] = field(default_factory=dict)
     latency: EncodedHistogram = b""
     service: EncodedHistogram = b""
     ttfb: EncodedHistogram = b""
@@ -307,10 +315,12 @@ class IntervalStats:
     start: float
     end: float
     endpoints: tuple[EndpointDelta, ...]
-    in_flight: int = 0
+    in_flight: int = 0  # due or sent, not settled: waiting for a lane plus on the wire
     active_users: int = 0
     loop_lag_ms: float = 0.0
     send_lag_ms: float = 0.0
+    on_wire: int = 0  # sent and not answered: what a worker killed now would leave unaccounted
+    final: bool = False  # the worker's last delta: everything it sent is settled in it
 
 
 def decode_delta(delta: EndpointDelta) -> tuple[HdrHistogram | None, ...]:
@@ -330,6 +340,7 @@ class EndpointTotals:
         self.status_counts: dict[int, int] = {}
         self.error_counts: dict[str, int] = {}
         self.skip_reasons: dict[str, int] = {}
+        self.extract_failures: dict[str, int] = {}
         self.requests = self.errors = self.bytes = 0
         self.dropped = self.cancelled = self.skipped = 0
         self.chunks = self.events = 0
@@ -348,6 +359,8 @@ class EndpointTotals:
         self.events += delta.events
         for reason, n in delta.skip_reasons.items():
             self.skip_reasons[reason] = self.skip_reasons.get(reason, 0) + n
+        for reason, n in delta.extract_failures.items():
+            self.extract_failures[reason] = self.extract_failures.get(reason, 0) + n
         for code, n in delta.status_counts.items():
             self.status_counts[code] = self.status_counts.get(code, 0) + n
         for kind, n in delta.error_counts.items():
@@ -376,6 +389,7 @@ class EndpointTotals:
             cancelled=self.cancelled,
             skipped=self.skipped,
             skip_reasons=dict(self.skip_reasons),
+            extract_failures=dict(self.extract_failures),
             chunks=self.chunks,
             events=self.events,
         )

@@ -2,8 +2,10 @@
 
 Both load models share this loop; they differ only in pacing. The closed model runs N
 virtual users that each send, wait, think and repeat. The open model issues requests on a
-fixed schedule at a rate, whatever the backend does. Every tick the recorder is cut and
-the delta handed to ``emit``; the worker never formats, logs or renders anything.
+fixed schedule at a rate, whatever the backend does, and sends them on a fixed number of
+lanes (keep-alive connections, see ``lanes.py`` for the contract a client honours). Every
+tick the recorder is cut and the delta handed to ``emit``; the worker never formats, logs
+or renders anything. Its last delta (``final``) settles everything it sent.
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ from dataclasses import dataclass
 
 import aiohttp
 
-from stressdeck.engine.client import Connector, make_timeout, send
+from stressdeck.engine.client import Connector, Request, make_timeout, send
+from stressdeck.engine.lanes import Backlog
 from stressdeck.engine.plan import Plan
 from stressdeck.engine.snapshot import Control
 from stressdeck.engine.stats import IntervalStats, Recorder
@@ -53,9 +56,15 @@ class Worker:
         request_budget: int | None,
         emit: Callable[[WorkerMessage], None],
         workers: int = 1,
+        *,
+        connections: int | None = None,
+        max_in_flight: int | None = None,
     ) -> None:
         """A worker sends nothing until its first "resume", so that every worker of a run
-        starts on the runner's clock, however long each took to start."""
+        starts on the runner's clock, however long each took to start.
+
+        ``connections`` and ``max_in_flight`` are this worker's share of the open model's
+        totals (the plan's, when not given: one worker)."""
         self.plan = plan
         self.worker_id = worker_id
         self.emit = emit
@@ -64,14 +73,15 @@ class Worker:
         self.rate = rate or 0.0
         self.budget = request_budget
         self.open_model = plan.load.model == "open"
-        self.max_in_flight = plan.load.max_in_flight or 0
-        self.in_flight = 0
+        self.connections = max(connections or plan.load.connections or 1, 1)
+        self.backlog = Backlog(max_in_flight or plan.load.max_in_flight or self.connections)
+        self._users_in_flight = 0  # closed model: users between send and answer
         self.active_users = 0
         self._running = asyncio.Event()  # set by "resume"
         self._stopped = asyncio.Event()
         self._finish_reason = ""
         self._user_tasks: dict[int, asyncio.Task[None]] = {}
-        self._request_tasks: set[asyncio.Task[None]] = set()
+        self._lanes: list[asyncio.Task[None]] = []
         self._send_lag_max = 0.0
         self._loop_lag_max = 0.0
         self._last_cut = time.monotonic()  # reset when the run starts
@@ -87,6 +97,11 @@ class Worker:
         self._feed = DataFeed(data.rows, data.mode, worker_id, workers) if data else None
         # The open model has no users to hold a row: each arrival takes the next one.
         self._row_per_iteration = bool(data and (data.per == "iteration" or self.open_model))
+
+    @property
+    def in_flight(self) -> int:
+        """Requests due or sent and not yet settled."""
+        return self.backlog.in_flight if self.open_model else self._users_in_flight
 
     # -- control ---------------------------------------------------------------------------
 
@@ -114,14 +129,18 @@ class Worker:
 
     async def run(self) -> None:
         connector = Connector(
-            # Concurrency is already bounded by users / max_in_flight; a connector limit on
-            # top would queue requests invisibly inside aiohttp and hide latency.
-            limit=0,
+            # Closed model: the users bound the connections. Open model: the lanes do, and
+            # the limit equals them so nothing ever waits for a connection inside aiohttp,
+            # where the wait would be invisible and end as a timeout blamed on the target.
+            limit=self.connections if self.open_model else 0,
             ssl=False if self.plan.insecure else True,
             enable_cleanup_closed=True,
         )
         self._session = aiohttp.ClientSession(
-            connector=connector, cookie_jar=aiohttp.DummyCookieJar(), auto_decompress=False
+            connector=connector,
+            cookie_jar=aiohttp.DummyCookieJar(),
+            auto_decompress=False,
+            request_class=Request,
         )
         # aiohttp resends an idempotent request once, unseen, when its connection fails
         # (ClientOSError / ServerDisconnectedError): the target would get twice the load we
@@ -129,33 +148,37 @@ class Worker:
         if hasattr(self._session, "_retry_connection"):
             self._session._retry_connection = False
         ticker = asyncio.create_task(self._tick())
-        pacer = asyncio.create_task(self._schedule()) if self.open_model else None
+        pacer = None
+        if self.open_model:
+            pacer = asyncio.create_task(self._schedule())
+            self._lanes = [asyncio.create_task(self._lane()) for _ in range(self.connections)]
         error = ""
         try:
             if not self.open_model:
                 self._spawn_users()
             error = await self._supervise(ticker, pacer)
         finally:
-            for task in [
-                *self._user_tasks.values(),
-                *self._request_tasks,
-                *([pacer] if pacer else []),
-            ]:
+            # No new arrivals first, then what is on the wire is cancelled (and counted so).
+            if pacer is not None:
+                pacer.cancel()
+                await asyncio.gather(pacer, return_exceptions=True)
+            work = [*self._user_tasks.values(), *self._lanes]
+            for task in work:
                 task.cancel()
-            await asyncio.gather(
-                *self._user_tasks.values(),
-                *self._request_tasks,
-                *([pacer] if pacer else []),
-                return_exceptions=True,
-            )
+            await asyncio.gather(*work, return_exceptions=True)
+            # Due and never sent: they never left the generator.
+            for _, index in self.backlog.clear():
+                self.recorder.record_dropped(index)
             ticker.cancel()
             await asyncio.gather(ticker, return_exceptions=True)
-            self._cut()
-            await self._session.close()
+            self._cut(final=True)
+            # Reported before the session closes: closing many sockets can be slow, and a
+            # worker killed then must not take its counts with it.
             if error:
                 self.emit(WorkerFinished(self.worker_id, "crashed", error))
             else:
                 self.emit(WorkerFinished(self.worker_id, self._finish_reason or "stopped"))
+            await self._session.close()
 
     async def _supervise(self, ticker: asyncio.Task[None], pacer: asyncio.Task[None] | None) -> str:
         """Wait for the stop; an exception in the ticker or the pacer ends the worker as crashed.
@@ -180,7 +203,7 @@ class Worker:
             stopped.cancel()
         return ""
 
-    def _cut(self) -> None:
+    def _cut(self, final: bool = False) -> None:
         now = time.monotonic()
         delta = self.recorder.cut(self._last_cut, now, self.worker_id)
         self._last_cut = now
@@ -194,6 +217,8 @@ class Worker:
                 active_users=self.active_users,
                 loop_lag_ms=self._loop_lag_max * 1000,
                 send_lag_ms=self._send_lag_max * 1000,
+                on_wire=self.backlog.busy if self.open_model else self._users_in_flight,
+                final=final,
             )
         )
         self._loop_lag_max = self._send_lag_max = 0.0
@@ -261,11 +286,11 @@ class Worker:
             )
             if spec.think and not self.open_model:
                 # A thinking user has nothing in flight (and must not hold up "requests done").
-                self.in_flight -= 1
+                self._users_in_flight -= 1
                 try:
                     await asyncio.sleep(spec.think)
                 finally:
-                    self.in_flight += 1
+                    self._users_in_flight += 1
         return True
 
     # -- closed model ----------------------------------------------------------------------
@@ -293,26 +318,29 @@ class Worker:
                 if not self._take_ticket():
                     self._user_done()
                     return
-                self.in_flight += 1
+                self._users_in_flight += 1
                 try:
                     more = await self._iteration(variables, None)
                 finally:
-                    self.in_flight -= 1
+                    self._users_in_flight -= 1
                 if not more:
                     self._user_done()
                     return
+                # An iteration that never suspended (a skip, an error raised at once) must
+                # still let the ticker run: a worker that never reports looks idle.
+                await asyncio.sleep(0)
         finally:
             self.active_users -= 1
 
     def _user_done(self) -> None:
         # The request budget is spent: finish once the last user has its answer.
-        if self.budget is not None and self.budget <= 0 and self.in_flight == 0:
+        if self.budget is not None and self.budget <= 0 and self._users_in_flight == 0:
             self.finish("requests done")
 
     # -- open model ------------------------------------------------------------------------
 
     async def _schedule(self) -> None:
-        recorder = self.recorder
+        recorder, backlog = self.recorder, self.backlog
         next_due = time.perf_counter()
         while True:
             if not self._running.is_set():
@@ -326,21 +354,32 @@ class Worker:
             now = time.perf_counter()
             if next_due <= now:
                 self._send_lag_max = max(self._send_lag_max, now - next_due)
+            # Every request that fell due while this loop was held up (a GC pause, a busy
+            # loop) is offered now, late: sent late or counted as dropped, never forgotten.
             while next_due <= now:
                 if not self._take_ticket():
                     await self._drain()
                     self.finish("requests done")
                     return
                 index = self.plan.flow[0] if self.plan.flow else self._choose()
-                if self.in_flight >= self.max_in_flight:
+                if not backlog.offer(next_due, index):
                     recorder.record_dropped(index)
-                else:
-                    self.in_flight += 1
-                    task = asyncio.create_task(self._open_iteration(next_due, index))
-                    self._request_tasks.add(task)
-                    task.add_done_callback(self._request_done)
                 next_due += 1.0 / rate
             await asyncio.sleep(max(next_due - time.perf_counter(), 0))
+
+    async def _lane(self) -> None:
+        """One connection's worth of sending: one request at a time, oldest due first."""
+        backlog = self.backlog
+        while True:
+            due, index = await backlog.take()
+            try:
+                # How late the request goes out: waiting for this lane counts.
+                late = time.perf_counter() - due
+                if late > self._send_lag_max:
+                    self._send_lag_max = late
+                await self._open_iteration(due, index)
+            finally:
+                backlog.done()
 
     async def _open_iteration(self, due: float, index: int) -> None:
         # Plain requests (no chaining, no flow) skip the iteration machinery: the hot path.
@@ -356,10 +395,6 @@ class Worker:
                 due,
             )
 
-    def _request_done(self, task: asyncio.Task[None]) -> None:
-        self._request_tasks.discard(task)
-        self.in_flight -= 1
-
     async def _drain(self) -> None:
-        while self._request_tasks:
-            await asyncio.gather(*list(self._request_tasks), return_exceptions=True)
+        while self.backlog.in_flight:
+            await asyncio.sleep(0.005)

@@ -18,6 +18,8 @@ from collections.abc import Callable, Iterator, Mapping, MutableMapping, Sequenc
 from dataclasses import dataclass
 from typing import Any
 
+import regex
+
 # {name} or {row.email}; "${" never reaches here (environment references expand first).
 _PLACEHOLDER = re.compile(r"(?<!\$)\{([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z0-9_-]+)?)\}")
 _JSON_PATH_TOKEN = re.compile(r"\.([A-Za-z_][A-Za-z0-9_-]*)|\[(\d+)\]|\[['\"]([^'\"]+)['\"]\]")
@@ -28,6 +30,15 @@ RANDOM: dict[str, Callable[[], str]] = {
     "random.hex": lambda: f"{random.getrandbits(64):016x}",
     "random.string": lambda: "".join(random.choices(string.ascii_lowercase + string.digits, k=12)),
 }
+
+
+# A regex extractor's search may take this long on one body, then it counts as failed: a
+# catastrophic pattern (``(a|aa)+$`` on a 300 kB body) must not hang a worker.
+REGEX_TIMEOUT_S = 0.05
+
+
+class ExtractionFailed(Exception):
+    """An extractor gave up on a response (its work bound was reached)."""
 
 
 class MissingVariable(Exception):
@@ -104,7 +115,7 @@ class Extractor:
     kind: str  # "json", "header" or "regex"
     expression: str
     steps: tuple[str | int, ...] = ()
-    pattern: re.Pattern[str] | None = None
+    pattern: Any = None  # a compiled ``regex`` pattern (it has timeouts; ``re`` has none)
 
     @property
     def needs_body(self) -> bool:
@@ -117,7 +128,13 @@ class Extractor:
             body = ResponseBody(body)
         if self.kind == "regex":
             assert self.pattern is not None
-            match = self.pattern.search(body.text)
+            try:
+                # concurrent: the GIL is released, so a worker on a thread never freezes the runner.
+                match = self.pattern.search(body.text, timeout=REGEX_TIMEOUT_S, concurrent=True)
+            except TimeoutError:
+                raise ExtractionFailed(
+                    f"regex gave up after {REGEX_TIMEOUT_S * 1000:g} ms on a {len(body.raw)}-byte body"
+                ) from None
             if not match:
                 return None
             return match.group(1) if match.groups() else match.group(0)
@@ -147,8 +164,8 @@ def parse_extractor(variable: str, expression: str) -> Extractor:
         return Extractor(variable, "header", name)
     if expression.startswith("regex:"):
         try:
-            pattern = re.compile(expression[len("regex:") :])
-        except re.error as exc:
+            pattern = regex.compile(expression[len("regex:") :])
+        except regex.error as exc:
             raise ValueError(f"expected a valid regular expression ({exc})") from None
         return Extractor(variable, "regex", expression, pattern=pattern)
     if expression.startswith("$"):

@@ -32,7 +32,8 @@ class LoadSpec:
     model: str = "closed"
     users: int = 10
     rate: float | None = None
-    max_in_flight: int | None = None
+    max_in_flight: int | None = None  # open model, the total across processes
+    connections: int | None = None  # open model, the total across processes
     duration: float | None = None
     requests: int | None = None
     stages: tuple[Stage, ...] = ()
@@ -55,6 +56,7 @@ class Endpoint:
     timeout: float | None = None
     thresholds: tuple[Threshold, ...] = ()
     extract: tuple[Extractor, ...] = ()
+    follow_redirects: bool | None = None  # None: the profile's default
 
 
 @dataclass(frozen=True)
@@ -76,6 +78,7 @@ class Profile:
     description: str = ""
     timeout: float = 10.0
     headers: Mapping[str, str] = field(default_factory=dict)
+    follow_redirects: bool = False
     load: LoadSpec = LoadSpec()
     thresholds: tuple[Threshold, ...] = ()
     abort_on_fail: bool = False
@@ -246,8 +249,18 @@ _TOP_KEYS = {
     "metrics_url",
     "metrics",
 }
-_DEFAULT_KEYS = {"timeout", "headers"}
-_LOAD_KEYS = {"model", "users", "rate", "max_in_flight", "duration", "requests", "stages", "preset"}
+_DEFAULT_KEYS = {"timeout", "headers", "follow_redirects"}
+_LOAD_KEYS = {
+    "model",
+    "users",
+    "rate",
+    "max_in_flight",
+    "connections",
+    "duration",
+    "requests",
+    "stages",
+    "preset",
+}
 _ENDPOINT_KEYS = {
     "name",
     "method",
@@ -263,6 +276,7 @@ _ENDPOINT_KEYS = {
     "timeout",
     "thresholds",
     "extract",
+    "follow_redirects",
 }
 
 
@@ -295,6 +309,7 @@ def parse_profile(document: Mapping[str, Any], source: str) -> Profile:
         base_url=base_url,
         timeout=timeout or 10.0,
         headers=headers,
+        follow_redirects=defaults.boolean("follow_redirects"),
         endpoints=endpoints,
         load=_parse_load(source, top.sub_table("load")),
         thresholds=top.thresholds("thresholds"),
@@ -340,12 +355,14 @@ def _parse_load(source: str, table: Mapping[str, Any]) -> LoadSpec:
     rate = load.number("rate")
     users = load.number("users", 10, integer=True)
     max_in_flight = load.number("max_in_flight", integer=True)
+    connections = load.number("connections", integer=True)
     requests = load.number("requests", integer=True)
     return LoadSpec(
         model=model or "closed",
         users=int(users or 10),
         rate=float(rate) if rate is not None else None,
         max_in_flight=int(max_in_flight) if max_in_flight is not None else None,
+        connections=int(connections) if connections is not None else None,
         duration=load.duration("duration"),
         requests=int(requests) if requests is not None else None,
         stages=_parse_stages(source, table.get("stages")),
@@ -463,6 +480,7 @@ def _parse_endpoint(
         timeout=fields.duration("timeout"),
         thresholds=fields.thresholds("thresholds"),
         extract=_parse_extract(source, item.get("extract"), f"{prefix}.extract"),
+        follow_redirects=fields.boolean("follow_redirects") if "follow_redirects" in item else None,
     )
 
 

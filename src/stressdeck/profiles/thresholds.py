@@ -35,10 +35,11 @@ class Threshold:
     op: str
     limit: float
 
-    def check(self, value: float | None) -> bool:
-        # No data yet is not a failure: a threshold cannot fail before anything was measured.
+    def check(self, value: float | None, final: bool = False) -> bool:
+        """While a run goes, nothing measured yet is pending (not a failure, not an abort);
+        at its end nothing measured fails: a dead target must never pass."""
         if value is None:
-            return True
+            return not final
         return _OPERATORS[self.op](value, self.limit)
 
 
@@ -48,6 +49,10 @@ class ThresholdResult:
     endpoint: str | None
     value: float | None
     ok: bool
+
+    @property
+    def no_data(self) -> bool:
+        return self.value is None
 
     @property
     def metric(self) -> str:
@@ -103,8 +108,13 @@ def parse_threshold(expr: str, source: str = "", where: str = "threshold") -> Th
 
 
 def evaluate(
-    threshold: Threshold, metrics: Mapping[str, float | None], endpoint: str | None = None
+    threshold: Threshold,
+    metrics: Mapping[str, float | None],
+    endpoint: str | None = None,
+    *,
+    final: bool = False,
 ) -> ThresholdResult:
-    """Check one threshold against a flat metric map (see ``stats.threshold_metrics``)."""
+    """Check one threshold against a flat metric map (see ``runner.threshold_metrics``);
+    ``final``: the run is over, so a metric never measured fails."""
     value = metrics.get(threshold.metric)
-    return ThresholdResult(threshold.expr, endpoint, value, threshold.check(value))
+    return ThresholdResult(threshold.expr, endpoint, value, threshold.check(value, final))

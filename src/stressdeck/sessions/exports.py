@@ -106,7 +106,9 @@ def write_junit(session: Session, out: IO[str]) -> None:
             name=_xml_text(result.expr),
             time="0",
         )
-        measured = "nothing measured" if result.value is None else f"measured {result.value:g}"
+        measured = (
+            "no data: nothing measured" if result.value is None else f"measured {result.value:g}"
+        )
         if not result.ok:
             failure = ET.SubElement(
                 case,
@@ -361,7 +363,7 @@ def write_html(session: Session, out: IO[str]) -> None:
         [
             r.expr,
             r.endpoint or "total",
-            "n/a" if r.value is None else f"{r.value:g}",
+            "no data" if r.value is None else f"{r.value:g}",
             "pass" if r.ok else "FAIL",
         ]
         for r in results.thresholds

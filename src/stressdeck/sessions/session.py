@@ -60,6 +60,7 @@ class LoadSettings:
     users: int
     rate: float | None = None
     max_in_flight: int | None = None
+    connections: int | None = None
     duration: float | None = None
     requests: int | None = None
     preset: str | None = None
@@ -131,6 +132,7 @@ def build_session(
         users=load.users,
         rate=load.rate,
         max_in_flight=load.max_in_flight,
+        connections=load.connections,
         duration=load.duration,
         requests=load.requests,
         preset=load.preset,
@@ -378,6 +380,7 @@ def _read_plan(r: Reader, plan: Mapping[str, Any]) -> SavedPlan:
             users=r.integer(load, "users", "plan.load"),
             rate=r.optional_number(load, "rate", "plan.load"),
             max_in_flight=r.optional_integer(load, "max_in_flight", "plan.load"),
+            connections=r.optional_integer(load, "connections", "plan.load"),
             duration=r.optional_number(load, "duration", "plan.load"),
             requests=r.optional_integer(load, "requests", "plan.load"),
             preset=r.optional_string(load, "preset", "plan.load"),
@@ -401,6 +404,7 @@ def _load_dict(load: LoadSettings) -> dict[str, Any]:
         "users": load.users,
         "rate": load.rate,
         "max_in_flight": load.max_in_flight,
+        "connections": load.connections,
         "duration": load.duration,
         "requests": load.requests,
         "preset": load.preset,

@@ -24,7 +24,11 @@ def write_json(snapshot: Snapshot, out: IO[str], name: str = "") -> None:
 
 
 def progress_line(snapshot: Snapshot) -> str:
-    """The once-a-second line of a headless run."""
+    """The line of a headless run for its last closed second, labelled with that second.
+
+    A second closes a little after it ends (every worker's figures must be in), so the line
+    for second N is printed during second N+1, but it says N and shows N's figures.
+    """
     total = snapshot.total
     last = snapshot.timeline[-1] if snapshot.timeline else None
     load = (
@@ -32,28 +36,40 @@ def progress_line(snapshot: Snapshot) -> str:
         if snapshot.model == "open" and snapshot.rate is not None
         else f"users {snapshot.active_users}/{snapshot.users}"
     )
+    at = last.t if last else snapshot.elapsed
     rps = last.rps if last else total.interval_rps
-    p = (last.p50, last.p95, last.p99) if last else (0.0, 0.0, 0.0)
+    if last is not None and last.requests:
+        p = f"p50 {last.p50:7.2f}  p95 {last.p95:7.2f}  p99 {last.p99:7.2f} ms"
+    else:
+        p = f"p50 {'n/a':>7}  p95 {'n/a':>7}  p99 {'n/a':>7} ms"
     extra = f"  dropped {total.dropped}" if total.dropped else ""
+    if snapshot.stalled:
+        extra += "  STALLED worker " + ", ".join(str(w) for w in snapshot.stalled)
     paused = "  PAUSED" if snapshot.state == "paused" else ""
     return (
-        f"[{snapshot.elapsed:6.1f}s] {load}  rps {rps:8.1f}  p50 {p[0]:7.2f}  p95 {p[1]:7.2f}  "
-        f"p99 {p[2]:7.2f} ms  errors {total.errors} ({total.error_rate:.2%}){extra}{paused}"
+        f"[{at:6.1f}s] {load}  rps {rps:8.1f}  {p}  "
+        f"errors {total.errors} ({total.error_rate:.2%}){extra}{paused}"
     )
+
+
+def _ms(value: float, measured: bool) -> str:
+    """A latency, or n/a when nothing was measured (all failed): 0.00 would be a lie."""
+    return f"{value:.2f}" if measured else "n/a"
 
 
 def _row(summary: EndpointSummary, name: str) -> list[str]:
     lat = summary.latency_ms
+    measured = lat.count > 0
     return [
         printable(name, 28),
         str(summary.requests),
         f"{summary.rps:.1f}",
         f"{summary.error_rate:.2%}",
-        f"{lat.p50:.2f}",
-        f"{lat.p95:.2f}",
-        f"{lat.p99:.2f}",
-        f"{lat.max:.2f}",
-        f"{summary.ttfb_ms.p95:.2f}",
+        _ms(lat.p50, measured),
+        _ms(lat.p95, measured),
+        _ms(lat.p99, measured),
+        _ms(lat.max, measured),
+        _ms(summary.ttfb_ms.p95, summary.ttfb_ms.count > 0),
     ]
 
 
@@ -99,10 +115,18 @@ def summary_text(snapshot: Snapshot) -> str:
     parts.append(f"status codes: {codes}")
     parts.append(f"errors: {errors}")
     counted = sum(total.status_counts.values()) + sum(total.error_counts.values())
+    health = snapshot.health
+    unaccounted = f", {health.unaccounted} unaccounted" if health.unaccounted else ""
     parts.append(
         f"requests: {total.requests} completed (= {counted} by status and error class), "
         f"{total.cancelled} cancelled at stop, {total.dropped} dropped, {total.skipped} skipped"
+        f"{unaccounted}"
     )
+    if total.extract_failures:
+        failures = ", ".join(
+            f"{printable(reason, 80)}: {n}" for reason, n in total.extract_failures.items()
+        )
+        parts.append(f"extraction failed: {failures}")
     if total.skip_reasons:
         reasons = ", ".join(
             f"{printable(reason, 60)}: {n}" for reason, n in total.skip_reasons.items()
@@ -118,19 +142,37 @@ def summary_text(snapshot: Snapshot) -> str:
         parts.append(target_metrics_text(snapshot))
     if snapshot.model == "open":
         s = total.service_ms
+        measured = s.count > 0
         parts.append(
-            f"service time (from actual send): p50 {s.p50:.2f}  p95 {s.p95:.2f}  p99 {s.p99:.2f} ms"
+            f"service time (from actual send): p50 {_ms(s.p50, measured)}  "
+            f"p95 {_ms(s.p95, measured)}  p99 {_ms(s.p99, measured)} ms"
         )
     parts.append(f"elapsed {snapshot.elapsed:.2f}s, {printable(snapshot.stop_reason)}")
     if snapshot.nodes:
         parts.append(cluster_text(snapshot))
-    health = snapshot.health
     if health.saturated_seconds >= SATURATED_WARNING_SECONDS:
+        due = total.requests + total.cancelled + total.dropped
+        behind = (
+            f"; {total.dropped} of {due} due requests dropped ({total.dropped / due:.1%}), "
+            "never sent"
+            if snapshot.model == "open" and total.dropped and due
+            else ""
+        )
         parts.append(
             f"warning: the load generator was saturated for {health.saturated_seconds:.1f} s of "
             f"{snapshot.elapsed:.1f} s (peaks: loop lag {health.peak_loop_lag_ms:.0f} ms, send lag "
             f"{health.peak_send_lag_ms:.0f} ms, CPU {health.peak_cpu_percent:.0f}% over "
-            f"{health.processes} process(es)): figures may measure stressdeck, not the target"
+            f"{health.processes} process(es)){behind}: late requests are stressdeck's, "
+            "not the target's"
+        )
+    if health.stalled_seconds or health.unaccounted:
+        parts.append(
+            f"warning: worker(s) stopped reporting for {health.stalled_seconds:.1f} s"
+            + (
+                f"; {health.unaccounted} requests unaccounted (their outcome never reached the runner)"
+                if health.unaccounted
+                else ""
+            )
         )
     if snapshot.thresholds:
         parts.append("")
@@ -179,7 +221,7 @@ def target_metrics_text(snapshot: Snapshot) -> str:
 def thresholds_text(snapshot: Snapshot) -> str:
     rows = []
     for r in snapshot.thresholds:
-        value = "n/a" if r.value is None else _format_metric(r.metric, r.value)
+        value = "no data" if r.value is None else _format_metric(r.metric, r.value)
         rows.append(
             [
                 printable(r.expr, 40),

@@ -100,7 +100,7 @@ class EventTracker:
 def _value(result: ThresholdResult) -> str:
     """The measured value in the threshold's own unit (error_rate is a fraction, latencies ms)."""
     if result.value is None:
-        return "-"
+        return "no data"
     metric = result.metric
     if metric == "error_rate":
         return percent(result.value)

@@ -29,6 +29,18 @@ def warnings(snap: Snapshot, insecure: bool = False) -> list[Text]:
     """What makes the figures or the run unsafe to trust, worst first; none when all is well."""
     parts: list[Text] = []
     health = snap.health
+    if snap.stalled:
+        workers = ", ".join(str(w) for w in snap.stalled)
+        parts.append(
+            Text(
+                f"⚠ worker {workers} stalled: no report for a while (its figures are missing)",
+                style="bold white on red",
+            )
+        )
+    elif snap.finished and health.unaccounted:
+        parts.append(
+            Text(f"⚠ {health.unaccounted} requests unaccounted", style="bold white on red")
+        )
     if health.saturated:
         lag = f"loop lag {ms(health.loop_lag_ms)}"
         if health.send_lag_ms > 50:
@@ -95,14 +107,20 @@ def threshold_text(snap: Snapshot) -> Text:
         return text
     failed = [t for t in snap.thresholds if not t.ok]
     if not failed:
+        passed = [t for t in snap.thresholds if t.value is not None]
+        waiting = len(snap.thresholds) - len(passed)
         return Text(
-            f"✔ thresholds {len(snap.thresholds)}/{len(snap.thresholds)} pass", style="bold green"
+            f"✔ thresholds {len(passed)}/{len(snap.thresholds)} pass"
+            + (f", {waiting} no data yet" if waiting else ""),
+            style="bold green",
         )
     text = Text(f"✘ {len(failed)}/{len(snap.thresholds)} thresholds fail: ", style="bold red")
     first = failed[0]
     text.append_text(
         safe(first.expr + (f" ({first.endpoint})" if first.endpoint else ""), "red", limit=50)
     )
+    if first.value is None:
+        text.append(" (no data)", "red")
     return text
 
 
