@@ -133,6 +133,35 @@ def make_timeout(spec: RequestSpec) -> aiohttp.ClientTimeout:
     return aiohttp.ClientTimeout(total=spec.timeout)
 
 
+class Sending:
+    """What one sender (a lane of the open model, a user of the closed one) has out now.
+
+    ``index`` is the endpoint of the request in progress (None between requests);
+    ``on_wire`` turns True once the request was handed to its connection. At stop the
+    worker settles every sender from these at once, so its final figures go out without
+    waiting for aiohttp to unwind each cancelled request. Each sender's task sets its own
+    with ``sending_slot()``; ``send`` and ``Request`` find it through a context variable.
+    """
+
+    __slots__ = ("index", "on_wire")
+
+    def __init__(self) -> None:
+        self.index: int | None = None
+        self.on_wire = False
+
+
+_SENDING: contextvars.ContextVar[Sending] = contextvars.ContextVar("stressdeck_sending")
+
+
+def sending_slot() -> Sending:
+    """The current task's Sending, created on first use (a task has its own context)."""
+    slot = _SENDING.get(None)
+    if slot is None:
+        slot = Sending()
+        _SENDING.set(slot)
+    return slot
+
+
 class Request(aiohttp.ClientRequest):
     """aiohttp's request, marking the moment it was handed to the connection.
 
@@ -143,14 +172,11 @@ class Request(aiohttp.ClientRequest):
 
     async def send(self, conn: Any) -> aiohttp.ClientResponse:
         response = await super().send(conn)
-        cell = _ON_WIRE.get(None)
-        if cell is not None:
-            cell[0] = True
+        slot = _SENDING.get(None)
+        if slot is not None:
+            slot.on_wire = True
         return response
 
-
-# One cell per send, read by the task that sent: set by Request.send, never shared.
-_ON_WIRE: contextvars.ContextVar[list[bool]] = contextvars.ContextVar("stressdeck_on_wire")
 
 REDIRECT_STATUSES = frozenset((301, 302, 303, 307, 308))
 MAX_REDIRECTS = 10
@@ -255,23 +281,24 @@ async def send(
             recorder.record_skipped(index, f"missing {{{missing.name}}}")
             return
     method = spec.method
+    slot = sending_slot()
     for hop in range(MAX_REDIRECTS + 1):
         answer = _Answer()
-        on_wire = [False]
-        token = _ON_WIRE.set(on_wire)
+        slot.index, slot.on_wire = index, False
         try:
             await _exchange(session, method, url, headers, body, timeout, spec.needs_body, answer)
         except asyncio.CancelledError:
-            if on_wire[0]:
-                recorder.record_cancelled(index)
-            else:
-                recorder.record_dropped(index)
+            if slot.index is not None:  # not settled by the worker's stop already
+                if slot.on_wire:
+                    recorder.record_cancelled(index)
+                else:
+                    recorder.record_dropped(index)
             raise
         except Exception as exc:  # every failure is a result to count, not a crash
             recorder.record_error(index, classify(exc), answer.nbytes)
             return
         finally:
-            _ON_WIRE.reset(token)
+            slot.index = None
         target = _redirect(spec, url, answer)
         start = answer.sent if due is None or hop else min(due, answer.sent)
         recorder.record_response(

@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 
+YIELD_EVERY = 32
 Due = tuple[float, int]  # (perf_counter instant the request fell due, endpoint index)
 
 
@@ -34,6 +35,7 @@ class Backlog:
         self.busy = 0  # lanes sending right now
         self._waiting: deque[Due] = deque()
         self._idle: deque[asyncio.Future[None]] = deque()
+        self._streak = 0  # requests taken in a row without waiting
 
     @property
     def waiting(self) -> int:
@@ -58,7 +60,14 @@ class Backlog:
 
     async def take(self) -> Due:
         """The oldest waiting request, once there is one; the caller is then busy."""
+        self._streak += 1
+        if self._streak >= YIELD_EVERY and self._waiting:
+            # Requests that fail without ever suspending (a refused connect on loopback)
+            # would drain a long backlog in one go and starve the ticker: yield now and then.
+            self._streak = 0
+            await asyncio.sleep(0)
         while not self._waiting:
+            self._streak = 0
             wake = asyncio.get_running_loop().create_future()
             self._idle.append(wake)
             await wake

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import aiohttp
 
-from stressdeck.engine.client import Connector, Request, make_timeout, send
+from stressdeck.engine.client import Connector, Request, Sending, make_timeout, send, sending_slot
 from stressdeck.engine.lanes import Backlog
 from stressdeck.engine.plan import Plan
 from stressdeck.engine.snapshot import Control
@@ -80,8 +80,14 @@ class Worker:
         self._running = asyncio.Event()  # set by "resume"
         self._stopped = asyncio.Event()
         self._finish_reason = ""
+        self._flushed = False  # the final delta went out: nothing is reported after it
+        self._last_cut = time.monotonic()
         self._user_tasks: dict[int, asyncio.Task[None]] = {}
         self._lanes: list[asyncio.Task[None]] = []
+        self._pacer: asyncio.Task[None] | None = None
+        self._ticker: asyncio.Task[None] | None = None
+        # One per lane or user (keyed so a respawned user reuses its place): what each has out.
+        self._senders: dict[tuple[str, int], Sending] = {}
         self._send_lag_max = 0.0
         self._loop_lag_max = 0.0
         self._last_cut = time.monotonic()  # reset when the run starts
@@ -121,9 +127,36 @@ class Worker:
                 self.finish("stopped")
 
     def finish(self, reason: str) -> None:
+        """End the worker. Its final figures go out now, in this very callback: a loop busy
+        with slow work (a huge body, a starved CPU) must not hold them past the runner's
+        stop deadline. The tasks are cancelled and the sockets closed afterwards."""
         if not self._stopped.is_set():
             self._finish_reason = reason
             self._stopped.set()
+            self._flush("")
+
+    def _flush(self, error: str) -> None:
+        """Settle what is out, send the final delta and the goodbye; once only."""
+        if self._flushed:
+            return
+        self._flushed = True
+        self._settle()
+        self._cut(final=True)
+        if error:
+            self.emit(WorkerFinished(self.worker_id, "crashed", error))
+        else:
+            self.emit(WorkerFinished(self.worker_id, self._finish_reason or "stopped"))
+        # Nothing may start after the final delta: every sender is cancelled now, so each
+        # gets its CancelledError at its next await, before it could send again.
+        for task in self._work():
+            task.cancel()
+
+    def _work(self) -> list[asyncio.Task[None]]:
+        return [
+            *(t for t in (self._pacer, self._ticker) if t is not None),
+            *self._user_tasks.values(),
+            *self._lanes,
+        ]
 
     # -- the run ---------------------------------------------------------------------------
 
@@ -147,37 +180,25 @@ class Worker:
         # count. A load tester reports what it sent, so every attempt is one request.
         if hasattr(self._session, "_retry_connection"):
             self._session._retry_connection = False
-        ticker = asyncio.create_task(self._tick())
+        ticker = self._ticker = asyncio.create_task(self._tick())
         pacer = None
         if self.open_model:
-            pacer = asyncio.create_task(self._schedule())
-            self._lanes = [asyncio.create_task(self._lane()) for _ in range(self.connections)]
+            pacer = self._pacer = asyncio.create_task(self._schedule())
+            self._lanes = [asyncio.create_task(self._lane(n)) for n in range(self.connections)]
         error = ""
         try:
             if not self.open_model:
                 self._spawn_users()
             error = await self._supervise(ticker, pacer)
         finally:
-            # No new arrivals first, then what is on the wire is cancelled (and counted so).
-            if pacer is not None:
-                pacer.cancel()
-                await asyncio.gather(pacer, return_exceptions=True)
-            work = [*self._user_tasks.values(), *self._lanes]
-            for task in work:
-                task.cancel()
-            await asyncio.gather(*work, return_exceptions=True)
-            # Due and never sent: they never left the generator.
-            for _, index in self.backlog.clear():
-                self.recorder.record_dropped(index)
-            ticker.cancel()
-            await asyncio.gather(ticker, return_exceptions=True)
-            self._cut(final=True)
-            # Reported before the session closes: closing many sockets can be slow, and a
-            # worker killed then must not take its counts with it.
-            if error:
-                self.emit(WorkerFinished(self.worker_id, "crashed", error))
-            else:
-                self.emit(WorkerFinished(self.worker_id, self._finish_reason or "stopped"))
+            # No new arrivals, no more ticks; then everything out is settled at once and the
+            # final figures go out before any cleanup that could be slow (aiohttp unwinding
+            # hundreds of cancelled requests on a starved CPU can outlast the stop deadline).
+            # Already done by a stop; a crash or a cancellation of the worker lands here.
+            self._flush(error)
+            # What the cancelled tasks record from here on goes into a recorder nobody cuts:
+            # _settle counted each of them already.
+            await asyncio.gather(*self._work(), return_exceptions=True)
             await self._session.close()
 
     async def _supervise(self, ticker: asyncio.Task[None], pacer: asyncio.Task[None] | None) -> str:
@@ -203,7 +224,21 @@ class Worker:
             stopped.cancel()
         return ""
 
+    def _settle(self) -> None:
+        """At stop: a request on the wire is cancelled, one not sent yet is dropped."""
+        for slot in self._senders.values():
+            if slot.index is not None:
+                if slot.on_wire:
+                    self.recorder.record_cancelled(slot.index)
+                else:
+                    self.recorder.record_dropped(slot.index)
+                slot.index = None  # so its own CancelledError does not count it again
+        for _, index in self.backlog.clear():
+            self.recorder.record_dropped(index)
+
     def _cut(self, final: bool = False) -> None:
+        if self._flushed and not final:
+            return  # after the final delta, nothing: it settled everything
         now = time.monotonic()
         delta = self.recorder.cut(self._last_cut, now, self.worker_id)
         self._last_cut = now
@@ -304,6 +339,7 @@ class Worker:
                 self._user_tasks[user_id] = asyncio.create_task(self._user(user_id))
 
     async def _user(self, user_id: int) -> None:
+        self._senders["user", user_id] = sending_slot()
         variables: dict[str, str] = {}
         if self._feed is not None and not self._row_per_iteration and not self._next_row(variables):
             return
@@ -367,9 +403,10 @@ class Worker:
                 next_due += 1.0 / rate
             await asyncio.sleep(max(next_due - time.perf_counter(), 0))
 
-    async def _lane(self) -> None:
+    async def _lane(self, lane: int) -> None:
         """One connection's worth of sending: one request at a time, oldest due first."""
         backlog = self.backlog
+        self._senders["lane", lane] = sending_slot()
         while True:
             due, index = await backlog.take()
             try:
