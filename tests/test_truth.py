@@ -271,8 +271,9 @@ async def test_catastrophic_regex_extractor_ends_on_time_and_says_so() -> None:
             users=2,
             duration="2s",
         )
+        handle = await start(plan)
         started = time.monotonic()
-        final = await (await start(plan)).wait()
+        final = await handle.wait()
         took = time.monotonic() - started
     assert took < 2 + STOP_DEADLINE + 1.0
     assert final.stop_reason == "duration reached"

@@ -52,7 +52,9 @@ class Backlog:
             return False
         self._waiting.append((due, index))
         while self._idle:
-            lane = self._idle.popleft()
+            # The lane that went idle last: its connection is warm, and a low rate keeps
+            # reusing a few connections instead of opening all of them in turn.
+            lane = self._idle.pop()
             if not lane.done():  # a lane cancelled while idle leaves a done future behind
                 lane.set_result(None)
                 break

@@ -564,8 +564,8 @@ class RunHandle:
             notes.append(
                 f"worker {worker_id} {why} and was ended at stop: {unknown} requests unaccounted"
             )
-        for worker_id in sorted(stalled - set(late)):
-            notes.append(f"worker {worker_id} stalled during the run")
+        # A worker that stalled and came back is in generator.stalled_seconds and the
+        # summary's warning; the stop reason names only what changed the results.
         if notes:
             self._stop_reason = "; ".join([self._stop_reason or "stopped", *notes])
 

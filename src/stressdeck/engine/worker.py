@@ -82,6 +82,8 @@ class Worker:
         self._finish_reason = ""
         self._flushed = False  # the final delta went out: nothing is reported after it
         self._last_cut = time.monotonic()
+        self._exhausted = False  # the data feed ran out (mode "stop"): no new iterations
+        self._drainer: asyncio.Task[None] | None = None
         self._user_tasks: dict[int, asyncio.Task[None]] = {}
         self._lanes: list[asyncio.Task[None]] = []
         self._pacer: asyncio.Task[None] | None = None
@@ -153,7 +155,7 @@ class Worker:
 
     def _work(self) -> list[asyncio.Task[None]]:
         return [
-            *(t for t in (self._pacer, self._ticker) if t is not None),
+            *(t for t in (self._pacer, self._ticker, self._drainer) if t is not None),
             *self._user_tasks.values(),
             *self._lanes,
         ]
@@ -295,7 +297,10 @@ class Worker:
         assert self._feed is not None
         row = self._feed.next_row()
         if row is None:
-            self.finish("data exhausted")
+            if not self._exhausted:
+                # Requests already out with the last rows still count: finish once they end.
+                self._exhausted = True
+                self._drainer = asyncio.create_task(self._finish_when_idle("data exhausted"))
             return False
         row_variables(row, variables)
         return True
@@ -383,7 +388,7 @@ class Worker:
                 await self._running.wait()
                 next_due = time.perf_counter()  # time paused owes no requests
             rate = self.rate
-            if rate <= 0:
+            if rate <= 0 or self._exhausted:
                 await asyncio.sleep(self.plan.tick / 4)
                 next_due = time.perf_counter()
                 continue
@@ -431,6 +436,12 @@ class Worker:
                 self.recorder,
                 due,
             )
+
+    async def _finish_when_idle(self, reason: str) -> None:
+        await asyncio.sleep(0)  # the request that found no row is still counted in flight
+        while self.in_flight > 0 and not self._stopped.is_set():
+            await asyncio.sleep(0.005)
+        self.finish(reason)
 
     async def _drain(self) -> None:
         while self.backlog.in_flight:
