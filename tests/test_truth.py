@@ -8,6 +8,8 @@ import asyncio
 import json
 import os
 import signal
+import subprocess
+import sys
 import time
 from collections import Counter
 from pathlib import Path
@@ -19,14 +21,20 @@ from aiohttp import web
 from conftest import ServerThread
 from faults import FaultServer, refused_url
 from test_engine import assert_counted_once, make_plan
+from test_ui_support import sample_snapshot
 from yarl import URL
 
 from stressdeck.cli import main
 from stressdeck.core.errors import InputError
 from stressdeck.engine import start
+from stressdeck.engine.cpu import MIN_SPAN, CpuMeter
 from stressdeck.engine.lanes import Backlog
 from stressdeck.engine.runner import STOP_DEADLINE
+from stressdeck.engine.snapshot import STOPPED, TimelinePoint
 from stressdeck.profiles.profile import parse_profile
+from stressdeck.profiles.thresholds import ThresholdResult
+from stressdeck.sessions.summary import progress_line
+from stressdeck.ui.widgets.header import header_text
 
 HITS = web.AppKey("hits", Counter)
 
@@ -323,3 +331,76 @@ async def test_a_stopped_worker_is_reported_stalled_and_the_run_still_stops() ->
     # What the live worker sent is all counted; the frozen one's last moments are unknown.
     counted = final.total.requests + final.total.cancelled
     assert counted <= seen <= counted + final.health.unaccounted + 200 * plan.tick
+
+
+# -- what the header, the progress line and the CPU meter say ------------------------------
+
+
+def test_the_header_says_no_data_and_names_a_stalled_worker() -> None:
+    pending = ThresholdResult("p95 < 500ms", None, None, True)
+    measured = ThresholdResult("error_rate < 1%", None, 0.0, True)
+    live = sample_snapshot(thresholds=(pending, measured), stalled=(1,))
+    text = header_text(live, "p", None).plain
+    assert "✔ thresholds 1/2 pass, 1 no data yet" in text
+    assert "⚠ worker 1 stalled" in text
+    failed = ThresholdResult("p95 < 500ms", None, None, False)  # the final verdict
+    done = sample_snapshot(thresholds=(failed,), state=STOPPED)
+    assert "✘ 1/1 thresholds fail: p95 < 500ms (no data)" in header_text(done, "p", None).plain
+
+
+def test_the_progress_line_is_labelled_with_the_second_it_shows() -> None:
+    point = TimelinePoint(
+        t=3.0, span=1.0, requests=0, rps=0.0, errors=5, p50=0, p95=0, p99=0, users=2
+    )
+    line = progress_line(sample_snapshot(elapsed=3.6, timeline=(point,)))
+    assert line.startswith("[   3.0s]")
+    assert "p50     n/a  p95     n/a  p99     n/a ms" in line
+
+
+def test_cpu_over_a_few_milliseconds_is_not_read_as_hundreds_of_percent() -> None:
+    meter = CpuMeter()
+    time.sleep(MIN_SPAN + 0.05)
+    first = meter.sample()
+    # Clock-tick granularity over a few ms would read as 0 or hundreds of %: repeat instead.
+    assert meter.sample() == first
+
+
+def test_sigterm_ends_a_run_within_a_second_with_a_stopped_worker(tmp_path: Path) -> None:
+    """`stressdeck run` with one of its two worker processes SIGSTOPped: SIGTERM still ends
+    it at once, with what was measured, and it says which worker it had to end."""
+    with FaultServer() as server:
+        profile = tmp_path / "p.toml"
+        profile.write_text(
+            f'name = "p"\nbase_url = "{server.url}"\n[[endpoints]]\nname = "ok"\npath = "/ok"\n'
+        )
+        argv = [sys.executable, "-m", "stressdeck", "run", str(profile), "--model", "open"]
+        argv += ["--rate", "100", "--duration", "30s", "--processes", "2", "--quiet"]
+        run = subprocess.Popen(argv, cwd=tmp_path, stdout=subprocess.PIPE, text=True)
+        frozen = None
+        try:
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline and server.seen("/ok") < 50:
+                time.sleep(0.05)
+            workers = [
+                child
+                for child in psutil.Process(run.pid).children()
+                if "resource_tracker" not in " ".join(child.cmdline())
+            ]
+            assert len(workers) == 2
+            frozen = workers[-1].pid
+            os.kill(frozen, signal.SIGSTOP)
+            time.sleep(1.5)  # past the stall threshold: 4 ticks
+            asked = time.monotonic()
+            run.send_signal(signal.SIGTERM)
+            out, _ = run.communicate(timeout=10)
+            took = time.monotonic() - asked
+        finally:
+            if run.poll() is None:
+                run.kill()
+            if frozen is not None and psutil.pid_exists(frozen):
+                os.kill(frozen, signal.SIGKILL)
+    assert run.returncode == 130
+    # The stop itself is bounded by STOP_DEADLINE; the rest is printing and saving the session.
+    assert took < 2.5, took
+    assert "stalled and was ended at stop" in out
+    assert "partial session saved" in out

@@ -101,7 +101,8 @@ def header_text(
 def threshold_text(snap: Snapshot) -> Text:
     if not snap.thresholds:
         return Text("thresholds: none", style="dim")
-    if all(t.value is None for t in snap.thresholds):
+    # Nothing measured yet is pending while the run goes; at its end it failed (no data).
+    if all(t.value is None and t.ok for t in snap.thresholds):
         text = Text("thresholds: ", style="dim")
         text.append_text(safe(", ".join(t.expr for t in snap.thresholds), "dim", limit=60))
         return text
