@@ -15,7 +15,18 @@ The contract every HTTP client of the open model honours (aiohttp's here, a fast
   on the wire are ``cancelled`` (see ``client.send``).
 
 A lane is a coroutine that loops on ``await backlog.take()``, sends, then calls
-``backlog.done()``; the worker starts ``connections`` of them.
+``backlog.done()``; the worker starts ``connections`` of them (``Worker._lane``).
+
+What a client must do to plug in (``client.send`` is the aiohttp one):
+
+- send one request per call, on the lane's own connection (open it lazily, reopen it when
+  the server closed it; never a second one for the same origin at the same time);
+- keep the lane's ``client.Sending`` slot current (``sending_slot()`` in the lane's task):
+  ``index`` while a request is out, ``on_wire`` once its bytes were handed to the socket.
+  At stop the worker settles every lane from these slots at once (cancelled if on the
+  wire, dropped if not) and then cancels the lanes, so a client records nothing itself
+  once cancelled unless its slot still holds the request;
+- time out only what is on the wire, and record every outcome once in the ``Recorder``.
 """
 
 from __future__ import annotations
