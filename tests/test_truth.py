@@ -392,15 +392,19 @@ def test_sigterm_ends_a_run_within_a_second_with_a_stopped_worker(tmp_path: Path
             time.sleep(1.5)  # past the stall threshold: 4 ticks
             asked = time.monotonic()
             run.send_signal(signal.SIGTERM)
-            out, _ = run.communicate(timeout=10)
+            assert run.stdout is not None
+            first = run.stdout.readline()  # --quiet: the summary is the first thing printed
             took = time.monotonic() - asked
+            out = first + run.stdout.read()
+            run.wait(10)
         finally:
             if run.poll() is None:
                 run.kill()
             if frozen is not None and psutil.pid_exists(frozen):
                 os.kill(frozen, signal.SIGKILL)
     assert run.returncode == 130
-    # The stop itself is bounded by STOP_DEADLINE; the rest is printing and saving the session.
-    assert took < 2.5, took
+    # The stop is bounded by STOP_DEADLINE (the stopped worker is killed at it); then the
+    # summary is printed. Saving the session and the interpreter's exit come after.
+    assert took < 1.5, took
     assert "stalled and was ended at stop" in out
     assert "partial session saved" in out

@@ -21,7 +21,7 @@ from stressdeck.core.files import WriteError, write_atomic
 from stressdeck.core.text import printable
 from stressdeck.engine import Plan, RunHandle, Snapshot, start
 from stressdeck.engine.runner import Steer, WorkerFactory
-from stressdeck.engine.snapshot import INTERRUPTED
+from stressdeck.engine.snapshot import INTERRUPTED, TimelinePoint
 from stressdeck.sessions.autosave import keep_session
 from stressdeck.sessions.summary import progress_line, summary_text, write_json
 
@@ -129,9 +129,19 @@ async def run_headless(
         printed = 0.0
         async for snapshot in handle.snapshots():
             newest = snapshot.timeline[-1].t if snapshot.timeline else 0.0
-            if not quiet and (newest > printed or (snapshot.finished and newest == 0.0)):
-                printed = newest
+            if quiet:
+                continue
+            # Every second closed since the last line, in order (a tick can close two).
+            fresh: list[TimelinePoint] = []
+            for point in reversed(snapshot.timeline):
+                if point.t <= printed:
+                    break
+                fresh.append(point)
+            for point in reversed(fresh):
+                print(progress_line(snapshot, point), flush=True)
+            if snapshot.finished and newest == 0.0:
                 print(progress_line(snapshot), flush=True)
+            printed = max(printed, newest)
         if steering is not None and steering.done() and not steering.cancelled():
             failure = steering.exception()
             if failure is not None:

@@ -11,7 +11,7 @@ from typing import IO
 
 from stressdeck.core.text import printable
 from stressdeck.engine.results import Results
-from stressdeck.engine.snapshot import EndpointSummary, Snapshot
+from stressdeck.engine.snapshot import EndpointSummary, Snapshot, TimelinePoint
 
 # A tick or two of lag (a GC pause, the run's start) is not a saturated generator.
 SATURATED_WARNING_SECONDS = 1.0
@@ -23,14 +23,15 @@ def write_json(snapshot: Snapshot, out: IO[str], name: str = "") -> None:
     out.write("\n")
 
 
-def progress_line(snapshot: Snapshot) -> str:
-    """The line of a headless run for its last closed second, labelled with that second.
+def progress_line(snapshot: Snapshot, point: TimelinePoint | None = None) -> str:
+    """The line of a headless run for one closed second (the last one by default),
+    labelled with that second.
 
     A second closes a little after it ends (every worker's figures must be in), so the line
     for second N is printed during second N+1, but it says N and shows N's figures.
     """
     total = snapshot.total
-    last = snapshot.timeline[-1] if snapshot.timeline else None
+    last = point or (snapshot.timeline[-1] if snapshot.timeline else None)
     load = (
         f"rate {snapshot.rate:g}/s"
         if snapshot.model == "open" and snapshot.rate is not None
@@ -47,7 +48,7 @@ def progress_line(snapshot: Snapshot) -> str:
         extra += "  STALLED worker " + ", ".join(str(w) for w in snapshot.stalled)
     paused = "  PAUSED" if snapshot.state == "paused" else ""
     return (
-        f"[{at:6.1f}s] {load}  rps {rps:8.1f}  {p}  "
+        f"[{at:6.{2 if last is not None and last.span < 1 else 1}f}s] {load}  rps {rps:8.1f}  {p}  "
         f"errors {total.errors} ({total.error_rate:.2%}){extra}{paused}"
     )
 
