@@ -295,7 +295,12 @@ async def send(
                     recorder.record_dropped(index)
             raise
         except Exception as exc:  # every failure is a result to count, not a crash
-            recorder.record_error(index, classify(exc), answer.nbytes)
+            kind = classify(exc)
+            if kind == TIMEOUT and not slot.on_wire:
+                # The time ran out before the request was written: it never reached the
+                # server, so it is not a timeout of the target's answer.
+                kind = CONNECT
+            recorder.record_error(index, kind, answer.nbytes)
             return
         finally:
             slot.index = None

@@ -84,6 +84,7 @@ class Worker:
         self._last_cut = time.monotonic()
         self._exhausted = False  # the data feed ran out (mode "stop"): no new iterations
         self._drainer: asyncio.Task[None] | None = None
+        self._next_due: float | None = None  # open model: when the next request falls due
         self._user_tasks: dict[int, asyncio.Task[None]] = {}
         self._lanes: list[asyncio.Task[None]] = []
         self._pacer: asyncio.Task[None] | None = None
@@ -237,6 +238,17 @@ class Worker:
                 slot.index = None  # so its own CancelledError does not count it again
         for _, index in self.backlog.clear():
             self.recorder.record_dropped(index)
+        # Requests that fell due while the pacer was held up (a blocked loop, a stalled
+        # process) were never offered: they are dropped too, not forgotten. Those due within
+        # the last tick are scheduling jitter at the stop itself (and mostly past the run's
+        # end, which the runner decided a moment ago): not counted.
+        rate, now = self.rate, time.perf_counter() - self.plan.tick
+        if self._next_due is not None and rate > 0 and self._running.is_set():
+            while self._next_due <= now and self._take_ticket():
+                self.recorder.record_dropped(
+                    self.plan.flow[0] if self.plan.flow else self._choose()
+                )
+                self._next_due += 1.0 / rate
 
     def _cut(self, final: bool = False) -> None:
         if self._flushed and not final:
@@ -382,23 +394,28 @@ class Worker:
 
     async def _schedule(self) -> None:
         recorder, backlog = self.recorder, self.backlog
-        next_due = time.perf_counter()
+        self._next_due = time.perf_counter()
         while True:
             if not self._running.is_set():
+                self._next_due = None  # time paused owes no requests
                 await self._running.wait()
-                next_due = time.perf_counter()  # time paused owes no requests
+                self._next_due = time.perf_counter()
             rate = self.rate
             if rate <= 0 or self._exhausted:
+                self._next_due = None
                 await asyncio.sleep(self.plan.tick / 4)
-                next_due = time.perf_counter()
+                self._next_due = time.perf_counter()
                 continue
             now = time.perf_counter()
+            next_due = self._next_due
+            assert next_due is not None
             if next_due <= now:
                 self._send_lag_max = max(self._send_lag_max, now - next_due)
             # Every request that fell due while this loop was held up (a GC pause, a busy
             # loop) is offered now, late: sent late or counted as dropped, never forgotten.
             while next_due <= now:
                 if not self._take_ticket():
+                    self._next_due = None
                     await self._drain()
                     self.finish("requests done")
                     return
@@ -406,6 +423,7 @@ class Worker:
                 if not backlog.offer(next_due, index):
                     recorder.record_dropped(index)
                 next_due += 1.0 / rate
+            self._next_due = next_due
             await asyncio.sleep(max(next_due - time.perf_counter(), 0))
 
     async def _lane(self, lane: int) -> None:
