@@ -16,6 +16,7 @@ from aiohttp.client_proto import ResponseHandler
 from stressdeck.engine.plan import RequestSpec
 from stressdeck.engine.stats import Recorder
 from stressdeck.profiles.chain import MissingVariable, ResponseBody
+from stressdeck.profiles.checks import run_checks
 
 # Error classes, as reported to users.
 CONNECT, TIMEOUT, DISCONNECT, DNS, TLS, PROTOCOL, OTHER = (
@@ -29,7 +30,7 @@ CONNECT, TIMEOUT, DISCONNECT, DNS, TLS, PROTOCOL, OTHER = (
 )
 
 # Bodies are read as they arrive and only counted; one is kept, up to this cap, only when
-# an extract needs it: a 200 MB or endless body must never be buffered.
+# an extract or a check needs it: a 200 MB or endless body must never be buffered.
 BODY_CAP = 1024 * 1024
 
 
@@ -203,8 +204,12 @@ async def send(
         chunks=chunks,
         events=events,
     )
+    if not (spec.checks or (spec.extract and ok and variables is not None)):
+        return
+    kept = ResponseBody(bytes(keep or b""))  # decoded and parsed once for checks and extracts
+    if spec.checks:
+        recorder.record_checks(index, *run_checks(spec.checks, status, response_headers, kept))
     if spec.extract and ok and variables is not None:
-        kept = ResponseBody(bytes(keep or b""))
         for extractor in spec.extract:
             value = extractor.extract(response_headers, kept)
             if value is not None:

@@ -18,6 +18,7 @@ from stressdeck.core.errors import InputError
 from stressdeck.core.hosts import check_url
 from stressdeck.engine.overrides import NO_OVERRIDES, Overrides
 from stressdeck.profiles.chain import Extractor, Template, compile_template, placeholders
+from stressdeck.profiles.checks import Check
 from stressdeck.profiles.presets import (
     PRESETS,
     SOAK_DEFAULT_SECONDS,
@@ -55,6 +56,8 @@ class RequestSpec:
     header_templates: tuple[tuple[str, Template], ...] = ()
     body_template: Template | None = None
     extract: tuple[Extractor, ...] = ()
+    # Response checks, judged on every response; a failure is counted apart from errors.
+    checks: tuple[Check, ...] = ()
     # Derived once here, read on every send.
     templated: bool = field(init=False)
     needs_body: bool = field(init=False)
@@ -66,7 +69,9 @@ class RequestSpec:
             bool(self.url_template or self.header_templates or self.body_template),
         )
         object.__setattr__(
-            self, "needs_body", any(extractor.needs_body for extractor in self.extract)
+            self,
+            "needs_body",
+            any(e.needs_body for e in self.extract) or any(c.needs_body for c in self.checks),
         )
 
     def is_ok(self, status: int) -> bool:
@@ -198,6 +203,7 @@ def _prepare(
         header_templates=tuple(header_templates),
         body_template=body_template,
         extract=endpoint.extract,
+        checks=endpoint.checks,
     )
 
 
