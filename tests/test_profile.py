@@ -119,7 +119,7 @@ BAD_CASES = [
     ),
     (
         _bad(thresholds=["p42 < 10ms"]),
-        'thresholds[0]: unknown metric "p42"; expected one of p50, p90, p95, p99, p999, max, mean, ttfb_p95, error_rate, rps, dropped',
+        'thresholds[0]: unknown metric "p42"; expected one of p50, p90, p95, p99, p999, max, mean, ttfb_p95, error_rate, checks, rps, dropped',
     ),
     (
         _bad(endpoints__1__name="home"),

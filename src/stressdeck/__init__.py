@@ -1,11 +1,42 @@
 """stressdeck: a terminal console for load and stress testing HTTP backends."""
 
-import os
-
-# numpy's BLAS keeps a pool of threads that spin after each call: they burned about half a
-# core of an idle run, stole it from the event loop and made the generator look saturated.
-# Our numpy work (percentiles, buckets) is tiny and single-threaded anyway.
-for _name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ.setdefault(_name, "1")
+from typing import Any
 
 __version__ = "0.1.0"
+
+# The Python API (``stressdeck.run`` ...), imported on first use: ``import stressdeck`` stays
+# cheap, which matters to the pytest plugin that every pytest run in this environment loads.
+_API = {
+    "run": "stressdeck.api.runs",
+    "run_async": "stressdeck.api.runs",
+    "start": "stressdeck.api.runs",
+    "start_async": "stressdeck.api.runs",
+    "RunResults": "stressdeck.api.results",
+    "Results": "stressdeck.engine.results",
+    "ThresholdsFailed": "stressdeck.api.results",
+    "InputError": "stressdeck.core.errors",
+    "WriteError": "stressdeck.core.files",
+}
+# Not imported here for type checkers either: the sessions import ``__version__`` from this
+# module, and the API imports the sessions.
+__all__ = [
+    "InputError",
+    "Results",
+    "RunResults",
+    "ThresholdsFailed",
+    "WriteError",
+    "__version__",
+    "run",
+    "run_async",
+    "start",
+    "start_async",
+]
+
+
+def __getattr__(name: str) -> Any:
+    module = _API.get(name)
+    if module is None:
+        raise AttributeError(f"module 'stressdeck' has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(module), name)

@@ -17,7 +17,7 @@ from functools import partial
 from importlib import resources
 from pathlib import Path
 
-from stressdeck.cli.options import add_load_options, worker_placement
+from stressdeck.cli.options import add_load_options, metrics_server_from, worker_placement
 from stressdeck.core.errors import InputError
 from stressdeck.core.exits import EXIT_FAILED, EXIT_OK, EXIT_USAGE
 from stressdeck.core.redact import redacted_fields
@@ -205,7 +205,7 @@ def replay(args: argparse.Namespace, session: Session) -> int:
                 worker_factory=factory,
                 placement_notes=_placement_notes(factory),
             )
-            app.run()
+            _run_with_metrics(app, args)
     except InputError as exc:
         print(f"error: {printable(exc.line())}", file=sys.stderr)
         return EXIT_USAGE
@@ -222,6 +222,16 @@ def replay(args: argparse.Namespace, session: Session) -> int:
         ):
             return EXIT_FAILED
     return app.return_code or EXIT_OK
+
+
+def _run_with_metrics(app: StressDeckApp, args: argparse.Namespace) -> None:
+    """Run the console; with --serve-metrics, the server follows each run until it closes."""
+    app.metrics_server = metrics_server_from(args)
+    try:
+        app.run()
+    finally:
+        if app.metrics_server is not None:
+            app.metrics_server.close()
 
 
 def _placement_notes(factory: WorkerFactory | None) -> list[str]:
@@ -280,7 +290,7 @@ def _run(args: argparse.Namespace, profile: str | None, overrides: Overrides) ->
             worker_factory=factory,
         )
         app.handle_signals = True  # this process is the console's: SIGTERM autosaves a run
-        app.run()
+        _run_with_metrics(app, args)
     # After run(): the terminal is the shell's again, so the line stays on screen.
     if app.autosaved is not None:
         print(f"partial session saved: {printable(app.autosaved)}", flush=True)

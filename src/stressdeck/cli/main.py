@@ -14,6 +14,7 @@ from stressdeck.cli.options import (
     add_load_options,
     add_processes_option,
     add_save_options,
+    add_serve_metrics_option,
 )
 from stressdeck.cli.run import cmd_run
 from stressdeck.cli.sessions import cmd_compare, cmd_replay, cmd_report
@@ -54,6 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--ui", action="store_true", help="replay in the console")
     add_processes_option(replay)
     add_i_know_option(replay)
+    add_serve_metrics_option(replay)
     add_save_options(replay)
 
     compare = sub.add_parser("compare", help="compare two sessions; exit 3 on a regression")

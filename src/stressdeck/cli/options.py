@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from stressdeck.core import option_values
 from stressdeck.core.errors import InputError
 from stressdeck.core.files import refuse_unwritable
 from stressdeck.core.text import printable
@@ -18,44 +19,15 @@ from stressdeck.engine.overrides import Overrides
 from stressdeck.engine.plan import DEFAULT_CONNECTIONS, DEFAULT_MAX_DURATION, MAX_RATE, MAX_USERS
 from stressdeck.engine.processes import resolve_processes
 from stressdeck.engine.runner import WorkerFactory
+from stressdeck.engine.serve_metrics import MetricsServer, parse_listen
 from stressdeck.profiles.presets import PRESETS
 from stressdeck.profiles.profile import SUFFIXES, load_profile
-
-
-def _duration(text: str) -> float:
-    seconds = parse_duration(text)
-    if seconds is None or seconds <= 0:
-        raise argparse.ArgumentTypeError(
-            f'expected a duration like "500ms", "30s" or "2m", got {text!r}'
-        )
-    return seconds
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a positive whole number, got {text!r}")
-    return value
-
-
-def _processes(text: str) -> str | int:
-    if text == "auto":
-        return text
-    try:
-        return _positive_int(text)
-    except argparse.ArgumentTypeError:
-        raise argparse.ArgumentTypeError(
-            f'expected "auto" or a positive whole number, got {text!r}'
-        ) from None
 
 
 def add_processes_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--processes",
-        type=_processes,
+        type=option_values.processes,
         default="auto",
         metavar="N|auto",
         help="worker processes sending the load (default auto: one per core; with --cluster, "
@@ -98,35 +70,48 @@ def add_i_know_option(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = 0.0
-    if not value > 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
-    return value
+def add_serve_metrics_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--serve-metrics",
+        metavar="[HOST:]PORT",
+        help="serve the run's live figures for Prometheus on http://HOST:PORT/metrics "
+        "(host 127.0.0.1 unless given)",
+    )
+
+
+def metrics_server_from(args: argparse.Namespace) -> MetricsServer | None:
+    """The --serve-metrics server, listening already; raises InputError (bad value, port taken)."""
+    listen = getattr(args, "serve_metrics", None)
+    return MetricsServer(*parse_listen(listen)).start() if listen is not None else None
 
 
 def add_load_options(parser: argparse.ArgumentParser) -> None:
     """Options that override a profile's load, shared by `run` and the console."""
     parser.add_argument("--base-url", help="send to this base URL instead of the profile's")
-    parser.add_argument("--users", type=_positive_int, help="virtual users (closed model)")
-    parser.add_argument("--rate", type=_positive_float, help="requests per second (open model)")
+    parser.add_argument(
+        "--users", type=option_values.positive_int, help="virtual users (closed model)"
+    )
+    parser.add_argument(
+        "--rate", type=option_values.positive_float, help="requests per second (open model)"
+    )
     parser.add_argument("--model", choices=("closed", "open"), help="load model")
     parser.add_argument(
         "--connections",
-        type=_positive_int,
+        type=option_values.positive_int,
         help=f"open model: keep-alive connections, all processes together (default {DEFAULT_CONNECTIONS})",
     )
-    parser.add_argument("--duration", type=_duration, help='how long to run, e.g. "30s", "2m"')
-    parser.add_argument("--requests", type=_positive_int, help="stop after this many requests")
+    parser.add_argument(
+        "--duration", type=option_values.duration, help='how long to run, e.g. "30s", "2m"'
+    )
+    parser.add_argument(
+        "--requests", type=option_values.positive_int, help="stop after this many requests"
+    )
     parser.add_argument(
         "--preset", choices=PRESETS, help="a named load shape (see `stressdeck presets`)"
     )
     parser.add_argument(
         "--max-duration",
-        type=_duration,
+        type=option_values.duration,
         default=DEFAULT_MAX_DURATION,
         help="safety cap on any run (default 10m)",
     )
@@ -143,6 +128,7 @@ def add_load_options(parser: argparse.ArgumentParser) -> None:
         metavar="SERIES",
         help='a target series to follow, e.g. "p95(http_request_duration_seconds)"; repeatable',
     )
+    add_serve_metrics_option(parser)
 
 
 def _duration_ms(text: str) -> float:

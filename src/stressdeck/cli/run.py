@@ -10,7 +10,12 @@ import sys
 from collections.abc import Callable
 
 from stressdeck import __version__
-from stressdeck.cli.options import check_output_paths, plan_from_args, worker_placement
+from stressdeck.cli.options import (
+    check_output_paths,
+    metrics_server_from,
+    plan_from_args,
+    worker_placement,
+)
 from stressdeck.core.exits import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
@@ -41,6 +46,15 @@ def run_and_keep(
 ) -> int:
     """Run headless, print the summary, write --json and the session; the exit code of the run."""
     handles: list[RunHandle] = []
+    server = metrics_server_from(args)  # before the run: a port in use is refused, not half-run
+    if server is not None:
+        print(f"live metrics for Prometheus: {server.url}", flush=True)
+
+    def started(handle: RunHandle) -> None:
+        handles.append(handle)
+        if server is not None:
+            server.attach(handle)
+
     try:
         with worker_placement(args) as (processes, factory):
             final, interrupted = asyncio.run(
@@ -48,7 +62,7 @@ def run_and_keep(
                     plan,
                     quiet=args.quiet,
                     steer=steer,
-                    on_start=handles.append,
+                    on_start=started,
                     processes=processes,
                     worker_factory=factory,
                 )
@@ -58,6 +72,9 @@ def run_and_keep(
         if handles:
             keep_session(args, plan, handles[0].latest, partial=True, replay_of=replay_of)
         raise
+    finally:
+        if server is not None:
+            server.close()  # the metrics stop with the run
     print(summary_text(final))
     code = EXIT_OK
     if getattr(args, "json_file", None):

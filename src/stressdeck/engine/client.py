@@ -19,6 +19,7 @@ from yarl import URL
 from stressdeck.engine.plan import RequestSpec
 from stressdeck.engine.stats import Recorder
 from stressdeck.profiles.chain import ExtractionFailed, MissingVariable, ResponseBody
+from stressdeck.profiles.checks import run_checks
 
 # Error classes, as reported to users.
 CONNECT, TIMEOUT, DISCONNECT, DNS, TLS, PROTOCOL, OTHER = (
@@ -32,7 +33,7 @@ CONNECT, TIMEOUT, DISCONNECT, DNS, TLS, PROTOCOL, OTHER = (
 )
 
 # Bodies are read as they arrive and only counted; one is kept, up to this cap, only when
-# an extract needs it: a 200 MB or endless body must never be buffered.
+# an extract or a check needs it: a 200 MB or endless body must never be buffered.
 BODY_CAP = 1024 * 1024
 
 
@@ -328,8 +329,15 @@ async def send(
         if answer.status == 303 or (answer.status in (301, 302) and method == "POST"):
             method, body = "GET", None  # as browsers and curl -L do
         url = target
-    if spec.extract and spec.is_ok(answer.status) and variables is not None:
-        kept = ResponseBody(bytes(answer.body or b""))
+    ok = spec.is_ok(answer.status)
+    if not (spec.checks or (spec.extract and ok and variables is not None)):
+        return
+    kept = ResponseBody(
+        bytes(answer.body or b"")
+    )  # decoded and parsed once for checks and extracts
+    if spec.checks:
+        recorder.record_checks(index, *run_checks(spec.checks, answer.status, answer.headers, kept))
+    if spec.extract and ok and variables is not None:
         for extractor in spec.extract:
             try:
                 value = extractor.extract(answer.headers, kept)

@@ -18,6 +18,7 @@ from stressdeck.core.errors import InputError
 from stressdeck.core.hosts import check_url, is_loopback
 from stressdeck.engine.overrides import NO_OVERRIDES, Overrides
 from stressdeck.profiles.chain import Extractor, Template, compile_template, placeholders
+from stressdeck.profiles.checks import Check
 from stressdeck.profiles.presets import (
     PRESETS,
     SOAK_DEFAULT_SECONDS,
@@ -62,6 +63,8 @@ class RequestSpec:
     # Redirects: followed only when asked, and only to hosts the run may reach.
     follow_redirects: bool = False
     allowed_hosts: frozenset[str] = frozenset()
+    # Response checks, judged on every response; a failure is counted apart from errors.
+    checks: tuple[Check, ...] = ()
     # Derived once here, read on every send.
     templated: bool = field(init=False)
     needs_body: bool = field(init=False)
@@ -73,7 +76,9 @@ class RequestSpec:
             bool(self.url_template or self.header_templates or self.body_template),
         )
         object.__setattr__(
-            self, "needs_body", any(extractor.needs_body for extractor in self.extract)
+            self,
+            "needs_body",
+            any(e.needs_body for e in self.extract) or any(c.needs_body for c in self.checks),
         )
 
     def redirect_allowed(self, url: URL) -> bool:
@@ -221,6 +226,7 @@ def _prepare(
         follow_redirects=profile.follow_redirects
         if endpoint.follow_redirects is None
         else endpoint.follow_redirects,
+        checks=endpoint.checks,
     )
 
 

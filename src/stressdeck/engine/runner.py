@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
+from collections.abc import AsyncIterator, Callable, Coroutine, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -31,7 +31,13 @@ from stressdeck.engine.snapshot import (
     GeneratorHealth,
     Snapshot,
 )
-from stressdeck.engine.stats import EndpointTotals, Totals, decode_delta, log_buckets
+from stressdeck.engine.stats import (
+    EndpointTotals,
+    Totals,
+    counts_at_or_below,
+    decode_delta,
+    log_buckets,
+)
 from stressdeck.engine.timeline import Timeline
 from stressdeck.engine.worker import Command, WorkerFinished
 from stressdeck.profiles.thresholds import ThresholdResult, evaluate
@@ -59,6 +65,7 @@ def threshold_metrics(summary: EndpointSummary) -> dict[str, float | None]:
         "mean": latency.mean if measured else None,
         "ttfb_p95": summary.ttfb_ms.p95 if summary.ttfb_ms.count else None,
         "error_rate": summary.error_rate if summary.requests else None,
+        "checks": summary.checks_rate,
         "rps": summary.rps if summary.requests or summary.dropped else None,
         "dropped": float(summary.dropped),
     }
@@ -195,6 +202,14 @@ class RunHandle:
     def rate(self) -> float | None:
         """The arrival rate asked for now (open model)."""
         return self._rate
+
+    def latency_counts(self, edges_us: Sequence[float]) -> dict[str, list[int]]:
+        """Per endpoint, completed requests at or below each latency edge (cumulative); call
+        it on the runner's loop, where the histograms are folded."""
+        return {
+            totals.name: counts_at_or_below(totals.latency, edges_us)
+            for totals in self._totals.endpoints
+        }
 
     # -- controls --------------------------------------------------------------------------
 

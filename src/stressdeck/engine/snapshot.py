@@ -107,6 +107,17 @@ class EndpointSummary:
     # Streaming: HTTP chunks and server-sent events received; time to last byte is service_ms.
     chunks: int = 0
     events: int = 0
+    # Response checks: each response judged by each check of its endpoint. A failed check is
+    # counted here only, never as an error.
+    checks_passed: int = 0
+    checks_failed: int = 0
+    check_failures: Mapping[str, int] = field(default_factory=dict)  # check expression -> n
+
+    @property
+    def checks_rate(self) -> float | None:
+        """The share of checks that passed; None when no check was judged."""
+        judged = self.checks_passed + self.checks_failed
+        return self.checks_passed / judged if judged else None
 
     def to_dict(self) -> dict[str, Any]:
         """The endpoint's figures as in ``--json`` and sessions (its name is the key)."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 import weakref
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -117,6 +117,19 @@ def percentiles_us(histogram: HdrHistogram, wanted: Iterable[float] = PERCENTILE
     return [float(values[min(i, len(values) - 1)]) for i in indexes]
 
 
+def counts_at_or_below(histogram: HdrHistogram, edges_us: Sequence[float]) -> list[int]:
+    """How many samples were at or below each edge (cumulative, as Prometheus buckets are).
+
+    A sample counts below an edge when its HDR bucket's highest value is: exact to the
+    histogram's 0.1 % resolution.
+    """
+    if histogram.get_total_count() == 0:
+        return [0] * len(edges_us)
+    cumulative = np.cumsum(_counts(histogram))
+    below = np.searchsorted(_index_values(), np.asarray(edges_us, dtype=np.float64), side="right")
+    return [int(cumulative[i - 1]) if i > 0 else 0 for i in below]
+
+
 def summarise(histogram: HdrHistogram) -> Percentiles:
     """Percentiles, max and mean in milliseconds."""
     total = histogram.get_total_count()
@@ -175,6 +188,9 @@ class EndpointRecorder:
         "skipped",
         "chunks",
         "events",
+        "checks_passed",
+        "checks_failed",
+        "check_failures",
     )
 
     def __init__(self) -> None:
@@ -193,6 +209,9 @@ class EndpointRecorder:
         self.skipped = 0
         self.chunks = 0
         self.events = 0
+        self.checks_passed = 0
+        self.checks_failed = 0
+        self.check_failures: dict[str, int] = {}
 
     def delta(self) -> EndpointDelta:
         return EndpointDelta(
@@ -208,6 +227,9 @@ class EndpointRecorder:
             error_counts=self.error_counts,
             skip_reasons=self.skip_reasons,
             extract_failures=self.extract_failures,
+            checks_passed=self.checks_passed,
+            checks_failed=self.checks_failed,
+            check_failures=self.check_failures,
             latency=_encode(self.latency),
             service=_encode(self.service),
             ttfb=_encode(self.ttfb),
@@ -261,6 +283,14 @@ class Recorder:
         rec.error_counts[error_class] = rec.error_counts.get(error_class, 0) + 1
         rec.bytes += nbytes
 
+    def record_checks(self, endpoint: int, passed: int, failed: Iterable[str]) -> None:
+        """Count one response's checks (see ``profiles.checks.run_checks``)."""
+        rec = self.endpoints[endpoint]
+        rec.checks_passed += passed
+        for expr in failed:
+            rec.checks_failed += 1
+            rec.check_failures[expr] = rec.check_failures.get(expr, 0) + 1
+
     def record_dropped(self, endpoint: int) -> None:
         self.endpoints[endpoint].dropped += 1
 
@@ -302,6 +332,9 @@ class EndpointDelta:
     error_counts: Mapping[str, int] = field(default_factory=dict)
     skip_reasons: Mapping[str, int] = field(default_factory=dict)
     extract_failures: Mapping[str, int] = field(default_factory=dict)
+    checks_passed: int = 0
+    checks_failed: int = 0
+    check_failures: Mapping[str, int] = field(default_factory=dict)  # check expression -> n
     latency: EncodedHistogram = b""
     service: EncodedHistogram = b""
     ttfb: EncodedHistogram = b""
@@ -344,6 +377,8 @@ class EndpointTotals:
         self.requests = self.errors = self.bytes = 0
         self.dropped = self.cancelled = self.skipped = 0
         self.chunks = self.events = 0
+        self.checks_passed = self.checks_failed = 0
+        self.check_failures: dict[str, int] = {}
 
     def add(
         self, delta: EndpointDelta, histograms: tuple[HdrHistogram | None, ...] | None = None
@@ -361,6 +396,10 @@ class EndpointTotals:
             self.skip_reasons[reason] = self.skip_reasons.get(reason, 0) + n
         for reason, n in delta.extract_failures.items():
             self.extract_failures[reason] = self.extract_failures.get(reason, 0) + n
+        self.checks_passed += delta.checks_passed
+        self.checks_failed += delta.checks_failed
+        for expr, n in delta.check_failures.items():
+            self.check_failures[expr] = self.check_failures.get(expr, 0) + n
         for code, n in delta.status_counts.items():
             self.status_counts[code] = self.status_counts.get(code, 0) + n
         for kind, n in delta.error_counts.items():
@@ -392,6 +431,9 @@ class EndpointTotals:
             extract_failures=dict(self.extract_failures),
             chunks=self.chunks,
             events=self.events,
+            checks_passed=self.checks_passed,
+            checks_failed=self.checks_failed,
+            check_failures=dict(self.check_failures),
         )
 
     def encoded(self) -> dict[str, str]:

@@ -138,21 +138,44 @@ class Extractor:
             if not match:
                 return None
             return match.group(1) if match.groups() else match.group(0)
-        node = body.json
-        if node is NOT_JSON:
+        found, node = json_lookup(body, self.steps)
+        if not found:
             return None
-        for step in self.steps:
-            if isinstance(step, int):
-                if not isinstance(node, list) or step >= len(node):
-                    return None
-            elif not isinstance(node, dict) or step not in node:
-                return None
-            node = node[step]
         if node is None or isinstance(node, (dict, list)):
             return json.dumps(node) if node is not None else None
         if isinstance(node, bool):
             return "true" if node else "false"
         return str(node)
+
+
+def json_path_steps(expression: str) -> tuple[str | int, ...]:
+    """``$.data.items[0].id`` as keys and indexes; raises ValueError on anything else."""
+    rest = expression[1:]
+    steps: list[str | int] = []
+    position = 0
+    while position < len(rest):
+        match = _JSON_PATH_TOKEN.match(rest, position)
+        if not match:
+            raise ValueError('expected a JSON path like "$.id" or "$.data.items[0].id"')
+        name, index, quoted = match.groups()
+        steps.append(int(index) if index is not None else (name or quoted))
+        position = match.end()
+    return tuple(steps)
+
+
+def json_lookup(body: ResponseBody, steps: tuple[str | int, ...]) -> tuple[bool, Any]:
+    """Follow a JSON path into a body: (found, value); a body that is not JSON has nothing."""
+    node = body.json
+    if node is NOT_JSON:
+        return False, None
+    for step in steps:
+        if isinstance(step, int):
+            if not isinstance(node, list) or step >= len(node):
+                return False, None
+        elif not isinstance(node, dict) or step not in node:
+            return False, None
+        node = node[step]
+    return True, node
 
 
 def parse_extractor(variable: str, expression: str) -> Extractor:
@@ -169,17 +192,7 @@ def parse_extractor(variable: str, expression: str) -> Extractor:
             raise ValueError(f"expected a valid regular expression ({exc})") from None
         return Extractor(variable, "regex", expression, pattern=pattern)
     if expression.startswith("$"):
-        rest = expression[1:]
-        steps: list[str | int] = []
-        position = 0
-        while position < len(rest):
-            match = _JSON_PATH_TOKEN.match(rest, position)
-            if not match:
-                raise ValueError('expected a JSON path like "$.id" or "$.data.items[0].id"')
-            name, index, quoted = match.groups()
-            steps.append(int(index) if index is not None else (name or quoted))
-            position = match.end()
-        return Extractor(variable, "json", expression, steps=tuple(steps))
+        return Extractor(variable, "json", expression, steps=json_path_steps(expression))
     raise ValueError('expected "$.json.path", "header:NAME" or "regex:PATTERN"')
 
 

@@ -18,6 +18,7 @@ from stressdeck.core.errors import InputError, describe
 from stressdeck.core.hosts import check_url
 from stressdeck.core.units import is_finite, parse_duration
 from stressdeck.profiles.chain import RANDOM, Extractor, iter_rows, parse_extractor, placeholders
+from stressdeck.profiles.checks import SYNTAX, Check, parse_check
 from stressdeck.profiles.presets import PRESETS, Stage
 from stressdeck.profiles.thresholds import Threshold, parse_threshold
 from stressdeck.target.metrics import parse_series
@@ -57,6 +58,7 @@ class Endpoint:
     thresholds: tuple[Threshold, ...] = ()
     extract: tuple[Extractor, ...] = ()
     follow_redirects: bool | None = None  # None: the profile's default
+    checks: tuple[Check, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -277,6 +279,7 @@ _ENDPOINT_KEYS = {
     "thresholds",
     "extract",
     "follow_redirects",
+    "checks",
 }
 
 
@@ -481,6 +484,7 @@ def _parse_endpoint(
         thresholds=fields.thresholds("thresholds"),
         extract=_parse_extract(source, item.get("extract"), f"{prefix}.extract"),
         follow_redirects=fields.boolean("follow_redirects") if "follow_redirects" in item else None,
+        checks=_parse_checks(source, item.get("checks"), f"{prefix}.checks"),
     )
 
 
@@ -506,6 +510,28 @@ def _parse_extract(source: str, value: Any, where: str) -> tuple[Extractor, ...]
                 source, f"{where}.{variable}", f"{exc}, got {describe(expression)}"
             ) from None
     return tuple(extractors)
+
+
+def _parse_checks(source: str, value: Any, where: str) -> tuple[Check, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        raise InputError(
+            source,
+            where,
+            f'expected a list of checks like ["status == 200"], got {describe(value)}',
+        )
+    checks = []
+    for index, text in enumerate(value):
+        if not isinstance(text, str):
+            raise InputError(
+                source, f"{where}[{index}]", f"expected a check like {SYNTAX}, got {describe(text)}"
+            )
+        try:
+            checks.append(parse_check(text))
+        except ValueError as exc:
+            raise InputError(source, f"{where}[{index}]", f"{exc}, got {describe(text)}") from None
+    return tuple(checks)
 
 
 def _parse_flow(source: str, value: Any, endpoints: tuple[Endpoint, ...]) -> tuple[str, ...]:

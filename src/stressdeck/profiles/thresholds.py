@@ -15,7 +15,9 @@ from stressdeck.core.errors import InputError, describe
 from stressdeck.core.fields import Reader
 
 LATENCY_METRICS = ("p50", "p90", "p95", "p99", "p999", "max", "mean", "ttfb_p95")
-OTHER_METRICS = ("error_rate", "rps", "dropped")
+# Shares, written "1%" or 0.01: error_rate, and checks (the share of response checks that passed).
+RATE_METRICS = ("error_rate", "checks")
+OTHER_METRICS = (*RATE_METRICS, "rps", "dropped")
 METRICS = LATENCY_METRICS + OTHER_METRICS
 
 _OPERATORS: dict[str, Callable[[float, float], bool]] = {
@@ -91,16 +93,16 @@ def parse_threshold(expr: str, source: str = "", where: str = "threshold") -> Th
         if unit == "%":
             raise InputError(source, where, f"expected a time unit (ms, s, us) for {metric}, got %")
         limit *= _LATENCY_UNIT_MS[unit or "ms"]
-    elif metric == "error_rate":
+    elif metric in RATE_METRICS:
         if unit in _LATENCY_UNIT_MS:
             raise InputError(
-                source, where, f"expected a percentage or a fraction for error_rate, got {unit}"
+                source, where, f"expected a percentage or a fraction for {metric}, got {unit}"
             )
         if unit == "%":
             limit /= 100.0
-        elif limit > 1:
+        if limit > 1:
             raise InputError(
-                source, where, "expected a percentage like 1% or a fraction <= 1 for error_rate"
+                source, where, f"expected a percentage up to 100% or a fraction <= 1 for {metric}"
             )
     elif unit is not None:
         raise InputError(source, where, f"expected a plain number for {metric}, got unit {unit}")

@@ -14,6 +14,7 @@ from typing import IO
 
 from stressdeck.engine.snapshot import EndpointSummary
 from stressdeck.engine.stats import decode_histogram, log_buckets
+from stressdeck.profiles.checks import parse_check
 from stressdeck.sessions.session import Session
 from stressdeck.sessions.summary import SATURATED_WARNING_SECONDS
 from stressdeck.sessions.svg import Marker, Series, bar_chart, line_chart, safe_text
@@ -67,14 +68,46 @@ def _xml_text(value: object) -> str:
     return _XML_INVALID.sub("\N{REPLACEMENT CHARACTER}", str(value))
 
 
+def check_rows(session: Session) -> list[tuple[str, str, int, int]]:
+    """(endpoint, check, passed, failed) for every check of the run, failing or not.
+
+    The saved profile names each endpoint's checks; every response an endpoint got (one per
+    status counted) was judged by each of them.
+    """
+    checks: dict[str, list[str]] = {}
+    for endpoint in session.plan.document.get("endpoints", []):
+        if isinstance(endpoint, dict) and isinstance(endpoint.get("checks"), list):
+            texts = [text for text in endpoint["checks"] if isinstance(text, str)]
+            checks[str(endpoint.get("name"))] = [_check_expr(text) for text in texts]
+    rows = []
+    for ep in session.results.endpoints:
+        judged = sum(ep.status_counts.values())
+        names = checks.get(ep.name, [])
+        names += [expr for expr in ep.check_failures if expr not in names]
+        for expr in names:
+            failed = ep.check_failures.get(expr, 0)
+            rows.append((ep.name, expr, judged - failed, failed))
+    return rows
+
+
+def _check_expr(text: str) -> str:
+    try:
+        return parse_check(text).expr  # as the counters name it
+    except ValueError:
+        return text
+
+
 def write_junit(session: Session, out: IO[str]) -> None:
-    """One test case per threshold, a ``failure`` element for each that did not hold."""
+    """One test case per threshold and one per response check of each endpoint, with a
+    ``failure`` element for each that did not hold."""
     results = session.results
-    failures = sum(1 for r in results.thresholds if not r.ok)
+    checks = check_rows(session)
+    failures = sum(1 for r in results.thresholds if not r.ok) + sum(1 for c in checks if c[3])
+    tests = len(results.thresholds) + len(checks)
     suites = ET.Element(
         "testsuites",
         name="stressdeck",
-        tests=str(len(results.thresholds)),
+        tests=str(tests),
         failures=str(failures),
         time=f"{results.elapsed:.3f}",
     )
@@ -82,7 +115,7 @@ def write_junit(session: Session, out: IO[str]) -> None:
         suites,
         "testsuite",
         name=_xml_text(f"stressdeck thresholds: {results.name}"),
-        tests=str(len(results.thresholds)),
+        tests=str(tests),
         failures=str(failures),
         errors="0",
         skipped="0",
@@ -119,6 +152,25 @@ def write_junit(session: Session, out: IO[str]) -> None:
             failure.text = _xml_text(f"{result.expr} ({scope}): {measured}")
         else:
             ET.SubElement(case, "system-out").text = _xml_text(measured)
+    for endpoint, expr, passed, failed in checks:
+        case = ET.SubElement(
+            suite,
+            "testcase",
+            classname=_xml_text(f"stressdeck.checks.{endpoint}"),
+            name=_xml_text(expr),
+            time="0",
+        )
+        counted = f"{passed} passed, {failed} failed of {passed + failed} responses"
+        if failed:
+            failure = ET.SubElement(
+                case,
+                "failure",
+                type="check",
+                message=_xml_text(f"{expr} failed for {endpoint}: {counted}"),
+            )
+            failure.text = _xml_text(f"{expr} ({endpoint}): {counted}")
+        else:
+            ET.SubElement(case, "system-out").text = _xml_text(counted)
     ET.indent(suites)
     out.write('<?xml version="1.0" encoding="UTF-8"?>\n')
     out.write(ET.tostring(suites, encoding="unicode"))
@@ -403,6 +455,7 @@ def write_html(session: Session, out: IO[str]) -> None:
             + [_endpoint_row("TOTAL", total)],
             total_last=True,
         ),
+        *_checks_section(session),
         "<h2>Thresholds</h2>",
         _threshold_table(thresholds) if thresholds else "<p>No thresholds were set.</p>",
         "<h2>Control log</h2>",
@@ -423,6 +476,29 @@ def write_html(session: Session, out: IO[str]) -> None:
         "</body></html>",
     ]
     out.write("\n".join(parts) + "\n")
+
+
+def _checks_section(session: Session) -> list[str]:
+    rows = check_rows(session)
+    if not rows:
+        return []
+    out = ["<h2>Checks</h2>", "<table>"]
+    out.append("<tr><th>endpoint</th><th>check</th><th>passed</th><th>failed</th></tr>")
+    for endpoint, expr, passed, failed in rows:
+        css = "fail" if failed else "pass"
+        out.append(
+            f"<tr>{_cell(endpoint)}{_cell(expr)}{_cell(passed)}"
+            f'<td class="{css}">{safe_text(failed)}</td></tr>'
+        )
+    out.append("</table>")
+    total = session.results.total
+    judged = total.checks_passed + total.checks_failed
+    share = f" ({total.checks_passed / judged:.2%})" if judged else ""
+    out.append(
+        f"<p>{total.checks_passed} of {judged} checks passed{share}; "
+        "a failed check is not counted as an error.</p>"
+    )
+    return out
 
 
 def _threshold_table(rows: list[list[str]]) -> str:

@@ -12,6 +12,7 @@ from typing import IO
 from stressdeck.core.text import printable
 from stressdeck.engine.results import Results
 from stressdeck.engine.snapshot import EndpointSummary, Snapshot, TimelinePoint
+from stressdeck.profiles.thresholds import RATE_METRICS
 
 # A tick or two of lag (a GC pause, the run's start) is not a saturated generator.
 SATURATED_WARNING_SECONDS = 1.0
@@ -133,6 +134,7 @@ def summary_text(snapshot: Snapshot) -> str:
             f"{printable(reason, 60)}: {n}" for reason, n in total.skip_reasons.items()
         )
         parts.append(f"skipped: {reasons}")
+    parts.extend(checks_lines(snapshot))
     streams = [ep for ep in snapshot.endpoints if ep.chunks or ep.events]
     for ep in streams:
         parts.append(
@@ -199,6 +201,25 @@ def cluster_text(snapshot: Snapshot) -> str:
     return "\n".join(lines)
 
 
+def checks_lines(snapshot: Snapshot) -> list[str]:
+    """Response checks, apart from errors: the total, then each endpoint's failing checks."""
+    total = snapshot.total
+    if total.checks_rate is None:
+        return []
+    lines = [
+        f"checks: {total.checks_passed} passed, {total.checks_failed} failed "
+        f"({total.checks_rate:.2%} passed)"
+    ]
+    for ep in snapshot.endpoints:
+        # Every response (one per status counted) is judged by every check of its endpoint.
+        judged = sum(ep.status_counts.values())
+        for expr, n in ep.check_failures.items():
+            lines.append(
+                f"  {printable(ep.name, 28)}: {printable(expr, 60)} failed {n} of {judged}"
+            )
+    return lines
+
+
 def target_metrics_text(snapshot: Snapshot) -> str:
     """The target's own metrics: the scrape count and each followed series' last and peak value."""
     metrics = snapshot.target_metrics
@@ -235,7 +256,7 @@ def thresholds_text(snapshot: Snapshot) -> str:
 
 
 def _format_metric(metric: str, value: float) -> str:
-    if metric == "error_rate":
+    if metric in RATE_METRICS:
         return f"{value:.2%}"
     if metric in ("rps",):
         return f"{value:.1f}/s"

@@ -32,6 +32,7 @@ from stressdeck.engine.overrides import NO_OVERRIDES, Overrides
 from stressdeck.engine.plan import DEFAULT_MAX_DURATION, Plan
 from stressdeck.engine.processes import ProcessWorker
 from stressdeck.engine.runner import Steer, WorkerFactory
+from stressdeck.engine.serve_metrics import MetricsServer
 from stressdeck.engine.snapshot import INTERRUPTED, Snapshot
 from stressdeck.profiles.importers.common import slugify
 from stressdeck.sessions.autosave import autosave_path
@@ -109,8 +110,11 @@ class StressDeckApp(App[int]):
         baseline_title: str = "",
         host_note: str = "",
         handle_signals: bool = False,
+        metrics_server: MetricsServer | None = None,
     ) -> None:
         super().__init__()
+        # --serve-metrics: follows each run from its start; the CLI closes it with the app.
+        self.metrics_server = metrics_server
         self.worker_factory = worker_factory
         self.processes, self.i_know = max(processes, 1), i_know
         if worker_factory is ProcessWorker and static_snapshot is None and os.name == "posix":
@@ -363,6 +367,8 @@ class StressDeckApp(App[int]):
                 printable(exc), title="cannot start", severity="error", timeout=NOTIFY_SECONDS
             )
             return
+        if self.metrics_server is not None and controller.handle is not None:
+            self.metrics_server.attach(controller.handle)
         if self.steer is not None and controller.handle is not None:
             # A replay steers its first run only; later runs are the user's own.
             steer, self.steer = self.steer, None

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from stressdeck.engine.snapshot import IDLE, Snapshot
-from stressdeck.profiles.thresholds import LATENCY_METRICS, ThresholdResult
+from stressdeck.profiles.thresholds import LATENCY_METRICS, RATE_METRICS, ThresholdResult
 from stressdeck.ui.format import ms, percent, rate
 
 INFO, WARN, ERROR = "info", "warn", "error"
@@ -102,7 +102,7 @@ def _value(result: ThresholdResult) -> str:
     if result.value is None:
         return "no data"
     metric = result.metric
-    if metric == "error_rate":
+    if metric in RATE_METRICS:
         return percent(result.value)
     if metric in LATENCY_METRICS:
         return ms(result.value)

@@ -25,6 +25,7 @@ from stressdeck.engine.snapshot import Snapshot
 from stressdeck.target.monitor import HostSample
 from stressdeck.ui.events import LogEvent
 from stressdeck.ui.widgets.charts import LatencyHistogram, TimelineChart
+from stressdeck.ui.widgets.checks import ChecksPane
 from stressdeck.ui.widgets.eventlog import EventLog
 from stressdeck.ui.widgets.header import StatusHeader
 from stressdeck.ui.widgets.host import SAMPLING, HostPane
@@ -48,6 +49,7 @@ class _Views:
     histogram: LatencyHistogram
     endpoints: EndpointTable
     streams: StreamsPane
+    checks: ChecksPane
     codes: CodesPane
     charts: tuple[TimelineChart, ...]
     host: HostPane
@@ -87,6 +89,7 @@ class DashboardScreen(Screen[None]):
             histogram=self.query_one(LatencyHistogram),
             endpoints=self.query_one(EndpointTable),
             streams=self.query_one(StreamsPane),
+            checks=self.query_one(ChecksPane),
             codes=self.query_one(CodesPane),
             charts=tuple(self.query(TimelineChart)),
             host=self.query_one(HostPane),
@@ -112,6 +115,7 @@ class DashboardScreen(Screen[None]):
             with self._pane("endpoints", title):
                 yield EndpointTable(self.baseline, id="endpoint-table")
                 yield StreamsPane(id="streams")
+                yield ChecksPane(id="checks")
                 yield CodesPane(id="codes")
             with self._pane("host", "host"):
                 yield HostPane(self.host_note or SAMPLING, id="host-pane")
@@ -148,6 +152,7 @@ class DashboardScreen(Screen[None]):
         views.histogram.show(snap)
         views.endpoints.show(snap)
         views.streams.show(snap)
+        views.checks.show(snap)
         views.codes.show(snap)
         for chart in views.charts:
             chart.show(snap)
