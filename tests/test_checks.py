@@ -105,7 +105,8 @@ async def test_every_kind_of_check_is_counted_exactly() -> None:
     assert answer.check_failures == {k: v for k, v in expected_failures.items() if v}
     assert answer.checks_failed == sum(expected_failures.values())
     assert answer.checks_passed == sum(EACH * len(passing) for passing in CHECKS.values())
-    assert answer.checks_passed + answer.checks_failed == len(CHECKS) * answer.requests
+    assert answer.checked == answer.requests
+    assert answer.checks_passed + answer.checks_failed == len(CHECKS) * answer.checked
     # A failed check is not an error: only the 503s are (no expect list: any status >= 400).
     assert answer.errors == EACH
     assert final.total.checks_failed == answer.checks_failed
@@ -134,7 +135,7 @@ async def test_checks_are_apart_from_transport_errors_and_reported_everywhere() 
     assert (answer.checks_passed, answer.checks_failed) == (3, 1)  # A B C D once each
     # No answer, nothing to judge: a transport error is only an error.
     assert drop.error_counts == {"disconnect": 4}
-    assert (drop.checks_passed, drop.checks_failed) == (0, 0)
+    assert (drop.checked, drop.checks_passed, drop.checks_failed) == (0, 0, 0)
     assert final.thresholds[0].ok and final.thresholds[0].endpoint == "answer"
 
     document = Results.from_snapshot(final, "checks").to_dict()

@@ -7,7 +7,7 @@
         results = live.wait()
 
 Overrides are the CLI's options with underscores (``base_url``, ``users``, ``rate``,
-``model``, ``duration``, ``requests``, ``preset``, ``max_duration``, ``processes``,
+``connections``, ``model``, ``duration``, ``requests``, ``preset``, ``max_duration``, ``processes``,
 ``metrics_url``, ``metric``, ``i_know``, ``save``, ``force``, ``keep_secrets``, ``json``,
 ``serve_metrics``) and are checked as the CLI checks them: bad input raises ``InputError``
 whose message is the CLI's one line.

@@ -55,8 +55,8 @@ class RunResults(Results):
     def assert_thresholds(self) -> None:
         """Raise ThresholdsFailed, with the CLI's threshold table, unless every threshold passed.
 
-        A threshold that could not be measured (no latency when every request failed, say)
-        fails, as in the CLI; so does a run that crashed or completed no request.
+        In a test, a threshold that could not be measured (no latency when every request
+        failed, say) fails as well, and so does a run that crashed or completed no request.
         """
         __tracebackhide__ = True  # pytest: the failure is the table, not this frame
         if self.crashed:
@@ -66,10 +66,12 @@ class RunResults(Results):
                 f"{self.name}: no request completed ({self.stop_reason}); "
                 "nothing to judge the thresholds by"
             )
-        failed = sum(not r.ok for r in self.thresholds)  # "no data" is a failure too
+        failed = [r for r in self.thresholds if not r.ok or r.value is None]
         if failed:
+            unmeasured = sum(r.value is None for r in failed)
+            note = f", {unmeasured} with no data" if unmeasured else ""
             raise ThresholdsFailed(
-                f"{failed} failed of {len(self.thresholds)} threshold(s) "
+                f"{len(failed)} of {len(self.thresholds)} threshold(s) failed{note} "
                 f"({self.name}):\n{self.thresholds_table()}"
             )
 

@@ -329,15 +329,15 @@ async def send(
         if answer.status == 303 or (answer.status in (301, 302) and method == "POST"):
             method, body = "GET", None  # as browsers and curl -L do
         url = target
-    ok = spec.is_ok(answer.status)
-    if not (spec.checks or (spec.extract and ok and variables is not None)):
+    # Checks judge each request's final answer (a followed redirect hop is not judged).
+    extracting = spec.extract and spec.is_ok(answer.status) and variables is not None
+    if not (spec.checks or extracting):
         return
-    kept = ResponseBody(
-        bytes(answer.body or b"")
-    )  # decoded and parsed once for checks and extracts
+    kept = ResponseBody(bytes(answer.body or b""))  # decoded and parsed once for both
     if spec.checks:
         recorder.record_checks(index, *run_checks(spec.checks, answer.status, answer.headers, kept))
-    if spec.extract and ok and variables is not None:
+    if extracting:
+        assert variables is not None
         for extractor in spec.extract:
             try:
                 value = extractor.extract(answer.headers, kept)

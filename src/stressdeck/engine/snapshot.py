@@ -109,6 +109,7 @@ class EndpointSummary:
     events: int = 0
     # Response checks: each response judged by each check of its endpoint. A failed check is
     # counted here only, never as an error.
+    checked: int = 0  # responses judged (a request's final answer; a transport error has none)
     checks_passed: int = 0
     checks_failed: int = 0
     check_failures: Mapping[str, int] = field(default_factory=dict)  # check expression -> n

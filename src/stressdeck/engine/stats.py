@@ -188,6 +188,7 @@ class EndpointRecorder:
         "skipped",
         "chunks",
         "events",
+        "checked",
         "checks_passed",
         "checks_failed",
         "check_failures",
@@ -209,6 +210,7 @@ class EndpointRecorder:
         self.skipped = 0
         self.chunks = 0
         self.events = 0
+        self.checked = 0
         self.checks_passed = 0
         self.checks_failed = 0
         self.check_failures: dict[str, int] = {}
@@ -227,6 +229,7 @@ class EndpointRecorder:
             error_counts=self.error_counts,
             skip_reasons=self.skip_reasons,
             extract_failures=self.extract_failures,
+            checked=self.checked,
             checks_passed=self.checks_passed,
             checks_failed=self.checks_failed,
             check_failures=self.check_failures,
@@ -286,6 +289,7 @@ class Recorder:
     def record_checks(self, endpoint: int, passed: int, failed: Iterable[str]) -> None:
         """Count one response's checks (see ``profiles.checks.run_checks``)."""
         rec = self.endpoints[endpoint]
+        rec.checked += 1
         rec.checks_passed += passed
         for expr in failed:
             rec.checks_failed += 1
@@ -332,6 +336,7 @@ class EndpointDelta:
     error_counts: Mapping[str, int] = field(default_factory=dict)
     skip_reasons: Mapping[str, int] = field(default_factory=dict)
     extract_failures: Mapping[str, int] = field(default_factory=dict)
+    checked: int = 0
     checks_passed: int = 0
     checks_failed: int = 0
     check_failures: Mapping[str, int] = field(default_factory=dict)  # check expression -> n
@@ -377,7 +382,7 @@ class EndpointTotals:
         self.requests = self.errors = self.bytes = 0
         self.dropped = self.cancelled = self.skipped = 0
         self.chunks = self.events = 0
-        self.checks_passed = self.checks_failed = 0
+        self.checked = self.checks_passed = self.checks_failed = 0
         self.check_failures: dict[str, int] = {}
 
     def add(
@@ -396,6 +401,7 @@ class EndpointTotals:
             self.skip_reasons[reason] = self.skip_reasons.get(reason, 0) + n
         for reason, n in delta.extract_failures.items():
             self.extract_failures[reason] = self.extract_failures.get(reason, 0) + n
+        self.checked += delta.checked
         self.checks_passed += delta.checks_passed
         self.checks_failed += delta.checks_failed
         for expr, n in delta.check_failures.items():
@@ -431,6 +437,7 @@ class EndpointTotals:
             extract_failures=dict(self.extract_failures),
             chunks=self.chunks,
             events=self.events,
+            checked=self.checked,
             checks_passed=self.checks_passed,
             checks_failed=self.checks_failed,
             check_failures=dict(self.check_failures),

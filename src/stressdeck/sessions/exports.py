@@ -71,8 +71,8 @@ def _xml_text(value: object) -> str:
 def check_rows(session: Session) -> list[tuple[str, str, int, int]]:
     """(endpoint, check, passed, failed) for every check of the run, failing or not.
 
-    The saved profile names each endpoint's checks; every response an endpoint got (one per
-    status counted) was judged by each of them.
+    The saved profile names each endpoint's checks; each of them judged every response the
+    endpoint's ``checked`` counts.
     """
     checks: dict[str, list[str]] = {}
     for endpoint in session.plan.document.get("endpoints", []):
@@ -81,7 +81,7 @@ def check_rows(session: Session) -> list[tuple[str, str, int, int]]:
             checks[str(endpoint.get("name"))] = [_check_expr(text) for text in texts]
     rows = []
     for ep in session.results.endpoints:
-        judged = sum(ep.status_counts.values())
+        judged = ep.checked
         names = checks.get(ep.name, [])
         names += [expr for expr in ep.check_failures if expr not in names]
         for expr in names:

@@ -211,11 +211,9 @@ def checks_lines(snapshot: Snapshot) -> list[str]:
         f"({total.checks_rate:.2%} passed)"
     ]
     for ep in snapshot.endpoints:
-        # Every response (one per status counted) is judged by every check of its endpoint.
-        judged = sum(ep.status_counts.values())
         for expr, n in ep.check_failures.items():
             lines.append(
-                f"  {printable(ep.name, 28)}: {printable(expr, 60)} failed {n} of {judged}"
+                f"  {printable(ep.name, 28)}: {printable(expr, 60)} failed {n} of {ep.checked}"
             )
     return lines
 
