@@ -21,6 +21,7 @@ from typing import Any
 from textual import work
 from textual.app import App, SystemCommand
 from textual.binding import Binding
+from textual.command import CommandPalette
 from textual.notifications import SeverityLevel
 from textual.screen import Screen
 
@@ -38,9 +39,9 @@ from stressdeck.profiles.importers.common import slugify
 from stressdeck.sessions.autosave import autosave_path
 from stressdeck.sessions.session import save_session
 from stressdeck.target.monitor import HostMonitor, Monitor
-from stressdeck.ui.controller import ControlError, RunController
+from stressdeck.ui.controller import MIN_RATE, ControlError, RunController
 from stressdeck.ui.events import INFO, WARN, EventTracker, LogEvent
-from stressdeck.ui.keys import CONTROLS
+from stressdeck.ui.keys import CONTROLS, PANES
 from stressdeck.ui.known_hosts import FILE_NAME as KNOWN_HOSTS_FILE
 from stressdeck.ui.known_hosts import KnownHosts
 from stressdeck.ui.planning import PlanSource, describe_load
@@ -49,9 +50,11 @@ from stressdeck.ui.screens.dialogs import (
     NO_PRESET,
     ConfirmScreen,
     MetricsScreen,
+    NumberScreen,
     PresetScreen,
     SaveScreen,
 )
+from stressdeck.ui.screens.help import HelpScreen
 from stressdeck.ui.screens.picker import PickerScreen
 
 REFRESH_SECONDS = 0.25  # 4 renders a second at most: the engine ticks at the same pace
@@ -65,6 +68,8 @@ RUN_ACTIONS = {
     "preset",
     "save",
     "metrics",
+    "ask_users",
+    "ask_rate",
 }
 VIEW_ACTIONS = {"toggle_histogram"}  # also work on a static snapshot
 NOTIFY_SECONDS = 3
@@ -276,18 +281,29 @@ class StressDeckApp(App[int]):
     # -- which keys apply now ----------------------------------------------------------------
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        screen = self.screen
+        if isinstance(screen, CommandPalette) and len(self.screen_stack) > 1:
+            # A command picked in the palette runs as the palette closes, maybe before it is
+            # off the stack: it acts on the screen the palette was opened over.
+            screen = self.screen_stack[-2]
+        return self.action_state(action, screen)
+
+    def action_state(self, action: str, screen: Screen) -> bool | None:
+        """Whether ``action`` applies with ``screen`` on top: True, False (hidden), or None
+        (shown greyed out). The command palette asks about the screen it was opened on,
+        since while it is open the palette itself is the top screen."""
         if action not in RUN_ACTIONS and action not in VIEW_ACTIONS:
             return True
-        if not isinstance(self.screen, DashboardScreen):  # the picker, or a dialog on top
+        if not isinstance(screen, DashboardScreen):  # the picker, or a dialog on top
             return False
         if action in VIEW_ACTIONS:
             return True
         controller = self.controller
         if controller is None:
             return False
-        if action in ("users", "users_scale"):
+        if action == "ask_users":
             return not controller.open_model
-        if action == "rate":
+        if action in ("rate", "ask_rate"):
             return controller.open_model
         if action == "toggle_pause":
             return True if controller.active else None
@@ -296,16 +312,30 @@ class StressDeckApp(App[int]):
         return True
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
-        yield from super().get_system_commands(screen)
+        # Textual's own (theme, keys, screenshot...), minus its Quit: ours asks first.
+        for command in super().get_system_commands(screen):
+            if command.title != "Quit":
+                yield command
         for control in CONTROLS:
             name = control.action.split("(")[0]
-            if name == "quit" or self.check_action(name, ()) is False:
+            if self.action_state(name, screen) is False:
                 continue
             yield SystemCommand(
-                f"{control.title} [{control.display}]",
+                f"{control.title}  ({control.display})",
                 control.help,
                 lambda action=control.action: self.run_action(action),
             )
+        if isinstance(screen, DashboardScreen):
+            for digit, (pane, title) in enumerate(PANES, start=1):
+                yield SystemCommand(
+                    f"Show {title}  ({digit})",
+                    f"{digit}: the {title} tab",
+                    lambda pane=pane, screen=screen: screen.action_show_pane(pane),
+                )
+
+    def action_help(self) -> None:
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen())
 
     # -- run control -----------------------------------------------------------------------
 
@@ -385,10 +415,43 @@ class StressDeckApp(App[int]):
         self._control(lambda c: c.toggle_pause())
 
     def action_users(self, delta: int) -> None:
-        self._control(lambda c: c.change_users(delta=delta), "users")
+        """+ / -: a user more or fewer; in the open model, a step of the rate ladder."""
+        if self.controller is not None and self.controller.open_model:
+            self._control(lambda c: c.step_rate(up=delta > 0), "/s rate")
+        else:
+            self._control(lambda c: c.change_users(delta=delta), "users")
 
     def action_users_scale(self, factor: float) -> None:
-        self._control(lambda c: c.change_users(factor=factor), "users")
+        if self.controller is not None and self.controller.open_model:
+            self._control(lambda c: c.change_rate(factor), "/s rate")
+        else:
+            self._control(lambda c: c.change_users(factor=factor), "users")
+
+    @work(exclusive=True, group="dialog")
+    async def action_ask_users(self) -> None:
+        controller = self.controller
+        if controller is None:
+            return
+        current = controller.handle.users if controller.active and controller.handle else None
+        now = current if current is not None else controller.plan.load.users
+        value = await self.push_screen_wait(
+            NumberScreen("Virtual users", "users", float(now), whole=True, minimum=0)
+        )
+        if value is not None:
+            self._control(lambda c: c.set_users(int(value)), "users")
+
+    @work(exclusive=True, group="dialog")
+    async def action_ask_rate(self) -> None:
+        controller = self.controller
+        if controller is None:
+            return
+        live = controller.handle.rate if controller.active and controller.handle else None
+        now = live if live is not None else (controller.plan.load.rate or 0.0)
+        value = await self.push_screen_wait(
+            NumberScreen("Arrival rate", "requests/s", now, whole=False, minimum=MIN_RATE)
+        )
+        if value is not None:
+            self._control(lambda c: c.set_rate(value), "/s rate")
 
     def action_rate(self, factor: float) -> None:
         self._control(lambda c: c.change_rate(factor), "/s rate")

@@ -7,6 +7,8 @@ instead, by rebuilding the plan with an override.
 
 from __future__ import annotations
 
+import math
+
 from stressdeck.engine.plan import Plan
 from stressdeck.engine.processes import ProcessWorker
 from stressdeck.engine.runner import RunHandle, WorkerFactory, start
@@ -110,6 +112,39 @@ class RunController:
         self._rebuild(rate=value)
         return value
 
+    def step_rate(self, up: bool) -> float:
+        """The rate to the next step of RATE_LADDER above (or below) the current one."""
+        if not self.open_model:
+            raise ControlError("closed model: + and - change users")
+        current = self.handle.rate if self.active and self.handle is not None else None
+        if current is None:
+            current = self.plan.load.rate or MIN_RATE
+        return self.set_rate(ladder_step(current, up))
+
+    def set_users(self, users: int) -> int:
+        """Exactly ``users`` virtual users: live on a running run, else for the next one."""
+        if self.open_model:
+            raise ControlError("open model: set the rate with R")
+        if self.active:
+            assert self.handle is not None
+            self.handle.set_users(max(users, 0))
+            return self.handle.users  # after the safety cap
+        users = max(users, 1)
+        self._rebuild(users=users)
+        return users
+
+    def set_rate(self, rate: float) -> float:
+        """Exactly ``rate`` requests/s (open model): live, else for the next run."""
+        if not self.open_model:
+            raise ControlError("closed model: set users with u (rate is for --model open)")
+        value = round(max(rate, MIN_RATE), 2)
+        if self.active:
+            assert self.handle is not None
+            self.handle.set_rate(value)
+            return self.handle.rate or 0.0
+        self._rebuild(rate=value)
+        return value
+
     def choose_preset(self, name: str | None) -> None:
         """Shape the next run with a preset (None: back to the profile's load).
 
@@ -130,6 +165,26 @@ class RunController:
         self.source = self.source.with_overrides(**changes)
         self.plan = self.source.build()
         self._idle = idle_snapshot(self.plan)
+
+
+# Rates a person steps through with + and -: 1, 1.5, 2, 3, 5, 7 times a power of ten, so
+# 200 → 1,000 req/s is four presses (300, 500, 700, 1000) instead of seventeen at +10 %.
+LADDER = (1.0, 1.5, 2.0, 3.0, 5.0, 7.0)
+
+
+def ladder_step(current: float, up: bool) -> float:
+    """The next ladder value strictly above (or below) ``current``; never under MIN_RATE."""
+    exponent = math.floor(math.log10(max(current, MIN_RATE)))
+    candidates = sorted(
+        round(step * 10.0**power, 6)
+        for power in range(exponent - 1, exponent + 2)
+        for step in LADDER
+    )
+    tolerance = current * 1e-9
+    if up:
+        return next(v for v in candidates if v > current + tolerance)
+    below = [v for v in candidates if v < current - tolerance]
+    return max(below[-1] if below else MIN_RATE, MIN_RATE)
 
 
 def _scaled(current: int, delta: int, factor: float, minimum: int) -> int:

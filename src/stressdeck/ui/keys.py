@@ -10,6 +10,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+# The dashboard's tabs, in the order of their digit keys 1-6.
+PANES: tuple[tuple[str, str], ...] = (
+    ("overview", "Overview"),
+    ("endpoints", "Endpoints"),
+    ("charts", "Charts"),
+    ("host", "Host"),
+    ("log", "Log"),
+    ("target", "Target"),
+)
+PANE_TITLES = tuple(title for _, title in PANES)
+
 
 @dataclass(frozen=True)
 class Control:
@@ -37,16 +48,28 @@ CONTROLS: tuple[Control, ...] = (
         "p", "toggle_pause", "Pause", "p", "Pause or resume", "p: pause the load, or resume it"
     ),
     Control(
-        "plus,equals_sign", "users(1)", "+User", "+", "Users +1", "+ (or =): one more virtual user"
+        "plus,equals_sign",
+        "users(1)",
+        "+Load",
+        "+",
+        "More load (users +1, or the next rate step)",
+        "+ (or =): one more virtual user; open model: the next rate step (…200, 300, 500…)",
     ),
-    Control("minus", "users(-1)", "-User", "-", "Users -1", "-: one virtual user fewer"),
+    Control(
+        "minus",
+        "users(-1)",
+        "-Load",
+        "-",
+        "Less load (users -1, or the rate step below)",
+        "-: one virtual user fewer; open model: the rate step below",
+    ),
     Control(
         "asterisk",
         "users_scale(2.0)",
         "×2",
         "*",
-        "Users ×2",
-        "*: double the virtual users",
+        "Double the load (users or rate ×2)",
+        "*: double the virtual users (open model: the rate)",
         show=False,
     ),
     Control(
@@ -54,8 +77,26 @@ CONTROLS: tuple[Control, ...] = (
         "users_scale(0.5)",
         "÷2",
         "/",
-        "Users ÷2",
-        "/ (or _): halve the virtual users",
+        "Halve the load (users or rate ÷2)",
+        "/ (or _): halve the virtual users (open model: the rate)",
+        show=False,
+    ),
+    Control(
+        "u",
+        "ask_users",
+        "Users…",
+        "u",
+        "Set users to an exact number",
+        "u: type an exact number of virtual users (closed model)",
+        show=False,
+    ),
+    Control(
+        "R",
+        "ask_rate",
+        "Rate…",
+        "R",
+        "Set the rate to an exact value",
+        "R: type an exact arrival rate in requests/s (open model)",
         show=False,
     ),
     Control(
@@ -65,6 +106,7 @@ CONTROLS: tuple[Control, ...] = (
         "]",
         "Rate +10 %",
         "]: arrival rate +10 % (open model)",
+        show=False,
     ),
     Control(
         "left_square_bracket",
@@ -73,6 +115,7 @@ CONTROLS: tuple[Control, ...] = (
         "[",
         "Rate -10 %",
         "[: arrival rate -10 % (open model)",
+        show=False,
     ),
     Control(
         "r,P",
@@ -106,6 +149,14 @@ CONTROLS: tuple[Control, ...] = (
         "^s",
         "Save session",
         "ctrl+s: save the run under sessions/ (TOML or JSON)",
+    ),
+    Control(
+        "question_mark",
+        "help",
+        "Keys",
+        "?",
+        "Help: every key",
+        "?: this list of every key",
     ),
     Control(
         "q",

@@ -24,6 +24,7 @@ from stressdeck.core.text import printable
 from stressdeck.engine.snapshot import Snapshot
 from stressdeck.target.monitor import HostSample
 from stressdeck.ui.events import LogEvent
+from stressdeck.ui.keys import PANES
 from stressdeck.ui.widgets.charts import LatencyHistogram, TimelineChart
 from stressdeck.ui.widgets.checks import ChecksPane
 from stressdeck.ui.widgets.eventlog import EventLog
@@ -32,14 +33,6 @@ from stressdeck.ui.widgets.host import SAMPLING, HostPane
 from stressdeck.ui.widgets.tables import CodesPane, EndpointTable, StreamsPane
 from stressdeck.ui.widgets.target import TargetPane
 
-PANES = (
-    ("overview", "Overview"),
-    ("endpoints", "Endpoints"),
-    ("charts", "Charts"),
-    ("host", "Host"),
-    ("log", "Log"),
-    ("target", "Target"),
-)
 WIDE = 140  # columns from which every pane is shown side by side
 
 
@@ -102,7 +95,10 @@ class DashboardScreen(Screen[None]):
 
     def compose(self) -> ComposeResult:
         yield StatusHeader(id="status")
-        yield Tabs(*(Tab(title, id=pane) for pane, title in PANES), id="tabs")
+        yield Tabs(
+            *(Tab(f"{i} {title}", id=pane) for i, (pane, title) in enumerate(PANES, start=1)),
+            id="tabs",
+        )
         with Container(id="panes"):
             with self._pane("overview", "latency histogram"):
                 yield LatencyHistogram(id="histogram")

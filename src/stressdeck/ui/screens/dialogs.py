@@ -1,4 +1,4 @@
-"""Modal dialogs: yes/no, preset list, session file name and target metrics. Each dismisses
+"""Modal dialogs: yes/no, preset list, session file name, an exact number and target metrics. Each dismisses
 with its answer."""
 
 from __future__ import annotations
@@ -123,6 +123,60 @@ class SaveScreen(ModalScreen[Path | None]):
             self.query_one("#save-error", Static).update(Text(str(exc), style="bold red"))
             return
         self.dismiss(path)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+def parse_number(text: str, whole: bool, minimum: float) -> float:
+    """A typed users count or rate ("1,000" and "1000" alike); raises ValueError with why."""
+    cleaned = text.strip().replace(",", "").replace("_", "").removesuffix("/s").strip()
+    what = "a whole number" if whole else "a number"
+    try:
+        value = float(cleaned)
+    except ValueError:
+        raise ValueError(f"expected {what}, got {text.strip()!r}") from None
+    if whole and value != int(value):
+        raise ValueError(f"expected {what}, got {text.strip()!r}")
+    if not value >= minimum or value == float("inf"):
+        raise ValueError(f"expected {what} of at least {minimum:g}")
+    return value
+
+
+class NumberScreen(ModalScreen[float | None]):
+    """Ask for one exact number (users, or a rate); enter applies, escape cancels."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+
+    def __init__(
+        self, title: str, unit: str, current: float, *, whole: bool, minimum: float
+    ) -> None:
+        super().__init__(classes="dialog")
+        self.title_text, self.unit, self.current = title, unit, current
+        self.whole, self.minimum = whole, minimum
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog-box"):
+            yield Label(Text(f"{self.title_text} ({self.unit})", style="bold"))
+            yield Input(f"{self.current:g}", id="number", select_on_focus=True)
+            yield Static(
+                Text(
+                    "enter applies (live during a run, else to the next one)   escape: cancel",
+                    style="dim",
+                )
+            )
+            yield Static("", id="number-error")
+
+    def on_mount(self) -> None:
+        self.query_one(Input).focus()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        try:
+            value = parse_number(event.value, self.whole, self.minimum)
+        except ValueError as exc:
+            self.query_one("#number-error", Static).update(safe(exc, "bold red"))
+            return
+        self.dismiss(value)
 
     def action_cancel(self) -> None:
         self.dismiss(None)
