@@ -135,7 +135,10 @@ async def test_live_controls_take_effect_and_are_logged(target: ServerThread) ->
     assert handle.latest.total.requests > before
     final = await handle.stop()
     commands = [(e.command, e.value) for e in final.control_log]
-    assert commands == [("users", 6), ("pause", None), ("resume", None), ("stop", None)]
+    # A resume holds how long the pause lasted (the run's clock stood still meanwhile).
+    paused = final.control_log[2].value
+    assert paused is not None and 2 * TICK + 0.1 + 0.6 <= paused < 2 * TICK + 0.1 + 0.6 + 0.5
+    assert commands == [("users", 6), ("pause", None), ("resume", paused), ("stop", None)]
     offsets = [e.offset for e in final.control_log]
     assert offsets == sorted(offsets) and 0.4 <= offsets[0] <= 0.7
 

@@ -109,6 +109,10 @@ class RunHandle:
         self._users = plan.load.users
         self._rate = plan.load.rate
         self._started = 0.0
+        # The run's clock stops while it is paused: paused time is not run time (duration,
+        # offsets, RPS). _paused_total is every finished pause; _paused_since the current one.
+        self._paused_total = 0.0
+        self._paused_since: float | None = None
         self._finished_workers: dict[int, WorkerFinished] = {}
         self._worker_status: dict[int, tuple[int, int, float, float]] = {}
         self._unsettled: dict[
@@ -186,7 +190,22 @@ class RunHandle:
         self._tick_task = asyncio.create_task(self._tick_loop())
 
     def elapsed(self) -> float:
-        return time.monotonic() - self._started if self._started else 0.0
+        """Run time: seconds since the start, less the time spent paused."""
+        return self._run_time(time.monotonic())
+
+    def _run_time(self, instant: float) -> float:
+        """``instant`` (this machine's monotonic clock, as workers stamp deltas) on the run's
+        clock; an instant inside the current pause is where the pause began."""
+        if not self._started:
+            return 0.0
+        if self._paused_since is not None:
+            instant = min(instant, self._paused_since)
+        return max(instant - self._started - self._paused_total, 0.0)
+
+    def paused_seconds(self) -> tuple[float, float]:
+        """(all pauses so far, the current one) in seconds; the current one is 0 when running."""
+        now = time.monotonic() - self._paused_since if self._paused_since is not None else 0.0
+        return self._paused_total + now, now
 
     @property
     def state(self) -> str:
@@ -237,11 +256,17 @@ class RunHandle:
         if self._state == RUNNING:
             self._log(Control.PAUSE)
             self._state = PAUSED
+            self._paused_since = time.monotonic()
             self._send_all(Command(Control.PAUSE))
 
     def resume(self) -> None:
-        if self._state == PAUSED:
-            self._log(Control.RESUME)
+        """Resume a paused run; the control log's entry holds how long the pause lasted (a
+        replay waits as long: on the run's clock, the pause took no time)."""
+        if self._state == PAUSED and self._paused_since is not None:
+            paused = time.monotonic() - self._paused_since
+            self._log(Control.RESUME, round(paused, 3))
+            self._paused_total += paused
+            self._paused_since = None
             self._state = RUNNING
             self._send_all(Command(Control.RESUME))
 
@@ -363,7 +388,8 @@ class RunHandle:
         load = self.plan.load
         if load.duration is not None and elapsed >= load.duration:
             return "duration reached"
-        if elapsed >= self.plan.max_duration:
+        # The safety cap counts paused time too: it bounds how long the run exists at all.
+        if time.monotonic() - self._started >= self.plan.max_duration:
             return f"max-duration cap reached ({self.plan.max_duration:g} s)"
         if len(self._finished_workers) == len(self._workers):
             return next(iter(self._finished_workers.values())).reason
@@ -410,7 +436,7 @@ class RunHandle:
                     self._totals.total.add(delta, histograms)
                     part.add(delta, histograms)
                 # Worker clocks are this machine's monotonic clock, the same as ours.
-                middle = (message.start + message.end) / 2 - self._started
+                middle = self._run_time((message.start + message.end) / 2)
                 self._timeline.add(middle, part.requests, part.errors, part.dropped, part.latency)
                 _add_totals(interval, part)
         return interval
@@ -429,6 +455,7 @@ class RunHandle:
         spread = self._factory if isinstance(self._factory, SpreadsNodes) else None
         stalled = self._stalled()
         self._stalled_ever.update(stalled)
+        paused_total, paused_now = self.paused_seconds()
         health = self._health(
             GeneratorHealth(
                 loop_lag_ms=max(max((s[2] for s in status), default=0.0), self._silence_ms()),
@@ -446,7 +473,8 @@ class RunHandle:
             model=self.plan.load.model,
             target=self.plan.target,
             users=self._users,
-            active_users=sum(s[1] for s in status),
+            # Paused users send nothing; what the workers last said may predate the pause.
+            active_users=0 if self._state == PAUSED else sum(s[1] for s in status),
             rate=self._rate,
             in_flight=sum(s[0] for s in status),
             total=total,
@@ -464,6 +492,8 @@ class RunHandle:
             histograms=histograms or {},
             target_metrics=self.metrics.snapshot() if self.metrics is not None else None,
             nodes=spread.node_health() if spread else (),
+            paused_seconds=paused_total,
+            paused_for=paused_now,
         )
 
     def _stalled(self) -> tuple[int, ...]:
@@ -530,6 +560,9 @@ class RunHandle:
                 break
             await asyncio.sleep(0.01)
         # The run ended when its workers did: joining processes and the scraper is not run time.
+        if self._paused_since is not None:  # stopped while paused: the pause ends here
+            self._paused_total += time.monotonic() - self._paused_since
+            self._paused_since = None
         elapsed = self.elapsed()
         late = [
             worker_id

@@ -364,6 +364,10 @@ class Snapshot:
     nodes: tuple[NodeHealth, ...] = ()
     # Workers that have not reported for a few ticks (their ids), as of this snapshot.
     stalled: tuple[int, ...] = ()
+    # Pauses: ``elapsed`` is run time and leaves them out. All of them so far, and the
+    # current one (0 unless the run is paused now), in seconds.
+    paused_seconds: float = 0.0
+    paused_for: float = 0.0
 
     @property
     def thresholds_ok(self) -> bool:

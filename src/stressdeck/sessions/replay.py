@@ -133,6 +133,11 @@ async def steer(
         if event.command == Control.STOP:
             await handle.stop()
             return
+        if event.command == "resume" and event.value:
+            # The run's clock stands still while paused: the entry says how long it was.
+            await asyncio.sleep(event.value)
+            if handle.state in (STOPPING, STOPPED):
+                return
         apply_event(handle, event)
     if stop_at is not None:
         await _sleep_until(handle, stop_at)

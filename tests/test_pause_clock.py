@@ -1,0 +1,80 @@
+"""Pause stops the run's clock: paused time is not run time (duration, offsets, RPS), the
+snapshot says how long the run has been paused, and paused users read 0. Real runs against
+an aiohttp server on 127.0.0.1; the server's own count shows nothing is sent while paused."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from conftest import ServerThread
+from test_engine import make_plan
+
+from stressdeck.engine import start
+from stressdeck.engine.snapshot import PAUSED, RUNNING
+from stressdeck.sessions.replay import steer
+
+PAUSE = 1.5  # seconds paused, well over a tick (0.25 s) on a loaded machine
+
+
+async def wait_until(condition, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        await asyncio.sleep(0.02)
+
+
+async def test_paused_time_does_not_count_toward_the_duration(target: ServerThread) -> None:
+    plan = make_plan(
+        target.url, [{"name": "ok", "path": "/ok", "think": "10ms"}], users=2, duration="2s"
+    )
+    began = time.monotonic()
+    handle = await start(plan)
+    await wait_until(lambda: handle.latest.total.requests > 0)
+    handle.pause()
+    await wait_until(lambda: handle.latest.state == PAUSED)
+    await asyncio.sleep(0.3)  # requests in flight at the pause land
+    sent_at_pause = target.count
+    run_time_at_pause = handle.elapsed()
+    await asyncio.sleep(PAUSE)
+    paused = handle.latest
+    assert paused.active_users == 0
+    assert paused.paused_for >= PAUSE
+    assert paused.paused_seconds == paused.paused_for
+    assert paused.elapsed <= run_time_at_pause + 0.01  # the clock stood still
+    assert target.count == sent_at_pause  # the server got nothing while paused
+    handle.resume()
+    await wait_until(lambda: handle.latest.state == RUNNING)
+    final = await handle.wait()
+    wall = time.monotonic() - began
+    assert final.stop_reason == "duration reached"
+    assert 2.0 <= final.elapsed < 2.0 + 0.5  # run time: the duration, not the pause
+    assert wall >= 2.0 + PAUSE + 0.3
+    assert final.paused_for == 0.0 and final.paused_seconds >= PAUSE + 0.3
+    assert final.total.requests == target.count  # what we counted is what it received
+    assert final.timeline[-1].t <= final.elapsed + 0.01  # seconds on the run's clock
+    pause, resume = final.control_log
+    assert (pause.command, resume.command) == ("pause", "resume")
+    assert resume.value is not None and resume.value >= PAUSE + 0.3  # how long it lasted
+    assert resume.offset - pause.offset < 0.05  # the pause took no run time
+
+
+async def test_a_replay_pauses_as_long_as_the_original(target: ServerThread) -> None:
+    """A replayed control log holds the pause for as long as the original did."""
+    plan = make_plan(
+        target.url, [{"name": "ok", "path": "/ok", "think": "10ms"}], users=2, duration="1.5s"
+    )
+    original = await start(plan)
+    await asyncio.sleep(0.5)
+    original.pause()
+    await asyncio.sleep(1.0)
+    original.resume()
+    first = await original.wait()
+    began = time.monotonic()
+    replayed = await start(plan)
+    await steer(replayed, first.control_log)
+    final = await replayed.wait()
+    assert time.monotonic() - began >= 1.5 + 1.0
+    assert [e.command for e in final.control_log] == ["pause", "resume"]
+    assert final.control_log[1].value is not None and final.control_log[1].value >= 0.95
+    assert final.elapsed < 1.5 + 0.5
