@@ -83,6 +83,8 @@ async def test_a_run_fills_the_endpoint_table(profile: Path, tmp_path: Path) -> 
     app = console(profile, tmp_path)
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(pilot, lambda: app.renders > 0)
+        await pilot.press("2")  # the Endpoints tab: only the tab shown is drawn
+        await pilot.pause()
         table = app.screen.query_one(EndpointTable)
         assert table.cell_text("ep0", "endpoint") == "read ok"
         assert table.cell_text("ep0", "requests") == "0"
@@ -359,6 +361,8 @@ async def test_hostile_names_and_errors_show_literally() -> None:
     app = StressDeckApp(static_snapshot=snap, monitor=FixedMonitor())
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.pause()
+        await pilot.press("2")  # the Endpoints tab: only the tab shown is drawn
+        await pilot.pause()
         table = app.screen.query_one(EndpointTable)
         assert table.cell_text("ep0", "endpoint") == "[bold red]boom[/]"
         await pilot.press("2")
@@ -391,7 +395,13 @@ async def test_wide_terminal_shows_every_pane_without_tabs() -> None:
         assert app.screen.has_class("-wide")
         assert not app.screen.query_one(Tabs).display
         shown = screen_text(app)
-        for text in ("latency histogram", "list items", "cpu0", "threshold failing", "requests/s"):
+        for text in (
+            "by latency, whole run",
+            "list items",
+            "cpu0",
+            "threshold failing",
+            "requests/s",
+        ):
             assert text in shown
     narrow = StressDeckApp(static_snapshot=sample_snapshot(), monitor=FixedMonitor())
     async with narrow.run_test(size=(80, 24)) as pilot:
@@ -439,6 +449,8 @@ async def test_picker_adhoc_url(target, tmp_path: Path) -> None:
         await pilot.press("enter")
         await wait_for(pilot, lambda: isinstance(app.screen, DashboardScreen))
         assert app.controller.plan.load.users == 1
+        await pilot.press("2")  # the Endpoints tab: only the tab shown is drawn
+        await pilot.pause()
         assert app.screen.query_one(EndpointTable).cell_text("ep0", "endpoint") == "GET /ok"
         await start(app, pilot)
         await pilot.press("s")
@@ -824,6 +836,8 @@ async def test_view_opens_a_saved_session_read_only(profile: Path, tmp_path: Pat
         # The header grows from one line to three as the layout catches up: wait for all of it.
         await wait_for(pilot, lambda: "STOPPED" in header(app) and "stopped by user" in header(app))
         assert "[bold]odd\\x1b[2Jname.toml: UI test" in header(app)  # the file name, escaped
+        await pilot.press("2")  # the Endpoints tab: only the tab shown is drawn
+        await pilot.pause()
         table = app.screen.query_one(EndpointTable)
         read_ok = session.results.endpoints[0]
         assert table.cell_text("ep0", "endpoint") == "read ok"
@@ -915,6 +929,8 @@ async def test_picker_imports_a_pasted_curl_command_and_opens_it(target, tmp_pat
         )
         assert 'X-Test = "[b]1[/b]"' in written.read_text(encoding="utf-8")
         assert app.controller.source.profile.source == str(written)
+        await pilot.press("2")  # the Endpoints tab: only the tab shown is drawn
+        await pilot.pause()
         assert app.screen.query_one(EndpointTable).cell_text("ep0", "endpoint") == "GET /ok"
         await start(app, pilot)
         assert target.count > 0

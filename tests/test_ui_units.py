@@ -27,7 +27,7 @@ from stressdeck.ui.format import bar, clock, count, ms, percent, safe, size, spa
 from stressdeck.ui.planning import PlanSource, adhoc_profile, describe_load, idle_snapshot
 from stressdeck.ui.screens.dialogs import check_session_name
 from stressdeck.ui.widgets.charts import bucket_position
-from stressdeck.ui.widgets.header import header_text
+from stressdeck.ui.widgets.header import RunInfo, header_text
 from stressdeck.ui.widgets.tables import endpoint_row
 
 
@@ -315,11 +315,11 @@ def test_known_hosts_are_remembered_per_profile(tmp_path: Path) -> None:
 def test_each_header_warning_has_its_own_line() -> None:
     """A saturation warning fills an 80-column line: TLS checks off must not be cut off its end."""
     both = sample_snapshot(health=GeneratorHealth(loop_lag_ms=120.0, cpu_percent=97.0))
-    lines = header_text(both, "p", None, insecure=True).plain.splitlines()
+    lines = header_text(both, RunInfo("p", insecure=True)).plain.splitlines()
     assert len(lines) == 5
     assert lines[3].startswith("⚠ generator saturated: loop lag 120ms, cpu 97%")
     assert lines[4] == "⚠ TLS verification off"
-    assert len(header_text(sample_snapshot(), "p", None).plain.splitlines()) == 3
+    assert len(header_text(sample_snapshot(), RunInfo("p")).plain.splitlines()) == 3
 
 
 @pytest.mark.parametrize(

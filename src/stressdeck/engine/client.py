@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import functools
+import os
 import socket
 import ssl
 import time
@@ -128,6 +129,23 @@ def classify(exc: BaseException) -> str:
     if isinstance(exc, aiohttp.ClientOSError):
         return DISCONNECT
     return OTHER
+
+
+MESSAGE_LIMIT = 160  # characters of an error's text kept: enough to read, bounded
+
+
+def error_message(exc: BaseException) -> str:
+    """What went wrong in words, without the parts that vary request to request where that
+    is easy (a connect error's address is the target's, already on screen)."""
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        os_error = exc.os_error
+        text = os.strerror(os_error.errno) if os_error.errno else str(os_error)
+    elif isinstance(exc, (TimeoutError, asyncio.TimeoutError)):
+        text = "no complete answer within the timeout"
+    else:
+        text = str(exc) or type(exc).__name__
+    text = " ".join(text.split())
+    return text if len(text) <= MESSAGE_LIMIT else text[: MESSAGE_LIMIT - 1] + "…"
 
 
 def make_timeout(spec: RequestSpec) -> aiohttp.ClientTimeout:
@@ -297,11 +315,12 @@ async def send(
             raise
         except Exception as exc:  # every failure is a result to count, not a crash
             kind = classify(exc)
+            message = error_message(exc)
             if kind == TIMEOUT and not slot.on_wire:
                 # The time ran out before the request was written: it never reached the
                 # server, so it is not a timeout of the target's answer.
-                kind = CONNECT
-            recorder.record_error(index, kind, answer.nbytes)
+                kind, message = CONNECT, "no connection within the timeout"
+            recorder.record_error(index, kind, answer.nbytes, f"{kind}: {message}")
             return
         finally:
             slot.index = None

@@ -456,6 +456,7 @@ class RunHandle:
         stalled = self._stalled()
         self._stalled_ever.update(stalled)
         paused_total, paused_now = self.paused_seconds()
+        recent_buckets, recent_latency = self._timeline.recent()
         health = self._health(
             GeneratorHealth(
                 loop_lag_ms=max(max((s[2] for s in status), default=0.0), self._silence_ms()),
@@ -484,7 +485,8 @@ class RunHandle:
             thresholds=check_thresholds(self.plan, total, endpoints, final=self._state == STOPPED),
             stalled=stalled,
             latency_buckets=log_buckets(self._totals.total.latency),
-            recent_latency_buckets=self._timeline.recent_buckets(),
+            recent_latency_buckets=recent_buckets,
+            recent_latency_ms=recent_latency,
             manual=self._manual and bool(self.plan.load.stages),
             stage=self._stage,
             stop_reason=self._stop_reason,

@@ -113,6 +113,9 @@ class EndpointSummary:
     checks_passed: int = 0
     checks_failed: int = 0
     check_failures: Mapping[str, int] = field(default_factory=dict)  # check expression -> n
+    # What the transport errors said ("connect: Connection refused"), most frequent first;
+    # at most a few dozen distinct texts, the rest under "(other messages)".
+    error_messages: Mapping[str, int] = field(default_factory=dict)
 
     @property
     def checks_rate(self) -> float | None:
@@ -368,6 +371,8 @@ class Snapshot:
     # current one (0 unless the run is paused now), in seconds.
     paused_seconds: float = 0.0
     paused_for: float = 0.0
+    # Latency percentiles of the last ten seconds: the window of recent_latency_buckets.
+    recent_latency_ms: Percentiles = Percentiles()
 
     @property
     def thresholds_ok(self) -> bool:

@@ -178,6 +178,7 @@ class EndpointRecorder:
         "ttfb",
         "status_counts",
         "error_counts",
+        "error_messages",
         "skip_reasons",
         "extract_failures",
         "requests",
@@ -200,6 +201,7 @@ class EndpointRecorder:
         self.ttfb = new_histogram()
         self.status_counts: dict[int, int] = {}
         self.error_counts: dict[str, int] = {}
+        self.error_messages: dict[str, int] = {}
         self.skip_reasons: dict[str, int] = {}
         self.extract_failures: dict[str, int] = {}
         self.requests = 0
@@ -227,6 +229,7 @@ class EndpointRecorder:
             events=self.events,
             status_counts=self.status_counts,
             error_counts=self.error_counts,
+            error_messages=self.error_messages,
             skip_reasons=self.skip_reasons,
             extract_failures=self.extract_failures,
             checked=self.checked,
@@ -279,12 +282,16 @@ class Recorder:
         rec.service.record_value(_clamp_us(service_us))
         rec.ttfb.record_value(_clamp_us(ttfb_us))
 
-    def record_error(self, endpoint: int, error_class: str, nbytes: int = 0) -> None:
+    def record_error(
+        self, endpoint: int, error_class: str, nbytes: int = 0, message: str = ""
+    ) -> None:
         rec = self.endpoints[endpoint]
         rec.requests += 1
         rec.errors += 1
         rec.error_counts[error_class] = rec.error_counts.get(error_class, 0) + 1
         rec.bytes += nbytes
+        if message:
+            count_message(rec.error_messages, message)
 
     def record_checks(self, endpoint: int, passed: int, failed: Iterable[str]) -> None:
         """Count one response's checks (see ``profiles.checks.run_checks``)."""
@@ -322,6 +329,19 @@ class Recorder:
         )
 
 
+# Distinct error messages kept per endpoint (per tick, and for the whole run): a message
+# with a varying part (an address, an id) must not grow memory; the rest are counted as one.
+MAX_MESSAGES = 20
+OTHER_MESSAGES = "(other messages)"
+
+
+def count_message(counts: dict[str, int], message: str, n: int = 1) -> None:
+    """Add ``n`` to ``message``, or to OTHER_MESSAGES once MAX_MESSAGES distinct are kept."""
+    if message not in counts and len(counts) >= MAX_MESSAGES:
+        message = OTHER_MESSAGES
+    counts[message] = counts.get(message, 0) + n
+
+
 @dataclass(frozen=True)
 class EndpointDelta:
     requests: int = 0
@@ -343,6 +363,7 @@ class EndpointDelta:
     latency: EncodedHistogram = b""
     service: EncodedHistogram = b""
     ttfb: EncodedHistogram = b""
+    error_messages: Mapping[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -377,6 +398,7 @@ class EndpointTotals:
         self.ttfb = new_histogram()
         self.status_counts: dict[int, int] = {}
         self.error_counts: dict[str, int] = {}
+        self.error_messages: dict[str, int] = {}
         self.skip_reasons: dict[str, int] = {}
         self.extract_failures: dict[str, int] = {}
         self.requests = self.errors = self.bytes = 0
@@ -410,6 +432,8 @@ class EndpointTotals:
             self.status_counts[code] = self.status_counts.get(code, 0) + n
         for kind, n in delta.error_counts.items():
             self.error_counts[kind] = self.error_counts.get(kind, 0) + n
+        for message, n in delta.error_messages.items():
+            count_message(self.error_messages, message, n)
         if histograms is None:
             histograms = decode_delta(delta)
         for mine, theirs in zip((self.latency, self.service, self.ttfb), histograms, strict=False):
@@ -426,6 +450,7 @@ class EndpointTotals:
             error_rate=self.errors / self.requests if self.requests else 0.0,
             status_counts=dict(sorted(self.status_counts.items())),
             error_counts=dict(sorted(self.error_counts.items())),
+            error_messages=dict(sorted(self.error_messages.items(), key=lambda kv: -kv[1])),
             bytes=self.bytes,
             latency_ms=summarise(self.latency),
             service_ms=summarise(self.service),

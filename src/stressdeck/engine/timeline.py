@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 
 from hdrh.histogram import HdrHistogram
 
-from stressdeck.engine.snapshot import HistogramBucket, TimelinePoint
-from stressdeck.engine.stats import log_buckets, new_histogram, percentiles_us
+from stressdeck.engine.snapshot import HistogramBucket, Percentiles, TimelinePoint
+from stressdeck.engine.stats import log_buckets, new_histogram, percentiles_us, summarise
 
 DEFAULT_MAX_POINTS = 3600
 RECENT_SECONDS = 10
@@ -76,11 +76,15 @@ class Timeline:
 
     def recent_buckets(self) -> tuple[HistogramBucket, ...]:
         """Latency buckets of the last ten seconds (those closed plus those still open)."""
+        return self.recent()[0]
+
+    def recent(self) -> tuple[tuple[HistogramBucket, ...], Percentiles]:
+        """Latency buckets and percentiles of the last ten seconds, from one merge."""
         merged = new_histogram()
         for histogram in (*self._recent, *(s.histogram for s in self._open.values())):
             if histogram.get_total_count():
                 merged.add(histogram)
-        return log_buckets(merged)
+        return log_buckets(merged), summarise(merged)
 
     def _close_second(self, t: float, span: float, users: int, rate: float | None) -> None:
         bucket = self._open.pop(self._next_second, None) or _Second()

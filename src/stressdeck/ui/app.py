@@ -39,6 +39,7 @@ from stressdeck.profiles.importers.common import slugify
 from stressdeck.sessions.autosave import autosave_path
 from stressdeck.sessions.session import save_session
 from stressdeck.target.monitor import HostMonitor, Monitor
+from stressdeck.ui.answering import AnsweringWatch
 from stressdeck.ui.controller import MIN_RATE, ControlError, RunController
 from stressdeck.ui.events import INFO, WARN, EventTracker, LogEvent
 from stressdeck.ui.keys import CONTROLS, PANES
@@ -56,6 +57,7 @@ from stressdeck.ui.screens.dialogs import (
 )
 from stressdeck.ui.screens.help import HelpScreen
 from stressdeck.ui.screens.picker import PickerScreen
+from stressdeck.ui.widgets.header import RunInfo
 
 REFRESH_SECONDS = 0.25  # 4 renders a second at most: the engine ticks at the same pace
 HOST_SECONDS = 1.0
@@ -141,6 +143,7 @@ class StressDeckApp(App[int]):
         self.known_hosts = known_hosts or KnownHosts(sessions_dir / KNOWN_HOSTS_FILE)
         self.refresh_seconds = refresh_seconds
         self.tracker = EventTracker()
+        self.answering = AnsweringWatch()
         self.dashboard: DashboardScreen | None = None
         self.autostart, self.steer, self.notes = autostart, steer, tuple(notes)
         # A saved run shown beside the live one (--baseline), and what the host pane says
@@ -253,17 +256,19 @@ class StressDeckApp(App[int]):
             next_load = "" if controller.active else describe_load(controller.plan)
             # The target pane lists what the next run will follow once this one is over.
             follows = plan if controller.active else controller.plan
-            self.dashboard.show(
-                snap,
+            info = RunInfo(
                 plan.name,
                 plan.load.duration,
                 next_load,
                 plan.insecure,
-                follows.metrics_url,
-                follows.metrics,
+                preset=plan.load.preset,
+                stages=len(plan.load.stages),
+                requests=plan.load.requests,
+                not_answering=self.answering.update(snap),
             )
+            self.dashboard.show(snap, info, follows.metrics_url, follows.metrics)
         else:
-            self.dashboard.show(snap, self.static_title, None)
+            self.dashboard.show(snap, RunInfo(self.static_title))
         self.dashboard.log_events(self.tracker.update(snap))
         self.renders += 1
         if previous is None or previous.state != snap.state:

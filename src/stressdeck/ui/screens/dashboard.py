@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Container
+from textual.containers import Container, Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import Footer, Tab, Tabs
 
@@ -25,11 +25,12 @@ from stressdeck.engine.snapshot import Snapshot
 from stressdeck.target.monitor import HostSample
 from stressdeck.ui.events import LogEvent
 from stressdeck.ui.keys import PANES
-from stressdeck.ui.widgets.charts import LatencyHistogram, TimelineChart
+from stressdeck.ui.widgets.charts import ChartLegend, LatencyHistogram, TimelineChart
 from stressdeck.ui.widgets.checks import ChecksPane
 from stressdeck.ui.widgets.eventlog import EventLog
-from stressdeck.ui.widgets.header import StatusHeader
+from stressdeck.ui.widgets.header import RunInfo, StatusHeader
 from stressdeck.ui.widgets.host import SAMPLING, HostPane
+from stressdeck.ui.widgets.overview import OverviewStats, TopErrors
 from stressdeck.ui.widgets.tables import CodesPane, EndpointTable, StreamsPane
 from stressdeck.ui.widgets.target import TargetPane
 
@@ -40,14 +41,27 @@ WIDE = 140  # columns from which every pane is shown side by side
 class _Views:
     header: StatusHeader
     histogram: LatencyHistogram
+    overview: OverviewStats
+    errors: TopErrors
     endpoints: EndpointTable
     streams: StreamsPane
     checks: ChecksPane
     codes: CodesPane
     charts: tuple[TimelineChart, ...]
+    legends: tuple[ChartLegend, ...]
     host: HostPane
     log: EventLog
     target: TargetPane
+
+
+@dataclass(frozen=True)
+class _Shown:
+    """The last data pushed, kept so a pane coming into view is drawn at once."""
+
+    snap: Snapshot
+    info: RunInfo
+    metrics_url: str | None
+    metrics: tuple[str, ...]
 
 
 class DashboardScreen(Screen[None]):
@@ -73,6 +87,8 @@ class DashboardScreen(Screen[None]):
         self.baseline, self.baseline_title = baseline, baseline_title
         self.read_only, self.host_note = read_only, host_note
         self._views: _Views | None = None  # set once the panes exist, cleared when they go
+        self._shown: _Shown | None = None
+        self.active_pane = "overview"
 
     def on_mount(self) -> None:
         # Looked up once, not on every refresh; until mounted (and after unmount) a refresh
@@ -80,11 +96,14 @@ class DashboardScreen(Screen[None]):
         self._views = _Views(
             header=self.query_one(StatusHeader),
             histogram=self.query_one(LatencyHistogram),
+            overview=self.query_one(OverviewStats),
+            errors=self.query_one(TopErrors),
             endpoints=self.query_one(EndpointTable),
             streams=self.query_one(StreamsPane),
             checks=self.query_one(ChecksPane),
             codes=self.query_one(CodesPane),
             charts=tuple(self.query(TimelineChart)),
+            legends=tuple(self.query(ChartLegend)),
             host=self.query_one(HostPane),
             log=self.query_one(EventLog),
             target=self.query_one(TargetPane),
@@ -100,11 +119,18 @@ class DashboardScreen(Screen[None]):
             id="tabs",
         )
         with Container(id="panes"):
-            with self._pane("overview", "latency histogram"):
-                yield LatencyHistogram(id="histogram")
+            with self._pane("overview", "latency, status codes and errors"):
+                with Horizontal(id="overview-top"):
+                    yield LatencyHistogram(id="histogram")
+                    yield OverviewStats(id="overview-stats")
+                yield TopErrors(id="top-errors")
             with self._pane("charts", "over time"):
-                yield TimelineChart("rps", id="rps-chart")
-                yield TimelineChart("latency", id="latency-chart")
+                with Vertical(classes="chart-box"):
+                    yield ChartLegend("load", id="load-legend")
+                    yield TimelineChart("load", id="load-chart")
+                with Vertical(classes="chart-box"):
+                    yield ChartLegend("latency", id="latency-legend")
+                    yield TimelineChart("latency", id="latency-chart")
             title = "endpoints, status codes and errors"
             if self.baseline is not None:
                 title += f" (↳ baseline: {printable(self.baseline_title, 40)})"
@@ -134,30 +160,53 @@ class DashboardScreen(Screen[None]):
     def show(
         self,
         snap: Snapshot,
-        name: str,
-        duration: float | None,
-        next_load: str = "",
-        insecure: bool = False,
+        info: RunInfo,
         metrics_url: str | None = None,
         metrics: Sequence[str] = (),
     ) -> None:
+        """Push a snapshot: the header always, the panes only where they can be seen (the
+        tab shown; every pane on a wide screen). A pane coming into view is drawn then."""
+        self._shown = _Shown(snap, info, metrics_url, tuple(metrics))
         views = self._views
         if views is None:
             return
-        views.header.show(snap, name, duration, next_load, insecure)
-        views.histogram.show(snap)
-        views.endpoints.show(snap)
-        views.streams.show(snap)
-        views.checks.show(snap)
-        views.codes.show(snap)
-        for chart in views.charts:
-            chart.show(snap)
-        views.host.show_health(snap.health, snap.nodes)
-        views.target.show(snap, metrics_url, metrics, editable=not self.read_only)
+        views.header.show(snap, info)
+        for pane in self.visible_panes():
+            self._draw(pane)
+
+    def visible_panes(self) -> tuple[str, ...]:
+        if self.has_class("-wide"):
+            return tuple(pane for pane, _ in PANES)
+        return (self.active_pane,)
+
+    def _draw(self, pane: str) -> None:
+        views, shown = self._views, self._shown
+        if views is None or shown is None:
+            return
+        snap = shown.snap
+        if pane == "overview":
+            views.histogram.show(snap)
+            views.overview.show(snap, views.histogram.recent)
+            views.errors.show(snap)
+        elif pane == "endpoints":
+            views.endpoints.show(snap)
+            views.streams.show(snap)
+            views.checks.show(snap)
+            views.codes.show(snap)
+        elif pane == "charts":
+            for chart in views.charts:
+                chart.show(snap)
+            for legend in views.legends:
+                legend.show(snap)
+        elif pane == "host":
+            views.host.show_health(snap.health, snap.nodes)
+            views.host.redraw_if_stale()
+        elif pane == "target":
+            views.target.show(snap, shown.metrics_url, shown.metrics, editable=not self.read_only)
 
     def show_host(self, sample: HostSample | None, history: Sequence[HostSample]) -> None:
         if self._views is not None:
-            self._views.host.show_host(sample, history)
+            self._views.host.show_host(sample, history, draw="host" in self.visible_panes())
 
     def log_events(self, events: Sequence[LogEvent]) -> None:
         if events and self._views is not None:
@@ -171,6 +220,7 @@ class DashboardScreen(Screen[None]):
         histogram.recent = not histogram.recent
         if snap is not None:
             histogram.show(snap)
+            self._views.overview.show(snap, histogram.recent)
 
     # -- panes -----------------------------------------------------------------------------
 
@@ -179,5 +229,12 @@ class DashboardScreen(Screen[None]):
 
     def on_tabs_tab_activated(self, event: Tabs.TabActivated) -> None:
         active = event.tab.id if event.tab is not None else "overview"
+        self.active_pane = active
         for pane, _ in PANES:
             self.query_one(f"#pane-{pane}").set_class(pane == active, "-active")
+        self._draw(active)
+
+    def on_resize(self) -> None:
+        # Crossing into the wide grid shows every pane: bring the hidden ones up to date.
+        for pane in self.visible_panes():
+            self._draw(pane)

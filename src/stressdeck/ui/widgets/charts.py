@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 from rich.text import Text
 from textual.app import RenderResult
+from textual.widgets import Static
 from textual_plotext import PlotextPlot
 
 from stressdeck.engine.snapshot import HistogramBucket, Percentiles, Snapshot, TimelinePoint
@@ -24,6 +25,7 @@ BLUE, RED, GREEN, ORANGE, PURPLE = (
     (245, 130, 48),
     (145, 30, 180),
 )
+PERCENTILE_COLORS = (GREEN, ORANGE, RED)  # p50, p95, p99 wherever they are drawn
 MAX_POINTS = 300  # seconds shown on a timeline: the last five minutes keep lines readable
 
 
@@ -38,13 +40,67 @@ def bucket_position(buckets: Sequence[HistogramBucket], value: float) -> float |
 
 
 def tick_label(value_ms: float) -> str:
+    """A latency tick with its unit: 0.40ms, 4ms, 13ms, 1.2s."""
     if value_ms < 1:
-        return f"{value_ms:.2f}"
+        return f"{value_ms:.2f}ms"
     if value_ms < 10:
-        return f"{value_ms:.1f}"
-    if value_ms < 10_000:
-        return f"{value_ms:.0f}"
-    return f"{value_ms / 1000:.0f}s"
+        return f"{value_ms:.1f}ms"
+    if value_ms < 1000:
+        return f"{value_ms:.0f}ms"
+    return f"{value_ms / 1000:.1f}s"
+
+
+def nice_ticks(top: float, most: int = 4) -> list[float]:
+    """Round axis values from 0 up to at least ``top``: steps of 1, 2 or 5 times a power of
+    ten, at most ``most`` + 1 of them, so labels read 0, 100, 200 instead of 144.6."""
+    if top <= 0:
+        return [0.0, 1.0]
+    raw = top / most
+    power = 10.0 ** math.floor(math.log10(raw))
+    step = next(m * power for m in (1, 2, 5, 10) if m * power >= raw)
+    count = math.ceil(top / step - 1e-9)
+    return [round(i * step, 10) for i in range(count + 1)]
+
+
+def number_label(value: float, unit: str = "") -> str:
+    """An axis value without needless decimals, with its unit: 200/s, 1.5k/s, 12ms, 0.5."""
+    if abs(value) >= 10_000:
+        text = f"{value / 1000:g}k"
+    elif value == int(value):
+        text = f"{value:.0f}"
+    else:
+        text = f"{value:g}"
+    return text + unit
+
+
+def time_label(seconds: float) -> str:
+    """A run offset on the time axis: 45s, 2m30s, 1h05m."""
+    whole = int(round(seconds))
+    if whole < 60:
+        return f"{whole}s"
+    if whole < 3600:
+        minutes, secs = divmod(whole, 60)
+        return f"{minutes}m{secs:02d}s" if secs else f"{minutes}m"
+    hours, rest = divmod(whole, 3600)
+    return f"{hours}h{rest // 60:02d}m"
+
+
+def time_ticks(start: float, end: float, most: int = 5) -> list[float]:
+    """Round run offsets across [start, end]: every 1, 2, 5, 10, 15, 30 s, 1, 2, 5, 10 min..."""
+    span = max(end - start, 1.0)
+    steps = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600)
+    step = next((s for s in steps if span / s <= most), steps[-1])
+    first = math.ceil(start / step) * step
+    ticks = []
+    value = float(first)
+    while value <= end + 1e-9:
+        ticks.append(value)
+        value += step
+    return ticks
+
+
+def rgb(color: tuple[int, int, int]) -> str:
+    return f"rgb({color[0]},{color[1]},{color[2]})"
 
 
 class Chart(PlotextPlot):
@@ -69,19 +125,27 @@ class LatencyHistogram(Chart):
     def __init__(self, **kwargs: object) -> None:
         super().__init__(**kwargs)
         self.recent = False
+        self.failed_only = 0  # requests completed without an answer while none had one
 
     @property
     def empty_hint(self) -> str:  # type: ignore[override]
+        if self.failed_only:
+            return (
+                f"no latencies: all {self.failed_only:,} requests so far failed without an"
+                " answer (the errors are listed below)"
+            )
         window = "in the last 10 s" if self.recent else "yet"
         return f"latency histogram: no samples {window} (s starts a run, h switches window)"
 
     def show(self, snap: Snapshot) -> None:
         buckets = snap.recent_latency_buckets if self.recent else snap.latency_buckets
-        # Percentiles of the window shown: cumulative ones, or the last timeline point's.
-        marks = _marks(snap.total.latency_ms) if not self.recent else _recent_marks(snap.timeline)
-        key = (self.recent, buckets, marks)
+        # Percentiles of the window shown: the whole run's, or the last ten seconds'.
+        marks = _marks(snap.recent_latency_ms if self.recent else snap.total.latency_ms)
+        failed_only = snap.total.requests if not snap.total.latency_ms.count else 0
+        key = (self.recent, buckets, marks, failed_only, self.size)
         if key == self._key:
             return
+        self.failed_only = failed_only
         self._key = key
         self._draw(buckets, marks)
         self.refresh()
@@ -90,20 +154,28 @@ class LatencyHistogram(Chart):
         plt = self.plt
         plt.clear_figure()
         window = "last 10 s" if self.recent else "whole run"
-        plt.title(f"latency ms ({window}; h toggles)")
+        title = f"requests by latency, {window} (h: switch)"
+        plt.title(title if len(title) < self.size.width - 6 else f"by latency, {window}")
         self.empty = not any(b.count for b in buckets)
         if self.empty:
             return
         xs = list(range(len(buckets)))
+        peak = max(b.count for b in buckets)
         plt.bar(xs, [b.count for b in buckets], width=0.9, color=BLUE)
-        step = max(len(buckets) // 6, 1)
+        # One x label every few bars, each wide enough for "0.40ms" and a space.
+        step = max(len(buckets) * 8 // max(self.size.width - 8, 16), 1)
         ticks = xs[::step]
         plt.xticks([float(i) for i in ticks], [tick_label(buckets[i].low_ms) for i in ticks])
-        for (name, value), color in zip(marks, (GREEN, ORANGE, RED), strict=False):
+        yticks = nice_ticks(peak, most=max(min((self.size.height - 4) // 2, 4), 1))
+        plt.yticks(yticks, [number_label(v) for v in yticks])
+        plt.ylim(0, yticks[-1])
+        # The percentiles are lines in their colour; their names and values are in the
+        # legend beside the chart (OverviewStats), off the data, so close lines never
+        # print "p95p99" over each other.
+        for (_, value), color in zip(marks, PERCENTILE_COLORS, strict=False):
             where = bucket_position(buckets, value)
             if where is not None:
                 plt.vline(where, color)
-                plt.text(name, where, max(b.count for b in buckets), color=color)
 
 
 def _marks(latency: Percentiles) -> tuple[tuple[str, float], ...]:
@@ -112,48 +184,105 @@ def _marks(latency: Percentiles) -> tuple[tuple[str, float], ...]:
     return (("p50", latency.p50), ("p95", latency.p95), ("p99", latency.p99))
 
 
-def _recent_marks(timeline: Sequence[TimelinePoint]) -> tuple[tuple[str, float], ...]:
-    if not timeline or not timeline[-1].requests:
-        return ()
-    point = timeline[-1]
-    return (("p50", point.p50), ("p95", point.p95), ("p99", point.p99))
+# What each timeline chart draws: (label, color, axis) in legend order.
+SERIES = {
+    "load": (("requests/s", BLUE, "left"), ("errors/s", RED, "left")),
+    "latency": (("p50", GREEN, "left"), ("p95", ORANGE, "left"), ("p99", RED, "left")),
+}
+CHANGE_COLOR = (150, 150, 150)
+
+
+def load_series(points: Sequence[TimelinePoint], model: str) -> tuple[str, list[float]]:
+    """The load asked for, second by second: users (closed model) or the rate (open)."""
+    if model == "open":
+        return "rate asked (right)", [p.rate or 0.0 for p in points]
+    return "users (right)", [float(p.users) for p in points]
+
+
+class ChartLegend(Static):
+    """The chart's title and legend on one line above it, off the data."""
+
+    def __init__(self, kind: str, **kwargs: object) -> None:
+        super().__init__(**kwargs)  # type: ignore[arg-type]
+        self.kind = kind
+        self._model = ""
+
+    def show(self, snap: Snapshot) -> None:
+        if snap.model == self._model:
+            return
+        self._model = snap.model
+        text = Text()
+        if self.kind == "load":
+            text.append("per second ", "bold")
+            entries = [*SERIES["load"], (load_series((), snap.model)[0], PURPLE, "right")]
+        else:
+            text.append("latency by second ", "bold")
+            entries = list(SERIES["latency"])
+        for label, color, _ in entries:
+            text.append(" ━", rgb(color))
+            text.append(f" {label}")
+        if self.kind == "load":
+            text.append("  ┆", rgb(CHANGE_COLOR))
+            text.append(" live change")
+        self.update(text)
 
 
 class TimelineChart(Chart):
-    """Per-second lines from the snapshot's timeline: ``kind`` "rps" (RPS and errors/s) or
-    "latency" (p50/p95/p99)."""
+    """Per-second lines from the snapshot's timeline, on the run's clock: ``kind`` "load"
+    (requests/s and errors/s, and users or the asked rate on the right axis, with every
+    live change marked) or "latency" (p50/p95/p99 in ms). The legend is a ChartLegend."""
 
     def __init__(self, kind: str, **kwargs: object) -> None:
         super().__init__(**kwargs)
         self.kind = kind
-        what = "requests/s and errors/s" if kind == "rps" else "latency percentiles"
+        what = "requests/s, errors/s and load" if kind == "load" else "latency percentiles"
         self.empty_hint = f"{what} by second: waiting for the first second of a run"
 
     def show(self, snap: Snapshot) -> None:
         points = snap.timeline[-MAX_POINTS:]
-        key = (points[-1] if points else None, len(snap.timeline))
+        key = (points[-1] if points else None, len(snap.timeline), len(snap.control_log), self.size)
         if key == self._key:
             return
         self._key = key
-        self._draw(points)
+        self._draw(points, snap)
         self.refresh()
 
-    def _draw(self, points: Sequence[TimelinePoint]) -> None:
+    def on_resize(self) -> None:
+        self._key = None  # ticks are chosen for the size: draw again at the next push
+
+    def _draw(self, points: Sequence[TimelinePoint], snap: Snapshot) -> None:
         plt = self.plt
         plt.clear_figure()
-        plt.title(
-            "requests/s and errors/s, by second" if self.kind == "rps" else "latency ms by second"
-        )
         self.empty = not points
         if self.empty:
             return
         xs = [p.t for p in points]
-        if self.kind == "rps":
-            plt.plot(xs, [p.rps for p in points], label="rps", color=BLUE)
-            plt.plot(
-                xs, [p.errors / p.span if p.span else 0.0 for p in points], label="err/s", color=RED
-            )
+        lines: list[list[float]] = []
+        if self.kind == "load":
+            lines = [
+                [p.rps for p in points],
+                [p.errors / p.span if p.span else 0.0 for p in points],
+            ]
+            unit = "/s"
         else:
-            plt.plot(xs, [p.p50 for p in points], label="p50", color=GREEN)
-            plt.plot(xs, [p.p95 for p in points], label="p95", color=ORANGE)
-            plt.plot(xs, [p.p99 for p in points], label="p99", color=RED)
+            lines = [[p.p50 for p in points], [p.p95 for p in points], [p.p99 for p in points]]
+            unit = "ms"
+        for values, (_, color, _) in zip(lines, SERIES[self.kind], strict=False):
+            plt.plot(xs, values, color=color)
+        rows = max(self.size.height - 2, 2)  # the plot's rows, less the x axis and labels
+        yticks = nice_ticks(max(max(v) for v in lines), most=max(min(rows // 2, 4), 2))
+        plt.yticks(yticks, [number_label(v, unit) for v in yticks])
+        plt.ylim(0, yticks[-1])
+        xticks = time_ticks(xs[0], xs[-1], most=max(self.size.width // 16, 2))
+        plt.xticks(xticks, [time_label(t) for t in xticks])
+        plt.xlim(xs[0], xs[-1])
+        if self.kind == "load":
+            _, load = load_series(points, snap.model)
+            plt.plot(xs, load, color=PURPLE, yside="right")
+            right = nice_ticks(max(load), most=max(min(rows // 2, 4), 2))
+            suffix = "/s" if snap.model == "open" else ""
+            plt.yticks(right, [number_label(v, suffix) for v in right], yside="right")
+            plt.ylim(0, right[-1], yside="right")
+            for event in snap.control_log:
+                if xs[0] <= event.offset <= xs[-1] and event.command in ("users", "rate"):
+                    plt.vline(event.offset, CHANGE_COLOR)

@@ -1,12 +1,22 @@
-"""The status header: target, state, elapsed, load (target and actual), thresholds, warnings."""
+"""The status header: state, time, load, results, the load shape, thresholds, warnings.
+
+Laid out by priority for the width it has: each line is a list of parts, each with a
+priority and, for some, a shorter form. When a line is too long the least important part
+gets its short form, then goes; so at 80 columns the state, elapsed / duration, load, RPS,
+p95, errors and the preset or stage always show, and the profile's name and target give way
+first.
+"""
 
 from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 from rich.text import Text
 from textual.widgets import Static
 
 from stressdeck.engine.snapshot import IDLE, PAUSED, RUNNING, STOPPED, STOPPING, Snapshot
-from stressdeck.ui.format import clock, ms, percent, rate, safe
+from stressdeck.ui.format import clock, count, ms, percent, rate, safe
 
 STATE_STYLES = {
     IDLE: "bold white on grey37",
@@ -15,6 +25,66 @@ STATE_STYLES = {
     STOPPING: "bold black on dark_orange",
     STOPPED: "bold white on blue",
 }
+GAP = "  "
+WIDTH = 78  # an 80-column terminal less the header's padding, until the widget knows better
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """What the header needs besides the snapshot: the plan's side of the story."""
+
+    name: str
+    duration: float | None = None
+    next_load: str = ""  # the next run's load, when it differs from what is shown
+    insecure: bool = False
+    preset: str | None = None
+    stages: int = 0
+    requests: int | None = None  # a request budget instead of a duration
+    not_answering: str | None = None  # why the target looks dead (see ui.answering)
+
+
+@dataclass(frozen=True)
+class Part:
+    """A piece of a header line; lower ``priority`` is kept longer. ``short`` replaces the
+    text before the part is dropped; ``cut`` parts are shortened to fit instead."""
+
+    text: Text
+    priority: int
+    short: Text | None = None
+    cut: bool = False
+
+
+def fit(parts: Sequence[Part], width: int) -> Text:
+    """The parts that fit in ``width`` cells, in their order, least important going first."""
+    texts = {i: part.text for i, part in enumerate(parts)}
+
+    def length() -> int:
+        return sum(t.cell_len for t in texts.values()) + len(GAP) * max(len(texts) - 1, 0)
+
+    by_priority = sorted(range(len(parts)), key=lambda i: -parts[i].priority)
+    for index in by_priority:  # first the short forms, least important first
+        if length() <= width:
+            break
+        short = parts[index].short
+        if short is not None:
+            texts[index] = short
+    for index in by_priority:  # then cut what may be cut, or drop
+        over = length() - width
+        if over <= 0:
+            break
+        text = texts[index]
+        if parts[index].cut and text.cell_len - over >= 12:
+            text = text.copy()
+            text.truncate(text.cell_len - over, overflow="ellipsis")
+            texts[index] = text
+        else:
+            del texts[index]
+    line = Text()
+    for n, index in enumerate(sorted(texts)):
+        if n:
+            line.append(GAP)
+        line.append_text(texts[index])
+    return line
 
 
 def actual_rps(snap: Snapshot) -> float:
@@ -57,83 +127,166 @@ def warnings(snap: Snapshot, insecure: bool = False) -> list[Text]:
     return parts
 
 
-def header_text(
-    snap: Snapshot, name: str, duration: float | None, next_load: str = "", insecure: bool = False
-) -> Text:
-    """Three lines: who and where; the load; thresholds. Then one line per warning (a
-    saturated generator, TLS checks off), so none is cut off the end of another line."""
-    line1 = Text.assemble(
-        (f" {snap.state.upper()} ", STATE_STYLES.get(snap.state, "bold")),
-        " ",
-        safe(name, "bold", limit=40),
-        " → ",
-        safe(snap.target, "cyan", limit=60),
-    )
-    total = f" / {clock(duration)}" if duration else ""
-    line1.append(f"  {clock(snap.elapsed)}{total}")
+def time_part(snap: Snapshot, info: RunInfo) -> Part:
+    """Elapsed on the run's clock, against the duration or the request budget."""
+    if info.requests is not None:
+        done = snap.total.requests + snap.total.skipped
+        return Part(Text(f"{clock(snap.elapsed)}  {count(done)}/{count(info.requests)} req"), 0)
+    total = f" / {clock(info.duration)}" if info.duration else ""
+    return Part(Text(f"{clock(snap.elapsed)}{total}"), 0)
 
-    line2 = Text(f"{snap.model}  ")
+
+def shape_part(snap: Snapshot, info: RunInfo) -> Part | None:
+    """The load shape: the preset and its stage, stages, or manual after a live change."""
+    stage = ""
+    if snap.stage is not None and info.stages:
+        stage = f"stage {snap.stage + 1}/{info.stages}"
+    elif snap.stage is not None:
+        stage = f"stage {snap.stage + 1}"
+    if info.preset:
+        label = f"{info.preset} preset" + (f" {stage}" if stage else "")
+        manual = " (manual)" if snap.manual else ""
+        return Part(Text(label + manual, "bold magenta"), 1, short=Text(info.preset, "magenta"))
+    if stage:
+        return Part(Text(stage, "magenta"), 1)
+    if snap.manual:
+        return Part(Text("manual", "italic"), 3)
+    return None
+
+
+def load_parts(snap: Snapshot) -> list[Part]:
+    rps = rate(actual_rps(snap))
     if snap.model == "open":
-        line2.append(f"rate {rate(snap.rate)}/s", "bold")
-        line2.append(f" (actual {rate(actual_rps(snap))}/s)")
+        parts = [
+            Part(Text.assemble(("rate ", ""), (f"{rate(snap.rate)}/s", "bold")), 0),
+            Part(Text(f"actual {rps}/s"), 0, short=Text(f"{rps} rps")),
+        ]
         if snap.total.dropped:
-            line2.append(f"  dropped {snap.total.dropped}", "bold red")
+            parts.append(Part(Text(f"dropped {count(snap.total.dropped)}", "bold red"), 1))
     else:
-        line2.append(f"users {snap.users}", "bold")
-        line2.append(f" (active {snap.active_users})  {rate(actual_rps(snap))} rps")
-    line2.append(f"  in flight {snap.in_flight}")
+        parts = [
+            Part(
+                Text.assemble(
+                    ("users ", ""), (str(snap.users), "bold"), f" ({snap.active_users} active)"
+                ),
+                0,
+                short=Text.assemble(("users ", ""), (str(snap.users), "bold")),
+            ),
+            Part(Text(f"{rps} rps"), 0),
+        ]
+    return parts
+
+
+def results_parts(snap: Snapshot) -> list[Part]:
     latency = snap.total.latency_ms
-    line2.append(f"  p95 {ms(latency.p95)}  err {percent(snap.total.error_rate)}")
-    if snap.stage is not None:
-        line2.append(f"  stage {snap.stage + 1}")
-    elif snap.manual:
-        line2.append("  manual", "italic")
+    errors = snap.total.error_rate
+    error_style = "bold red" if errors >= 0.01 else "yellow" if errors else ""
+    return [
+        Part(Text(f"p95 {ms(latency.p95)}"), 0),
+        Part(Text(f"err {percent(errors)}", error_style), 0),
+        Part(
+            Text(f"in flight {snap.in_flight}", "dim"), 4, short=Text(f"⇄{snap.in_flight}", "dim")
+        ),
+    ]
 
-    line3 = threshold_text(snap)
+
+def header_text(snap: Snapshot, info: RunInfo, width: int = WIDTH) -> Text:
+    """Three lines fitted to ``width`` (who, where and when; the load and its results; the
+    verdicts), then one line per warning, so none is cut off the end of another."""
+    state = Text(f" {snap.state.upper()} ", STATE_STYLES.get(snap.state, "bold"))
+    line1: list[Part] = [Part(state, 0), time_part(snap, info)]
+    if snap.state == PAUSED:
+        line1.append(Part(Text(f"paused {clock(snap.paused_for)}", "bold yellow"), 0))
+    elif snap.paused_seconds >= 1:
+        line1.append(Part(Text(f"(paused {clock(snap.paused_seconds)})", "dim"), 5))
+    line1.append(Part(Text(snap.model, "dim"), 6))
+    where = Text.assemble(
+        safe(info.name, "bold", limit=60), " → ", safe(snap.target, "cyan", limit=80)
+    )
+    line1.append(Part(where, 8, cut=True))
+
+    line2: list[Part] = [*load_parts(snap), *results_parts(snap)]
+    shape = shape_part(snap, info)
+    if shape is not None:
+        line2.append(shape)
+
+    line3: list[Part] = []
+    if info.not_answering:
+        alert = Text(f"⚠ target not answering: {info.not_answering}", "bold white on red")
+        line3.append(Part(alert, 0, cut=True))
+    line3.append(threshold_part(snap))
     if snap.state == STOPPED and snap.stop_reason:
-        line3.append("  ")
-        line3.append_text(safe(snap.stop_reason, "italic", limit=60))
-    if next_load:
-        line3.append("  next run: " + next_load, "dim")
-    return Text("\n").join([line1, line2, line3, *warnings(snap, insecure)])
+        line3.append(Part(safe(snap.stop_reason, "italic", limit=60), 2, cut=True))
+    if info.next_load:
+        line3.append(
+            Part(
+                Text("next run: " + info.next_load, "dim"),
+                1,
+                short=Text("next: " + info.next_load, "dim"),
+                cut=True,
+            )
+        )
+    lines = [fit(line1, width), fit(line2, width), fit(line3, width)]
+    return Text("\n").join([*lines, *warnings(snap, info.insecure)])
 
 
-def threshold_text(snap: Snapshot) -> Text:
+def threshold_part(snap: Snapshot) -> Part:
     if not snap.thresholds:
-        return Text("thresholds: none", style="dim")
+        return Part(Text("thresholds: none", style="dim"), 6)
     # Nothing measured yet is pending while the run goes; at its end it failed (no data).
     if all(t.value is None and t.ok for t in snap.thresholds):
         text = Text("thresholds: ", style="dim")
         text.append_text(safe(", ".join(t.expr for t in snap.thresholds), "dim", limit=60))
-        return text
+        return Part(text, 5, short=Text(f"{len(snap.thresholds)} thresholds", "dim"), cut=True)
     failed = [t for t in snap.thresholds if not t.ok]
+    n = len(snap.thresholds)
     if not failed:
         passed = [t for t in snap.thresholds if t.value is not None]
-        waiting = len(snap.thresholds) - len(passed)
-        return Text(
-            f"✔ thresholds {len(passed)}/{len(snap.thresholds)} pass"
-            + (f", {waiting} no data yet" if waiting else ""),
-            style="bold green",
+        waiting = n - len(passed)
+        return Part(
+            Text(
+                f"✔ thresholds {len(passed)}/{n} pass"
+                + (f", {waiting} no data yet" if waiting else ""),
+                style="bold green",
+            ),
+            3,
+            short=Text(f"✔ {len(passed)}/{n}", "bold green"),
         )
-    text = Text(f"✘ {len(failed)}/{len(snap.thresholds)} thresholds fail: ", style="bold red")
+    text = Text(f"✘ {len(failed)}/{n} thresholds fail: ", style="bold red")
     first = failed[0]
     text.append_text(
         safe(first.expr + (f" ({first.endpoint})" if first.endpoint else ""), "red", limit=50)
     )
     if first.value is None:
         text.append(" (no data)", "red")
-    return text
+    return Part(text, 1, short=Text(f"✘ {len(failed)}/{n} fail", "bold red"), cut=True)
+
+
+def threshold_text(snap: Snapshot) -> Text:
+    """The thresholds' verdict in full (the log and tests read it)."""
+    return threshold_part(snap).text
 
 
 class StatusHeader(Static):
-    """Pushed a snapshot and the plan's name; renders three no-wrap lines, plus one per warning."""
+    """Pushed a snapshot and the run's info; renders three no-wrap lines, plus one per
+    warning, laid out for the width it has (again on a resize)."""
 
-    def show(
-        self,
-        snap: Snapshot,
-        name: str,
-        duration: float | None,
-        next_load: str = "",
-        insecure: bool = False,
-    ) -> None:
-        self.update(header_text(snap, name, duration, next_load, insecure))
+    def __init__(self, **kwargs: object) -> None:
+        super().__init__(**kwargs)  # type: ignore[arg-type]
+        self._last: tuple[Snapshot, RunInfo] | None = None
+        self._drawn: Text | None = None
+
+    def show(self, snap: Snapshot, info: RunInfo) -> None:
+        self._last = (snap, info)
+        self._redraw()
+
+    def on_resize(self) -> None:
+        self._redraw()
+
+    def _redraw(self) -> None:
+        if self._last is None:
+            return
+        text = header_text(*self._last, width=self.content_size.width or WIDTH)
+        if self._drawn is None or text != self._drawn:  # an unchanged header costs no frame
+            self._drawn = text
+            self.update(text)

@@ -118,9 +118,20 @@ class HostPane(Static):
         self._health_line = generator_text(self._health).plain
         self.placeholder = placeholder  # until the first sample; a saved session has none
 
-    def show_host(self, sample: HostSample | None, history: Sequence[HostSample]) -> None:
+    def show_host(
+        self, sample: HostSample | None, history: Sequence[HostSample], draw: bool = True
+    ) -> None:
+        """Keep a sample; draw it now only if the pane can be seen (``draw``)."""
         self._sample, self._history = sample, tuple(history)
-        self._redraw()
+        self._stale = not draw
+        if draw:
+            self._redraw()
+
+    def redraw_if_stale(self) -> None:
+        """Draw the samples that came while the pane was hidden."""
+        if getattr(self, "_stale", False):
+            self._stale = False
+            self._redraw()
 
     def show_health(self, health: GeneratorHealth, nodes: Sequence[NodeHealth] = ()) -> None:
         # The whole-run peaks change every tick without changing what the pane says: compare

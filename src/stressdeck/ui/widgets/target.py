@@ -14,11 +14,22 @@ from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import Static
 
-from stressdeck.core.text import printable
 from stressdeck.engine.snapshot import Snapshot
 from stressdeck.target.metrics import MetricsSnapshot, SeriesHistory
 from stressdeck.ui.format import ms, rate, safe, size
-from stressdeck.ui.widgets.charts import BLUE, GREEN, MAX_POINTS, ORANGE, PURPLE, RED, Chart
+from stressdeck.ui.widgets.charts import (
+    BLUE,
+    GREEN,
+    MAX_POINTS,
+    ORANGE,
+    PURPLE,
+    RED,
+    Chart,
+    nice_ticks,
+    number_label,
+    time_label,
+    time_ticks,
+)
 
 SERIES_COLORS = (ORANGE, GREEN, PURPLE)
 MAX_CHARTED = len(SERIES_COLORS)  # more lines than this on a few rows is only noise
@@ -134,7 +145,8 @@ class TargetChart(Chart):
     def _draw(self, snap: Snapshot, metrics: MetricsSnapshot | None) -> None:
         plt = self.plt
         plt.clear_figure()
-        plt.title("our requests/s (left) and target series (right)")
+        # No legend inside the plot: the series' colours are on the status lines above.
+        plt.title("blue: our requests/s (left); series ━ as above (right); x: failed scrape")
         points = snap.timeline[-MAX_POINTS:]
         series = charted_series(metrics)
         charted = [
@@ -144,22 +156,36 @@ class TargetChart(Chart):
         self.empty = metrics is None or not (points or any(xy for _, xy in charted))
         if self.empty:
             return
+        rows = max(self.size.height - 3, 2)
+        most = max(min(rows // 2, 4), 2)
+        times: list[float] = []
         if points:
-            plt.plot([p.t for p in points], [p.rps for p in points], label="rps", color=BLUE)
-        for (history, xy), color in zip(charted, SERIES_COLORS, strict=False):
+            rps = [p.rps for p in points]
+            plt.plot([p.t for p in points], rps, color=BLUE)
+            left = nice_ticks(max(rps), most=most)
+            plt.yticks(left, [number_label(v, "/s") for v in left])
+            plt.ylim(0, left[-1])
+            times += [points[0].t, points[-1].t]
+        right_top = 0.0
+        for (_, xy), color in zip(charted, SERIES_COLORS, strict=False):
             if xy:
-                # plotext draws a label as is: no escapes, and a bounded length.
-                plt.plot(
-                    [t for t, _ in xy],
-                    [v for _, v in xy],
-                    yside="right",
-                    color=color,
-                    label=printable(history.spec, 24),
-                )
+                plt.plot([t for t, _ in xy], [v for _, v in xy], yside="right", color=color)
+                right_top = max(right_top, max(v for _, v in xy))
+                times += [xy[0][0], xy[-1][0]]
+        if right_top > 0 and series:
+            right = nice_ticks(right_top, most=most)
+            unit = series[0].unit
+            labels = [metric_value(v, unit) if v else "0" for v in right]
+            plt.yticks(right, labels, yside="right")
+            plt.ylim(0, right[-1], yside="right")
         assert metrics is not None
         failed = [p.t for p in metrics.scrape_points[-MAX_POINTS:] if not p.ok]
         if failed:
-            plt.scatter(failed, [0.0] * len(failed), marker="x", color=RED, label="scrape failed")
+            plt.scatter(failed, [0.0] * len(failed), marker="x", color=RED)
+            times += [failed[0], failed[-1]]
+        if times:
+            xticks = time_ticks(min(times), max(times), most=max(self.size.width // 16, 2))
+            plt.xticks(xticks, [time_label(t) for t in xticks])
 
 
 class TargetPane(Vertical):
