@@ -40,7 +40,7 @@ def verdict(first: _Mark, last: _Mark, in_flight: int, span: float) -> str | Non
     reason = max(messages, key=lambda k: messages[k]) if any(messages.values()) else ""
     if not reason:
         reason = max(NO_ANSWER, key=lambda kind: failed.get(kind, 0))
-    return f"every request of the last {span:.0f} s failed: {reason}"
+    return f"{reason} (every request for {span:.0f} s)"
 
 
 class AnsweringWatch:

@@ -221,7 +221,7 @@ def header_text(snap: Snapshot, info: RunInfo, width: int = WIDTH) -> Text:
         line3.append(
             Part(
                 Text("next run: " + info.next_load, "dim"),
-                1,
+                2,
                 short=Text("next: " + info.next_load, "dim"),
                 cut=True,
             )
