@@ -228,7 +228,7 @@ class DashboardScreen(Screen[None]):
         self.query_one(Tabs).active = pane
 
     def on_tabs_tab_activated(self, event: Tabs.TabActivated) -> None:
-        active = event.tab.id if event.tab is not None else "overview"
+        active = (event.tab.id if event.tab is not None else None) or "overview"
         self.active_pane = active
         for pane, _ in PANES:
             self.query_one(f"#pane-{pane}").set_class(pane == active, "-active")

@@ -281,8 +281,10 @@ class TimelineChart(Chart):
             plt.plot(xs, load, color=PURPLE, yside="right")
             right = nice_ticks(max(load), most=max(min(rows // 2, 4), 2))
             suffix = "/s" if snap.model == "open" else ""
-            plt.yticks(right, [number_label(v, suffix) for v in right], yside="right")
-            plt.ylim(0, right[-1], yside="right")
+            plt.yticks(
+                right, [number_label(v, suffix) for v in right], yside=2
+            )  # plotext: 2 is the right axis
+            plt.ylim(0, right[-1], yside=2)  # plotext: 2 is the right axis
             for event in snap.control_log:
                 if xs[0] <= event.offset <= xs[-1] and event.command in ("users", "rate"):
                     plt.vline(event.offset, CHANGE_COLOR)

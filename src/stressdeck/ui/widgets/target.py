@@ -176,8 +176,8 @@ class TargetChart(Chart):
             right = nice_ticks(right_top, most=most)
             unit = series[0].unit
             labels = [metric_value(v, unit) if v else "0" for v in right]
-            plt.yticks(right, labels, yside="right")
-            plt.ylim(0, right[-1], yside="right")
+            plt.yticks(right, labels, yside=2)  # plotext: 2 is the right axis
+            plt.ylim(0, right[-1], yside=2)  # plotext: 2 is the right axis
         assert metrics is not None
         failed = [p.t for p in metrics.scrape_points[-MAX_POINTS:] if not p.ok]
         if failed:
