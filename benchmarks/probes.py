@@ -269,11 +269,12 @@ async def api_run(args: argparse.Namespace) -> dict[str, Any]:
 
 async def console_run(args: argparse.Namespace) -> dict[str, Any]:
     try:
+        from stressdeck.engine.overrides import Overrides
         from stressdeck.ui.app import StressDeckApp
         from stressdeck.ui.planning import PlanSource
     except ImportError as exc:
         return {"error": f"console not available ({exc})"}
-    source = PlanSource(make_profile(args.url, args.c), {"users": args.c, "duration": args.d})
+    source = PlanSource(make_profile(args.url, args.c), Overrides(users=args.c, duration=args.d))
     app = StressDeckApp(source)
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.pause()

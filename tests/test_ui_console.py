@@ -9,16 +9,20 @@ from pathlib import Path
 
 import pytest
 from test_ui_support import FixedMonitor, screen_text, wait_for, write_profile
+from textual import events
 from textual.command import CommandPalette
 from textual.widgets import Input
 
+from stressdeck.cli.console import replay_app
 from stressdeck.engine.snapshot import PAUSED, RUNNING, STOPPED
+from stressdeck.sessions.session import load_session
 from stressdeck.ui.app import StressDeckApp
 from stressdeck.ui.keys import CONTROLS, PANE_TITLES
 from stressdeck.ui.planning import PlanSource
 from stressdeck.ui.screens.dashboard import DashboardScreen
-from stressdeck.ui.screens.dialogs import NumberScreen, parse_number
+from stressdeck.ui.screens.dialogs import MetricsScreen, NumberScreen, SaveScreen, parse_number
 from stressdeck.ui.screens.help import HelpScreen
+from stressdeck.ui.screens.picker import PickerScreen
 
 SIZE = (80, 24)
 
@@ -205,3 +209,86 @@ def test_parse_number_reads_what_people_type(text: str, whole: bool, expected: f
 def test_parse_number_refuses_with_a_reason(text: str, whole: bool, why: str) -> None:
     with pytest.raises(ValueError, match=why):
         parse_number(text, whole, 0.1)
+
+
+async def test_a_replay_in_the_console_saved_with_ctrl_s_says_what_it_replayed(
+    profile: Path, tmp_path: Path
+) -> None:
+    app = console(profile, tmp_path)
+    original = tmp_path / "sessions" / "original.toml"
+    async with app.run_test(size=SIZE) as pilot:
+        await start(app, pilot)
+        await stop(app, pilot)
+        assert await app.save_session(original) == original
+    replayed = replay_app(str(original))
+    again = tmp_path / "again.toml"
+    async with replayed.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: replayed.controller.handle is not None)
+        await wait_for(pilot, lambda: replayed.controller.handle.state == STOPPED, timeout=10)
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: isinstance(replayed.screen, SaveScreen))
+        replayed.screen.query_one(Input).value = str(again)
+        await pilot.press("enter")
+        await wait_for(pilot, again.exists)
+    assert load_session(again).replay_of == str(original)
+
+
+async def test_ctrl_c_says_how_to_quit_in_plain_words(profile: Path, tmp_path: Path) -> None:
+    app = console(profile, tmp_path)
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        await wait_for(pilot, lambda: app.renders > 0)
+        await pilot.press("ctrl+c")
+        await wait_for(pilot, lambda: "ctrl+c does not quit here" in screen_text(app))
+        assert "[b]" not in screen_text(app)
+
+
+async def test_m_shows_the_series_the_profile_already_follows(target, tmp_path: Path) -> None:
+    extra = 'metrics_url = "/metrics"\nmetrics = ["http_requests_total"]\n'
+    path = write_profile(tmp_path, target.url, extra=extra)
+    app = console(path, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: app.renders > 0)
+        await pilot.press("m")
+        await wait_for(pilot, lambda: isinstance(app.screen, MetricsScreen))
+        series = app.screen.query_one("#metrics-series", Input).value
+        assert series == "http_requests_total"
+        assert app.screen.query_one("#metrics-url", Input).value.endswith("/metrics")
+
+
+def picker_app(tmp_path: Path, target_url: str) -> StressDeckApp:
+    """The console from `stressdeck` with no profile: the picker over a profiles dir."""
+    profiles = tmp_path / "profiles"
+    profiles.mkdir()
+    write_profile(profiles, target_url)
+    return StressDeckApp(
+        profiles_dir=profiles, sessions_dir=tmp_path / "sessions", monitor=FixedMonitor()
+    )
+
+
+async def test_a_url_typed_into_the_picker_from_launch_opens(target, tmp_path: Path) -> None:
+    app = picker_app(tmp_path, target.url)
+    url = f"{target.url}/ok?q=quick"  # a "q" in the list must not quit
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, PickerScreen))
+        await pilot.press(*url)
+        assert app.screen.query_one("#adhoc-url", Input).value == url
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, DashboardScreen))
+        assert app.controller.plan.requests[0].url == url
+        await wait_for(pilot, lambda: "GET" in screen_text(app).splitlines()[0])
+
+
+async def test_a_curl_command_pasted_anywhere_in_the_picker_opens(target, tmp_path: Path) -> None:
+    app = picker_app(tmp_path, target.url)
+    command = f"curl -X POST {target.url}/ok \\\n  -H 'X-Test: 1' \\\n  -d 'x'"
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, PickerScreen))
+        assert not isinstance(app.focused, Input)  # the list has the focus at launch
+        app.focused.post_message(events.Paste(command))
+        await wait_for(
+            pilot, lambda: app.screen.query_one("#curl-command", Input).value.startswith("curl")
+        )
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, DashboardScreen))
+        spec = app.controller.plan.requests[0]
+        assert (spec.method, spec.url) == ("POST", f"{target.url}/ok")

@@ -10,6 +10,7 @@ live ones; ``view`` opens a saved session's final figures read-only.
 from __future__ import annotations
 
 import argparse
+import io
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -17,9 +18,16 @@ from functools import partial
 from importlib import resources
 from pathlib import Path
 
-from stressdeck.cli.options import add_load_options, metrics_server_from, worker_placement
+from stressdeck.cli.options import (
+    add_load_options,
+    add_url_options,
+    metrics_server_from,
+    profile_from_args,
+    worker_placement,
+)
 from stressdeck.core.errors import InputError
 from stressdeck.core.exits import EXIT_FAILED, EXIT_OK, EXIT_USAGE
+from stressdeck.core.files import WriteError, write_atomic
 from stressdeck.core.redact import redacted_fields
 from stressdeck.core.text import printable
 from stressdeck.engine.cluster import RayPlacement
@@ -30,6 +38,7 @@ from stressdeck.engine.snapshot import Snapshot
 from stressdeck.sessions.autosave import keep_session
 from stressdeck.sessions.replay import replay_events, replay_inputs, steer, stop_offset
 from stressdeck.sessions.session import Session, load_session, snapshot_from_session
+from stressdeck.sessions.summary import write_json
 from stressdeck.target.demo import DemoServerThread
 from stressdeck.target.monitor import check_pid
 from stressdeck.ui.app import StressDeckApp
@@ -49,8 +58,14 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=f"keys in the console:\n{keys}\n  1-6: Overview, Endpoints, Charts, Host, Log, Target; ctrl+p: command palette",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("profile", nargs="?", help='a profile file (.toml or .json), or "demo"')
+    parser.add_argument(
+        "profile",
+        nargs="?",
+        metavar="PROFILE|URL",
+        help='a profile file (.toml or .json), a URL to test at once, or "demo"',
+    )
     add_load_options(parser)
+    add_url_options(parser)
     parser.add_argument(
         "--target-pid",
         type=int,
@@ -185,6 +200,7 @@ def replay_app(
         notes=[*notes, *placement_notes],
         processes=processes,
         i_know=i_know,
+        replay_of=session_path,
         worker_factory=worker_factory or ProcessWorker,
     )
 
@@ -210,6 +226,19 @@ def replay(args: argparse.Namespace, session: Session) -> int:
         print(f"error: {printable(exc.line())}", file=sys.stderr)
         return EXIT_USAGE
     controller = app.controller
+    if (
+        getattr(args, "json_file", None)
+        and controller is not None
+        and controller.handle is not None
+        and controller.run_plan is not None
+    ):
+        buffer = io.StringIO()
+        write_json(controller.handle.latest, buffer, controller.run_plan.name)
+        try:
+            write_atomic(args.json_file, buffer.getvalue())
+        except WriteError as exc:
+            print(f"error: {printable(exc)}", file=sys.stderr)
+            return EXIT_FAILED
     if (
         args.save
         and controller is not None
@@ -253,11 +282,13 @@ def console_app(
     """The console for parsed options, not yet running; raises InputError. ``processes``
     and ``worker_factory`` come from ``--cluster`` (None: worker processes here)."""
 
-    source = (
-        PlanSource.from_file(profile, overrides, args.max_duration, i_know=args.i_know)
-        if profile
-        else None
-    )
+    source = None
+    if profile:
+        # A URL or a profile file, with the same checks as `stressdeck run` gives them.
+        source = PlanSource(
+            profile_from_args(args, profile), overrides, args.max_duration, i_know=args.i_know
+        )
+        source.build()
     baseline, baseline_title = load_baseline(args.baseline) if args.baseline else (None, "")
     notes = (
         [f"baseline {baseline_title}: its figures are the dim ↳ rows in Endpoints (2)"]

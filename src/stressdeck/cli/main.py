@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import difflib
 import os
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 from stressdeck import __version__
 from stressdeck.cli.options import (
@@ -15,6 +17,7 @@ from stressdeck.cli.options import (
     add_processes_option,
     add_save_options,
     add_serve_metrics_option,
+    add_url_options,
 )
 from stressdeck.cli.run import cmd_run
 from stressdeck.cli.sessions import cmd_compare, cmd_replay, cmd_report
@@ -32,16 +35,38 @@ from stressdeck.profiles.presets import PRESET_HELP
 CONSOLE_COMMANDS = ("demo", "console", "view")  # parsed by the console's own parser
 
 
+CONSOLE_HELP = """the console (keyboard, 80x24 and up; ? in it lists every key):
+  stressdeck                        pick a profile under profiles/, type a URL or paste curl
+  stressdeck PROFILE|URL [options]  open one (`stressdeck PROFILE --help`: its options)
+  stressdeck demo                   the built-in demo target and its profile
+  stressdeck view SESSION           a saved run, read-only
+
+examples:
+  stressdeck http://127.0.0.1:8080/health --users 20 --duration 1m
+  stressdeck run http://127.0.0.1:8080/items -X POST -H "Content-Type: application/json" -d '{}'
+  stressdeck run profiles/demo-mix.toml --json results.json --save sessions/base.toml"""
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="stressdeck", description="Load and stress test HTTP backends."
+        prog="stressdeck",
+        description="Load and stress test HTTP backends: a console to watch and steer a run, "
+        "and the same engine headless for CI.",
+        epilog=CONSOLE_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"stressdeck {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    run = sub.add_parser("run", help="run a profile headless and print a summary")
-    run.add_argument("profile", help="a profile file (.toml or .json)")
+    run = sub.add_parser(
+        "run",
+        help="run a profile (or one URL) headless and print a summary",
+        description="Run a profile, or one URL, headless: a progress line a second, then a "
+        "summary; exit 3 when a threshold failed.",
+    )
+    run.add_argument("profile", metavar="PROFILE|URL", help="a profile file, or a URL")
     add_load_options(run)
+    add_url_options(run)
     run.add_argument("--json", dest="json_file", metavar="FILE", help="write the results as JSON")
     run.add_argument("--quiet", action="store_true", help="no progress lines, only the summary")
     add_save_options(run)
@@ -53,6 +78,9 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--base-url", help="send to this base URL instead of the saved one")
     replay.add_argument("--quiet", action="store_true", help="no progress lines, only the summary")
     replay.add_argument("--ui", action="store_true", help="replay in the console")
+    replay.add_argument(
+        "--json", dest="json_file", metavar="FILE", help="write the results as JSON"
+    )
     add_processes_option(replay)
     add_i_know_option(replay)
     add_serve_metrics_option(replay)
@@ -99,7 +127,29 @@ def build_parser() -> argparse.ArgumentParser:
     server.add_argument("--port", type=int, default=8765, help="port (0 picks a free one)")
 
     sub.add_parser("presets", help="list the named load presets")
+    # Listed for --help (they are parsed by the console's own parser, see _main).
+    sub.add_parser("demo", help="open the console on the built-in demo target", add_help=False)
+    sub.add_parser("view", help="open a saved session in the console, read-only", add_help=False)
     return parser
+
+
+def subcommand_parser(parser: argparse.ArgumentParser, name: str) -> argparse.ArgumentParser:
+    """The parser of one subcommand, to show its own usage with an error."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            return action.choices.get(name, parser)  # type: ignore[no-any-return]
+    return parser
+
+
+def mistyped_command(word: str) -> str | None:
+    """The command ``word`` was probably meant to be (``rnu`` → ``run``), or None when it
+    reads as a profile or a URL the console should open."""
+    if word.startswith("-") or "." in word or "/" in word or ":" in word:
+        return None
+    if Path(word).exists():
+        return None
+    close = difflib.get_close_matches(word, [*SUBCOMMANDS, *CONSOLE_COMMANDS], n=1, cutoff=0.6)
+    return close[0] if close else None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -115,13 +165,26 @@ def _main(argv: Sequence[str] | None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
     # The console has its own parser: `stressdeck`, `stressdeck PROFILE`, `stressdeck demo`,
     # `stressdeck view SESSION`.
+    if args_list and args_list[0] not in (*SUBCOMMANDS, *CONSOLE_COMMANDS):
+        meant = mistyped_command(args_list[0])
+        if meant is not None:
+            print(
+                f"error: unknown command {printable(args_list[0])!r}; did you mean {meant!r}? "
+                "(stressdeck --help lists them)",
+                file=sys.stderr,
+            )
+            return EXIT_USAGE
     if (
         not args_list
         or args_list[0] in CONSOLE_COMMANDS
         or (args_list[0] not in SUBCOMMANDS and not args_list[0].startswith("-"))
     ):
         return _console(args_list)
-    args = build_parser().parse_args(args_list)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(args_list)
+    if extra:
+        # The subcommand's own usage, not the top level's: it names the options that exist.
+        subcommand_parser(parser, args.command).error("unrecognized arguments: " + " ".join(extra))
     handler = COMMANDS.get(args.command)
     if handler is None:
         build_parser().print_help()

@@ -20,8 +20,9 @@ from stressdeck.engine.plan import DEFAULT_CONNECTIONS, DEFAULT_MAX_DURATION, MA
 from stressdeck.engine.processes import resolve_processes
 from stressdeck.engine.runner import WorkerFactory
 from stressdeck.engine.serve_metrics import MetricsServer, parse_listen
+from stressdeck.profiles.adhoc import looks_like_url, url_profile
 from stressdeck.profiles.presets import PRESETS
-from stressdeck.profiles.profile import SUFFIXES, load_profile
+from stressdeck.profiles.profile import SUFFIXES, Profile, load_profile
 
 
 def add_processes_option(parser: argparse.ArgumentParser) -> None:
@@ -148,9 +149,40 @@ def add_save_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_url_options(parser: argparse.ArgumentParser) -> None:
+    """For a URL given instead of a profile: the request, as curl's options say it."""
+    group = parser.add_argument_group("a URL instead of a profile (as curl takes them)")
+    group.add_argument("-X", "--method", default="GET", help="HTTP method (default GET)")
+    group.add_argument(
+        "-H",
+        "--header",
+        dest="headers",
+        action="append",
+        default=[],
+        metavar='"NAME: VALUE"',
+        help="a request header; repeatable",
+    )
+    group.add_argument("-d", "--body", "--data", dest="body", help="the request body")
+
+
+def profile_from_args(args: argparse.Namespace, profile: str) -> Profile:
+    """The profile file, or a one-endpoint profile when ``profile`` is a URL; raises InputError."""
+    if looks_like_url(profile):
+        return url_profile(
+            profile,
+            getattr(args, "method", "GET"),
+            getattr(args, "headers", ()),
+            getattr(args, "body", None),
+        )
+    given = [f for f in ("headers", "body") if getattr(args, f, None)]
+    if given or getattr(args, "method", "GET").upper() != "GET":
+        raise InputError(profile, "", "--method, -H and --body go with a URL, not a profile")
+    return load_profile(profile)
+
+
 def plan_from_args(args: argparse.Namespace, profile_path: str) -> Plan:
     return build_plan(
-        load_profile(profile_path),
+        profile_from_args(args, profile_path),
         Overrides.from_args(args),
         max_duration=args.max_duration,
         i_know=args.i_know,

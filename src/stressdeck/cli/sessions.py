@@ -23,6 +23,7 @@ from stressdeck.sessions.compare import (
     Comparison,
     compare_sessions,
     comparison_dict,
+    load_differences,
     parse_tolerance,
 )
 from stressdeck.sessions.exports import write_csv, write_html, write_junit
@@ -118,8 +119,15 @@ def compare_text(
         f"new:  {_describe(*new)}",
         f"tolerance {comparison.tolerance:.0%}; latency changes under {comparison.latency_floor_ms:g} ms "
         "and error-rate rises under tolerance x max(base, 1%) are not counted",
-        "",
     ]
+    differences = load_differences(base[1], new[1])
+    if differences:
+        lines.append(
+            "warning: the runs had different loads ("
+            + ", ".join(differences)
+            + "): a change below may come from that, not from the backend"
+        )
+    lines.append("")
     rows: list[list[str]] = []
     notes = []
     for row in comparison.rows:

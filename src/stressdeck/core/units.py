@@ -48,3 +48,20 @@ def format_duration(seconds: float) -> str:
     if seconds >= 1 or seconds == 0:
         return f"{seconds:g}s"
     return f"{seconds * 1000:g}ms"
+
+
+def format_quantity(value: float, unit: str) -> str:
+    """A measured value in words a person reads at once: seconds as ms or s, bytes in kB,
+    MB, GB (decimal, as disks and dashboards count), rates per second; else 4 figures."""
+    if unit == "s":
+        if value == 0:
+            return "0 s"
+        return f"{value * 1000:.3g} ms" if abs(value) < 1 else f"{value:.3g} s"
+    if unit == "B":
+        for name, size in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+            if abs(value) >= size:
+                return f"{value / size:.3g} {name}"
+        return f"{value:.0f} B"
+    if unit == "/s":
+        return f"{value:.4g}/s"
+    return f"{value:.4g}{(' ' + unit) if unit else ''}"

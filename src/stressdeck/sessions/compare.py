@@ -221,3 +221,28 @@ def comparison_dict(
         ],
         "rows": rows,
     }
+
+
+def load_differences(base: Session, new: Session) -> list[str]:
+    """How the two runs' loads differ (users, rate, duration, processes...), one phrase each:
+    a difference in the figures may come from these rather than from the backend."""
+    a, b = base.plan.load, new.plan.load
+    pairs: list[tuple[str, object, object]] = [("model", a.model, b.model)]
+    if a.model == b.model == "open":
+        pairs.append(
+            ("rate", f"{a.rate:g}/s" if a.rate else "-", f"{b.rate:g}/s" if b.rate else "-")
+        )
+    else:
+        pairs.append(("users", a.users, b.users))
+    pairs += [
+        ("duration", _seconds(a.duration), _seconds(b.duration)),
+        ("requests", a.requests, b.requests),
+        ("preset", a.preset, b.preset),
+        ("stages", len(a.stages), len(b.stages)),
+        ("processes", base.results.generator.processes, new.results.generator.processes),
+    ]
+    return [f"{name} {x} → {y}" for name, x, y in pairs if x != y]
+
+
+def _seconds(value: float | None) -> str:
+    return "-" if value is None else f"{value:g} s"

@@ -16,7 +16,7 @@ from stressdeck.engine.snapshot import EndpointSummary
 from stressdeck.engine.stats import decode_histogram, log_buckets
 from stressdeck.profiles.checks import parse_check
 from stressdeck.sessions.session import Session
-from stressdeck.sessions.summary import SATURATED_WARNING_SECONDS
+from stressdeck.sessions.summary import SATURATED_WARNING_SECONDS, format_metric
 from stressdeck.sessions.svg import Marker, Series, bar_chart, line_chart, safe_text
 
 TIMELINE_COLUMNS = (
@@ -415,7 +415,7 @@ def write_html(session: Session, out: IO[str]) -> None:
         [
             r.expr,
             r.endpoint or "total",
-            "no data" if r.value is None else f"{r.value:g}",
+            "no data" if r.value is None else format_metric(r.metric, r.value),
             "pass" if r.ok else "FAIL",
         ]
         for r in results.thresholds

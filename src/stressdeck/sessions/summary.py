@@ -10,6 +10,7 @@ import json
 from typing import IO
 
 from stressdeck.core.text import printable
+from stressdeck.core.units import format_quantity
 from stressdeck.engine.results import Results
 from stressdeck.engine.snapshot import EndpointSummary, Snapshot, TimelinePoint
 from stressdeck.profiles.thresholds import RATE_METRICS
@@ -230,8 +231,9 @@ def target_metrics_text(snapshot: Snapshot) -> str:
         values = [v for v in series.values() if v is not None]
         if values:
             lines.append(
-                f"  {printable(series.spec, 60)}: last {values[-1]:.4g}{printable(series.unit)}, "
-                f"max {max(values):.4g}{printable(series.unit)}"
+                f"  {printable(series.spec, 60)}: last "
+                f"{printable(format_quantity(values[-1], series.unit))}, "
+                f"max {printable(format_quantity(max(values), series.unit))}"
             )
         else:
             lines.append(f"  {printable(series.spec, 60)}: no value")
@@ -241,7 +243,7 @@ def target_metrics_text(snapshot: Snapshot) -> str:
 def thresholds_text(snapshot: Snapshot) -> str:
     rows = []
     for r in snapshot.thresholds:
-        value = "no data" if r.value is None else _format_metric(r.metric, r.value)
+        value = "no data" if r.value is None else format_metric(r.metric, r.value)
         rows.append(
             [
                 printable(r.expr, 40),
@@ -253,7 +255,8 @@ def thresholds_text(snapshot: Snapshot) -> str:
     return format_table(["threshold", "scope", "measured", "result"], rows)
 
 
-def _format_metric(metric: str, value: float) -> str:
+def format_metric(metric: str, value: float) -> str:
+    """A threshold's measured value in its metric's unit."""
     if metric in RATE_METRICS:
         return f"{value:.2%}"
     if metric in ("rps",):

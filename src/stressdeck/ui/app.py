@@ -118,6 +118,7 @@ class StressDeckApp(App[int]):
         host_note: str = "",
         handle_signals: bool = False,
         metrics_server: MetricsServer | None = None,
+        replay_of: str | None = None,
     ) -> None:
         super().__init__()
         # --serve-metrics: follows each run from its start; the CLI closes it with the app.
@@ -152,6 +153,8 @@ class StressDeckApp(App[int]):
         # SIGTERM/SIGINT (e.g. `kill`): stop the run, autosave it, exit 130. Only for a
         # console that owns its process; a test's event loop is pytest's, not ours to take.
         self.handle_signals = handle_signals
+        # The session a replay (`replay --ui`) re-runs: its first run's saves say so.
+        self.replay_of = replay_of
         self.autosaved: Path | None = None
         self.autosave_error: str | None = None
         self.renders = 0  # snapshots rendered, for tests and the refresh-rate check
@@ -516,7 +519,8 @@ class StressDeckApp(App[int]):
             )  # build_plan's checks
 
         answer = await self.push_screen_wait(
-            MetricsScreen(plan.metrics_url or "", plan.overrides.metrics or (), check)
+            # What the next run follows now, from the profile or an earlier change.
+            MetricsScreen(plan.metrics_url or "", tuple(plan.metrics), check)
         )
         if answer is None:
             return
@@ -567,7 +571,12 @@ class StressDeckApp(App[int]):
         try:
             # Off the event loop: a long run's timeline and histograms take a moment to encode.
             written = await asyncio.to_thread(
-                save_session, path, controller.run_plan, snap, overwrite=overwrite
+                save_session,
+                path,
+                controller.run_plan,
+                snap,
+                overwrite=overwrite,
+                replay_of=self._replaying(),
             )
         except WriteError as exc:
             self.notify(printable(exc), title="not saved", severity="error", timeout=NOTIFY_SECONDS)
@@ -576,6 +585,18 @@ class StressDeckApp(App[int]):
         self.notify(f"saved {printable(written)}{note}", timeout=NOTIFY_SECONDS)
         self.log_event(f"session saved to {printable(written)}{note}")
         return written
+
+    def _replaying(self) -> str | None:
+        """The replayed session while the first run (the replay itself) is the one saved."""
+        return self.replay_of if self._runs <= 1 else None
+
+    def action_help_quit(self) -> None:
+        """ctrl+c: Textual's own note says "Press [b]q[/b]" with its markup shown raw under
+        our literal notify; say it in plain words, and that a run is stopped cleanly."""
+        self.notify(
+            "ctrl+c does not quit here: press q (asks first while a run is going) or ctrl+q",
+            title="Do you want to quit?",
+        )
 
     # -- quitting --------------------------------------------------------------------------
 
@@ -612,7 +633,7 @@ class StressDeckApp(App[int]):
             try:
                 path = autosave_path(str(self.sessions_dir))
                 self.autosaved = await asyncio.to_thread(
-                    save_session, path, controller.run_plan, snap
+                    save_session, path, controller.run_plan, snap, replay_of=self._replaying()
                 )
             except WriteError as exc:
                 self.autosave_error = str(exc)

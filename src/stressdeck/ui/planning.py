@@ -10,13 +10,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
-from stressdeck.core.errors import InputError
 from stressdeck.engine.overrides import NO_OVERRIDES, Overrides
 from stressdeck.engine.plan import DEFAULT_MAX_DURATION, DEFAULT_TICK, Plan, build_plan
 from stressdeck.engine.snapshot import IDLE, EndpointSummary, Snapshot
-from stressdeck.profiles.profile import METHODS, Profile, load_profile, parse_profile
+from stressdeck.profiles.adhoc import url_profile
+from stressdeck.profiles.profile import Profile, load_profile
 from stressdeck.profiles.thresholds import ThresholdResult
 
 
@@ -63,18 +62,7 @@ class PlanSource:
 
 def adhoc_profile(method: str, url: str) -> Profile:
     """A one-endpoint profile for a URL typed into the picker; raises InputError."""
-    method = method.strip().upper() or "GET"
-    url = url.strip()
-    if method not in METHODS:
-        raise InputError("ad-hoc", "method", "expected one of " + ", ".join(METHODS))
-    if not url:
-        raise InputError("ad-hoc", "url", "expected a URL like http://127.0.0.1:8080/health")
-    path = urlsplit(url).path or "/"
-    document = {
-        "name": f"ad-hoc {method} {url}",
-        "endpoints": [{"name": f"{method} {path}", "method": method, "url": url}],
-    }
-    return parse_profile(document, "ad-hoc")
+    return url_profile(url, method)
 
 
 def idle_snapshot(plan: Plan) -> Snapshot:

@@ -199,8 +199,12 @@ class PickerScreen(Screen[None]):
                         compact=True,
                         id="adhoc-method",
                     )
+                    # Not selected on focus: typing that starts in the list goes on here.
                     yield Input(
-                        placeholder="http://127.0.0.1:8080/health", compact=True, id="adhoc-url"
+                        placeholder="http://127.0.0.1:8080/health",
+                        compact=True,
+                        id="adhoc-url",
+                        select_on_focus=False,
                     )
                 with Horizontal(id="curl-row"):
                     yield Label("curl ")
@@ -208,6 +212,7 @@ class PickerScreen(Screen[None]):
                         placeholder=f"paste one; enter saves it in {self.profiles_dir}/",
                         compact=True,
                         id="curl-command",
+                        select_on_focus=False,
                     )
                 with Horizontal(id="pid-row"):
                     yield Label("watch PID ")
@@ -228,6 +233,34 @@ class PickerScreen(Screen[None]):
         profiles.focus()
         if self.entries:
             profiles.highlighted = 0
+
+    def on_key(self, event: events.Key) -> None:
+        """Typing anywhere but in a field starts a URL: the list's keys are arrows and enter,
+        and a letter (a "q" in a URL included) must not be lost or quit the app."""
+        if isinstance(self.focused, Input) or not event.is_printable or not event.character:
+            return
+        event.stop()
+        event.prevent_default()
+        url = self.query_one("#adhoc-url", Input)
+        url.focus()
+        url.insert_text_at_cursor(event.character)
+
+    def on_paste(self, event: events.Paste) -> None:
+        """A paste outside the fields (a terminal's bracketed paste): a curl command goes to
+        the curl field, anything else to the URL field, whatever had the focus."""
+        if isinstance(self.focused, Input):
+            return
+        event.stop()
+        event.prevent_default()
+        text = event.text.strip()
+        if text.startswith("curl ") or text.startswith("curl\t"):
+            field: Input = self.query_one("#curl-command", CommandInput)
+            field.focus()
+            field.post_message(events.Paste(event.text))
+        else:
+            field = self.query_one("#adhoc-url", Input)
+            field.focus()
+            field.insert_text_at_cursor(" ".join(text.split()))
 
     def on_option_list_option_highlighted(self, event: OptionList.OptionHighlighted) -> None:
         if event.option.id and event.option.id.isdigit():
@@ -250,6 +283,9 @@ class PickerScreen(Screen[None]):
             return
         if event.input.id == "curl-command":
             self._import_curl(event.value)
+            return
+        if event.input.id == "adhoc-url" and event.value.strip().startswith("curl "):
+            self._import_curl(event.value)  # a curl command typed where a URL goes
             return
         method = str(self.query_one("#adhoc-method", Select).value)
         try:

@@ -9,6 +9,7 @@ Textual renders, so a chart costs at most one build per refresh and nothing whil
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Sequence
 
 from rich.text import Text
@@ -26,7 +27,8 @@ BLUE, RED, GREEN, ORANGE, PURPLE = (
     (145, 30, 180),
 )
 PERCENTILE_COLORS = (GREEN, ORANGE, RED)  # p50, p95, p99 wherever they are drawn
-MAX_POINTS = 300  # seconds shown on a timeline: the last five minutes keep lines readable
+MAX_POINTS = 300
+REDRAW_SECONDS = 1.0  # the histogram's pace during a run (the timelines move once a second)  # seconds shown on a timeline: the last five minutes keep lines readable
 
 
 def bucket_position(buckets: Sequence[HistogramBucket], value: float) -> float | None:
@@ -125,7 +127,8 @@ class LatencyHistogram(Chart):
     def __init__(self, **kwargs: object) -> None:
         super().__init__(**kwargs)
         self.recent = False
-        self.failed_only = 0  # requests completed without an answer while none had one
+        self.failed_only = 0
+        self._drawn_at = 0.0  # requests completed without an answer while none had one
 
     @property
     def empty_hint(self) -> str:  # type: ignore[override]
@@ -145,6 +148,19 @@ class LatencyHistogram(Chart):
         key = (self.recent, buckets, marks, failed_only, self.size)
         if key == self._key:
             return
+        now = time.monotonic()
+        # During a run the buckets change every tick; redrawn at most once a second (the
+        # console's own cost: plotext and the compositor's repaint). A window switch, a
+        # resize and a run's last snapshot are drawn at once.
+        if (
+            not snap.finished
+            and isinstance(self._key, tuple)
+            and self._key[0] == self.recent
+            and self._key[4] == self.size
+            and now - self._drawn_at < REDRAW_SECONDS
+        ):
+            return
+        self._drawn_at = now
         self.failed_only = failed_only
         self._key = key
         self._draw(buckets, marks)
