@@ -14,6 +14,7 @@ from textual.command import CommandPalette
 from textual.widgets import Input
 
 from stressdeck.cli.console import replay_app
+from stressdeck.engine.overrides import Overrides
 from stressdeck.engine.snapshot import PAUSED, RUNNING, STOPPED
 from stressdeck.sessions.session import load_session
 from stressdeck.ui.app import StressDeckApp
@@ -34,7 +35,7 @@ def profile(tmp_path: Path, target) -> Path:
 
 
 def console(profile: Path, tmp_path: Path, **overrides: object) -> StressDeckApp:
-    source = PlanSource.from_file(profile, overrides, max_duration=60.0)
+    source = PlanSource.from_file(profile, Overrides(**overrides), max_duration=60.0)
     return StressDeckApp(
         source, monitor=FixedMonitor(), sessions_dir=tmp_path / "sessions", profiles_dir=tmp_path
     )

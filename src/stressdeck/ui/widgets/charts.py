@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Sequence
+from typing import Any
 
 from rich.text import Text
 from textual.app import RenderResult
@@ -114,6 +115,16 @@ class Chart(PlotextPlot):
         super().__init__(**kwargs)  # type: ignore[arg-type]
         self._key: object = None
         self.empty = True
+        self._drawn_with: tuple[Any, ...] | None = None  # what the figure was last built from
+
+    def _draw(self, *data: Any) -> None:
+        raise NotImplementedError
+
+    def on_resize(self) -> None:
+        # Ticks and labels are chosen for the size: build the figure again for the new one.
+        if self._drawn_with is not None:
+            self._draw(*self._drawn_with)
+            self.refresh()
 
     def render(self) -> RenderResult:
         if self.empty:
@@ -163,6 +174,7 @@ class LatencyHistogram(Chart):
         self._drawn_at = now
         self.failed_only = failed_only
         self._key = key
+        self._drawn_with = (buckets, marks)
         self._draw(buckets, marks)
         self.refresh()
 
@@ -260,11 +272,9 @@ class TimelineChart(Chart):
         if key == self._key:
             return
         self._key = key
+        self._drawn_with = (points, snap)
         self._draw(points, snap)
         self.refresh()
-
-    def on_resize(self) -> None:
-        self._key = None  # ticks are chosen for the size: draw again at the next push
 
     def _draw(self, points: Sequence[TimelinePoint], snap: Snapshot) -> None:
         plt = self.plt

@@ -287,6 +287,10 @@ class StatusHeader(Static):
         if self._last is None:
             return
         text = header_text(*self._last, width=self.content_size.width or WIDTH)
-        if self._drawn is None or text != self._drawn:  # an unchanged header costs no frame
-            self._drawn = text
-            self.update(text)
+        if self._drawn is not None and text == self._drawn:
+            return  # an unchanged header costs no frame
+        # A new layout of the screen only when the header grows or shrinks (a warning comes
+        # or goes): laying out every pane four times a second is most of a frame's cost.
+        layout = self._drawn is None or self._drawn.plain.count("\n") != text.plain.count("\n")
+        self._drawn = text
+        self.update(text, layout=layout)

@@ -153,5 +153,6 @@ class HostPane(Static):
                 self.content_size.width or 40,
                 self.placeholder,
                 self._cluster_nodes,
-            )
+            ),
+            layout=False,  # the pane's size is the layout's, not its text's
         )

@@ -98,7 +98,7 @@ class OverviewStats(Static):
         )
         if key != getattr(self, "_key", None):
             self._key = key
-            self.update(stats_text(snap, recent))
+            self.update(stats_text(snap, recent), layout=False)  # its size is fixed
 
 
 class TopErrors(Static):
@@ -113,4 +113,8 @@ class TopErrors(Static):
         )
         if key != getattr(self, "_key", None):
             self._key = key
-            self.update(errors_text(snap))
+            text = errors_text(snap)
+            # Laid out again only when it may take another number of lines.
+            shape = (text.plain.count("\n"), max(len(line) for line in text.plain.split("\n")))
+            self.update(text, layout=shape != getattr(self, "_shape", None))
+            self._shape = shape

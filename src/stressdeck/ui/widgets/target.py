@@ -139,6 +139,7 @@ class TargetChart(Chart):
         if key == self._key:
             return
         self._key = key
+        self._drawn_with = (snap, metrics)
         self._draw(snap, metrics)
         self.refresh()
 
