@@ -137,7 +137,7 @@ async def test_a_dead_target_is_said_at_once_and_the_overview_lists_why(tmp_path
         shown = screen_text(app)
         must_show(shown, "Connection refused", "top errors", "connect")
         assert "no samples yet" not in shown
-        must_show(shown, "no latencies: all")
+        must_show(shown, "no latencies: every request")
         total = app.controller.latest().total
         assert total.error_messages["connect: Connection refused"] == total.error_counts["connect"]
         await pilot.press("s")

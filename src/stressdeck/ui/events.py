@@ -114,4 +114,6 @@ def _control_text(command: str, value: float | None) -> str:
         return f"users set to {value:.0f}"
     if command == "rate" and value is not None:
         return f"rate set to {rate(value)}/s"
+    if command == "resume" and value is not None:
+        return f"resume (paused {value:.1f} s, not counted as run time)"
     return command if value is None else f"{command} {value:g}"

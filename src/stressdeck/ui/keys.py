@@ -42,7 +42,7 @@ CONTROLS: tuple[Control, ...] = (
         "Start/Stop",
         "s",
         "Start or stop the run",
-        "s: start a run, or stop the one going (it flushes, then stops)",
+        "s: start a run, or stop the one going",
     ),
     Control(
         "p", "toggle_pause", "Pause", "p", "Pause or resume", "p: pause the load, or resume it"
@@ -53,7 +53,7 @@ CONTROLS: tuple[Control, ...] = (
         "+Load",
         "+",
         "More load (users +1, or the next rate step)",
-        "+ (or =): one more virtual user; open model: the next rate step (…200, 300, 500…)",
+        "+ (or =): a user more; open model: the next rate step (200, 300, 500…)",
     ),
     Control(
         "minus",
@@ -61,7 +61,7 @@ CONTROLS: tuple[Control, ...] = (
         "-Load",
         "-",
         "Less load (users -1, or the rate step below)",
-        "-: one virtual user fewer; open model: the rate step below",
+        "-: a user fewer; open model: the rate step below",
     ),
     Control(
         "asterisk",
@@ -131,7 +131,7 @@ CONTROLS: tuple[Control, ...] = (
         "Metrics",
         "m",
         "Follow target metrics",
-        "m: the target's Prometheus URL and the series to follow (from the next start)",
+        "m: the target's Prometheus URL and series to follow (next run)",
         show=False,
     ),
     Control(
@@ -164,6 +164,6 @@ CONTROLS: tuple[Control, ...] = (
         "Quit",
         "q",
         "Quit",
-        "q: quit (asks first while a run is going; the run is stopped cleanly)",
+        "q: quit (asks first while a run is going)",
     ),
 )

@@ -15,9 +15,8 @@ from stressdeck.ui.keys import CONTROLS, PANE_TITLES
 
 # Keys that are not app actions of ours: tabs, the palette, Textual's own quit.
 EXTRA_KEYS = (
-    ("1-6", "tabs: " + ", ".join(f"{i} {t}" for i, t in enumerate(PANE_TITLES, start=1))),
-    ("←/→", "on the tab bar: the previous / next tab"),
-    ("ctrl+p", "command palette: every action by name, typed (e.g. 'pause', 'users')"),
+    ("1-6", f"tabs, 1 {PANE_TITLES[0]} … 6 {PANE_TITLES[-1]} (also ←/→ on the tab bar)"),
+    ("ctrl+p", "command palette: every action by name (try 'pause', 'users')"),
     ("ctrl+q", "quit at once (a run going is stopped cleanly)"),
     ("esc", "close a dialog, this list or the palette"),
 )

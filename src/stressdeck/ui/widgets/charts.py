@@ -144,10 +144,8 @@ class LatencyHistogram(Chart):
     @property
     def empty_hint(self) -> str:  # type: ignore[override]
         if self.failed_only:
-            return (
-                f"no latencies: all {self.failed_only:,} requests so far failed without an"
-                " answer (the errors are listed below)"
-            )
+            # No count: this redraws once a second, the figures beside it every tick.
+            return "no latencies: every request so far failed without an answer (see the errors)"
         window = "in the last 10 s" if self.recent else "yet"
         return f"latency histogram: no samples {window} (s starts a run, h switches window)"
 
