@@ -128,7 +128,7 @@ def test_ctrl_c_stops_cleanly_prints_partial_results_and_writes_the_file(
         [
             *STRESSDECK,
             "run",
-            "profiles/demo-mix.toml",
+            str(ROOT / "profiles" / "demo-mix.toml"),
             "--base-url",
             demo_url,
             "--duration",
@@ -141,7 +141,9 @@ def test_ctrl_c_stops_cleanly_prints_partial_results_and_writes_the_file(
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        cwd=ROOT,
+        # The partial session autosaves under ./sessions: the test's own directory, never
+        # the working tree's.
+        cwd=tmp_path,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
     assert process.stdout is not None
@@ -155,6 +157,8 @@ def test_ctrl_c_stops_cleanly_prints_partial_results_and_writes_the_file(
     assert "Traceback" not in stderr
     results = json.loads(out.read_text())
     assert results["stop_reason"] == "interrupted" and results["summary"]["total"]["requests"] > 0
+    autosaved = list((tmp_path / "sessions").glob("autosave-*.toml"))
+    assert len(autosaved) == 1 and f"partial session saved: sessions/{autosaved[0].name}" in stdout
 
 
 def test_a_rate_above_the_cap_is_refused_without_i_know(tmp_path: Path) -> None:
