@@ -281,9 +281,6 @@ def build_plan(
         raise InputError(
             profile.source, "load.rate", "required for the open model (or pass --rate)"
         )
-    if load.model == "open" and load.max_in_flight is None:
-        # Enough for the rate at a 10 s latency, within a sane bound.
-        load = replace(load, max_in_flight=int(min(max(load.rate or 1, 1) * 10, 10_000)))
     preset = preset or load.preset
     if preset is not None:
         if preset not in PRESETS:
@@ -295,6 +292,11 @@ def build_plan(
         load = replace(
             load, duration=stages_duration(load.stages) if load.stages else DEFAULT_DURATION
         )
+    if load.model == "open" and load.max_in_flight is None:
+        # Enough for the highest rate the run asks (stages and presets included) at a 10 s
+        # latency, within a sane bound: a ramp from rate 1 must not drop at 100/s.
+        peak = max([load.rate or 1, *(stage.target for stage in load.stages)])
+        load = replace(load, max_in_flight=int(min(max(peak, 1) * 10, 10_000)))
     if not i_know:
         _check_caps(load, profile.source)
     source_base = base_url or profile.base_url
