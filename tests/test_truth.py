@@ -129,7 +129,8 @@ async def test_never_answering_server_counts_what_it_accepted() -> None:
         assert server.connections == 4
     assert final.total.requests == 0
     assert final.total.cancelled == 4
-    assert final.total.dropped == pytest.approx(500 * final.elapsed - 4, rel=0.1)
+    # Due while the run ran its 1.5 s (not while it stopped, which a loaded machine stretches).
+    assert final.total.dropped == pytest.approx(500 * 1.5 - 4, rel=0.1)
     assert final.health.unaccounted == 0
     assert final.stop_reason == "duration reached"
 
