@@ -34,7 +34,7 @@ from stressdeck.engine.snapshot import STOPPED, TimelinePoint
 from stressdeck.profiles.profile import parse_profile
 from stressdeck.profiles.thresholds import ThresholdResult
 from stressdeck.sessions.summary import progress_line
-from stressdeck.ui.widgets.header import header_text
+from stressdeck.ui.widgets.header import RunInfo, header_text
 
 HITS = web.AppKey("hits", Counter)
 
@@ -344,12 +344,12 @@ def test_the_header_says_no_data_and_names_a_stalled_worker() -> None:
     pending = ThresholdResult("p95 < 500ms", None, None, True)
     measured = ThresholdResult("error_rate < 1%", None, 0.0, True)
     live = sample_snapshot(thresholds=(pending, measured), stalled=(1,))
-    text = header_text(live, "p", None).plain
+    text = header_text(live, RunInfo("p")).plain
     assert "✔ thresholds 1/2 pass, 1 no data yet" in text
     assert "⚠ worker 1 stalled" in text
     failed = ThresholdResult("p95 < 500ms", None, None, False)  # the final verdict
     done = sample_snapshot(thresholds=(failed,), state=STOPPED)
-    assert "✘ 1/1 thresholds fail: p95 < 500ms (no data)" in header_text(done, "p", None).plain
+    assert "✘ 1/1 thresholds fail: p95 < 500ms (no data)" in header_text(done, RunInfo("p")).plain
 
 
 def test_the_progress_line_is_labelled_with_the_second_it_shows() -> None:
