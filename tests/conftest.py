@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import ssl
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -24,8 +25,9 @@ LOOPBACK_URL = re.escape("http://127.0.0.1:") + r"\d+"
 class ServerThread:
     """An aiohttp.web app served on 127.0.0.1 from a daemon thread."""
 
-    def __init__(self, app: web.Application) -> None:
+    def __init__(self, app: web.Application, ssl_context: ssl.SSLContext | None = None) -> None:
         self.app = app
+        self.ssl_context = ssl_context  # set: served over HTTPS
         self.url = ""
         self._loop = asyncio.new_event_loop()
         self._ready = threading.Event()
@@ -35,10 +37,11 @@ class ServerThread:
         asyncio.set_event_loop(self._loop)
         runner = web.AppRunner(self.app, handle_signals=False, shutdown_timeout=0.1)
         self._loop.run_until_complete(runner.setup())
-        site = web.TCPSite(runner, "127.0.0.1", 0)
+        site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=self.ssl_context)
         self._loop.run_until_complete(site.start())
         port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        self.url = f"http://127.0.0.1:{port}"
+        scheme = "https" if self.ssl_context else "http"
+        self.url = f"{scheme}://127.0.0.1:{port}"
         self._runner = runner
         self._ready.set()
         self._loop.run_forever()
@@ -109,6 +112,16 @@ def counting_app() -> web.Application:
 def target() -> Iterator[ServerThread]:
     with ServerThread(counting_app()) as server:
         yield server
+
+
+# Both HTTP clients pass the same tests: the fast one (httptools) and aiohttp.
+CLIENTS = ("fast", "aiohttp")
+
+
+@pytest.fixture(params=CLIENTS)
+def client(request: pytest.FixtureRequest) -> str:
+    """The HTTP client a test's runs are forced onto (``build_plan(client=...)``)."""
+    return str(request.param)
 
 
 @pytest.fixture

@@ -93,7 +93,7 @@ CREATE_THEN_FETCH = {
 }
 
 
-async def test_every_fetch_uses_the_id_its_create_returned() -> None:
+async def test_every_fetch_uses_the_id_its_create_returned(client: str) -> None:
     log: dict[str, list[str]] = {
         "created": [],
         "fetched": [],
@@ -102,7 +102,7 @@ async def test_every_fetch_uses_the_id_its_create_returned() -> None:
         "emails": [],
     }
     with ServerThread(flow_app(log)) as server:
-        final = await (await start(_plan(server.url, CREATE_THEN_FETCH))).wait()
+        final = await (await start(_plan(server.url, CREATE_THEN_FETCH, client=client))).wait()
     by_name = {ep.name: ep for ep in final.endpoints}
     assert by_name["create"].requests == by_name["fetch"].requests == 100
     assert by_name["fetch"].status_counts == {200: 100}
@@ -116,7 +116,7 @@ async def test_every_fetch_uses_the_id_its_create_returned() -> None:
     assert_counted_once(final)
 
 
-async def test_a_request_budget_over_processes_runs_whole_flows() -> None:
+async def test_a_request_budget_over_processes_runs_whole_flows(client: str) -> None:
     """30 requests of a 2-step flow over 4 processes are 15 whole flows, none cut short."""
     log: dict[str, list[str]] = {
         "created": [],
@@ -127,12 +127,12 @@ async def test_a_request_budget_over_processes_runs_whole_flows() -> None:
     }
     document = {**CREATE_THEN_FETCH, "load": {"users": 4, "requests": 30}}
     with ServerThread(flow_app(log)) as server:
-        final = await (await start(_plan(server.url, document), processes=4)).wait()
+        final = await (await start(_plan(server.url, document, client=client), processes=4)).wait()
     assert final.stop_reason == "requests done"
     assert [ep.requests for ep in final.endpoints] == [15, 15] and final.total.skipped == 0
 
 
-async def test_an_open_model_takes_a_data_row_per_arrival(tmp_path: Path) -> None:
+async def test_an_open_model_takes_a_data_row_per_arrival(tmp_path: Path, client: str) -> None:
     """``per = "user"`` has no users to hold rows in the open model: each arrival takes one."""
     emails = [f"user{i}@example.test" for i in range(10)]
     (tmp_path / "users.csv").write_text("email\n" + "".join(f"{e}\n" for e in emails))
@@ -158,13 +158,13 @@ async def test_an_open_model_takes_a_data_row_per_arrival(tmp_path: Path) -> Non
     }
     with ServerThread(flow_app(log)) as server:
         final = await (
-            await start(_plan(server.url, document, str(tmp_path / "chain.toml")))
+            await start(_plan(server.url, document, str(tmp_path / "chain.toml"), client=client))
         ).wait()
     assert log["emails"] == emails and final.total.skipped == 0
     assert final.stop_reason == "data exhausted"
 
 
-async def test_a_missing_variable_is_skipped_and_counted_never_sent() -> None:
+async def test_a_missing_variable_is_skipped_and_counted_never_sent(client: str) -> None:
     log: dict[str, list[str]] = {
         "created": [],
         "fetched": [],
@@ -173,14 +173,14 @@ async def test_a_missing_variable_is_skipped_and_counted_never_sent() -> None:
         "emails": [],
     }
     with ServerThread(flow_app(log, give_id=False)) as server:
-        final = await (await start(_plan(server.url, CREATE_THEN_FETCH))).wait()
+        final = await (await start(_plan(server.url, CREATE_THEN_FETCH, client=client))).wait()
     fetch = next(ep for ep in final.endpoints if ep.name == "fetch")
     assert fetch.requests == 0 and fetch.skipped == 100
     assert fetch.skip_reasons == {"missing {id}": 100}
     assert log["fetched"] == []  # nothing went out with a literal {id}
 
 
-async def test_a_csv_feed_is_consumed_in_order(tmp_path: Path) -> None:
+async def test_a_csv_feed_is_consumed_in_order(tmp_path: Path, client: str) -> None:
     emails = [f"user{i}@example.test" for i in range(25)]
     (tmp_path / "users.csv").write_text(
         "email,name\n" + "".join(f"{e},n{i}\n" for i, e in enumerate(emails))
@@ -207,13 +207,13 @@ async def test_a_csv_feed_is_consumed_in_order(tmp_path: Path) -> None:
     }
     with ServerThread(flow_app(log)) as server:
         final = await (
-            await start(_plan(server.url, document, str(tmp_path / "chain.toml")))
+            await start(_plan(server.url, document, str(tmp_path / "chain.toml"), client=client))
         ).wait()
     assert log["emails"] == emails
     assert final.stop_reason == "data exhausted" and final.total.requests == 25
 
 
-async def test_streaming_reports_first_byte_last_byte_and_events() -> None:
+async def test_streaming_reports_first_byte_last_byte_and_events(client: str) -> None:
     log: dict[str, list[str]] = {
         "created": [],
         "fetched": [],
@@ -226,19 +226,22 @@ async def test_streaming_reports_first_byte_last_byte_and_events() -> None:
         "load": {"users": 2, "requests": 6},
     }
     with ServerThread(flow_app(log)) as server:
-        final = await (await start(_plan(server.url, document))).wait()
+        final = await (await start(_plan(server.url, document, client=client))).wait()
     tokens = final.endpoints[0]
     assert tokens.requests == 6 and tokens.events == 60 and tokens.chunks >= 60
     assert tokens.ttfb_ms.p50 < 40  # the first token comes at once
     assert 450 <= tokens.service_ms.p50 < 1000  # the last after ten 50 ms gaps
 
 
-async def test_the_demo_flow_profile_runs_against_the_demo_target() -> None:
+async def test_the_demo_flow_profile_runs_against_the_demo_target(client: str) -> None:
     profile = load_profile(ROOT / "profiles" / "demo-flow.toml")
     with DemoServerThread() as demo:
         final = await (
             await start(
-                build_plan(profile, Overrides(base_url=demo.url, requests=40, duration=None))
+                build_plan(
+                    profile,
+                    Overrides(base_url=demo.url, requests=40, duration=None, client=client),
+                )
             )
         ).wait()
     by_name = {ep.name: ep for ep in final.endpoints}

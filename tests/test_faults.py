@@ -1,6 +1,7 @@
 """The engine against a misbehaving server: every fault is counted in its class, the run goes on.
 
-Each fault of ``faults.FaultServer`` gets two runs (closed model, a few users):
+Each fault of ``faults.FaultServer`` gets two runs (closed model, a few users), with each of
+the two HTTP clients (the fast one on httptools, and aiohttp):
 
 * a bounded run (a request budget, or a duration for the big bodies) that must end by its
   own budget, put every outcome in the expected class, count each request exactly once,
@@ -33,6 +34,7 @@ from faults import DRIP_BYTES, DRIP_EVERY_S, HUGE_BYTES, FaultServer, refused_ur
 
 from stressdeck.engine import Snapshot, build_plan, start
 from stressdeck.engine.client import classify
+from stressdeck.engine.overrides import Overrides
 from stressdeck.engine.plan import Plan
 from stressdeck.profiles.profile import parse_profile
 
@@ -98,7 +100,9 @@ FAULTS = (
 FAULT_IDS = [re.sub(r"[^a-z0-9]+", "-", fault.name.lower()).strip("-") for fault in FAULTS]
 
 
-def fault_plan(base_url: str, fault: Fault, *, requests: int | None, duration: str | None) -> Plan:
+def fault_plan(
+    base_url: str, fault: Fault, *, requests: int | None, duration: str | None, client: str
+) -> Plan:
     load: dict[str, Any] = {"model": "closed", "users": fault.users}
     if requests is not None:
         load["requests"] = requests
@@ -111,7 +115,9 @@ def fault_plan(base_url: str, fault: Fault, *, requests: int | None, duration: s
         "defaults": {"timeout": fault.timeout},
         "endpoints": [{"name": fault.name, "path": fault.path or "/"}],
     }
-    return build_plan(parse_profile(document, "faults.toml"), max_duration=30.0)
+    return build_plan(
+        parse_profile(document, "faults.toml"), Overrides(client=client), max_duration=30.0
+    )
 
 
 def classes_seen(snapshot: Snapshot) -> dict[str, int]:
@@ -149,7 +155,7 @@ async def _settle(server: FaultServer | None, path: str | None) -> int | None:
     return server.seen(path)
 
 
-async def bounded_run(server: FaultServer | None, fault: Fault) -> Outcome:
+async def bounded_run(server: FaultServer | None, fault: Fault, client: str) -> Outcome:
     """Run the fault until its own budget ends it; sample RSS throughout when asked."""
     base = server.url if server and fault.path else refused_url()
     if fault.memory and server is not None:
@@ -160,9 +166,10 @@ async def bounded_run(server: FaultServer | None, fault: Fault) -> Outcome:
             Fault("warm-up", "/ok", "status 200", users=fault.users),
             requests=20,
             duration=None,
+            client=client,
         )
         await (await start(warm)).wait()
-    plan = fault_plan(base, fault, requests=fault.requests, duration=fault.duration)
+    plan = fault_plan(base, fault, requests=fault.requests, duration=fault.duration, client=client)
     process = psutil.Process()
     before = process.memory_info().rss
     peak = before
@@ -177,10 +184,12 @@ async def bounded_run(server: FaultServer | None, fault: Fault) -> Outcome:
     return Outcome(final, None if seen is None else seen - before_seen, (peak - before) / 2**20)
 
 
-async def stopped_run(server: FaultServer | None, fault: Fault) -> tuple[float, Outcome]:
+async def stopped_run(
+    server: FaultServer | None, fault: Fault, client: str
+) -> tuple[float, Outcome]:
     """Start a long run, stop it by hand with requests in flight; how long stop() took."""
     base = server.url if server and fault.path else refused_url()
-    plan = fault_plan(base, fault, requests=None, duration="30s")
+    plan = fault_plan(base, fault, requests=None, duration="30s", client=client)
     before_seen = server.seen(fault.path) if server and fault.path else 0
     handle = await start(plan)
     await asyncio.sleep(STOP_AFTER_S)
@@ -202,11 +211,12 @@ def server() -> Any:
 
 @pytest.mark.parametrize("fault", FAULTS, ids=FAULT_IDS)
 async def test_fault_is_counted_in_its_class_and_the_run_goes_on(
-    server: FaultServer, fault: Fault
+    server: FaultServer, fault: Fault, client: str
 ) -> None:
-    outcome = await bounded_run(server, fault)
+    outcome = await bounded_run(server, fault, client)
     final = outcome.final
     total = final.total
+    assert {ep.client for ep in final.endpoints} == {client}
     ended_by = "requests done" if fault.requests else "duration reached"
     assert final.stop_reason == ended_by, final.stop_reason
     assert_counted_once(final)
@@ -254,30 +264,34 @@ def test_raw_parser_errors_are_classified(exc: Exception, expected: str) -> None
     assert classify(exc) == expected
 
 
-async def test_the_drip_is_read_to_the_end(server: FaultServer) -> None:
+async def test_the_drip_is_read_to_the_end(server: FaultServer, client: str) -> None:
     fault = Fault("drip", "/drip", "status 200", requests=8)
-    final = (await bounded_run(server, fault)).final
+    final = (await bounded_run(server, fault, client)).final
     assert final.total.bytes == 8 * DRIP_BYTES
     assert final.total.latency_ms.p50 >= DRIP_BYTES * DRIP_EVERY_S * 1000 * 0.9
 
 
-async def test_the_huge_body_is_read_whole(server: FaultServer) -> None:
+async def test_the_huge_body_is_read_whole(server: FaultServer, client: str) -> None:
     fault = Fault("huge", "/huge", "status 200", users=1, requests=2, timeout="30s")
-    final = (await bounded_run(server, fault)).final
+    final = (await bounded_run(server, fault, client)).final
     assert final.total.status_counts == {200: 2}
     assert final.total.bytes == 2 * HUGE_BYTES
 
 
-async def test_closing_servers_get_one_connection_per_request(server: FaultServer) -> None:
+async def test_closing_servers_get_one_connection_per_request(
+    server: FaultServer, client: str
+) -> None:
     fault = Fault("close", "/close", "status 200", requests=100)
     before = server.connections
-    await bounded_run(server, fault)
+    await bounded_run(server, fault, client)
     assert server.connections - before == 100
 
 
 @pytest.mark.parametrize("fault", FAULTS, ids=FAULT_IDS)
-async def test_stop_mid_fault_is_fast_and_loses_nothing(server: FaultServer, fault: Fault) -> None:
-    took, outcome = await stopped_run(server, fault)
+async def test_stop_mid_fault_is_fast_and_loses_nothing(
+    server: FaultServer, fault: Fault, client: str
+) -> None:
+    took, outcome = await stopped_run(server, fault, client)
     final = outcome.final
     assert took < STOP_LIMIT_S, took
     assert final.state == "stopped" and final.stop_reason == "stopped by user"
@@ -299,12 +313,12 @@ def _class_text(snapshot: Snapshot) -> str:
     return ", ".join(f"{name} {n}" for name, n in classes_seen(snapshot).items()) or "none"
 
 
-async def measure_all() -> list[list[str]]:
+async def measure_all(client: str) -> list[list[str]]:
     rows = []
     for fault in FAULTS:
         with FaultServer() as fault_server:
-            outcome = await bounded_run(fault_server, fault)
-            took, stopped = await stopped_run(fault_server, fault)
+            outcome = await bounded_run(fault_server, fault, client)
+            took, stopped = await stopped_run(fault_server, fault, client)
         if outcome.server_seen is None or stopped.server_seen is None:
             lost = "n/a (nothing listens)"
         else:
@@ -324,4 +338,6 @@ def markdown_table(rows: list[list[str]]) -> str:
 
 
 if __name__ == "__main__":
-    print(markdown_table(asyncio.run(measure_all())))
+    for name in ("fast", "aiohttp"):
+        print(f"\n{name} client\n")
+        print(markdown_table(asyncio.run(measure_all(name))))

@@ -22,7 +22,7 @@ from stressdeck.engine.runner import WorkerFactory
 from stressdeck.engine.serve_metrics import MetricsServer, parse_listen
 from stressdeck.profiles.adhoc import looks_like_url, url_profile
 from stressdeck.profiles.presets import PRESETS
-from stressdeck.profiles.profile import SUFFIXES, Profile, load_profile
+from stressdeck.profiles.profile import CLIENTS, SUFFIXES, Profile, load_profile
 
 
 def add_processes_option(parser: argparse.ArgumentParser) -> None:
@@ -130,6 +130,34 @@ def add_load_options(parser: argparse.ArgumentParser) -> None:
         help='a target series to follow, e.g. "p95(http_request_duration_seconds)"; repeatable',
     )
     add_serve_metrics_option(parser)
+    add_client_options(parser)
+
+
+def add_client_options(parser: argparse.ArgumentParser) -> None:
+    """The HTTP client and its TLS settings (over the profile's ``client`` and ``[tls]``)."""
+    parser.add_argument(
+        "--client",
+        choices=CLIENTS,
+        help="HTTP client: fast (httptools) for every endpoint it serves, or aiohttp for all "
+        "(default auto)",
+    )
+    parser.add_argument(
+        "--tls-ca", dest="tls_ca_file", metavar="FILE", help="CA bundle to verify with"
+    )
+    parser.add_argument(
+        "--tls-cert", dest="tls_cert_file", metavar="FILE", help="client certificate (mutual TLS)"
+    )
+    parser.add_argument("--tls-key", dest="tls_key_file", metavar="FILE", help="its private key")
+    parser.add_argument(
+        "--tls-key-password-env",
+        metavar="VAR",
+        help="the environment variable holding the key's passphrase",
+    )
+    parser.add_argument(
+        "--tls-server-name",
+        metavar="NAME",
+        help="the name to verify the server's certificate for (when the URL holds an address)",
+    )
 
 
 def _duration_ms(text: str) -> float:

@@ -19,6 +19,7 @@ from yarl import URL
 
 from stressdeck.engine.plan import RequestSpec
 from stressdeck.engine.stats import Recorder
+from stressdeck.engine.tls import tls_class
 from stressdeck.profiles.chain import ExtractionFailed, MissingVariable, ResponseBody
 from stressdeck.profiles.checks import run_checks
 
@@ -99,10 +100,12 @@ class EventCounter:
 
 def classify(exc: BaseException) -> str:
     """Map an exception from aiohttp to one error class."""
-    if isinstance(
-        exc, (aiohttp.ClientConnectorCertificateError, aiohttp.ClientSSLError, ssl.SSLError)
-    ):
-        return TLS
+    if isinstance(exc, aiohttp.ClientConnectorCertificateError):
+        return tls_class(exc.certificate_error)
+    if isinstance(exc, aiohttp.ClientSSLError):
+        return tls_class(exc.os_error)
+    if isinstance(exc, ssl.SSLError):
+        return tls_class(exc)
     if isinstance(exc, aiohttp.ClientConnectorDNSError):
         return DNS
     if isinstance(exc, aiohttp.ClientConnectorError):
@@ -223,12 +226,19 @@ async def _exchange(
     timeout: aiohttp.ClientTimeout,
     keep_body: bool,
     answer: _Answer,
+    server_name: str | None = None,
 ) -> None:
     """Send one request and read its whole body as it arrives (counted, kept only if needed)."""
     keep = bytearray() if keep_body else None
     answer.sent = time.perf_counter()
     async with session.request(
-        method, url, headers=headers, data=body, timeout=timeout, allow_redirects=False
+        method,
+        url,
+        headers=headers,
+        data=body,
+        timeout=timeout,
+        allow_redirects=False,
+        server_hostname=server_name,
     ) as response:
         sse = EventCounter() if response.content_type == "text/event-stream" else None
         content = response.content
@@ -277,6 +287,7 @@ async def send(
     recorder: Recorder,
     due: float | None = None,
     variables: dict[str, str] | None = None,
+    server_name: str | None = None,
 ) -> None:
     """Send one request and record its outcome exactly once (once per hop of a redirect).
 
@@ -305,7 +316,9 @@ async def send(
         answer = _Answer()
         slot.index, slot.on_wire = index, False
         try:
-            await _exchange(session, method, url, headers, body, timeout, spec.needs_body, answer)
+            await _exchange(
+                session, method, url, headers, body, timeout, spec.needs_body, answer, server_name
+            )
         except asyncio.CancelledError:
             if slot.index is not None:  # not settled by the worker's stop already
                 if slot.on_wire:

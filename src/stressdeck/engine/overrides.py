@@ -26,6 +26,13 @@ class Overrides:
     preset: str | None = None
     metrics_url: str | None = None
     metrics: tuple[str, ...] | None = None
+    # The HTTP client and TLS settings (over the profile's ``client`` and ``[tls]``).
+    client: str | None = None
+    tls_ca_file: str | None = None
+    tls_cert_file: str | None = None
+    tls_key_file: str | None = None
+    tls_key_password_env: str | None = None
+    tls_server_name: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The overrides that are set, as plain data (a session's ``plan.overrides``)."""

@@ -8,15 +8,19 @@ from __future__ import annotations
 import json
 import os
 import re
+import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from yarl import URL
 
 from stressdeck.core.errors import InputError
 from stressdeck.core.hosts import check_url, is_loopback
 from stressdeck.engine.overrides import NO_OVERRIDES, Overrides
+from stressdeck.engine.tls import TlsOptions, ssl_context
 from stressdeck.profiles.chain import Extractor, Template, compile_template, placeholders
 from stressdeck.profiles.checks import Check
 from stressdeck.profiles.presets import (
@@ -25,7 +29,7 @@ from stressdeck.profiles.presets import (
     preset_stages,
     stages_duration,
 )
-from stressdeck.profiles.profile import DataSpec, Endpoint, LoadSpec, Profile
+from stressdeck.profiles.profile import CLIENTS, DataSpec, Endpoint, LoadSpec, Profile, TlsSettings
 from stressdeck.profiles.thresholds import Threshold
 from stressdeck.target.metrics import parse_series
 
@@ -140,6 +144,9 @@ class Plan:
     max_users: int | None = MAX_USERS
     max_rate: float | None = MAX_RATE
     source: str = ""
+    tls: TlsOptions | None = None
+    # The HTTP client of each request ("fast" or "aiohttp"), chosen once here.
+    clients: tuple[str, ...] = ()
     # The profile as written (``${ENV}`` unexpanded) and the overrides, for sessions and replay.
     document: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
     overrides: Overrides = field(default=NO_OVERRIDES, compare=False)
@@ -314,6 +321,10 @@ def build_plan(
     metrics_url = metrics_url or profile.metrics_url
     if metrics_url is not None and metrics_url.startswith("/"):
         metrics_url = target + metrics_url  # follows --base-url, e.g. to the demo's free port
+    tls = resolve_tls(profile, overrides, env)
+    if overrides.client is not None and overrides.client not in CLIENTS:
+        raise InputError("--client", "", "expected one of " + ", ".join(CLIENTS))
+    asked = overrides.client or profile.client
     return Plan(
         name=profile.name,
         target=target,
@@ -334,6 +345,8 @@ def build_plan(
         max_users=None if i_know else MAX_USERS,
         max_rate=None if i_know else MAX_RATE,
         source=profile.source,
+        tls=tls,
+        clients=tuple(choose_client(asked, spec) for spec in specs),
         document=profile.document,
         overrides=overrides,
     )
@@ -368,3 +381,94 @@ def _origin(base_url: str, env: Mapping[str, str], source: str) -> str:
         return str(URL(expand_env(base_url, source, "base_url", env)).origin())
     except ValueError:  # a templated host: show it as written
         return base_url
+
+
+# -- TLS options and the choice of client -------------------------------------------------------
+
+# The override -> (the [tls] key it overrides, its command-line option)
+_CLI_TLS = {
+    "tls_ca_file": ("ca_file", "--tls-ca"),
+    "tls_cert_file": ("cert_file", "--tls-cert"),
+    "tls_key_file": ("key_file", "--tls-key"),
+    "tls_server_name": ("server_name", "--tls-server-name"),
+}
+
+
+def resolve_tls(
+    profile: Profile, overrides: Overrides, env: Mapping[str, str]
+) -> TlsOptions | None:
+    """The profile's ``[tls]`` with the command line's ``--tls-*`` on top, files checked.
+
+    Profile paths are relative to the profile, command-line ones to the working directory;
+    the certificate and key are loaded once here, so a bad file is one line before the run.
+    """
+    written = profile.tls or TlsSettings()
+    base = Path(profile.source).parent
+    values: dict[str, str | None] = {}
+    where: dict[str, tuple[str, str]] = {}
+    for key in ("ca_file", "cert_file", "key_file", "server_name"):
+        value = getattr(written, key)
+        if value is not None:
+            value = expand_env(value, profile.source, f"tls.{key}", env)
+            if key != "server_name":
+                value = str(Path(value) if Path(value).is_absolute() else base / value)
+            where[key] = (profile.source, f"tls.{key}")
+        values[key] = value
+    for name, (key, option) in _CLI_TLS.items():
+        value = getattr(overrides, name)
+        if value is not None:
+            values[key] = str(value)
+            where[key] = (option, "")
+    password = None
+    if written.key_password is not None:
+        password = expand_env(written.key_password, profile.source, "tls.key_password", env)
+    if overrides.tls_key_password_env is not None:
+        name = overrides.tls_key_password_env
+        if name not in env:
+            raise InputError(
+                "--tls-key-password-env", "", f"environment variable {name} is not set"
+            )
+        password = env[name]
+    if not any(values.values()):
+        return None
+    if values["key_file"] and not values["cert_file"]:
+        raise InputError(*where["key_file"], "needs a certificate (cert_file) beside the key")
+    for key in ("ca_file", "cert_file", "key_file"):
+        path = values[key]
+        if path is not None and not Path(path).is_file():
+            raise InputError(*where[key], f"file not found: {path}")
+    options = TlsOptions(
+        ca_file=values["ca_file"],
+        cert_file=values["cert_file"],
+        key_file=values["key_file"],
+        key_password=password,
+        server_name=values["server_name"],
+    )
+    try:
+        ssl_context(options, insecure=False)
+    except (ssl.SSLError, OSError, ValueError) as exc:
+        key = "cert_file" if values["cert_file"] else "ca_file"
+        reason = getattr(exc, "reason", None) or getattr(exc, "strerror", None) or str(exc)
+        raise InputError(*where[key], f"cannot load it ({reason})") from None
+    return options
+
+
+def choose_client(asked: str, spec: RequestSpec) -> str:
+    """ "fast" for every request the fast client can serve, unless aiohttp is asked for.
+
+    aiohttp keeps what the fast client leaves out: credentials in the URL (aiohttp turns
+    them into Basic auth) and a host that is only known per request (a template).
+    """
+    if asked == "aiohttp":
+        return "aiohttp"
+    if asked == "fast" or fast_client_serves(spec):
+        return "fast"
+    return "aiohttp"
+
+
+def fast_client_serves(spec: RequestSpec) -> bool:
+    url = spec.url_template.parts[0] if spec.url_template is not None else spec.url
+    authority = urlsplit(url).netloc if "//" in url else ""
+    if spec.url_template is not None and "/" not in url.split("//", 1)[-1]:
+        return False  # a placeholder inside the host or port
+    return bool(authority) and "@" not in authority

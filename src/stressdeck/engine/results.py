@@ -192,6 +192,8 @@ def _endpoint_schema() -> dict[str, Any]:
             properties[item.name] = {"type": "object", "additionalProperties": _COUNT}
         elif isinstance(default, float):
             properties[item.name] = _NUMBER
+        elif isinstance(default, str):
+            properties[item.name] = {"type": "string"}
         else:
             properties[item.name] = _COUNT
     return {

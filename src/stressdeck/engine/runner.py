@@ -100,7 +100,7 @@ class RunHandle:
             ThreadWorker if self.processes == 1 else ProcessWorker
         )
         self._workers: list[WorkerHandle] = []
-        self._totals = Totals(plan.endpoint_names)
+        self._totals = Totals(plan.endpoint_names, plan.clients)
         self._timeline = Timeline(grace=2 * plan.tick)
         self._control_log: list[ControlEvent] = []
         self._state = RUNNING

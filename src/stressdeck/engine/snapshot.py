@@ -116,6 +116,8 @@ class EndpointSummary:
     # What the transport errors said ("connect: Connection refused"), most frequent first;
     # at most a few dozen distinct texts, the rest under "(other messages)".
     error_messages: Mapping[str, int] = field(default_factory=dict)
+    # The HTTP client that sent these requests: "fast", "aiohttp" (or both, for a total).
+    client: str = ""
 
     @property
     def checks_rate(self) -> float | None:
@@ -167,6 +169,8 @@ class EndpointSummary:
                 figures[key] = read(table, key, where)
             elif isinstance(default, float):
                 figures[key] = r.number(table, key, where, default=default)
+            elif isinstance(default, str):  # "" in files from before the field was written
+                figures[key] = r.optional_string(table, key, where) or default
             else:
                 figures[key] = r.integer(table, key, where, default=default)
         return cls(**figures)

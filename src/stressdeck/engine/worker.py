@@ -18,9 +18,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import aiohttp
-
-from stressdeck.engine.client import Connector, Request, Sending, make_timeout, send, sending_slot
+from stressdeck.engine.client import Sending, sending_slot
+from stressdeck.engine.clients import Clients
 from stressdeck.engine.lanes import Backlog
 from stressdeck.engine.plan import Plan
 from stressdeck.engine.snapshot import Control
@@ -96,7 +95,6 @@ class Worker:
         self._last_cut = time.monotonic()  # reset when the run starts
         total = sum(plan.weights)
         self._cumulative = list(itertools.accumulate(w / total for w in plan.weights))
-        self._timeouts = [make_timeout(spec) for spec in plan.requests]
         self._random = random.Random()
         self._iteration_cost = len(plan.flow) or 1
         self._chained = bool(
@@ -164,25 +162,11 @@ class Worker:
     # -- the run ---------------------------------------------------------------------------
 
     async def run(self) -> None:
-        connector = Connector(
-            # Closed model: the users bound the connections. Open model: the lanes do, and
-            # the limit equals them so nothing ever waits for a connection inside aiohttp,
-            # where the wait would be invisible and end as a timeout blamed on the target.
-            limit=self.connections if self.open_model else 0,
-            ssl=False if self.plan.insecure else True,
-            enable_cleanup_closed=True,
+        # The HTTP clients (fast or aiohttp, per endpoint) behind one seam: clients.py.
+        # Closed model: the users bound the connections. Open model: the lanes do.
+        self._clients = Clients(
+            self.plan, connections=self.connections if self.open_model else None
         )
-        self._session = aiohttp.ClientSession(
-            connector=connector,
-            cookie_jar=aiohttp.DummyCookieJar(),
-            auto_decompress=False,
-            request_class=Request,
-        )
-        # aiohttp resends an idempotent request once, unseen, when its connection fails
-        # (ClientOSError / ServerDisconnectedError): the target would get twice the load we
-        # count. A load tester reports what it sent, so every attempt is one request.
-        if hasattr(self._session, "_retry_connection"):
-            self._session._retry_connection = False
         ticker = self._ticker = asyncio.create_task(self._tick())
         pacer = None
         if self.open_model:
@@ -202,7 +186,7 @@ class Worker:
             # What the cancelled tasks record from here on goes into a recorder nobody cuts:
             # _settle counted each of them already.
             await asyncio.gather(*self._work(), return_exceptions=True)
-            await self._session.close()
+            await self._clients.close()
 
     async def _supervise(self, ticker: asyncio.Task[None], pacer: asyncio.Task[None] | None) -> str:
         """Wait for the stop; an exception in the ticker or the pacer ends the worker as crashed.
@@ -323,18 +307,12 @@ class Worker:
         """Run one unit of work for a user; False when the request budget or the data ran out."""
         if self._row_per_iteration and not self._next_row(variables):
             return False
-        specs, timeouts = self.plan.requests, self._timeouts
+        specs, clients = self.plan.requests, self._clients
         steps = self.plan.flow or (self._choose() if index is None else index,)
         for step, index in enumerate(steps):
             spec = specs[index]
-            await send(
-                self._session,
-                spec,
-                index,
-                timeouts[index],
-                self.recorder,
-                due if step == 0 else None,
-                variables,
+            await clients.sender(index)(
+                spec, index, self.recorder, due if step == 0 else None, variables
             )
             if spec.think and not self.open_model:
                 # A thinking user has nothing in flight (and must not hold up "requests done").
@@ -446,13 +424,8 @@ class Worker:
         if self._chained:
             await self._iteration({}, due, index)
         else:
-            await send(
-                self._session,
-                self.plan.requests[index],
-                index,
-                self._timeouts[index],
-                self.recorder,
-                due,
+            await self._clients.sender(index)(
+                self.plan.requests[index], index, self.recorder, due, None
             )
 
     async def _finish_when_idle(self, reason: str) -> None:

@@ -26,6 +26,8 @@ from stressdeck.target.metrics import parse_series
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
 MODELS = ("closed", "open")
 SUFFIXES = (".toml", ".json")  # of profiles and sessions: the extension picks the format
+# Which HTTP client sends: "auto" gives the fast one every endpoint it can serve.
+CLIENTS = ("auto", "fast", "aiohttp")
 
 
 @dataclass(frozen=True)
@@ -72,6 +74,17 @@ class DataSpec:
 
 
 @dataclass(frozen=True)
+class TlsSettings:
+    """``[tls]`` as written: file paths relative to the profile, the passphrase a ``${ENV}``."""
+
+    ca_file: str | None = None
+    cert_file: str | None = None
+    key_file: str | None = None
+    key_password: str | None = None  # always a ${ENV_VAR} reference, never the secret
+    server_name: str | None = None
+
+
+@dataclass(frozen=True)
 class Profile:
     source: str
     name: str
@@ -92,6 +105,8 @@ class Profile:
     metrics: tuple[
         str, ...
     ] = ()  # the target's series to chart, e.g. "p95(http_request_duration_seconds)"
+    tls: TlsSettings | None = None
+    client: str = "auto"
     # The document exactly as written (``${ENV}`` references unexpanded), for sessions.
     document: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
@@ -250,6 +265,8 @@ _TOP_KEYS = {
     "data",
     "metrics_url",
     "metrics",
+    "tls",
+    "client",
 }
 _DEFAULT_KEYS = {"timeout", "headers", "follow_redirects"}
 _LOAD_KEYS = {
@@ -323,8 +340,47 @@ def parse_profile(document: Mapping[str, Any], source: str) -> Profile:
         data=data,
         metrics_url=metrics_url,
         metrics=metrics,
+        tls=parse_tls(source, top.sub_table("tls")),
+        client=_parse_client(source, top.string("client", "auto")),
         document=dict(document),
     )
+
+
+# -- TLS and the client -----------------------------------------------------------------------
+
+_TLS_KEYS = ("ca_file", "cert_file", "key_file", "key_password", "server_name")
+
+
+def parse_tls(source: str, table: Mapping[str, Any], prefix: str = "tls") -> TlsSettings | None:
+    """``[tls]``: a CA bundle, a client certificate and key, a server name to verify."""
+    if not table:
+        return None
+    fields = _Fields(source, table, prefix, set(_TLS_KEYS))
+    values: dict[str, str | None] = {}
+    for key in _TLS_KEYS:
+        value = fields.string(key)
+        if value is not None and not value.strip():
+            raise fields.fail(key, "a non-empty string")
+        values[key] = value
+    settings = TlsSettings(**values)
+    password = settings.key_password
+    if password is not None and not (password.startswith("${") and password.endswith("}")):
+        raise InputError(
+            source,
+            fields.path("key_password"),
+            "expected a ${ENV_VAR} reference: a passphrase is never written in a profile",
+        )
+    if settings.key_file and not settings.cert_file:
+        raise InputError(source, fields.path("key_file"), "needs cert_file, the certificate")
+    if password is not None and not settings.cert_file:
+        raise InputError(source, fields.path("key_password"), "needs cert_file and key_file")
+    return settings
+
+
+def _parse_client(source: str, client: str | None) -> str:
+    if client is None or client not in CLIENTS:
+        raise InputError(source, "client", "expected one of " + ", ".join(CLIENTS))
+    return client
 
 
 def _parse_metric_series(source: str, value: Any) -> tuple[str, ...]:

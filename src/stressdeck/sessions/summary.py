@@ -97,6 +97,17 @@ def format_table(headers: list[str], rows: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
+def _clients_text(snapshot: Snapshot) -> str:
+    """Which HTTP client sent: one name, or the endpoints of each when they differ."""
+    names = {ep.client for ep in snapshot.endpoints}
+    if len(names) == 1:
+        return snapshot.total.client
+    return "; ".join(
+        f"{client} ({', '.join(printable(ep.name, 28) for ep in snapshot.endpoints if ep.client == client)})"
+        for client in sorted(names)
+    )
+
+
 def summary_text(snapshot: Snapshot) -> str:
     """The final summary of a headless run: per endpoint, codes, errors and thresholds."""
     total = snapshot.total
@@ -115,6 +126,8 @@ def summary_text(snapshot: Snapshot) -> str:
     parts = [format_table(headers, rows), ""]
     codes = ", ".join(f"{code}: {n}" for code, n in total.status_counts.items()) or "none"
     errors = ", ".join(f"{kind}: {n}" for kind, n in total.error_counts.items()) or "none"
+    if total.client:
+        parts.append(f"client: {_clients_text(snapshot)}")
     parts.append(f"status codes: {codes}")
     parts.append(f"errors: {errors}")
     counted = sum(total.status_counts.values()) + sum(total.error_counts.values())

@@ -1,0 +1,112 @@
+"""The seam between the load loop and HTTP: which client sends each endpoint's requests.
+
+A worker holds one ``Clients``: the fast client (httptools) for every endpoint the plan gave
+it, aiohttp for the rest, both sharing one TLS context. The worker only calls
+``sender(index)(spec, index, recorder, due, variables)`` and ``close()``.
+"""
+
+from __future__ import annotations
+
+import ssl
+from collections.abc import Awaitable, Callable
+
+import aiohttp
+
+from stressdeck.engine.client import Connector, Request, make_timeout, send
+from stressdeck.engine.fasthttp import FastClient
+from stressdeck.engine.plan import Plan, RequestSpec, choose_client
+from stressdeck.engine.stats import Recorder
+from stressdeck.engine.tls import ssl_context
+
+Send = Callable[[RequestSpec, int, Recorder, float | None, dict[str, str] | None], Awaitable[None]]
+
+
+class AiohttpClient:
+    """aiohttp for the endpoints the fast client does not serve (or all, with --client aiohttp)."""
+
+    name = "aiohttp"
+
+    def __init__(
+        self,
+        specs: tuple[RequestSpec, ...],
+        context: ssl.SSLContext,
+        server_name: str | None,
+        limit: int | None = None,
+    ) -> None:
+        connector = Connector(
+            # Closed model: the users bound the connections. Open model: the lanes do, and
+            # the limit equals them so nothing ever waits for a connection inside aiohttp,
+            # where the wait would be invisible and end as a timeout blamed on the target.
+            limit=limit or 0,
+            ssl=context,
+            enable_cleanup_closed=True,
+        )
+        self._session = aiohttp.ClientSession(
+            connector=connector,
+            cookie_jar=aiohttp.DummyCookieJar(),
+            auto_decompress=False,
+            request_class=Request,
+        )
+        # aiohttp resends an idempotent request once, unseen, when its connection fails
+        # (ClientOSError / ServerDisconnectedError): the target would get twice the load we
+        # count. A load tester reports what it sent, so every attempt is one request.
+        if hasattr(self._session, "_retry_connection"):
+            self._session._retry_connection = False
+        self._timeouts = [make_timeout(spec) for spec in specs]
+        self._server_name = server_name
+
+    async def send(
+        self,
+        spec: RequestSpec,
+        index: int,
+        recorder: Recorder,
+        due: float | None = None,
+        variables: dict[str, str] | None = None,
+    ) -> None:
+        await send(
+            self._session,
+            spec,
+            index,
+            self._timeouts[index],
+            recorder,
+            due,
+            variables,
+            server_name=self._server_name,
+        )
+
+    async def close(self) -> None:
+        await self._session.close()
+
+
+class Clients:
+    """The clients of one worker, opened on its event loop."""
+
+    def __init__(self, plan: Plan, *, connections: int | None = None) -> None:
+        """``connections`` bounds the fast client's pool (None: one per request in flight,
+        which users or max_in_flight already bound)."""
+        names = plan.clients or tuple(choose_client("auto", spec) for spec in plan.requests)
+        context = ssl_context(plan.tls, plan.insecure)
+        server_name = plan.tls.server_name if plan.tls else None
+        self.fast = (
+            FastClient(plan.requests, context, server_name=server_name, limit=connections)
+            if "fast" in names
+            else None
+        )
+        self.aiohttp = (
+            AiohttpClient(plan.requests, context, server_name, connections)
+            if "aiohttp" in names
+            else None
+        )
+        self._senders: list[Send] = []
+        for name in names:
+            client = self.fast if name == "fast" else self.aiohttp
+            assert client is not None
+            self._senders.append(client.send)
+
+    def sender(self, index: int) -> Send:
+        return self._senders[index]
+
+    async def close(self) -> None:
+        for client in (self.fast, self.aiohttp):
+            if client is not None:
+                await client.close()

@@ -1,0 +1,481 @@
+"""The fast client: HTTP/1.1 over asyncio Protocol connections, parsed by httptools (llhttp).
+
+One ``FastClient`` per worker keeps a pool of keep-alive connections, never more than its
+bound. A request goes out as one prebuilt ``bytes`` write; the response is parsed in the
+protocol's callbacks, which count the streaming figures (time to first byte, chunks, SSE
+events, bytes) as the body arrives and never buffer it unless an extract needs it.
+
+The contract is the aiohttp client's: latency from the due time, every attempt one counted
+request with one status code or one error class, no redirect followed, no silent resend.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import socket
+import ssl
+import time
+from collections import deque
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import httptools
+from multidict import CIMultiDict
+from yarl import URL
+
+from stressdeck import __version__
+from stressdeck.engine.client import (
+    BODY_CAP,
+    CONNECT,
+    DISCONNECT,
+    DNS,
+    OTHER,
+    PROTOCOL,
+    TIMEOUT,
+    EventCounter,
+)
+from stressdeck.engine.plan import RequestSpec
+from stressdeck.engine.stats import Recorder
+from stressdeck.engine.tls import tls_class
+from stressdeck.profiles.chain import MissingVariable, ResponseBody
+
+USER_AGENT = f"stressdeck/{__version__}"
+# Methods whose requests carry a Content-Length even without a body, as aiohttp sends them.
+_LENGTH_ALWAYS = frozenset({"POST", "PUT", "PATCH"})
+_EVENT_STREAM = b"text/event-stream"
+
+# The pool key: where a connection goes and how it is verified.
+Origin = tuple[str, str, int, str | None]
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A request as bytes on the wire, and the connection it needs."""
+
+    origin: Origin
+    data: bytes
+
+
+def prepare(
+    method: str,
+    url: str,
+    headers: tuple[tuple[str, str], ...],
+    body: bytes | None,
+    server_name: str | None,
+) -> Prepared:
+    """The request line, headers and body of one request; raises ValueError for a URL or a
+    header the wire cannot carry (a CR or LF inside a value would inject a header)."""
+    parsed = URL(url)
+    if parsed.scheme not in ("http", "https") or not parsed.raw_host:
+        raise ValueError(f"not an http(s) URL: {url}")
+    host = parsed.raw_host
+    port = parsed.port or (443 if parsed.scheme == "https" else 80)
+    host_header = f"[{host}]" if ":" in host else host
+    if not parsed.is_default_port():
+        host_header += f":{port}"
+    given = {name.lower() for name, _ in headers}
+    lines = [f"{method} {parsed.raw_path_qs or '/'} HTTP/1.1"]
+    if "host" not in given:
+        lines.append(f"Host: {host_header}")
+    if parsed.raw_user is not None and "authorization" not in given:
+        # As aiohttp does: credentials in the URL become Basic auth, never a request line.
+        pair = f"{parsed.user or ''}:{parsed.password or ''}".encode()
+        lines.append("Authorization: Basic " + base64.b64encode(pair).decode("ascii"))
+    if "user-agent" not in given:
+        lines.append(f"User-Agent: {USER_AGENT}")
+    if "accept" not in given:
+        lines.append("Accept: */*")
+    for name, value in headers:
+        if name.lower() == "content-length":
+            continue  # the body decides its length
+        lines.append(f"{name}: {value}")
+    if body is not None or method in _LENGTH_ALWAYS:
+        lines.append(f"Content-Length: {len(body or b'')}")
+    text = "\r\n".join(lines)
+    if any(bad in line for line in lines for bad in ("\r", "\n", "\x00")):
+        raise ValueError("a CR, LF or NUL inside the request line or a header")
+    data = (text + "\r\n\r\n").encode("utf-8") + (body or b"")
+    return Prepared((parsed.scheme, host, port, server_name), data)
+
+
+class Connection(asyncio.Protocol):
+    """One keep-alive connection carrying one request at a time."""
+
+    def __init__(self, pool: Pool, origin: Origin) -> None:
+        self.pool = pool
+        self.origin = origin
+        self.transport: asyncio.Transport | None = None
+        self.parser = httptools.HttpResponseParser(self)
+        self.closed = False
+        self.waiter: asyncio.Future[str] | None = None
+        self.reusable = False
+        self._parser_spent = False  # after a HEAD response: see start()
+        self._reset(False, False, False)
+
+    def _reset(self, head: bool, keep_body: bool, keep_headers: bool) -> None:
+        self.head = head
+        self.status = 0
+        self.nbytes = 0
+        self.chunks = 0
+        self._chunk_mark = 0
+        self.events = 0
+        self.first_byte = 0.0
+        self.sse: EventCounter | None = None
+        self.framed = False  # Content-Length or chunked: the body's end is not the close
+        self.headers_done = False
+        self.keep: bytearray | None = bytearray() if keep_body else None
+        self.headers: list[tuple[str, str]] | None = [] if keep_headers else None
+
+    # -- the request ------------------------------------------------------------------------
+
+    def start(
+        self, data: bytes, head: bool, keep_body: bool, keep_headers: bool
+    ) -> asyncio.Future[str]:
+        """Send one request; the future's result is "" when the response is complete, else
+        the error class. A HEAD response's parser is replaced afterwards: llhttp, with no HEAD
+        mode, would wait for the body its Content-Length announces."""
+        if self._parser_spent:
+            self.parser = httptools.HttpResponseParser(self)
+            self._parser_spent = False
+        self._reset(head, keep_body, keep_headers)
+        self.reusable = False
+        waiter = self.pool.loop.create_future()
+        self.waiter = waiter
+        assert self.transport is not None
+        self.transport.write(data)
+        return waiter
+
+    def _finish(self, outcome: str) -> None:
+        waiter = self.waiter
+        if waiter is not None:
+            self.waiter = None
+            if not waiter.done():
+                waiter.set_result(outcome)
+
+    def abort(self) -> None:
+        self.closed = True
+        if self.transport is not None:
+            self.transport.abort()
+
+    # -- asyncio.Protocol -------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        if self.waiter is None:
+            # Bytes nobody asked for (or the rest of a HEAD body): not HTTP we can follow.
+            self.abort()
+            return
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserUpgrade:
+            self.reusable = False
+            self._finish("")  # 101: the status is recorded; the connection is not HTTP now
+            self.abort()
+        except httptools.HttpParserError:
+            self._finish(PROTOCOL)
+            self.abort()
+
+    def eof_received(self) -> bool:
+        return False  # close our side too; connection_lost decides what the request was
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        self.pool.forget(self)
+        if self.waiter is None:
+            return
+        if exc is None and self.headers_done and not self.framed and not self.head:
+            self._finish("")  # a body delimited by the close, read to its end
+        elif isinstance(exc, ssl.SSLError):
+            self._finish(tls_class(exc))
+        else:
+            # Reset or closed before the response was whole; on a reused connection, a
+            # stale keep-alive: counted as what it is, never resent.
+            self._finish(DISCONNECT)
+
+    # -- httptools callbacks ------------------------------------------------------------------
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        lower = name.lower()
+        if lower == b"content-type":
+            if value.lower().startswith(_EVENT_STREAM):
+                self.sse = EventCounter()
+        elif lower == b"content-length" or lower == b"transfer-encoding":
+            self.framed = True
+        if self.headers is not None:
+            self.headers.append((name.decode("latin-1"), value.decode("latin-1")))
+
+    def on_headers_complete(self) -> None:
+        status = self.parser.get_status_code()
+        self.status = status
+        if 100 <= status < 200 and status != 101:
+            self.sse = None
+            self.framed = False
+            if self.headers is not None:
+                self.headers.clear()
+            return  # informational: the final response follows on the same message stream
+        self.headers_done = True
+        if self.head or status in (204, 304):
+            self.framed = True
+            if self.head:
+                # Done here: the parser would wait for a body a HEAD response never has.
+                self.reusable = self.parser.should_keep_alive()
+                self._parser_spent = True
+                self._finish("")
+
+    def on_body(self, body: bytes) -> None:
+        if not self.first_byte:
+            self.first_byte = time.perf_counter()
+        self.nbytes += len(body)
+        if self.sse is not None:
+            self.events += self.sse.feed(body)
+        keep = self.keep
+        if keep is not None and len(keep) < BODY_CAP:
+            keep += body[: BODY_CAP - len(keep)]
+
+    def on_chunk_complete(self) -> None:
+        # llhttp also completes the last, empty chunk; count chunks that carried data.
+        if self.nbytes > self._chunk_mark:
+            self.chunks += 1
+            self._chunk_mark = self.nbytes
+
+    def on_message_complete(self) -> None:
+        status = self.status
+        if status < 200 and status != 101:
+            return
+        if self.head:
+            return
+        if self.sse is not None:
+            self.events += self.sse.finish()
+        # Read here, where llhttp's answer is right: after the message, before the next.
+        self.reusable = self.parser.should_keep_alive()
+        self._finish("")
+
+
+class Pool:
+    """The connections of one worker, at most ``limit`` open at once (None: unbounded)."""
+
+    def __init__(
+        self, loop: asyncio.AbstractEventLoop, context: ssl.SSLContext, limit: int | None
+    ) -> None:
+        self.loop = loop
+        self.context = context
+        self.limit = limit
+        self.idle: dict[Origin, list[Connection]] = {}
+        self.open: set[Connection] = set()
+        self._opening = 0
+        self._waiters: deque[asyncio.Future[None]] = deque()
+
+    def take(self, origin: Origin) -> Connection | None:
+        idle = self.idle.get(origin)
+        while idle:
+            connection = idle.pop()  # the most recently used: the warmest
+            if not connection.closed:
+                return connection
+        return None
+
+    async def acquire(self, origin: Origin) -> Connection:
+        """An idle connection to ``origin``, else a new one once the bound allows it."""
+        while True:
+            connection = self.take(origin)
+            if connection is not None:
+                return connection
+            if self.limit is None or len(self.open) + self._opening < self.limit:
+                break
+            if not self._close_an_idle_one():
+                waiter = self.loop.create_future()
+                self._waiters.append(waiter)
+                try:
+                    await waiter
+                finally:
+                    if not waiter.done():
+                        waiter.cancel()
+        self._opening += 1
+        try:
+            return await self._connect(origin)
+        finally:
+            self._opening -= 1
+            self._wake()
+
+    async def _connect(self, origin: Origin) -> Connection:
+        scheme, host, port, server_name = origin
+        https = scheme == "https"
+        _, connection = await self.loop.create_connection(
+            lambda: Connection(self, origin),
+            host,
+            port,
+            ssl=self.context if https else None,
+            server_hostname=(server_name or host) if https else None,
+        )
+        sock = connection.transport.get_extra_info("socket") if connection.transport else None
+        if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.open.add(connection)
+        return connection
+
+    def release(self, connection: Connection) -> None:
+        if connection.reusable and not connection.closed:
+            self.idle.setdefault(connection.origin, []).append(connection)
+        else:
+            connection.abort()
+        if self._waiters:
+            self._wake()
+
+    def forget(self, connection: Connection) -> None:
+        self.open.discard(connection)
+        self._wake()
+
+    def _close_an_idle_one(self) -> bool:
+        for idle in self.idle.values():
+            while idle:
+                connection = idle.pop()
+                if not connection.closed:
+                    connection.abort()
+                    return True
+        return False
+
+    def _wake(self) -> None:
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                return
+
+    def close(self) -> None:
+        for connection in list(self.open):
+            connection.abort()
+        self.idle.clear()
+
+
+def _connect_class(exc: BaseException) -> str:
+    if isinstance(exc, ssl.SSLError):
+        return tls_class(exc)
+    if isinstance(exc, socket.gaierror):
+        return DNS
+    if isinstance(exc, TimeoutError):
+        return TIMEOUT
+    if isinstance(exc, (ConnectionResetError, BrokenPipeError)):
+        return DISCONNECT
+    if isinstance(exc, OSError):
+        return CONNECT
+    return OTHER
+
+
+class FastClient:
+    """Sends the requests of one worker over its own bounded pool."""
+
+    name = "fast"
+
+    def __init__(
+        self,
+        specs: tuple[RequestSpec, ...],
+        context: ssl.SSLContext,
+        *,
+        server_name: str | None = None,
+        limit: int | None = None,
+    ) -> None:
+        self.loop = asyncio.get_running_loop()
+        self.pool = Pool(self.loop, context, limit)
+        self.server_name = server_name
+        # Prepared once per endpoint; None where the request must be built per send.
+        self._prepared: list[Prepared | str | None] = []
+        for spec in specs:
+            if spec.templated:
+                self._prepared.append(None)
+                continue
+            try:
+                self._prepared.append(
+                    prepare(spec.method, spec.url, spec.headers, spec.body, server_name)
+                )
+            except ValueError:
+                self._prepared.append(OTHER)  # every attempt fails alike, counted as such
+
+    async def send(
+        self,
+        spec: RequestSpec,
+        index: int,
+        recorder: Recorder,
+        due: float | None = None,
+        variables: dict[str, str] | None = None,
+    ) -> None:
+        """Send one request and record its outcome exactly once (see ``client.send``)."""
+        prepared = self._prepared[index]
+        if prepared is None:
+            try:
+                url, headers, body = spec.render(variables or {})
+            except MissingVariable as missing:
+                recorder.record_skipped(index, f"missing {{{missing.name}}}")
+                return
+            try:
+                prepared = prepare(spec.method, url, headers, body, self.server_name)
+            except ValueError:
+                prepared = OTHER
+        sent = time.perf_counter()
+        if isinstance(prepared, str):
+            recorder.record_error(index, prepared)
+            return
+        loop = self.loop
+        deadline = loop.time() + spec.timeout
+        connection = self.pool.take(prepared.origin)
+        if connection is None:
+            try:
+                async with asyncio.timeout_at(deadline):
+                    connection = await self.pool.acquire(prepared.origin)
+            except asyncio.CancelledError:
+                recorder.record_cancelled(index)
+                raise
+            except Exception as exc:  # every failure is a result to count, not a crash
+                recorder.record_error(index, _connect_class(exc))
+                return
+        waiter = connection.start(
+            prepared.data, spec.method == "HEAD", spec.needs_body, bool(spec.extract)
+        )
+        timer = loop.call_at(deadline, connection._finish, TIMEOUT)
+        try:
+            outcome = await waiter
+        except asyncio.CancelledError:
+            timer.cancel()
+            connection.waiter = None
+            connection.abort()
+            recorder.record_cancelled(index)
+            raise
+        timer.cancel()
+        if outcome:
+            connection.waiter = None
+            connection.abort()
+            recorder.record_error(index, outcome, connection.nbytes)
+            return
+        done = time.perf_counter()
+        self.pool.release(connection)
+        first_byte = connection.first_byte or done
+        start = sent if due is None else min(due, sent)
+        status = connection.status
+        ok = spec.is_ok(status)
+        recorder.record_response(
+            index,
+            status,
+            ok,
+            (done - start) * 1e6,
+            (done - sent) * 1e6,
+            (first_byte - sent) * 1e6,
+            connection.nbytes,
+            connection.chunks,
+            connection.events,
+        )
+        if spec.extract and ok and variables is not None:
+            _extract(spec, connection, variables)
+
+    async def close(self) -> None:
+        self.pool.close()
+        await asyncio.sleep(0)  # let the transports run their connection_lost
+
+
+def _extract(spec: RequestSpec, connection: Connection, variables: dict[str, str]) -> None:
+    headers: Mapping[str, str] = CIMultiDict(connection.headers or ())
+    kept = ResponseBody(bytes(connection.keep or b""))
+    for extractor in spec.extract:
+        value = extractor.extract(headers, kept)
+        if value is not None:
+            variables[extractor.variable] = value
