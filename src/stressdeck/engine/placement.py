@@ -20,7 +20,7 @@ from stressdeck.engine.worker import Command, Worker, WorkerFinished, WorkerMess
 
 
 def new_worker_loop() -> asyncio.AbstractEventLoop:
-    """uvloop when installed (the `fast` extra), else asyncio's own loop."""
+    """uvloop (a dependency, except on Windows), else asyncio's own loop."""
     try:
         import uvloop
     except ImportError:
