@@ -51,9 +51,15 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--what",
-        choices=("api", "raw", "raw-tuned"),
+        choices=("api", "raw", "raw-tuned", "rawfast"),
         default="api",
         help="api: stressdeck (default); raw / raw-tuned: the reference loops, to compare",
+    )
+    parser.add_argument(
+        "--client",
+        choices=("auto", "fast", "aiohttp"),
+        default="auto",
+        help="api: the HTTP client stressdeck sends with (auto: the fast one here)",
     )
     parser.add_argument(
         "--native", action="store_true", help="py-spy --native: C frames too (uvloop, the parser)"
@@ -86,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
         f"{args.duration:g}",
     ]
     probe += (
-        ["--factory", args.factory]
+        ["--factory", args.factory, "--client", args.client]
         if args.what == "api"
         else ["--tuned"]
         if args.what == "raw-tuned"

@@ -179,6 +179,77 @@ async def raw_loop(
     }
 
 
+# -- reference: raw httptools on uvloop ---------------------------------------------------------
+
+
+async def raw_httptools_loop(url: str, connections: int, seconds: float) -> dict[str, Any]:
+    """c coroutines, each with one keep-alive connection: write a prebuilt GET, parse the
+    response with httptools, check the status, count the body; nothing else is kept.
+
+    The floor under the fast client: the same parser and event loop with no engine around.
+    """
+    import httptools
+    from yarl import URL
+
+    parsed = URL(url)
+    host, port = parsed.raw_host or "127.0.0.1", parsed.port or 80
+    request = f"GET {parsed.raw_path_qs} HTTP/1.1\r\nHost: {host}:{port}\r\n\r\n".encode()
+    loop = asyncio.get_running_loop()
+    requests = errors = 0
+
+    class Conn(asyncio.Protocol):
+        def __init__(self) -> None:
+            self.parser = httptools.HttpResponseParser(self)
+            self.waiter: asyncio.Future[int] | None = None
+            self.nbytes = 0
+
+        def connection_made(self, transport: Any) -> None:
+            self.transport = transport
+
+        def data_received(self, data: bytes) -> None:
+            self.parser.feed_data(data)
+
+        def on_body(self, body: bytes) -> None:
+            self.nbytes += len(body)
+
+        def on_message_complete(self) -> None:
+            if self.waiter is not None:
+                self.waiter.set_result(self.parser.get_status_code())
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            if self.waiter is not None and not self.waiter.done():
+                self.waiter.set_exception(ConnectionError("closed"))
+
+    window = Window()
+    window.mark(0)
+    began = time.perf_counter()
+    deadline = began + seconds
+
+    async def user() -> None:
+        nonlocal requests, errors
+        clock = time.perf_counter
+        _, conn = await loop.create_connection(Conn, host, port)
+        while clock() < deadline:
+            conn.waiter = loop.create_future()
+            conn.transport.write(request)
+            status = await conn.waiter
+            requests += 1
+            if status >= 400:
+                errors += 1
+        conn.transport.close()
+
+    await asyncio.gather(*(user() for _ in range(connections)))
+    elapsed = time.perf_counter() - began
+    window.mark(requests)
+    return {
+        "requests": requests,
+        "errors": errors,
+        "elapsed": elapsed,
+        "rps": requests / elapsed,
+        **window.result(),
+    }
+
+
 # -- stressdeck through the Python API -----------------------------------------------------
 
 
@@ -204,6 +275,7 @@ def make_plan(
     requests: int | None = None,
     max_duration: float = 600.0,
     rate: float | None = None,
+    client: str | None = None,
 ) -> Any:
     """Closed model with ``users``; with ``rate``, the open model at that many requests/s."""
     from stressdeck.engine import build_plan
@@ -214,11 +286,13 @@ def make_plan(
             make_profile(url, users),
             Overrides(model="open", rate=rate, duration=duration, requests=requests),
             max_duration=max_duration,
+            client=client,
         )
     return build_plan(
         make_profile(url, users),
         Overrides(users=users, duration=duration, requests=requests),
         max_duration=max_duration,
+        client=client,
     )
 
 
@@ -254,7 +328,7 @@ async def api_run(args: argparse.Namespace) -> dict[str, Any]:
 
     window = Window()
     handle = await start(
-        make_plan(args.url, args.c, duration=args.d, rate=args.rate),
+        make_plan(args.url, args.c, duration=args.d, rate=args.rate, client=args.client),
         processes=args.processes,
         worker_factory=worker_factory(args.factory),
     )
@@ -274,7 +348,10 @@ async def console_run(args: argparse.Namespace) -> dict[str, Any]:
         from stressdeck.ui.planning import PlanSource
     except ImportError as exc:
         return {"error": f"console not available ({exc})"}
-    source = PlanSource(make_profile(args.url, args.c), Overrides(users=args.c, duration=args.d))
+    source = PlanSource(
+        make_profile(args.url, args.c),
+        Overrides(users=args.c, duration=args.d, client=args.client),
+    )
     app = StressDeckApp(source)
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.pause()
@@ -415,7 +492,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     sub = parser.add_subparsers(dest="probe", required=True)
     sub.add_parser("serve").add_argument("--port", type=int, default=0)
-    for name in ("raw", "api", "console", "rss", "stop"):
+    for name in ("raw", "rawfast", "api", "console", "rss", "stop"):
         p = sub.add_parser(name)
         p.add_argument("--url", required=True)
         p.add_argument("-c", type=int, default=50, help="connections / virtual users")
@@ -432,6 +509,12 @@ def main(argv: list[str] | None = None) -> None:
             choices=("auto", "process"),
             default="auto",
             help="api: where 1 worker runs (auto = a thread; process = as the console does)",
+        )
+        p.add_argument(
+            "--client",
+            choices=("auto", "fast", "aiohttp"),
+            default="auto",
+            help="api, console, rss, stop: the HTTP client stressdeck sends with",
         )
         p.add_argument("--requests", type=int, default=1_000_000, help="rss: the request budget")
         p.add_argument(
@@ -466,6 +549,14 @@ def main(argv: list[str] | None = None) -> None:
                 loop.close()
         else:
             emit(asyncio.run(raw_loop(args.url, args.c, args.d)))
+    elif args.probe == "rawfast":
+        from stressdeck.engine.placement import new_worker_loop
+
+        loop = new_worker_loop()
+        try:
+            emit(loop.run_until_complete(raw_httptools_loop(args.url, args.c, args.d)))
+        finally:
+            loop.close()
     elif args.probe == "api":
         emit(asyncio.run(api_run(args)))
     elif args.probe == "console":
