@@ -54,8 +54,10 @@ from tables import (
     CONSOLE,
     LOCUST,
     ONE,
+    ONE_AIOHTTP,
     ONE_PROC,
     RAW,
+    RAW_FAST,
     RSS,
     STOP,
     TUNED,
@@ -85,7 +87,9 @@ path = "/"
 KEYS = (
     "raw",
     "tuned",
+    "rawfast",
     "sd1",
+    "sd1a",
     "sd1p",
     "sdN",
     "cli",
@@ -241,22 +245,28 @@ def run_generators(bench: Bench, args: argparse.Namespace) -> None:
     one = args.gen_cpu  # single-process generators share one core, like shared/bench/peers.py
     probe = [PY, PROBES]
     load = ["--url", url, "-c", str(c), "-d", f"{d:g}"]
+    fast = [*load, "--client", "fast"]
     wanted = args.keys.__contains__
 
     if wanted("raw"):
         bench.queue(RAW, [*probe, "raw", *load], probe_parse, cpu=one)
     if wanted("tuned"):
         bench.queue(TUNED, [*probe, "raw", *load, "--tuned"], probe_parse, cpu=one)
+    if wanted("rawfast"):
+        bench.queue(RAW_FAST, [*probe, "rawfast", *load], probe_parse, cpu=one)
     if wanted("sd1"):
-        bench.queue(ONE, [*probe, "api", *load], probe_parse, cpu=one)
+        bench.queue(ONE, [*probe, "api", *fast], probe_parse, cpu=one)
+    if wanted("sd1a"):
+        aiohttp = [*load, "--client", "aiohttp"]
+        bench.queue(ONE_AIOHTTP, [*probe, "api", *aiohttp], probe_parse, cpu=one)
     if wanted("sd1p"):
-        bench.queue(ONE_PROC, [*probe, "api", *load, "--factory", "process"], probe_parse, cpu=one)
+        bench.queue(ONE_PROC, [*probe, "api", *fast, "--factory", "process"], probe_parse, cpu=one)
     if wanted("console"):
-        bench.queue(CONSOLE, [*probe, "console", *load], probe_parse, cpu=one)
+        bench.queue(CONSOLE, [*probe, "console", *fast], probe_parse, cpu=one)
     if wanted("sdN"):
         n = args.processes
         bench.queue(
-            many(n), [*probe, "api", *load, "--processes", str(n)], probe_parse, processes=n
+            many(n), [*probe, "api", *fast, "--processes", str(n)], probe_parse, processes=n
         )
     if wanted("cli"):
         profile = bench.workdir / "bench.toml"
