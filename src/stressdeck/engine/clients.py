@@ -7,6 +7,7 @@ it, aiohttp for the rest, both sharing one TLS context. The worker only calls
 
 from __future__ import annotations
 
+import functools
 import ssl
 from collections.abc import Awaitable, Callable
 
@@ -85,7 +86,9 @@ class Clients:
         """``connections`` bounds the fast client's pool (None: one per request in flight,
         which users or max_in_flight already bound)."""
         names = plan.clients or tuple(choose_client("auto", spec) for spec in plan.requests)
-        context = ssl_context(plan.tls, plan.insecure)
+        # Made once, when first needed: the system's CAs take ~0.1 s to load, and plain
+        # http never needs them.
+        context = functools.cache(lambda: ssl_context(plan.tls, plan.insecure))
         server_name = plan.tls.server_name if plan.tls else None
         self.fast = (
             FastClient(plan.requests, context, server_name=server_name, limit=connections)
@@ -93,7 +96,7 @@ class Clients:
             else None
         )
         self.aiohttp = (
-            AiohttpClient(plan.requests, context, server_name, connections)
+            AiohttpClient(plan.requests, context(), server_name, connections)
             if "aiohttp" in names
             else None
         )

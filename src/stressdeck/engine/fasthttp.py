@@ -17,7 +17,7 @@ import socket
 import ssl
 import time
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import httptools
@@ -263,10 +263,13 @@ class Pool:
     """The connections of one worker, at most ``limit`` open at once (None: unbounded)."""
 
     def __init__(
-        self, loop: asyncio.AbstractEventLoop, context: ssl.SSLContext, limit: int | None
+        self,
+        loop: asyncio.AbstractEventLoop,
+        context: Callable[[], ssl.SSLContext],
+        limit: int | None,
     ) -> None:
         self.loop = loop
-        self.context = context
+        self.context = context  # called on the first https connection: loading CAs takes time
         self.limit = limit
         self.idle: dict[Origin, list[Connection]] = {}
         self.open: set[Connection] = set()
@@ -311,7 +314,7 @@ class Pool:
             lambda: Connection(self, origin),
             host,
             port,
-            ssl=self.context if https else None,
+            ssl=self.context() if https else None,
             server_hostname=(server_name or host) if https else None,
         )
         sock = connection.transport.get_extra_info("socket") if connection.transport else None
@@ -376,7 +379,7 @@ class FastClient:
     def __init__(
         self,
         specs: tuple[RequestSpec, ...],
-        context: ssl.SSLContext,
+        context: Callable[[], ssl.SSLContext],
         *,
         server_name: str | None = None,
         limit: int | None = None,
