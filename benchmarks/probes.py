@@ -284,15 +284,13 @@ def make_plan(
     if rate:
         return build_plan(
             make_profile(url, users),
-            Overrides(model="open", rate=rate, duration=duration, requests=requests),
+            Overrides(model="open", rate=rate, duration=duration, requests=requests, client=client),
             max_duration=max_duration,
-            client=client,
         )
     return build_plan(
         make_profile(url, users),
-        Overrides(users=users, duration=duration, requests=requests),
+        Overrides(users=users, duration=duration, requests=requests, client=client),
         max_duration=max_duration,
-        client=client,
     )
 
 

@@ -176,6 +176,40 @@ async def close_silent(server: FaultServer, reader: Reader, writer: Writer) -> b
     return False
 
 
+# -- HTTP/1.1 framing every client must get right (not faults: correct, if unusual) ---------
+
+FRAMED_BYTES = 1000  # the body of /head-length and /close-delimited
+
+
+async def head_length(server: FaultServer, reader: Reader, writer: Writer) -> bool:
+    """A HEAD answer announcing a body it does not send, as RFC 9110 has it; keep-alive."""
+    writer.write(response_head("200 OK", {"Content-Length": str(FRAMED_BYTES)}))
+    await writer.drain()
+    return True
+
+
+async def continue_first(server: FaultServer, reader: Reader, writer: Writer) -> bool:
+    """An informational 100 Continue, then the final answer on the same connection."""
+    writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+    writer.write(response_head("200 OK", {"Content-Length": "2"}) + b"ok")
+    await writer.drain()
+    return True
+
+
+async def close_delimited(server: FaultServer, reader: Reader, writer: Writer) -> bool:
+    """No Content-Length, not chunked: the body ends where the connection does."""
+    writer.write(response_head("200 OK", {"Content-Type": "text/plain"}))
+    writer.write(b"x" * FRAMED_BYTES)
+    await writer.drain()
+    return False
+
+
+async def no_content(server: FaultServer, reader: Reader, writer: Writer) -> bool:
+    writer.write(response_head("204 No Content"))
+    await writer.drain()
+    return True
+
+
 async def hostile_text(server: FaultServer, reader: Reader, writer: Writer) -> bool:
     """A 500 whose reason phrase, headers and body carry terminal escapes and Rich markup."""
     body = b"\x1b[31m[bold red]pwned[/]\x1b]0;pwned\x07"
@@ -205,6 +239,10 @@ FAULTS: dict[str, Handler] = {
     "/close": close_announced,
     "/close-silent": close_silent,
     "/hostile": hostile_text,
+    "/head-length": head_length,
+    "/continue": continue_first,
+    "/close-delimited": close_delimited,
+    "/no-content": no_content,
 }
 
 

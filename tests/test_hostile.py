@@ -624,7 +624,7 @@ def assert_no_raw_escapes(output: bytes) -> None:
     assert found is None, (found, output)
 
 
-def test_run_output_shows_hostile_names_literally(tmp_path: Path) -> None:
+def test_run_output_shows_hostile_names_literally(tmp_path: Path, client: str) -> None:
     with FaultServer() as server:
         profile = tmp_path / "hostile.json"
         profile.write_text(
@@ -640,7 +640,9 @@ def test_run_output_shows_hostile_names_literally(tmp_path: Path) -> None:
                 }
             )
         )
-        result = run_cli("run", str(profile), "--requests", "20", "--users", "2")
+        result = run_cli(
+            "run", str(profile), "--requests", "20", "--users", "2", "--client", client
+        )
     assert result.returncode in (0, 3), result.stderr  # 3: the 500s may fail a threshold
     assert_no_raw_escapes(result.stdout)
     assert_no_raw_escapes(result.stderr)
@@ -648,6 +650,7 @@ def test_run_output_shows_hostile_names_literally(tmp_path: Path) -> None:
     assert MARKUP in stdout  # markup is shown as text, not interpreted
     assert "\\x1b[31m" in stdout and "\\x1b]0;pwned\\x07" in stdout  # escapes shown, escaped
     assert "TOTAL" in stdout and "status codes: 200: " in stdout
+    assert f"client: {client}" in stdout
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,71 @@
+"""HTTP/1.1 framing with both clients: HEAD, 1xx, 204 and bodies ended by the close.
+
+The fast client parses with llhttp, which has no HEAD mode and no end-of-stream call from
+httptools: these are the cases it must handle itself. Counts are checked against the server.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from faults import FRAMED_BYTES, FaultServer
+
+from stressdeck.engine import build_plan, start
+from stressdeck.engine.overrides import Overrides
+from stressdeck.profiles.profile import parse_profile
+
+REQUESTS = 40
+
+
+@pytest.fixture
+def server() -> Iterator[FaultServer]:
+    with FaultServer() as fault_server:
+        yield fault_server
+
+
+async def run(server: FaultServer, client: str, endpoint: dict[str, Any]) -> Any:
+    document = {
+        "name": "framing",
+        "base_url": server.url,
+        "defaults": {"timeout": "2s"},
+        "load": {"users": 4, "requests": REQUESTS},
+        "endpoints": [{"name": "e", **endpoint}],
+    }
+    plan = build_plan(parse_profile(document, "framing.toml"), Overrides(client=client))
+    return await (await start(plan)).wait()
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "status", "body_bytes"),
+    [
+        ({"method": "HEAD", "path": "/head-length"}, 200, 0),
+        ({"path": "/continue"}, 200, 2),
+        ({"path": "/close-delimited"}, 200, FRAMED_BYTES),
+        ({"path": "/no-content"}, 204, 0),
+    ],
+    ids=["head-with-length", "100-continue", "close-delimited", "204"],
+)
+async def test_framing_is_read_right_and_counted_once(
+    server: FaultServer, client: str, endpoint: dict[str, Any], status: int, body_bytes: int
+) -> None:
+    final = await run(server, client, endpoint)
+    total = final.total
+    assert total.status_counts == {status: REQUESTS} and total.error_counts == {}
+    assert total.bytes == REQUESTS * body_bytes
+    # A HEAD answer that announced a body must not be waited for until the timeout.
+    assert total.latency_ms.max < 1000
+    assert server.seen(endpoint["path"]) == REQUESTS
+    assert final.endpoints[0].client == client
+
+
+async def test_a_keep_alive_server_is_reused_and_a_closing_one_is_not(
+    server: FaultServer, client: str
+) -> None:
+    before = server.connections
+    await run(server, client, {"path": "/ok"})
+    assert server.connections - before <= 4  # one per user, kept alive
+    before = server.connections
+    await run(server, client, {"path": "/close-delimited"})
+    assert server.connections - before == REQUESTS
