@@ -6,6 +6,8 @@ httptools: these are the cases it must handle itself. Counts are checked against
 
 from __future__ import annotations
 
+import asyncio
+import ssl
 from collections.abc import Iterator
 from typing import Any
 
@@ -13,7 +15,9 @@ import pytest
 from faults import FRAMED_BYTES, FaultServer
 
 from stressdeck.engine import build_plan, start
+from stressdeck.engine.fasthttp import FastClient
 from stressdeck.engine.overrides import Overrides
+from stressdeck.engine.stats import Recorder
 from stressdeck.profiles.profile import parse_profile
 
 REQUESTS = 40
@@ -69,3 +73,23 @@ async def test_a_keep_alive_server_is_reused_and_a_closing_one_is_not(
     before = server.connections
     await run(server, client, {"path": "/close-delimited"})
     assert server.connections - before == REQUESTS
+
+
+async def test_the_fast_client_never_opens_more_connections_than_its_bound(
+    server: FaultServer,
+) -> None:
+    document = {
+        "name": "bound",
+        "base_url": server.url,
+        "endpoints": [{"name": "d", "path": "/drip"}],
+    }
+    plan = build_plan(parse_profile(document, "bound.toml"))
+    fast = FastClient(plan.requests, ssl.create_default_context, limit=2)
+    recorder = Recorder(1)
+    before = server.connections
+    spec = plan.requests[0]
+    await asyncio.gather(*(fast.send(spec, 0, recorder, None, None) for _ in range(6)))
+    await fast.close()
+    delta = recorder.cut(0.0, 1.0).endpoints[0]
+    assert delta.status_counts == {200: 6} and delta.requests == 6
+    assert server.connections - before == 2  # six requests waited their turn on two
