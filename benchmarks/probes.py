@@ -395,7 +395,9 @@ async def rss_run(args: argparse.Namespace) -> dict[str, Any]:
         import tracemalloc
 
         tracemalloc.start(args.trace)
-    plan = make_plan(args.url, args.c, requests=args.requests, max_duration=args.max_seconds)
+    plan = make_plan(
+        args.url, args.c, requests=args.requests, max_duration=args.max_seconds, client=args.client
+    )
     handle = await start(plan, processes=args.processes)
     marks: list[dict[str, Any]] = []
     series = []
@@ -452,7 +454,8 @@ async def stop_run(args: argparse.Namespace) -> dict[str, Any]:
     from stressdeck.engine import start
 
     me = psutil.Process()
-    handle = await start(make_plan(args.url, args.c, duration=60.0), processes=args.processes)
+    plan = make_plan(args.url, args.c, duration=60.0, client=args.client)
+    handle = await start(plan, processes=args.processes)
     await asyncio.sleep(args.after)
     workers = [
         p for p in me.children(recursive=True) if "resource_tracker" not in " ".join(p.cmdline())
