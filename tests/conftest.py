@@ -120,7 +120,7 @@ CLIENTS = ("fast", "aiohttp")
 
 @pytest.fixture(params=CLIENTS)
 def client(request: pytest.FixtureRequest) -> str:
-    """The HTTP client a test's runs are forced onto (``build_plan(client=...)``)."""
+    """The HTTP client a test's runs are forced onto (``Overrides(client=...)``)."""
     return str(request.param)
 
 

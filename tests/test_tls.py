@@ -18,8 +18,9 @@ from conftest import ServerThread, counting_app
 from stressdeck.core.errors import InputError
 from stressdeck.engine import Snapshot, build_plan, start
 from stressdeck.engine.overrides import Overrides
+from stressdeck.engine.results import Results
 from stressdeck.profiles.profile import parse_profile
-from stressdeck.sessions.summary import results_dict, summary_text
+from stressdeck.sessions.summary import summary_text
 
 REQUESTS = 20
 
@@ -88,7 +89,7 @@ async def test_an_unknown_issuer_is_named(https: ServerThread, tmp_path: Path, c
     assert final.total.error_counts == {"tls: unknown issuer": REQUESTS}
     assert https.count == 0  # no request got past the handshake
     assert "tls: unknown issuer: 20" in summary_text(final)
-    assert results_dict(final)["summary"]["total"]["error_counts"] == {
+    assert Results.from_snapshot(final).to_dict()["summary"]["total"]["error_counts"] == {
         "tls: unknown issuer": REQUESTS
     }
 
