@@ -19,6 +19,7 @@ from stressdeck.engine.fasthttp import FastClient
 from stressdeck.engine.overrides import Overrides
 from stressdeck.engine.stats import Recorder
 from stressdeck.profiles.profile import parse_profile
+from stressdeck.sessions.summary import summary_text
 
 REQUESTS = 40
 
@@ -93,3 +94,39 @@ async def test_the_fast_client_never_opens_more_connections_than_its_bound(
     delta = recorder.cut(0.0, 1.0).endpoints[0]
     assert delta.status_counts == {200: 6} and delta.requests == 6
     assert server.connections - before == 2  # six requests waited their turn on two
+
+
+def test_auto_gives_the_fast_client_every_endpoint_it_serves() -> None:
+    document = {
+        "name": "choice",
+        "base_url": "http://127.0.0.1:1",
+        "endpoints": [
+            {"name": "plain", "path": "/a"},
+            {"name": "templated path", "path": "/items/{random.int}"},
+            {"name": "credentials", "url": "http://user:pw@127.0.0.1:1/b"},
+            {"name": "templated host", "url": "http://{random.hex}.localhost:1/c"},
+        ],
+    }
+    profile = parse_profile(document, "choice.toml")
+    assert build_plan(profile).clients == ("fast", "fast", "aiohttp", "aiohttp")
+    assert set(build_plan(profile, Overrides(client="aiohttp")).clients) == {"aiohttp"}
+    assert set(build_plan(profile, Overrides(client="fast")).clients) == {"fast"}
+    written = parse_profile({**document, "client": "aiohttp"}, "choice.toml")
+    assert set(build_plan(written).clients) == {"aiohttp"}
+
+
+async def test_the_summary_says_which_client_sent_what(server: FaultServer) -> None:
+    document = {
+        "name": "both",
+        "base_url": server.url,
+        "load": {"users": 2, "requests": 20},
+        "endpoints": [
+            {"name": "quick", "path": "/ok"},
+            {"name": "with credentials", "url": server.url.replace("://", "://u:p@") + "/ok"},
+        ],
+    }
+    final = await (await start(build_plan(parse_profile(document, "both.toml")))).wait()
+    assert [ep.client for ep in final.endpoints] == ["fast", "aiohttp"]
+    assert final.total.client == "aiohttp+fast"
+    assert "client: aiohttp (with credentials); fast (quick)" in summary_text(final)
+    assert final.total.status_counts == {200: 20} and server.seen("/ok") == 20
