@@ -210,6 +210,18 @@ async def no_content(server: FaultServer, reader: Reader, writer: Writer) -> boo
     return True
 
 
+ENDLESS_HEADER_BYTES = 8 * 1024 * 1024  # bounded all the same
+
+
+async def endless_header(server: FaultServer, reader: Reader, writer: Writer) -> bool:
+    """A header value that goes on and on (up to 8 MB): the client must give up, bounded."""
+    writer.write(b"HTTP/1.1 200 OK\r\nX-Endless: ")
+    for _ in range(ENDLESS_HEADER_BYTES // CHUNK):
+        writer.write(_FILLER)
+        await writer.drain()
+    return False
+
+
 async def hostile_text(server: FaultServer, reader: Reader, writer: Writer) -> bool:
     """A 500 whose reason phrase, headers and body carry terminal escapes and Rich markup."""
     body = b"\x1b[31m[bold red]pwned[/]\x1b]0;pwned\x07"
@@ -243,6 +255,7 @@ FAULTS: dict[str, Handler] = {
     "/continue": continue_first,
     "/close-delimited": close_delimited,
     "/no-content": no_content,
+    "/endless-header": endless_header,
 }
 
 

@@ -130,3 +130,11 @@ async def test_the_summary_says_which_client_sent_what(server: FaultServer) -> N
     assert final.total.client == "aiohttp+fast"
     assert "client: aiohttp (with credentials); fast (quick)" in summary_text(final)
     assert final.total.status_counts == {200: 20} and server.seen("/ok") == 20
+
+
+async def test_an_endless_header_is_a_protocol_error_in_bounded_memory(
+    server: FaultServer, client: str
+) -> None:
+    final = await run(server, client, {"path": "/endless-header"})
+    assert final.total.error_counts == {"protocol": REQUESTS}
+    assert server.seen("/endless-header") == REQUESTS

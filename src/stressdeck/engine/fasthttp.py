@@ -44,6 +44,9 @@ USER_AGENT = f"stressdeck/{__version__}"
 # Methods whose requests carry a Content-Length even without a body, as aiohttp sends them.
 _LENGTH_ALWAYS = frozenset({"POST", "PUT", "PATCH"})
 _EVENT_STREAM = b"text/event-stream"
+# A response head (status line and headers) past this is a protocol error: httptools keeps a
+# header being read whole in memory, and an endless one must not grow without bound.
+MAX_HEAD_BYTES = 1024 * 1024
 
 # The pool key: where a connection goes and how it is verified.
 Origin = tuple[str, str, int, str | None]
@@ -125,6 +128,7 @@ class Connection(asyncio.Protocol):
         self.sse: EventCounter | None = None
         self.framed = False  # Content-Length or chunked: the body's end is not the close
         self.headers_done = False
+        self.head_bytes = 0
         self.keep: bytearray | None = bytearray() if keep_body else None
         self.headers: list[tuple[str, str]] | None = [] if keep_headers else None
 
@@ -170,6 +174,12 @@ class Connection(asyncio.Protocol):
             # Bytes nobody asked for (or the rest of a HEAD body): not HTTP we can follow.
             self.abort()
             return
+        if not self.headers_done:
+            self.head_bytes += len(data)
+            if self.head_bytes > MAX_HEAD_BYTES:
+                self._finish(PROTOCOL)
+                self.abort()
+                return
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade:
