@@ -290,7 +290,10 @@ class Pool:
         idle = self.idle.get(origin)
         while idle:
             connection = idle.pop()  # the most recently used: the warmest
-            if not connection.closed:
+            # A peer's close already read (closing, not yet lost) is skipped; one still on the
+            # wire is not known here, and the request that meets it counts as a disconnect.
+            transport = connection.transport
+            if not connection.closed and transport is not None and not transport.is_closing():
                 return connection
         return None
 
