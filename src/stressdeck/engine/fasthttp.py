@@ -34,11 +34,13 @@ from stressdeck.engine.client import (
     PROTOCOL,
     TIMEOUT,
     EventCounter,
+    sending_slot,
 )
 from stressdeck.engine.plan import RequestSpec
 from stressdeck.engine.stats import Recorder
 from stressdeck.engine.tls import tls_class
-from stressdeck.profiles.chain import MissingVariable, ResponseBody
+from stressdeck.profiles.chain import ExtractionFailed, MissingVariable, ResponseBody
+from stressdeck.profiles.checks import run_checks
 
 USER_AGENT = f"stressdeck/{__version__}"
 # Methods whose requests carry a Content-Length even without a body, as aiohttp sends them.
@@ -375,11 +377,11 @@ def _connect_class(exc: BaseException) -> str:
         return tls_class(exc)
     if isinstance(exc, socket.gaierror):
         return DNS
+    if isinstance(exc, OSError):  # refused, unreachable, reset during the handshake
+        return CONNECT
     if isinstance(exc, TimeoutError):
-        return TIMEOUT
-    if isinstance(exc, (ConnectionResetError, BrokenPipeError)):
-        return DISCONNECT
-    if isinstance(exc, OSError):
+        # Out of time before the request was written (waiting for a connection, or making
+        # one): it never reached the server, so it is not a timeout of the target's answer.
         return CONNECT
     return OTHER
 
@@ -427,7 +429,12 @@ class FastClient:
         due: float | None = None,
         variables: dict[str, str] | None = None,
     ) -> None:
-        """Send one request and record its outcome exactly once (see ``client.send``)."""
+        """Send one request and record its outcome exactly once (see ``client.send``).
+
+        Keeps the task's ``Sending`` slot current, as ``lanes.py`` asks of every client: at
+        stop the worker settles a request from it (on the wire: cancelled; not yet: dropped)
+        and this records nothing more for it.
+        """
         prepared = self._prepared[index]
         if prepared is None:
             try:
@@ -443,28 +450,37 @@ class FastClient:
         if isinstance(prepared, str):
             recorder.record_error(index, prepared)
             return
-        deadline = sent + spec.timeout
-        connection = self.pool.take(prepared.origin)
-        if connection is None:
-            try:
-                async with asyncio.timeout(spec.timeout):
-                    connection = await self.pool.acquire(prepared.origin)
-            except asyncio.CancelledError:
-                recorder.record_cancelled(index)
-                raise
-            except Exception as exc:  # every failure is a result to count, not a crash
-                recorder.record_error(index, _connect_class(exc))
-                return
-        waiter = connection.start(
-            prepared.data, deadline, spec.method == "HEAD", spec.needs_body, bool(spec.extract)
-        )
+        slot = sending_slot()
+        slot.index, slot.on_wire = index, False
         try:
-            outcome = await waiter
-        except asyncio.CancelledError:
-            connection.waiter = None
-            connection.abort()
-            recorder.record_cancelled(index)
-            raise
+            deadline = sent + spec.timeout
+            connection = self.pool.take(prepared.origin)
+            if connection is None:
+                try:
+                    async with asyncio.timeout(spec.timeout):
+                        connection = await self.pool.acquire(prepared.origin)
+                except asyncio.CancelledError:
+                    if slot.index is not None:  # not settled by the worker's stop already
+                        recorder.record_dropped(index)
+                    raise
+                except Exception as exc:  # every failure is a result to count, not a crash
+                    recorder.record_error(index, _connect_class(exc))
+                    return
+            keep_headers = bool(spec.extract or spec.checks)
+            waiter = connection.start(
+                prepared.data, deadline, spec.method == "HEAD", spec.needs_body, keep_headers
+            )
+            slot.on_wire = True
+            try:
+                outcome = await waiter
+            except asyncio.CancelledError:
+                connection.waiter = None
+                connection.abort()
+                if slot.index is not None:
+                    recorder.record_cancelled(index)
+                raise
+        finally:
+            slot.index = None
         if outcome:
             connection.waiter = None
             connection.abort()
@@ -487,8 +503,8 @@ class FastClient:
             connection.chunks,
             connection.events,
         )
-        if spec.extract and ok and variables is not None:
-            _extract(spec, connection, variables)
+        if spec.checks or (spec.extract and ok and variables is not None):
+            _judge(spec, index, ok, connection, recorder, variables)
 
     def _sweep(self) -> None:
         now = time.perf_counter()
@@ -503,10 +519,25 @@ class FastClient:
         await asyncio.sleep(0)  # let the transports run their connection_lost
 
 
-def _extract(spec: RequestSpec, connection: Connection, variables: dict[str, str]) -> None:
+def _judge(
+    spec: RequestSpec,
+    index: int,
+    ok: bool,
+    connection: Connection,
+    recorder: Recorder,
+    variables: dict[str, str] | None,
+) -> None:
+    """Response checks and extracts, as ``client.send`` runs them."""
     headers: Mapping[str, str] = CIMultiDict(connection.headers or ())
     kept = ResponseBody(bytes(connection.keep or b""))
-    for extractor in spec.extract:
-        value = extractor.extract(headers, kept)
-        if value is not None:
-            variables[extractor.variable] = value
+    if spec.checks:
+        recorder.record_checks(index, *run_checks(spec.checks, connection.status, headers, kept))
+    if spec.extract and ok and variables is not None:
+        for extractor in spec.extract:
+            try:
+                value = extractor.extract(headers, kept)
+            except ExtractionFailed as failure:
+                recorder.record_extract_failure(index, f"{extractor.variable}: {failure}")
+                continue
+            if value is not None:
+                variables[extractor.variable] = value

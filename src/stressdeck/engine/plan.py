@@ -325,6 +325,15 @@ def build_plan(
     if overrides.client is not None and overrides.client not in CLIENTS:
         raise InputError("--client", "", "expected one of " + ", ".join(CLIENTS))
     asked = overrides.client or profile.client
+    if asked == "fast":
+        for index, spec in enumerate(specs):
+            if spec.follow_redirects:
+                raise InputError(
+                    "--client" if overrides.client else profile.source,
+                    "" if overrides.client else "client",
+                    f"fast does not follow redirects, and endpoints[{index}] "
+                    f"({spec.name}) asks to: use auto or aiohttp",
+                )
     return Plan(
         name=profile.name,
         target=target,
@@ -454,12 +463,13 @@ def resolve_tls(
 
 
 def choose_client(asked: str, spec: RequestSpec) -> str:
-    """ "fast" for every request the fast client can serve, unless aiohttp is asked for.
+    """The fast client for every request it can serve, unless aiohttp is asked for.
 
-    aiohttp keeps what the fast client leaves out: credentials in the URL (aiohttp turns
-    them into Basic auth) and a host that is only known per request (a template).
+    aiohttp keeps what the fast client leaves out: redirects followed (``follow_redirects``),
+    credentials in the URL (aiohttp turns them into Basic auth) and a host that is only
+    known per request (a template).
     """
-    if asked == "aiohttp":
+    if asked == "aiohttp" or spec.follow_redirects:
         return "aiohttp"
     if asked == "fast" or fast_client_serves(spec):
         return "fast"
