@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from faults import FRAMED_BYTES, FaultServer
 
+from stressdeck.core.errors import InputError
 from stressdeck.engine import build_plan, start
 from stressdeck.engine.fasthttp import FastClient
 from stressdeck.engine.overrides import Overrides
@@ -138,3 +139,18 @@ async def test_an_endless_header_is_a_protocol_error_in_bounded_memory(
     final = await run(server, client, {"path": "/endless-header"})
     assert final.total.error_counts == {"protocol": REQUESTS}
     assert server.seen("/endless-header") == REQUESTS
+
+
+def test_redirects_followed_go_to_aiohttp_and_fast_refuses_them() -> None:
+    document = {
+        "name": "redirects",
+        "base_url": "http://127.0.0.1:1",
+        "endpoints": [
+            {"name": "plain", "path": "/a"},
+            {"name": "follows", "path": "/b", "follow_redirects": True},
+        ],
+    }
+    profile = parse_profile(document, "redirects.toml")
+    assert build_plan(profile).clients == ("fast", "aiohttp")
+    with pytest.raises(InputError, match=r"endpoints\[1\] \(follows\) asks to"):
+        build_plan(profile, Overrides(client="fast"))
