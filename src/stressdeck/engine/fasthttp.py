@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import os
 import socket
 import ssl
 import time
@@ -34,6 +35,7 @@ from stressdeck.engine.client import (
     PROTOCOL,
     TIMEOUT,
     EventCounter,
+    error_message,
     sending_slot,
 )
 from stressdeck.engine.plan import RequestSpec
@@ -116,6 +118,7 @@ class Connection(asyncio.Protocol):
         self.waiter: asyncio.Future[str] | None = None
         self.deadline = 0.0  # perf_counter time the request in flight times out at
         self.reusable = False
+        self.message = ""  # what went wrong, for the error_messages the summary shows
         self._parser_spent = False  # after a HEAD response: see start()
         self._reset(False, False, False)
 
@@ -154,7 +157,9 @@ class Connection(asyncio.Protocol):
         self.transport.write(data)
         return waiter
 
-    def _finish(self, outcome: str) -> None:
+    def _finish(self, outcome: str, message: str = "") -> None:
+        if outcome:
+            self.message = message
         waiter = self.waiter
         if waiter is not None:
             self.waiter = None
@@ -179,7 +184,7 @@ class Connection(asyncio.Protocol):
         if not self.headers_done:
             self.head_bytes += len(data)
             if self.head_bytes > MAX_HEAD_BYTES:
-                self._finish(PROTOCOL)
+                self._finish(PROTOCOL, f"response head over {MAX_HEAD_BYTES // 1024} KiB")
                 self.abort()
                 return
         try:
@@ -188,8 +193,8 @@ class Connection(asyncio.Protocol):
             self.reusable = False
             self._finish("")  # 101: the status is recorded; the connection is not HTTP now
             self.abort()
-        except httptools.HttpParserError:
-            self._finish(PROTOCOL)
+        except httptools.HttpParserError as exc:
+            self._finish(PROTOCOL, error_message(exc))
             self.abort()
 
     def eof_received(self) -> bool:
@@ -203,11 +208,12 @@ class Connection(asyncio.Protocol):
         if exc is None and self.headers_done and not self.framed and not self.head:
             self._finish("")  # a body delimited by the close, read to its end
         elif isinstance(exc, ssl.SSLError):
-            self._finish(tls_class(exc))
+            self._finish(tls_class(exc), error_message(exc))
         else:
             # Reset or closed before the response was whole; on a reused connection, a
             # stale keep-alive: counted as what it is, never resent.
-            self._finish(DISCONNECT)
+            why = error_message(exc) if exc else "closed before the response was complete"
+            self._finish(DISCONNECT, why)
 
     # -- httptools callbacks ------------------------------------------------------------------
 
@@ -386,6 +392,16 @@ def _connect_class(exc: BaseException) -> str:
     return OTHER
 
 
+def _connect_message(exc: BaseException) -> str:
+    """As ``client.error_message`` words it for aiohttp: the reason, not the address."""
+    if isinstance(exc, TimeoutError):
+        return "no connection within the timeout"
+    plain_os_error = not isinstance(exc, (ssl.SSLError, socket.gaierror))
+    if isinstance(exc, OSError) and plain_os_error and exc.errno and exc.errno > 0:
+        return os.strerror(exc.errno)
+    return error_message(exc)
+
+
 class FastClient:
     """Sends the requests of one worker over its own bounded pool."""
 
@@ -448,7 +464,9 @@ class FastClient:
                 prepared = OTHER
         sent = time.perf_counter()
         if isinstance(prepared, str):
-            recorder.record_error(index, prepared)
+            recorder.record_error(
+                index, prepared, 0, f"{prepared}: a URL or header the wire cannot carry"
+            )
             return
         slot = sending_slot()
         slot.index, slot.on_wire = index, False
@@ -464,7 +482,9 @@ class FastClient:
                         recorder.record_dropped(index)
                     raise
                 except Exception as exc:  # every failure is a result to count, not a crash
-                    recorder.record_error(index, _connect_class(exc))
+                    kind = _connect_class(exc)
+                    why = _connect_message(exc)
+                    recorder.record_error(index, kind, 0, f"{kind}: {why}")
                     return
             keep_headers = bool(spec.extract or spec.checks)
             waiter = connection.start(
@@ -484,7 +504,9 @@ class FastClient:
         if outcome:
             connection.waiter = None
             connection.abort()
-            recorder.record_error(index, outcome, connection.nbytes)
+            recorder.record_error(
+                index, outcome, connection.nbytes, f"{outcome}: {connection.message}"
+            )
             return
         done = time.perf_counter()
         self.pool.release(connection)
@@ -510,7 +532,7 @@ class FastClient:
         now = time.perf_counter()
         for connection in self.pool.open:
             if connection.waiter is not None and connection.deadline <= now:
-                connection._finish(TIMEOUT)
+                connection._finish(TIMEOUT, "no complete answer within the timeout")
         self._sweeper = self.loop.call_later(self._sweep_every, self._sweep)
 
     async def close(self) -> None:
