@@ -14,6 +14,7 @@ from test_ui_support import FixedMonitor, sample_snapshot, screen_text, wait_for
 from stressdeck.engine.overrides import Overrides
 from stressdeck.engine.snapshot import IDLE, PAUSED, RUNNING, STOPPED, STOPPING
 from stressdeck.ui.app import StressDeckApp
+from stressdeck.ui.options import ConsoleOptions
 from stressdeck.ui.planning import PlanSource
 from stressdeck.ui.widgets.header import RunInfo, fit, header_text
 
@@ -105,7 +106,7 @@ def test_not_answering_leads_the_third_line() -> None:
 async def test_a_console_run_with_a_preset_shows_it_at_80x24(target, tmp_path: Path) -> None:
     profile = write_profile(tmp_path, target.url, duration="60s")
     source = PlanSource.from_file(profile, Overrides(preset="medium"), max_duration=60.0)
-    app = StressDeckApp(source, monitor=FixedMonitor(), sessions_dir=tmp_path / "s")
+    app = StressDeckApp(source, ConsoleOptions(monitor=FixedMonitor(), sessions_dir=tmp_path / "s"))
     async with app.run_test(size=(80, 24)) as pilot:
         await wait_for(pilot, lambda: "users 2" in screen_text(app))  # the header is drawn
         idle = "\n".join(screen_text(app).splitlines()[:3])
@@ -129,7 +130,7 @@ async def test_a_console_run_with_a_preset_shows_it_at_80x24(target, tmp_path: P
 async def test_a_dead_target_is_said_at_once_and_the_overview_lists_why(tmp_path: Path) -> None:
     profile = write_profile(tmp_path, faults.refused_url(), duration="60s")
     source = PlanSource.from_file(profile, Overrides(), max_duration=60.0)
-    app = StressDeckApp(source, monitor=FixedMonitor(), sessions_dir=tmp_path / "s")
+    app = StressDeckApp(source, ConsoleOptions(monitor=FixedMonitor(), sessions_dir=tmp_path / "s"))
     async with app.run_test(size=(80, 24)) as pilot:
         await wait_for(pilot, lambda: app.renders > 0)
         await pilot.press("s")

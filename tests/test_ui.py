@@ -39,6 +39,7 @@ from stressdeck.engine.snapshot import PAUSED, RUNNING, STOPPED, EndpointSummary
 from stressdeck.ui.app import StressDeckApp, session_file_name
 from stressdeck.ui.format import ms, rate
 from stressdeck.ui.known_hosts import KnownHosts
+from stressdeck.ui.options import ConsoleOptions
 from stressdeck.ui.planning import PlanSource
 from stressdeck.ui.screens.dashboard import DashboardScreen
 from stressdeck.ui.screens.dialogs import ConfirmScreen, MetricsScreen, PresetScreen, SaveScreen
@@ -67,7 +68,10 @@ def profile(tmp_path: Path, target) -> Path:
 def console(profile: Path, tmp_path: Path, **overrides: object) -> StressDeckApp:
     source = PlanSource.from_file(profile, Overrides(**overrides), max_duration=20.0)
     return StressDeckApp(
-        source, monitor=FixedMonitor(), sessions_dir=tmp_path / "sessions", profiles_dir=tmp_path
+        source,
+        ConsoleOptions(
+            monitor=FixedMonitor(), sessions_dir=tmp_path / "sessions", profiles_dir=tmp_path
+        ),
     )
 
 
@@ -358,7 +362,7 @@ async def test_hostile_names_and_errors_show_literally() -> None:
         stop_reason="worker said \x1b[2J[link=x]hi[/link]",
         state=STOPPED,
     )
-    app = StressDeckApp(static_snapshot=snap, monitor=FixedMonitor())
+    app = StressDeckApp(options=ConsoleOptions(static_snapshot=snap, monitor=FixedMonitor()))
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.pause()
         await pilot.press("2")  # the Endpoints tab: only the tab shown is drawn
@@ -378,7 +382,9 @@ async def test_hostile_names_and_errors_show_literally() -> None:
 
 
 async def test_h_toggles_the_histogram_window() -> None:
-    app = StressDeckApp(static_snapshot=sample_snapshot(), monitor=FixedMonitor())
+    app = StressDeckApp(
+        options=ConsoleOptions(static_snapshot=sample_snapshot(), monitor=FixedMonitor())
+    )
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.pause()
         assert "whole run" in screen_text(app)
@@ -389,7 +395,9 @@ async def test_h_toggles_the_histogram_window() -> None:
 
 
 async def test_wide_terminal_shows_every_pane_without_tabs() -> None:
-    app = StressDeckApp(static_snapshot=sample_snapshot(), monitor=FixedMonitor())
+    app = StressDeckApp(
+        options=ConsoleOptions(static_snapshot=sample_snapshot(), monitor=FixedMonitor())
+    )
     async with app.run_test(size=(160, 48)) as pilot:
         await pilot.pause()
         assert app.screen.has_class("-wide")
@@ -403,7 +411,9 @@ async def test_wide_terminal_shows_every_pane_without_tabs() -> None:
             "requests/s",
         ):
             assert text in shown
-    narrow = StressDeckApp(static_snapshot=sample_snapshot(), monitor=FixedMonitor())
+    narrow = StressDeckApp(
+        options=ConsoleOptions(static_snapshot=sample_snapshot(), monitor=FixedMonitor())
+    )
     async with narrow.run_test(size=(80, 24)) as pilot:
         await pilot.pause()
         assert narrow.screen.has_class("-narrow")
@@ -415,7 +425,9 @@ async def test_wide_terminal_shows_every_pane_without_tabs() -> None:
 async def test_picker_lists_profiles_and_opens_one(profile: Path, tmp_path: Path) -> None:
     (tmp_path / "broken.toml").write_text('name = "broken"\n', encoding="utf-8")
     app = StressDeckApp(
-        profiles_dir=tmp_path, sessions_dir=tmp_path / "sessions", monitor=FixedMonitor()
+        options=ConsoleOptions(
+            profiles_dir=tmp_path, sessions_dir=tmp_path / "sessions", monitor=FixedMonitor()
+        )
     )
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(pilot, lambda: isinstance(app.screen, PickerScreen))
@@ -437,10 +449,12 @@ async def test_picker_lists_profiles_and_opens_one(profile: Path, tmp_path: Path
 
 async def test_picker_adhoc_url(target, tmp_path: Path) -> None:
     app = StressDeckApp(
-        profiles_dir=tmp_path,
-        sessions_dir=tmp_path / "sessions",
-        monitor=FixedMonitor(),
-        overrides=Overrides(duration=3.0, users=1),
+        options=ConsoleOptions(
+            profiles_dir=tmp_path,
+            sessions_dir=tmp_path / "sessions",
+            monitor=FixedMonitor(),
+            overrides=Overrides(duration=3.0, users=1),
+        )
     )
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(pilot, lambda: isinstance(app.screen, PickerScreen))
@@ -458,7 +472,7 @@ async def test_picker_adhoc_url(target, tmp_path: Path) -> None:
 
 
 async def test_picker_reports_a_bad_url_inline(tmp_path: Path) -> None:
-    app = StressDeckApp(profiles_dir=tmp_path, monitor=FixedMonitor())
+    app = StressDeckApp(options=ConsoleOptions(profiles_dir=tmp_path, monitor=FixedMonitor()))
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(pilot, lambda: isinstance(app.screen, PickerScreen))
         app.screen.query_one("#adhoc-url", Input).value = "ftp://nowhere"
@@ -539,14 +553,16 @@ async def test_a_saturated_generator_is_warned_about_in_the_header() -> None:
     snap = sample_snapshot(
         health=GeneratorHealth(loop_lag_ms=120.0, send_lag_ms=0.4, cpu_percent=97.0)
     )
-    app = StressDeckApp(static_snapshot=snap, monitor=FixedMonitor())
+    app = StressDeckApp(options=ConsoleOptions(static_snapshot=snap, monitor=FixedMonitor()))
     async with app.run_test(size=(80, 24)) as pilot:
         await wait_for(pilot, lambda: "⚠ generator saturated" in screen_text(app))
         lines = screen_text(app).splitlines()
         # Its own line, so a long thresholds line never pushes it off an 80-column screen.
         assert lines[3].strip().startswith("⚠ generator saturated: loop lag 120ms, cpu 97%")
         assert "threshold" in lines[2]
-    healthy = StressDeckApp(static_snapshot=sample_snapshot(), monitor=FixedMonitor())
+    healthy = StressDeckApp(
+        options=ConsoleOptions(static_snapshot=sample_snapshot(), monitor=FixedMonitor())
+    )
     async with healthy.run_test(size=(80, 24)) as pilot:
         await wait_for(pilot, lambda: "threshold" in screen_text(healthy))  # the header is drawn
         assert "saturated" not in screen_text(healthy)
@@ -743,9 +759,9 @@ async def test_a_host_past_this_machine_asks_first(profile: Path, tmp_path: Path
     known = KnownHosts(tmp_path / "known.json", is_local=lambda host: False)
     app = StressDeckApp(
         PlanSource.from_file(profile, max_duration=20.0),
-        monitor=FixedMonitor(),
-        sessions_dir=tmp_path / "sessions",
-        known_hosts=known,
+        ConsoleOptions(
+            monitor=FixedMonitor(), sessions_dir=tmp_path / "sessions", known_hosts=known
+        ),
     )
     async with app.run_test(size=(80, 24)) as pilot:
         await wait_for(pilot, lambda: app.renders > 0)
@@ -906,10 +922,12 @@ async def test_picker_imports_a_pasted_curl_command_and_opens_it(target, tmp_pat
     profiles.mkdir()
     (profiles / "get-ok.toml").write_text("taken", encoding="utf-8")  # never overwritten
     app = StressDeckApp(
-        profiles_dir=profiles,
-        sessions_dir=tmp_path / "sessions",
-        monitor=FixedMonitor(),
-        overrides=Overrides(duration=3.0, users=1),
+        options=ConsoleOptions(
+            profiles_dir=profiles,
+            sessions_dir=tmp_path / "sessions",
+            monitor=FixedMonitor(),
+            overrides=Overrides(duration=3.0, users=1),
+        )
     )
     async with app.run_test(size=(80, 24)) as pilot:
         await wait_for(pilot, lambda: isinstance(app.screen, PickerScreen))
@@ -939,7 +957,7 @@ async def test_picker_imports_a_pasted_curl_command_and_opens_it(target, tmp_pat
 
 
 async def test_picker_shows_a_bad_curl_command_in_one_line(tmp_path: Path) -> None:
-    app = StressDeckApp(profiles_dir=tmp_path, monitor=FixedMonitor())
+    app = StressDeckApp(options=ConsoleOptions(profiles_dir=tmp_path, monitor=FixedMonitor()))
     async with app.run_test(size=(80, 24)) as pilot:
         await wait_for(pilot, lambda: isinstance(app.screen, PickerScreen))
         field = app.screen.query_one("#curl-command", Input)

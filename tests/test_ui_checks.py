@@ -12,6 +12,7 @@ from test_ui_support import FixedMonitor, screen_text, wait_for, write_profile
 from stressdeck.engine.serve_metrics import MetricsServer
 from stressdeck.engine.snapshot import STOPPED
 from stressdeck.ui.app import StressDeckApp
+from stressdeck.ui.options import ConsoleOptions
 from stressdeck.ui.planning import PlanSource
 from stressdeck.ui.widgets.checks import ChecksPane
 
@@ -28,10 +29,12 @@ async def test_the_endpoints_pane_shows_checks_and_a_scrape_sees_the_console_run
     server = MetricsServer("127.0.0.1", 0).start()
     app = StressDeckApp(
         PlanSource.from_file(path, max_duration=30.0),
-        monitor=FixedMonitor(),
-        sessions_dir=tmp_path / "sessions",
-        profiles_dir=tmp_path,
-        metrics_server=server,
+        ConsoleOptions(
+            monitor=FixedMonitor(),
+            sessions_dir=tmp_path / "sessions",
+            profiles_dir=tmp_path,
+            metrics_server=server,
+        ),
     )
     try:
         async with app.run_test(size=(80, 24)) as pilot:

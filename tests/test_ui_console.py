@@ -19,6 +19,7 @@ from stressdeck.engine.snapshot import PAUSED, RUNNING, STOPPED
 from stressdeck.sessions.session import load_session
 from stressdeck.ui.app import StressDeckApp
 from stressdeck.ui.keys import CONTROLS, PANE_TITLES
+from stressdeck.ui.options import ConsoleOptions
 from stressdeck.ui.planning import PlanSource
 from stressdeck.ui.screens.dashboard import DashboardScreen
 from stressdeck.ui.screens.dialogs import MetricsScreen, NumberScreen, SaveScreen, parse_number
@@ -37,7 +38,10 @@ def profile(tmp_path: Path, target) -> Path:
 def console(profile: Path, tmp_path: Path, **overrides: object) -> StressDeckApp:
     source = PlanSource.from_file(profile, Overrides(**overrides), max_duration=60.0)
     return StressDeckApp(
-        source, monitor=FixedMonitor(), sessions_dir=tmp_path / "sessions", profiles_dir=tmp_path
+        source,
+        ConsoleOptions(
+            monitor=FixedMonitor(), sessions_dir=tmp_path / "sessions", profiles_dir=tmp_path
+        ),
     )
 
 
@@ -262,7 +266,9 @@ def picker_app(tmp_path: Path, target_url: str) -> StressDeckApp:
     profiles.mkdir()
     write_profile(profiles, target_url)
     return StressDeckApp(
-        profiles_dir=profiles, sessions_dir=tmp_path / "sessions", monitor=FixedMonitor()
+        options=ConsoleOptions(
+            profiles_dir=profiles, sessions_dir=tmp_path / "sessions", monitor=FixedMonitor()
+        )
     )
 
 

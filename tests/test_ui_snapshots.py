@@ -13,11 +13,16 @@ from test_ui_support import FixedMonitor, sample_snapshot, sample_target_metrics
 
 from stressdeck.engine.snapshot import STOPPED, ControlEvent
 from stressdeck.ui.app import StressDeckApp
+from stressdeck.ui.options import ConsoleOptions
 
 
 def static_app(**changes: object) -> StressDeckApp:
     return StressDeckApp(
-        static_snapshot=sample_snapshot(**changes), static_title="Demo mix", monitor=FixedMonitor()
+        options=ConsoleOptions(
+            static_snapshot=sample_snapshot(**changes),
+            static_title="Demo mix",
+            monitor=FixedMonitor(),
+        )
     )
 
 

@@ -44,6 +44,7 @@ from stressdeck.target.monitor import check_pid
 from stressdeck.ui.app import StressDeckApp
 from stressdeck.ui.format import size
 from stressdeck.ui.keys import CONTROLS
+from stressdeck.ui.options import ConsoleOptions
 from stressdeck.ui.planning import PlanSource
 
 DEMO = "demo"
@@ -159,13 +160,15 @@ def view_app(session_path: str, *, baseline: str | None = None) -> StressDeckApp
     notes = [f"viewing {title} read-only: run controls are off"]
     base, base_title = load_baseline(baseline) if baseline else (None, "")
     return StressDeckApp(
-        static_snapshot=snapshot_from_session(session),
-        static_title=f"{title}: {session.plan.name}",
-        notes=notes,
-        baseline=base,
-        baseline_title=base_title,
-        host_note=recorded,
-        worker_factory=None,
+        options=ConsoleOptions(
+            static_snapshot=snapshot_from_session(session),
+            static_title=f"{title}: {session.plan.name}",
+            notes=tuple(notes),
+            baseline=base,
+            baseline_title=base_title,
+            host_note=recorded,
+            worker_factory=None,
+        )
     )
 
 
@@ -195,13 +198,15 @@ def replay_app(
     driver = partial(steer, events=replay_events(session), stop_at=stop_offset(session))
     return StressDeckApp(
         source,
-        autostart=True,
-        steer=driver,
-        notes=[*notes, *placement_notes],
-        processes=processes,
-        i_know=i_know,
-        replay_of=session_path,
-        worker_factory=worker_factory or ProcessWorker,
+        ConsoleOptions(
+            autostart=True,
+            steer=driver,
+            notes=(*notes, *placement_notes),
+            processes=processes,
+            i_know=i_know,
+            replay_of=session_path,
+            worker_factory=worker_factory or ProcessWorker,
+        ),
     )
 
 
@@ -297,17 +302,19 @@ def console_app(
     ) + _placement_notes(worker_factory)
     return StressDeckApp(
         source,
-        overrides=overrides,
-        max_duration=args.max_duration,
-        target_pid=args.target_pid,
-        profiles_dir=args.profiles_dir,
-        sessions_dir=args.sessions_dir,
-        processes=processes if processes is not None else resolve_processes(args.processes),
-        i_know=args.i_know,
-        baseline=baseline,
-        baseline_title=baseline_title,
-        notes=notes,
-        worker_factory=worker_factory or ProcessWorker,
+        ConsoleOptions(
+            overrides=overrides,
+            max_duration=args.max_duration,
+            target_pid=args.target_pid,
+            profiles_dir=args.profiles_dir,
+            sessions_dir=args.sessions_dir,
+            processes=processes if processes is not None else resolve_processes(args.processes),
+            i_know=args.i_know,
+            baseline=baseline,
+            baseline_title=baseline_title,
+            notes=tuple(notes),
+            worker_factory=worker_factory or ProcessWorker,
+        ),
     )
 
 

@@ -13,7 +13,7 @@ import asyncio
 import os
 import signal
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from multiprocessing import resource_tracker
 from pathlib import Path
 from typing import Any
@@ -29,22 +29,20 @@ from stressdeck.core.errors import InputError
 from stressdeck.core.exits import EXIT_INTERRUPTED
 from stressdeck.core.files import WriteError
 from stressdeck.core.text import printable
-from stressdeck.engine.overrides import NO_OVERRIDES, Overrides
-from stressdeck.engine.plan import DEFAULT_MAX_DURATION, Plan
+from stressdeck.engine.plan import Plan
 from stressdeck.engine.processes import ProcessWorker
-from stressdeck.engine.runner import Steer, WorkerFactory
-from stressdeck.engine.serve_metrics import MetricsServer
 from stressdeck.engine.snapshot import INTERRUPTED, Snapshot
 from stressdeck.profiles.importers.common import slugify
 from stressdeck.sessions.autosave import autosave_path
 from stressdeck.sessions.session import save_session
-from stressdeck.target.monitor import HostMonitor, Monitor
+from stressdeck.target.monitor import HostMonitor
 from stressdeck.ui.answering import AnsweringWatch
 from stressdeck.ui.controller import MIN_RATE, ControlError, RunController
 from stressdeck.ui.events import INFO, WARN, EventTracker, LogEvent
 from stressdeck.ui.keys import CONTROLS, PANES
 from stressdeck.ui.known_hosts import FILE_NAME as KNOWN_HOSTS_FILE
 from stressdeck.ui.known_hosts import KnownHosts
+from stressdeck.ui.options import ConsoleOptions
 from stressdeck.ui.planning import PlanSource, describe_load
 from stressdeck.ui.screens.dashboard import DashboardScreen
 from stressdeck.ui.screens.dialogs import (
@@ -59,7 +57,6 @@ from stressdeck.ui.screens.help import HelpScreen
 from stressdeck.ui.screens.picker import PickerScreen
 from stressdeck.ui.widgets.header import RunInfo
 
-REFRESH_SECONDS = 0.25  # 4 renders a second at most: the engine ticks at the same pace
 HOST_SECONDS = 1.0
 RUN_ACTIONS = {
     "toggle_run",
@@ -94,67 +91,44 @@ class StressDeckApp(App[int]):
     ]
 
     def __init__(
-        self,
-        source: PlanSource | None = None,
-        *,
-        overrides: Overrides = NO_OVERRIDES,
-        max_duration: float = DEFAULT_MAX_DURATION,
-        target_pid: int | None = None,
-        monitor: Monitor | None = None,
-        static_snapshot: Snapshot | None = None,
-        static_title: str = "static snapshot",
-        profiles_dir: Path = Path("profiles"),
-        sessions_dir: Path = Path("sessions"),
-        refresh_seconds: float = REFRESH_SECONDS,
-        worker_factory: WorkerFactory | None = ProcessWorker,
-        autostart: bool = False,
-        steer: Steer | None = None,
-        notes: Sequence[str] = (),
-        processes: int = 1,
-        i_know: bool = False,
-        known_hosts: KnownHosts | None = None,
-        baseline: Snapshot | None = None,
-        baseline_title: str = "",
-        host_note: str = "",
-        handle_signals: bool = False,
-        metrics_server: MetricsServer | None = None,
-        replay_of: str | None = None,
+        self, source: PlanSource | None = None, options: ConsoleOptions | None = None
     ) -> None:
+        o = options or ConsoleOptions()
         super().__init__()
+        self.options = o
         # --serve-metrics: follows each run from its start; the CLI closes it with the app.
-        self.metrics_server = metrics_server
-        self.worker_factory = worker_factory
-        self.processes, self.i_know = max(processes, 1), i_know
-        if worker_factory is ProcessWorker and static_snapshot is None and os.name == "posix":
+        self.metrics_server = o.metrics_server
+        self.worker_factory = o.worker_factory
+        self.processes, self.i_know = max(o.processes, 1), o.i_know
+        if o.worker_factory is ProcessWorker and o.static_snapshot is None and os.name == "posix":
             # While the app runs, Textual swaps sys.stderr for a capture whose fileno() is -1;
             # multiprocessing starts its resource tracker lazily with the first worker process
             # and would hand that -1 on ("bad value(s) in fds_to_keep"). Start it now instead.
             resource_tracker.ensure_running()
         self.controller = (
-            RunController(source, worker_factory, self.processes) if source is not None else None
+            RunController(source, o.worker_factory, self.processes) if source is not None else None
         )
-        self.overrides = overrides
-        self.max_duration = max_duration
-        self.target_pid = target_pid
-        self.monitor = monitor
-        self.static_snapshot = static_snapshot
-        self.static_title = static_title
-        self.profiles_dir, self.sessions_dir = profiles_dir, sessions_dir
+        self.overrides = o.overrides
+        self.max_duration = o.max_duration
+        self.target_pid = o.target_pid
+        self.monitor = o.monitor
+        self.static_snapshot = o.static_snapshot
+        self.static_title = o.static_title
+        self.profiles_dir, self.sessions_dir = o.profiles_dir, o.sessions_dir
         # Hosts past loopback that each profile was allowed to load (asked once per profile).
-        self.known_hosts = known_hosts or KnownHosts(sessions_dir / KNOWN_HOSTS_FILE)
-        self.refresh_seconds = refresh_seconds
+        self.known_hosts = o.known_hosts or KnownHosts(o.sessions_dir / KNOWN_HOSTS_FILE)
+        self.refresh_seconds = o.refresh_seconds
         self.tracker = EventTracker()
         self.answering = AnsweringWatch()
         self.dashboard: DashboardScreen | None = None
-        self.autostart, self.steer, self.notes = autostart, steer, tuple(notes)
-        # A saved run shown beside the live one (--baseline), and what the host pane says
-        # when there is no host to sample (a saved session on view).
-        self.baseline, self.baseline_title, self.host_note = baseline, baseline_title, host_note
-        # SIGTERM/SIGINT (e.g. `kill`): stop the run, autosave it, exit 130. Only for a
-        # console that owns its process; a test's event loop is pytest's, not ours to take.
-        self.handle_signals = handle_signals
-        # The session a replay (`replay --ui`) re-runs: its first run's saves say so.
-        self.replay_of = replay_of
+        self.autostart, self.steer, self.notes = o.autostart, o.steer, o.notes
+        self.baseline, self.baseline_title, self.host_note = (
+            o.baseline,
+            o.baseline_title,
+            o.host_note,
+        )
+        self.handle_signals = o.handle_signals
+        self.replay_of = o.replay_of
         self.autosaved: Path | None = None
         self.autosave_error: str | None = None
         self.renders = 0  # snapshots rendered, for tests and the refresh-rate check
