@@ -110,7 +110,7 @@ def test_a_password_in_the_metrics_url_is_redacted_and_reported() -> None:
         "endpoints": [{"name": "a", "path": "/"}],
     }
     redacted = redact_document(document)
-    assert redacted["metrics_url"] == "http://scraper:<redacted>@127.0.0.1:9100/metrics"
+    assert redacted["metrics_url"] == "http://<redacted>@127.0.0.1:9100/metrics"  # userinfo whole
     assert redacted_fields(redacted) == [
         "metrics_url"
     ]  # so a replay warns it scrapes with "<redacted>"

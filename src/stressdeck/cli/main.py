@@ -102,6 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument(
         "--json", dest="json_file", metavar="FILE", help="write the comparison as JSON"
     )
+    compare.add_argument("--force", action="store_true", help="overwrite an existing --json file")
 
     report = sub.add_parser("report", help="export a session as HTML, CSV (timeline) or JUnit XML")
     report.add_argument("session", help="a session file (.toml or .json)")

@@ -81,7 +81,7 @@ def run_and_keep(
         buffer = io.StringIO()
         write_json(final, buffer, plan.name)
         try:
-            write_atomic(args.json_file, buffer.getvalue())
+            write_atomic(args.json_file, buffer.getvalue(), overwrite=bool(args.force))
         except WriteError as exc:
             print(f"error: {printable(exc)}", file=sys.stderr)
             code = EXIT_FAILED

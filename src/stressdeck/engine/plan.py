@@ -29,7 +29,15 @@ from stressdeck.profiles.presets import (
     preset_stages,
     stages_duration,
 )
-from stressdeck.profiles.profile import CLIENTS, DataSpec, Endpoint, LoadSpec, Profile, TlsSettings
+from stressdeck.profiles.profile import (
+    CLIENTS,
+    DataSpec,
+    Endpoint,
+    LoadSpec,
+    Profile,
+    TlsSettings,
+    header_problem,
+)
 from stressdeck.profiles.thresholds import Threshold
 from stressdeck.target.metrics import parse_series
 
@@ -198,6 +206,9 @@ def _prepare(
     header_templates: list[tuple[str, Template]] = []
     for name, value in merged.items():
         value = expand_env(value, source, f"{where}.headers.{name}", env)
+        problem = header_problem(name, value)
+        if problem is not None:  # an ${ENV} value; a value as written was checked at load
+            raise InputError(source, f"{where}.headers.{name}", f"{problem} (after ${{...}})")
         template = compile_template(value)
         if template is None:
             headers.append((name, value))
