@@ -20,6 +20,7 @@ from conftest import ServerThread, counting_app
 from stressdeck.cli import main
 from stressdeck.core.errors import InputError
 from stressdeck.core.redact import REDACTED, redact_url
+from stressdeck.engine.overrides import Overrides
 from stressdeck.engine.plan import build_plan
 from stressdeck.engine.stats import Recorder, Totals
 from stressdeck.profiles.importers import import_command
@@ -224,8 +225,9 @@ def test_a_non_loopback_run_names_its_hosts_first(tmp_path: Path) -> None:
         timeout=60,
         cwd=tmp_path,
     )
-    first = done.stdout.splitlines()[0]
-    assert first == "sending load to a host that is not this machine: nowhere.invalid", done.stdout
+    first = done.stderr.splitlines()[0]
+    assert first == "warning: sending load to a host that is not this machine: nowhere.invalid"
+    assert done.stdout.startswith("stressdeck "), done.stdout  # said before the run starts
 
 
 def test_loopback_runs_print_no_host_line(tmp_path: Path) -> None:
@@ -241,7 +243,7 @@ def test_loopback_runs_print_no_host_line(tmp_path: Path) -> None:
         assert remote_hosts(plan) == [], url
     plan = build_plan(
         parse_profile(_document("http://127.0.0.1:1"), "p.json"),
-        metrics_url="http://metrics.example:9/m",
+        Overrides(metrics_url="http://metrics.example:9/m"),
     )
     assert remote_hosts(plan) == ["metrics.example"]
 

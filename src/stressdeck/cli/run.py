@@ -25,6 +25,7 @@ from stressdeck.core.exits import (
 from stressdeck.core.files import WriteError, write_atomic
 from stressdeck.core.text import printable
 from stressdeck.engine import Plan, RunHandle, Snapshot, start
+from stressdeck.engine.plan import remote_hosts
 from stressdeck.engine.runner import Steer, WorkerFactory
 from stressdeck.engine.snapshot import INTERRUPTED, TimelinePoint
 from stressdeck.sessions.autosave import keep_session
@@ -45,6 +46,16 @@ def run_and_keep(
     replay_of: str | None = None,
 ) -> int:
     """Run headless, print the summary, write --json and the session; the exit code of the run."""
+    remote = remote_hosts(plan)
+    if remote:
+        # The command is the consent (there is nobody to ask), but where the load goes is
+        # said before any of it is sent: a typo in a base URL shows here.
+        hosts = ", ".join(remote)
+        print(
+            f"warning: sending load to a host that is not this machine: {printable(hosts)}",
+            file=sys.stderr,
+            flush=True,
+        )
     handles: list[RunHandle] = []
     server = metrics_server_from(args)  # before the run: a port in use is refused, not half-run
     if server is not None:

@@ -99,7 +99,9 @@ class Reader:
         """A number of things (requests, bytes): whole, not negative, and one a run can reach."""
         value = self._get(table, key, where, default)
         if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_COUNT:
-            raise self._expected(table, key, where, f"a count (0 to {MAX_COUNT:,})")
+            raise self._expected(
+                table, key, where, f"a whole number from 0 to {MAX_COUNT:,} (a count)"
+            )
         return value
 
     def count_map(self, table: Mapping[str, Any], key: str, where: str) -> dict[str, int]:

@@ -63,8 +63,9 @@ def redact_values(table: Mapping[str, Any]) -> dict[str, Any]:
 def redact_url(url: str) -> str:
     """The URL with its userinfo and its secret-looking query values redacted.
 
-    Userinfo goes whole (``user:pw@`` becomes ``<redacted>@``) unless it is only ``${VAR}``
-    references: the user name is often half the credential. It is everything before the
+    Userinfo goes whole (``user:pw@`` becomes ``<redacted>@``) unless its password is a
+    ``${VAR}`` reference: the user name is often half the credential, or all of it (a token
+    passed as the user). It is everything before the
     *last* ``@`` of the authority, as an HTTP client reads it, so a raw ``@`` in a password
     hides nothing. Works on a path with a query (``/metrics?token=...``) too.
     """
@@ -74,8 +75,8 @@ def redact_url(url: str) -> str:
         end = min((i for i in (url.find(c, start) for c in "/?#") if i >= 0), default=len(url))
         at = url.rfind("@", start, end)
         if at >= 0:
-            userinfo = url[start:at]
-            if not all(is_reference(part) for part in userinfo.split(":") if part):
+            password = url[start:at].partition(":")[2]
+            if not (password and is_reference(password)):
                 url = url[:start] + REDACTED + url[at:]
     query_at = url.find("?")
     if query_at < 0:

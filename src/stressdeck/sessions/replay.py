@@ -91,7 +91,8 @@ def replay_inputs(
     except InputError as exc:
         # A value the session's overrides set is named there, not in the profile it overrode.
         key = _OVERRIDDEN.get(exc.field or exc.source)
-        if key in saved.overrides and not (key == "base_url" and base_url is not None):
+        set_by_session = key is not None and getattr(saved.overrides, key) is not None
+        if set_by_session and not (key == "base_url" and base_url is not None):
             raise InputError(source, f"plan.overrides.{key}", exc.message) from None
         if exc.source.startswith("--"):  # a command-line option, e.g. a bad --base-url
             raise
