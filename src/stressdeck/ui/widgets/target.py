@@ -83,7 +83,7 @@ def target_text(
     failure = scrape_failed(metrics) if metrics is not None else None
     text.append("metrics ", "bold")
     text.append_text(
-        safe(redact_url(metrics.url if metrics is not None else url), "cyan", limit=60)
+        safe(redact_url(metrics.url if metrics is not None else url or ""), "cyan", limit=60)
     )
     if metrics is None:
         text.append("  scraped every second once a run starts", "dim")
