@@ -23,20 +23,22 @@ class WriteError(Exception):
     """A file could not be written; the message is one line naming the file."""
 
 
-# Names the system gives its own streams (/dev/stdout is a link to /proc/self/fd/1): writing
-# there is writing to a terminal or a pipe, which the user asked for by naming it.
-_SYSTEM_STREAMS = ("/dev/", "/proc/self/fd/")
-
-
-def _is_system_stream(path: Path) -> bool:
-    return str(path.absolute()).startswith(_SYSTEM_STREAMS)
+def _is_stream_link(path: Path) -> bool:
+    """A link to a terminal, a pipe or a character device (``/dev/stdout``, a link to
+    ``/dev/full``): writing there replaces no file, so the link may be followed."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return False  # dangling: following it would create a file elsewhere
+    return stat.S_ISCHR(mode) or stat.S_ISFIFO(mode)
 
 
 def write_atomic(path: str | Path, data: str | bytes, *, overwrite: bool = True) -> Path:
     """Write to a temporary file beside ``path``, fsync, then rename it to ``path``.
 
     Never through a symbolic link at ``path``: a link planted there (even a dangling one)
-    would send the file somewhere else while we print this path, so it is refused. Without
+    would send the file somewhere else while we print this path, so it is refused, unless
+    it leads to a stream (``/dev/stdout``, a character device, a pipe) where no file is. Without
     ``overwrite`` the final name is taken with a hard link, which the kernel refuses if
     anything (a file, a link) appeared there meanwhile. A device or a pipe (``/dev/stdout``,
     ``/dev/null``) is written in place, since it cannot be renamed over.
@@ -47,15 +49,13 @@ def write_atomic(path: str | Path, data: str | bytes, *, overwrite: bool = True)
         found = os.lstat(target)
     except FileNotFoundError:
         found = None
-    except OSError as exc:
-        raise WriteError(f"{target}: cannot write ({_reason(exc)})") from None
+    except OSError as exc:  # a parent that is a file: name it
+        reason = unwritable_reason(target) or _reason(exc)
+        raise WriteError(f"{target}: cannot write ({reason})") from None
     if found is not None and stat.S_ISLNK(found.st_mode):
-        if not _is_system_stream(target):
+        if not _is_stream_link(target):
             raise WriteError(f"{target}: cannot write (is a symbolic link; not followed)")
-        try:
-            found = os.stat(target)
-        except OSError:
-            found = None
+        found = os.stat(target)
     mode = found.st_mode if found is not None else None
     if mode is not None and stat.S_ISDIR(mode):
         raise WriteError(f"{target}: cannot write (is a directory)")
@@ -136,7 +136,7 @@ def unwritable_reason(path: str | Path) -> str | None:
     is a file, a read-only directory, a directory in the way); a disk that fills up during
     the run is only found when writing.
     """
-    if os.path.islink(path) and not _is_system_stream(Path(path)):
+    if os.path.islink(path) and not _is_stream_link(Path(path)):
         return "is a symbolic link; not followed"
     target = Path(os.path.realpath(path))
     if target.is_dir():
