@@ -294,7 +294,7 @@ def test_cli_run_with_a_metrics_url_saves_and_redacts(
         assert session.plan.overrides.metrics == ("app_requests_total",)
         assert (
             session.plan.overrides.metrics_url
-            == server.url.replace("://", "://scraper:<redacted>@") + "/metrics"
+            == server.url.replace("://", "://<redacted>@") + "/metrics"
         )
         assert session.results.target_metrics is not None
         assert session.results.target_metrics.url == session.plan.overrides.metrics_url

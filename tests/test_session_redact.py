@@ -76,7 +76,7 @@ def test_redact_document() -> None:
         ],
     }
     redacted = redact_document(document)
-    assert redacted["base_url"] == f"http://admin:{REDACTED}@127.0.0.1:9"
+    assert redacted["base_url"] == f"http://{REDACTED}@127.0.0.1:9"  # userinfo whole
     assert redacted["defaults"]["headers"] == {
         "Authorization": "Bearer ${TOKEN}",
         "Cookie": REDACTED,
@@ -87,7 +87,7 @@ def test_redact_document() -> None:
     assert first["query"] == {"access_token": REDACTED, "limit": "10", "api_key": "${KEY}"}
     assert redacted["endpoints"][1]["url"] == "http://u:${PASS}@127.0.0.1:9/b"
     assert redacted["endpoints"][1]["json"] == {"password": "kept"}  # bodies cannot hold ${VAR}
-    assert redacted["endpoints"][2]["url"] == f"http://u:{REDACTED}@127.0.0.1:9/c"
+    assert redacted["endpoints"][2]["url"] == f"http://{REDACTED}@127.0.0.1:9/c"
     assert redacted_fields(redacted) == [
         "base_url",
         "defaults.headers.Cookie",
@@ -110,7 +110,7 @@ def test_a_password_in_the_metrics_url_is_redacted_and_reported() -> None:
         "endpoints": [{"name": "a", "path": "/"}],
     }
     redacted = redact_document(document)
-    assert redacted["metrics_url"] == "http://scraper:<redacted>@127.0.0.1:9100/metrics"
+    assert redacted["metrics_url"] == "http://<redacted>@127.0.0.1:9100/metrics"  # userinfo whole
     assert redacted_fields(redacted) == [
         "metrics_url"
     ]  # so a replay warns it scrapes with "<redacted>"

@@ -309,14 +309,15 @@ def test_a_disk_full_mid_write_leaves_no_temporary_file(tmp_path: Path, profile:
 # -- write_atomic itself ---------------------------------------------------------------------
 
 
-def test_write_atomic_keeps_a_symlink_and_writes_devices_in_place(tmp_path: Path) -> None:
+def test_write_atomic_refuses_a_symlink_and_writes_devices_in_place(tmp_path: Path) -> None:
     real = tmp_path / "elsewhere" / "results.json"
     real.parent.mkdir()
     real.write_text("old")
     link = tmp_path / "results.json"
     link.symlink_to(real)
-    write_atomic(link, "new")
-    assert link.is_symlink() and real.read_text() == "new"
+    with pytest.raises(WriteError, match="is a symbolic link"):  # issue 16: never followed
+        write_atomic(link, "new")
+    assert link.is_symlink() and real.read_text() == "old"
     assert sorted(p.name for p in real.parent.iterdir()) == ["results.json"]
     write_atomic("/dev/null", "discarded")  # renaming over it would need /dev writable, or break it
     assert Path("/dev/null").is_char_device()

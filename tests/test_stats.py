@@ -116,3 +116,47 @@ def test_late_deltas_land_in_their_own_second() -> None:
     timeline.add(0.99, 2, 0, 0, histogram)  # too late: joins the oldest open second
     timeline.close(1.8, users=1, rate=None)
     assert [(p.t, p.span, p.requests) for p in timeline.points] == [(1.0, 1.0, 8), (1.8, 0.8, 9)]
+
+
+def _edge_values() -> list[int]:
+    edges = [1, 2, 3, 2047, 2048, 2049, 3_600_000_000, 3_599_999_999]
+    for power in range(1, 32):
+        edges += [2**power - 1, 2**power, 2**power + 1]
+    rng = np.random.default_rng(11)
+    return edges + [int(v) for v in rng.integers(1, 3_600_000_000, 5_000)]
+
+
+def test_bucket_indexes_are_hdrs_own() -> None:
+    from stressdeck.engine.stats import bucket_indexes
+
+    values = [v for v in _edge_values() if v <= 3_600_000_000]
+    reference = new_histogram()
+    expected = [reference._counts_index_for(v) for v in values]
+    assert bucket_indexes(values).tolist() == expected
+    # Out of range and fractional values are clamped and truncated as the recorder always did.
+    assert bucket_indexes([0.4, -5.0, 1.9, 1e12]).tolist() == [
+        reference._counts_index_for(1),
+        reference._counts_index_for(1),
+        reference._counts_index_for(1),
+        reference._counts_index_for(3_600_000_000),
+    ]
+
+
+def test_sparse_counts_round_trip_the_hdr_wire_format() -> None:
+    from stressdeck.engine.stats import Counts, decode_histogram
+
+    values = _edge_values()
+    dense = new_histogram()
+    for value in values:
+        dense.record_value(min(value, 3_600_000_000))
+    sparse = Counts.of_values(values)
+    assert sparse.get_total_count() == dense.get_total_count()
+    assert sparse.get_max_value() == dense.get_max_value()
+    assert summarise(sparse) == summarise(dense)
+    assert sparse.encode() == dense.encode()
+    again = decode_histogram(sparse.encode())
+    assert again.index.tolist() == sparse.index.tolist()
+    assert again.count.tolist() == sparse.count.tolist()
+    half = Counts.of_values(values[::2])
+    half.add(Counts.of_values(values[1::2]))
+    assert summarise(half) == summarise(sparse) and half.encode() == sparse.encode()

@@ -29,6 +29,7 @@ from stressdeck.core.errors import InputError
 from stressdeck.core.exits import EXIT_FAILED, EXIT_OK, EXIT_USAGE
 from stressdeck.core.files import WriteError, write_atomic
 from stressdeck.core.redact import redacted_fields
+from stressdeck.core.signals import check_stop
 from stressdeck.core.text import printable
 from stressdeck.engine.cluster import RayPlacement
 from stressdeck.engine.overrides import Overrides
@@ -115,6 +116,7 @@ def console_main(argv: list[str]) -> int:
         except InputError as exc:
             print(f"error: {printable(exc.line())}", file=sys.stderr)
             return EXIT_USAGE
+        app.handle_signals = True  # a stop signal closes it (nothing runs: nothing to save)
         app.run()
         return app.return_code or EXIT_OK
     args = build_parser().parse_args(argv)  # argparse itself exits 2 on a usage error
@@ -259,7 +261,13 @@ def replay(args: argparse.Namespace, session: Session) -> int:
 
 
 def _run_with_metrics(app: StressDeckApp, args: argparse.Namespace) -> None:
-    """Run the console; with --serve-metrics, the server follows each run until it closes."""
+    """Run the console; with --serve-metrics, the server follows each run until it closes.
+
+    A stop signal stops a run and autosaves it (exit 130, 129 for SIGHUP); one that came
+    while the console was starting is acted on as soon as it is up (``on_mount``).
+    """
+    app.handle_signals = True
+    check_stop()  # the last safe point before the terminal is the console's
     app.metrics_server = metrics_server_from(args)
     try:
         app.run()

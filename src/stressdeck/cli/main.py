@@ -25,10 +25,12 @@ from stressdeck.cli.tools import cmd_demo_server, cmd_import
 from stressdeck.core.errors import InputError
 from stressdeck.core.exits import (
     EXIT_FAILED,
+    EXIT_HANGUP,
     EXIT_OK,
     EXIT_USAGE,
 )
 from stressdeck.core.files import WriteError
+from stressdeck.core.signals import Stopped, exit_code, pending_stop, stop_signals
 from stressdeck.core.text import printable
 from stressdeck.profiles.presets import PRESET_HELP
 
@@ -102,6 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument(
         "--json", dest="json_file", metavar="FILE", help="write the comparison as JSON"
     )
+    compare.add_argument("--force", action="store_true", help="overwrite an existing --json file")
 
     report = sub.add_parser("report", help="export a session as HTML, CSV (timeline) or JUnit XML")
     report.add_argument("session", help="a session file (.toml or .json)")
@@ -153,12 +156,20 @@ def mistyped_command(word: str) -> str | None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    try:
-        return _main(argv)
-    except BrokenPipeError:
-        # `stressdeck run ... | head`: the reader left; say nothing more, like other tools.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return EXIT_FAILED
+    with stop_signals():
+        try:
+            code = _main(argv)
+        except Stopped as stop:
+            # Before the run started (reading the profile, building the plan): nothing was
+            # sent, nothing measured, and no traceback for a Ctrl+C.
+            print(f"stopped by {stop} before the run started", file=sys.stderr)
+            return stop.code
+        except BrokenPipeError:
+            # `stressdeck run ... | head`: the reader left; say nothing more, like other tools.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            return EXIT_FAILED
+        late = pending_stop()  # came while the results were written: obeyed now
+        return exit_code(late) if late is not None and code < EXIT_HANGUP else code
 
 
 def _main(argv: Sequence[str] | None) -> int:

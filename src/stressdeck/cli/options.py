@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import os
+import stat
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -169,7 +171,9 @@ def _duration_ms(text: str) -> float:
 
 def add_save_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--save", metavar="FILE", help="save the session (.toml or .json)")
-    parser.add_argument("--force", action="store_true", help="overwrite an existing --save file")
+    parser.add_argument(
+        "--force", action="store_true", help="overwrite an existing --save or --json file"
+    )
     parser.add_argument(
         "--keep-secrets",
         action="store_true",
@@ -218,7 +222,11 @@ def plan_from_args(args: argparse.Namespace, profile_path: str) -> Plan:
 
 
 def check_output_paths(args: argparse.Namespace) -> None:
-    """Refuse a --save or --json that cannot be written before the run, not after it."""
+    """Refuse a --save or --json that cannot be written before the run, not after it.
+
+    Either one that exists is kept unless --force; a link at either path is never
+    followed, --force or not.
+    """
     save = getattr(args, "save", None)
     if save:
         path = Path(save)
@@ -226,9 +234,18 @@ def check_output_paths(args: argparse.Namespace) -> None:
             raise InputError(
                 "--save", "", f"expected a .toml or .json file name, got {printable(save)}"
             )
-        if path.exists() and not args.force:
-            raise InputError(
-                "--save", "", f"{printable(save)} already exists (use --force to overwrite)"
-            )
     refuse_unwritable("--save", save)
     refuse_unwritable("--json", getattr(args, "json_file", None))
+    for option, wanted in (("--save", save), ("--json", getattr(args, "json_file", None))):
+        if wanted and _is_file(wanted) and not getattr(args, "force", False):
+            raise InputError(
+                option, "", f"{printable(wanted)} already exists (use --force to overwrite)"
+            )
+
+
+def _is_file(path: str) -> bool:
+    """A regular file is there (``/dev/stdout`` and friends are streams, written freely)."""
+    try:
+        return stat.S_ISREG(os.lstat(path).st_mode)
+    except OSError:
+        return False

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import io
-import signal
 import sys
 from collections.abc import Callable
 
@@ -18,13 +17,20 @@ from stressdeck.cli.options import (
 )
 from stressdeck.core.exits import (
     EXIT_FAILED,
-    EXIT_INTERRUPTED,
     EXIT_OK,
     EXIT_THRESHOLDS,
 )
 from stressdeck.core.files import WriteError, write_atomic
+from stressdeck.core.signals import (
+    STOP_SIGNALS,
+    check_stop,
+    exit_code,
+    pending_stop,
+    record_stops,
+)
 from stressdeck.core.text import printable
 from stressdeck.engine import Plan, RunHandle, Snapshot, start
+from stressdeck.engine.plan import remote_hosts
 from stressdeck.engine.runner import Steer, WorkerFactory
 from stressdeck.engine.snapshot import INTERRUPTED, TimelinePoint
 from stressdeck.sessions.autosave import keep_session
@@ -45,7 +51,18 @@ def run_and_keep(
     replay_of: str | None = None,
 ) -> int:
     """Run headless, print the summary, write --json and the session; the exit code of the run."""
+    remote = remote_hosts(plan)
+    if remote:
+        # The command is the consent (there is nobody to ask), but where the load goes is
+        # said before any of it is sent: a typo in a base URL shows here.
+        hosts = ", ".join(remote)
+        print(
+            f"warning: sending load to a host that is not this machine: {printable(hosts)}",
+            file=sys.stderr,
+            flush=True,
+        )
     handles: list[RunHandle] = []
+    check_stop()  # the last safe point before anything starts
     server = metrics_server_from(args)  # before the run: a port in use is refused, not half-run
     if server is not None:
         print(f"live metrics for Prometheus: {server.url}", flush=True)
@@ -57,7 +74,7 @@ def run_and_keep(
 
     try:
         with worker_placement(args) as (processes, factory):
-            final, interrupted = asyncio.run(
+            final, stopped_by = asyncio.run(
                 run_headless(
                     plan,
                     quiet=args.quiet,
@@ -69,19 +86,22 @@ def run_and_keep(
             )
     except Exception:
         # A crash mid-run: keep what was measured before the traceback.
+        record_stops()
         if handles:
             keep_session(args, plan, handles[0].latest, partial=True, replay_of=replay_of)
         raise
     finally:
         if server is not None:
             server.close()  # the metrics stop with the run
+    record_stops()  # a signal now is obeyed once the session is written
+    interrupted = stopped_by is not None
     print(summary_text(final))
     code = EXIT_OK
     if getattr(args, "json_file", None):
         buffer = io.StringIO()
         write_json(final, buffer, plan.name)
         try:
-            write_atomic(args.json_file, buffer.getvalue())
+            write_atomic(args.json_file, buffer.getvalue(), overwrite=bool(args.force))
         except WriteError as exc:
             print(f"error: {printable(exc)}", file=sys.stderr)
             code = EXIT_FAILED
@@ -90,8 +110,8 @@ def run_and_keep(
     )
     if not keep_session(args, plan, final, partial=interrupted or crashed, replay_of=replay_of):
         code = EXIT_FAILED
-    if interrupted:
-        return EXIT_INTERRUPTED
+    if stopped_by is not None:
+        return exit_code(stopped_by)
     if crashed:
         return EXIT_FAILED
     if not final.thresholds_ok:
@@ -107,24 +127,39 @@ async def run_headless(
     on_start: Callable[[RunHandle], None] | None = None,
     processes: int = 1,
     worker_factory: WorkerFactory | None = None,
-) -> tuple[Snapshot, bool]:
-    """Run a plan to its end, printing a progress line a second; Ctrl+C/SIGTERM stop it cleanly.
+) -> tuple[Snapshot, int | None]:
+    """Run a plan to its end, printing a progress line a second; the final snapshot and the
+    stop signal that ended it (None: it ended by itself). SIGINT, SIGTERM and SIGHUP stop
+    it cleanly at any moment, the workers' start-up included.
 
     ``steer`` runs beside the run with its handle (a replay applies its control log there).
     """
-    handle = await start(plan, processes, worker_factory)
+    loop = asyncio.get_running_loop()
+    stopped_by: list[int] = []  # the stop signal, once one came
+    started: list[RunHandle] = []
+
+    def on_signal(signum: int) -> None:
+        if not stopped_by:
+            stopped_by.append(signum)
+        if started:
+            loop.create_task(started[0].stop(INTERRUPTED))
+
+    # Before the workers start: a signal while they do stops the run as soon as it exists.
+    for signum in STOP_SIGNALS:
+        loop.add_signal_handler(signum, on_signal, signum)
+    early = pending_stop()  # came between reading the profile and here
+    if early is not None:
+        stopped_by.append(early)
+    try:
+        handle = await start(plan, processes, worker_factory)
+    except BaseException:
+        _give_back_signals(loop)
+        raise
+    started.append(handle)
     if on_start is not None:
         on_start(handle)
-    interrupted = False
-    loop = asyncio.get_running_loop()
-
-    def on_signal() -> None:
-        nonlocal interrupted
-        interrupted = True
+    if stopped_by:
         loop.create_task(handle.stop(INTERRUPTED))
-
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, on_signal)
 
     def on_steer_done(task: asyncio.Task[None]) -> None:
         # A failing steer ends the run at once: its changes would be missing from then on.
@@ -163,7 +198,7 @@ async def run_headless(
             failure = steering.exception()
             if failure is not None:
                 raise failure
-        return handle.latest, interrupted
+        return handle.latest, (stopped_by[0] if stopped_by else None)
     except Exception as exc:
         # Stop the workers and flush, so whoever saves the partial session gets the final figures.
         if not handle.latest.finished:
@@ -172,5 +207,12 @@ async def run_headless(
     finally:
         if steering is not None and not steering.done():
             steering.cancel()
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            loop.remove_signal_handler(signum)
+        _give_back_signals(loop)
+
+
+def _give_back_signals(loop: asyncio.AbstractEventLoop) -> None:
+    """Remove the run's handlers; asyncio would leave the defaults (SIGTERM, SIGHUP: die at
+    once), so ours come back at the same moment and record any late signal."""
+    for signum in STOP_SIGNALS:
+        loop.remove_signal_handler(signum)
+    record_stops()

@@ -67,7 +67,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     print(compare_text(comparison, (args.base, base), (args.new, new)))
     if args.json_file:
         text = json.dumps(comparison_dict(comparison, args.base, args.new), indent=2) + "\n"
-        write_atomic(args.json_file, text)
+        write_atomic(args.json_file, text, overwrite=args.force)
     return EXIT_THRESHOLDS if comparison.regressed else EXIT_OK
 
 

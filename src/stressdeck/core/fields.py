@@ -14,6 +14,9 @@ from stressdeck.core.errors import InputError, describe
 from stressdeck.core.units import is_finite
 
 _MISSING = object()
+# More than any run can count (2^53, every figure exact as a float); 10^30 requests is a
+# hand-edited or hostile file, and would overflow the arrays figures are charted from.
+MAX_COUNT = 2**53
 
 
 def join(where: str, key: str) -> str:
@@ -89,6 +92,22 @@ class Reader:
         if isinstance(value, bool) or not isinstance(value, int):
             raise self._expected(table, key, where, "a whole number")
         return value
+
+    def count(
+        self, table: Mapping[str, Any], key: str, where: str, *, default: Any = _MISSING
+    ) -> int:
+        """A number of things (requests, bytes): whole, not negative, and one a run can reach."""
+        value = self._get(table, key, where, default)
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_COUNT:
+            raise self._expected(
+                table, key, where, f"a whole number from 0 to {MAX_COUNT:,} (a count)"
+            )
+        return value
+
+    def count_map(self, table: Mapping[str, Any], key: str, where: str) -> dict[str, int]:
+        inner = self.table(table, key, where, required=False)
+        path = join(where, key)
+        return {str(k): self.count(inner, k, path) for k in inner}
 
     def optional_integer(self, table: Mapping[str, Any], key: str, where: str) -> int | None:
         return None if table.get(key) is None else self.integer(table, key, where)

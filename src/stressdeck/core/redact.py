@@ -1,4 +1,4 @@
-"""Redaction of secrets typed literally into a profile, before it is written to a session.
+"""Redaction of secrets typed literally into a profile, before it is written or shown.
 
 A header or query value (or a password in a URL) that is only ``${VAR}`` references (optionally after an auth scheme
 word such as ``Bearer``) is kept: the secret lives in the environment, not in the file.
@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import unquote_plus
 
 REDACTED = "<redacted>"
 
@@ -35,8 +36,9 @@ _ONLY_REFERENCES = re.compile(
 )
 
 
-# scheme://user:PASSWORD@host: the password part, up to the "@".
-_URL_PASSWORD = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://[^/@:]*:)([^/@]*)(@)")
+# Query parameter names that carry a credential although no _SECRET_PARTS word is in them.
+_SECRET_QUERY_NAMES = {"key", "sig", "signature", "auth", "pwd", "sid", "credentials", "code"}
+_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
 
 
 def is_secret_name(name: str) -> bool:
@@ -59,11 +61,44 @@ def redact_values(table: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def redact_url(url: str) -> str:
-    """A password written into a URL is redacted unless it is a reference."""
-    match = _URL_PASSWORD.match(url)
-    if match is None or is_reference(match.group(2)) or not match.group(2):
+    """The URL with its userinfo and its secret-looking query values redacted.
+
+    Userinfo goes whole (``user:pw@`` becomes ``<redacted>@``) unless its password is a
+    ``${VAR}`` reference: the user name is often half the credential, or all of it (a token
+    passed as the user). It is everything before the
+    *last* ``@`` of the authority, as an HTTP client reads it, so a raw ``@`` in a password
+    hides nothing. Works on a path with a query (``/metrics?token=...``) too.
+    """
+    scheme = _SCHEME.match(url)
+    start = scheme.end() if scheme else 0
+    if scheme:
+        end = min((i for i in (url.find(c, start) for c in "/?#") if i >= 0), default=len(url))
+        at = url.rfind("@", start, end)
+        if at >= 0:
+            password = url[start:at].partition(":")[2]
+            if not (password and is_reference(password)):
+                url = url[:start] + REDACTED + url[at:]
+    query_at = url.find("?")
+    if query_at < 0:
         return url
-    return match.group(1) + REDACTED + url[match.end(2) :]
+    fragment_at = url.find("#", query_at)
+    end = fragment_at if fragment_at >= 0 else len(url)
+    query = "&".join(_redact_pair(pair) for pair in url[query_at + 1 : end].split("&"))
+    return url[: query_at + 1] + query + url[end:]
+
+
+def _redact_pair(pair: str) -> str:
+    name, equals, value = pair.partition("=")
+    if not equals or not value or not is_secret_query(unquote_plus(name)):
+        return pair
+    if is_reference(unquote_plus(value)):
+        return pair
+    return f"{name}={REDACTED}"
+
+
+def is_secret_query(name: str) -> bool:
+    """A query parameter whose value is a credential: ``token``, ``api_key``, ``sig`` ..."""
+    return is_secret_name(name) or re.sub(r"[^a-z]", "", name.lower()) in _SECRET_QUERY_NAMES
 
 
 # Where a profile (or its command-line overrides) names a whole URL. A metrics endpoint is

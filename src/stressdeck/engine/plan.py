@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 
 from yarl import URL
 
-from stressdeck.core.errors import InputError
+from stressdeck.core.errors import InputError, describe
 from stressdeck.core.hosts import check_url, is_loopback
 from stressdeck.engine.overrides import NO_OVERRIDES, Overrides
 from stressdeck.engine.tls import TlsOptions, ssl_context
@@ -29,7 +29,15 @@ from stressdeck.profiles.presets import (
     preset_stages,
     stages_duration,
 )
-from stressdeck.profiles.profile import CLIENTS, DataSpec, Endpoint, LoadSpec, Profile, TlsSettings
+from stressdeck.profiles.profile import (
+    CLIENTS,
+    DataSpec,
+    Endpoint,
+    LoadSpec,
+    Profile,
+    TlsSettings,
+    header_problem,
+)
 from stressdeck.profiles.thresholds import Threshold
 from stressdeck.target.metrics import parse_series
 
@@ -185,6 +193,7 @@ def _prepare(
     query = tuple(
         (k, expand_env(v, source, f"{where}.query.{k}", env)) for k, v in endpoint.query.items()
     )
+    _check_host_is_literal(source, f"{where}.url" if endpoint.url else "base_url", url)
     url_template = None
     if placeholders(url) or any(placeholders(v) for _, v in query):
         url_template = compile_template(url) if placeholders(url) else _literal(url)
@@ -198,6 +207,9 @@ def _prepare(
     header_templates: list[tuple[str, Template]] = []
     for name, value in merged.items():
         value = expand_env(value, source, f"{where}.headers.{name}", env)
+        problem = header_problem(name, value)
+        if problem is not None:  # an ${ENV} value; a value as written was checked at load
+            raise InputError(source, f"{where}.headers.{name}", f"{problem} (after ${{...}})")
         template = compile_template(value)
         if template is None:
             headers.append((name, value))
@@ -482,3 +494,45 @@ def fast_client_serves(spec: RequestSpec) -> bool:
     if spec.url_template is not None and "/" not in url.split("//", 1)[-1]:
         return False  # a placeholder inside the host or port
     return bool(authority) and "@" not in authority
+
+
+def plan_hosts(plan: Plan) -> list[str]:
+    """Every host the plan sends to (target, absolute endpoint URLs, metrics), in order.
+
+    Every host is known before the run: a host that would come from a ``{variable}`` is
+    refused when the plan is built (``_check_host_is_literal``).
+    """
+    urls = [plan.target, *(spec.url for spec in plan.requests)]
+    if plan.metrics_url:
+        urls.append(plan.metrics_url)
+    hosts: list[str] = []
+    for url in urls:
+        try:
+            host = urlsplit(url).hostname
+        except ValueError:
+            continue
+        if host and host not in hosts:
+            hosts.append(host)
+    return hosts
+
+
+def remote_hosts(plan: Plan) -> list[str]:
+    """The plan's hosts that are not this machine (loopback, ``localhost``, ``*.localhost``)."""
+    return [host for host in plan_hosts(plan) if not is_loopback(host)]
+
+
+def _check_host_is_literal(source: str, where: str, url: str) -> None:
+    """Where the load goes must be known before it is sent: the console asks about every
+    host that is not this machine, and a headless run names them. A host built per request
+    from an extracted value or a data row could be anything, so it is refused."""
+    scheme = url.find("://")
+    rest = url[scheme + 3 :] if scheme >= 0 else url
+    authority = re.split(r"[/?#]", rest, maxsplit=1)[0]
+    if placeholders(authority):
+        raise InputError(
+            source,
+            where,
+            f"the host cannot come from a {{variable}} (got {describe(authority)}); stressdeck "
+            "names every host before sending, so write the host itself (variables may go in "
+            "the path, query, headers and body)",
+        )

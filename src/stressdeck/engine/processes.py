@@ -126,8 +126,10 @@ def _die_with_parent(parent_pid: int) -> None:
 
 
 def _child_main(plan: Plan, share: Share, commands: Any, messages: Any, parent_pid: int) -> None:
-    # Ctrl+C goes to the whole process group; the parent decides, and tells us to stop.
+    # Ctrl+C goes to the whole process group, and so does the SIGHUP of a dropped SSH
+    # connection; the parent decides, and tells us to stop (we die with it anyway).
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
     _die_with_parent(parent_pid)
     loop = new_worker_loop()
     worker = Worker(

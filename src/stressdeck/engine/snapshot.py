@@ -163,16 +163,17 @@ class EndpointSummary:
             elif key == "status_counts":
                 figures[key] = _read_status_counts(r, table, where)
             elif isinstance(default, dict):
-                figures[key] = r.integer_map(table, key, where)
+                figures[key] = r.count_map(table, key, where)
             elif key in _REQUIRED:
-                read = r.number if isinstance(default, float) else r.integer
+                # Every whole figure here counts something: never negative, never 10^30.
+                read = r.number if isinstance(default, float) else r.count
                 figures[key] = read(table, key, where)
             elif isinstance(default, float):
                 figures[key] = r.number(table, key, where, default=default)
             elif isinstance(default, str):  # "" in files from before the field was written
                 figures[key] = r.optional_string(table, key, where) or default
             else:
-                figures[key] = r.integer(table, key, where, default=default)
+                figures[key] = r.count(table, key, where, default=default)
         return cls(**figures)
 
 
@@ -193,7 +194,7 @@ def _kept_fields(cls: type) -> list[dataclasses.Field[Any]]:
 
 
 def _read_status_counts(r: Reader, table: Mapping[str, Any], where: str) -> dict[int, int]:
-    counts = r.integer_map(table, "status_counts", where)
+    counts = r.count_map(table, "status_counts", where)
     for code in counts:
         # Keys are HTTP status codes written as text (TOML keys are strings).
         if not (code.isascii() and code.isdigit() and len(code) <= 3):
@@ -233,15 +234,15 @@ class TimelinePoint:
         return cls(
             t=r.number(table, "t", where),
             span=r.number(table, "span", where),
-            requests=r.integer(table, "requests", where),
+            requests=r.count(table, "requests", where),
             rps=r.number(table, "rps", where),
-            errors=r.integer(table, "errors", where),
+            errors=r.count(table, "errors", where),
             p50=r.number(table, "p50", where),
             p95=r.number(table, "p95", where),
             p99=r.number(table, "p99", where),
-            users=r.integer(table, "users", where),
+            users=r.count(table, "users", where),
             rate=r.optional_number(table, "rate", where),
-            dropped=r.integer(table, "dropped", where, default=0),
+            dropped=r.count(table, "dropped", where, default=0),
         )
 
 

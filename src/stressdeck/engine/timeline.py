@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from hdrh.histogram import HdrHistogram
 
 from stressdeck.engine.snapshot import HistogramBucket, Percentiles, TimelinePoint
-from stressdeck.engine.stats import log_buckets, new_histogram, percentiles_us, summarise
+from stressdeck.engine.stats import Counts, log_buckets, percentiles_us, summarise
 
 DEFAULT_MAX_POINTS = 3600
 RECENT_SECONDS = 10
@@ -20,7 +20,7 @@ class _Second:
     requests: int = 0
     errors: int = 0
     dropped: int = 0
-    histogram: HdrHistogram = field(default_factory=new_histogram)
+    histogram: Counts = field(default_factory=Counts)
 
 
 class Timeline:
@@ -42,10 +42,15 @@ class Timeline:
         self.points: list[TimelinePoint] = []
         self._open: dict[int, _Second] = {}
         self._next_second = 1  # the first second not yet closed
-        self._recent: deque[HdrHistogram] = deque(maxlen=RECENT_SECONDS)
+        self._recent: deque[Counts] = deque(maxlen=RECENT_SECONDS)
 
     def add(
-        self, at: float, requests: int, errors: int, dropped: int, histogram: HdrHistogram | None
+        self,
+        at: float,
+        requests: int,
+        errors: int,
+        dropped: int,
+        histogram: Counts | HdrHistogram | None,
     ) -> None:
         """Fold what happened around ``at`` seconds into the run; late deltas join the oldest open second."""
         second = max(math.ceil(at), self._next_second, 1)
@@ -80,7 +85,7 @@ class Timeline:
 
     def recent(self) -> tuple[tuple[HistogramBucket, ...], Percentiles]:
         """Latency buckets and percentiles of the last ten seconds, from one merge."""
-        merged = new_histogram()
+        merged = Counts()
         for histogram in (*self._recent, *(s.histogram for s in self._open.values())):
             if histogram.get_total_count():
                 merged.add(histogram)

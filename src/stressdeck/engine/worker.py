@@ -101,7 +101,7 @@ class Worker:
             plan.flow or plan.data or any(spec.templated or spec.extract for spec in plan.requests)
         )
         data = plan.data
-        self._feed = DataFeed(data.rows, data.mode, worker_id, workers) if data else None
+        self._feed = DataFeed(data, worker_id, workers) if data else None
         # The open model has no users to hold a row: each arrival takes the next one.
         self._row_per_iteration = bool(data and (data.per == "iteration" or self.open_model))
 

@@ -8,15 +8,16 @@ and random helpers ``random.uuid``, ``random.int``, ``random.hex``, ``random.str
 
 from __future__ import annotations
 
+import csv
 import functools
 import json
 import random
 import re
 import string
 import uuid
-from collections.abc import Callable, Iterator, Mapping, MutableMapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, MutableMapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, BinaryIO, Protocol
 
 import regex
 
@@ -199,28 +200,61 @@ def parse_extractor(variable: str, expression: str) -> Extractor:
 class DataFeed:
     """Rows of a data file handed out in order; ``cycle`` wraps around, ``stop`` ends the run.
 
-    With several workers, worker ``i`` of ``n`` takes rows i, i+n, i+2n ... so each row is
-    used once per pass across the whole run.
+    Rows are read from the file as they are needed, one at a time, never all kept: a data
+    file may be far bigger than memory. With several workers, worker ``i`` of ``n`` takes
+    rows i, i+n, i+2n ... so each row is used once per pass across the whole run.
     """
 
-    def __init__(
-        self, rows: Sequence[Mapping[str, str]], mode: str, worker: int = 0, workers: int = 1
-    ) -> None:
-        self.rows = rows
-        self.mode = mode
-        self.position = worker
+    def __init__(self, spec: DataSource, worker: int = 0, workers: int = 1) -> None:
+        self.path = spec.path
+        self.mode = spec.mode
+        self.position = worker  # the number of the next row this worker takes
         self.step = max(workers, 1)
+        self._rows: Iterator[dict[str, str]] | None = None
+        self._handle: BinaryIO | None = None
+        self._read = 0  # rows read from the file in this pass
 
     def next_row(self) -> Mapping[str, str] | None:
-        if not self.rows:
-            return None
-        if self.position >= len(self.rows):
-            if self.mode != "cycle":
-                return None
-            self.position %= len(self.rows)
-        row = self.rows[self.position]
-        self.position += self.step
-        return row
+        while True:
+            if self._rows is None:
+                self._open()
+            assert self._rows is not None
+            try:
+                row = next(self._rows, None)
+            except (OSError, ValueError, csv.Error):
+                row = None  # the file changed since it was checked: no more rows
+            if row is None:
+                passed = self._read
+                self.close()
+                if self.mode != "cycle" or passed == 0:
+                    return None
+                self.position %= passed
+                continue
+            number, self._read = self._read, self._read + 1
+            if number == self.position:
+                self.position += self.step
+                return row
+
+    def _open(self) -> None:
+        self._handle = open(self.path, "rb")
+        self._rows = iter_rows(self.path, self._handle)
+        self._read = 0
+
+    def close(self) -> None:
+        if self._handle is not None:
+            self._handle.close()
+        self._handle = None
+        self._rows = None
+
+
+class DataSource(Protocol):
+    """Where a feed reads: the file and what to do when its rows run out."""
+
+    @property
+    def path(self) -> str: ...
+
+    @property
+    def mode(self) -> str: ...
 
 
 def row_variables(row: Mapping[str, str], into: MutableMapping[str, str]) -> None:
@@ -228,10 +262,15 @@ def row_variables(row: Mapping[str, str], into: MutableMapping[str, str]) -> Non
         into[f"row.{key}"] = value
 
 
-def iter_rows(path: str, text: str) -> Iterator[dict[str, str]]:
-    """CSV with a header line, or JSON lines (``.jsonl``/``.ndjson``) of flat objects."""
-    if path.endswith((".jsonl", ".ndjson")):
-        for line_number, line in enumerate(text.splitlines(), 1):
+MAX_ROW_BYTES = 1024 * 1024  # one line of a data file; a longer one is refused, not buffered
+
+
+def iter_rows(path: str, handle: BinaryIO) -> Iterator[dict[str, str]]:
+    """CSV with a header line, or JSON lines (``.jsonl``/``.ndjson``) of flat objects, read
+    from ``handle`` one line at a time. Raises ValueError (or csv.Error) naming the line."""
+    lines = _lines(handle)
+    if path.lower().endswith((".jsonl", ".ndjson")):
+        for line_number, line in enumerate(lines, 1):
             if not line.strip():
                 continue
             value = json.loads(line)
@@ -239,8 +278,22 @@ def iter_rows(path: str, text: str) -> Iterator[dict[str, str]]:
                 raise ValueError(f"line {line_number}: expected a JSON object")
             yield {str(k): v if isinstance(v, str) else json.dumps(v) for k, v in value.items()}
         return
-    import csv
-    import io
-
-    for row in csv.DictReader(io.StringIO(text)):
+    for row in csv.DictReader(lines):
         yield {str(k): (v or "") for k, v in row.items() if k is not None}
+
+
+def _lines(handle: BinaryIO) -> Iterator[str]:
+    """Lines as text, each at most MAX_ROW_BYTES; a UTF-8 byte order mark is dropped."""
+    number = 0
+    while True:
+        raw = handle.readline(MAX_ROW_BYTES + 1)
+        if not raw:
+            return
+        number += 1
+        if len(raw) > MAX_ROW_BYTES:
+            raise ValueError(f"line {number} is longer than 1 MiB")
+        try:
+            text = raw.decode("utf-8-sig" if number == 1 else "utf-8")
+        except UnicodeDecodeError:
+            raise ValueError(f"line {number}: expected UTF-8 text") from None
+        yield text

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -15,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from stressdeck.core.errors import InputError, describe
+from stressdeck.core.files import open_regular, read_regular
 from stressdeck.core.hosts import check_url
 from stressdeck.core.units import is_finite, parse_duration
 from stressdeck.profiles.chain import RANDOM, Extractor, iter_rows, parse_extractor, placeholders
@@ -65,10 +67,16 @@ class Endpoint:
 
 @dataclass(frozen=True)
 class DataSpec:
-    """A data file whose rows feed ``{row.NAME}``: one row per iteration, or one per user."""
+    """A data file whose rows feed ``{row.NAME}``: one row per iteration, or one per user.
 
-    file: str
-    rows: tuple[Mapping[str, str], ...]
+    The rows stay in the file: it was read through once at load to check it, and each
+    worker reads the rows it needs as it goes (``chain.DataFeed``).
+    """
+
+    file: str  # as written in the profile
+    path: str  # where it is, relative paths resolved against the profile's directory
+    columns: tuple[str, ...]
+    rows: int  # counted at load
     mode: str = "cycle"  # or "stop": the run ends when the rows run out
     per: str = "iteration"  # or "user"
 
@@ -118,19 +126,18 @@ def load_profile(path: str | Path) -> Profile:
     return parse_profile(document, source)
 
 
-def read_document(source: str) -> dict[str, Any]:
-    """Parse a .toml or .json file into a dict, turning every failure into one InputError."""
+def read_document(source: str, kind: str = "profile") -> dict[str, Any]:
+    """Parse a .toml or .json file into a dict, turning every failure into one InputError.
+
+    Only a regular file within the cap for ``kind`` (profile or session) is read; a UTF-8
+    byte order mark, as some Windows editors write, is dropped.
+    """
     suffix = Path(source).suffix.lower()
     if suffix not in SUFFIXES:
         raise InputError(source, "", "expected a .toml or .json file")
+    raw = read_regular(source, kind)
     try:
-        raw = Path(source).read_bytes()
-    except FileNotFoundError:
-        raise InputError(source, "", "file not found") from None
-    except OSError as exc:
-        raise InputError(source, "", f"cannot read file ({exc.strerror or exc})") from None
-    try:
-        text = raw.decode("utf-8")
+        text = raw.decode("utf-8-sig")
         document = tomllib.loads(text) if suffix == ".toml" else json.loads(text)
     except UnicodeDecodeError:
         raise InputError(source, "", "expected UTF-8 text") from None
@@ -141,10 +148,20 @@ def read_document(source: str) -> dict[str, Any]:
     except RecursionError:
         raise InputError(source, "", "document nested too deeply") from None
     except ValueError as exc:  # an integer past Python's 4,300-digit conversion limit
-        raise InputError(source, "", f"invalid {suffix[1:].upper()} ({exc})") from None
+        raise InputError(
+            source, "", f"invalid {suffix[1:].upper()} ({huge_integer(exc)})"
+        ) from None
     if not isinstance(document, dict):
         raise InputError(source, "", f"expected a table at the top level, got {describe(document)}")
     return document
+
+
+def huge_integer(exc: ValueError) -> str:
+    """Python's own message tells the user to call ``sys.set_int_max_str_digits()``: say
+    what is wrong with the file instead."""
+    digits = re.search(r"has (\d+) digits", str(exc))
+    shown = f" ({digits.group(1)} digits)" if digits else ""
+    return f"an integer too long{shown}; expected at most 4300 digits"
 
 
 class _Fields:
@@ -225,6 +242,15 @@ class _Fields:
             result[str(name)] = item if isinstance(item, str) else str(item)
         return result
 
+    def headers(self, key: str) -> dict[str, str]:
+        """A table of header names and values that can go on the wire as they are."""
+        headers = self.table_of_strings(key)
+        for name, value in headers.items():
+            problem = header_problem(name, value)
+            if problem is not None:
+                raise InputError(self.source, f"{self.path(key)}.{name}", problem)
+        return headers
+
     def thresholds(self, key: str) -> tuple[Threshold, ...]:
         if key not in self.table:
             return ()
@@ -248,6 +274,21 @@ class _Fields:
         if not isinstance(value, dict):
             raise self.fail(key, "a table")
         return value
+
+
+# RFC 9110 token characters: what a header name may hold.
+_HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+
+
+def header_problem(name: str, value: str) -> str | None:
+    """Why a header cannot be sent as written, or None. CR or LF would end the header
+    early (and start another one: injection); aiohttp refuses them only at send time,
+    which turns every request of a run into an error."""
+    if not _HEADER_NAME.fullmatch(name):
+        return "expected a header name of letters, digits and -!#$%&'*+.^_`|~ (no spaces, colons, CR or LF)"
+    if "\r" in value or "\n" in value or "\0" in value:
+        return "expected a header value without CR or LF (or NUL)"
+    return None
 
 
 _TOP_KEYS = {
@@ -309,7 +350,7 @@ def parse_profile(document: Mapping[str, Any], source: str) -> Profile:
         check_url(source, "base_url", base_url)
     defaults = _Fields(source, top.sub_table("defaults"), "defaults", _DEFAULT_KEYS)
     timeout = defaults.duration("timeout", 10.0)
-    headers = defaults.table_of_strings("headers")
+    headers = defaults.headers("headers")
     endpoints = _parse_endpoints(source, document, base_url)
     flow = _parse_flow(source, document.get("flow"), endpoints)
     data = _parse_data(source, document.get("data"))
@@ -529,7 +570,7 @@ def _parse_endpoint(
         method=method.upper(),
         path=path,
         url=url,
-        headers=fields.table_of_strings("headers"),
+        headers=fields.headers("headers"),
         query=fields.table_of_strings("query"),
         json=item.get("json"),
         body=body,
@@ -629,17 +670,37 @@ def _parse_data(source: str, value: Any) -> DataSpec | None:
         raise InputError(
             source, "data.file", f"expected a .csv or .jsonl file, got {describe(file)}"
         )
+    columns, count = _check_data_file(source, path)
+    return DataSpec(
+        file=file,
+        path=str(path),
+        columns=columns,
+        rows=count,
+        mode=mode or "cycle",
+        per=per or "iteration",
+    )
+
+
+def _check_data_file(source: str, path: Path) -> tuple[tuple[str, ...], int]:
+    """Read the data file through once, row by row: its columns (of the first row) and rows."""
+    shown = describe(str(path))
+    columns: tuple[str, ...] = ()
+    count = 0
     try:
-        rows = tuple(iter_rows(path.name.lower(), path.read_text(encoding="utf-8")))
-    except FileNotFoundError:
-        raise InputError(source, "data.file", f"file not found: {describe(str(path))}") from None
+        with open_regular(path, "data") as handle:
+            for row in iter_rows(path.name, handle):
+                if not count:
+                    columns = tuple(row)
+                count += 1
+    except InputError as exc:  # not a regular file, too big: said of the data file
+        if exc.message == "file not found":
+            raise InputError(source, "data.file", f"file not found: {shown}") from None
+        raise InputError(source, "data.file", f"{shown}: {exc.message}") from None
     except (OSError, UnicodeDecodeError, ValueError, csv.Error, RecursionError) as exc:
-        raise InputError(
-            source, "data.file", f"cannot read {describe(str(path))} ({exc})"
-        ) from None
-    if not rows:
-        raise InputError(source, "data.file", f"expected at least one row in {describe(str(path))}")
-    return DataSpec(file=file, rows=rows, mode=mode or "cycle", per=per or "iteration")
+        raise InputError(source, "data.file", f"cannot read {shown} ({exc})") from None
+    if not count:
+        raise InputError(source, "data.file", f"expected at least one row in {shown}")
+    return columns, count
 
 
 def _check_variables(
@@ -647,7 +708,7 @@ def _check_variables(
 ) -> None:
     """A ``{name}`` nobody provides is a typo: say so at load, not as skips at run time."""
     known = {extractor.variable for endpoint in endpoints for extractor in endpoint.extract}
-    columns = set(data.rows[0]) if data else set()
+    columns = set(data.columns) if data else set()
     for index, endpoint in enumerate(endpoints):
         raw = document["endpoints"][index]
         texts = [("path", endpoint.path or ""), ("url", endpoint.url or "")]

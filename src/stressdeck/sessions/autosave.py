@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -20,7 +21,7 @@ def autosave_path(directory: str = AUTOSAVE_DIR) -> Path:
     stamp = time.strftime("%Y%m%d-%H%M%S")
     path = Path(directory) / f"autosave-{stamp}.toml"
     counter = 1
-    while path.exists():
+    while os.path.lexists(path):  # a dangling link is taken too: never written through
         path = Path(directory) / f"autosave-{stamp}-{counter}.toml"
         counter += 1
     return path

@@ -54,6 +54,18 @@ class Steerable(Protocol):
     async def stop(self, reason: str = ...) -> Snapshot: ...
 
 
+# Where build_plan reports a bad value (a field of the profile, or the option's name) -> the
+# override that set it.
+_OVERRIDDEN = {
+    "load.users": "users",
+    "load.rate": "rate",
+    "--base-url": "base_url",
+    "--metrics-url": "metrics_url",
+    "--metric": "metrics",
+    "--preset": "preset",
+}
+
+
 def replay_inputs(
     session: Session, source: str, *, base_url: str | None = None, i_know: bool = False
 ) -> tuple[Profile, Overrides, Plan]:
@@ -77,6 +89,11 @@ def replay_inputs(
             i_know=i_know,
         )
     except InputError as exc:
+        # A value the session's overrides set is named there, not in the profile it overrode.
+        key = _OVERRIDDEN.get(exc.field or exc.source)
+        set_by_session = key is not None and getattr(saved.overrides, key) is not None
+        if set_by_session and not (key == "base_url" and base_url is not None):
+            raise InputError(source, f"plan.overrides.{key}", exc.message) from None
         if exc.source.startswith("--"):  # a command-line option, e.g. a bad --base-url
             raise
         field = f"plan.profile.{exc.field}" if exc.field else "plan.profile"

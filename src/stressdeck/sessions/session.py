@@ -35,7 +35,7 @@ from stressdeck.engine.overrides import Overrides
 from stressdeck.engine.plan import Plan
 from stressdeck.engine.results import Results
 from stressdeck.engine.snapshot import STOPPED, ControlEvent, Percentiles, Snapshot
-from stressdeck.engine.stats import decode_histogram, log_buckets, summarise
+from stressdeck.engine.stats import Counts, HistogramError, decode_histogram, log_buckets, summarise
 from stressdeck.profiles.presets import Stage
 from stressdeck.profiles.profile import SUFFIXES, read_document
 
@@ -284,8 +284,11 @@ def save_session(
 def load_session(path: str | Path) -> Session:
     """Read and validate a session file; raises InputError (one line) on any problem."""
     source = str(path)
-    document = read_document(source)
+    document = read_document(source, "session")
     return session_from_document(document, source)
+
+
+HISTOGRAM_KINDS = ("latency", "service", "ttfb")
 
 
 def session_from_document(document: Mapping[str, Any], source: str) -> Session:
@@ -305,8 +308,9 @@ def session_from_document(document: Mapping[str, Any], source: str) -> Session:
         raise InputError(source, "format_version", f"expected 1 to {FORMAT_VERSION}, got {version}")
     host = r.table(document, "host", "")
     plan = r.table(document, "plan", "")
-    results = r.table(document, "results", "")
-    histograms = _read_histograms(r, document)
+    histograms, decoded = _read_histograms(r, document)
+    results = Results.from_dict(r, r.table(document, "results", ""), "results", _measured(decoded))
+    _check_samples(r, decoded, results)
     return Session(
         format_version=version,
         stressdeck_version=r.string(document, "stressdeck_version", ""),
@@ -318,31 +322,63 @@ def session_from_document(document: Mapping[str, Any], source: str) -> Session:
             python=r.string(host, "python", "host"),
         ),
         plan=_read_plan(r, plan),
-        results=Results.from_dict(r, results, "results", _measured(histograms)),
+        results=results,
         histograms=histograms,
         replay_of=r.optional_string(document, "replay_of", ""),
     )
 
 
-def _read_histograms(r: Reader, document: Mapping[str, Any]) -> dict[str, str]:
+def _read_histograms(
+    r: Reader, document: Mapping[str, Any]
+) -> tuple[dict[str, str], dict[str, Counts]]:
+    """The encoded histograms and their counts, each checked before use: a key we write
+    (``ENDPOINT/KIND``) and our own HDR layout, decoded in bounded time and memory (see
+    ``decode_histogram``): a 52-byte histogram in another layout may claim gigabytes."""
     # Always written, and written last: a TOML file cut anywhere before it still parses, so
     # requiring it is what tells a truncated file from a complete one.
     histograms = r.string_map(document, "histograms", "", required=True)
+    decoded: dict[str, Counts] = {}
     for name, text in histograms.items():
+        where = f"histograms.{name}"
+        owner, _, kind = name.rpartition("/")
+        if not owner or kind not in HISTOGRAM_KINDS:
+            raise r.fail(where, _UNKNOWN_HISTOGRAM)
         try:
-            decode_histogram(text)
-        except Exception:  # hdrh raises its own types as well as binascii/zlib errors
-            raise r.fail(f"histograms.{name}", "expected a base64-encoded HDR histogram") from None
-    return histograms
+            decoded[name] = decode_histogram(text)
+        except HistogramError as exc:
+            raise r.fail(where, str(exc)) from None
+    return histograms, decoded
 
 
-def _measured(histograms: Mapping[str, str]) -> dict[str, dict[str, Percentiles]]:
+_UNKNOWN_HISTOGRAM = (
+    "unknown histogram; expected ENDPOINT/KIND with an endpoint of the results (or total) "
+    "and a kind of " + ", ".join(HISTOGRAM_KINDS)
+)
+
+
+def _check_samples(r: Reader, decoded: Mapping[str, Counts], results: Results) -> None:
+    """Each histogram belongs to a counted endpoint and holds no more samples than its requests."""
+    requests = {"total": results.total.requests}
+    requests.update({ep.name: ep.requests for ep in results.endpoints})
+    for name, counts in decoded.items():
+        owner = name.rpartition("/")[0]
+        if owner not in requests:
+            raise r.fail(f"histograms.{name}", _UNKNOWN_HISTOGRAM)
+        if counts.get_total_count() > requests[owner]:
+            raise r.fail(
+                f"histograms.{name}",
+                f"holds {counts.get_total_count():,} samples, more than the "
+                f"{requests[owner]:,} requests",
+            )
+
+
+def _measured(decoded: Mapping[str, Counts]) -> dict[str, dict[str, Percentiles]]:
     """Percentiles of the saved histograms ("total/latency" -> ["total"]["latency"]), for
     figures the results table does not hold (older files kept three ttfb percentiles)."""
     out: dict[str, dict[str, Percentiles]] = {}
-    for name, text in histograms.items():
+    for name, counts in decoded.items():
         owner, _, kind = name.rpartition("/")
-        out.setdefault(owner, {})[kind] = summarise(decode_histogram(text))
+        out.setdefault(owner, {})[kind] = summarise(counts)
     return out
 
 

@@ -310,6 +310,10 @@ class _Series:
         self.unit = "/s" if function == "rate" else _unit(family.name)
         labels = self.spec.labels
         if function == "value":
+            if _only_nan(samples, labels, family, ("", "_total", "_count")):
+                # A NaN gauge means "no value now"; summed as nothing it would read as 0.
+                self.points.append(MetricPoint(t, None, error="the target reported NaN"))
+                return
             value = _sum(samples, labels, family, ("", "_total", "_count"))
             self.points.append(MetricPoint(t, value))
             return
@@ -399,6 +403,18 @@ def _sum(
         for n, labels, v in samples
         if n in names and _matches(labels, wanted) and not math.isnan(v)
     )
+
+
+def _only_nan(
+    samples: list[tuple[str, dict[str, str], float]],
+    wanted: Sequence[tuple[str, str]],
+    family: _Family,
+    suffixes: Sequence[str],
+) -> bool:
+    """Some samples match, and every one of them is NaN."""
+    names = {family.name + suffix for suffix in suffixes}
+    matching = [v for n, labels, v in samples if n in names and _matches(labels, wanted)]
+    return bool(matching) and all(math.isnan(v) for v in matching)
 
 
 def _buckets(

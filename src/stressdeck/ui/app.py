@@ -26,8 +26,8 @@ from textual.notifications import SeverityLevel
 from textual.screen import Screen
 
 from stressdeck.core.errors import InputError
-from stressdeck.core.exits import EXIT_INTERRUPTED
 from stressdeck.core.files import WriteError
+from stressdeck.core.signals import STOP_SIGNALS, exit_code, pending_stop
 from stressdeck.core.text import printable
 from stressdeck.engine.plan import Plan
 from stressdeck.engine.processes import ProcessWorker
@@ -167,8 +167,11 @@ class StressDeckApp(App[int]):
     def on_mount(self) -> None:
         if self.handle_signals:
             loop = asyncio.get_running_loop()
-            for signum in (signal.SIGINT, signal.SIGTERM):
+            for signum in STOP_SIGNALS:
                 loop.add_signal_handler(signum, self._on_signal, signum)
+            early = pending_stop()  # came while the console was starting
+            if early is not None:
+                self._on_signal(early)
         for note in self.notes:
             self.notify(printable(note), severity="warning", timeout=10)
         if self.static_snapshot is not None:
@@ -593,13 +596,13 @@ class StressDeckApp(App[int]):
         self.exit(0)
 
     def _on_signal(self, signum: int) -> None:
-        self.run_worker(
-            self._interrupted(signal.Signals(signum).name), group="signal", exclusive=True
-        )
+        self.run_worker(self._interrupted(signum), group="signal", exclusive=True)
 
-    async def _interrupted(self, name: str) -> None:
+    async def _interrupted(self, signum: int) -> None:
         """Stop the run (the engine flushes), keep what it measured, exit non-zero. The path
-        is printed by the caller once the terminal is back (see ui.main)."""
+        is printed by the caller once the terminal is back (see ui.main). SIGHUP (the SSH
+        connection dropped) exits 129, SIGINT and SIGTERM 130."""
+        name = signal.Signals(signum).name
         controller = self.controller
         if controller is not None and controller.active and controller.run_plan is not None:
             final = await controller.stop(f"{INTERRUPTED} ({name})")
@@ -611,12 +614,12 @@ class StressDeckApp(App[int]):
                 )
             except WriteError as exc:
                 self.autosave_error = str(exc)
-        self.exit(EXIT_INTERRUPTED, return_code=EXIT_INTERRUPTED)
+        self.exit(exit_code(signum), return_code=exit_code(signum))
 
     async def on_unmount(self) -> None:
         if self.handle_signals:
             loop = asyncio.get_running_loop()
-            for signum in (signal.SIGINT, signal.SIGTERM):
+            for signum in STOP_SIGNALS:
                 loop.remove_signal_handler(signum)
         # Whatever ended the app (an error included), let the engine stop and flush.
         if self.controller is not None and self.controller.active:

@@ -12,31 +12,14 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from pathlib import Path
-from urllib.parse import urlsplit
 
 from stressdeck.core.files import write_atomic
 from stressdeck.core.hosts import is_loopback
-from stressdeck.engine.plan import Plan
+from stressdeck.engine.plan import Plan, plan_hosts
 from stressdeck.profiles.profile import SUFFIXES
 
 FILE_NAME = ".known-hosts.json"
-
-
-def plan_hosts(plan: Plan) -> list[str]:
-    """Every host the plan sends to (target, absolute endpoint URLs, metrics), in order."""
-    urls = [plan.target, *(spec.url for spec in plan.requests)]
-    if plan.metrics_url:
-        urls.append(plan.metrics_url)
-    hosts: list[str] = []
-    for url in urls:
-        try:
-            host = urlsplit(url).hostname
-        except ValueError:
-            continue
-        # A templated host ("{host}") is only known per request; nothing to ask about up front.
-        if host and "{" not in host and host not in hosts:
-            hosts.append(host)
-    return hosts
+__all__ = ["FILE_NAME", "KnownHosts", "plan_hosts", "profile_key"]
 
 
 def profile_key(plan: Plan) -> str:

@@ -8,6 +8,7 @@ writing it, so an import never leaves a profile that will not load.
 from __future__ import annotations
 
 import json
+import os
 import tomllib
 from collections.abc import Sequence
 from pathlib import Path
@@ -75,9 +76,9 @@ def write_profile(
     """
     target = Path(path)
     text = render_profile(document, target, notes)
-    if not overwrite and target.exists():
+    if not overwrite and os.path.lexists(target):
         raise InputError(str(target), "", "already exists (use --force to overwrite)")
-    return write_atomic(target, text, overwrite=True)
+    return write_atomic(target, text, overwrite=overwrite)
 
 
 def import_command(
@@ -127,7 +128,7 @@ def import_command(
 
 def _profile_path(directory: Path, slug: str, free_name: bool) -> Path:
     path, counter = directory / f"{slug}.toml", 2
-    while free_name and path.exists():
+    while free_name and os.path.lexists(path):
         path, counter = directory / f"{slug}-{counter}.toml", counter + 1
     return path
 

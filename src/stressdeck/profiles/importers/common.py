@@ -15,6 +15,7 @@ from typing import Any
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 
 from stressdeck.core.errors import InputError, describe
+from stressdeck.core.files import read_regular
 from stressdeck.core.redact import REDACTED, is_reference, is_secret_name
 
 # What an imported profile runs with until the user edits it: modest on purpose, since the
@@ -62,7 +63,6 @@ _SECRET_FIELDS = {
 _SECRET_SUFFIXES = ("password", "secret", "apikey", "accesstoken", "refreshtoken", "authtoken")
 _AUTH_SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9_-]*)\s+(\S.*)", re.DOTALL)
 _MAX_BODY_DEPTH = 32
-_MAX_FILE = 512 * 1024 * 1024  # a HAR with response bodies can be large, but not this large
 
 
 def env_name(name: str) -> str:
@@ -272,20 +272,16 @@ def profile_document(
 
 
 def read_text_file(path: str | Path, what: str) -> str:
-    """The UTF-8 text of an input file (a BOM is dropped); raises InputError in one line."""
+    """The UTF-8 text of an input file (a BOM is dropped); raises InputError in one line.
+
+    ``what`` is the kind of file (``HAR``, ``OpenAPI``, ``curl data``): only a regular file
+    under that kind's size cap is read.
+    """
     source = str(path)
     try:
-        if Path(source).stat().st_size > _MAX_FILE:
-            raise InputError(source, "", f"expected a {what} file under 512 MB")
-        return Path(source).read_bytes().decode("utf-8-sig")
-    except FileNotFoundError:
-        raise InputError(source, "", "file not found") from None
-    except IsADirectoryError:
-        raise InputError(source, "", f"expected a {what} file, got a directory") from None
+        return read_regular(source, what).decode("utf-8-sig")
     except UnicodeDecodeError:
         raise InputError(source, "", "expected UTF-8 text") from None
-    except OSError as exc:
-        raise InputError(source, "", f"cannot read file ({exc.strerror or exc})") from None
 
 
 def read_json_file(path: str | Path, what: str) -> Any:

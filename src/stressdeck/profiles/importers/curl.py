@@ -61,6 +61,10 @@ _WITH_VALUE = {
     "--upload-file": "upload",
     "-x": "proxy",
     "--proxy": "proxy",
+    "--resolve": "resolve",
+    "--connect-to": "connect-to",
+    "--unix-socket": "unix-socket",
+    "--abstract-unix-socket": "abstract-unix-socket",
     "-K": "config",
     "--config": "config",
 }
@@ -86,8 +90,6 @@ _IGNORED_WITH_VALUE = {
     "--dump-header",
     "-r",
     "--range",
-    "--resolve",
-    "--connect-to",
     "--limit-rate",
     "--max-redirs",
     "-U",
@@ -114,8 +116,6 @@ _IGNORED_WITH_VALUE = {
     "--max-filesize",
     "--dns-servers",
     "--proxy-header",
-    "--unix-socket",
-    "--abstract-unix-socket",
     "--ciphers",
     "--pinnedpubkey",
     "--expect100-timeout",
@@ -372,18 +372,20 @@ def _read_file(option: str, name: str, *, strip_newlines: bool) -> str:
             SOURCE, option, "expected data or @FILE, not @- (stdin is not part of a profile)"
         )
     try:
-        text = read_text_file(name, "data")
+        text = read_text_file(name, "curl data")
     except InputError as exc:  # named after the option that read it: "--data: file not found: ..."
         raise InputError(SOURCE, option, f"{exc.message}: {describe(name)}") from None
     return text.replace("\r", "").replace("\n", "") if strip_newlines else text
 
 
-def _data(kind: str, value: str) -> str:
+def _data(kind: str, value: str, warnings: list[str]) -> str:
     option = {"data": "--data", "data-binary": "--data-binary", "json": "--json"}.get(
         kind, "--" + kind
     )
     if kind in ("data", "data-binary", "json") and value.startswith("@"):
-        return _read_file(option, value[1:], strip_newlines=kind == "data")
+        text = _read_file(option, value[1:], strip_newlines=kind == "data")
+        warnings.append(_copied(option, value[1:], text))
+        return text
     if kind != "data-urlencode":
         return value
     # curl's forms: "content", "=content", "name=content", "@file", "name@file".
@@ -392,9 +394,19 @@ def _data(kind: str, value: str) -> str:
         return f"{name}={quote(content, safe='')}" if name else quote(content, safe="")
     name, at, file = value.partition("@")
     if at:
-        content = quote(_read_file("--data-urlencode", file, strip_newlines=False), safe="")
+        text = _read_file("--data-urlencode", file, strip_newlines=False)
+        warnings.append(_copied("--data-urlencode", file, text))
+        content = quote(text, safe="")
         return f"{name}={content}" if name else content
     return quote(value, safe="")
+
+
+def _copied(option: str, name: str, text: str) -> str:
+    """A local file's content goes into the profile: the user should know, it may be private."""
+    return (
+        f"copied the content of the local file {name} ({len(text):,} characters, "
+        f"from {option} @FILE) into the profile's body"
+    )
 
 
 def profile_from_curl(command: str, *, name: str | None = None) -> tuple[dict[str, Any], list[str]]:
@@ -438,7 +450,7 @@ def profile_from_curl(command: str, *, name: str | None = None) -> tuple[dict[st
         elif kind == "header":
             _add_header(headers, value, secrets, warnings)
         elif kind in ("data", "data-raw", "data-binary", "data-urlencode", "json"):
-            data.append((kind, _data(kind, value)))
+            data.append((kind, _data(kind, value, warnings)))
         elif kind == "user":
             user = value.partition(":")[0]
             headers["Authorization"] = secrets.basic_auth(user)
@@ -466,6 +478,12 @@ def profile_from_curl(command: str, *, name: str | None = None) -> tuple[dict[st
             )
         elif kind == "proxy":
             warnings.append("ignored the proxy (-x): runs connect to the target directly")
+        elif kind in ("resolve", "connect-to", "unix-socket", "abstract-unix-socket"):
+            # The command went somewhere other than its URL says; the profile will not.
+            warnings.append(
+                f"ignored --{kind} {describe(value)}: runs connect to the URL's own host "
+                "and port; check that this is where the load should go"
+            )
         elif kind == "config":
             raise InputError(
                 SOURCE, "-K", "expected the options on the command line, not in a config file"

@@ -54,17 +54,70 @@ def _read_yaml(source: str) -> Any:
 
     text = read_text_file(source, "OpenAPI")
     try:
-        return yaml.safe_load(text)
+        return yaml.load(text, Loader=_bounded_loader())  # a SafeLoader subclass
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
         where = f" at line {mark.line + 1}" if mark is not None else ""
         raise InputError(
             source, "", f"invalid YAML ({exc.problem or exc.context}{where})"
         ) from None
+    except _TooLarge as exc:
+        raise InputError(source, "", str(exc)) from None
     except yaml.YAMLError as exc:
         raise InputError(source, "", f"invalid YAML ({exc})") from None
     except RecursionError:
         raise InputError(source, "", "document nested too deeply") from None
+
+
+# Nodes the document would have with every alias written out. Aliases are shared by the YAML
+# loader, but everything after it (examples, bodies, the profile written) walks them as
+# copies: a 1 KB "billion laughs" file is a billion nodes. Real specs are far below this.
+MAX_EXPANDED_NODES = 1_000_000
+
+
+class _TooLarge(Exception):
+    pass
+
+
+def _bounded_loader() -> type:
+    import yaml
+
+    class BoundedLoader(yaml.SafeLoader):
+        """A SafeLoader that refuses a document whose aliases expand past the bound."""
+
+        def compose_document(self) -> Any:
+            node = super().compose_document()
+            if _expanded_size(node, {}) > MAX_EXPANDED_NODES:
+                raise _TooLarge(
+                    f"YAML aliases expand to more than {MAX_EXPANDED_NODES:,} nodes "
+                    "(an alias bomb?); expected a spec without such repetition"
+                )
+            return node
+
+    return BoundedLoader
+
+
+def _expanded_size(node: Any, sizes: dict[int, int]) -> int:
+    """Nodes under ``node`` with aliases expanded, each shared node sized once."""
+    import yaml
+
+    known = sizes.get(id(node))
+    if known is not None:
+        return known
+    sizes[id(node)] = 1  # a node that holds itself counts once, not forever
+    size = 1
+    if isinstance(node, yaml.SequenceNode):
+        for child in node.value:
+            size += _expanded_size(child, sizes)
+            if size > MAX_EXPANDED_NODES:
+                break
+    elif isinstance(node, yaml.MappingNode):
+        for key, value in node.value:
+            size += _expanded_size(key, sizes) + _expanded_size(value, sizes)
+            if size > MAX_EXPANDED_NODES:
+                break
+    sizes[id(node)] = size
+    return size
 
 
 class Spec:

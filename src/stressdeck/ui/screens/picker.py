@@ -24,6 +24,7 @@ from textual.widgets.option_list import Option
 
 from stressdeck.core.errors import InputError
 from stressdeck.core.files import WriteError
+from stressdeck.core.redact import redact_url
 from stressdeck.core.text import printable
 from stressdeck.engine.overrides import Overrides
 from stressdeck.engine.plan import DEFAULT_MAX_DURATION
@@ -136,7 +137,7 @@ def preview(entry: ProfileEntry) -> Text:
         text.append(f"  {spec.method:<6} ", "bold")
         text.append_text(safe(spec.name, limit=30))
         text.append("  ")
-        text.append_text(safe(spec.url, "dim", limit=60))
+        text.append_text(safe(redact_url(spec.url), "dim", limit=60))
         if weight != 1:
             text.append(f"  ×{weight:g}", "dim")
         text.append("\n")

@@ -14,6 +14,7 @@ from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import Static
 
+from stressdeck.core.redact import redact_url
 from stressdeck.engine.snapshot import Snapshot
 from stressdeck.target.metrics import MetricsSnapshot, SeriesHistory
 from stressdeck.ui.format import ms, rate, safe, size
@@ -81,7 +82,9 @@ def target_text(
         return text
     failure = scrape_failed(metrics) if metrics is not None else None
     text.append("metrics ", "bold")
-    text.append_text(safe(metrics.url if metrics is not None else url, "cyan", limit=60))
+    text.append_text(
+        safe(redact_url(metrics.url if metrics is not None else url or ""), "cyan", limit=60)
+    )
     if metrics is None:
         text.append("  scraped every second once a run starts", "dim")
     else:
