@@ -33,7 +33,6 @@ from stressdeck.engine.plan import Plan
 from stressdeck.engine.processes import ProcessWorker
 from stressdeck.engine.snapshot import INTERRUPTED, Snapshot
 from stressdeck.profiles.importers.common import slugify
-from stressdeck.sessions.autosave import autosave_path
 from stressdeck.sessions.session import save_session
 from stressdeck.target.monitor import HostMonitor
 from stressdeck.ui.answering import AnsweringWatch
@@ -603,14 +602,10 @@ class StressDeckApp(App[int]):
         is printed by the caller once the terminal is back (see ui.main). SIGHUP (the SSH
         connection dropped) exits 129, SIGINT and SIGTERM 130."""
         name = signal.Signals(signum).name
-        controller = self.controller
-        if controller is not None and controller.active and controller.run_plan is not None:
-            final = await controller.stop(f"{INTERRUPTED} ({name})")
-            snap = final if final is not None else controller.latest()
+        if self.controller is not None:
             try:
-                path = autosave_path(str(self.sessions_dir))
-                self.autosaved = await asyncio.to_thread(
-                    save_session, path, controller.run_plan, snap, replay_of=self._replaying()
+                self.autosaved = await self.controller.stop_and_autosave(
+                    f"{INTERRUPTED} ({name})", self.sessions_dir, self._replaying()
                 )
             except WriteError as exc:
                 self.autosave_error = str(exc)

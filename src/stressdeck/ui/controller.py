@@ -7,12 +7,16 @@ instead, by rebuilding the plan with an override.
 
 from __future__ import annotations
 
+import asyncio
 import math
+from pathlib import Path
 
 from stressdeck.engine.plan import Plan
 from stressdeck.engine.processes import ProcessWorker
 from stressdeck.engine.runner import RunHandle, WorkerFactory, start
 from stressdeck.engine.snapshot import PAUSED, RUNNING, STOPPING, Snapshot
+from stressdeck.sessions.autosave import autosave_path
+from stressdeck.sessions.session import save_session
 from stressdeck.ui.planning import PlanSource, idle_snapshot
 
 MIN_RATE = 0.1  # requests/s: ±10 % steps must never reach zero and get stuck there
@@ -74,6 +78,21 @@ class RunController:
         if self.handle is None or not self.active:
             return None
         return await self.handle.stop(reason)
+
+    async def stop_and_autosave(
+        self, reason: str, directory: Path, replay_of: str | None = None
+    ) -> Path | None:
+        """Stop the run and keep what it measured as ``directory``/autosave-*.toml; None when
+        no run was going. Raises WriteError (one line) when it cannot be written."""
+        if self.run_plan is None or not self.active:
+            return None
+        final = await self.stop(reason)
+        snapshot = final if final is not None else self.latest()
+        plan = self.run_plan
+        # Off the event loop: a long run's timeline and histograms take a moment to encode.
+        return await asyncio.to_thread(
+            save_session, autosave_path(str(directory)), plan, snapshot, replay_of=replay_of
+        )
 
     def toggle_pause(self) -> str:
         if self.handle is None or not self.active:
