@@ -39,6 +39,17 @@ async def test_two_processes_count_exactly_and_merge(target: ServerThread) -> No
     assert final.total.latency_ms.count == 600  # HDR merge kept every sample
 
 
+async def test_fewer_users_than_processes_still_spend_the_whole_budget(
+    target: ServerThread,
+) -> None:
+    """1 user on 2 processes: the budget goes to the worker that has the user (the other one
+    used to hold a share it could never send, and the run waited for its max duration)."""
+    plan = make_plan(target.url, [{"name": "ok", "path": "/ok"}], users=1, requests=3)
+    final = await asyncio.wait_for((await start(plan, processes=2)).wait(), timeout=20)
+    assert final.total.requests == 3 == target.count
+    assert final.stop_reason == "requests done"
+
+
 async def test_controls_reach_every_process_and_stop_leaves_no_orphans(
     target: ServerThread,
 ) -> None:

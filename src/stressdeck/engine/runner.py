@@ -142,12 +142,18 @@ class RunHandle:
             self._set_level(level)
         # Split whole iterations: a worker only starts a flow its budget can finish.
         cost = len(self.plan.flow) or 1
-        budgets = (
-            [share * cost for share in split_whole(self.plan.load.requests // cost, self.processes)]
-            if self.plan.load.requests is not None
-            else [None] * self.processes
-        )
         users = split_whole(self._users, self.processes)
+        budgets: list[int | None] = [None] * self.processes
+        if self.plan.load.requests is not None:
+            # Closed model: only a worker with users can spend a budget (1 user on 2 workers
+            # used to leave the second one a share it never sent, and the run never ended).
+            senders = [
+                i for i in range(self.processes) if self.plan.load.model == "open" or users[i] > 0
+            ] or list(range(self.processes))
+            shares = split_whole(self.plan.load.requests // cost, len(senders))
+            budgets = [0] * self.processes
+            for worker_id, share in zip(senders, shares, strict=True):
+                budgets[worker_id] = share * cost
         rate = self._rate / self.processes if self._rate is not None else None
         load = self.plan.load
         connections = split_whole(load.connections or self.processes, self.processes)

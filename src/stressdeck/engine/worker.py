@@ -176,6 +176,8 @@ class Worker:
         try:
             if not self.open_model:
                 self._spawn_users()
+                if self.budget == 0:  # no user here got a share of the request budget
+                    self.finish("requests done")
             error = await self._supervise(ticker, pacer)
         finally:
             # No new arrivals, no more ticks; then everything out is settled at once and the
