@@ -15,9 +15,11 @@ import pytest
 from stressdeck.target.demo import DemoServerThread
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def demo_target() -> Iterator[DemoServerThread]:
-    """The built-in demo target on a free loopback port, for every test of the session."""
+    """A fresh demo target on a free loopback port for each SLA level. Fresh, because the
+    demo keeps its newest 10,000 items: a fast run's creates would evict the item that
+    "get item" reads, and a later level would measure 404s instead of latency."""
     with DemoServerThread(seed=1) as server:
         yield server
 
