@@ -66,8 +66,8 @@ def redirect_app() -> web.Application:
         raise web.HTTPFound("/loop")
 
     async def far(request: web.Request) -> web.Response:
-        # Never followed: the test checks the refusal, so nothing is ever sent there.
-        raise web.HTTPFound("http://192.0.2.1/elsewhere")
+        # Never followed (the test checks the refusal); a .invalid name never resolves either.
+        raise web.HTTPFound("http://far.invalid/elsewhere")
 
     async def ok(request: web.Request) -> web.Response:
         return web.Response(text="ok")
@@ -201,7 +201,7 @@ async def test_redirects_stop_at_the_plan_hosts_and_after_ten_hops() -> None:
         hits = server.app[HITS]
     far, loop = (final.total for final in finals)
     assert far.requests == 1 and far.status_counts == {302: 1} and hits["/far"] == 1
-    assert far.skip_reasons == {"redirect to 192.0.2.1 not followed (not allowed)": 1}
+    assert far.skip_reasons == {"redirect to far.invalid not followed (not allowed)": 1}
     assert loop.requests == 11 and hits["/loop"] == 11
     assert loop.skip_reasons == {"more than 10 redirects": 1}
 
