@@ -26,6 +26,7 @@ CHUNK = 64 * 1024
 DRIP_BYTES = 10  # the "drip" body: one byte every DRIP_EVERY_S, 0.5 s in all
 DRIP_EVERY_S = 0.05
 LATE_S = 10.0  # "late" answers after this long: past any timeout a test sets
+SLOW_S = 0.005  # "slow" answers after this long: a connection carries 200 requests/s at most
 HANG_CAP_S = 60.0  # "hang" never answers within a test; this only bounds the task
 ENDLESS_CAP_S = 60.0  # an "endless" body ends after this long, or when the client goes
 RESET_PAUSE_S = 0.01  # let the partial bytes reach the client before the RST
@@ -84,6 +85,12 @@ async def hang(server: FaultServer, reader: Reader, writer: Writer) -> bool:
 async def late(server: FaultServer, reader: Reader, writer: Writer) -> bool:
     """Read the request, send nothing for LATE_S, then answer."""
     await asyncio.sleep(LATE_S)
+    return await ok(server, reader, writer)
+
+
+async def slow(server: FaultServer, reader: Reader, writer: Writer) -> bool:
+    """Read the request, answer after SLOW_S: a target whose connections have a ceiling."""
+    await asyncio.sleep(SLOW_S)
     return await ok(server, reader, writer)
 
 
@@ -239,6 +246,7 @@ FAULTS: dict[str, Handler] = {
     "/ok": ok,
     "/hang": hang,
     "/late": late,
+    "/slow": slow,
     "/reset-headers": reset_headers,
     "/reset-body": reset_body,
     "/bad-status": bad_status,
