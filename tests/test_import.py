@@ -30,8 +30,10 @@ from stressdeck.target.demo import DemoServerThread
 SECRET = "abc123"
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def demo() -> Iterator[str]:
+    # Fresh for each test: the demo keeps its newest 10,000 items, and the fast client's
+    # creates in earlier tests would evict /items/7, which the imported profiles read.
     with DemoServerThread(seed=1) as server:
         yield server.url
 
