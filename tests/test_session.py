@@ -74,7 +74,7 @@ def test_session_holds_what_the_run_did(run: tuple[Plan, Snapshot], tmp_path: Pa
     assert session.plan.load.users == 2 and session.plan.load.duration == 2.0
     assert session.results.total.requests == snapshot.total.requests > 0
     assert [ep.name for ep in session.results.endpoints] == ["ok", "teapot"]
-    assert len(session.results.thresholds) == 3 and session.results.thresholds_ok
+    assert len(session.results.thresholds) == 3 and session.results.passed
     assert session.results.thresholds[2].endpoint == "ok"
     assert len(session.results.timeline) >= 2
     assert {"total/latency", "ok/latency", "teapot/latency", "total/ttfb"} <= set(

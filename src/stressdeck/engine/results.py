@@ -55,8 +55,6 @@ class Results:
         """Every threshold held (a run without thresholds passes)."""
         return all(result.ok for result in self.thresholds)
 
-    thresholds_ok = passed
-
     @classmethod
     def from_snapshot(cls, snapshot: Snapshot, name: str = "") -> Results:
         return cls(

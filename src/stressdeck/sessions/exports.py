@@ -7,31 +7,21 @@ atomically. Every value that came from outside (names, reasons, targets) is esca
 from __future__ import annotations
 
 import csv
+import dataclasses
 import re
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable
 from typing import IO
 
-from stressdeck.engine.snapshot import EndpointSummary
+from stressdeck.engine.snapshot import EndpointSummary, TimelinePoint
 from stressdeck.engine.stats import decode_histogram, log_buckets
 from stressdeck.profiles.checks import parse_check
 from stressdeck.sessions.session import Session
 from stressdeck.sessions.summary import SATURATED_WARNING_SECONDS, format_metric
 from stressdeck.sessions.svg import Marker, Series, bar_chart, line_chart, safe_text
 
-TIMELINE_COLUMNS = (
-    "t",
-    "span",
-    "requests",
-    "rps",
-    "errors",
-    "p50",
-    "p95",
-    "p99",
-    "users",
-    "rate",
-    "dropped",
-)
+# The CSV's columns are the timeline point's own fields, in order: one list, the model's.
+TIMELINE_COLUMNS = tuple(item.name for item in dataclasses.fields(TimelinePoint))
 # XML 1.0 cannot hold these at all, escaped or not.
 _XML_INVALID = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 
@@ -43,22 +33,9 @@ def write_csv(session: Session, out: IO[str]) -> None:
     """The per-second timeline, one row a point; latencies in ms, an empty rate when unset."""
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(TIMELINE_COLUMNS)
-    for p in session.results.timeline:
-        writer.writerow(
-            [
-                p.t,
-                p.span,
-                p.requests,
-                p.rps,
-                p.errors,
-                p.p50,
-                p.p95,
-                p.p99,
-                p.users,
-                "" if p.rate is None else p.rate,
-                p.dropped,
-            ]
-        )
+    for point in session.results.timeline:
+        values = (getattr(point, name) for name in TIMELINE_COLUMNS)
+        writer.writerow("" if value is None else value for value in values)
 
 
 # -- JUnit ---------------------------------------------------------------------------------
