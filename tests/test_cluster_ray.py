@@ -120,8 +120,10 @@ async def test_live_user_changes_reach_every_actor_and_stop_leaves_none(
     final = await handle.stop()
     stop_seconds = time.perf_counter() - began
     assert stop_seconds < 2.0
-    assert final.total.cancelled == 8
+    # What the server received is what we counted: answered, or on the wire at the stop. A
+    # user between an answer and its next send at that moment has nothing to cancel.
     assert final.total.requests + final.total.cancelled == target.count
+    assert 0 < final.total.cancelled <= 8
     assert await _until(lambda: not _alive_actors(), 2), _alive_actors()
     assert [event.command for event in final.control_log] == ["users", "stop"]
 
