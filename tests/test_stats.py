@@ -142,6 +142,22 @@ def test_bucket_indexes_are_hdrs_own() -> None:
     ]
 
 
+def test_index_tables_are_hdrs_own_values() -> None:
+    """The per-index value tables are vectorised; hdrh computes them one index at a time."""
+    from stressdeck.engine.stats import _index_values, _layout, _median_values, mean_us
+
+    layout = _layout()
+    indices = range(layout.counts_len)
+    highest = [layout.get_highest_equivalent_value(layout.get_value_from_index(i)) for i in indices]
+    medians = [layout._hdr_median_equiv_value(value) for value in highest]
+    assert _index_values().tolist() == highest
+    assert _median_values().tolist() == medians
+    histogram = new_histogram()
+    for value in _edge_values():
+        histogram.record_value(min(value, 3_600_000_000))
+    assert mean_us(histogram) == pytest.approx(histogram.get_mean_value(), rel=1e-12)
+
+
 def test_sparse_counts_round_trip_the_hdr_wire_format() -> None:
     from stressdeck.engine.stats import Counts, decode_histogram
 
