@@ -11,7 +11,7 @@ and service time (from when it was sent) at p50/p99, dropped, errors, the connec
 nginx accepted, and nginx's own request count beside the client's. The reference rate is
 what the closed model reaches with the same processes and connections, measured first.
 
-Figures are of a shared machine: read the ratios to hey in the same run, not the absolutes.
+Read the ratios to hey in the same run more than the absolutes: the machine may be shared.
 """
 
 from __future__ import annotations
@@ -250,7 +250,7 @@ def main() -> int:
     try:
         print(
             f"# {time.strftime('%Y-%m-%d %H:%M')}, {os.cpu_count()} cores, load average "
-            f"{os.getloadavg()[0]:.1f} (a shared machine), nginx 1 worker, "
+            f"{os.getloadavg()[0]:.1f}, nginx 1 worker, "
             f"stressdeck --processes {args.processes} --connections {args.connections}, "
             f"{args.duration} s per row",
             flush=True,
