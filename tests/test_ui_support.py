@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import math
+import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import replace
@@ -216,13 +217,12 @@ def screen_text(app: App) -> str:
 
 
 async def wait_for(pilot: Pilot, condition: Callable[[], bool], timeout: float = 5.0) -> None:
-    """Let the app run until ``condition`` holds; fail with a clear message after ``timeout`` s."""
-    steps = int(timeout / 0.05)
-    for _ in range(steps):
-        if condition():
-            return
+    """Let the app run until ``condition`` holds; fail with a clear message after ``timeout`` s
+    of wall time (a step count would stretch with every slow ``pilot.pause``)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"condition not met within {timeout} s"
         await pilot.pause(0.05)
-    assert condition(), f"condition not met within {timeout} s"
 
 
 def write_profile(
@@ -236,15 +236,17 @@ def write_profile(
 ) -> Path:
     """A two-endpoint profile against the test server (GET and POST /ok).
 
-    A little think time keeps the load light: the test server shares this process (and
-    its GIL) with the app under test, and a flat-out load would only slow the test down.
+    Think time keeps the load light (about 40 requests/s): the test server shares this
+    process with the app under test, and Pilot waits after every key press until the
+    process is idle (up to a second each): under a heavier load every key cost that second,
+    and typing nine letters into the palette took 20 s.
     """
     path = directory / "ui-test.toml"
     path.write_text(
         f'name = "{name}"\nbase_url = "{base_url}"\nthresholds = ["p95 < 5s"]\n{extra}\n'
         f'[load]\nusers = {users}\nduration = "{duration}"\n\n'
-        '[[endpoints]]\nname = "read ok"\npath = "/ok"\nthink = "5ms"\n\n'
-        '[[endpoints]]\nname = "write ok"\nmethod = "POST"\npath = "/ok"\nbody = "x"\nthink = "5ms"\n',
+        '[[endpoints]]\nname = "read ok"\npath = "/ok"\nthink = "50ms"\n\n'
+        '[[endpoints]]\nname = "write ok"\nmethod = "POST"\npath = "/ok"\nbody = "x"\nthink = "50ms"\n',
         encoding="utf-8",
     )
     return path
