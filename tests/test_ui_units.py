@@ -4,11 +4,12 @@ session names, pre-run load changes and the host monitor."""
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import psutil
 import pytest
-from test_ui_support import sample_snapshot, write_profile
+from test_ui_support import buckets, sample_snapshot, write_profile
 
 from stressdeck.core.errors import InputError
 from stressdeck.engine.overrides import Overrides
@@ -26,7 +27,7 @@ from stressdeck.ui.events import ERROR, INFO, WARN, EventTracker
 from stressdeck.ui.format import bar, clock, count, ms, percent, safe, size, sparkline
 from stressdeck.ui.planning import PlanSource, adhoc_profile, describe_load, idle_snapshot
 from stressdeck.ui.screens.dialogs import check_session_name
-from stressdeck.ui.widgets.charts import bucket_position
+from stressdeck.ui.widgets.charts import MARK_STYLES, bucket_position, histogram_rows
 from stressdeck.ui.widgets.header import RunInfo, header_text
 from stressdeck.ui.widgets.tables import endpoint_row
 
@@ -136,6 +137,67 @@ def test_bucket_position_is_logarithmic_within_a_bucket(value: float, where: flo
     buckets = (HistogramBucket(1.0, 2.0, 5), HistogramBucket(2.0, 4.0, 3))
     got = bucket_position(buckets, value)
     assert (got is None) if where is None else got == pytest.approx(where, abs=1e-3)
+
+
+def test_histogram_bars_scale_to_the_tallest_with_the_mark_in_its_bucket() -> None:
+    counts = (
+        HistogramBucket(1.0, 2.0, 10),
+        HistogramBucket(2.0, 4.0, 5),
+        HistogramBucket(4.0, 8.0, 0),
+    )
+    marks = (("p50", 3.0),)  # in the second bucket, past its middle on a log scale
+    rows = histogram_rows(counts, marks, 40, 11, ("requests by latency",))
+    lines = ["".join(text for text, _ in row) for row in rows]
+    assert lines[0].strip() == "requests by latency"
+    plot, axis, labels = lines[1:-2], lines[-2], lines[-1]
+    assert len(plot) == 8 and all(len(line) <= 40 for line in lines)
+    left = axis.index("└") + 1
+    starts = [left + i for i, c in enumerate(axis[left:]) if c == "┬"]
+    assert len(starts) == 3  # wide enough: every bucket labelled, under its first column
+
+    def column(x: int) -> str:
+        return "".join(line[x] for line in plot)
+
+    assert column(starts[0]) == "█" * 8  # the tallest is full height
+    assert column(starts[1]) == " " * 4 + "█" * 4  # half of it, half the height
+    assert column(starts[2]) == " " * 8
+    # The p50 line: its colour down one column of its bucket's bar, a line above the bar.
+    marked = [
+        (x, text)
+        for row in rows[1:-2]
+        for x, (text, style) in zip(_run_starts(row), row, strict=True)
+        if style == MARK_STYLES[0]
+    ]
+    assert len(marked) == 8 and len({x for x, _ in marked}) == 1
+    x = marked[0][0]
+    assert starts[1] < x < starts[2] and column(x) == "│" * 4 + "█" * 4
+    assert labels.split() == ["1.0ms", "2.0ms", "4.0ms"]
+    # A run per style, not a segment per cell: the axis, the bars, the mark, the bars.
+    assert all(len(row) <= 4 for row in rows)
+
+
+def _run_starts(row: list[tuple[str, object]]) -> list[int]:
+    starts, x = [], 0
+    for text, _ in row:
+        starts.append(x)
+        x += len(text)
+    return starts
+
+
+@pytest.mark.parametrize(("width", "height"), [(20, 6), (33, 8), (51, 13), (91, 29), (160, 40)])
+def test_histogram_fits_its_box_with_labels_apart(width: int, height: int) -> None:
+    marks = (("p50", 2.0), ("p95", 9.0), ("p99", 30.0))
+    rows = histogram_rows(buckets(0.4, 400.0, 2400), marks, width, height, ("title",))
+    lines = ["".join(text for text, _ in row) for row in rows]
+    assert len(lines) == height and all(len(line) <= width for line in lines)
+    axis, labels = lines[-2], lines[-1]
+    words = list(re.finditer(r"\S+", labels))
+    assert len(words) >= 2 and all(axis[word.start()] == "┬" for word in words)
+    assert all(b.start() - a.end() >= 2 for a, b in zip(words, words[1:], strict=False))
+    # Each percentile in its own colour, however close; never a run per cell.
+    styles = {style for row in rows for _, style in row}
+    assert set(MARK_STYLES) <= styles
+    assert all(len(row) <= 2 + 2 * len(marks) for row in rows)
 
 
 def test_session_names(tmp_path: Path) -> None:

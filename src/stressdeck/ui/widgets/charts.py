@@ -1,9 +1,12 @@
-"""plotext charts: the latency histogram and the per-second timelines.
+"""The charts: the latency histogram, drawn here as text, and the per-second timelines,
+drawn by plotext.
 
-Each chart is a textual-plotext ``PlotextPlot``: its own plotext figure (no global plot
+Each timeline is a textual-plotext ``PlotextPlot``: its own plotext figure (no global plot
 state), sized from the widget on every render, so a resize re-renders it. Data is pushed
 in with ``show``; the figure is rebuilt only when the data changed, and drawn only when
 Textual renders, so a chart costs at most one build per refresh and nothing while hidden.
+The histogram redraws more often (its buckets change every tick), so it is ours: a few
+runs of characters per row, built once per change (see ``histogram_rows``).
 """
 
 from __future__ import annotations
@@ -13,8 +16,13 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+from rich.color import Color
+from rich.segment import Segment
+from rich.style import Style
 from rich.text import Text
 from textual.app import RenderResult
+from textual.strip import Strip
+from textual.widget import Widget
 from textual.widgets import Static
 from textual_plotext import PlotextPlot
 
@@ -132,17 +140,32 @@ class Chart(PlotextPlot):
         return super().render()
 
 
-class LatencyHistogram(Chart):
-    """Log-spaced latency buckets as bars, with p50/p95/p99 marked; cumulative or last 10 s."""
+class LatencyHistogram(Widget):
+    """Log-spaced latency buckets as bars, with p50/p95/p99 marked; cumulative or last 10 s.
 
-    def __init__(self, **kwargs: object) -> None:
+    Drawn by ``histogram_rows``, not plotext: a plotext build, and the compositor's work
+    on its one-cell segments, were most of the console's CPU during a run. The strips are
+    built when the data or the size changes; painting them again costs a lookup."""
+
+    DEFAULT_CSS = """
+    LatencyHistogram {
+        width: 1fr;
+        height: 1fr;
+    }
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.recent = False
-        self.failed_only = 0
-        self._drawn_at = 0.0  # requests completed without an answer while none had one
+        self.failed_only = 0  # requests completed without an answer while none had one
+        self.empty = True
+        self._key: object = None
+        self._drawn_at = 0.0
+        self._drawn_with: tuple[Sequence[HistogramBucket], Sequence[tuple[str, float]]] = ((), ())
+        self._strips: list[Strip] | None = None  # None: the empty hint is shown
 
     @property
-    def empty_hint(self) -> str:  # type: ignore[override]
+    def empty_hint(self) -> str:
         if self.failed_only:
             # No count: this redraws once a second, the figures beside it every tick.
             return "no latencies: every request so far failed without an answer (see the errors)"
@@ -158,8 +181,8 @@ class LatencyHistogram(Chart):
         if key == self._key:
             return
         now = time.monotonic()
-        # During a run the buckets change every tick; redrawn at most once a second (the
-        # console's own cost: plotext and the compositor's repaint). A window switch, a
+        # During a run the buckets change every tick; redrawn at most once a second, so
+        # the compositor repaints this pane at the timelines' pace. A window switch, a
         # resize and a run's last snapshot are drawn at once.
         if (
             not snap.finished
@@ -173,35 +196,184 @@ class LatencyHistogram(Chart):
         self.failed_only = failed_only
         self._key = key
         self._drawn_with = (buckets, marks)
-        self._draw(buckets, marks)
+        self._draw()
+
+    def on_resize(self) -> None:
+        # Bar widths, ticks and labels are chosen for the size: draw again for the new one.
+        self._draw()
+
+    def _draw(self) -> None:
+        buckets, marks = self._drawn_with
+        self.empty = not any(b.count for b in buckets)
+        self._strips = None
+        if not self.empty:
+            window = "last 10 s" if self.recent else "whole run"
+            titles = (f"requests by latency, {window} (h: switch)", f"by latency, {window}")
+            width, height = self.size
+            rows = histogram_rows(buckets, marks, width, height, titles)
+            self._strips = [Strip([Segment(text, style) for text, style in row]) for row in rows]
         self.refresh()
 
-    def _draw(self, buckets: Sequence[HistogramBucket], marks: Sequence[tuple[str, float]]) -> None:
-        plt = self.plt
-        plt.clear_figure()
-        window = "last 10 s" if self.recent else "whole run"
-        title = f"requests by latency, {window} (h: switch)"
-        plt.title(title if len(title) < self.size.width - 6 else f"by latency, {window}")
-        self.empty = not any(b.count for b in buckets)
-        if self.empty:
-            return
-        xs = list(range(len(buckets)))
-        peak = max(b.count for b in buckets)
-        plt.bar(xs, [b.count for b in buckets], width=0.9, color=BLUE)
-        # One x label every few bars, each wide enough for "0.40ms" and a space.
-        step = max(len(buckets) * 8 // max(self.size.width - 8, 16), 1)
-        ticks = xs[::step]
-        plt.xticks([float(i) for i in ticks], [tick_label(buckets[i].low_ms) for i in ticks])
-        yticks = nice_ticks(peak, most=max(min((self.size.height - 4) // 2, 4), 1))
-        plt.yticks(yticks, [number_label(v) for v in yticks])
-        plt.ylim(0, yticks[-1])
-        # The percentiles are lines in their colour; their names and values are in the
-        # legend beside the chart (OverviewStats), off the data, so close lines never
-        # print "p95p99" over each other.
-        for (_, value), color in zip(marks, PERCENTILE_COLORS, strict=False):
-            where = bucket_position(buckets, value)
-            if where is not None:
-                plt.vline(where, color)
+    def render(self) -> RenderResult:
+        # Only the empty hint goes through here; it follows ``recent``, which h flips
+        # before any snapshot is shown.
+        return Text(self.empty_hint, style="dim", justify="center")
+
+    def render_line(self, y: int) -> Strip:
+        # Strips, not a Text: Textual would turn a Text into Content and render it again
+        # at every refresh. The widget's style (the theme's colours) goes under ours.
+        if self._strips is None:
+            return super().render_line(y)
+        strip = self._strips[y] if y < len(self._strips) else Strip.blank(self.size.width)
+        return strip.apply_style(self.visual_style.rich_style)
+
+
+BAR_STYLE = Style(color=Color.from_rgb(*BLUE))
+MARK_STYLES = tuple(Style(color=Color.from_rgb(*color)) for color in PERCENTILE_COLORS)
+TITLE_STYLE = Style(bold=True)
+EIGHTHS = " ▁▂▃▄▅▆▇█"  # a cell filled from the bottom, by eighths
+
+Run = tuple[str, Style | None]  # characters of one style: a segment once drawn
+
+
+def histogram_rows(
+    buckets: Sequence[HistogramBucket],
+    marks: Sequence[tuple[str, float]],
+    width: int,
+    height: int,
+    titles: Sequence[str] = ("",),
+) -> list[list[Run]]:
+    """``buckets`` as vertical bars in a ``width`` x ``height`` box, row by row: a title
+    (the first of ``titles`` that fits), a y axis of round counts, bars in eighths of a
+    cell with the tallest full height, an x axis labelled with bucket low edges, and
+    ``marks`` (the p50/p95/p99) as lines down their columns in PERCENTILE_COLORS.
+
+    Each row is a few runs of one style (an empty cell takes the bars' style), never a
+    run per cell: what Textual costs to paint grows with the number of segments."""
+    rows = max(height - 3, 1)  # less the title, the x axis and its labels
+    peak = max((b.count for b in buckets), default=0)
+    # Counts are whole: 0.5 is no tick. Ticks above the tallest bar would waste rows.
+    most = max(min(rows // 2, 4), 1)
+    yticks = [v for v in nice_ticks(peak, most) if v <= peak and v == int(v)]
+    ylabels = [number_label(v) for v in yticks]
+    gutter = max(len(label) for label in ylabels)
+    plot = max(width - gutter - 1, 0)  # the columns right of the axis
+    if len(buckets) > plot:  # fewer columns than buckets: neighbours are added up
+        buckets = _merged(buckets, math.ceil(len(buckets) / max(plot, 1)))
+    starts, widths = _bar_columns(len(buckets), plot)
+    owner: list[int | None] = [None] * plot  # the bar each plot column belongs to
+    for index, (start, span) in enumerate(zip(starts, widths, strict=True)):
+        owner[start : start + span] = [index] * span
+    mark_at = _mark_columns(buckets, marks, starts, widths, owner)
+    # In eighths of a cell; a bucket with any count shows at least one eighth.
+    heights = [max(round(b.count / max(peak, 1) * rows * 8), 1) if b.count else 0 for b in buckets]
+    # A tick on the row that holds its height; 0 is on the x axis, under the bars.
+    tick_rows = {
+        math.ceil(v / max(peak, 1) * rows) - 1: label
+        for v, label in zip(yticks, ylabels, strict=True)
+        if v
+    }
+
+    title = next((t for t in titles if len(t) <= plot), titles[-1])
+    lines: list[list[Run]] = [
+        [(" " * (gutter + 1) + title.center(plot)[:plot].rstrip(), TITLE_STYLE)]
+    ]
+    for row in range(rows - 1, -1, -1):
+        label = tick_rows.get(row)
+        axis: Run = ((label or "").rjust(gutter) + ("┤" if label else "│"), None)
+        cells = [
+            " " if index is None else EIGHTHS[min(max(heights[index] - row * 8, 0), 8)]
+            for index in owner
+        ]
+        lines.append([axis, *_runs(cells, mark_at)])
+    ticks, labels = _x_axis(buckets, starts, plot)
+    lines.append([(ylabels[0].rjust(gutter) + "└" + ticks, None)])
+    lines.append([(" " * (gutter + 1) + labels, None)])
+    return lines
+
+
+def _bar_columns(count: int, plot: int) -> tuple[list[int], list[int]]:
+    """Each bar's first column and width, filling ``plot`` columns. While bars can be two
+    columns wide they are all one width, with gaps of one or two columns between them;
+    narrower, they touch, and the spare columns widen some of them."""
+    if not count:
+        return [], []
+    if plot < 3 * count - 1:
+        starts = [i * plot // count for i in range(count)]
+        return starts, [end - start for start, end in zip(starts, [*starts[1:], plot], strict=True)]
+    width = (plot + 1) // count - 1
+    gaps = plot - width * count  # shared out between the count - 1 gaps
+    starts = [i * width + i * gaps // max(count - 1, 1) for i in range(count)]
+    return starts, [width] * count
+
+
+def _mark_columns(
+    buckets: Sequence[HistogramBucket],
+    marks: Sequence[tuple[str, float]],
+    starts: Sequence[int],
+    widths: Sequence[int],
+    owner: Sequence[int | None],
+) -> dict[int, int]:
+    """The plot column of each mark (its index in ``marks``), within its bucket's bar.
+    Lines only: the names and values are in the legend beside the chart (OverviewStats),
+    so close marks never print "p95p99" over each other or over the bars."""
+    taken: dict[int, int] = {}
+    for which, (_, value) in enumerate(marks[: len(MARK_STYLES)]):
+        where = bucket_position(buckets, value)
+        if where is None:
+            continue
+        index = min(int(where + 0.5), len(buckets) - 1)  # bar i spans i-0.5 .. i+0.5
+        into = where - (index - 0.5)
+        column = starts[index] + min(int(into * widths[index]), widths[index] - 1)
+        # Close percentiles (p95 and p99, often) would share a column: the later one
+        # takes the nearest free bar column, so every line stays in sight.
+        free = [c for c, bar in enumerate(owner) if bar is not None and c not in taken]
+        if free:
+            taken[min(free, key=lambda c: (abs(c - column), c < column))] = which
+    return taken
+
+
+def _runs(cells: Sequence[str], mark_at: dict[int, int]) -> list[Run]:
+    """One row of plot cells as runs: the bars' style, broken only by the marks' columns,
+    where an empty cell shows the mark's line and a bar cell takes the mark's colour."""
+    runs: list[Run] = []
+    start = 0
+    for column in sorted(mark_at):
+        runs.append(("".join(cells[start:column]), BAR_STYLE))
+        cell = cells[column]
+        runs.append(("│" if cell == " " else cell, MARK_STYLES[mark_at[column]]))
+        start = column + 1
+    runs.append(("".join(cells[start:]), BAR_STYLE))
+    return [run for run in runs if run[0]]
+
+
+def _x_axis(
+    buckets: Sequence[HistogramBucket], starts: Sequence[int], plot: int
+) -> tuple[str, str]:
+    """The x axis line and its labels: a bucket's low edge under its first column, every
+    few buckets, two spaces at least between labels, none cut at the right edge."""
+    count = len(buckets)
+    room = max((len(tick_label(b.low_ms)) for b in buckets), default=0) + 2
+    step = 1
+    while step < count and min(starts[i + step] - starts[i] for i in range(count - step)) < room:
+        step += 1
+    axis, under = ["─"] * plot, [" "] * plot
+    for index in range(0, count, step):
+        label, start = tick_label(buckets[index].low_ms), starts[index]
+        if start + len(label) > plot:
+            break
+        axis[start] = "┬"
+        under[start : start + len(label)] = label
+    return "".join(axis), "".join(under).rstrip()
+
+
+def _merged(buckets: Sequence[HistogramBucket], size: int) -> tuple[HistogramBucket, ...]:
+    """Every ``size`` neighbouring buckets as one, for a plot narrower than the buckets."""
+    groups = [buckets[i : i + size] for i in range(0, len(buckets), size)]
+    return tuple(
+        HistogramBucket(group[0].low_ms, group[-1].high_ms, sum(b.count for b in group))
+        for group in groups
+    )
 
 
 def _marks(latency: Percentiles) -> tuple[tuple[str, float], ...]:
