@@ -16,6 +16,13 @@ from contextlib import contextmanager
 import faults  # tests/ is on sys.path: the fault server's module
 import pytest
 from aiohttp import web
+from hypothesis import settings
+
+# The property tests of hostile input (test_hostile.py): a few hundred examples each in the
+# everyday run, 2,000 in CI's thorough pass (pytest --hypothesis-profile=thorough).
+settings.register_profile("default", max_examples=300)
+settings.register_profile("thorough", max_examples=2000)
+settings.load_profile("default")
 
 COUNTER = web.AppKey("counter", dict)
 # What the demo target prints when it is up: always a loopback address on a free port.

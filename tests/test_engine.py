@@ -6,6 +6,7 @@ import asyncio
 import time
 from typing import Any
 
+import pytest
 from conftest import ServerThread
 
 from stressdeck.engine import Snapshot, build_plan, start
@@ -200,6 +201,7 @@ async def test_a_worker_whose_ticker_dies_ends_as_crashed(target: ServerThread) 
     assert (last.reason, last.error) == ("crashed", "BrokenPipeError: runner went away")
 
 
+@pytest.mark.slow
 async def test_a_silent_worker_shows_as_lag_while_it_is_silent(target: ServerThread) -> None:
     """A blocked worker loop reports nothing; the runner must show the silence as it happens."""
     plan = make_plan(target.url, [{"name": "ok", "path": "/ok"}], users=1, duration="3s")

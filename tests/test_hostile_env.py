@@ -44,6 +44,7 @@ def _document(base_url: str, **extra: object) -> dict:
 # -- 5. memory per endpoint ------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_totals_cost_well_under_a_megabyte_per_endpoint() -> None:
     """Folding a realistic delta into 500 endpoints: HDR counts are kept sparse, not as three
     184 KB arrays per endpoint (1,000 endpoints took 1.7 GB before)."""
@@ -180,6 +181,7 @@ def _signalled_run(
     [(signal.SIGHUP, 129), (signal.SIGTERM, 130), (signal.SIGINT, 130)],
     ids=["SIGHUP", "SIGTERM", "SIGINT"],
 )
+@pytest.mark.slow
 def test_a_signal_mid_run_keeps_the_partial_session(tmp_path: Path, signum: int, code: int) -> None:
     returncode, out, err = _signalled_run(tmp_path, signum, 0.5, "--processes", "2", under_way=True)
     assert returncode == code, (out, err)
@@ -190,8 +192,22 @@ def test_a_signal_mid_run_keeps_the_partial_session(tmp_path: Path, signum: int,
     assert session.results.stop_reason.startswith("interrupted")
 
 
-@pytest.mark.parametrize("after", [0.0, 0.05, 0.15, 0.3, 0.5, 0.8, 1.2])
-@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP])
+# Every signal at every moment is the slow run's (21 runs of 2 worker processes each); the
+# everyday run takes each signal at one moment: importing, starting the workers, running.
+EVERYDAY_START_UP = {(signal.SIGINT, 0.05), (signal.SIGTERM, 0.3), (signal.SIGHUP, 0.8)}
+START_UP_CASES = [
+    pytest.param(
+        signum,
+        after,
+        marks=() if (signum, after) in EVERYDAY_START_UP else pytest.mark.slow,
+        id=f"{signum.name}-{after}",
+    )
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+    for after in (0.0, 0.05, 0.15, 0.3, 0.5, 0.8, 1.2)
+]
+
+
+@pytest.mark.parametrize(("signum", "after"), START_UP_CASES)
 def test_a_signal_at_start_up_ends_cleanly(tmp_path: Path, signum: int, after: float) -> None:
     """At any moment: importing, loading the profile, starting the workers, running."""
     returncode, out, err = _signalled_run(tmp_path, signum, after, "--processes", "2")

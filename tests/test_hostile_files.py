@@ -209,6 +209,7 @@ def test_a_fifo_profile_from_the_cli_is_one_line(tmp_path: Path) -> None:
     assert done.stderr == f"error: {fifo}: not a regular file (a FIFO)\n"
 
 
+@pytest.mark.slow
 def test_a_data_feed_reads_rows_lazily(tmp_path: Path) -> None:
     """A big data file is checked once at load and then read row by row, never kept whole."""
     import tracemalloc

@@ -39,6 +39,7 @@ def freezing_app(first_after: float = 1.0, every: float = 3.0) -> web.Applicatio
     return app
 
 
+@pytest.mark.slow
 async def test_open_model_holds_its_rate(target: ServerThread) -> None:
     plan = make_plan(
         target.url, [{"name": "ok", "path": "/ok"}], model="open", rate=200, duration="5s"
@@ -53,6 +54,7 @@ async def test_open_model_holds_its_rate(target: ServerThread) -> None:
     assert final.total.requests + final.total.cancelled == pytest.approx(1000, rel=0.02)
 
 
+@pytest.mark.slow
 async def test_open_model_latency_shows_a_frozen_backend() -> None:
     with ServerThread(freezing_app()) as server:
         plan = make_plan(
@@ -67,6 +69,7 @@ async def test_open_model_latency_shows_a_frozen_backend() -> None:
     assert_counted_once(final)
 
 
+@pytest.mark.slow
 async def test_closed_model_shows_the_freeze_in_max_and_the_timeline() -> None:
     """The closed model waits with the backend: few samples are slow, but max and RPS show the stall."""
     with ServerThread(freezing_app()) as server:
@@ -95,6 +98,7 @@ async def test_closed_stages_ramp_to_their_targets(target: ServerThread) -> None
     assert handle.latest.stop_reason == "duration reached"
 
 
+@pytest.mark.slow
 async def test_open_stages_ramp_the_rate(target: ServerThread) -> None:
     plan = make_plan(
         target.url,
@@ -143,6 +147,7 @@ async def test_live_controls_take_effect_and_are_logged(target: ServerThread) ->
     assert offsets == sorted(offsets) and 0.4 <= offsets[0] <= 0.7
 
 
+@pytest.mark.slow
 async def test_set_rate_changes_the_open_model_rate(target: ServerThread) -> None:
     plan = make_plan(
         target.url, [{"name": "ok", "path": "/ok"}], model="open", rate=50, duration="4s"

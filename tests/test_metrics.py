@@ -183,6 +183,7 @@ SERIES = [
 ]
 
 
+@pytest.mark.slow
 async def test_scrape_while_traffic_runs(demo: str) -> None:
     snapshots: list[MetricsSnapshot] = []
     scraper = MetricsScraper(

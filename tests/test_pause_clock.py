@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import time
 
+import pytest
 from conftest import ServerThread
 from test_engine import make_plan
 
@@ -24,6 +25,7 @@ async def wait_until(condition, timeout: float = 10.0) -> None:
         await asyncio.sleep(0.02)
 
 
+@pytest.mark.slow
 async def test_paused_time_does_not_count_toward_the_duration(target: ServerThread) -> None:
     plan = make_plan(
         target.url, [{"name": "ok", "path": "/ok", "think": "10ms"}], users=2, duration="2s"
@@ -62,6 +64,7 @@ async def test_paused_time_does_not_count_toward_the_duration(target: ServerThre
     assert resume.offset - pause.offset < 0.05  # the pause took no run time
 
 
+@pytest.mark.slow
 async def test_a_replay_pauses_as_long_as_the_original(target: ServerThread) -> None:
     """A replayed control log holds the pause for as long as the original did."""
     plan = make_plan(

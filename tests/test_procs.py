@@ -11,6 +11,7 @@ import textwrap
 import time
 
 import psutil
+import pytest
 from conftest import ServerThread
 from test_engine import assert_counted_once, make_plan
 
@@ -75,6 +76,7 @@ async def test_controls_reach_every_process_and_stop_leaves_no_orphans(
     assert not alive
 
 
+@pytest.mark.slow
 def test_workers_die_with_a_crashed_parent(target: ServerThread) -> None:
     script = textwrap.dedent(f"""
         import asyncio, os, sys

@@ -45,6 +45,7 @@ def alone(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
 
 
 @pytest.mark.usefixtures("alone")
+@pytest.mark.slow
 def test_the_example_sla_suite_passes_saves_sessions_and_junit_properties(tmp_path: Path) -> None:
     sessions, junit = tmp_path / "sessions", tmp_path / "junit.xml"
     done = pytest_run(
@@ -81,6 +82,7 @@ def test_the_example_sla_suite_passes_saves_sessions_and_junit_properties(tmp_pa
 
 
 @pytest.mark.usefixtures("alone")
+@pytest.mark.slow
 def test_a_missed_sla_fails_its_test_with_the_threshold_table(tmp_path: Path) -> None:
     suite = tmp_path / "suite"
     shutil.copytree(EXAMPLE, suite)

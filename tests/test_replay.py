@@ -28,6 +28,7 @@ def server() -> ServerThread:
         yield running
 
 
+@pytest.mark.slow
 def test_a_replay_reproduces_three_live_changes_at_the_same_offsets(
     server: ServerThread, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -67,6 +68,7 @@ async def test_replay_base_url_overrides_the_saved_target(
     assert plan.load.duration == 0.5  # the saved --duration override still applies
 
 
+@pytest.mark.slow
 def test_an_interrupted_session_replays_up_to_where_it_stopped(
     server: ServerThread, tmp_path: Path
 ) -> None:

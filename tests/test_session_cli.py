@@ -76,6 +76,7 @@ expect = [200]
     return path
 
 
+@pytest.mark.slow
 def test_an_env_secret_never_reaches_any_file_written(
     tmp_path: Path, token: str, secure_url: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -228,6 +229,7 @@ def _interrupt(argv: list[str], cwd: Path, signum: int, *, group: bool = False) 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 @pytest.mark.parametrize("save", [None, "out/named.json"])
+@pytest.mark.slow
 def test_a_signal_saves_the_partial_session(tmp_path: Path, save: str | None, signum: int) -> None:
     with ServerThread(counting_app()) as server:
         profile = tmp_path / "p.toml"
@@ -253,6 +255,7 @@ def test_a_signal_saves_the_partial_session(tmp_path: Path, save: str | None, si
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+@pytest.mark.slow
 def test_a_signal_to_the_process_group_with_worker_processes(tmp_path: Path, signum: int) -> None:
     """The workers get the signal too; the session still says the run was interrupted."""
     with ServerThread(counting_app()) as server:
@@ -287,6 +290,7 @@ def test_a_signal_to_the_process_group_with_worker_processes(tmp_path: Path, sig
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 @pytest.mark.parametrize("save", [None, "replayed.toml"])
+@pytest.mark.slow
 def test_a_signal_during_replay_saves_the_partial_replay(
     tmp_path: Path, save: str | None, signum: int
 ) -> None:

@@ -296,6 +296,7 @@ async def test_catastrophic_regex_extractor_ends_on_time_and_says_so() -> None:
     assert failures == final.total.status_counts[200]
 
 
+@pytest.mark.slow
 async def test_a_stopped_worker_is_reported_stalled_and_the_run_still_stops() -> None:
     """SIGSTOP one of two worker processes: it shows as stalled within a few ticks, and a
     stop still returns within its deadline, the worker killed and said so."""
@@ -372,6 +373,7 @@ def test_cpu_over_a_few_milliseconds_is_not_read_as_hundreds_of_percent() -> Non
     assert 0.0 <= meter.sample() <= 100.0 * (os.cpu_count() or 1)
 
 
+@pytest.mark.slow
 def test_sigterm_ends_a_run_within_a_second_with_a_stopped_worker(tmp_path: Path) -> None:
     """`stressdeck run` with one of its two worker processes SIGSTOPped: SIGTERM still ends
     it at once, with what was measured, and it says which worker it had to end."""

@@ -1028,7 +1028,15 @@ def until(condition, timeout: float, what: str) -> None:
         time.sleep(0.05)
 
 
-@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT, signal.SIGHUP])
+# SIGHUP (the SSH session dropped) in the everyday run; all three in the slow one.
+@pytest.mark.parametrize(
+    "signum",
+    [
+        pytest.param(signal.SIGTERM, marks=pytest.mark.slow),
+        pytest.param(signal.SIGINT, marks=pytest.mark.slow),
+        signal.SIGHUP,
+    ],
+)
 def test_a_signal_stops_the_run_and_autosaves_it(tmp_path: Path, target, signum: int) -> None:
     from stressdeck.sessions.session import load_session
 

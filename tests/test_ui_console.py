@@ -93,8 +93,10 @@ async def test_the_palette_pauses_and_resumes_a_running_run(profile: Path, tmp_p
         await palette(pilot, "pause")
         await run_first(pilot)
         await wait_for(pilot, lambda: app.controller.state == RUNNING)
-        commands = [e.command for e in app.controller.handle.latest.control_log]
-        assert commands == ["pause", "resume"]
+        # The resume reaches the control log with the engine's next snapshot.
+        handle = app.controller.handle
+        await wait_for(pilot, lambda: len(handle.latest.control_log) >= 2)
+        assert [e.command for e in handle.latest.control_log] == ["pause", "resume"]
         await stop(app, pilot)
 
 
