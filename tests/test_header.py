@@ -54,7 +54,9 @@ def test_every_state_keeps_the_essential_fields_at_80_columns(state: str, model:
         next_load="closed, 10 users, 30s, preset spike" if state in (IDLE, STOPPED) else "",
     )
     shown = "\n".join(lines(snap, info))
-    rps = "375" if state == STOPPED else "426"  # a stopped run's: the whole run's
+    # A stopped run's rate is the whole run's; a paused one sends nothing.
+    rps = {STOPPED: "375", PAUSED: "0.0"}.get(state, "426")
+    rps = f"actual {rps}/s" if model == "open" else f"{rps} rps"
     must_show(shown, state.upper(), "0:30 / 2:00", rps, "p95 12.0ms", "err 0.56%", "spike")
     must_show(shown, "rate 250/s" if model == "open" else "users 12")
     if state == PAUSED:

@@ -175,10 +175,13 @@ async def test_pause_and_resume_show_in_the_header(profile: Path, tmp_path: Path
         await start(app, pilot)
         await pilot.press("p")
         await wait_for(pilot, lambda: app.controller.state == PAUSED and "PAUSED" in header(app))
+        # A paused run sends nothing: the last second's rate does not stay on screen.
+        assert " 0.0 rps" in header(app), header(app)
         await pilot.press("p")
         await wait_for(pilot, lambda: app.controller.state == RUNNING and "RUNNING" in header(app))
-        commands = [e.command for e in app.controller.handle.latest.control_log]
-        assert commands == ["pause", "resume"]
+        handle = app.controller.handle  # the resume reaches the log with the next snapshot
+        await wait_for(pilot, lambda: len(handle.latest.control_log) >= 2)
+        assert [e.command for e in handle.latest.control_log] == ["pause", "resume"]
         await pilot.press("s")
         await wait_for(pilot, lambda: app.controller.state == STOPPED)
 

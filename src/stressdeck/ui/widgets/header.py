@@ -89,9 +89,12 @@ def fit(parts: Sequence[Part], width: int) -> Text:
 
 def actual_rps(snap: Snapshot) -> float:
     """RPS of the last complete second; the last tick's before the first second closes; the
-    whole run's once it stopped (its last point is a partial second, noisy as a rate)."""
+    whole run's once it stopped (its last point is a partial second, noisy as a rate); none
+    while paused (the clock stands still, so the last second would stay on screen)."""
     if snap.state == STOPPED:
         return snap.total.rps
+    if snap.state == PAUSED:
+        return 0.0
     return snap.timeline[-1].rps if snap.timeline else snap.total.interval_rps
 
 
