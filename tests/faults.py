@@ -20,6 +20,7 @@ import time
 import weakref
 from collections import Counter
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 
 HUGE_BYTES = 200 * 1024 * 1024  # the "huge" body: 200 MB, sent in CHUNK pieces, never held whole
 CHUNK = 64 * 1024
@@ -280,6 +281,7 @@ class FaultServer:
         self._ready = threading.Event()
         self._tasks: set[asyncio.Task[None]] = set()
         self._writers: weakref.WeakSet[Writer] = weakref.WeakSet()
+        self._readers: set[Reader] = set()  # of the connections open now (see unread())
         self._server: asyncio.Server | None = None
         self._thread = threading.Thread(target=self._main, name="fault-server", daemon=True)
 
@@ -298,8 +300,10 @@ class FaultServer:
     def _main(self) -> None:
         asyncio.set_event_loop(self._loop)
         # A backlog well above the users a test runs: a full queue would look like a refusal.
+        # asyncio.start_server, but each connection's reader is known from the moment the
+        # connection is accepted, before its task starts: unread() must see its bytes.
         self._server = self._loop.run_until_complete(
-            asyncio.start_server(self._accept, "127.0.0.1", 0, backlog=512)
+            self._loop.create_server(self._protocol, "127.0.0.1", 0, backlog=512)
         )
         port = self._server.sockets[0].getsockname()[1]
         self.url = f"http://127.0.0.1:{port}"
@@ -322,7 +326,35 @@ class FaultServer:
         """Requests received on ``path`` so far (read from any thread)."""
         return self.requests[path]
 
+    def unread(self) -> int:
+        """Bytes sent to this server that it has not read yet (call it from any thread).
+
+        In the kernel: a connection's receive queue, or connections still waiting to be
+        accepted; then in an open connection's stream buffer. Measured on the server's own
+        loop, where requests are counted: at 0, every request that reached the server is in
+        ``seen``. A connection the server has closed is not waited for: it reads no more.
+        """
+        return asyncio.run_coroutine_threadsafe(self._unread(), self._loop).result(5)
+
+    async def _unread(self) -> int:
+        port = self.url.rsplit(":", 1)[1]
+        in_kernel = 0
+        # Linux: tx_queue:rx_queue per socket; a listening socket's rx_queue is its accept
+        # queue. Only sockets this server still reads: listening, established, peer closed.
+        for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+            fields = line.split()
+            local_port, state = int(fields[1].split(":")[1], 16), fields[3]
+            if local_port == int(port) and state in ("01", "08", "0A"):
+                in_kernel += int(fields[4].split(":")[1], 16)
+        # StreamReader has no public view of its buffer.
+        return in_kernel + sum(len(reader._buffer) for reader in self._readers)
+
     # -- serving -----------------------------------------------------------------------
+
+    def _protocol(self) -> asyncio.StreamReaderProtocol:
+        reader = asyncio.StreamReader(loop=self._loop)
+        self._readers.add(reader)
+        return asyncio.StreamReaderProtocol(reader, self._accept, loop=self._loop)
 
     async def _accept(self, reader: Reader, writer: Writer) -> None:
         task = asyncio.current_task()
@@ -353,6 +385,7 @@ class FaultServer:
             return
         finally:
             self._tasks.discard(task)
+            self._readers.discard(reader)
             if not writer.transport.is_closing():
                 writer.close()  # after what was written is flushed; a reset already aborted
 

@@ -8,13 +8,13 @@ import re
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import jsonschema
 import pytest
 from conftest import LOOPBACK_URL
+from waiting import OutputLines
 
 ROOT = Path(__file__).parent.parent
 STRESSDECK = [sys.executable, "-m", "stressdeck"]
@@ -146,12 +146,19 @@ def test_ctrl_c_stops_cleanly_prints_partial_results_and_writes_the_file(
         cwd=tmp_path,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
-    assert process.stdout is not None
-    while "users" not in process.stdout.readline():  # wait for the first progress line
-        pass
-    time.sleep(0.5)
-    process.send_signal(signal.SIGINT)
-    stdout, stderr = process.communicate(timeout=10)
+    try:
+        lines = OutputLines(process.stdout)
+        # A progress line with answers in it: the run is under way and has counted requests.
+        lines.wait_for(r"users \d+/\d+  rps +[1-9]", timeout=30)
+        process.send_signal(signal.SIGINT)
+        process.wait(timeout=10)
+        assert process.stderr is not None
+        stderr = process.stderr.read()
+        stdout = lines.text()
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(10)
     assert process.returncode == 130, stderr
     assert "interrupted" in stdout and "TOTAL" in stdout
     assert "Traceback" not in stderr

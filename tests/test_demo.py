@@ -18,6 +18,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 from conftest import LOOPBACK_URL
+from waiting import eventually
 
 from stressdeck.target.demo import DemoServerThread, make_app, serve_forever, start_demo_server
 
@@ -256,9 +257,16 @@ async def test_metrics_reflect_requests(base_url: str, http: aiohttp.ClientSessi
 
 async def test_metrics_track_in_flight_requests(base_url: str, http: aiohttp.ClientSession) -> None:
     pending = asyncio.ensure_future(http.get(f"{base_url}/slow", params={"ms": "500"}))
-    await asyncio.sleep(0.2)
-    async with http.get(f"{base_url}/metrics") as resp:
-        assert sample(parse_metrics(await resp.text()), "demo_in_flight") == 1
+
+    async def in_flight() -> float:
+        async with http.get(f"{base_url}/metrics") as resp:
+            return sample(parse_metrics(await resp.text()), "demo_in_flight")
+
+    async def slow_one_in_flight() -> bool:
+        assert not pending.done(), "the slow request ended before /metrics counted it in flight"
+        return await in_flight() == 1
+
+    await eventually(slow_one_in_flight, what="the slow request is in flight")
     (await pending).release()
     async with http.get(f"{base_url}/metrics") as resp:
         samples = parse_metrics(await resp.text())

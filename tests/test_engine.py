@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from conftest import ServerThread
+from waiting import eventually
 
 from stressdeck.engine import Snapshot, build_plan, start
 from stressdeck.profiles.profile import parse_profile
@@ -96,7 +97,10 @@ async def test_stop_is_fast_and_cancels_what_is_in_flight(target: ServerThread) 
         duration="30s",
     )
     handle = await start(plan)
-    await _sleep(0.6)
+    await eventually(
+        lambda: handle.latest.in_flight == 20 and target.count == 20,
+        what="every user has its slow request in flight (engine and server agree)",
+    )
     began = time.perf_counter()
     final = await handle.stop()
     took = time.perf_counter() - began
@@ -119,12 +123,17 @@ async def test_a_signal_while_stopping_for_another_reason_is_still_named_first(
         duration="30s",
     )
     handle = await start(plan)
-    await _sleep(0.3)
+    await eventually(
+        lambda: handle.latest.in_flight == 4, what="every user has its slow request in flight"
+    )
     crash = asyncio.create_task(handle.stop("worker 1 crashed: killed"))
-    await asyncio.sleep(0)  # that stop has begun: the run is stopping
+    # One turn of the loop runs the task just created up to its first await: stop() marks the
+    # run stopping before it awaits anything. That is asyncio's order, not a guess at timing;
+    # a poll could miss the short "stopping" and find the run already stopped.
+    await asyncio.sleep(0)
     assert handle.state == "stopping"
     user = asyncio.create_task(handle.stop("stopped by user"))  # not a signal: changes nothing
-    await asyncio.sleep(0)
+    await asyncio.sleep(0)  # the same: that stop has been asked before the signal's
     final = await handle.stop("interrupted")
     assert final.stop_reason == "interrupted; worker 1 crashed: killed"
     assert (await crash) is final and (await user) is final
@@ -147,17 +156,13 @@ async def test_snapshots_stream_until_the_end(target: ServerThread) -> None:
     assert len(seen) >= 3  # about four a second
 
 
-async def _sleep(seconds: float) -> None:
-    import asyncio
-
-    await asyncio.sleep(seconds)
-
-
 async def test_a_stalled_generator_reports_itself(target: ServerThread) -> None:
     """Self-health: block the worker's event loop and the snapshot says the generator lagged."""
     plan = make_plan(target.url, [{"name": "ok", "path": "/ok"}], users=2, duration="2s")
     handle = await start(plan)  # one process: a ThreadWorker whose loop we can reach
-    await asyncio.sleep(0.5)
+    await eventually(
+        lambda: handle.latest.total.requests > 0, what="the worker is sending and reporting"
+    )
     handle._workers[0]._loop.call_soon_threadsafe(
         time.sleep, 0.4
     )  # a 400 ms stall, as a busy loop would
@@ -206,10 +211,27 @@ async def test_a_silent_worker_shows_as_lag_while_it_is_silent(target: ServerThr
     """A blocked worker loop reports nothing; the runner must show the silence as it happens."""
     plan = make_plan(target.url, [{"name": "ok", "path": "/ok"}], users=1, duration="3s")
     handle = await start(plan)
-    await asyncio.sleep(0.3)
-    handle._workers[0]._loop.call_soon_threadsafe(time.sleep, 1.5)
-    await asyncio.sleep(1.2)  # still blocked: no delta for about a second
-    during = handle.latest
+    await eventually(
+        lambda: handle.latest.total.requests > 0, what="the worker is sending and reporting"
+    )
+    stall: dict[str, float] = {}  # run time at which the worker's loop was blocked, and freed
+
+    def block() -> None:  # on the worker's loop: nothing there runs meanwhile
+        stall["began"] = handle.elapsed()
+        time.sleep(1.5)
+        stall["ended"] = handle.elapsed()
+
+    handle._workers[0]._loop.call_soon_threadsafe(block)
+    await eventually(lambda: "began" in stall, what="the worker's loop is blocked")
+    # The first snapshot more than a second into the silence (the stall lasts 1.5 s).
+    async with asyncio.timeout(5):
+        async for during in handle.snapshots():
+            if during.elapsed >= stall["began"] + 1.1:
+                break
     await handle.wait()
+    assert during.elapsed < stall["ended"], "no snapshot while the worker was still blocked"
     assert during.health.saturated, during.health
-    assert during.health.loop_lag_ms >= 1.2 * 1000 - 2 * plan.tick * 1000 - 300, during.health
+    # The runner last heard from the worker at most a tick after the stall began, and counts
+    # silence past two ticks as lag.
+    silent_ms = (during.elapsed - stall["began"] - 3 * plan.tick) * 1000
+    assert during.health.loop_lag_ms >= silent_ms - 50, (during.health, silent_ms)

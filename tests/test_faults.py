@@ -31,6 +31,7 @@ if str(Path(__file__).parent) not in sys.path:  # run as `python tests/test_faul
     sys.path.insert(0, str(Path(__file__).parent))
 
 from faults import DRIP_BYTES, DRIP_EVERY_S, HUGE_BYTES, FaultServer, refused_url
+from waiting import eventually
 
 from stressdeck.engine import Snapshot, build_plan, start
 from stressdeck.engine.client import classify
@@ -40,7 +41,6 @@ from stressdeck.profiles.profile import parse_profile
 
 STOP_LIMIT_S = 1.0
 RSS_LIMIT_MB = 50.0
-STOP_AFTER_S = 0.6  # long enough for every user to have a request in flight
 
 
 @dataclass(frozen=True)
@@ -151,7 +151,7 @@ async def _settle(server: FaultServer | None, path: str | None) -> int | None:
     """The server's count once it has read what is already on the wire."""
     if server is None or path is None:
         return None
-    await asyncio.sleep(0.1)
+    await eventually(lambda: server.unread() == 0, what="the server has read what was sent")
     return server.seen(path)
 
 
@@ -192,7 +192,16 @@ async def stopped_run(
     plan = fault_plan(base, fault, requests=None, duration="30s", client=client)
     before_seen = server.seen(fault.path) if server and fault.path else 0
     handle = await start(plan)
-    await asyncio.sleep(STOP_AFTER_S)
+    if server is not None and fault.path is not None:
+        path = fault.path
+        await eventually(
+            lambda: server.seen(path) - before_seen >= fault.users,
+            what="the server has received a request per user",
+        )
+    else:  # nothing listens: every user has had a connection refused
+        await eventually(
+            lambda: handle.latest.total.requests >= fault.users, what="the refusals counted"
+        )
     began = time.perf_counter()
     final = await handle.stop()
     took = time.perf_counter() - began

@@ -10,6 +10,7 @@ import pytest
 from aiohttp import web
 from conftest import ServerThread
 from test_engine import assert_counted_once, make_plan
+from waiting import eventually
 
 from stressdeck.core.errors import InputError
 from stressdeck.engine import build_plan, start
@@ -121,30 +122,41 @@ async def test_live_controls_take_effect_and_are_logged(target: ServerThread) ->
         duration="5s",
     )
     handle = await start(plan)
-    await asyncio.sleep(0.5)
+    await eventually(lambda: handle.latest.active_users == 2, what="both users are sending")
+    set_at = handle.elapsed()
     handle.set_users(6)
     changed = time.monotonic()
-    while handle.latest.active_users != 6:
-        await asyncio.sleep(0.01)
+    await eventually(lambda: handle.latest.active_users == 6, what="six users in the snapshot")
     # Seen in the snapshot within two ticks: one for the worker to report, one for the fold.
     assert time.monotonic() - changed <= 2 * TICK + 0.1
     handle.pause()
-    await asyncio.sleep(2 * TICK + 0.1)  # let in-flight requests land
+    paused_at = time.monotonic()
+    await eventually(
+        lambda: (
+            handle.latest.state == "paused"
+            and handle.latest.in_flight == 0
+            and handle.latest.total.requests == target.count
+        ),
+        what="the requests in flight at the pause have landed and been counted",
+    )
     before = handle.latest.total.requests
-    await asyncio.sleep(0.6)
+    await asyncio.sleep(0.6)  # the observation: for 0.6 s while paused, nothing is sent
     assert handle.latest.state == "paused"
-    assert handle.latest.total.requests == before
+    assert handle.latest.total.requests == before and target.count == before
     handle.resume()
-    await asyncio.sleep(0.6)
-    assert handle.latest.total.requests > before
+    resumed_at = time.monotonic()
+    await eventually(
+        lambda: handle.latest.total.requests > before, what="requests are counted after resume"
+    )
     final = await handle.stop()
     commands = [(e.command, e.value) for e in final.control_log]
     # A resume holds how long the pause lasted (the run's clock stood still meanwhile).
     paused = final.control_log[2].value
-    assert paused is not None and 2 * TICK + 0.1 + 0.6 <= paused < 2 * TICK + 0.1 + 0.6 + 0.5
+    assert paused is not None and paused >= 0.6
+    assert paused == pytest.approx(resumed_at - paused_at, abs=0.01)
     assert commands == [("users", 6), ("pause", None), ("resume", paused), ("stop", None)]
     offsets = [e.offset for e in final.control_log]
-    assert offsets == sorted(offsets) and 0.4 <= offsets[0] <= 0.7
+    assert offsets == sorted(offsets) and offsets[0] == pytest.approx(set_at, abs=0.01)
 
 
 @pytest.mark.slow
@@ -153,10 +165,13 @@ async def test_set_rate_changes_the_open_model_rate(target: ServerThread) -> Non
         target.url, [{"name": "ok", "path": "/ok"}], model="open", rate=50, duration="4s"
     )
     handle = await start(plan)
-    await asyncio.sleep(1.5)
+    # A second of load at the first rate, then the change (the rate itself is this test's).
+    await eventually(lambda: handle.latest.total.requests >= 50, what="a second at 50/s")
+    changed = handle.elapsed()
     handle.set_rate(150)
     final = await handle.wait()
-    last = [p for p in final.timeline if p.span == 1.0 and p.t >= 3.0]
+    # Seconds that began at least half a second after the change (a point's t is its end).
+    last = [p for p in final.timeline if p.span == 1.0 and p.t - 1.0 >= changed + 0.5]
     assert last and last[0].requests == pytest.approx(150, rel=0.05), final.timeline
     assert final.rate == 150 and final.control_log[0].command == "rate"
 
@@ -166,11 +181,11 @@ async def test_manual_change_during_stages_switches_to_manual(target: ServerThre
         target.url, [{"name": "ok", "path": "/ok"}], stages=[{"duration": "2s", "target": 10}]
     )
     handle = await start(plan)
-    await asyncio.sleep(0.5)
+    await eventually(lambda: handle.latest.elapsed > 0, what="a first tick folded")
     assert not handle.latest.manual and handle.latest.stage == 0
     handle.set_users(3)
-    await asyncio.sleep(0.6)
-    assert handle.latest.manual and handle.latest.stage is None and handle.latest.users == 3
+    await eventually(lambda: handle.latest.manual, what="the change shows in a snapshot")
+    assert handle.latest.stage is None and handle.latest.users == 3
     await handle.stop()
 
 
@@ -329,7 +344,8 @@ async def test_thinking_users_have_nothing_in_flight(target: ServerThread) -> No
         target.url, [{"name": "ok", "path": "/ok", "think": "2s"}], users=3, duration="1.5s"
     )
     handle = await start(plan)
-    await asyncio.sleep(1.0)  # every user sent at once and is now thinking
+    # Every user sent at once and had its answer: it is now thinking for 2 s.
+    await eventually(lambda: handle.latest.total.requests == 3, what="three requests answered")
     during = handle.latest
     await handle.wait()
     assert during.active_users == 3 and during.in_flight == 0, during

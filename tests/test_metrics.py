@@ -10,6 +10,7 @@ from collections.abc import Iterator
 import pytest
 from aiohttp import web
 from conftest import ServerThread
+from waiting import eventually
 
 from stressdeck.core.errors import InputError
 from stressdeck.engine import build_plan, start
@@ -230,10 +231,11 @@ async def test_a_refused_port_is_a_marker_not_an_exception(refused_url: str) -> 
     assert snapshot.scrape_points[-1].ok is False
     stop = asyncio.Event()
     task = asyncio.create_task(scraper.run(stop))
-    await asyncio.sleep(0.3)
+    await eventually(lambda: scraper.snapshot().failures >= 3, what="three failed scrapes")
     stop.set()
     await asyncio.wait_for(task, 2)  # ran, failed every time, returned cleanly
-    assert scraper.snapshot().failures >= 3
+    snapshot = scraper.snapshot()
+    assert snapshot.failures == snapshot.scrapes >= 3
 
 
 def misbehaving_app() -> web.Application:
@@ -385,7 +387,7 @@ async def test_a_password_in_the_metrics_url_is_not_shown_and_inf_is_valid_json(
         url = server.url.replace("http://", "http://scraper:hunter2@") + "/metrics"
         scraper = MetricsScraper(url, interval=0.05)
         await scraper.start()
-        await asyncio.sleep(0.3)
+        await eventually(lambda: scraper.snapshot().failures >= 1, what="a failed scrape")
         await scraper.stop()
     shown = json.dumps(scraper.snapshot().to_dict())
     assert scraper.snapshot().failures >= 1 and "HTTP 500 from" in shown

@@ -10,19 +10,13 @@ import time
 import pytest
 from conftest import ServerThread
 from test_engine import make_plan
+from waiting import eventually
 
 from stressdeck.engine import start
 from stressdeck.engine.snapshot import PAUSED, RUNNING
 from stressdeck.sessions.replay import steer
 
 PAUSE = 1.5  # seconds paused, well over a tick (0.25 s) on a loaded machine
-
-
-async def wait_until(condition, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "condition not met in time"
-        await asyncio.sleep(0.02)
 
 
 @pytest.mark.slow
@@ -32,35 +26,49 @@ async def test_paused_time_does_not_count_toward_the_duration(target: ServerThre
     )
     began = time.monotonic()
     handle = await start(plan)
-    await wait_until(lambda: handle.latest.total.requests > 0)
+    await eventually(lambda: handle.latest.total.requests > 0, what="requests counted")
     handle.pause()
-    await wait_until(lambda: handle.latest.state == PAUSED)
-    await asyncio.sleep(0.3)  # requests in flight at the pause land
+    paused_at = time.monotonic()
+    # Two ticks into the pause (one for the workers to report, one for the fold), nothing is
+    # in flight and every request the server received is counted.
+    await eventually(
+        lambda: (
+            handle.latest.state == PAUSED
+            and handle.latest.paused_for >= 2 * plan.tick
+            and handle.latest.in_flight == 0
+            and handle.latest.total.requests == target.count
+        ),
+        what="the requests in flight at the pause have landed and been counted",
+    )
     sent_at_pause = target.count
     run_time_at_pause = handle.elapsed()
-    await asyncio.sleep(PAUSE)
+    # The observation: the pause held until the snapshot says PAUSE s, the server meanwhile.
+    await eventually(
+        lambda: handle.latest.paused_for >= PAUSE, timeout=PAUSE + 5, what=f"{PAUSE} s paused"
+    )
     paused = handle.latest
     assert paused.active_users == 0
-    assert paused.paused_for >= PAUSE
+    assert paused.paused_for <= time.monotonic() - paused_at
     assert paused.paused_seconds == paused.paused_for
     assert paused.elapsed <= run_time_at_pause + 0.01  # the clock stood still
     assert target.count == sent_at_pause  # the server got nothing while paused
     handle.resume()
-    await wait_until(lambda: handle.latest.state == RUNNING)
+    pause_lasted = time.monotonic() - paused_at
+    await eventually(lambda: handle.latest.state == RUNNING, what="running again")
     final = await handle.wait()
     wall = time.monotonic() - began
     assert final.stop_reason == "duration reached"
     assert 2.0 <= final.elapsed < 2.0 + 0.5  # run time: the duration, not the pause
-    assert wall >= 2.0 + PAUSE + 0.3
-    assert final.paused_for == 0.0 and final.paused_seconds >= PAUSE + 0.3
+    assert wall >= 2.0 + pause_lasted
+    pause, resume = final.control_log
+    assert resume.value is not None and resume.value == pytest.approx(pause_lasted, abs=0.01)
+    assert final.paused_for == 0.0 and final.paused_seconds == pytest.approx(resume.value, abs=0.01)
     # What we counted is what it received: answered, or on the wire when the run stopped.
     counted = final.total.requests + final.total.cancelled
-    await wait_until(lambda: target.count >= counted, timeout=2.0)
+    await eventually(lambda: target.count >= counted, timeout=2.0, what="the server read it all")
     assert target.count == counted
     assert final.timeline[-1].t <= final.elapsed + 0.01  # seconds on the run's clock
-    pause, resume = final.control_log
     assert (pause.command, resume.command) == ("pause", "resume")
-    assert resume.value is not None and resume.value >= PAUSE + 0.3  # how long it lasted
     assert resume.offset - pause.offset < 0.05  # the pause took no run time
 
 
@@ -71,16 +79,18 @@ async def test_a_replay_pauses_as_long_as_the_original(target: ServerThread) -> 
         target.url, [{"name": "ok", "path": "/ok", "think": "10ms"}], users=2, duration="1.5s"
     )
     original = await start(plan)
-    await asyncio.sleep(0.5)
+    await eventually(lambda: original.latest.total.requests > 0, what="requests counted")
     original.pause()
-    await asyncio.sleep(1.0)
+    await asyncio.sleep(1.0)  # the subject: a pause of a second, which the replay must hold
     original.resume()
     first = await original.wait()
+    held = first.control_log[1].value
+    assert held is not None and held >= 1.0
     began = time.monotonic()
     replayed = await start(plan)
     await steer(replayed, first.control_log)
     final = await replayed.wait()
-    assert time.monotonic() - began >= 1.5 + 1.0
+    assert time.monotonic() - began >= 1.5 + held - 0.05
     assert [e.command for e in final.control_log] == ["pause", "resume"]
-    assert final.control_log[1].value is not None and final.control_log[1].value >= 0.95
+    assert final.control_log[1].value is not None and final.control_log[1].value >= held - 0.05
     assert final.elapsed < 1.5 + 0.5

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
 import re
 import signal
@@ -21,8 +20,10 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from conftest import ServerThread, counting_app
 from session_support import run_sync
+from waiting import eventually
 
 from stressdeck.cli import main
+from stressdeck.engine import RunHandle
 from stressdeck.sessions.session import build_session, load_session, write_session
 
 TOKEN_VAR = "STRESSDECK_TEST_TOKEN"
@@ -328,8 +329,8 @@ def test_a_crash_mid_run_autosaves_the_partial_session(
     from stressdeck.engine import build_plan
     from stressdeck.profiles.profile import parse_profile
 
-    async def explode(handle: object) -> None:
-        await asyncio.sleep(0.6)
+    async def explode(handle: RunHandle) -> None:
+        await eventually(lambda: handle.latest.total.requests > 0, what="requests counted")
         raise RuntimeError("boom")
 
     monkeypatch.chdir(tmp_path)

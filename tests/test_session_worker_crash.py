@@ -15,6 +15,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 from conftest import ServerThread, counting_app
+from waiting import OutputLines
 
 from stressdeck.sessions.session import Session, load_session
 
@@ -71,18 +72,20 @@ def crashed(tmp_path_factory: pytest.TempPathFactory) -> CrashedRun:
             text=True,
         )
         try:
-            assert process.stdout is not None
-            assert process.stdout.readline().startswith("stressdeck ")
+            lines = OutputLines(process.stdout)
+            lines.wait_for("^stressdeck ", timeout=30)
             started = time.monotonic()
-            assert "users" in process.stdout.readline()  # one second in: both workers sending
+            # One second in, all four users active: both workers sending and reporting.
+            lines.wait_for(r"users 4/4", timeout=10)
             children = psutil.Process(process.pid).children(recursive=True)
             workers = _workers(children)
             assert len(workers) == 2, [c.cmdline() for c in children]
-            time.sleep(0.3)
             sent_before_kill = server.count
             workers[0].send_signal(signal.SIGKILL)
             killed_at = 1.0 + (time.monotonic() - started)
-            out, err = process.communicate(timeout=DURATION + 20)
+            process.wait(DURATION + 20)
+            assert process.stderr is not None
+            out, err = lines.text(), process.stderr.read()
         finally:
             if process.poll() is None:
                 process.kill()

@@ -22,6 +22,7 @@ from conftest import ServerThread
 from faults import FaultServer, refused_url
 from test_engine import assert_counted_once, make_plan
 from test_ui_support import sample_snapshot
+from waiting import OutputLines, eventually, until
 from yarl import URL
 
 from stressdeck.cli import main
@@ -39,14 +40,11 @@ from stressdeck.ui.widgets.header import RunInfo, header_text
 HITS = web.AppKey("hits", Counter)
 
 
-async def settled(count: Any, expected: int, within: float = 3.0) -> int:
-    """The server's count once it has read what is already on its sockets (it runs on a
-    thread of this busy process, so it may read the last requests a little late)."""
-    deadline = time.monotonic() + within
-    while count() != expected and time.monotonic() < deadline:
-        await asyncio.sleep(0.05)
-    await asyncio.sleep(0.1)  # and nothing more arrives after
-    return int(count())
+async def settled(server: FaultServer, path: str) -> int:
+    """The server's count on ``path`` once it has read what is already on its sockets (it
+    runs on a thread of this busy process, so it may read the last requests a little late)."""
+    await eventually(lambda: server.unread() == 0, what="the server has read what was sent")
+    return server.seen(path)
 
 
 def redirect_app() -> web.Application:
@@ -105,7 +103,7 @@ async def test_open_model_never_opens_more_connections_than_configured() -> None
         )
         final = await (await start(plan)).wait()
         counted = final.total.requests + final.total.cancelled
-        assert await settled(lambda: server.seen("/slow"), counted) == counted
+        assert await settled(server, "/slow") == counted
         assert server.connections == 2
     assert final.total.errors == 0
     assert final.total.dropped > 0
@@ -126,7 +124,7 @@ async def test_never_answering_server_counts_what_it_accepted() -> None:
             duration="1.5s",
         )
         final = await (await start(plan)).wait()
-        assert await settled(lambda: server.seen("/hang"), 4) == 4
+        assert await settled(server, "/hang") == 4
         assert server.connections == 4
     assert final.total.requests == 0
     assert final.total.cancelled == 4
@@ -152,7 +150,7 @@ async def test_timeouts_count_only_the_wire_and_match_the_server() -> None:
         # A timeout before the request was written (a starved loop) is a connect error: it
         # never reached the server.
         sent = final.total.requests - errors.get("connect", 0) + final.total.cancelled
-        seen = await settled(lambda: server.seen("/hang"), sent)
+        seen = await settled(server, "/hang")
     assert set(errors) <= {"timeout", "connect"} and errors["timeout"] > errors.get("connect", 0)
     assert seen == sent
     # Three lanes, each one request per 0.3 s: about 6 timeouts per lane in 2 s, not 200/s.
@@ -312,7 +310,8 @@ async def test_a_stopped_worker_is_reported_stalled_and_the_run_still_stops() ->
         handle = await start(plan, processes=2)
         frozen = handle._workers[1].pid  # type: ignore[attr-defined]
         assert frozen is not None
-        await asyncio.sleep(0.6)
+        # Only a worker the runner has heard from can be seen to fall silent.
+        await eventually(lambda: 1 in handle._last_heard, what="worker 1 has reported")
         os.kill(frozen, signal.SIGSTOP)
         try:
             async with asyncio.timeout(5):
@@ -326,9 +325,7 @@ async def test_a_stopped_worker_is_reported_stalled_and_the_run_still_stops() ->
         finally:
             if psutil.pid_exists(frozen):
                 os.kill(frozen, signal.SIGKILL)
-        seen = await settled(
-            lambda: server.seen("/ok"), final.total.requests + final.total.cancelled
-        )
+        seen = await settled(server, "/ok")
     assert took < 1.0
     assert not psutil.pid_exists(frozen) or psutil.Process(frozen).status() == "zombie"
     assert "worker 1 stalled and was ended at stop" in final.stop_reason
@@ -383,13 +380,12 @@ def test_sigterm_ends_a_run_within_a_second_with_a_stopped_worker(tmp_path: Path
             f'name = "p"\nbase_url = "{server.url}"\n[[endpoints]]\nname = "ok"\npath = "/ok"\n'
         )
         argv = [sys.executable, "-m", "stressdeck", "run", str(profile), "--model", "open"]
-        argv += ["--rate", "100", "--duration", "30s", "--processes", "2", "--quiet"]
+        argv += ["--rate", "100", "--duration", "30s", "--processes", "2"]
         run = subprocess.Popen(argv, cwd=tmp_path, stdout=subprocess.PIPE, text=True)
         frozen = None
         try:
-            deadline = time.monotonic() + 30
-            while time.monotonic() < deadline and server.seen("/ok") < 50:
-                time.sleep(0.05)
+            lines = OutputLines(run.stdout)
+            until(lambda: server.seen("/ok") >= 50, timeout=30, what="50 requests received")
             workers = [
                 child
                 for child in psutil.Process(run.pid).children()
@@ -398,13 +394,14 @@ def test_sigterm_ends_a_run_within_a_second_with_a_stopped_worker(tmp_path: Path
             assert len(workers) == 2
             frozen = workers[-1].pid
             os.kill(frozen, signal.SIGSTOP)
-            time.sleep(1.5)  # past the stall threshold: 4 ticks
+            # Past the stall threshold (4 ticks): the progress line names the stalled worker.
+            lines.wait_for("STALLED worker", timeout=10)
+            printed = len(lines.lines)
             asked = time.monotonic()
             run.send_signal(signal.SIGTERM)
-            assert run.stdout is not None
-            first = run.stdout.readline()  # --quiet: the summary is the first thing printed
+            lines.wait_for(r"^[^\[]", timeout=10, after=printed)  # the summary, not progress
             took = time.monotonic() - asked
-            out = first + run.stdout.read()
+            out = lines.text()
             run.wait(10)
         finally:
             if run.poll() is None:
