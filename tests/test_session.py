@@ -33,6 +33,7 @@ from stressdeck.sessions.session import (
     load_session,
     save_session,
     session_from_document,
+    snapshot_from_session,
     write_session,
 )
 
@@ -61,6 +62,22 @@ def test_save_then_load_gives_an_equal_session(
     assert replace(loaded, created="") == replace(expected, created="")
     # Writing what was read gives the same bytes: nothing is lost or reshaped on the way.
     assert dumps_session(loaded, suffix) == path.read_text()
+
+
+@pytest.mark.parametrize("elapsed", [1.5251, 1.5249, 2.0, 0.0049])
+def test_the_summary_prints_the_elapsed_time_the_session_keeps(
+    run: tuple[Plan, Snapshot], tmp_path: Path, elapsed: float
+) -> None:
+    """The summary printed at the end of a run and the one of its saved session agree to
+    the last digit (the document keeps milliseconds; 1.5251 s once printed 1.53 live and
+    1.52 read back)."""
+    from stressdeck.sessions.summary import summary_text
+
+    plan, snapshot = run
+    live = replace(snapshot, elapsed=elapsed)
+    saved = snapshot_from_session(load_session(save_session(tmp_path / "s.toml", plan, live)))
+    line = next(x for x in summary_text(live).splitlines() if x.startswith("elapsed "))
+    assert line in summary_text(saved).splitlines()
 
 
 def test_session_holds_what_the_run_did(run: tuple[Plan, Snapshot], tmp_path: Path) -> None:

@@ -164,7 +164,10 @@ def summary_text(snapshot: Snapshot) -> str:
             f"service time (from actual send): p50 {_ms(s.p50, measured)}  "
             f"p95 {_ms(s.p95, measured)}  p99 {_ms(s.p99, measured)} ms"
         )
-    parts.append(f"elapsed {snapshot.elapsed:.2f}s, {printable(snapshot.stop_reason)}")
+    # Rounded as the results document keeps it first, so a run's summary and its saved
+    # session's never differ in the last digit (1.5251 s printed 1.53, read back 1.52).
+    elapsed = round(snapshot.elapsed, 3)
+    parts.append(f"elapsed {elapsed:.2f}s, {printable(snapshot.stop_reason)}")
     if snapshot.nodes:
         parts.append(cluster_text(snapshot))
     if health.saturated_seconds >= SATURATED_WARNING_SECONDS:
