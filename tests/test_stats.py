@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -78,6 +80,31 @@ def test_merging_deltas_equals_recording_all_in_one() -> None:
     total = merged.total.summary(5.0)
     assert total.requests == 3 * 5 * 200
     assert total.requests == sum(total.status_counts.values()) + sum(total.error_counts.values())
+
+
+def test_many_endpoints_folded_at_once_equal_one_by_one() -> None:
+    """The runner sums a delta's endpoints first (``merge_histograms``, ``add_many``): the
+    same figures as folding each endpoint's delta in turn."""
+    from stressdeck.engine.stats import Counts, EndpointTotals, decode_delta, merge_histograms
+
+    rng = np.random.default_rng(3)
+    worker = Recorder(40)
+    for _ in range(2_000):
+        endpoint = int(rng.integers(0, 40))
+        if endpoint % 7 == 0:
+            continue  # endpoints with nothing this tick: no histograms at all
+        latency = float(rng.lognormal(6, 1.5))
+        worker.record_response(endpoint, 200, True, latency, latency / 2, latency / 3, 10)
+    deltas = worker.cut(0, 1, 0).endpoints
+    decoded = [decode_delta(delta) for delta in deltas]
+    one_by_one, at_once = EndpointTotals("a"), EndpointTotals("b")
+    for delta, histograms in zip(deltas, decoded, strict=True):
+        one_by_one.add(delta, histograms)
+    at_once.add_many(deltas, merge_histograms(decoded))
+    assert replace(at_once.summary(1.0), name="a") == one_by_one.summary(1.0)
+    assert at_once.latency.index.tolist() == one_by_one.latency.index.tolist()
+    assert at_once.latency.count.tolist() == one_by_one.latency.count.tolist()
+    assert Counts.merged([]).total == 0 and merge_histograms([]) == ()
 
 
 def test_cut_starts_afresh() -> None:

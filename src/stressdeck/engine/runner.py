@@ -37,6 +37,7 @@ from stressdeck.engine.stats import (
     counts_at_or_below,
     decode_delta,
     log_buckets,
+    merge_histograms,
 )
 from stressdeck.engine.timeline import Timeline
 from stressdeck.engine.worker import Command, WorkerFinished
@@ -435,12 +436,18 @@ class RunHandle:
                 self._unsettled[message.worker] = message.in_flight
                 if message.final:
                     self._settled.add(message.worker)
-                part = EndpointTotals("part")
-                for index, delta in enumerate(message.endpoints):
-                    histograms = decode_delta(delta)
+                decoded = [decode_delta(delta) for delta in message.endpoints]
+                for index, (delta, histograms) in enumerate(
+                    zip(message.endpoints, decoded, strict=True)
+                ):
                     self._totals.endpoints[index].add(delta, histograms)
-                    self._totals.total.add(delta, histograms)
-                    part.add(delta, histograms)
+                # The run's total and this delta's part take every endpoint's histograms
+                # summed first: one merge, not one per endpoint (4,000 endpoints made that
+                # most of the runner's time).
+                merged = merge_histograms(decoded)
+                self._totals.total.add_many(message.endpoints, merged)
+                part = EndpointTotals("part")
+                part.add_many(message.endpoints, merged)
                 # Worker clocks are this machine's monotonic clock, the same as ours.
                 middle = self._run_time((message.start + message.end) / 2)
                 self._timeline.add(middle, part.requests, part.errors, part.dropped, part.latency)

@@ -100,6 +100,20 @@ class Counts:
         index, count = np.unique(bucket_indexes(values), return_counts=True)
         return cls(index.astype(np.int64), count.astype(np.int64))
 
+    @classmethod
+    def merged(cls, parts: Sequence[Counts]) -> Counts:
+        """The sum of ``parts`` in one sort: a worker's delta of thousands of endpoints
+        folds into the run's total at once, not endpoint by endpoint."""
+        parts = [part for part in parts if part.total]
+        if len(parts) <= 1:
+            return cls(parts[0].index.copy(), parts[0].count.copy()) if parts else cls()
+        index = np.concatenate([part.index for part in parts])
+        count = np.concatenate([part.count for part in parts])
+        order = np.argsort(index, kind="stable")
+        index, count = index[order], count[order]
+        starts = np.flatnonzero(np.concatenate(([True], index[1:] != index[:-1])))
+        return cls(index[starts], np.add.reduceat(count, starts))
+
     def get_total_count(self) -> int:
         return self.total
 
@@ -673,6 +687,15 @@ def decode_delta(delta: EndpointDelta) -> tuple[Counts | None, ...]:
     )
 
 
+def merge_histograms(decoded: Sequence[tuple[Counts | None, ...]]) -> tuple[Counts | None, ...]:
+    """Latency, service and ttfb of many endpoints' deltas (``decode_delta``), each summed."""
+    merged: list[Counts | None] = []
+    for kind in zip(*decoded, strict=True):
+        parts = [counts for counts in kind if counts is not None]
+        merged.append(Counts.merged(parts) if parts else None)
+    return tuple(merged)
+
+
 class EndpointTotals:
     """Cumulative, mergeable statistics of one endpoint (or all of them)."""
 
@@ -697,6 +720,21 @@ class EndpointTotals:
         self, delta: EndpointDelta, histograms: tuple[Counts | None, ...] | None = None
     ) -> None:
         """Fold in one delta; pass ``histograms`` already decoded to avoid decoding twice."""
+        self._add_counters(delta)
+        self._add_histograms(decode_delta(delta) if histograms is None else histograms)
+
+    def add_many(self, deltas: Sequence[EndpointDelta], merged: tuple[Counts | None, ...]) -> None:
+        """Fold in many deltas whose histograms are already summed (``merge_histograms``)."""
+        for delta in deltas:
+            self._add_counters(delta)
+        self._add_histograms(merged)
+
+    def _add_histograms(self, histograms: tuple[Counts | None, ...]) -> None:
+        for mine, theirs in zip((self.latency, self.service, self.ttfb), histograms, strict=False):
+            if theirs is not None:
+                mine.add(theirs)
+
+    def _add_counters(self, delta: EndpointDelta) -> None:
         self.requests += delta.requests
         self.errors += delta.errors
         self.bytes += delta.bytes
@@ -720,11 +758,6 @@ class EndpointTotals:
             self.error_counts[kind] = self.error_counts.get(kind, 0) + n
         for message, n in delta.error_messages.items():
             count_message(self.error_messages, message, n)
-        if histograms is None:
-            histograms = decode_delta(delta)
-        for mine, theirs in zip((self.latency, self.service, self.ttfb), histograms, strict=False):
-            if theirs is not None:
-                mine.add(theirs)
 
     def summary(self, elapsed: float, interval_rps: float = 0.0) -> EndpointSummary:
         return EndpointSummary(
