@@ -23,7 +23,15 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 from conftest import COUNTER, ServerThread, counting_app
-from test_ui_support import FixedMonitor, sample_snapshot, screen_text, wait_for, write_profile
+from test_ui_support import (
+    FixedMonitor,
+    console,
+    sample_snapshot,
+    screen_text,
+    start,
+    wait_for,
+    write_profile,
+)
 from textual import events
 from textual.widgets import Input, OptionList, Tabs
 
@@ -63,24 +71,6 @@ def header(app: StressDeckApp) -> str:
 @pytest.fixture
 def profile(tmp_path: Path, target) -> Path:
     return write_profile(tmp_path, target.url)
-
-
-def console(profile: Path, tmp_path: Path, **overrides: object) -> StressDeckApp:
-    source = PlanSource.from_file(profile, Overrides(**overrides), max_duration=20.0)
-    return StressDeckApp(
-        source,
-        ConsoleOptions(
-            monitor=FixedMonitor(), sessions_dir=tmp_path / "sessions", profiles_dir=tmp_path
-        ),
-    )
-
-
-async def start(app: StressDeckApp, pilot) -> None:
-    await wait_for(pilot, lambda: app.renders > 0)
-    await pilot.press("s")
-    await wait_for(
-        pilot, lambda: app.controller is not None and app.controller.latest().total.requests > 0
-    )
 
 
 async def test_a_run_fills_the_endpoint_table(profile: Path, tmp_path: Path) -> None:

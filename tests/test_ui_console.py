@@ -8,19 +8,18 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from test_ui_support import FixedMonitor, screen_text, wait_for, write_profile
+from test_ui_support import FixedMonitor, screen_text, start, wait_for, write_profile
+from test_ui_support import console as support_console
 from textual import events
 from textual.command import CommandPalette
 from textual.widgets import Input
 
 from stressdeck.cli.console import replay_app
-from stressdeck.engine.overrides import Overrides
 from stressdeck.engine.snapshot import PAUSED, RUNNING, STOPPED
 from stressdeck.sessions.session import load_session
 from stressdeck.ui.app import StressDeckApp
 from stressdeck.ui.keys import CONTROLS, PANE_TITLES
 from stressdeck.ui.options import ConsoleOptions
-from stressdeck.ui.planning import PlanSource
 from stressdeck.ui.screens.dashboard import DashboardScreen
 from stressdeck.ui.screens.dialogs import MetricsScreen, NumberScreen, SaveScreen, parse_number
 from stressdeck.ui.screens.help import HelpScreen
@@ -36,21 +35,7 @@ def profile(tmp_path: Path, target) -> Path:
 
 
 def console(profile: Path, tmp_path: Path, **overrides: object) -> StressDeckApp:
-    source = PlanSource.from_file(profile, Overrides(**overrides), max_duration=60.0)
-    return StressDeckApp(
-        source,
-        ConsoleOptions(
-            monitor=FixedMonitor(), sessions_dir=tmp_path / "sessions", profiles_dir=tmp_path
-        ),
-    )
-
-
-async def start(app: StressDeckApp, pilot) -> None:
-    await wait_for(pilot, lambda: app.renders > 0)
-    await pilot.press("s")
-    await wait_for(
-        pilot, lambda: app.controller is not None and app.controller.latest().total.requests > 0
-    )
+    return support_console(profile, tmp_path, max_duration=60.0, **overrides)
 
 
 async def stop(app: StressDeckApp, pilot) -> None:

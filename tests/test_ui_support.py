@@ -17,6 +17,7 @@ from rich.console import Console
 from textual.app import App
 from textual.pilot import Pilot
 
+from stressdeck.engine.overrides import Overrides
 from stressdeck.engine.snapshot import (
     RUNNING,
     ControlEvent,
@@ -30,6 +31,9 @@ from stressdeck.engine.snapshot import (
 from stressdeck.profiles.thresholds import ThresholdResult
 from stressdeck.target.metrics import MetricPoint, MetricsSnapshot, SeriesHistory
 from stressdeck.target.monitor import HostSample, ProcessSample
+from stressdeck.ui.app import StressDeckApp
+from stressdeck.ui.options import ConsoleOptions
+from stressdeck.ui.planning import PlanSource
 
 
 def buckets(
@@ -250,3 +254,26 @@ def write_profile(
         encoding="utf-8",
     )
     return path
+
+
+def console(
+    profile: Path, tmp_path: Path, max_duration: float = 20.0, **overrides: object
+) -> StressDeckApp:
+    """The console on ``profile``, as a test drives it: a fixed host sample, and sessions
+    and profiles under the test's own directory."""
+    source = PlanSource.from_file(profile, Overrides(**overrides), max_duration=max_duration)
+    return StressDeckApp(
+        source,
+        ConsoleOptions(
+            monitor=FixedMonitor(), sessions_dir=tmp_path / "sessions", profiles_dir=tmp_path
+        ),
+    )
+
+
+async def start(app: StressDeckApp, pilot: Pilot) -> None:
+    """Press s as a person does, once the dashboard is drawn; return once requests count."""
+    await wait_for(pilot, lambda: app.renders > 0)
+    await pilot.press("s")
+    await wait_for(
+        pilot, lambda: app.controller is not None and app.controller.latest().total.requests > 0
+    )
