@@ -6,14 +6,13 @@ __version__ = "0.1.0"
 
 # The Python API (``stressdeck.run`` ...), imported on first use: ``import stressdeck`` stays
 # cheap, which matters to the pytest plugin that every pytest run in this environment loads.
+# The API's own names are resolved by ``stressdeck.api`` (which loads them lazily too).
 _API = {
-    "run": "stressdeck.api.runs",
-    "run_async": "stressdeck.api.runs",
-    "start": "stressdeck.api.runs",
-    "start_async": "stressdeck.api.runs",
-    "RunResults": "stressdeck.api.results",
+    **dict.fromkeys(
+        ("run", "run_async", "start", "start_async", "RunResults", "ThresholdsFailed"),
+        "stressdeck.api",
+    ),
     "Results": "stressdeck.engine.results",
-    "ThresholdsFailed": "stressdeck.api.results",
     "InputError": "stressdeck.core.errors",
     "WriteError": "stressdeck.core.files",
 }
