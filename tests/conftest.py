@@ -19,7 +19,7 @@ from aiohttp import web
 from hypothesis import settings
 
 # The property tests of hostile input (test_hostile.py): a few hundred examples each in the
-# everyday run, 2,000 in CI's thorough pass (pytest --hypothesis-profile=thorough).
+# everyday run, 2,000 in CI's thorough pass (pytest -m fuzz --hypothesis-profile=thorough).
 settings.register_profile("default", max_examples=300)
 settings.register_profile("thorough", max_examples=2000)
 settings.load_profile("default")

@@ -340,12 +340,14 @@ def _parse_and_build(document: dict[str, Any]) -> None:
     build_plan(profile, env={})  # a profile that validates must also build into a plan
 
 
+@pytest.mark.fuzz
 @PROPERTY
 @given(st.one_of(mutated(SEEDS), st.dictionaries(keys, values, max_size=6)))
 def test_profile_documents_raise_only_input_error(document: dict[str, Any]) -> None:
     assert_only_input_error(lambda: _parse_and_build(document), set(KEYS))
 
 
+@pytest.mark.fuzz
 @PROPERTY
 @given(data=st.data(), suffix=FORMATS, kind=KINDS)
 def test_profile_files_raise_only_input_error(
@@ -441,6 +443,7 @@ def mutated_threshold(draw: st.DrawFn) -> str:
     return text[:position] + piece + text[position + draw(st.integers(0, 2)) :]
 
 
+@pytest.mark.fuzz
 @PROPERTY
 @given(st.one_of(valid_threshold, mutated_threshold(), st.text(max_size=40)))
 def test_thresholds_raise_only_input_error(expr: str) -> None:
@@ -570,6 +573,7 @@ def _session_seed_documents() -> tuple[dict[str, Any], ...]:
     return document, with_json_profile
 
 
+@pytest.mark.fuzz
 @PROPERTY
 @given(data=st.data(), suffix=FORMATS, kind=KINDS)
 def test_session_files_raise_only_input_error(
