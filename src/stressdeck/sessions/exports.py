@@ -109,45 +109,21 @@ def write_junit(session: Session, out: IO[str]) -> None:
         ET.SubElement(properties, "property", name=name, value=_xml_text(value))
     for result in results.thresholds:
         scope = result.endpoint or "total"
-        case = ET.SubElement(
-            suite,
-            "testcase",
-            classname=_xml_text(f"stressdeck.profiles.thresholds.{scope}"),
-            name=_xml_text(result.expr),
-            time="0",
-        )
         measured = (
             "no data: nothing measured" if result.value is None else f"measured {result.value:g}"
         )
-        if not result.ok:
-            failure = ET.SubElement(
-                case,
-                "failure",
-                type="threshold",
-                message=_xml_text(f"{result.expr} failed for {scope}: {measured}"),
-            )
-            failure.text = _xml_text(f"{result.expr} ({scope}): {measured}")
-        else:
-            ET.SubElement(case, "system-out").text = _xml_text(measured)
-    for endpoint, expr, passed, failed in checks:
-        case = ET.SubElement(
+        _junit_case(
             suite,
-            "testcase",
-            classname=_xml_text(f"stressdeck.checks.{endpoint}"),
-            name=_xml_text(expr),
-            time="0",
+            f"profiles.thresholds.{scope}",
+            result.expr,
+            "threshold",
+            scope,
+            measured,
+            result.ok,
         )
+    for endpoint, expr, passed, failed in checks:
         counted = f"{passed} passed, {failed} failed of {passed + failed} responses"
-        if failed:
-            failure = ET.SubElement(
-                case,
-                "failure",
-                type="check",
-                message=_xml_text(f"{expr} failed for {endpoint}: {counted}"),
-            )
-            failure.text = _xml_text(f"{expr} ({endpoint}): {counted}")
-        else:
-            ET.SubElement(case, "system-out").text = _xml_text(counted)
+        _junit_case(suite, f"checks.{endpoint}", expr, "check", endpoint, counted, not failed)
     ET.indent(suites)
     out.write('<?xml version="1.0" encoding="UTF-8"?>\n')
     out.write(ET.tostring(suites, encoding="unicode"))
@@ -174,6 +150,26 @@ svg .axis { font-size: 11px; fill: #4b5563; }
 svg .grid { stroke: #e5e7eb; } svg .axisline { stroke: #9ca3af; }
 svg .marker { stroke: #f59e0b; stroke-dasharray: 3 3; } svg .marker-label { font-size: 10px; fill: #b45309; }
 """
+
+
+def _junit_case(
+    suite: ET.Element, group: str, expr: str, kind: str, scope: str, outcome: str, ok: bool
+) -> None:
+    """One testcase: a threshold or a check, passed (its figure as output) or failed."""
+    case = ET.SubElement(
+        suite,
+        "testcase",
+        classname=_xml_text(f"stressdeck.{group}"),
+        name=_xml_text(expr),
+        time="0",
+    )
+    if ok:
+        ET.SubElement(case, "system-out").text = _xml_text(outcome)
+        return
+    failure = ET.SubElement(
+        case, "failure", type=kind, message=_xml_text(f"{expr} failed for {scope}: {outcome}")
+    )
+    failure.text = _xml_text(f"{expr} ({scope}): {outcome}")
 
 
 def _cell(value: object) -> str:
