@@ -56,7 +56,10 @@ GROUPS: list[tuple[str, tuple[str, ...]]] = [
         "other threads: waits, queues, pipes",
         ("concurrent/futures/thread.py", "threading.py", "multiprocessing/", "queue.py"),
     ),
-    ("stressdeck: recording (stats, HDR histograms)", ("engine/stats.py", "hdrh/", "histogram.py")),
+    (
+        "stressdeck: recording (stats, HDR histograms)",
+        ("engine/stats.py", "engine/hdr.py", "hdrh/", "histogram.py"),
+    ),
     ("the raw reference loop's own code", ("raw_loop.<locals>.user",)),
     (
         "stressdeck: runner, snapshots, timeline (parent side)",

@@ -12,8 +12,8 @@ from conftest import ServerThread
 import stressdeck
 from stressdeck.cli.main import main
 from stressdeck.engine.results import Results
+from stressdeck.observe.demo import DemoServerThread
 from stressdeck.sessions.session import load_session
-from stressdeck.target.demo import DemoServerThread
 
 ROOT = Path(__file__).parent.parent
 DEMO_MIX = ROOT / "profiles" / "demo-mix.toml"

@@ -14,7 +14,7 @@ SRC = Path(__file__).resolve().parent.parent / "src"
 PACKAGE = SRC / "stressdeck"
 
 # Each package and the packages it may import (besides itself), lowest layer first.
-LAYERS = ("core", "target", "profiles", "engine", "sessions", "api", "ui", "cli")
+LAYERS = ("core", "observe", "profiles", "engine", "sessions", "api", "ui", "cli")
 ALLOWED = {layer: set(LAYERS[: index + 1]) for index, layer in enumerate(LAYERS)}
 UI_LIBRARIES = ("textual", "textual_plotext", "rich", "plotext")
 

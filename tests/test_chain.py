@@ -15,9 +15,9 @@ from test_engine import assert_counted_once
 from stressdeck.core.errors import InputError
 from stressdeck.engine import build_plan, start
 from stressdeck.engine.overrides import Overrides
+from stressdeck.observe.demo import DemoServerThread
 from stressdeck.profiles.chain import parse_extractor
 from stressdeck.profiles.profile import load_profile, parse_profile
-from stressdeck.target.demo import DemoServerThread
 
 ROOT = Path(__file__).parent.parent
 

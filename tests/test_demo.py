@@ -20,7 +20,7 @@ import pytest
 from conftest import LOOPBACK_URL
 from waiting import eventually
 
-from stressdeck.target.demo import DemoServerThread, make_app, serve_forever, start_demo_server
+from stressdeck.observe.demo import DemoServerThread, make_app, serve_forever, start_demo_server
 
 ROOT = Path(__file__).resolve().parents[1]
 PROFILES = sorted((ROOT / "profiles").glob("demo-*.toml"))
@@ -322,7 +322,7 @@ async def test_start_demo_server_refuses_non_loopback() -> None:
 
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
 def test_serve_forever_prints_url_and_exits_cleanly_on_sigint() -> None:
-    code = "from stressdeck.target.demo import serve_forever; serve_forever(0)"
+    code = "from stressdeck.observe.demo import serve_forever; serve_forever(0)"
     proc = subprocess.Popen(
         [sys.executable, "-c", code],
         stdout=subprocess.PIPE,

@@ -23,10 +23,10 @@ from stressdeck.core.redact import REDACTED, redact_url
 from stressdeck.engine.overrides import Overrides
 from stressdeck.engine.plan import build_plan
 from stressdeck.engine.stats import Recorder, Totals
+from stressdeck.observe.metrics import _Series, parse_exposition, parse_series
 from stressdeck.profiles.importers import import_command
 from stressdeck.profiles.profile import load_profile, parse_profile
 from stressdeck.sessions.session import load_session
-from stressdeck.target.metrics import _Series, parse_exposition, parse_series
 
 STRESSDECK = [sys.executable, "-m", "stressdeck"]
 

@@ -15,6 +15,7 @@ from conftest import ServerThread
 from stressdeck.core.errors import InputError
 from stressdeck.engine import Snapshot, build_plan, start
 from stressdeck.engine.overrides import Overrides
+from stressdeck.observe.demo import DemoServerThread
 from stressdeck.profiles.importers import (
     import_command,
     profile_from_curl,
@@ -25,7 +26,6 @@ from stressdeck.profiles.importers import (
 )
 from stressdeck.profiles.importers.curl import split_command
 from stressdeck.profiles.profile import load_profile
-from stressdeck.target.demo import DemoServerThread
 
 SECRET = "abc123"
 

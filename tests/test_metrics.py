@@ -15,9 +15,8 @@ from waiting import eventually
 from stressdeck.core.errors import InputError
 from stressdeck.engine import build_plan, start
 from stressdeck.engine.overrides import Overrides
-from stressdeck.profiles.profile import parse_profile
-from stressdeck.target.demo import BUCKETS, DemoServerThread
-from stressdeck.target.metrics import (
+from stressdeck.observe.demo import BUCKETS, DemoServerThread
+from stressdeck.observe.metrics import (
     MetricsScraper,
     MetricsSnapshot,
     SeriesSpec,
@@ -27,6 +26,7 @@ from stressdeck.target.metrics import (
     parse_exposition,
     parse_series,
 )
+from stressdeck.profiles.profile import parse_profile
 
 INF = math.inf
 
@@ -375,7 +375,7 @@ async def test_a_password_in_the_metrics_url_is_not_shown_and_inf_is_valid_json(
     import json
     import math
 
-    from stressdeck.target.metrics import MetricPoint, MetricsScraper
+    from stressdeck.observe.metrics import MetricPoint, MetricsScraper
 
     app = web.Application()
 

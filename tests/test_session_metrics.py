@@ -21,6 +21,7 @@ from test_report import parse
 from stressdeck.cli import main
 from stressdeck.engine import Plan, Snapshot
 from stressdeck.engine.snapshot import PERCENTILE_KEYS, STOPPED, GeneratorHealth
+from stressdeck.observe.metrics import MetricsSnapshot
 from stressdeck.sessions.exports import write_html
 from stressdeck.sessions.session import (
     FORMAT_VERSION,
@@ -32,7 +33,6 @@ from stressdeck.sessions.session import (
     snapshot_from_session,
 )
 from stressdeck.sessions.summary import summary_text
-from stressdeck.target.metrics import MetricsSnapshot
 
 SERIES = ["app_requests_total", "app_weird"]
 

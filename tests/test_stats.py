@@ -7,7 +7,8 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from stressdeck.engine.stats import Recorder, Totals, new_histogram, percentiles_us, summarise
+from stressdeck.engine.hdr import new_histogram, percentiles_us, summarise
+from stressdeck.engine.stats import Recorder, Totals
 from stressdeck.engine.timeline import Timeline
 
 RELATIVE_PRECISION = 1e-3  # three significant figures
@@ -85,7 +86,8 @@ def test_merging_deltas_equals_recording_all_in_one() -> None:
 def test_many_endpoints_folded_at_once_equal_one_by_one() -> None:
     """The runner sums a delta's endpoints first (``merge_histograms``, ``add_many``): the
     same figures as folding each endpoint's delta in turn."""
-    from stressdeck.engine.stats import Counts, EndpointTotals, decode_delta, merge_histograms
+    from stressdeck.engine.hdr import Counts
+    from stressdeck.engine.stats import EndpointTotals, decode_delta, merge_histograms
 
     rng = np.random.default_rng(3)
     worker = Recorder(40)
@@ -154,7 +156,7 @@ def _edge_values() -> list[int]:
 
 
 def test_bucket_indexes_are_hdrs_own() -> None:
-    from stressdeck.engine.stats import bucket_indexes
+    from stressdeck.engine.hdr import bucket_indexes
 
     values = [v for v in _edge_values() if v <= 3_600_000_000]
     reference = new_histogram()
@@ -171,7 +173,7 @@ def test_bucket_indexes_are_hdrs_own() -> None:
 
 def test_index_tables_are_hdrs_own_values() -> None:
     """The per-index value tables are vectorised; hdrh computes them one index at a time."""
-    from stressdeck.engine.stats import _index_values, _layout, _median_values, mean_us
+    from stressdeck.engine.hdr import _index_values, _layout, _median_values, mean_us
 
     layout = _layout()
     indices = range(layout.counts_len)
@@ -186,7 +188,7 @@ def test_index_tables_are_hdrs_own_values() -> None:
 
 
 def test_sparse_counts_round_trip_the_hdr_wire_format() -> None:
-    from stressdeck.engine.stats import Counts, decode_histogram
+    from stressdeck.engine.hdr import Counts, decode_histogram
 
     values = _edge_values()
     dense = new_histogram()

@@ -28,9 +28,9 @@ from stressdeck.engine.snapshot import (
     Snapshot,
     TimelinePoint,
 )
+from stressdeck.observe.metrics import MetricPoint, MetricsSnapshot, SeriesHistory
+from stressdeck.observe.monitor import HostSample, ProcessSample
 from stressdeck.profiles.thresholds import ThresholdResult
-from stressdeck.target.metrics import MetricPoint, MetricsSnapshot, SeriesHistory
-from stressdeck.target.monitor import HostSample, ProcessSample
 from stressdeck.ui.app import StressDeckApp
 from stressdeck.ui.options import ConsoleOptions
 from stressdeck.ui.planning import PlanSource

@@ -20,8 +20,8 @@ from stressdeck.engine.snapshot import (
     GeneratorHealth,
     HistogramBucket,
 )
+from stressdeck.observe.monitor import HostMonitor, check_pid
 from stressdeck.profiles.thresholds import ThresholdResult
-from stressdeck.target.monitor import HostMonitor, check_pid
 from stressdeck.ui.controller import ControlError, RunController
 from stressdeck.ui.events import ERROR, INFO, WARN, EventTracker
 from stressdeck.ui.format import bar, clock, count, ms, percent, safe, size, sparkline

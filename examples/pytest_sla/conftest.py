@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from stressdeck.target.demo import DemoServerThread
+from stressdeck.observe.demo import DemoServerThread
 
 
 @pytest.fixture

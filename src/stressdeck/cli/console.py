@@ -36,12 +36,12 @@ from stressdeck.engine.overrides import Overrides
 from stressdeck.engine.processes import ProcessWorker, resolve_processes
 from stressdeck.engine.runner import WorkerFactory
 from stressdeck.engine.snapshot import Snapshot
+from stressdeck.observe.demo import DemoServerThread
+from stressdeck.observe.monitor import check_pid
 from stressdeck.sessions.autosave import keep_session
 from stressdeck.sessions.replay import replay_events, replay_inputs, steer, stop_offset
 from stressdeck.sessions.session import Session, load_session, snapshot_from_session
 from stressdeck.sessions.summary import write_json
-from stressdeck.target.demo import DemoServerThread
-from stressdeck.target.monitor import check_pid
 from stressdeck.ui.app import StressDeckApp
 from stressdeck.ui.format import size
 from stressdeck.ui.keys import CONTROLS

@@ -9,8 +9,8 @@ from stressdeck.core.exits import (
     EXIT_OK,
 )
 from stressdeck.core.text import printable
+from stressdeck.observe.demo import serve_forever
 from stressdeck.profiles.importers import import_command
-from stressdeck.target.demo import serve_forever
 
 
 def cmd_import(args: argparse.Namespace) -> int:

@@ -21,6 +21,7 @@ from stressdeck.core.errors import InputError, describe
 from stressdeck.core.hosts import check_url, is_loopback
 from stressdeck.engine.overrides import NO_OVERRIDES, Overrides
 from stressdeck.engine.tls import TlsOptions, ssl_context
+from stressdeck.observe.metrics import parse_series
 from stressdeck.profiles.chain import Extractor, Template, compile_template, placeholders
 from stressdeck.profiles.checks import Check
 from stressdeck.profiles.presets import (
@@ -39,7 +40,6 @@ from stressdeck.profiles.profile import (
     header_problem,
 )
 from stressdeck.profiles.thresholds import Threshold
-from stressdeck.target.metrics import parse_series
 
 DEFAULT_DURATION = 30.0
 # Hard caps, lifted only by --i-know: past these a typo is more likely than intent.

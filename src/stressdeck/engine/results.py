@@ -26,8 +26,8 @@ from stressdeck.engine.snapshot import (
     TimelinePoint,
     field_default,
 )
+from stressdeck.observe.metrics import MetricsSnapshot
 from stressdeck.profiles.thresholds import ThresholdResult
-from stressdeck.target.metrics import MetricsSnapshot
 
 TOTAL = "total"
 

@@ -15,6 +15,7 @@ from dataclasses import replace
 from typing import Any
 
 from stressdeck.engine.cpu import CpuMeter
+from stressdeck.engine.hdr import counts_at_or_below, log_buckets
 from stressdeck.engine.load import split_whole, stage_target
 from stressdeck.engine.placement import Share, SpreadsNodes, ThreadWorker, WorkerHandle
 from stressdeck.engine.plan import Plan
@@ -31,18 +32,11 @@ from stressdeck.engine.snapshot import (
     GeneratorHealth,
     Snapshot,
 )
-from stressdeck.engine.stats import (
-    EndpointTotals,
-    Totals,
-    counts_at_or_below,
-    decode_delta,
-    log_buckets,
-    merge_histograms,
-)
+from stressdeck.engine.stats import EndpointTotals, Totals, decode_delta, merge_histograms
 from stressdeck.engine.timeline import Timeline
 from stressdeck.engine.worker import Command, WorkerFinished
+from stressdeck.observe.metrics import MetricsScraper
 from stressdeck.profiles.thresholds import ThresholdResult, evaluate
-from stressdeck.target.metrics import MetricsScraper
 
 STOP_DEADLINE = 0.7  # seconds: stop() must return within 1 s, workers cancel what is in flight
 # A worker silent for this many ticks is stalled (its loop is blocked, or it was stopped).

@@ -16,8 +16,8 @@ from enum import StrEnum
 from typing import Any
 
 from stressdeck.core.fields import Reader, join
+from stressdeck.observe.metrics import MetricsSnapshot
 from stressdeck.profiles.thresholds import ThresholdResult
-from stressdeck.target.metrics import MetricsSnapshot
 
 # Run states, in the order a run goes through them.
 IDLE, RUNNING, PAUSED, STOPPING, STOPPED = "idle", "running", "paused", "stopping", "stopped"

@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 
 from hdrh.histogram import HdrHistogram
 
+from stressdeck.engine.hdr import Counts, log_buckets, percentiles_us, summarise
 from stressdeck.engine.snapshot import HistogramBucket, Percentiles, TimelinePoint
-from stressdeck.engine.stats import Counts, log_buckets, percentiles_us, summarise
 
 DEFAULT_MAX_POINTS = 3600
 RECENT_SECONDS = 10

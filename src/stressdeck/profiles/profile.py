@@ -19,11 +19,11 @@ from stressdeck.core.errors import InputError, describe
 from stressdeck.core.files import open_regular, read_regular
 from stressdeck.core.hosts import check_url
 from stressdeck.core.units import is_finite, parse_duration
+from stressdeck.observe.metrics import parse_series
 from stressdeck.profiles.chain import RANDOM, Extractor, iter_rows, parse_extractor, placeholders
 from stressdeck.profiles.checks import SYNTAX, Check, parse_check
 from stressdeck.profiles.presets import PRESETS, Stage
 from stressdeck.profiles.thresholds import Threshold, parse_threshold
-from stressdeck.target.metrics import parse_series
 
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
 MODELS = ("closed", "open")

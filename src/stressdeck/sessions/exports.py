@@ -13,8 +13,8 @@ import xml.etree.ElementTree as ET
 from collections.abc import Iterable
 from typing import IO
 
+from stressdeck.engine.hdr import decode_histogram, log_buckets
 from stressdeck.engine.snapshot import EndpointSummary, TimelinePoint
-from stressdeck.engine.stats import decode_histogram, log_buckets
 from stressdeck.profiles.checks import parse_check
 from stressdeck.sessions.session import Session
 from stressdeck.sessions.summary import SATURATED_WARNING_SECONDS, format_metric

@@ -31,11 +31,11 @@ from stressdeck.core.errors import InputError
 from stressdeck.core.fields import Reader
 from stressdeck.core.files import WriteError, write_atomic
 from stressdeck.core.redact import redact_document, redact_urls
+from stressdeck.engine.hdr import Counts, HistogramError, decode_histogram, log_buckets, summarise
 from stressdeck.engine.overrides import Overrides
 from stressdeck.engine.plan import Plan
 from stressdeck.engine.results import Results
 from stressdeck.engine.snapshot import STOPPED, ControlEvent, Percentiles, Snapshot
-from stressdeck.engine.stats import Counts, HistogramError, decode_histogram, log_buckets, summarise
 from stressdeck.profiles.presets import Stage
 from stressdeck.profiles.profile import SUFFIXES, read_document
 

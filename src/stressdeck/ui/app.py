@@ -32,9 +32,9 @@ from stressdeck.core.text import printable
 from stressdeck.engine.plan import Plan
 from stressdeck.engine.processes import ProcessWorker
 from stressdeck.engine.snapshot import INTERRUPTED, Snapshot
+from stressdeck.observe.monitor import HostMonitor
 from stressdeck.profiles.importers.common import slugify
 from stressdeck.sessions.session import save_session
-from stressdeck.target.monitor import HostMonitor
 from stressdeck.ui.answering import AnsweringWatch
 from stressdeck.ui.controller import MIN_RATE, ControlError, RunController
 from stressdeck.ui.events import INFO, WARN, EventTracker, LogEvent

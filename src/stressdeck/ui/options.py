@@ -12,7 +12,7 @@ from stressdeck.engine.processes import ProcessWorker
 from stressdeck.engine.runner import Steer, WorkerFactory
 from stressdeck.engine.serve_metrics import MetricsServer
 from stressdeck.engine.snapshot import Snapshot
-from stressdeck.target.monitor import Monitor
+from stressdeck.observe.monitor import Monitor
 from stressdeck.ui.known_hosts import KnownHosts
 
 REFRESH_SECONDS = 0.25  # 4 renders a second at most: the engine ticks at the same pace

@@ -22,7 +22,7 @@ from textual.widgets import Footer, Tab, Tabs
 
 from stressdeck.core.text import printable
 from stressdeck.engine.snapshot import Snapshot
-from stressdeck.target.monitor import HostSample
+from stressdeck.observe.monitor import HostSample
 from stressdeck.ui.events import LogEvent
 from stressdeck.ui.keys import PANES
 from stressdeck.ui.widgets.charts import ChartLegend, LatencyHistogram, TimelineChart

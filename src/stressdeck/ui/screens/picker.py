@@ -28,9 +28,9 @@ from stressdeck.core.redact import redact_url
 from stressdeck.core.text import printable
 from stressdeck.engine.overrides import Overrides
 from stressdeck.engine.plan import DEFAULT_MAX_DURATION
+from stressdeck.observe.monitor import check_pid
 from stressdeck.profiles.importers import import_command
 from stressdeck.profiles.profile import METHODS, SUFFIXES
-from stressdeck.target.monitor import check_pid
 from stressdeck.ui.format import safe
 from stressdeck.ui.planning import PlanSource, adhoc_profile, describe_load
 

@@ -9,7 +9,7 @@ from rich.text import Text
 from textual.widgets import Static
 
 from stressdeck.engine.snapshot import GeneratorHealth, NodeHealth
-from stressdeck.target.monitor import HostSample
+from stressdeck.observe.monitor import HostSample
 from stressdeck.ui.format import bar, ms, safe, size, sparkline
 
 LABEL = 9  # width of the row labels ("cpu 12", "ram") so bars line up

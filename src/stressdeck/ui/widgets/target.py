@@ -16,7 +16,7 @@ from textual.widgets import Static
 
 from stressdeck.core.redact import redact_url
 from stressdeck.engine.snapshot import Snapshot
-from stressdeck.target.metrics import MetricsSnapshot, SeriesHistory
+from stressdeck.observe.metrics import MetricsSnapshot, SeriesHistory
 from stressdeck.ui.format import ms, rate, safe, size
 from stressdeck.ui.widgets.charts import (
     BLUE,
