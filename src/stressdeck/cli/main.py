@@ -116,7 +116,11 @@ def build_parser() -> argparse.ArgumentParser:
         "import", help="write a profile from a curl command, a HAR file or an OpenAPI spec"
     )
     imports.add_argument("kind", choices=("curl", "har", "openapi"), help="what SOURCE is")
-    imports.add_argument("source", help="the curl command line (one quoted argument), or the file")
+    imports.add_argument(
+        "source",
+        help="the curl command line (one quoted argument), the file, or (openapi) the spec's "
+        "URL, e.g. http://127.0.0.1:8000/openapi.json",
+    )
     imports.add_argument(
         "--out", metavar="FILE", help="the profile to write (default profiles/NAME.toml)"
     )
@@ -125,6 +129,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--base-url", help="the target's base URL (OpenAPI: instead of the spec's servers)"
     )
     imports.add_argument("--force", action="store_true", help="overwrite an existing profile")
+    imports.add_argument(
+        "--allow-remote",
+        action="store_true",
+        help="openapi: fetch the spec from a host that is not this machine",
+    )
 
     server = sub.add_parser("demo-server", help="serve the built-in demo target on 127.0.0.1")
     server.add_argument("--port", type=int, default=8765, help="port (0 picks a free one)")

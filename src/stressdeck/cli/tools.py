@@ -21,6 +21,7 @@ def cmd_import(args: argparse.Namespace) -> int:
         base_url=args.base_url,
         name=args.name,
         overwrite=args.force,
+        allow_remote=args.allow_remote,
     )
     for warning in warnings:
         print(f"warning: {printable(warning)}", file=sys.stderr)

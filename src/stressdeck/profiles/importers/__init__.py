@@ -91,10 +91,13 @@ def import_command(
     overwrite: bool = False,
     directory: str | Path = PROFILES_DIR,
     free_name: bool = False,
+    allow_remote: bool = False,
 ) -> tuple[Path, list[str]]:
     """``stressdeck import KIND SOURCE``: build, validate and write a profile; returns it and warnings.
 
-    ``source`` is the curl command line for ``curl`` and a file path otherwise. The profile
+    ``source`` is the curl command line for ``curl``, a file path otherwise, or for
+    ``openapi`` also an http(s) URL to fetch the spec from (this machine only, unless
+    ``allow_remote``). The profile
     goes to ``out`` or ``directory/<slug of its name>.toml``; with ``free_name``, to
     ``<slug>-2.toml``... when that is taken, so an existing profile is never in the way.
     """
@@ -107,7 +110,9 @@ def import_command(
     elif kind == "har":
         document, warnings = profile_from_har(source)
     elif kind == "openapi":
-        document, warnings = profile_from_openapi(source, base_url=base_url)
+        document, warnings = profile_from_openapi(
+            source, base_url=base_url, allow_remote=allow_remote
+        )
     else:
         raise InputError("import", "", f'expected "curl", "har" or "openapi", got {describe(kind)}')
     if name is not None:

@@ -285,7 +285,11 @@ def read_text_file(path: str | Path, what: str) -> str:
 
 
 def read_json_file(path: str | Path, what: str) -> Any:
-    source, text = str(path), read_text_file(path, what)
+    return parse_json(str(path), read_text_file(path, what))
+
+
+def parse_json(source: str, text: str) -> Any:
+    """A JSON document; raises InputError in one line naming ``source``."""
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:

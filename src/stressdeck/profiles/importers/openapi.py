@@ -15,12 +15,14 @@ from urllib.parse import quote, urlencode, urlsplit
 
 from stressdeck.core.errors import InputError, describe
 from stressdeck.core.hosts import check_url
+from stressdeck.core.redact import redact_url
 from stressdeck.profiles.importers.common import (
     env_name,
     is_json_type,
     profile_document,
     unique_name,
 )
+from stressdeck.profiles.importers.fetch import is_url
 from stressdeck.profiles.importers.spec import (
     MISSING,
     Spec,
@@ -38,11 +40,13 @@ _PATH_PARAMETER = re.compile(r"\{([^{}/]+)\}")
 
 
 def profile_from_openapi(
-    path: str | Path, *, base_url: str | None = None
+    path: str | Path, *, base_url: str | None = None, allow_remote: bool = False
 ) -> tuple[dict[str, Any], list[str]]:
-    """A profile document from an OpenAPI 3.x spec, and warnings for the user; raises InputError."""
-    source = str(path)
-    document = read_spec(path)
+    """A profile document from an OpenAPI 3.x spec (a file, or an http(s) URL to fetch it
+    from), and warnings for the user; raises InputError."""
+    fetched_from = str(path) if is_url(str(path)) else None
+    source = redact_url(str(path)) if fetched_from else str(path)
+    document = read_spec(path, allow_remote=allow_remote)
     if "swagger" in document:
         raise InputError(
             source,
@@ -57,7 +61,7 @@ def profile_from_openapi(
             f'expected a version like "3.0.3" or "3.1.0", got {describe(version)}',
         )
     spec = Spec(source, document)
-    base = _base_url(spec, base_url)
+    base = _base_url(spec, base_url, fetched_from)
     paths = document.get("paths")
     if not isinstance(paths, dict) or not paths:
         raise InputError(
@@ -90,13 +94,7 @@ def profile_from_openapi(
                 spec, route, method, operation, shared, security=document.get("security")
             )
             if endpoint is not None:
-                label = operation.get("operationId")
-                endpoint["name"] = unique_name(
-                    label
-                    if isinstance(label, str) and label.strip()
-                    else f"{method.upper()} {route}",
-                    seen,
-                )
+                endpoint["name"] = unique_name(_endpoint_name(route, method, operation), seen)
                 endpoints.append(endpoint)
     if not endpoints:
         raise InputError(source, "paths", "expected at least one operation that can be imported")
@@ -111,15 +109,49 @@ def profile_from_openapi(
     title = (
         info.get("title") if isinstance(info.get("title"), str) and info["title"].strip() else None
     )
-    name = title or Path(source).stem
-    described = f"Imported from the OpenAPI description {Path(source).name}"
+    if fetched_from:
+        name = title or urlsplit(fetched_from).hostname or "openapi"
+        described = f"Imported from the OpenAPI description at {source}"
+    else:
+        name = title or Path(source).stem
+        described = f"Imported from the OpenAPI description {Path(source).name}"
     if isinstance(info.get("version"), (str, int, float)):
         described += f" (version {info['version']})"
     result = profile_document(name, described + ".", base, endpoints)
     return result, [*spec.secrets.warnings(), *spec.warnings]
 
 
-def _base_url(spec: Spec, given: str | None) -> str:
+# An endpoint's name is a column of an 80-column table: past this, a short method and path
+# says more than a long name cut off.
+MAX_NAME = 32
+
+
+def _endpoint_name(route: str, method: str, operation: dict[str, Any]) -> str:
+    """The operationId when a person wrote it; else the summary; else ``METHOD /path``.
+
+    Frameworks make an operationId from the function, path and method when none is given
+    (FastAPI: ``get_item_items__item_id__get``): unique, but unreadable in a table.
+    """
+    fallback = f"{method.upper()} {route}"
+    label = operation.get("operationId")
+    if isinstance(label, str) and label.strip() and not _machine_made(label, route, method):
+        if len(label) <= MAX_NAME:
+            return label.strip()
+    summary = operation.get("summary")
+    if isinstance(summary, str) and summary.strip() and len(summary.strip()) <= MAX_NAME:
+        return " ".join(summary.split())
+    return fallback
+
+
+def _machine_made(label: str, route: str, method: str) -> bool:
+    """FastAPI's default: the function name, the path with every non-word character as ``_``
+    and the method, e.g. ``read_item_items__item_id__get`` for ``GET /items/{item_id}``."""
+    path_part = re.sub(r"\W", "_", route)
+    lowered = label.lower()
+    return lowered.endswith(f"_{method}") and path_part.lower() in lowered
+
+
+def _base_url(spec: Spec, given: str | None, fetched_from: str | None = None) -> str:
     servers = spec.document.get("servers")
     server: dict[str, Any] = (
         servers[0] if isinstance(servers, list) and servers and isinstance(servers[0], dict) else {}
@@ -136,6 +168,13 @@ def _base_url(spec: Spec, given: str | None) -> str:
                 spec.warn(f"paths are under {prefix} (servers[0].url), appended to --base-url")
                 return given.rstrip("/") + prefix
         return given.rstrip("/") or given
+    if fetched_from is not None and (url is None or (isinstance(url, str) and url.startswith("/"))):
+        # Served by the API itself (FastAPI and most frameworks list no servers): the
+        # requests go where the spec came from, under a relative server's path.
+        parts = urlsplit(fetched_from)
+        origin = f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}"
+        prefix = "/" + url.strip("/") if isinstance(url, str) and url.strip("/") else ""
+        return origin + prefix
     if url is None:
         raise spec.fail(
             "servers", "no server URL in the spec; expected --base-url http://HOST:PORT"

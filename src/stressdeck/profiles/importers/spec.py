@@ -13,7 +13,14 @@ from pathlib import Path
 from typing import Any
 
 from stressdeck.core.errors import InputError, describe
-from stressdeck.profiles.importers.common import Secrets, read_json_file, read_text_file
+from stressdeck.core.redact import redact_url
+from stressdeck.profiles.importers.common import (
+    Secrets,
+    parse_json,
+    read_json_file,
+    read_text_file,
+)
+from stressdeck.profiles.importers.fetch import fetch_spec, is_url
 
 MAX_DEPTH = 6  # of a body built from a schema: deep enough for real payloads, safe for cycles
 MAX_PROPERTIES = 30
@@ -35,13 +42,23 @@ PLACEHOLDER_STRINGS = {
 MISSING = object()  # "the spec gives no value", as distinct from a null example
 
 
-def read_spec(path: str | Path) -> dict[str, Any]:
-    """JSON or YAML by the file name; anything else is tried as JSON, then as YAML."""
+def read_spec(path: str | Path, *, allow_remote: bool = False) -> dict[str, Any]:
+    """JSON or YAML by the file name, or fetched from an http(s) URL (JSON when it looks like
+    JSON, else YAML, which also reads JSON)."""
     source = str(path)
-    if Path(source).suffix.lower() == ".json":
+    if is_url(source):
+        source = redact_url(source)
+        try:
+            text = fetch_spec(str(path), allow_remote=allow_remote).decode("utf-8-sig")
+        except UnicodeDecodeError:
+            raise InputError(source, "", "expected UTF-8 text") from None
+        document = parse_json(source, text) if text.lstrip().startswith("{") else None
+        if document is None:
+            document = _parse_yaml(source, text)
+    elif Path(source).suffix.lower() == ".json":
         document = read_json_file(path, "OpenAPI")
     else:
-        document = _read_yaml(source)
+        document = _parse_yaml(source, read_text_file(source, "OpenAPI"))
     if not isinstance(document, dict):
         raise InputError(
             source, "", f"expected an OpenAPI document (a table), got {describe(document)}"
@@ -49,10 +66,9 @@ def read_spec(path: str | Path) -> dict[str, Any]:
     return document
 
 
-def _read_yaml(source: str) -> Any:
+def _parse_yaml(source: str, text: str) -> Any:
     import yaml  # only the OpenAPI importer needs it
 
-    text = read_text_file(source, "OpenAPI")
     try:
         return yaml.load(text, Loader=_bounded_loader())  # a SafeLoader subclass
     except yaml.MarkedYAMLError as exc:
