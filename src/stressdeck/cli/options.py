@@ -140,8 +140,16 @@ def add_client_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--client",
         choices=CLIENTS,
-        help="HTTP client: fast (httptools) for every endpoint it serves, or aiohttp for all "
-        "(default auto)",
+        help="HTTP client: fast (httptools) for every endpoint it serves, aiohttp for all, or "
+        "http2 for all (default auto)",
+    )
+    parser.add_argument(
+        "--http2",
+        dest="client",
+        action="store_const",
+        const="http2",
+        help="send every request over HTTP/2 (same as --client http2): ALPN over https, "
+        "prior knowledge (h2c) over http",
     )
     parser.add_argument(
         "--tls-ca", dest="tls_ca_file", metavar="FILE", help="CA bundle to verify with"

@@ -1,7 +1,8 @@
 """The seam between the load loop and HTTP: which client sends each endpoint's requests.
 
 A worker holds one ``Clients``: the fast client (httptools) for every endpoint the plan gave
-it, aiohttp for the rest, both sharing one TLS context. The worker only calls
+it, aiohttp for the rest, both sharing one TLS context, and the HTTP/2 client for the
+endpoints that ask for it. The worker only calls
 ``sender(index)(spec, index, recorder, due, variables)`` and ``close()``.
 """
 
@@ -15,6 +16,7 @@ import aiohttp
 
 from stressdeck.engine.client import Connector, Request, make_timeout, send
 from stressdeck.engine.fasthttp import FastClient
+from stressdeck.engine.http2 import Http2Client
 from stressdeck.engine.plan import Plan, RequestSpec, choose_client
 from stressdeck.engine.stats import Recorder
 from stressdeck.engine.tls import ssl_context
@@ -100,9 +102,22 @@ class Clients:
             if "aiohttp" in names
             else None
         )
+        self.http2 = (
+            Http2Client(
+                plan.requests,
+                # Its own context: ALPN "h2" on the shared one would make servers answer the
+                # HTTP/1.1 clients in HTTP/2.
+                functools.cache(lambda: _alpn_h2(ssl_context(plan.tls, plan.insecure))),
+                server_name=server_name,
+                limit=connections,
+            )
+            if "http2" in names
+            else None
+        )
+        by_name = {"fast": self.fast, "aiohttp": self.aiohttp, "http2": self.http2}
         self._senders: list[Send] = []
         for name in names:
-            client = self.fast if name == "fast" else self.aiohttp
+            client = by_name[name]
             assert client is not None
             self._senders.append(client.send)
 
@@ -110,6 +125,13 @@ class Clients:
         return self._senders[index]
 
     async def close(self) -> None:
-        for client in (self.fast, self.aiohttp):
+        for client in (self.fast, self.aiohttp, self.http2):
             if client is not None:
                 await client.close()
+
+
+def _alpn_h2(context: ssl.SSLContext) -> ssl.SSLContext:
+    # http/1.1 offered too, as curl does: a server without h2 then completes the handshake
+    # and the client can say what it chose, instead of a bare "no application protocol".
+    context.set_alpn_protocols(["h2", "http/1.1"])
+    return context

@@ -77,6 +77,7 @@ class RequestSpec:
     allowed_hosts: frozenset[str] = frozenset()
     # Response checks, judged on every response; a failure is counted apart from errors.
     checks: tuple[Check, ...] = ()
+    http2: bool = False  # the endpoint asks for HTTP/2
     # Derived once here, read on every send.
     templated: bool = field(init=False)
     needs_body: bool = field(init=False)
@@ -153,7 +154,7 @@ class Plan:
     max_rate: float | None = MAX_RATE
     source: str = ""
     tls: TlsOptions | None = None
-    # The HTTP client of each request ("fast" or "aiohttp"), chosen once here.
+    # The HTTP client of each request ("fast", "aiohttp" or "http2"), chosen once here.
     clients: tuple[str, ...] = ()
     # The profile as written (``${ENV}`` unexpanded) and the overrides, for sessions and replay.
     document: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
@@ -246,6 +247,7 @@ def _prepare(
         if endpoint.follow_redirects is None
         else endpoint.follow_redirects,
         checks=endpoint.checks,
+        http2=endpoint.http2,
     )
 
 
@@ -337,15 +339,15 @@ def build_plan(
     if overrides.client is not None and overrides.client not in CLIENTS:
         raise InputError("--client", "", "expected one of " + ", ".join(CLIENTS))
     asked = overrides.client or profile.client
-    if asked == "fast":
-        for index, spec in enumerate(specs):
-            if spec.follow_redirects:
-                raise InputError(
-                    "--client" if overrides.client else profile.source,
-                    "" if overrides.client else "client",
-                    f"fast does not follow redirects, and endpoints[{index}] "
-                    f"({spec.name}) asks to: use auto or aiohttp",
-                )
+    for index, spec in enumerate(specs):
+        if spec.follow_redirects and (asked in ("fast", "http2") or spec.http2):
+            client = "http2" if spec.http2 else asked
+            raise InputError(
+                "--client" if overrides.client and not spec.http2 else profile.source,
+                "" if overrides.client and not spec.http2 else "client",
+                f"{client} does not follow redirects, and endpoints[{index}] "
+                f"({spec.name}) asks to: use auto or aiohttp",
+            )
     return Plan(
         name=profile.name,
         target=target,
@@ -475,12 +477,15 @@ def resolve_tls(
 
 
 def choose_client(asked: str, spec: RequestSpec) -> str:
-    """The fast client for every request it can serve, unless aiohttp is asked for.
+    """HTTP/2 where the endpoint or the run asks for it; else the fast client for every
+    request it can serve, unless aiohttp is asked for.
 
     aiohttp keeps what the fast client leaves out: redirects followed (``follow_redirects``),
     credentials in the URL (aiohttp turns them into Basic auth) and a host that is only
     known per request (a template).
     """
+    if asked == "http2" or spec.http2:
+        return "http2"
     if asked == "aiohttp" or spec.follow_redirects:
         return "aiohttp"
     if asked == "fast" or fast_client_serves(spec):

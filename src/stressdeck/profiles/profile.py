@@ -29,7 +29,7 @@ METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
 MODELS = ("closed", "open")
 SUFFIXES = (".toml", ".json")  # of profiles and sessions: the extension picks the format
 # Which HTTP client sends: "auto" gives the fast one every endpoint it can serve.
-CLIENTS = ("auto", "fast", "aiohttp")
+CLIENTS = ("auto", "fast", "aiohttp", "http2")
 
 
 @dataclass(frozen=True)
@@ -63,6 +63,7 @@ class Endpoint:
     extract: tuple[Extractor, ...] = ()
     follow_redirects: bool | None = None  # None: the profile's default
     checks: tuple[Check, ...] = ()
+    http2: bool = False  # sent over HTTP/2 (ALPN over TLS, prior knowledge over plain http)
 
 
 @dataclass(frozen=True)
@@ -338,6 +339,7 @@ _ENDPOINT_KEYS = {
     "extract",
     "follow_redirects",
     "checks",
+    "http2",
 }
 
 
@@ -582,6 +584,7 @@ def _parse_endpoint(
         extract=_parse_extract(source, item.get("extract"), f"{prefix}.extract"),
         follow_redirects=fields.boolean("follow_redirects") if "follow_redirects" in item else None,
         checks=_parse_checks(source, item.get("checks"), f"{prefix}.checks"),
+        http2=fields.boolean("http2"),
     )
 
 
