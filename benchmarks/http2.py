@@ -23,11 +23,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-from nginx import Nginx  # noqa: E402
+from nginx import Nginx
 
-from stressdeck.engine import build_plan, start  # noqa: E402
-from stressdeck.engine.overrides import Overrides  # noqa: E402
-from stressdeck.profiles.profile import parse_profile  # noqa: E402
+from stressdeck.engine import build_plan, start
+from stressdeck.engine.overrides import Overrides
+from stressdeck.profiles.profile import parse_profile
 
 
 def cpu_seconds() -> float:
