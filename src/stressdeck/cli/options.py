@@ -136,7 +136,31 @@ def add_load_options(parser: argparse.ArgumentParser) -> None:
 
 
 def add_client_options(parser: argparse.ArgumentParser) -> None:
-    """The HTTP client and its TLS settings (over the profile's ``client`` and ``[tls]``)."""
+    """The HTTP client, its TLS settings and where it connects (over the profile's)."""
+    parser.add_argument(
+        "--connect-to",
+        action="append",
+        metavar="HOST:PORT:ADDR:PORT",
+        help="connect to ADDR:PORT for requests to HOST:PORT, keeping the URL, Host header and "
+        "TLS name (as curl; empty parts match any / keep the request's own); repeatable",
+    )
+    parser.add_argument(
+        "--unix-socket", metavar="PATH", help="send every request over this unix socket"
+    )
+    parser.add_argument(
+        "--local-address", metavar="IP", help="the source address of every connection"
+    )
+    parser.add_argument(
+        "--proxy",
+        metavar="URL",
+        help="send through this HTTP proxy (http://HOST:PORT; https through a CONNECT tunnel)",
+    )
+    parser.add_argument(
+        "--proxy-from-env",
+        action="store_const",
+        const=True,
+        help="use HTTP_PROXY, HTTPS_PROXY and NO_PROXY from the environment (off unless asked)",
+    )
     parser.add_argument(
         "--client",
         choices=CLIENTS,

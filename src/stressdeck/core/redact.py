@@ -101,9 +101,9 @@ def is_secret_query(name: str) -> bool:
     return is_secret_name(name) or re.sub(r"[^a-z]", "", name.lower()) in _SECRET_QUERY_NAMES
 
 
-# Where a profile (or its command-line overrides) names a whole URL. A metrics endpoint is
-# as likely as the target to carry a password in its URL.
-URL_FIELDS = ("base_url", "metrics_url")
+# Where a profile (or its command-line overrides) names a whole URL. A metrics endpoint or a
+# proxy is as likely as the target to carry a password in its URL.
+URL_FIELDS = ("base_url", "metrics_url", "proxy")
 
 
 def redact_urls(table: dict[str, Any]) -> dict[str, Any]:

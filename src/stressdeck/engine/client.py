@@ -22,6 +22,7 @@ from stressdeck.engine.stats import Recorder
 from stressdeck.engine.tls import tls_class
 from stressdeck.profiles.chain import ExtractionFailed, MissingVariable, ResponseBody
 from stressdeck.profiles.checks import run_checks
+from stressdeck.profiles.routes import Routes
 
 # Error classes, as reported to users.
 CONNECT, TIMEOUT, DISCONNECT, DNS, TLS, PROTOCOL, OTHER = (
@@ -67,6 +68,25 @@ class Connector(aiohttp.TCPConnector):
         super().__init__(**kwargs)
         # aiohttp types the factory as partial[ResponseHandler]; ours builds the subclass.
         self._factory = functools.partial(_ResponseHandler, loop=self._loop)  # type: ignore[assignment]
+
+
+class RoutedResolver(aiohttp.abc.AbstractResolver):
+    """``--connect-to`` for aiohttp: the mapped address is resolved in place of the URL's
+    host (the URL, Host header and TLS name stay the URL's)."""
+
+    def __init__(self, routes: Routes) -> None:
+        self._routes = routes
+        self._inner = aiohttp.ThreadedResolver()
+
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[aiohttp.abc.ResolveResult]:
+        address, to_port = self._routes.address(host, port)
+        found = await self._inner.resolve(address.strip("[]"), to_port, family)
+        return [{**result, "hostname": host} for result in found]
+
+    async def close(self) -> None:
+        await self._inner.close()
 
 
 class EventCounter:
@@ -227,6 +247,7 @@ async def _exchange(
     keep_body: bool,
     answer: _Answer,
     server_name: str | None = None,
+    proxy: str | None = None,
 ) -> None:
     """Send one request and read its whole body as it arrives (counted, kept only if needed)."""
     keep = bytearray() if keep_body else None
@@ -239,6 +260,7 @@ async def _exchange(
         timeout=timeout,
         allow_redirects=False,
         server_hostname=server_name,
+        proxy=proxy,
     ) as response:
         sse = EventCounter() if response.content_type == "text/event-stream" else None
         content = response.content
@@ -288,6 +310,7 @@ async def send(
     due: float | None = None,
     variables: dict[str, str] | None = None,
     server_name: str | None = None,
+    routes: Routes | None = None,
 ) -> None:
     """Send one request and record its outcome exactly once (once per hop of a redirect).
 
@@ -316,8 +339,18 @@ async def send(
         answer = _Answer()
         slot.index, slot.on_wire = index, False
         try:
+            proxy = routes.proxy_for(str(url)) if routes is not None else None
             await _exchange(
-                session, method, url, headers, body, timeout, spec.needs_body, answer, server_name
+                session,
+                method,
+                url,
+                headers,
+                body,
+                timeout,
+                spec.needs_body,
+                answer,
+                server_name,
+                proxy,
             )
         except asyncio.CancelledError:
             if slot.index is not None:  # not settled by the worker's stop already

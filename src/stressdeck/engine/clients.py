@@ -14,12 +14,14 @@ from collections.abc import Awaitable, Callable
 
 import aiohttp
 
-from stressdeck.engine.client import Connector, Request, make_timeout, send
+from stressdeck.engine.client import Connector, Request, RoutedResolver, make_timeout, send
+from stressdeck.engine.dial import NO_ROUTES
 from stressdeck.engine.fasthttp import FastClient
 from stressdeck.engine.http2 import Http2Client
 from stressdeck.engine.plan import Plan, RequestSpec, choose_client
 from stressdeck.engine.stats import Recorder
 from stressdeck.engine.tls import ssl_context
+from stressdeck.profiles.routes import Routes
 
 Send = Callable[[RequestSpec, int, Recorder, float | None, dict[str, str] | None], Awaitable[None]]
 
@@ -35,15 +37,24 @@ class AiohttpClient:
         context: ssl.SSLContext,
         server_name: str | None,
         limit: int | None = None,
+        routes: Routes = NO_ROUTES,
     ) -> None:
-        connector = Connector(
-            # Closed model: the users bound the connections. Open model: the lanes do, and
-            # the limit equals them so nothing ever waits for a connection inside aiohttp,
-            # where the wait would be invisible and end as a timeout blamed on the target.
-            limit=limit or 0,
-            ssl=context,
-            enable_cleanup_closed=True,
-        )
+        # Closed model: the users bound the connections. Open model: the lanes do, and
+        # the limit equals them so nothing ever waits for a connection inside aiohttp,
+        # where the wait would be invisible and end as a timeout blamed on the target.
+        # Through a proxy, a connection is one to the proxy (a tunnel, for https).
+        connector: aiohttp.BaseConnector
+        if routes.unix_socket:
+            connector = aiohttp.UnixConnector(path=routes.unix_socket, limit=limit or 0)
+        else:
+            connector = Connector(
+                limit=limit or 0,
+                ssl=context,
+                enable_cleanup_closed=True,
+                resolver=RoutedResolver(routes) if routes.connect_to else None,
+                local_addr=(routes.local_address, 0) if routes.local_address else None,
+            )
+        self._routes = routes
         self._session = aiohttp.ClientSession(
             connector=connector,
             cookie_jar=aiohttp.DummyCookieJar(),
@@ -75,6 +86,7 @@ class AiohttpClient:
             due,
             variables,
             server_name=self._server_name,
+            routes=self._routes,
         )
 
     async def close(self) -> None:
@@ -92,13 +104,16 @@ class Clients:
         # http never needs them.
         context = functools.cache(lambda: ssl_context(plan.tls, plan.insecure))
         server_name = plan.tls.server_name if plan.tls else None
+        routes = plan.routes
         self.fast = (
-            FastClient(plan.requests, context, server_name=server_name, limit=connections)
+            FastClient(
+                plan.requests, context, server_name=server_name, limit=connections, routes=routes
+            )
             if "fast" in names
             else None
         )
         self.aiohttp = (
-            AiohttpClient(plan.requests, context(), server_name, connections)
+            AiohttpClient(plan.requests, context(), server_name, connections, routes)
             if "aiohttp" in names
             else None
         )
@@ -110,6 +125,7 @@ class Clients:
                 functools.cache(lambda: _alpn_h2(ssl_context(plan.tls, plan.insecure))),
                 server_name=server_name,
                 limit=connections,
+                routes=routes,
             )
             if "http2" in names
             else None

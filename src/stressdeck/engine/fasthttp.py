@@ -38,11 +38,13 @@ from stressdeck.engine.client import (
     error_message,
     sending_slot,
 )
+from stressdeck.engine.dial import NO_ROUTES, open_connection
 from stressdeck.engine.plan import RequestSpec
 from stressdeck.engine.stats import Recorder
 from stressdeck.engine.tls import tls_class
 from stressdeck.profiles.chain import ExtractionFailed, MissingVariable, ResponseBody
 from stressdeck.profiles.checks import run_checks
+from stressdeck.profiles.routes import Routes
 
 USER_AGENT = f"stressdeck/{__version__}"
 # Methods whose requests carry a Content-Length even without a body, as aiohttp sends them.
@@ -285,10 +287,12 @@ class Pool:
         loop: asyncio.AbstractEventLoop,
         context: Callable[[], ssl.SSLContext],
         limit: int | None,
+        routes: Routes = NO_ROUTES,
     ) -> None:
         self.loop = loop
         self.context = context  # called on the first https connection: loading CAs takes time
         self.limit = limit
+        self.routes = routes
         self.idle: dict[Origin, list[Connection]] = {}
         self.open: set[Connection] = set()
         self._opening = 0
@@ -331,8 +335,10 @@ class Pool:
     async def _connect(self, origin: Origin) -> Connection:
         scheme, host, port, server_name = origin
         https = scheme == "https"
-        _, connection = await self.loop.create_connection(
+        _, connection = await open_connection(
+            self.loop,
             lambda: Connection(self, origin),
+            self.routes,
             host,
             port,
             ssl=self.context() if https else None,
@@ -414,9 +420,10 @@ class FastClient:
         *,
         server_name: str | None = None,
         limit: int | None = None,
+        routes: Routes = NO_ROUTES,
     ) -> None:
         self.loop = asyncio.get_running_loop()
-        self.pool = Pool(self.loop, context, limit)
+        self.pool = Pool(self.loop, context, limit, routes)
         self.server_name = server_name
         # One sweep over the connections in flight times requests out: a timer per request
         # (call_at, then cancel) would cost about 3 µs each. A timeout fires at most one

@@ -42,12 +42,14 @@ from stressdeck.engine.client import (
     error_message,
     sending_slot,
 )
+from stressdeck.engine.dial import NO_ROUTES
 from stressdeck.engine.http2_pool import Connection, NotHttp2, Origin, Pool
 from stressdeck.engine.judge import judge
 from stressdeck.engine.plan import RequestSpec
 from stressdeck.engine.stats import Recorder
 from stressdeck.engine.tls import tls_class
 from stressdeck.profiles.chain import MissingVariable
+from stressdeck.profiles.routes import Routes
 
 USER_AGENT = f"stressdeck/{__version__}"
 # Connection-specific headers HTTP/2 forbids (RFC 9113 8.2.2); Host becomes :authority.
@@ -122,9 +124,10 @@ class Http2Client:
         *,
         server_name: str | None = None,
         limit: int | None = None,
+        routes: Routes = NO_ROUTES,
     ) -> None:
         self.loop = asyncio.get_running_loop()
-        self.pool = Pool(self.loop, context, limit)
+        self.pool = Pool(self.loop, context, limit, routes)
         self.server_name = server_name
         self._prepared: list[tuple[Origin, list[tuple[bytes, bytes]]] | str | None] = []
         for spec in specs:

@@ -23,7 +23,9 @@ import h2.exceptions
 import h2.settings
 
 from stressdeck.engine.client import BODY_CAP, DISCONNECT, PROTOCOL, EventCounter, error_message
+from stressdeck.engine.dial import NO_ROUTES, open_connection
 from stressdeck.engine.tls import tls_class
+from stressdeck.profiles.routes import Routes
 
 # Streams per connection we open at most, whatever the server allows (nginx offers 128,
 # many servers 100 or "unlimited"): past this, another connection spreads the work.
@@ -294,10 +296,12 @@ class Pool:
         loop: asyncio.AbstractEventLoop,
         context: Callable[[], ssl.SSLContext],
         limit: int | None,
+        routes: Routes = NO_ROUTES,
     ) -> None:
         self.loop = loop
         self.context = context
         self.limit = limit
+        self.routes = routes
         self.connections: dict[Origin, list[Connection]] = {}
         self.open: set[Connection] = set()
         self._opening: dict[Origin, asyncio.Future[Connection]] = {}
@@ -356,8 +360,10 @@ class Pool:
     async def _connect(self, origin: Origin) -> Connection:
         scheme, host, port, server_name = origin
         https = scheme == "https"
-        _, connection = await self.loop.create_connection(
+        _, connection = await open_connection(
+            self.loop,
             lambda: Connection(self, origin),
+            self.routes,
             host,
             port,
             ssl=self.context() if https else None,

@@ -33,6 +33,12 @@ class Overrides:
     tls_key_file: str | None = None
     tls_key_password_env: str | None = None
     tls_server_name: str | None = None
+    # Where connections go (over the profile's; see profiles/routes.py).
+    connect_to: tuple[str, ...] | None = None
+    unix_socket: str | None = None
+    local_address: str | None = None
+    proxy: str | None = None
+    proxy_from_env: bool | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The overrides that are set, as plain data (a session's ``plan.overrides``)."""
@@ -50,12 +56,14 @@ class Overrides:
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> Overrides:
         """The load options of a parsed command line (those the parser does not have stay None)."""
-        values = {}
+        values: dict[str, Any] = {}
         for item in dataclasses.fields(cls):
             # argparse keeps the repeated --metric option as ``metric``.
             value = getattr(args, "metric" if item.name == "metrics" else item.name, None)
             if item.name == "metrics":
                 value = tuple(value) if value else None
+            elif isinstance(value, list):  # an option given once per value (--connect-to)
+                value = tuple(value)
             values[item.name] = value
         return cls(**values)
 
@@ -74,7 +82,7 @@ class Overrides:
         return cls(**values)
 
 
-def _metrics(r: Reader, table: Mapping[str, Any], key: str, where: str) -> tuple[str, ...]:
+def _strings(r: Reader, table: Mapping[str, Any], key: str, where: str) -> tuple[str, ...]:
     return tuple(r.string_list(table, key, where))
 
 
@@ -82,7 +90,8 @@ _READERS: dict[str, Any] = {
     "str | None": lambda r, t, k, w: r.string(t, k, w),
     "int | None": lambda r, t, k, w: r.integer(t, k, w),
     "float | None": lambda r, t, k, w: r.number(t, k, w),
-    "tuple[str, ...] | None": _metrics,
+    "tuple[str, ...] | None": _strings,
+    "bool | None": lambda r, t, k, w: r.boolean(t, k, w),
 }
 
 

@@ -39,6 +39,7 @@ from stressdeck.profiles.profile import (
     TlsSettings,
     header_problem,
 )
+from stressdeck.profiles.routes import Host, Routes, parse_routes, proxies_from_env
 from stressdeck.profiles.thresholds import Threshold
 
 DEFAULT_DURATION = 30.0
@@ -156,6 +157,7 @@ class Plan:
     tls: TlsOptions | None = None
     # The HTTP client of each request ("fast", "aiohttp" or "http2"), chosen once here.
     clients: tuple[str, ...] = ()
+    routes: Routes = Routes()  # where connections go, when not to the URL's own host
     # The profile as written (``${ENV}`` unexpanded) and the overrides, for sessions and replay.
     document: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
     overrides: Overrides = field(default=NO_OVERRIDES, compare=False)
@@ -336,9 +338,21 @@ def build_plan(
     if metrics_url is not None and metrics_url.startswith("/"):
         metrics_url = target + metrics_url  # follows --base-url, e.g. to the demo's free port
     tls = resolve_tls(profile, overrides, env)
+    routes = resolve_routes(profile, overrides, env)
     if overrides.client is not None and overrides.client not in CLIENTS:
         raise InputError("--client", "", "expected one of " + ", ".join(CLIENTS))
     asked = overrides.client or profile.client
+    if routes.http_proxy or routes.https_proxy:
+        # Only aiohttp goes through a proxy (a plain request or a CONNECT tunnel).
+        refused = [s.name for s in specs if s.http2 or asked in ("fast", "http2")]
+        if refused:
+            raise InputError(
+                "--client" if overrides.client else profile.source,
+                "" if overrides.client else "proxy",
+                f"requests through a proxy are sent by aiohttp over HTTP/1.1, and "
+                f"{describe(refused[0])} asks for {asked if asked != 'auto' else 'http2'}",
+            )
+        asked = "aiohttp"
     for index, spec in enumerate(specs):
         if spec.follow_redirects and (asked in ("fast", "http2") or spec.http2):
             client = "http2" if spec.http2 else asked
@@ -370,6 +384,7 @@ def build_plan(
         source=profile.source,
         tls=tls,
         clients=tuple(choose_client(asked, spec) for spec in specs),
+        routes=routes,
         document=profile.document,
         overrides=overrides,
     )
@@ -501,29 +516,86 @@ def fast_client_serves(spec: RequestSpec) -> bool:
     return bool(authority) and "@" not in authority
 
 
-def plan_hosts(plan: Plan) -> list[str]:
-    """Every host the plan sends to (target, absolute endpoint URLs, metrics), in order.
+def plan_routed_hosts(plan: Plan) -> list[Host]:
+    """Every host the plan sends to (target, absolute endpoint URLs, metrics), in order, with
+    where its connections actually go (``--connect-to``, a proxy, a unix socket).
 
     Every host is known before the run: a host that would come from a ``{variable}`` is
-    refused when the plan is built (``_check_host_is_literal``).
+    refused when the plan is built (``_check_host_is_literal``). The metrics scrape is not
+    routed: it goes to its URL's own host.
     """
     urls = [plan.target, *(spec.url for spec in plan.requests)]
-    if plan.metrics_url:
-        urls.append(plan.metrics_url)
-    hosts: list[str] = []
+    hosts: list[Host] = []
     for url in urls:
-        try:
-            host = urlsplit(url).hostname
-        except ValueError:
-            continue
-        if host and host not in hosts:
+        host = plan.routes.host(url)
+        if host is not None and host not in hosts:
+            hosts.append(host)
+    if plan.metrics_url:
+        host = Routes().host(plan.metrics_url)
+        if host is not None and host not in hosts:
             hosts.append(host)
     return hosts
 
 
+def plan_hosts(plan: Plan) -> list[str]:
+    """The plan's hosts as the user should see them: ``name``, or ``name via address`` where
+    the connection goes elsewhere."""
+    return [host.label for host in plan_routed_hosts(plan)]
+
+
 def remote_hosts(plan: Plan) -> list[str]:
-    """The plan's hosts that are not this machine (loopback, ``localhost``, ``*.localhost``)."""
-    return [host for host in plan_hosts(plan) if not is_loopback(host)]
+    """The plan's hosts whose connections do not stay on this machine: judged by the address
+    actually dialled (a name mapped to 127.0.0.1 is local; ``localhost`` mapped away is not)."""
+    return [host.label for host in plan_routed_hosts(plan) if not host.local]
+
+
+def resolve_routes(profile: Profile, overrides: Overrides, env: Mapping[str, str]) -> Routes:
+    """The profile's routes with the command line's on top, ``${ENV}`` expanded, checked."""
+    source = profile.source
+
+    def value(name: str, option: str) -> tuple[Any, str, str]:
+        given = getattr(overrides, name)
+        if given is not None:
+            return given, option, ""
+        written = getattr(profile, name)
+        if isinstance(written, tuple):
+            written = tuple(
+                expand_env(text, source, f"{name}[{i}]", env) for i, text in enumerate(written)
+            )
+        elif isinstance(written, str):
+            written = expand_env(written, source, name, env)
+        return written, source, name
+
+    fields = {
+        "connect_to": value("connect_to", "--connect-to"),
+        "unix_socket": value("unix_socket", "--unix-socket"),
+        "local_address": value("local_address", "--local-address"),
+        "proxy": value("proxy", "--proxy"),
+    }
+    routes = Routes()
+    for name, (given, where_source, where) in fields.items():
+        if given:
+            single = parse_routes(where_source, **{name: given}, where={name: where})
+            routes = replace(
+                routes,
+                **{
+                    key: getattr(single, key)
+                    for key in (("http_proxy", "https_proxy") if name == "proxy" else (name,))
+                },
+            )
+    from_env = (
+        overrides.proxy_from_env if overrides.proxy_from_env is not None else profile.proxy_from_env
+    )
+    if from_env and not (routes.http_proxy or routes.https_proxy):
+        http, https, no_proxy = proxies_from_env(env)
+        routes = replace(routes, http_proxy=http, https_proxy=https, no_proxy=no_proxy)
+    if routes.unix_socket and (routes.connect_to or routes.http_proxy or routes.https_proxy):
+        raise InputError(
+            source,
+            "unix_socket",
+            "a unix socket is where every connection goes: no connect_to or proxy beside it",
+        )
+    return routes
 
 
 def _check_host_is_literal(source: str, where: str, url: str) -> None:

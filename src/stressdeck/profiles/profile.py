@@ -23,6 +23,7 @@ from stressdeck.observe.metrics import parse_series
 from stressdeck.profiles.chain import RANDOM, Extractor, iter_rows, parse_extractor, placeholders
 from stressdeck.profiles.checks import SYNTAX, Check, parse_check
 from stressdeck.profiles.presets import PRESETS, Stage
+from stressdeck.profiles.routes import parse_routes
 from stressdeck.profiles.thresholds import Threshold, parse_threshold
 
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
@@ -116,6 +117,12 @@ class Profile:
     ] = ()  # the target's series to chart, e.g. "p95(http_request_duration_seconds)"
     tls: TlsSettings | None = None
     client: str = "auto"
+    # Where connections go (profiles/routes.py), as written: ``${ENV}`` is expanded by the plan.
+    connect_to: tuple[str, ...] = ()
+    unix_socket: str | None = None
+    local_address: str | None = None
+    proxy: str | None = None
+    proxy_from_env: bool = False
     # The document exactly as written (``${ENV}`` references unexpanded), for sessions.
     document: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
@@ -309,6 +316,11 @@ _TOP_KEYS = {
     "metrics",
     "tls",
     "client",
+    "connect_to",
+    "unix_socket",
+    "local_address",
+    "proxy",
+    "proxy_from_env",
 }
 _DEFAULT_KEYS = {"timeout", "headers", "follow_redirects"}
 _LOAD_KEYS = {
@@ -385,8 +397,32 @@ def parse_profile(document: Mapping[str, Any], source: str) -> Profile:
         metrics=metrics,
         tls=parse_tls(source, top.sub_table("tls")),
         client=_parse_client(source, top.string("client", "auto")),
+        **_parse_routes(source, top),
         document=dict(document),
     )
+
+
+def _parse_routes(source: str, top: _Fields) -> dict[str, Any]:
+    """The routing fields, checked here where they hold no ``${ENV}`` (the plan expands those)."""
+    raw = top.table.get("connect_to", [])
+    if isinstance(raw, str):
+        raw = [raw]
+    if not isinstance(raw, list) or not all(isinstance(item, str) for item in raw):
+        raise top.fail("connect_to", 'a list like ["api.example.com:443:127.0.0.1:8443"]')
+    fields = {
+        "connect_to": tuple(raw),
+        "unix_socket": top.string("unix_socket"),
+        "local_address": top.string("local_address"),
+        "proxy": top.string("proxy"),
+    }
+    literal: dict[str, Any] = {
+        key: value
+        for key, value in fields.items()
+        if value
+        and not any("${" in text for text in (value if isinstance(value, tuple) else (value,)))
+    }
+    parse_routes(source, **literal)
+    return {**fields, "proxy_from_env": top.boolean("proxy_from_env")}
 
 
 # -- TLS and the client -----------------------------------------------------------------------

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from stressdeck.core.files import write_atomic
 from stressdeck.core.hosts import is_loopback
-from stressdeck.engine.plan import Plan, plan_hosts
+from stressdeck.engine.plan import Plan, plan_hosts, plan_routed_hosts
 from stressdeck.profiles.profile import SUFFIXES
 
 FILE_NAME = ".known-hosts.json"
@@ -52,7 +52,12 @@ class KnownHosts:
     def to_confirm(self, plan: Plan) -> list[str]:
         """The plan's hosts that are neither loopback nor accepted before for this profile."""
         known = set(self.load().get(profile_key(plan), ()))
-        return [host for host in plan_hosts(plan) if not self.is_local(host) and host not in known]
+        # Judged by where the connection goes; named as "name via address" when routed.
+        return [
+            host.label
+            for host in plan_routed_hosts(plan)
+            if not self.is_local(host.dialled) and host.label not in known
+        ]
 
     def remember(self, plan: Plan, hosts: list[str]) -> None:
         """Accept ``hosts`` for this plan's profile from now on; raises WriteError."""
