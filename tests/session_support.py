@@ -7,6 +7,7 @@ import copy
 from collections.abc import Callable, Mapping
 from typing import Any
 
+import stressdeck
 from stressdeck.engine import Plan, RunHandle, Snapshot, build_plan, start
 from stressdeck.engine.overrides import Overrides
 from stressdeck.profiles.profile import parse_profile
@@ -110,7 +111,7 @@ def crafted_document(
     return copy.deepcopy(
         {
             "format_version": 1,
-            "stressdeck_version": "0.1.0",
+            "stressdeck_version": stressdeck.__version__,
             "created": "2024-01-01T00:00:00+00:00",
             "host": {"cores": 4, "ram_bytes": 8 * 2**30, "os": "Linux", "python": "3.11.7"},
             "plan": {

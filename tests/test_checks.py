@@ -283,8 +283,9 @@ async def test_sessions_and_reports_keep_the_checks(tmp_path: Path) -> None:
     assert "16 of 24 checks passed (66.67%)" in section
 
 
+@pytest.mark.fuzz
 @given(text=st.text(max_size=60))
-@settings(max_examples=300, deadline=None)
+@settings(deadline=None)  # the example count is the profile's (conftest.py): 300, CI 2,000
 def test_any_text_is_a_check_or_one_value_error(text: str) -> None:
     try:
         check = parse_check(text)
@@ -296,6 +297,7 @@ def test_any_text_is_a_check_or_one_value_error(text: str) -> None:
         run_checks([check], 200, CIMultiDict({"X": "1"}), body)
 
 
+@pytest.mark.fuzz
 @given(
     path=st.sampled_from(["$.a", "$.a[0]", "$['a b'].c", "$"]),
     document=st.recursive(
@@ -310,7 +312,7 @@ def test_any_text_is_a_check_or_one_value_error(text: str) -> None:
         max_leaves=10,
     ),
 )
-@settings(max_examples=200, deadline=None)
+@settings(deadline=None)  # the example count is the profile's (conftest.py): 300, CI 2,000
 def test_json_checks_never_raise_on_any_document(path: str, document: Any) -> None:
     body = json.dumps({"a": document, "a b": {"c": document}}).encode()
     for op in ("exists", "== 1", "!= 'x'", "> 0", "contains 'x'", "matches 'x'"):

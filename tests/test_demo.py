@@ -21,6 +21,7 @@ from conftest import LOOPBACK_URL
 from waiting import eventually
 
 from stressdeck.observe.demo import DemoServerThread, make_app, serve_forever, start_demo_server
+from stressdeck.profiles.profile import load_profile
 
 ROOT = Path(__file__).resolve().parents[1]
 PROFILES = sorted((ROOT / "profiles").glob("demo-*.toml"))
@@ -405,9 +406,6 @@ def test_profiles_use_only_the_documented_schema(path: Path) -> None:
 
 @pytest.mark.parametrize("path", PROFILES, ids=lambda p: p.name)
 def test_profiles_parse_with_the_profile_loader(path: Path) -> None:
-    pytest.importorskip("stressdeck.engine.load")  # the parser needs the load presets
-    from stressdeck.profiles.profile import load_profile
-
     profile = load_profile(path)
     assert profile.endpoints and profile.thresholds
 

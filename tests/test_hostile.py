@@ -27,6 +27,7 @@ from faults import FaultServer
 from hypothesis import HealthCheck, assume, event, given, settings
 from hypothesis import strategies as st
 
+import stressdeck
 from stressdeck.core.errors import InputError
 from stressdeck.engine.plan import build_plan
 from stressdeck.profiles.profile import load_profile, parse_profile
@@ -515,7 +516,7 @@ def _session_seed_documents() -> tuple[dict[str, Any], ...]:
     }
     document = {
         "format_version": 1,
-        "stressdeck_version": "0.1.0",
+        "stressdeck_version": stressdeck.__version__,
         "created": "2024-01-01T00:00:00+00:00",
         "host": {"cores": 2, "ram_bytes": 2**30, "os": "Linux", "python": "3.11.7"},
         "plan": {

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import ServerThread, counting_app
+from waiting import until
 
 from stressdeck.cli import main
 from stressdeck.core.errors import InputError
@@ -156,10 +157,12 @@ def _signalled_run(
         )
         head = ""
         try:
-            deadline = time.monotonic() + 20
-            while not _catches_stop_signals(process.pid):
-                assert time.monotonic() < deadline and process.poll() is None
-                time.sleep(0.005)
+            until(
+                lambda: _catches_stop_signals(process.pid) or process.poll() is not None,
+                20,
+                "the run installed its signal handlers",
+            )
+            assert process.poll() is None, process.communicate()
             if under_way:
                 assert process.stdout is not None
                 head = process.stdout.readline()

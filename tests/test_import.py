@@ -680,3 +680,10 @@ def test_bad_arguments_are_one_line(tmp_path: Path, kwargs: dict[str, Any], mess
     with pytest.raises(InputError) as caught:
         import_command(**kwargs)
     assert message in caught.value.line() and "\n" not in caught.value.line()
+
+
+def test_every_curl_option_kind_has_a_handler_and_every_handler_an_option() -> None:
+    from stressdeck.profiles.importers import curl
+
+    kinds = {"url", *curl._WITH_VALUE.values(), *curl._FLAGS.values()}
+    assert kinds == set(curl._HANDLERS)

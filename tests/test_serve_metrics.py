@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import socket
-import time
 import urllib.error
 import urllib.request
 from collections import defaultdict
@@ -15,6 +14,7 @@ from typing import Any
 import pytest
 from conftest import ServerThread
 from prometheus_client.parser import text_string_to_metric_families
+from waiting import until
 
 import stressdeck
 from stressdeck.cli.console import build_parser as console_parser
@@ -60,16 +60,16 @@ def test_a_scrape_during_the_run_and_at_its_end_equals_the_run(target: ServerThr
     ) as live:
         url = live.metrics_url
         assert url is not None and url.startswith("http://127.0.0.1:")
-        during = None
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            samples = scrape(url)
+        scrapes: list[dict] = []
+
+        def going() -> bool:
+            scrapes.append(scrape(url))
+            samples = scrapes[-1]
             running = samples.get("stressdeck_running", {}).get((), 0)
-            if running == 1 and sum(samples.get("stressdeck_requests_total", {}).values()) > 0:
-                during = samples
-                break
-            time.sleep(0.1)
-        assert during is not None, "no scrape saw the run going"
+            return running == 1 and sum(samples.get("stressdeck_requests_total", {}).values()) > 0
+
+        until(going, 10, "a scrape saw the run going")
+        during = scrapes[-1]
         assert during["stressdeck_users"][()] == 3
         results = live.wait()
         end = scrape(url)  # the server keeps the final figures until the run is closed

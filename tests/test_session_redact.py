@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import pytest
 
+from stressdeck.core import redact
 from stressdeck.core.redact import (
     REDACTED,
     is_reference,
     is_secret_name,
+    is_secret_query,
     redact_document,
     redacted_fields,
 )
@@ -114,3 +116,88 @@ def test_a_password_in_the_metrics_url_is_redacted_and_reported() -> None:
     assert redacted_fields(redacted) == [
         "metrics_url"
     ]  # so a replay warns it scrapes with "<redacted>"
+
+
+# Every name the redactor keeps, written out here: a name dropped from (or added to) its lists
+# fails below rather than passing quietly. Header names are matched whole, name parts anywhere.
+HEADER_NAMES = (
+    "authorization",
+    "proxy-authorization",
+    "cookie",
+    "set-cookie",
+    "x-api-key",
+    "api-key",
+    "apikey",
+    "x-auth-token",
+    "x-csrf-token",
+)
+NAME_PARTS = ("token", "secret", "password", "passwd", "api_key", "api-key", "apikey", "session")
+QUERY_ONLY_NAMES = ("key", "sig", "signature", "auth", "pwd", "sid", "credentials", "code")
+
+
+def test_the_lists_here_are_the_redactors_lists() -> None:
+    assert set(HEADER_NAMES) == redact._SECRET_NAMES
+    assert set(NAME_PARTS) == set(redact._SECRET_PARTS)
+    assert set(QUERY_ONLY_NAMES) == redact._SECRET_QUERY_NAMES
+
+
+SECRET_NAMES = [
+    *HEADER_NAMES,
+    *(name.title() for name in HEADER_NAMES),
+    *(f"x-my-{part}" for part in NAME_PARTS),
+    *(f"My_{part.upper()}_id" for part in NAME_PARTS),
+]
+
+
+@pytest.mark.parametrize("name", SECRET_NAMES)
+def test_every_secret_name_is_redacted_in_headers_query_tables_and_urls(name: str) -> None:
+    document = {
+        "base_url": f"http://127.0.0.1:9/?{name}=s3cret&limit=1",
+        "defaults": {"headers": {name: "s3cret", "Accept": "*/*"}},
+        "endpoints": [
+            {
+                "name": "a",
+                "url": f"http://127.0.0.1:9/a?{name}=s3cret",
+                "headers": {name: "s3cret"},
+                "query": {name: "s3cret", "limit": "1"},
+            },
+            {"name": "kept", "path": "/b", "headers": {name: "Bearer ${TOKEN}"}},
+        ],
+    }
+    redacted = redact_document(document)
+    assert "s3cret" not in repr(redacted)
+    assert redacted["base_url"] == f"http://127.0.0.1:9/?{name}={REDACTED}&limit=1"
+    assert redacted["defaults"]["headers"] == {name: REDACTED, "Accept": "*/*"}
+    assert redacted["endpoints"][0]["query"] == {name: REDACTED, "limit": "1"}
+    assert redacted["endpoints"][1]["headers"] == {name: "Bearer ${TOKEN}"}  # a reference stays
+    assert redacted_fields(redacted) == [
+        "base_url",
+        f"defaults.headers.{name}",
+        f"endpoints[0].headers.{name}",
+        f"endpoints[0].query.{name}",
+        "endpoints[0].url",
+    ]
+
+
+@pytest.mark.parametrize("name", [*QUERY_ONLY_NAMES, *(n.upper() for n in QUERY_ONLY_NAMES)])
+def test_every_secret_query_name_is_redacted_in_urls_and_query_tables(name: str) -> None:
+    assert not is_secret_name(name)  # a header of that name is not a secret ...
+    assert is_secret_query(name)  # ... a query parameter is
+    document = {
+        "base_url": f"http://127.0.0.1:9/?{name}=s3cret",
+        "metrics_url": f"/metrics?{name}=s3cret",
+        "endpoints": [
+            {"name": "a", "url": f"http://127.0.0.1:9/a?x=1&{name}=s3cret#top"},
+            {"name": "b", "path": "/b", "query": {name: "s3cret"}, "headers": {name: "shown"}},
+        ],
+    }
+    redacted = redact_document(document)
+    assert "s3cret" not in repr(redacted)
+    assert redacted["endpoints"][0]["url"] == f"http://127.0.0.1:9/a?x=1&{name}={REDACTED}#top"
+    assert redacted["endpoints"][1]["headers"] == {name: "shown"}
+    assert redacted_fields(redacted) == [
+        "base_url",
+        "metrics_url",
+        "endpoints[0].url",
+        f"endpoints[1].query.{name}",
+    ]

@@ -15,7 +15,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 from conftest import ServerThread, counting_app
-from waiting import OutputLines
+from waiting import OutputLines, until
 
 from stressdeck.sessions.session import Session, load_session
 
@@ -134,12 +134,12 @@ def _alive(process: psutil.Process) -> bool:
 
 
 def test_no_worker_process_survives_the_parent(crashed: CrashedRun) -> None:
-    deadline = time.monotonic() + 5
-    alive = list(crashed.children)  # both workers (the survivor too) and the resource tracker
-    while alive and time.monotonic() < deadline:
-        alive = [child for child in alive if _alive(child)]
-        time.sleep(0.1)
-    assert alive == [], [child.pid for child in alive]
+    # Both workers (the survivor too) and the resource tracker.
+    until(
+        lambda: not any(_alive(child) for child in crashed.children),
+        30,
+        "every worker process of the crashed run has exited",
+    )
 
 
 def test_the_crash_is_reported(crashed: CrashedRun) -> None:

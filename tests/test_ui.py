@@ -34,6 +34,7 @@ from test_ui_support import (
 )
 from textual import events
 from textual.widgets import Input, OptionList, Tabs
+from waiting import until
 
 from stressdeck.cli.console import (
     build_parser,
@@ -1012,13 +1013,6 @@ class ConsoleProcess:
             os.kill(self.pid, signal.SIGKILL)
             self.wait_exit(10)
         os.close(self.fd)
-
-
-def until(condition, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"{what}: not within {timeout} s"
-        time.sleep(0.05)
 
 
 # SIGHUP (the SSH session dropped) in the everyday run; all three in the slow one.

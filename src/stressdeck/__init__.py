@@ -1,8 +1,13 @@
 """stressdeck: a terminal console for load and stress testing HTTP backends."""
 
+from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
-__version__ = "0.1.0"
+# One version, in one place: pyproject.toml's, as the installed package's metadata holds it.
+try:
+    __version__ = version("stressdeck")
+except PackageNotFoundError:  # a source tree on sys.path that was never installed
+    __version__ = "0+unknown"
 
 # The Python API (``stressdeck.run`` ...), imported on first use: ``import stressdeck`` stays
 # cheap, which matters to the pytest plugin that every pytest run in this environment loads.
@@ -16,8 +21,8 @@ _API = {
     "InputError": "stressdeck.core.errors",
     "WriteError": "stressdeck.core.files",
 }
-# Not imported here for type checkers either: the sessions import ``__version__`` from this
-# module, and the API imports the sessions.
+# Not imported here for type checkers either (the sessions import ``__version__`` from this
+# module, and the API imports the sessions): __init__.pyi gives them these names' types.
 __all__ = [
     "InputError",
     "Results",

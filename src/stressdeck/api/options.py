@@ -6,7 +6,7 @@ import argparse
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, TypedDict
 
 from stressdeck.core import option_values
 from stressdeck.core.errors import InputError
@@ -18,6 +18,35 @@ from stressdeck.profiles.presets import PRESETS
 from stressdeck.profiles.profile import SUFFIXES, Profile, load_profile, parse_profile
 
 ProfileLike = str | Path | Mapping[str, Any] | Profile
+Duration = str | float  # "30s", "2m", or seconds
+
+
+class RunOverrides(TypedDict, total=False):
+    """The keyword overrides of ``run``, ``start`` and the pytest fixture: the CLI's options
+    with underscores, read as the CLI reads them (``None`` leaves the profile's value).
+
+    A type checker refuses a key not listed here (``user=10``) or a value of the wrong type;
+    at run time a bad value is an ``InputError`` with the CLI's one line.
+    """
+
+    base_url: str | None
+    users: int | None
+    rate: float | None
+    connections: int | None
+    model: Literal["closed", "open"] | None
+    duration: Duration | None
+    requests: int | None
+    preset: str | None
+    max_duration: Duration | None
+    processes: int | Literal["auto"] | None
+    metrics_url: str | None
+    metric: str | list[str] | tuple[str, ...] | None
+    i_know: bool | None
+    save: str | Path | None
+    force: bool | None
+    keep_secrets: bool | None
+    json: str | Path | None
+    serve_metrics: str | None
 
 
 def _choice(options: tuple[str, ...]) -> Callable[[str], str]:
@@ -48,7 +77,8 @@ def _series(value: Any) -> list[str]:
     return list(values)
 
 
-# Each override and how the CLI reads its option (numbers are read as their text would be).
+# Each override and how the CLI reads its option (numbers are read as their text would be);
+# the keys are RunOverrides' (a test compares).
 _OPTIONS: dict[str, Callable[[Any], Any]] = {
     "base_url": _text,
     "users": option_values.positive_int,
@@ -81,7 +111,7 @@ class RunOptions:
         return self.values.get(key, default)
 
 
-def check_overrides(overrides: Mapping[str, Any]) -> RunOptions:
+def check_overrides(overrides: RunOverrides | Mapping[str, Any]) -> RunOptions:
     """Validate keyword overrides; raises InputError naming the option as the CLI would."""
     values: dict[str, Any] = {}
     for key, value in overrides.items():

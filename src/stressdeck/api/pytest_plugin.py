@@ -15,12 +15,12 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Unpack
 
 import pytest
 
 if TYPE_CHECKING:
-    from stressdeck.api.options import ProfileLike
+    from stressdeck.api.options import ProfileLike, RunOverrides
     from stressdeck.api.results import RunResults
     from stressdeck.api.runs import LiveRun
 
@@ -52,19 +52,21 @@ class StressdeckFixture:
         self._live: list[LiveRun] = []
         self.runs: list[RunResults] = []
 
-    def run(self, profile: ProfileLike, **overrides: Any) -> RunResults:
+    def run(self, profile: ProfileLike, **overrides: Unpack[RunOverrides]) -> RunResults:
         """``stressdeck.run``: headless to the end; returns its RunResults."""
         from stressdeck.api.runs import run
 
         return self._record(run(profile, **self._with_save(overrides)))
 
-    async def run_async(self, profile: ProfileLike, **overrides: Any) -> RunResults:
+    async def run_async(
+        self, profile: ProfileLike, **overrides: Unpack[RunOverrides]
+    ) -> RunResults:
         """``stressdeck.run_async``, for async tests."""
         from stressdeck.api.runs import run_async
 
         return self._record(await run_async(profile, **self._with_save(overrides)))
 
-    def start(self, profile: ProfileLike, **overrides: Any) -> LiveRun:
+    def start(self, profile: ProfileLike, **overrides: Unpack[RunOverrides]) -> LiveRun:
         """``stressdeck.start``: a live run to steer; stopped at the end of the test if still going.
 
         Its results are recorded when ``wait()`` or ``stop()`` hands them back.
@@ -80,7 +82,7 @@ class StressdeckFixture:
         for live in self._live:
             live.close()
 
-    def _with_save(self, overrides: dict[str, Any]) -> dict[str, Any]:
+    def _with_save(self, overrides: RunOverrides) -> RunOverrides:
         if self._save_dir is None or overrides.get("save") is not None:
             return overrides
         return {**overrides, "save": str(self._session_path())}

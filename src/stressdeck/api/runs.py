@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 import io
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterator
 from types import TracebackType
-from typing import Any
+from typing import Any, Unpack
 
 from stressdeck.api.options import (
     ProfileLike,
     RunOptions,
+    RunOverrides,
     check_outputs,
     check_overrides,
     plan_for,
@@ -52,7 +53,7 @@ def _serve(options: RunOptions) -> MetricsServer | None:
     return MetricsServer(*parse_listen(listen)).start()
 
 
-async def start_async(profile: ProfileLike, **overrides: Any) -> AsyncRun:
+async def start_async(profile: ProfileLike, **overrides: Unpack[RunOverrides]) -> AsyncRun:
     """Start a run on the running event loop and return its handle."""
     options = check_overrides(overrides)
     plan = plan_for(profile, options)
@@ -72,13 +73,13 @@ async def start_async(profile: ProfileLike, **overrides: Any) -> AsyncRun:
     return AsyncRun(plan, handle, options, server)
 
 
-async def run_async(profile: ProfileLike, **overrides: Any) -> RunResults:
+async def run_async(profile: ProfileLike, **overrides: Unpack[RunOverrides]) -> RunResults:
     """Run a profile to its end inside a running event loop; returns its RunResults."""
     async with await start_async(profile, **overrides) as live:
         return await live.wait()
 
 
-def run(profile: ProfileLike, **overrides: Any) -> RunResults:
+def run(profile: ProfileLike, **overrides: Unpack[RunOverrides]) -> RunResults:
     """Run a profile headless to its end and return its RunResults (not inside an event loop)."""
     return asyncio.run(run_async(profile, **overrides))
 
@@ -125,8 +126,8 @@ class AsyncRun:
     def resume(self) -> None:
         self.handle.resume()
 
-    def snapshots(self) -> Any:
-        """Every snapshot from now on (an async iterator); a slow reader skips, never queues."""
+    def snapshots(self) -> AsyncIterator[Snapshot]:
+        """Every snapshot from now on; a slow reader skips, never queues."""
         return self.handle.snapshots()
 
     async def stop(self, reason: str = "stopped by user") -> RunResults:
@@ -178,7 +179,7 @@ class LiveRun:
     Use it as a context manager, or call ``close()``: the run stops, then the metrics server.
     """
 
-    def __init__(self, profile: ProfileLike, overrides: Mapping[str, Any]) -> None:
+    def __init__(self, profile: ProfileLike, overrides: RunOverrides) -> None:
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="stressdeck-run")
         self._thread.daemon = True
@@ -274,6 +275,6 @@ class LiveRun:
         self.close()
 
 
-def start(profile: ProfileLike, **overrides: Any) -> LiveRun:
+def start(profile: ProfileLike, **overrides: Unpack[RunOverrides]) -> LiveRun:
     """Start a run from ordinary code and return its live handle (steer it, then ``wait``)."""
     return LiveRun(profile, overrides)

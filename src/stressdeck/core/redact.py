@@ -8,7 +8,7 @@ Anything else under a secret-looking name is replaced by ``<redacted>``.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import unquote_plus
 
@@ -51,10 +51,15 @@ def is_reference(value: str) -> bool:
     return _ONLY_REFERENCES.fullmatch(value) is not None
 
 
-def redact_values(table: Mapping[str, Any]) -> dict[str, Any]:
+def redact_values(
+    table: Mapping[str, Any], is_secret: Callable[[str], bool] | None = None
+) -> dict[str, Any]:
+    """The table with every literal value under a secret name (``is_secret_name`` unless
+    told: query tables use ``is_secret_query``) replaced by ``<redacted>``."""
+    secret = is_secret or is_secret_name
     return {
         name: REDACTED
-        if isinstance(value, str) and is_secret_name(name) and not is_reference(value)
+        if isinstance(value, str) and secret(name) and not is_reference(value)
         else value
         for name, value in table.items()
     }
@@ -129,9 +134,11 @@ def redact_document(document: dict[str, Any]) -> dict[str, Any]:
         for endpoint in endpoints:
             if not isinstance(endpoint, dict):
                 continue
-            for key in ("headers", "query"):
-                if isinstance(endpoint.get(key), dict):
-                    endpoint[key] = redact_values(endpoint[key])
+            if isinstance(endpoint.get("headers"), dict):
+                endpoint["headers"] = redact_values(endpoint["headers"])
+            # A query table's names are read as a URL's query is (``sig``, ``code`` ...).
+            if isinstance(endpoint.get("query"), dict):
+                endpoint["query"] = redact_values(endpoint["query"], is_secret_query)
             if isinstance(endpoint.get("url"), str):
                 endpoint["url"] = redact_url(endpoint["url"])
     return document

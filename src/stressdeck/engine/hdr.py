@@ -241,7 +241,7 @@ def decode_histogram(encoded: bytes | str) -> Counts:
     scratch = _scratch_counts()
     view = np.ctypeslib.as_array(scratch)
     try:
-        pyhdrh.decode(data, payload_header_size, ctypes.addressof(scratch), counts_len, 8)
+        decode_payload_into(data, scratch, counts_len)
         index = _nonzero(view)
         count = view[index]
     except (IndexError, ValueError, OverflowError):
@@ -251,6 +251,20 @@ def decode_histogram(encoded: bytes | str) -> Counts:
     if len(count) and (count.max() > MAX_COUNT or int(count.sum(dtype=np.float64)) > MAX_COUNT):
         raise HistogramError(f"expected at most {MAX_COUNT:,} samples")
     return Counts(index.astype(np.int64), count.astype(np.int64))
+
+
+def decode_payload_into(
+    data: bytes, counts: ctypes.Array[ctypes.c_uint64], counts_len: int
+) -> None:
+    """Write the counts an inflated V2 payload (header included) holds into ``counts``, at
+    their indexes (over what those held; ``decode_histogram`` hands it a zeroed array).
+
+    The one place we call ``pyhdrh``, hdrhistogram's private C module (its public decoder
+    builds a whole histogram per call, too slow per delta): should a release change it,
+    this is what to fix, and ``tests/test_hdr.py`` compares it with the public decoder.
+    Raises IndexError or ValueError on counts that do not fit ``counts_len``.
+    """
+    pyhdrh.decode(data, payload_header_size, ctypes.addressof(counts), counts_len, 8)
 
 
 def _nonzero(counts: np.ndarray) -> np.ndarray:

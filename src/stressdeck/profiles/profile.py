@@ -686,6 +686,9 @@ def _parse_flow(source: str, value: Any, endpoints: tuple[Endpoint, ...]) -> tup
     return tuple(value)
 
 
+_DATA_KEYS = ("file", "mode", "per")
+
+
 def _parse_data(source: str, value: Any) -> DataSpec | None:
     if value is None:
         return None
@@ -696,7 +699,7 @@ def _parse_data(source: str, value: Any) -> DataSpec | None:
             "data",
             f'expected a file name or a table {{ file = "users.csv" }}, got {describe(value)}',
         )
-    fields = _Fields(source, table, "data", {"file", "mode", "per"})
+    fields = _Fields(source, table, "data", set(_DATA_KEYS))
     file = fields.string("file", required=True) or ""
     mode = fields.string("mode", "cycle")
     if mode not in ("cycle", "stop"):

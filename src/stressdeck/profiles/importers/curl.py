@@ -9,6 +9,8 @@ uploads), are one-line InputErrors.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, quote
@@ -29,7 +31,7 @@ from stressdeck.profiles.profile import METHODS
 
 SOURCE = "curl"
 
-# Options that take a value, by every spelling; the ones not handled below are ignored.
+# Options that take a value, by every spelling, and the kind of each (``_HANDLERS`` acts on it).
 _WITH_VALUE = {
     "-X": "request",
     "--request": "request",
@@ -409,6 +411,127 @@ def _copied(option: str, name: str, text: str) -> str:
     )
 
 
+@dataclass
+class _Request:
+    """What the options of one curl command say, as its handlers read them in order."""
+
+    warnings: list[str]
+    secrets: Secrets = field(default_factory=Secrets)
+    headers: dict[str, str] = field(default_factory=dict)
+    urls: list[str] = field(default_factory=list)
+    method: str | None = None
+    data: list[tuple[str, str]] = field(default_factory=list)
+    get: bool = False
+    head: bool = False
+    insecure: bool = False
+    timeout: str | None = None
+
+
+def _url(request: _Request, kind: str, value: str) -> None:
+    request.urls.append(value)
+
+
+def _method(request: _Request, kind: str, value: str) -> None:
+    request.method = value.upper()
+    if request.method not in METHODS:
+        raise InputError(
+            SOURCE, "-X", f"expected one of {', '.join(METHODS)}, got {describe(value)}"
+        )
+
+
+def _header(request: _Request, kind: str, value: str) -> None:
+    _add_header(request.headers, value, request.secrets, request.warnings)
+
+
+def _body(request: _Request, kind: str, value: str) -> None:
+    request.data.append((kind, _data(kind, value, request.warnings)))
+
+
+def _user(request: _Request, kind: str, value: str) -> None:
+    request.headers["Authorization"] = request.secrets.basic_auth(value.partition(":")[0])
+
+
+def _bearer(request: _Request, kind: str, value: str) -> None:
+    request.headers["Authorization"] = "Bearer " + request.secrets.reference(
+        "STRESSDECK_AUTHORIZATION", "the Bearer credentials of the Authorization header"
+    )
+
+
+def _named_header(name: str) -> Callable[[_Request, str, str], None]:
+    def handle(request: _Request, kind: str, value: str) -> None:
+        request.headers[name] = value
+
+    return handle
+
+
+def _cookie(request: _Request, kind: str, value: str) -> None:
+    if "=" in value:
+        request.headers["Cookie"] = request.secrets.header("Cookie", value)
+    else:
+        request.warnings.append(f"ignored the cookie file {describe(value)} (-b with a file name)")
+
+
+def _max_time(request: _Request, kind: str, value: str) -> None:
+    seconds = _seconds(value)
+    request.timeout = format_duration(seconds) if seconds else None
+
+
+def _refuse_upload(request: _Request, kind: str, value: str) -> None:
+    raise InputError(
+        SOURCE,
+        "-F" if kind == "form" else "-T",
+        "multipart forms and file uploads cannot be imported; "
+        "expected --data, --data-binary or --json",
+    )
+
+
+def _proxy(request: _Request, kind: str, value: str) -> None:
+    request.warnings.append("ignored the proxy (-x): runs connect to the target directly")
+
+
+def _elsewhere(request: _Request, kind: str, value: str) -> None:
+    # The command went somewhere other than its URL says; the profile will not.
+    request.warnings.append(
+        f"ignored --{kind} {describe(value)}: runs connect to the URL's own host "
+        "and port; check that this is where the load should go"
+    )
+
+
+def _refuse_config(request: _Request, kind: str, value: str) -> None:
+    raise InputError(SOURCE, "-K", "expected the options on the command line, not in a config file")
+
+
+def _flag(name: str) -> Callable[[_Request, str, str], None]:
+    def handle(request: _Request, kind: str, value: str) -> None:
+        setattr(request, name, True)
+
+    return handle
+
+
+# Each option kind ``_options`` yields, and what it does to the request; other kinds (the
+# ones curl has that change nothing a load test sends) are read and left alone.
+_HANDLERS: dict[str, Callable[[_Request, str, str], None]] = {
+    "url": _url,
+    "request": _method,
+    "header": _header,
+    **dict.fromkeys(("data", "data-raw", "data-binary", "data-urlencode", "json"), _body),
+    "user": _user,
+    "bearer": _bearer,
+    "user-agent": _named_header("User-Agent"),
+    "referer": _named_header("Referer"),
+    "cookie": _cookie,
+    "max-time": _max_time,
+    "form": _refuse_upload,
+    "upload": _refuse_upload,
+    "proxy": _proxy,
+    **dict.fromkeys(("resolve", "connect-to", "unix-socket", "abstract-unix-socket"), _elsewhere),
+    "config": _refuse_config,
+    "get": _flag("get"),
+    "head": _flag("head"),
+    "insecure": _flag("insecure"),
+}
+
+
 def profile_from_curl(command: str, *, name: str | None = None) -> tuple[dict[str, Any], list[str]]:
     """A profile document (one endpoint per URL) and warnings for the user; raises InputError."""
     if not isinstance(command, str) or not command.strip():
@@ -431,71 +554,14 @@ def profile_from_curl(command: str, *, name: str | None = None) -> tuple[dict[st
         warnings.append(
             f"ignored everything from {describe(rest)} on (only the curl command is imported)"
         )
-    secrets = Secrets()
-    headers: dict[str, str] = {}
-    urls: list[str] = []
-    method: str | None = None
-    data: list[tuple[str, str]] = []
-    get = head = insecure = False
-    timeout: str | None = None
+    request = _Request(warnings)
     for kind, value in _options(words, warnings):
-        if kind == "url":
-            urls.append(value)
-        elif kind == "request":
-            method = value.upper()
-            if method not in METHODS:
-                raise InputError(
-                    SOURCE, "-X", f"expected one of {', '.join(METHODS)}, got {describe(value)}"
-                )
-        elif kind == "header":
-            _add_header(headers, value, secrets, warnings)
-        elif kind in ("data", "data-raw", "data-binary", "data-urlencode", "json"):
-            data.append((kind, _data(kind, value, warnings)))
-        elif kind == "user":
-            user = value.partition(":")[0]
-            headers["Authorization"] = secrets.basic_auth(user)
-        elif kind == "bearer":
-            headers["Authorization"] = "Bearer " + secrets.reference(
-                "STRESSDECK_AUTHORIZATION", "the Bearer credentials of the Authorization header"
-            )
-        elif kind in ("user-agent", "referer"):
-            headers["User-Agent" if kind == "user-agent" else "Referer"] = value
-        elif kind == "cookie":
-            if "=" in value:
-                headers["Cookie"] = secrets.header("Cookie", value)
-            else:
-                warnings.append(f"ignored the cookie file {describe(value)} (-b with a file name)")
-        elif kind == "max-time":
-            seconds = _seconds(value)
-            timeout = format_duration(seconds) if seconds else None
-        elif kind in ("form", "upload"):
-            option = "-F" if kind == "form" else "-T"
-            raise InputError(
-                SOURCE,
-                option,
-                "multipart forms and file uploads cannot be imported; "
-                "expected --data, --data-binary or --json",
-            )
-        elif kind == "proxy":
-            warnings.append("ignored the proxy (-x): runs connect to the target directly")
-        elif kind in ("resolve", "connect-to", "unix-socket", "abstract-unix-socket"):
-            # The command went somewhere other than its URL says; the profile will not.
-            warnings.append(
-                f"ignored --{kind} {describe(value)}: runs connect to the URL's own host "
-                "and port; check that this is where the load should go"
-            )
-        elif kind == "config":
-            raise InputError(
-                SOURCE, "-K", "expected the options on the command line, not in a config file"
-            )
-        elif kind == "get":
-            get = True
-        elif kind == "head":
-            head = True
-        elif kind == "insecure":
-            insecure = True
-    if not urls:
+        handler = _HANDLERS.get(kind)
+        if handler is not None:
+            handler(request, kind, value)
+    if not request.urls:
         raise InputError(SOURCE, "", "expected a URL in the command")
+    headers, data = request.headers, request.data
     body_text: str | None = None
     if data:
         separator = "" if all(kind == "json" for kind, _ in data) else "&"
@@ -504,19 +570,27 @@ def profile_from_curl(command: str, *, name: str | None = None) -> tuple[dict[st
             for header in ("Content-Type", "Accept"):
                 if header_value(headers, header) is None:
                     headers[header] = "application/json"
+    method = request.method
     if method is None:
-        method = "HEAD" if head else ("POST" if data and not get else "GET")
+        method = "HEAD" if request.head else ("POST" if data and not request.get else "GET")
     endpoints, base_url = _endpoints(
-        urls, method, headers, body_text, get, timeout, secrets, warnings
+        request.urls,
+        method,
+        headers,
+        body_text,
+        request.get,
+        request.timeout,
+        request.secrets,
+        warnings,
     )
     document = profile_document(
         name or endpoints[0]["name"],
         "Imported from a curl command.",
         base_url,
         endpoints,
-        insecure=insecure,
+        insecure=request.insecure,
     )
-    return document, [*secrets.warnings(), *warnings]
+    return document, [*request.secrets.warnings(), *warnings]
 
 
 def _add_header(headers: dict[str, str], value: str, secrets: Secrets, warnings: list[str]) -> None:
