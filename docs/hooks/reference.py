@@ -44,8 +44,19 @@ PROFILE_FIELDS: dict[str, tuple[str, str]] = {
         "the target's series to chart, e.g. `p95(http_request_duration_seconds)`; needs `metrics_url`",
     ),
     "client": (
-        '`"auto"` `"fast"` `"aiohttp"`',
-        "the HTTP client ([Two HTTP clients](clients-and-tls.md))",
+        '`"auto"` `"fast"` `"aiohttp"` `"http2"`',
+        "the HTTP client ([HTTP clients](clients-and-tls.md), [HTTP/2](http2.md))",
+    ),
+    "connect_to": (
+        "list of `HOST:PORT:ADDR:PORT`",
+        "connect elsewhere, keeping the URL, Host and TLS name, as curl's `--connect-to` ([Routes](routes.md))",
+    ),
+    "unix_socket": ("path", "send every request over this unix socket ([Routes](routes.md))"),
+    "local_address": ("IP address", "the source address of every connection ([Routes](routes.md))"),
+    "proxy": ("`http://HOST:PORT`", "an HTTP proxy; https through CONNECT ([Routes](routes.md))"),
+    "proxy_from_env": (
+        "bool",
+        "use `HTTP_PROXY`, `HTTPS_PROXY`, `NO_PROXY` (off by default; [Routes](routes.md))",
     ),
     "defaults": ("table", "what every endpoint inherits"),
     "defaults.timeout": ("duration", "per request"),
@@ -86,6 +97,7 @@ PROFILE_FIELDS: dict[str, tuple[str, str]] = {
         "values for later requests ([Chaining](profiles.md#chaining-flows-and-data-feeds))",
     ),
     "endpoints[].follow_redirects": ("bool", "overrides `defaults.follow_redirects`"),
+    "endpoints[].http2": ("bool", "send this endpoint over HTTP/2 ([HTTP/2](http2.md))"),
     "endpoints[].checks": (
         "list of strings",
         "assertions on each response ([Response checks](profiles.md#response-checks))",
