@@ -10,7 +10,7 @@ import socket
 import ssl
 import time
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Protocol
 
 import aiohttp
 from aiohttp import http_exceptions
@@ -183,13 +183,34 @@ class Sending:
     worker settles every sender from these at once, so its final figures go out without
     waiting for aiohttp to unwind each cancelled request. Each sender's task sets its own
     with ``sending_slot()``; ``send`` and ``Request`` find it through a context variable.
+
+    ``sent``, when the worker gives one, counts every request handed to a connection as it
+    happens, not at the next tick: shared memory the runner reads even when the worker's
+    loop is stuck, so what a stalled worker sent is never lost from the counts.
     """
 
-    __slots__ = ("index", "on_wire")
+    __slots__ = ("index", "_on_wire", "sent")
 
     def __init__(self) -> None:
         self.index: int | None = None
-        self.on_wire = False
+        self._on_wire = False
+        self.sent: SentCounter | None = None
+
+    @property
+    def on_wire(self) -> bool:
+        return self._on_wire
+
+    @on_wire.setter
+    def on_wire(self, value: bool) -> None:
+        if value and not self._on_wire and self.sent is not None:
+            self.sent.value += 1
+        self._on_wire = value
+
+
+class SentCounter(Protocol):
+    """A ctypes integer: ``ctypes.c_int64()`` in a thread, a shared ``RawValue`` across processes."""
+
+    value: int
 
 
 _SENDING: contextvars.ContextVar[Sending] = contextvars.ContextVar("stressdeck_sending")

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import logging
 import re
+import socket
+import threading
 from dataclasses import dataclass
 from types import ModuleType
 
@@ -203,22 +205,82 @@ class RayPlacement:
             self._ray.shutdown()
 
 
-def connect(address: str) -> RayPlacement:
-    """Join the Ray cluster at ``address``; InputError (one line) when Ray or the cluster is
-    missing."""
+# How long joining a cluster may take: Ray's own retries to a GCS that never answers go on
+# for minutes, deaf to Ctrl+C.
+CONNECT_TIMEOUT_S = 20.0
+
+
+def connect(address: str, timeout: float = CONNECT_TIMEOUT_S) -> RayPlacement:
+    """Join the Ray cluster at ``address`` within ``timeout`` seconds; InputError (one line)
+    when Ray or the cluster is missing.
+
+    A HOST:PORT where nothing listens is found out before Ray is even imported (a TCP
+    connection, bounded), so a wrong address costs a second, not Ray's minutes of retries.
+    Ray itself gets ``timeout`` seconds on a thread of its own; the error then names the
+    address Ray dialled, which differs from the one given for a loopback host (Ray replaces
+    127.0.0.1 and localhost with this machine's own address).
+    """
     check_address(address)
+    if address != "auto":
+        _check_listening(address, timeout)
     ray = import_ray()
-    try:
-        ray.init(
-            address=address,
-            log_to_driver=False,  # the workers' output would land in the console's terminal
-            logging_level=logging.ERROR,
-            configure_logging=True,
-        )
-    except Exception as exc:
+    joined = threading.Event()
+    failure: list[BaseException] = []
+
+    def join() -> None:
+        try:
+            ray.init(
+                address=address,
+                log_to_driver=False,  # the workers' output would land in the console's terminal
+                logging_level=logging.ERROR,
+                configure_logging=True,
+            )
+        except BaseException as exc:  # handed to the caller's thread
+            failure.append(exc)
+        finally:
+            joined.set()
+
+    # A daemon thread: one that never returns does not keep the process alive.
+    threading.Thread(target=join, name="stressdeck-ray-init", daemon=True).start()
+    if not joined.wait(timeout):
         raise InputError(
             "--cluster",
             "",
-            f"no Ray cluster at {address} ({reason(exc)}); start one with `ray start --head`",
+            f"no answer from a Ray cluster at {address} within {timeout:g} s "
+            f"(Ray dialled {_dialled(address)}); start one with `ray start --head`",
+        )
+    if failure:
+        raise InputError(
+            "--cluster",
+            "",
+            f"no Ray cluster at {address} ({reason(failure[0])}; Ray dialled "
+            f"{_dialled(address)}); start one with `ray start --head`",
         ) from None
     return RayPlacement(ray, address)
+
+
+def _check_listening(address: str, timeout: float) -> None:
+    """A TCP connection to HOST:PORT, or the one error line saying why there is none."""
+    host, _, port = address.rpartition(":")
+    host = host.strip("[]")
+    try:
+        with socket.create_connection((host, int(port)), timeout=timeout):
+            pass
+    except OSError as exc:
+        why = "nothing answered" if isinstance(exc, TimeoutError) else exc.strerror or str(exc)
+        raise InputError(
+            "--cluster",
+            "",
+            f"no Ray cluster at {address}: {why.lower()} (a TCP connection within "
+            f"{timeout:g} s, before Ray was started); start one with `ray start --head`",
+        ) from None
+
+
+def _dialled(address: str) -> str:
+    """The address Ray connects to for ``address`` (its own canonical form)."""
+    try:
+        from ray._private.services import canonicalize_bootstrap_address
+
+        return str(canonicalize_bootstrap_address(address) or address)
+    except Exception:  # a Ray without it: the address as given is the best we know
+        return address

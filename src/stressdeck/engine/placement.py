@@ -9,6 +9,7 @@ child process. A worker on another machine would be one more class with these me
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import queue
 import threading
 from dataclasses import dataclass
@@ -51,6 +52,10 @@ class WorkerHandle(Protocol):
     def send(self, command: Command) -> None: ...
     def poll(self) -> list[WorkerMessage]: ...
     def join(self, timeout: float) -> bool: ...
+    def sent_so_far(self) -> int | None:
+        """Requests the worker handed to a connection so far, read live (not from its
+        deltas): None where the worker's memory cannot be read (another machine)."""
+        ...
 
 
 @runtime_checkable
@@ -72,6 +77,7 @@ class ThreadWorker:
         self._messages: queue.SimpleQueue[WorkerMessage] = queue.SimpleQueue()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._worker: Worker | None = None
+        self._sent = ctypes.c_int64()
         self._ready = threading.Event()
         self._thread = threading.Thread(
             target=self._main, name=f"stressdeck-worker-{share.worker_id}", daemon=True
@@ -93,6 +99,7 @@ class ThreadWorker:
             self.share.workers,
             connections=self.share.connections,
             max_in_flight=self.share.max_in_flight,
+            sent=self._sent,
         )
         self._worker = worker
         self._ready.set()
@@ -129,3 +136,6 @@ class ThreadWorker:
     def join(self, timeout: float) -> bool:
         self._thread.join(timeout)
         return not self._thread.is_alive()
+
+    def sent_so_far(self) -> int | None:
+        return self._sent.value

@@ -46,9 +46,12 @@ class ProcessWorker:
         self._messages: Any = context.Queue()
         self._finished = False
         self._ready = False
+        # Shared memory the child counts its sent requests into as they go: readable here
+        # even when the child is stuck, stopped or killed.
+        self._sent: Any = context.RawValue(ctypes.c_int64, 0)
         self._process: BaseProcess = context.Process(
             target=_child_main,
-            args=(plan, share, self._commands, self._messages, os.getpid()),
+            args=(plan, share, self._commands, self._messages, os.getpid(), self._sent),
             name=f"stressdeck-worker-{share.worker_id}",
             daemon=True,
         )
@@ -102,6 +105,9 @@ class ProcessWorker:
             self._process.join(0.5)
         return not self._process.is_alive()
 
+    def sent_so_far(self) -> int | None:
+        return int(self._sent.value)
+
     @property
     def pid(self) -> int | None:
         return self._process.pid
@@ -125,7 +131,9 @@ def _die_with_parent(parent_pid: int) -> None:
     threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
-def _child_main(plan: Plan, share: Share, commands: Any, messages: Any, parent_pid: int) -> None:
+def _child_main(
+    plan: Plan, share: Share, commands: Any, messages: Any, parent_pid: int, sent: Any
+) -> None:
     # Ctrl+C goes to the whole process group, and so does the SIGHUP of a dropped SSH
     # connection; the parent decides, and tells us to stop (we die with it anyway).
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -142,6 +150,7 @@ def _child_main(plan: Plan, share: Share, commands: Any, messages: Any, parent_p
         share.workers,
         connections=share.connections,
         max_in_flight=share.max_in_flight,
+        sent=sent,
     )
 
     def forward() -> None:

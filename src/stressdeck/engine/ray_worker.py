@@ -150,6 +150,9 @@ class RayWorker:
         self._ray.kill(self.actor, no_restart=True)
         return True
 
+    def sent_so_far(self) -> int | None:
+        return None  # in another process, maybe on another machine: only its deltas tell
+
     # -- the poller's side -----------------------------------------------------------------
 
     def ask(self) -> Any:

@@ -114,6 +114,8 @@ class RunHandle:
             int, int
         ] = {}  # worker id -> due or sent, unsettled, at its last report
         self._settled: set[int] = set()  # workers whose final delta arrived
+        # worker id -> (sent, on the wire) as of its last delta: see _account_for
+        self._reported_sent: dict[int, tuple[int, int]] = {}
         self._last_heard: dict[int, float] = {}  # worker id -> when its last message arrived
         self._stalled_ever: set[int] = set()
         self._unaccounted = 0
@@ -428,6 +430,7 @@ class RunHandle:
                     *lags[message.worker],
                 )
                 self._unsettled[message.worker] = message.in_flight
+                self._reported_sent[message.worker] = (message.sent, message.on_wire)
                 if message.final:
                     self._settled.add(message.worker)
                 decoded = [decode_delta(delta) for delta in message.endpoints]
@@ -611,14 +614,22 @@ class RunHandle:
     def _account_for(self, late: list[int], stalled: set[int]) -> None:
         """Say what workers that never sent their final delta leave unknown.
 
-        Their counts up to their last report are in; what they had due or on the wire then
-        is ``unaccounted`` (its outcome never reached us), and the stop reason names them.
+        Their counts up to their last report are in. ``unaccounted`` is what they sent whose
+        outcome never reached us: what was on the wire at their last report, plus everything
+        sent since, read from the worker's live count (it travels ahead of the deltas, so a
+        worker stuck right after its answers came back still owns up to them). Where that
+        count cannot be read (Ray), what was due or on the wire at the last report. The stop
+        reason names them.
         """
         notes = []
         for worker_id in late:
             if worker_id in self._settled:
                 continue  # the final delta came; only the goodbye was lost
             unknown = self._unsettled.get(worker_id, 0)
+            sent_now = self._workers[worker_id].sent_so_far()
+            if sent_now is not None:
+                sent, on_wire = self._reported_sent.get(worker_id, (0, 0))
+                unknown = on_wire + max(sent_now - sent, 0)
             self._unaccounted += unknown
             why = "stalled" if worker_id in stalled else "did not stop in time"
             notes.append(

@@ -250,6 +250,11 @@ class IntervalStats:
     loop_lag_ms: float = 0.0
     send_lag_ms: float = 0.0
     on_wire: int = 0  # sent and not answered: what a worker killed now would leave unaccounted
+    # Requests handed to a connection since the worker started (cumulative), as of this cut:
+    # with ``on_wire``, what the runner knows was sent; the worker's live ``sent`` counter
+    # minus it, plus ``on_wire``, is what a worker ended without its final delta leaves
+    # unaccounted.
+    sent: int = 0
     final: bool = False  # the worker's last delta: everything it sent is settled in it
 
 

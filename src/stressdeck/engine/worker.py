@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import asyncio
 import bisect
+import ctypes
 import itertools
 import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from stressdeck.engine.client import Sending, sending_slot
+from stressdeck.engine.client import Sending, SentCounter, sending_slot
 from stressdeck.engine.clients import Clients
 from stressdeck.engine.lanes import Backlog
 from stressdeck.engine.plan import Plan
@@ -66,12 +67,14 @@ class Worker:
         *,
         connections: int | None = None,
         max_in_flight: int | None = None,
+        sent: SentCounter | None = None,
     ) -> None:
         """A worker sends nothing until its first "resume", so that every worker of a run
         starts on the runner's clock, however long each took to start.
 
         ``connections`` and ``max_in_flight`` are this worker's share of the open model's
-        totals (the plan's, when not given: one worker)."""
+        totals (the plan's, when not given: one worker). ``sent`` counts the requests handed
+        to a connection as they go (``client.Sending``), for the runner to read at any time."""
         self.plan = plan
         self.worker_id = worker_id
         self.emit = emit
@@ -98,6 +101,7 @@ class Worker:
         self._ticker: asyncio.Task[None] | None = None
         # One per lane or user (keyed so a respawned user reuses its place): what each has out.
         self._senders: dict[tuple[str, int], Sending] = {}
+        self.sent = sent if sent is not None else ctypes.c_int64()
         self._send_lag_max = 0.0
         self._loop_lag_max = 0.0
         self._last_cut = time.monotonic()  # reset when the run starts
@@ -260,7 +264,8 @@ class Worker:
                 active_users=self.active_users,
                 loop_lag_ms=self._loop_lag_max * 1000,
                 send_lag_ms=self._send_lag_max * 1000,
-                on_wire=self.backlog.busy if self.open_model else self._users_in_flight,
+                on_wire=sum(1 for s in self._senders.values() if s.index is not None and s.on_wire),
+                sent=self.sent.value,
                 final=final,
             )
         )
@@ -344,7 +349,8 @@ class Worker:
                 self._user_tasks[user_id] = asyncio.create_task(self._user(user_id))
 
     async def _user(self, user_id: int) -> None:
-        self._senders["user", user_id] = sending_slot()
+        self._senders["user", user_id] = slot = sending_slot()
+        slot.sent = self.sent
         variables: dict[str, str] = {}
         if self._feed is not None and not self._row_per_iteration and not self._next_row(variables):
             return
@@ -417,7 +423,8 @@ class Worker:
     async def _lane(self, lane: int) -> None:
         """One connection's worth of sending: one request at a time, oldest due first."""
         backlog = self.backlog
-        self._senders["lane", lane] = sending_slot()
+        self._senders["lane", lane] = slot = sending_slot()
+        slot.sent = self.sent
         while True:
             due, index = await backlog.take()
             try:

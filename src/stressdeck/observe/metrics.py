@@ -224,28 +224,45 @@ def histogram_quantile(q: float, buckets: Sequence[tuple[float, float]]) -> floa
 
     Linear interpolation inside the bucket holding the rank; the first bucket starts at 0
     (or is its bound when that is <= 0); a rank in the +Inf bucket gives the highest finite
-    bound. None when there are no observations.
+    bound. None when there are no observations, or when the target's buckets say nothing
+    usable (a NaN or infinite count). Hostile values never raise: a bucket with a NaN bound
+    is left out, and counts that fall with the bound are raised to the one below, as
+    Prometheus does, so the cumulative counts always climb.
     """
-    ordered = sorted(buckets)
-    if not ordered or not math.isinf(ordered[-1][0]) or not 0 <= q <= 1:
+    if not 0 <= q <= 1:
         return None
+    ordered = sorted((bound, count) for bound, count in buckets if not math.isnan(bound))
+    if not ordered or not math.isinf(ordered[-1][0]) or ordered[-1][0] < 0:
+        return None
+    if any(not math.isfinite(count) for _, count in ordered):
+        return None
+    climbing: list[tuple[float, float]] = []
+    highest = 0.0
+    for bound, count in ordered:
+        highest = max(highest, count)
+        climbing.append((bound, highest))
+    ordered = climbing
     total = ordered[-1][1]
     if total <= 0:
         return None
     rank = q * total
+    # The last count is the highest, so some bucket holds the rank.
     index = next(i for i, (_, count) in enumerate(ordered) if count >= rank)
     upper, count = ordered[index]
     if math.isinf(upper):
-        return ordered[-2][0] if len(ordered) > 1 else None
+        below = ordered[-2][0] if len(ordered) > 1 else None
+        return below if below is not None and math.isfinite(below) else None
     if index == 0:
         if upper <= 0:
-            return upper
-        lower, below = 0.0, 0.0
+            return upper if math.isfinite(upper) else None
+        lower, below_count = 0.0, 0.0
     else:
-        lower, below = ordered[index - 1]
-    if count == below:
+        lower, below_count = ordered[index - 1]
+        if math.isinf(lower):  # a -Inf bucket below: nothing to interpolate from
+            return upper
+    if count == below_count:
         return upper
-    return lower + (upper - lower) * (rank - below) / (count - below)
+    return lower + (upper - lower) * (rank - below_count) / (count - below_count)
 
 
 def counter_increase(previous: float, current: float) -> float:
@@ -363,6 +380,11 @@ class _Series:
             deltas = [
                 (le, count - (0.0 if reset else old.get(le, 0.0))) for le, count in reading.items()
             ]
+            if any(not math.isfinite(count) for _, count in deltas):
+                # What a NaN bucket means is unknown: say so rather than draw a quantile.
+                error = "the target's buckets hold NaN or infinite counts"
+                self.points.append(MetricPoint(t, None, error=error))
+                return
             self.points.append(
                 MetricPoint(t, histogram_quantile(self.spec.quantile or 0.95, deltas))
             )
@@ -528,6 +550,8 @@ class MetricsScraper:
                 await task
             except asyncio.CancelledError:
                 pass
+            except Exception:  # a scraper that died must not stop the run from ending
+                pass
         await self.close()
 
     async def close(self) -> None:
@@ -578,6 +602,8 @@ class MetricsScraper:
             self._record_failure(str(exc))
         except (aiohttp.ClientError, OSError) as exc:
             self._record_failure(_one_line(f"{type(exc).__name__}: {exc}"))
+        except Exception as exc:  # anything else the target provokes is a marker too
+            self._record_failure(_one_line(f"scrape failed: {type(exc).__name__}: {exc}"))
         else:
             self._record(families, time.monotonic() - started)
         return self._snapshot
@@ -604,7 +630,10 @@ class MetricsScraper:
         self._status.scrapes += 1
         self._status.points.append(MetricPoint(t, took))
         for series in self._series:
-            series.record(t, families)
+            try:
+                series.record(t, families)
+            except Exception as exc:  # a value we cannot compute is a marker, never a stop
+                series.fail(t, _one_line(f"could not compute: {type(exc).__name__}: {exc}"))
         self._publish(t)
 
     def _record_failure(self, error: str) -> None:

@@ -10,6 +10,9 @@ A check is ``SUBJECT OPERATOR [VALUE]``, parsed once when the profile loads:
 
 A check that fails is counted as a check failure of its endpoint, never as an error: errors
 stay what the transport and the status said. Checks see the body as kept (the first MiB).
+A ``matches`` check searches with the time bound of the regex extractor: a pattern that
+backtracks for ever on some body fails that response under a name of its own
+(``timed_out(expr)``), and the worker goes on.
 """
 
 from __future__ import annotations
@@ -20,7 +23,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from stressdeck.profiles.chain import ResponseBody, json_lookup, json_path_steps
+import regex
+
+from stressdeck.profiles.chain import REGEX_TIMEOUT_S, ResponseBody, json_lookup, json_path_steps
 
 COMPARISONS = ("==", "!=", "<", "<=", ">", ">=")
 WORDS = ("contains", "matches", "exists")
@@ -56,14 +61,17 @@ class Check:
     value: Any = None
     header: str = ""
     steps: tuple[str | int, ...] = ()
-    pattern: re.Pattern[str] | None = field(default=None, compare=False)
+    # A compiled ``regex`` pattern: it takes a timeout, ``re`` has none (and holds the GIL).
+    pattern: Any = field(default=None, compare=False)
 
     @property
     def needs_body(self) -> bool:
         return self.subject in ("body", "json")
 
     def passes(self, status: int, headers: Mapping[str, str], body: ResponseBody) -> bool:
-        """Judge one response; ``headers`` must look names up case-insensitively (as HTTP does)."""
+        """Judge one response; ``headers`` must look names up case-insensitively (as HTTP does).
+
+        Raises ``CheckTimedOut`` when a ``matches`` search runs past its time bound."""
         if self.subject == "status":
             return _compare(self.op, status, self.value)
         if self.subject == "body":
@@ -84,9 +92,15 @@ class Check:
             return _contains(actual, self.value) != self.negate
         if self.op == "matches":
             assert self.pattern is not None
-            return (isinstance(actual, str) and self.pattern.search(actual) is not None) != (
-                self.negate
-            )
+            if not isinstance(actual, str):
+                return self.negate  # as before: "not matches" passes a non-string
+            try:
+                # concurrent: the GIL is released, so a worker on a thread never freezes the
+                # runner (nor Ctrl+C) while it searches.
+                hit = self.pattern.search(actual, timeout=REGEX_TIMEOUT_S, concurrent=True)
+            except TimeoutError:
+                raise CheckTimedOut(self.expr) from None
+            return (hit is not None) != self.negate
         return _compare(self.op, actual, self.value)
 
 
@@ -122,8 +136,8 @@ def parse_check(text: str) -> Check:
         if not isinstance(value, str):
             raise ValueError("expected a quoted regular expression after 'matches'")
         try:
-            pattern = re.compile(value)
-        except re.error as exc:
+            pattern = regex.compile(value)
+        except regex.error as exc:
             raise ValueError(f"expected a valid regular expression ({exc})") from None
     elif op == "contains" and subject in ("body", "header") and not isinstance(value, str):
         value = raw_value  # body contains 42: the text "42"
@@ -147,8 +161,24 @@ def run_checks(
     The one entry point of the response path: any HTTP client calls it with what it received.
     """
     kept = body if isinstance(body, ResponseBody) else ResponseBody(body or b"")
-    failed = [check.expr for check in checks if not check.passes(status, headers, kept)]
+    failed = []
+    for check in checks:
+        try:
+            if not check.passes(status, headers, kept):
+                failed.append(check.expr)
+        except CheckTimedOut:
+            failed.append(timed_out(check.expr))
     return len(checks) - len(failed), failed
+
+
+class CheckTimedOut(Exception):
+    """A ``matches`` check ran past REGEX_TIMEOUT_S on one response."""
+
+
+def timed_out(expr: str) -> str:
+    """The failure name of a check whose search gave up: counted apart from plain failures
+    (the marker first, so a name cut short in a table still says it)."""
+    return f"timed out after {REGEX_TIMEOUT_S * 1000:g} ms: {expr}"
 
 
 # -- parsing helpers -----------------------------------------------------------------------

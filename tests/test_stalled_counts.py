@@ -1,0 +1,50 @@
+"""What a stalled worker sent is never lost from the counts (issue 27.7): a worker process
+stopped dead (SIGSTOP) mid-run never sends its final delta, yet the server's count equals
+requests + cancelled + unaccounted exactly, because each worker counts what it hands to a
+connection into memory the runner reads live, ahead of the deltas."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+
+import psutil
+import pytest
+from faults import FaultServer
+from test_engine import make_plan
+from test_truth import settled
+from waiting import eventually
+
+from stressdeck.engine import start
+
+
+@pytest.mark.parametrize("model", ["open", "closed"])
+async def test_a_frozen_workers_sent_requests_are_unaccounted_not_lost(model: str) -> None:
+    with FaultServer() as server:
+        # A bounded load either way: 200/s, or 4 users each waiting on a 5 ms answer.
+        load = {"model": "open", "rate": 200, "connections": 4} if model == "open" else {}
+        plan = make_plan(
+            server.url, [{"name": "ok", "path": "/slow"}], users=4, duration="30s", **load
+        )
+        handle = await start(plan, processes=2)
+        frozen = handle._workers[1].pid  # type: ignore[attr-defined]
+        assert frozen is not None
+        await eventually(lambda: 1 in handle._last_heard, what="worker 1 has reported")
+        await eventually(lambda: server.seen("/slow") >= 40, what="requests have landed")
+        os.kill(frozen, signal.SIGSTOP)
+        try:
+            async with asyncio.timeout(10):
+                async for snapshot in handle.snapshots():
+                    if snapshot.stalled == (1,):
+                        break
+            final = await handle.stop()
+        finally:
+            if psutil.pid_exists(frozen):
+                os.kill(frozen, signal.SIGKILL)
+        seen = await settled(server, "/slow")
+    assert "worker 1 stalled and was ended at stop" in final.stop_reason
+    assert f"{final.health.unaccounted} requests unaccounted" in final.stop_reason
+    assert final.health.unaccounted > 0  # it had at least its users' requests out
+    assert final.total.errors == 0
+    assert seen == final.total.requests + final.total.cancelled + final.health.unaccounted
