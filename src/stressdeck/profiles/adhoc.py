@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from urllib.parse import urlsplit
 
 from stressdeck.core.errors import InputError
+from stressdeck.core.redact import url_name
 from stressdeck.profiles.profile import METHODS, Profile, parse_profile
 
 SOURCE = "ad-hoc"  # what error lines name instead of a file
@@ -41,10 +42,10 @@ def url_profile(
     if not url:
         raise InputError(SOURCE, "url", "expected a URL like http://127.0.0.1:8080/health")
     path = urlsplit(url).path or "/"
-    endpoint: dict[str, object] = {"name": f"{method} {path}", "method": method, "url": url}
+    endpoint: dict[str, object] = {"name": url_name(method, path), "method": method, "url": url}
     if headers:
         endpoint["headers"] = dict(parse_header(h) for h in headers)
     if body is not None:
         endpoint["body"] = body
-    document = {"name": f"{method} {url}", "endpoints": [endpoint]}
+    document = {"name": url_name(method, url), "endpoints": [endpoint]}
     return parse_profile(document, SOURCE)
