@@ -1,4 +1,7 @@
-"""Keyword overrides of the Python API, read and checked as the CLI reads its options."""
+"""Keyword overrides of the Python API, read and checked as the CLI reads its options.
+
+As on the command line, ``rate=`` selects the open model and ``users=`` the closed one unless
+``model=`` says which (``rate=`` with ``model="closed"`` is refused)."""
 
 from __future__ import annotations
 

@@ -92,12 +92,20 @@ def add_load_options(parser: argparse.ArgumentParser) -> None:
     """Options that override a profile's load, shared by `run` and the console."""
     parser.add_argument("--base-url", help="send to this base URL instead of the profile's")
     parser.add_argument(
-        "--users", type=option_values.positive_int, help="virtual users (closed model)"
+        "--users",
+        type=option_values.positive_int,
+        help="virtual users; selects the closed model",
     )
     parser.add_argument(
-        "--rate", type=option_values.positive_float, help="requests per second (open model)"
+        "--rate",
+        type=option_values.positive_float,
+        help="requests per second; selects the open model (refused with --model closed)",
     )
-    parser.add_argument("--model", choices=("closed", "open"), help="load model")
+    parser.add_argument(
+        "--model",
+        choices=("closed", "open"),
+        help="load model (default: the one --users or --rate belongs to, else the profile's)",
+    )
     parser.add_argument(
         "--connections",
         type=option_values.positive_int,

@@ -92,6 +92,15 @@ def redact_url(url: str) -> str:
     return url[: query_at + 1] + query + url[end:]
 
 
+def url_name(method: str, url: str) -> str:
+    """The name a profile takes from a URL (``GET http://host/x``), its secrets redacted.
+
+    The one place a name is made from a URL: a name is printed, saved and exported as it is,
+    and no later redaction looks inside it.
+    """
+    return f"{method} {redact_url(url)}"
+
+
 def _redact_pair(pair: str) -> str:
     name, equals, value = pair.partition("=")
     if not equals or not value or not is_secret_query(unquote_plus(name)):

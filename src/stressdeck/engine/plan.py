@@ -257,6 +257,31 @@ def _literal(text: str) -> Template:
     return Template((text,), ())
 
 
+def chosen_model(profile_model: str, overrides: Overrides) -> str:
+    """The load model a run uses: ``--model`` if given, else the one ``--rate`` (open) or
+    ``--users`` (closed) belongs to, else the profile's. Raises InputError when they disagree.
+
+    A rate the closed model would silently ignore is the dangerous case: ``--rate 5`` once
+    ran 10 unthrottled users at 3,124 requests/s against what was meant as a gentle probe.
+    """
+    model, rate, users = overrides.model, overrides.rate, overrides.users
+    if rate is not None and users is not None and model is None:
+        raise InputError(
+            "--rate", "", "goes with the open model and --users with the closed one: give one"
+        )
+    if rate is not None and model == "closed":
+        raise InputError("--rate", "", "is the open model's arrival rate; not with --model closed")
+    if users is not None and model == "open":
+        raise InputError("--users", "", "is the closed model's; with --model open give --rate")
+    if model is not None:
+        return model
+    if rate is not None:
+        return "open"
+    if users is not None:
+        return "closed"
+    return profile_model
+
+
 def build_plan(
     profile: Profile,
     overrides: Overrides = NO_OVERRIDES,
@@ -285,9 +310,7 @@ def build_plan(
             "--metric", "", "needs a metrics URL (--metrics-url or metrics_url in the profile)"
         )
     metrics = tuple(parse_series(text, "--metric").text for text in metrics)
-    load = profile.load
-    if overrides.model is not None:
-        load = replace(load, model=overrides.model)
+    load = replace(profile.load, model=chosen_model(profile.load.model, overrides))
     if overrides.users is not None:
         load = replace(load, users=overrides.users)
     if overrides.rate is not None:

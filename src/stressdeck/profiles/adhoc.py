@@ -8,9 +8,15 @@ from collections.abc import Sequence
 from urllib.parse import urlsplit
 
 from stressdeck.core.errors import InputError
+from stressdeck.core.hosts import is_loopback_url
+from stressdeck.core.redact import url_name
 from stressdeck.profiles.profile import METHODS, Profile, parse_profile
 
 SOURCE = "ad-hoc"  # what error lines name instead of a file
+# The load a URL gets against a host that is not this machine, unless --users or --rate ask
+# for more: a probe at a fixed 5 requests/s (150 in the default 30 s), not 10 unthrottled
+# users, which sent thousands a second to whatever answered fast.
+REMOTE_LOAD = {"model": "open", "rate": 5.0, "users": 1}
 
 
 def looks_like_url(text: str) -> bool:
@@ -33,7 +39,8 @@ def url_profile(
     body: str | None = None,
 ) -> Profile:
     """The profile for one URL; the same checks as a profile file (loopback or not, the
-    scheme, the method). Raises InputError."""
+    scheme, the method). Against a host that is not loopback its load is REMOTE_LOAD.
+    Raises InputError."""
     method = (method or "GET").strip().upper()
     url = url.strip()
     if method not in METHODS:
@@ -41,10 +48,12 @@ def url_profile(
     if not url:
         raise InputError(SOURCE, "url", "expected a URL like http://127.0.0.1:8080/health")
     path = urlsplit(url).path or "/"
-    endpoint: dict[str, object] = {"name": f"{method} {path}", "method": method, "url": url}
+    endpoint: dict[str, object] = {"name": url_name(method, path), "method": method, "url": url}
     if headers:
         endpoint["headers"] = dict(parse_header(h) for h in headers)
     if body is not None:
         endpoint["body"] = body
-    document = {"name": f"{method} {url}", "endpoints": [endpoint]}
+    document: dict[str, object] = {"name": url_name(method, url), "endpoints": [endpoint]}
+    if not is_loopback_url(url):
+        document["load"] = dict(REMOTE_LOAD)
     return parse_profile(document, SOURCE)

@@ -1,0 +1,127 @@
+"""`--rate` is never ignored: it selects the open model (refused with `--model closed`), on
+the command line, in the console and in the Python API; and a URL on a host that is not this
+machine gets a gentle probe, not 10 unthrottled users. Real runs against 127.0.0.1; the
+remote default is checked on the plan built, nothing sent."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from conftest import ServerThread
+from test_ui_support import FixedMonitor, screen_text, wait_for
+
+import stressdeck
+from stressdeck.cli.console import build_parser as console_parser
+from stressdeck.cli.console import console_app
+from stressdeck.cli.main import main
+from stressdeck.core.errors import InputError
+from stressdeck.engine.overrides import Overrides
+from stressdeck.engine.plan import build_plan
+from stressdeck.engine.snapshot import STOPPED
+from stressdeck.profiles.adhoc import REMOTE_LOAD, url_profile
+
+# Six arrivals at 5/s are 0.2 s apart: the last is due 1.0 s after the first. Ten closed-model
+# users (what --rate 5 used to run) send six requests in a few milliseconds.
+RATE, REQUESTS, LAST_ARRIVAL = 5, 6, 1.0
+
+
+def test_rate_alone_runs_the_open_model_at_that_rate(
+    target: ServerThread, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    results = tmp_path / "r.json"
+    argv = ["run", f"{target.url}/ok", "--rate", str(RATE), "--requests", str(REQUESTS)]
+    code = main([*argv, "--processes", "1", "--quiet", "--json", str(results)])
+    assert code == 0, capsys.readouterr().err
+    document = json.loads(results.read_text(encoding="utf-8"))
+    assert document["model"] == "open"
+    assert document["summary"]["total"]["requests"] == REQUESTS == target.count
+    assert document["elapsed"] >= LAST_ARRIVAL
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (["--rate", "5", "--model", "closed"], "--rate: is the open model's arrival rate"),
+        (["--users", "3", "--model", "open"], "--users: is the closed model's"),
+        (["--rate", "5", "--users", "3"], "--rate: goes with the open model and --users"),
+    ],
+)
+def test_a_rate_or_users_against_the_model_is_one_line_and_exit_2(
+    options: list[str], message: str, target: ServerThread, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["run", f"{target.url}/ok", *options, "--processes", "1"]) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1, err
+    assert target.count == 0
+
+
+def test_help_says_rate_selects_the_open_model(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["run", "--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    assert "requests per second; selects the open model (refused with --model closed)" in out
+    assert "virtual users; selects the closed model" in out
+
+
+def test_the_api_rate_keyword_selects_the_open_model(target: ServerThread) -> None:
+    results = stressdeck.run(
+        {"name": "p", "base_url": target.url, "endpoints": [{"name": "ok", "path": "/ok"}]},
+        rate=RATE,
+        requests=REQUESTS,
+        processes=1,
+    )
+    assert results.model == "open"
+    assert results.total.requests == REQUESTS == target.count
+    assert results.elapsed >= LAST_ARRIVAL
+    with pytest.raises(InputError, match="--rate: is the open model's"):
+        stressdeck.run(
+            {"name": "p", "base_url": target.url, "endpoints": [{"name": "ok", "path": "/ok"}]},
+            rate=RATE,
+            model="closed",
+            processes=1,
+        )
+    assert target.count == REQUESTS
+
+
+async def test_the_console_shows_the_rate_it_will_run_before_s(
+    target: ServerThread, tmp_path: Path
+) -> None:
+    args = console_parser().parse_args(
+        [f"{target.url}/ok", "--rate", "5", "--duration", "2s", "--profiles-dir", str(tmp_path)]
+        + ["--sessions-dir", str(tmp_path / "sessions")]
+    )
+    app = console_app(args, args.profile, Overrides.from_args(args))
+    app.monitor = FixedMonitor()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_for(pilot, lambda: "open, 5/s" in screen_text(app))
+        assert target.count == 0
+        await pilot.press("s")
+        await wait_for(pilot, lambda: app.controller.state == STOPPED, timeout=30)
+    final = app.controller.latest()
+    assert final.model == "open"
+    total = final.total
+    assert target.count == total.requests + total.cancelled
+    # One arrival at 0 s, then one each 0.2 s while the run lasted: not thousands.
+    assert total.requests + total.cancelled + total.dropped <= RATE * final.elapsed + 1
+
+
+REMOTE = "http://staging.example.com/health"  # planned only: nothing is ever sent to it
+
+
+def test_a_remote_url_is_probed_gently_unless_asked_for_more() -> None:
+    plan = build_plan(url_profile(REMOTE))
+    assert (plan.load.model, plan.load.rate) == ("open", REMOTE_LOAD["rate"])
+    users = build_plan(url_profile(REMOTE), Overrides(users=20))
+    assert (users.load.model, users.load.users) == ("closed", 20)
+    closed = build_plan(url_profile(REMOTE), Overrides(model="closed"))
+    assert (closed.load.model, closed.load.users) == ("closed", 1)
+    faster = build_plan(url_profile(REMOTE), Overrides(rate=50.0))
+    assert (faster.load.model, faster.load.rate) == ("open", 50.0)
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:8080/x", "http://localhost/x", "http://[::1]/"])
+def test_a_loopback_url_keeps_the_usual_default(url: str) -> None:
+    plan = build_plan(url_profile(url))
+    assert (plan.load.model, plan.load.users, plan.load.rate) == ("closed", 10, None)
