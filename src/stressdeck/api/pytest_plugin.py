@@ -118,6 +118,7 @@ class StressdeckFixture:
             "thresholds": "passed" if results.passed else "failed",
             # A saturated generator measures itself: say so beside the figures.
             "generator_saturated_s": round(results.generator.saturated_seconds, 1),
+            "bottleneck": results.bottleneck.kind,
         }
         for result in results.thresholds:
             scope = result.endpoint or "total"

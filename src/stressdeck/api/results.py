@@ -11,7 +11,7 @@ from stressdeck.engine import Plan, Snapshot
 from stressdeck.engine.results import Results
 from stressdeck.engine.snapshot import EndpointSummary
 from stressdeck.sessions.session import save_session
-from stressdeck.sessions.summary import summary_text, thresholds_text
+from stressdeck.sessions.summary import bottleneck_line, summary_text, thresholds_text
 
 
 class ThresholdsFailed(AssertionError):
@@ -70,9 +70,11 @@ class RunResults(Results):
         if failed:
             unmeasured = sum(r.value is None for r in failed)
             note = f", {unmeasured} with no data" if unmeasured else ""
+            limited = self.bottleneck
             raise ThresholdsFailed(
                 f"{len(failed)} of {len(self.thresholds)} threshold(s) failed{note} "
                 f"({self.name}):\n{self.thresholds_table()}"
+                + (f"\n{bottleneck_line(limited)}" if limited.kind != "none" else "")
             )
 
     def save(

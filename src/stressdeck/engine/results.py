@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from stressdeck.core.fields import Reader
+from stressdeck.engine.bottleneck import KINDS, Bottleneck
 from stressdeck.engine.snapshot import (
     LIVE_ONLY_FIELDS,
     PERCENTILE_KEYS,
@@ -49,6 +50,7 @@ class Results:
     generator: GeneratorHealth = GeneratorHealth()
     target_metrics: MetricsSnapshot | None = None  # None: the run had no metrics URL
     nodes: tuple[NodeHealth, ...] = ()  # a cluster run's machines; empty: this machine
+    bottleneck: Bottleneck = Bottleneck()  # what limited the load (engine/bottleneck.py)
 
     @property
     def passed(self) -> bool:
@@ -71,6 +73,7 @@ class Results:
             generator=snapshot.health,
             target_metrics=snapshot.target_metrics,
             nodes=snapshot.nodes,
+            bottleneck=snapshot.bottleneck,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -89,6 +92,7 @@ class Results:
             "control_log": [event.to_dict() for event in self.control_log],
             "timeline": [point.to_dict() for point in self.timeline],
             "generator": self.generator.to_dict(),
+            "bottleneck": self.bottleneck.to_dict(),
         }
         if self.target_metrics is not None:
             out["target_metrics"] = self.target_metrics.to_dict()
@@ -160,6 +164,9 @@ class Results:
                 NodeHealth.from_dict(r, r.as_table(item, path), path)
                 for path, item in _items(r, table, "nodes", where)
             ),
+            bottleneck=Bottleneck.from_dict(
+                r, r.table(table, "bottleneck", where, required=False), f"{where}.bottleneck"
+            ),
         )
 
 
@@ -225,6 +232,25 @@ def _plain_schema(cls: type, optional: tuple[str, ...] = ()) -> dict[str, Any]:
     }
 
 
+def bottleneck_schema() -> dict[str, Any]:
+    """``{kind, evidence}``: what limited the load, and the measured figures that say so."""
+    return {
+        "type": "object",
+        "description": "What limited the load: the target (service time rose with load while "
+        "the generator was healthy), the connections (all busy, service time flat), the "
+        "generator (its own CPU or event loop), or none.",
+        "properties": {"kind": {"enum": list(KINDS)}, "evidence": {"type": "string"}},
+        "required": ["kind", "evidence"],
+        "additionalProperties": False,
+    }
+
+
+def _timeline_schema() -> dict[str, Any]:
+    schema = _plain_schema(TimelinePoint, optional=("rate", "dropped", "service_p50", "bottleneck"))
+    schema["properties"]["bottleneck"] = bottleneck_schema()
+    return schema
+
+
 def results_schema() -> dict[str, Any]:
     """The JSON Schema of ``Results.to_dict()``, published as ``results.schema.json``."""
     endpoint = _endpoint_schema()
@@ -250,11 +276,9 @@ def results_schema() -> dict[str, Any]:
             },
             "thresholds": {"type": "array", "items": _plain_schema(ThresholdResult)},
             "control_log": {"type": "array", "items": _plain_schema(ControlEvent)},
-            "timeline": {
-                "type": "array",
-                "items": _plain_schema(TimelinePoint, optional=("rate", "dropped")),
-            },
+            "timeline": {"type": "array", "items": _timeline_schema()},
             "generator": _plain_schema(GeneratorHealth),
+            "bottleneck": bottleneck_schema(),
             "target_metrics": {"type": "object"},
             "nodes": {"type": "array", "items": _plain_schema(NodeHealth)},
         },

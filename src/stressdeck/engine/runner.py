@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator, Callable, Coroutine, Mapping, Sequenc
 from dataclasses import replace
 from typing import Any
 
+from stressdeck.engine.bottleneck import summarise as summarise_bottleneck
 from stressdeck.engine.cpu import CpuMeter
 from stressdeck.engine.hdr import counts_at_or_below, log_buckets
 from stressdeck.engine.load import split_whole, stage_target
@@ -33,7 +34,7 @@ from stressdeck.engine.snapshot import (
     Snapshot,
 )
 from stressdeck.engine.stats import EndpointTotals, Totals, decode_delta, merge_histograms
-from stressdeck.engine.timeline import Timeline
+from stressdeck.engine.timeline import RECENT_SECONDS, RunShape, Timeline
 from stressdeck.engine.worker import Command, WorkerFinished
 from stressdeck.observe.metrics import MetricsScraper
 from stressdeck.profiles.thresholds import ThresholdResult, evaluate
@@ -96,7 +97,7 @@ class RunHandle:
         )
         self._workers: list[WorkerHandle] = []
         self._totals = Totals(plan.endpoint_names, plan.clients)
-        self._timeline = Timeline(grace=2 * plan.tick)
+        self._timeline = Timeline(grace=2 * plan.tick, shape=self._shape())
         self._control_log: list[ControlEvent] = []
         self._state = RUNNING
         self._manual = not plan.load.stages
@@ -130,6 +131,14 @@ class RunHandle:
         # marker in the series, never a reason to stop.
         self.metrics: MetricsScraper | None = None
         self.latest: Snapshot = self._snapshot(0.0, EndpointTotals("interval"), 0.0)
+
+    def _shape(self) -> RunShape:
+        """What each second's bottleneck is judged against (the lanes as ``_start`` splits them)."""
+        load = self.plan.load
+        if load.model != "open":
+            return RunShape("closed", 0, self.processes)
+        shares = split_whole(load.connections or self.processes, self.processes)
+        return RunShape("open", sum(max(share, 1) for share in shares), self.processes)
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -447,7 +456,9 @@ class RunHandle:
                 part.add_many(message.endpoints, merged)
                 # Worker clocks are this machine's monotonic clock, the same as ours.
                 middle = self._run_time((message.start + message.end) / 2)
-                self._timeline.add(middle, part.requests, part.errors, part.dropped, part.latency)
+                self._timeline.add(
+                    middle, part.requests, part.errors, part.dropped, part.latency, part.service
+                )
                 _add_totals(interval, part)
         return interval
 
@@ -478,6 +489,13 @@ class RunHandle:
             ),
             seconds,
         )
+        self._timeline.note_health(elapsed, health.loop_lag_ms, health.cpu_percent)
+        points = self._timeline.points
+        # Live: the last seconds (what limits the load now); at the end: the whole run.
+        window = points if self._state == STOPPED else points[-RECENT_SECONDS:]
+        bottleneck = summarise_bottleneck(
+            [p.bottleneck for p in window], [p.service_p50 for p in window]
+        )
         return Snapshot(
             elapsed=elapsed,
             state=self._state,
@@ -506,6 +524,7 @@ class RunHandle:
             nodes=spread.node_health() if spread else (),
             paused_seconds=paused_total,
             paused_for=paused_now,
+            bottleneck=bottleneck,
         )
 
     def _stalled(self) -> tuple[int, ...]:

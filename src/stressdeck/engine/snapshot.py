@@ -16,6 +16,7 @@ from enum import StrEnum
 from typing import Any
 
 from stressdeck.core.fields import Reader, join
+from stressdeck.engine.bottleneck import CPU_SHARE, LOOP_LAG_MS, Bottleneck
 from stressdeck.observe.metrics import MetricsSnapshot
 from stressdeck.profiles.thresholds import ThresholdResult
 
@@ -219,6 +220,8 @@ class TimelinePoint:
     users: int
     rate: float | None = None
     dropped: int = 0
+    service_p50: float = 0.0  # service time from the actual send (the target's own share)
+    bottleneck: Bottleneck = Bottleneck()  # what limited the load in this second
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -226,6 +229,9 @@ class TimelinePoint:
             value = getattr(self, item.name)
             if value is None:
                 continue  # no rate in the closed model: left out (TOML has no null)
+            if isinstance(value, Bottleneck):
+                out[item.name] = value.to_dict()
+                continue
             out[item.name] = round(value, 3) if isinstance(value, float) else value
         return out
 
@@ -243,6 +249,10 @@ class TimelinePoint:
             users=r.count(table, "users", where),
             rate=r.optional_number(table, "rate", where),
             dropped=r.count(table, "dropped", where, default=0),
+            service_p50=r.number(table, "service_p50", where, default=0.0),
+            bottleneck=Bottleneck.from_dict(
+                r, r.table(table, "bottleneck", where, required=False), f"{where}.bottleneck"
+            ),
         )
 
 
@@ -307,9 +317,10 @@ class GeneratorHealth:
 
     @property
     def saturated(self) -> bool:
-        return (
-            self.loop_lag_ms > 50 or self.send_lag_ms > 50 or self.cpu_percent > 90 * self.processes
-        )
+        # Not send lag: a request waiting for a busy connection is late because of the
+        # connections or the target (engine/bottleneck.py). The pacer's own lateness is
+        # reported as loop lag.
+        return self.loop_lag_ms > LOOP_LAG_MS or self.cpu_percent > CPU_SHARE * self.processes
 
 
 @dataclass(frozen=True)
@@ -378,6 +389,8 @@ class Snapshot:
     paused_for: float = 0.0
     # Latency percentiles of the last ten seconds: the window of recent_latency_buckets.
     recent_latency_ms: Percentiles = Percentiles()
+    # What limited the load: over the last seconds while the run goes, the whole run at the end.
+    bottleneck: Bottleneck = Bottleneck()
 
     @property
     def thresholds_ok(self) -> bool:

@@ -8,7 +8,14 @@ from dataclasses import dataclass, field
 
 from hdrh.histogram import HdrHistogram
 
-from stressdeck.engine.hdr import Counts, log_buckets, percentiles_us, summarise
+from stressdeck.engine.bottleneck import (
+    SecondFigures,
+    Unloaded,
+    classify,
+    unloaded_after,
+    worst,
+)
+from stressdeck.engine.hdr import Counts, log_buckets, mean_us, percentiles_us, summarise
 from stressdeck.engine.snapshot import HistogramBucket, Percentiles, TimelinePoint
 
 DEFAULT_MAX_POINTS = 3600
@@ -21,6 +28,18 @@ class _Second:
     errors: int = 0
     dropped: int = 0
     histogram: Counts = field(default_factory=Counts)
+    service: Counts = field(default_factory=Counts)
+    loop_lags_ms: list[float] = field(default_factory=list)  # one per runner tick
+    cpu_percent: float = 0.0
+
+
+@dataclass(frozen=True)
+class RunShape:
+    """What a second's bottleneck is judged against: the load model and the generator's size."""
+
+    model: str = "closed"
+    connections: int = 0  # open model: lanes in all
+    processes: int = 1
 
 
 class Timeline:
@@ -36,9 +55,13 @@ class Timeline:
     seconds exact and the whole run in bounded memory.
     """
 
-    def __init__(self, max_points: int = DEFAULT_MAX_POINTS, grace: float = 0.5) -> None:
+    def __init__(
+        self, max_points: int = DEFAULT_MAX_POINTS, grace: float = 0.5, shape: RunShape = RunShape()
+    ) -> None:
         self.max_points = max(max_points, 4)
         self.grace = grace
+        self.shape = shape
+        self._unloaded = Unloaded()  # the run's lowest service time, for the bottleneck
         self.points: list[TimelinePoint] = []
         self._open: dict[int, _Second] = {}
         self._next_second = 1  # the first second not yet closed
@@ -51,15 +74,27 @@ class Timeline:
         errors: int,
         dropped: int,
         histogram: Counts | HdrHistogram | None,
+        service: Counts | None = None,
     ) -> None:
         """Fold what happened around ``at`` seconds into the run; late deltas join the oldest open second."""
-        second = max(math.ceil(at), self._next_second, 1)
-        bucket = self._open.setdefault(second, _Second())
+        bucket = self._bucket(at)
         bucket.requests += requests
         bucket.errors += errors
         bucket.dropped += dropped
         if histogram is not None and histogram.get_total_count():
             bucket.histogram.add(histogram)
+        if service is not None and service.get_total_count():
+            bucket.service.add(service)
+
+    def note_health(self, at: float, loop_lag_ms: float, cpu_percent: float) -> None:
+        """The generator's health as of ``at`` seconds: the second keeps its worst."""
+        bucket = self._bucket(at)
+        bucket.loop_lags_ms.append(loop_lag_ms)
+        bucket.cpu_percent = max(bucket.cpu_percent, cpu_percent)
+
+    def _bucket(self, at: float) -> _Second:
+        second = max(math.ceil(at), self._next_second, 1)
+        return self._open.setdefault(second, _Second())
 
     def advance(self, now: float, users: int, rate: float | None) -> None:
         """Close every second that ended at least ``grace`` seconds before ``now``."""
@@ -93,7 +128,29 @@ class Timeline:
 
     def _close_second(self, t: float, span: float, users: int, rate: float | None) -> None:
         bucket = self._open.pop(self._next_second, None) or _Second()
+        lags = sorted(bucket.loop_lags_ms)
         p50, p95, p99 = (v / 1000 for v in percentiles_us(bucket.histogram, (50.0, 95.0, 99.0)))
+        service_low, service_p50 = (v / 1000 for v in percentiles_us(bucket.service, (0.0, 50.0)))
+        figures = SecondFigures(
+            model=self.shape.model,
+            requests=bucket.requests,
+            rps=bucket.requests / span,
+            asked_rate=rate,
+            dropped=bucket.dropped,
+            latency_p50_ms=p50,
+            service_p50_ms=service_p50,
+            service_mean_ms=mean_us(bucket.service) / 1000,
+            service_low_ms=service_low,
+            connections=self.shape.connections,
+            processes=self.shape.processes,
+            cpu_percent=bucket.cpu_percent,
+            loop_lag_ms=lags[len(lags) // 2] if lags else 0.0,
+            users=users,
+        )
+        # Judged against the lowest service time so far, this second's included: a run that
+        # starts overloaded still has its first requests' service time to compare with.
+        self._unloaded = unloaded_after(self._unloaded, figures)
+        bottleneck = classify(figures, self._unloaded)
         self.points.append(
             TimelinePoint(
                 t=round(t, 3),
@@ -107,6 +164,8 @@ class Timeline:
                 users=users,
                 rate=rate,
                 dropped=bucket.dropped,
+                service_p50=service_p50,
+                bottleneck=bottleneck,
             )
         )
         self._recent.append(bucket.histogram)
@@ -143,4 +202,6 @@ def _merge_points(a: TimelinePoint, b: TimelinePoint) -> TimelinePoint:
         users=b.users,
         rate=b.rate,
         dropped=a.dropped + b.dropped,
+        service_p50=weighted(a.service_p50, b.service_p50),
+        bottleneck=worst(a.bottleneck, b.bottleneck),
     )

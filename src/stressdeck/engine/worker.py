@@ -405,6 +405,9 @@ class Worker:
             assert next_due is not None
             if next_due <= now:
                 self._send_lag_max = max(self._send_lag_max, now - next_due)
+                # The pacer woke late: that is this loop's lag, the generator's own (unlike a
+                # lane's send lag, which includes waiting for a busy connection).
+                self._loop_lag_max = max(self._loop_lag_max, now - next_due)
             # Every request that fell due while this loop was held up (a GC pause, a busy
             # loop) is offered now, late: sent late or counted as dropped, never forgotten.
             while next_due <= now:

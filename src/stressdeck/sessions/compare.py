@@ -240,6 +240,7 @@ def load_differences(base: Session, new: Session) -> list[str]:
         ("preset", a.preset, b.preset),
         ("stages", len(a.stages), len(b.stages)),
         ("processes", base.results.generator.processes, new.results.generator.processes),
+        ("bottleneck", base.results.bottleneck.kind, new.results.bottleneck.kind),
     ]
     return [f"{name} {x} → {y}" for name, x, y in pairs if x != y]
 

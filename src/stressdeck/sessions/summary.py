@@ -11,6 +11,7 @@ from typing import IO
 
 from stressdeck.core.text import printable
 from stressdeck.core.units import format_quantity
+from stressdeck.engine.bottleneck import GENERATOR, Bottleneck
 from stressdeck.engine.results import Results
 from stressdeck.engine.snapshot import EndpointSummary, Snapshot, TimelinePoint
 from stressdeck.profiles.thresholds import RATE_METRICS
@@ -164,13 +165,20 @@ def summary_text(snapshot: Snapshot) -> str:
             f"service time (from actual send): p50 {_ms(s.p50, measured)}  "
             f"p95 {_ms(s.p95, measured)}  p99 {_ms(s.p99, measured)} ms"
         )
+    if snapshot.bottleneck.kind != "none":
+        parts.append(bottleneck_line(snapshot.bottleneck))
     # Rounded as the results document keeps it first, so a run's summary and its saved
     # session's never differ in the last digit (1.5251 s printed 1.53, read back 1.52).
     elapsed = round(snapshot.elapsed, 3)
     parts.append(f"elapsed {elapsed:.2f}s, {printable(snapshot.stop_reason)}")
     if snapshot.nodes:
         parts.append(cluster_text(snapshot))
-    if health.saturated_seconds >= SATURATED_WARNING_SECONDS:
+    # Only when the generator is what limited the load: a request late for a busy connection
+    # or a slow target is not the generator's (the bottleneck line says whose it is).
+    if (
+        health.saturated_seconds >= SATURATED_WARNING_SECONDS
+        and snapshot.bottleneck.kind == GENERATOR
+    ):
         due = total.requests + total.cancelled + total.dropped
         behind = (
             f"; {total.dropped} of {due} due requests dropped ({total.dropped / due:.1%}), "
@@ -280,3 +288,8 @@ def format_metric(metric: str, value: float) -> str:
     if metric == "dropped":
         return f"{value:g}"
     return f"{value:.2f} ms"
+
+
+def bottleneck_line(bottleneck: Bottleneck) -> str:
+    """``bottleneck: target (...)``: what limited the load, with the figures that say so."""
+    return f"bottleneck: {bottleneck.kind} ({printable(bottleneck.evidence, 400)})"

@@ -125,6 +125,12 @@ def warnings(snap: Snapshot, insecure: bool = False) -> list[Text]:
                 style="bold black on yellow",
             )
         )
+    limited = snap.bottleneck
+    if limited.kind in ("target", "connections"):
+        # The generator's case is the saturation warning above.
+        parts.append(
+            Text(f"limited by the {limited.kind}: {limited.evidence}", style="bold black on cyan")
+        )
     if insecure:
         parts.append(Text("⚠ TLS verification off", style="bold black on dark_orange"))
     return parts
