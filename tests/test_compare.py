@@ -6,6 +6,7 @@ import json
 import sys
 from pathlib import Path
 
+import jsonschema
 import pytest
 import tomli_w
 
@@ -20,12 +21,11 @@ from stressdeck.sessions.compare import (
     REGRESSION,
     SAME,
     Change,
-    Figures,
-    compare_figures,
     compare_sessions,
     judge,
     parse_tolerance,
 )
+from stressdeck.sessions.compare_schema import comparison_schema
 from stressdeck.sessions.session import session_from_document
 
 T = 0.10
@@ -75,18 +75,23 @@ def test_parse_tolerance_refuses(text: str) -> None:
         parse_tolerance(text)
 
 
-def test_latency_is_not_judged_when_a_side_measured_nothing() -> None:
-    base = Figures(requests=0, rps=0.0, error_rate=0.0, p50=0.0, p95=0.0, p99=0.0)
-    new = Figures(requests=10, rps=1.0, error_rate=0.0, p50=50.0, p95=80.0, p99=90.0)
-    verdicts = {c.metric: c.verdict for c in compare_figures(base, new, T)}
-    assert verdicts == {
-        "requests": SAME,
-        "rps": IMPROVEMENT,
-        "error_rate": SAME,
-        "p50": SAME,
-        "p95": SAME,
-        "p99": SAME,
-    }
+NOISY = [
+    # metric, base, new, noise, verdict: beyond the tolerance but not beyond the noise
+    ("p95", 20.0, 26.0, 0.30, SAME),  # log(26/20) = 0.26 < 0.30
+    ("p95", 20.0, 28.0, 0.30, REGRESSION),  # 0.34 > 0.30
+    ("rps", 100.0, 80.0, 0.25, SAME),  # log(100/80) = 0.22
+    ("rps", 100.0, 70.0, 0.25, REGRESSION),
+    ("error_rate", 0.02, 0.025, 0.006, SAME),  # +0.5 pt within ±0.6 pt
+    ("error_rate", 0.02, 0.03, 0.006, REGRESSION),
+    ("error_rate", 0.02, 0.01, 0.006, IMPROVEMENT),
+]
+
+
+@pytest.mark.parametrize(("metric", "base", "new", "noise", "verdict"), NOISY)
+def test_judge_against_noise(
+    metric: str, base: float, new: float, noise: float, verdict: str
+) -> None:
+    assert judge(metric, base, new, T, noise=noise) == verdict
 
 
 def test_change_deltas() -> None:
@@ -141,9 +146,9 @@ def test_compare_verdicts_and_exit_codes(
     out = capsys.readouterr().out
     assert out.count("REGRESSION") == 2 * len(regressed)  # the endpoint and the total
     if regressed:
-        assert f"{2 * len(regressed)} regression(s) beyond 10%" in out
+        assert f"verdict: regression: {2 * len(regressed)} figure(s) beyond 10% and beyond" in out
     else:
-        assert "no regressions beyond 10%" in out
+        assert "verdict: no change beyond 10% and the noise" in out
     document = json.loads(out_json.read_text())
     assert document["regressed"] is bool(regressed)
     assert sorted({r["metric"] for r in document["regressions"]}) == sorted(regressed)
@@ -167,10 +172,16 @@ def test_output_shows_values_side_by_side_with_deltas(
     new_path = _session_file(tmp_path, "new", {"home": _figures(p95=30.0, error_rate=0.02)})
     main(["compare", str(base_path), str(new_path)])
     lines = capsys.readouterr().out.splitlines()
-    p95 = next(line for line in lines if "p95 ms" in line and "REGRESSION" in line).split()
-    assert p95[-5:] == ["20.00", "30.00", "+10.00", "+50.0%", "REGRESSION"]
-    errors = next(line for line in lines if "err %" in line).split()
-    assert errors[-6:] == ["0.00%", "2.00%", "+2.00", "pt", "n/a", "REGRESSION"]
+    # The crafted timelines hold the same p95 every second: no between-second noise.
+    p95 = next(line for line in lines if " p95 " in line and "REGRESSION" in line)
+    assert p95.split()[-9:] == (
+        "20.00 ms [20.00–20.00] 30.00 ms [30.00–30.00] +50.0 % REGRESSION".split()
+    )
+    # 0 of 1,000 and 20 of 1,000 errors: Wilson intervals, a +2 point change.
+    errors = next(line for line in lines if "err %" in line)
+    assert errors.split()[-9:] == (
+        "0.00 % [0.00–0.38] 2.00 % [1.30–3.07] +2.00 pt REGRESSION".split()
+    )
 
 
 def test_endpoints_in_only_one_session_are_noted_not_judged(
@@ -206,3 +217,198 @@ def test_a_bad_latency_floor_is_a_usage_error(tmp_path: Path) -> None:
     with pytest.raises(SystemExit) as info:
         main(["compare", str(path), str(path), "--latency-floor", "fast"])
     assert info.value.code == 2
+
+
+# -- noise, inconclusive verdicts, several runs a side, formats ----------------------------------
+
+
+def _timeline_file(tmp_path: Path, name: str, p95s: list[float], **figures: float) -> Path:
+    """A crafted session whose per-second p95 is ``p95s`` (one point a second)."""
+    document = crafted_document({"home": _figures(**figures)})
+    for point, p95 in zip(document["results"]["timeline"], p95s, strict=False):
+        point["p95"] = p95
+    document["results"]["timeline"] = document["results"]["timeline"][: len(p95s)]
+    path = tmp_path / f"{name}.toml"
+    path.write_text(tomli_w.dumps(document))
+    return path
+
+
+NOISY_SECONDS = [14.0, 26.0, 17.0, 24.0, 20.0, 30.0, 12.0, 22.0, 19.0, 16.0]
+
+
+def test_a_change_beyond_the_tolerance_but_inside_the_noise_is_no_change(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """p95 +25 % when its seconds swing between 12 and 30 ms: not a regression."""
+    base = _timeline_file(tmp_path, "base", NOISY_SECONDS)
+    new = _timeline_file(tmp_path, "new", [v * 1.25 for v in NOISY_SECONDS], p95=25.0)
+    assert main(["compare", str(base), str(new)]) == 0
+    out = capsys.readouterr().out
+    p95 = next(line for line in out.splitlines() if " p95 " in line)
+    assert p95.split()[-4:] == ["+25.0", "%", "within", "noise"]
+    assert "verdict: no change beyond 10% and the noise" in out
+
+
+def test_the_same_change_on_steady_seconds_is_a_regression(tmp_path: Path) -> None:
+    base = _timeline_file(tmp_path, "base", [20.0] * 10)
+    new = _timeline_file(tmp_path, "new", [25.0] * 10, p95=25.0)
+    assert main(["compare", str(base), str(new)]) == 3
+
+
+def test_one_second_of_timeline_is_inconclusive_with_its_own_exit_code(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    base = _timeline_file(tmp_path, "base", [20.0])
+    new = _timeline_file(tmp_path, "new", [20.0] * 10, p95=40.0)
+    assert main(["compare", str(base), str(new)]) == 4
+    out = capsys.readouterr().out
+    assert "verdict: inconclusive: these runs cannot tell" in out
+    assert (
+        "  inconclusive home p95: base: 1 second(s) of timeline with requests: too short to measure "
+        "the noise"
+    ) in out
+    # the error rate needs no timeline: judged, unchanged
+    errors = next(line for line in out.splitlines() if "err %" in line)
+    assert "inconclusive" not in errors
+
+
+def test_too_few_requests_for_a_percentile_is_inconclusive(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    base = _session_file(tmp_path, "base", {"home": _figures(requests=500)})
+    new = _session_file(tmp_path, "new", {"home": _figures(requests=500)})
+    assert main(["compare", str(base), str(new)]) == 4
+    out = capsys.readouterr().out
+    assert "inconclusive home p99: base: 500 requests: too few to place p99" in out
+    assert "inconclusive home p95" not in out
+
+
+def test_a_saturated_generator_makes_latency_inconclusive(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    document = crafted_document({"home": _figures()})
+    document["results"]["generator"]["saturated_seconds"] = 4.0
+    base = tmp_path / "base.toml"
+    base.write_text(tomli_w.dumps(document))
+    new = _session_file(tmp_path, "new", {"home": _figures()})
+    assert main(["compare", str(base), str(new)]) == 4
+    out = capsys.readouterr().out
+    assert "base: the generator was saturated 4.0 of 10.0 s: it measured itself" in out
+
+
+def test_several_runs_a_side_from_files_directories_and_globs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    for i, p95 in enumerate([19.0, 20.0, 21.0]):
+        _session_file(tmp_path / "a", f"run{i}", {"home": _figures(p95=p95)})
+    for i, p95 in enumerate([29.0, 30.0, 31.0]):
+        _session_file(tmp_path / "b", f"run{i}", {"home": _figures(p95=p95)})
+    a_files = sorted(str(p) for p in (tmp_path / "a").iterdir())
+    out_json = tmp_path / "cmp.json"
+    assert main(["compare", *a_files, "--", str(tmp_path / "b"), "--json", str(out_json)]) == 3
+    out = capsys.readouterr().out
+    assert "3 vs 3 run(s)" in out
+    p95 = next(line for line in out.splitlines() if " p95 " in line)
+    # the mean of the runs; the interval from the spread between them: t(2) sd / sqrt(3)
+    assert p95.split()[:2] == ["p95", "20.00"] and "30.00 ms" in p95
+    document = json.loads(out_json.read_text())
+    assert document["base"] == a_files and len(document["new"]) == 3
+    assert document["rows"][0]["metrics"]["requests"]["base"] == 1000  # per run
+    interval = document["rows"][0]["metrics"]["p95"]["base_interval"]
+    assert interval["low"] < 20.0 < interval["high"]
+    assert main(["compare", str(tmp_path / "a" / "run*.toml"), "--", str(tmp_path / "b")]) == 3
+
+
+def test_a_glob_that_matches_nothing_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = _session_file(tmp_path, "base", {"home": _figures()})
+    assert main(["compare", str(path), "--", str(tmp_path / "nothing*.toml")]) == 2
+    err = capsys.readouterr().err
+    assert err == f"error: {tmp_path / 'nothing*.toml'}: no new session matches this pattern\n"
+
+
+def test_three_sessions_without_a_separator_are_a_usage_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = str(_session_file(tmp_path, "base", {"home": _figures()}))
+    assert main(["compare", path, path, path]) == 2
+    assert "expected BASE NEW, or BASE... -- NEW..." in capsys.readouterr().err
+
+
+def test_baseline_directory_pairs_sessions_by_file_name(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "baseline").mkdir()
+    (tmp_path / "now").mkdir()
+    _session_file(tmp_path / "baseline", "login", {"home": _figures()})
+    _session_file(tmp_path / "baseline", "search", {"home": _figures()})
+    _session_file(tmp_path / "now", "login", {"home": _figures()})
+    _session_file(tmp_path / "now", "search", {"home": _figures(p95=30.0)})
+    assert main(["compare", "--baseline", str(tmp_path / "baseline"), str(tmp_path / "now")]) == 3
+    out = capsys.readouterr().out
+    assert out.count("verdict: no change") == 1 and out.count("verdict: regression") == 1
+    missing = tmp_path / "other.toml"
+    missing.write_text((tmp_path / "now" / "login.toml").read_text())
+    assert main(["compare", "--baseline", str(tmp_path / "baseline"), str(missing)]) == 2
+    assert "no baseline session named like other.toml" in capsys.readouterr().err
+
+
+def test_markdown_format_is_a_pr_comment(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    base = _session_file(tmp_path, "base", {"home": _figures()})
+    new = _session_file(tmp_path, "new", {"home": _figures(p95=30.0)})
+    assert main(["compare", str(base), str(new), "--format", "markdown"]) == 3
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("**verdict: regression: 2 figure(s) beyond 10%")
+    assert (
+        "| endpoint | metric | base [95 % interval] | new [95 % interval] | change | verdict |"
+        in lines
+    )
+    assert (
+        "|  | p95 | 20.00 ms [20.00–20.00] | 30.00 ms [30.00–30.00] | +50.0 % | REGRESSION |"
+        in lines
+    )
+
+
+def test_json_format_prints_the_document(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    base = _session_file(tmp_path, "base", {"home": _figures()})
+    new = _session_file(tmp_path, "new", {"home": _figures(error_rate=0.05)})
+    assert main(["compare", str(base), str(new), "--format", "json"]) == 3
+    document = json.loads(capsys.readouterr().out)
+    assert document["verdict"] == "regression"
+    errors = document["rows"][0]["metrics"]["error_rate"]
+    assert errors["verdict"] == "regression" and errors["new_interval"]["value"] == 0.05
+    assert document["rows"][0]["status_changes"] == ["200 down 1000 → 950", "500 new (50)"]
+
+
+SCHEMA = Path(__file__).parent.parent / "compare.schema.json"
+
+
+def test_the_published_compare_schema_is_the_generated_one() -> None:
+    """Regenerate with ``python -m stressdeck.sessions.compare_schema > compare.schema.json``."""
+    assert json.loads(SCHEMA.read_text()) == comparison_schema()
+    jsonschema.Draft202012Validator.check_schema(comparison_schema())
+
+
+def test_compare_json_documents_match_the_schema(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    base = _timeline_file(tmp_path, "base", [20.0])  # inconclusive rows too
+    new = _session_file(tmp_path, "new", {"home": _figures(p95=30.0), "fresh": _figures()})
+    main(["compare", str(base), str(new), "--format", "json"])
+    jsonschema.validate(json.loads(capsys.readouterr().out), comparison_schema())
+    (tmp_path / "dir").mkdir()
+    _session_file(tmp_path / "dir", "base", {"home": _figures()})
+    _session_file(tmp_path / "dir", "new", {"home": _figures()})
+    main(
+        ["compare", "--baseline", str(tmp_path / "dir"), str(tmp_path / "dir"), "--format", "json"]
+    )
+    document = json.loads(capsys.readouterr().out)
+    assert isinstance(document, list) and len(document) == 2
+    jsonschema.validate(document, comparison_schema())

@@ -132,7 +132,7 @@ def test_an_env_secret_never_reaches_any_file_written(
             "--tolerance",
             "1000%",
         ]
-    ) in (0, 3)
+    ) in (0, 3, 4)  # 4: a run this short may be too short to measure its noise
 
     written = sorted(out.iterdir())
     assert len(written) == 11  # 3 sessions, --json results, 2 x 3 reports, the comparison

@@ -20,7 +20,7 @@ from stressdeck.cli.options import (
     add_url_options,
 )
 from stressdeck.cli.run import cmd_run
-from stressdeck.cli.sessions import cmd_compare, cmd_replay, cmd_report
+from stressdeck.cli.sessions import SIDE_SEPARATOR, cmd_compare, cmd_replay, cmd_report
 from stressdeck.cli.tools import cmd_demo_server, cmd_import
 from stressdeck.core.errors import InputError
 from stressdeck.core.exits import (
@@ -88,9 +88,28 @@ def build_parser() -> argparse.ArgumentParser:
     add_serve_metrics_option(replay)
     add_save_options(replay)
 
-    compare = sub.add_parser("compare", help="compare two sessions; exit 3 on a regression")
-    compare.add_argument("base", help="the baseline session")
-    compare.add_argument("new", help="the session to judge")
+    compare = sub.add_parser(
+        "compare",
+        help="compare sessions; exit 3 on a regression, 4 when the runs cannot tell",
+        usage="stressdeck compare BASE NEW | BASE... -- NEW... | --baseline DIR NEW... [options]",
+    )
+    compare.add_argument(
+        "sessions",
+        nargs="*",
+        metavar="SESSION",
+        help="session files, directories of them or globs; several runs a side: A1 A2 -- B1 B2",
+    )
+    compare.add_argument(
+        "--baseline",
+        metavar="DIR",
+        help="compare each session with the one of the same file name in DIR",
+    )
+    compare.add_argument(
+        "--format",
+        choices=("text", "markdown", "json"),
+        default="text",
+        help="what to print: text (default), markdown (a PR comment) or json",
+    )
     compare.add_argument(
         "--tolerance", default="10%", help="allowed change before it counts (default 10%%)"
     )
@@ -200,6 +219,10 @@ def _main(argv: Sequence[str] | None) -> int:
         or (args_list[0] not in SUBCOMMANDS and not args_list[0].startswith("-"))
     ):
         return _console(args_list)
+    if args_list[0] == "compare" and "--" in args_list:
+        # argparse would swallow the "--" between the sides; keep it as a marker.
+        at = args_list.index("--")
+        args_list = [*args_list[:at], SIDE_SEPARATOR, *args_list[at + 1 :]]
     parser = build_parser()
     args, extra = parser.parse_known_args(args_list)
     if extra:

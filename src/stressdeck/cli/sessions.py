@@ -3,33 +3,36 @@
 from __future__ import annotations
 
 import argparse
+import glob
 import io
 import json
 import sys
 from collections.abc import Callable
 from functools import partial
+from pathlib import Path
 from typing import IO
 
 from stressdeck.cli.options import check_output_paths
 from stressdeck.cli.run import run_and_keep
 from stressdeck.core.errors import InputError
-from stressdeck.core.exits import EXIT_OK, EXIT_THRESHOLDS
+from stressdeck.core.exits import EXIT_INCONCLUSIVE, EXIT_OK, EXIT_THRESHOLDS
 from stressdeck.core.files import write_atomic
 from stressdeck.core.redact import redacted_fields
 from stressdeck.core.text import printable
 from stressdeck.sessions.compare import (
-    TOTAL,
-    Change,
+    INCONCLUSIVE,
+    REGRESSION,
     Comparison,
-    compare_sessions,
+    compare_sides,
     comparison_dict,
     load_differences,
     parse_tolerance,
+    setup_differences,
 )
+from stressdeck.sessions.compare_report import compare_markdown, compare_text
 from stressdeck.sessions.exports import write_csv, write_html, write_junit
 from stressdeck.sessions.replay import plan_for_replay, replay_events, steer, stop_offset
 from stressdeck.sessions.session import Session, load_session
-from stressdeck.sessions.summary import format_table
 
 # -- replay --------------------------------------------------------------------------------
 
@@ -59,47 +62,123 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
 # -- compare -------------------------------------------------------------------------------
 
+# main() puts this in place of a "--" after `compare`: argparse would drop the "--" itself.
+SIDE_SEPARATOR = "\x00--"
+_SESSION_SUFFIXES = (".toml", ".json")
+
+
+def expand_side(items: list[str], what: str) -> list[str]:
+    """Session files from files, directories (their .toml and .json files, sorted) and globs."""
+    paths: list[str] = []
+    for item in items:
+        if any(char in item for char in "*?["):
+            matched = sorted(glob.glob(item))
+            if not matched:
+                raise InputError(item, "", f"no {what} session matches this pattern")
+            paths += matched
+        elif Path(item).is_dir():
+            found = sorted(
+                str(p) for p in Path(item).iterdir() if p.suffix.lower() in _SESSION_SUFFIXES
+            )
+            if not found:
+                raise InputError(
+                    item, "", "expected .toml or .json session files in this directory"
+                )
+            paths += found
+        else:
+            paths.append(item)
+    return paths
+
+
+def compare_plan(args: argparse.Namespace) -> list[tuple[list[str], list[str]]]:
+    """The comparisons asked for: (base paths, new paths) each."""
+    items = list(args.sessions)
+    if args.baseline:
+        if SIDE_SEPARATOR in items:
+            raise InputError("--baseline", "", "expected the new sessions only, without --")
+        news = expand_side(items, "new")
+        if not news:
+            raise InputError("--baseline", "", "expected the sessions to compare with the baseline")
+        pairs = []
+        for path in news:
+            namesake = Path(args.baseline) / Path(path).name
+            if not namesake.is_file():
+                raise InputError(
+                    str(namesake), "", f"no baseline session named like {Path(path).name}"
+                )
+            pairs.append(([str(namesake)], [path]))
+        return pairs
+    if SIDE_SEPARATOR in items:
+        cut = items.index(SIDE_SEPARATOR)
+        base, new = expand_side(items[:cut], "base"), expand_side(items[cut + 1 :], "new")
+    elif len(items) == 2:
+        base, new = expand_side(items[:1], "base"), expand_side(items[1:], "new")
+    else:
+        raise InputError(
+            "compare",
+            "",
+            "expected BASE NEW, or BASE... -- NEW... for several runs a side, "
+            "or --baseline DIR NEW...",
+        )
+    if not base or not new:
+        raise InputError("compare", "", "expected at least one session on each side of --")
+    return [(base, new)]
+
 
 def cmd_compare(args: argparse.Namespace) -> int:
     tolerance = parse_tolerance(args.tolerance)
-    base, new = load_session(args.base), load_session(args.new)
-    comparison = compare_sessions(base, new, tolerance, args.latency_floor)
-    print(compare_text(comparison, (args.base, base), (args.new, new)))
-    if args.json_file:
-        text = json.dumps(comparison_dict(comparison, args.base, args.new), indent=2) + "\n"
-        write_atomic(args.json_file, text, overwrite=args.force)
-    return EXIT_THRESHOLDS if comparison.regressed else EXIT_OK
+    documents = []
+    codes = []
+    for base_paths, new_paths in compare_plan(args):
+        base = [load_session(p) for p in base_paths]
+        new = [load_session(p) for p in new_paths]
+        comparison = compare_sides(base, new, tolerance, args.latency_floor)
+        warnings = side_warnings(base, new)
+        described = describe_sides(base_paths, base, new_paths, new)
+        if args.format == "json":
+            documents.append(comparison_dict(comparison, base_paths, new_paths, warnings))
+        elif args.format == "markdown":
+            print(compare_markdown(comparison, described, warnings))
+        else:
+            print(compare_text(comparison, described, warnings))
+        if args.json_file:
+            documents.append(comparison_dict(comparison, base_paths, new_paths, warnings))
+        codes.append(verdict_exit_code(comparison))
+    if documents:
+        text = json.dumps(documents[0] if len(documents) == 1 else documents, indent=2) + "\n"
+        if args.format == "json":
+            print(text, end="")
+        if args.json_file:
+            write_atomic(args.json_file, text, overwrite=args.force)
+    return max(codes, key=lambda code: _EXIT_RANK[code])
 
 
-_LABELS = {
-    "requests": "requests",
-    "rps": "rps",
-    "error_rate": "err %",
-    "p50": "p50 ms",
-    "p95": "p95 ms",
-    "p99": "p99 ms",
-}
+_EXIT_RANK = {EXIT_OK: 0, EXIT_INCONCLUSIVE: 1, EXIT_THRESHOLDS: 2}
 
 
-def _value(metric: str, value: float) -> str:
-    if metric == "requests":
-        return f"{value:.0f}"
-    if metric == "error_rate":
-        return f"{value:.2%}"
-    if metric == "rps":
-        return f"{value:.1f}"
-    return f"{value:.2f}"
+def verdict_exit_code(comparison: Comparison) -> int:
+    """3 on a regression, 4 when the runs cannot tell, else 0."""
+    verdict = comparison.verdict
+    if verdict == REGRESSION:
+        return EXIT_THRESHOLDS
+    return EXIT_INCONCLUSIVE if verdict == INCONCLUSIVE else EXIT_OK
 
 
-def _delta(change: Change) -> tuple[str, str]:
-    if change.metric == "error_rate":
-        absolute = f"{change.delta * 100:+.2f} pt"
-    elif change.metric == "requests":
-        absolute = f"{change.delta:+.0f}"
-    else:
-        absolute = f"{change.delta:+.2f}"
-    percent = "n/a" if change.percent is None else f"{change.percent:+.1f}%"
-    return absolute, percent
+def side_warnings(base: list[Session], new: list[Session]) -> list[str]:
+    """What may explain a change besides the backend: a different load or setup between the
+    sides, or a side run on a busy host."""
+    warnings = []
+    differences = load_differences(base[0], new[0])
+    if differences:
+        warnings.append(
+            "the runs had different loads ("
+            + ", ".join(differences)
+            + "): a change below may come from that, not from the backend"
+        )
+    setup = setup_differences(base[0], new[0])
+    if setup:
+        warnings.append("the runs differ in " + ", ".join(setup))
+    return warnings
 
 
 def _describe(path: str, session: Session) -> str:
@@ -110,63 +189,15 @@ def _describe(path: str, session: Session) -> str:
     )
 
 
-def compare_text(
-    comparison: Comparison, base: tuple[str, Session], new: tuple[str, Session]
-) -> str:
-    """Per endpoint and total, one line a metric: base, new, deltas and the verdict."""
-    lines = [
-        f"base: {_describe(*base)}",
-        f"new:  {_describe(*new)}",
-        f"tolerance {comparison.tolerance:.0%}; latency changes under {comparison.latency_floor_ms:g} ms "
-        "and error-rate rises under tolerance x max(base, 1%) are not counted",
-    ]
-    differences = load_differences(base[1], new[1])
-    if differences:
-        lines.append(
-            "warning: the runs had different loads ("
-            + ", ".join(differences)
-            + "): a change below may come from that, not from the backend"
-        )
-    lines.append("")
-    rows: list[list[str]] = []
-    notes = []
-    for row in comparison.rows:
-        if row.base is None or row.new is None:
-            notes.append(
-                f"{printable(row.name)}: only in the {'new' if row.base is None else 'base'} session"
-            )
-            continue
-        for i, change in enumerate(row.changes):
-            absolute, percent = _delta(change)
-            verdict = {"regression": "REGRESSION", "improvement": "better"}.get(change.verdict, "")
-            rows.append(
-                [
-                    printable(row.name, 28) if i == 0 else "",
-                    _LABELS[change.metric],
-                    _value(change.metric, change.base),
-                    _value(change.metric, change.new),
-                    absolute,
-                    percent,
-                    verdict,
-                ]
-            )
-    lines.append(
-        format_table(["endpoint", "metric", "base", "new", "delta", "change", "verdict"], rows)
-    )
-    lines += [""] + notes if notes else []
-    regressions = comparison.regressions
-    lines.append("")
-    if regressions:
-        listed = ", ".join(
-            f"{printable(name) if name != TOTAL else 'total'} {_LABELS[c.metric]}"
-            for name, c in regressions
-        )
-        lines.append(
-            f"{len(regressions)} regression(s) beyond {comparison.tolerance:.0%}: {listed}"
-        )
-    else:
-        lines.append(f"no regressions beyond {comparison.tolerance:.0%}")
-    return "\n".join(lines)
+def describe_sides(
+    base_paths: list[str], base: list[Session], new_paths: list[str], new: list[Session]
+) -> list[str]:
+    lines = []
+    for label, paths, sessions in (("base", base_paths, base), ("new", new_paths, new)):
+        for i, (path, session) in enumerate(zip(paths, sessions, strict=True)):
+            prefix = f"{label}:" if i == 0 else ""
+            lines.append(f"{prefix:5} {_describe(path, session)}")
+    return lines
 
 
 # -- report --------------------------------------------------------------------------------

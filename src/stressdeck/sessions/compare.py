@@ -1,36 +1,64 @@
-"""Compare two sessions, endpoint by endpoint, and judge each change against a tolerance.
+"""Compare two sides (one or several sessions each), endpoint by endpoint, and judge each change
+against the tolerance *and* the noise the sessions let us measure (see ``sessions/noise.py``).
 
-The rules, with tolerance ``t`` (0.10 for "10%"):
+Each figure of a side is shown with its 95 % interval. With tolerance ``t`` (0.10 for "10%"),
+the change of a figure in its worse direction (latency and error rate up, rps down) is:
 
-* latency (p50, p95, p99): a regression when ``new > base * (1 + t)`` *and* it grew by more
-  than the latency floor (1 ms by default): sub-millisecond jitter on a fast endpoint is
-  noise, not a regression. An improvement is the mirror image.
-* rps: a regression when ``new < base * (1 - t)``; an improvement when ``new > base * (1 + t)``.
-* error rate: a regression when it rose by more than ``t * max(base, 1%)`` (absolute). The 1 %
-  floor keeps 0 % -> 0.01 % from counting as an infinite relative increase, while a rate that
-  was already high must still not grow by more than ``t`` of itself.
-* requests: shown, never judged (it follows the duration more than the backend).
+* a **regression** when it exceeds the margin *and* the noise. The margin is ``t`` of the
+  base (latency: at least the latency floor, 1 ms by default, so sub-millisecond jitter on a
+  fast endpoint is not a regression; error rate: ``t * max(base, 1%)``, so 0 % -> 0.01 % is
+  not an infinite relative rise). The noise is the 95 % half-width of the change: for latency
+  and rps a pooled two-sample t over the sides' seconds (over their runs when both sides have
+  several), on the log scale, and never less than the sampling noise of the percentile; for
+  the error rate a two-proportion test on the counted requests;
+* an **improvement** in the mirror case;
+* **no change** otherwise ("within noise" when it exceeds the margin but not the noise);
+* **inconclusive** when the data cannot place the figure: too few requests for the
+  percentile (fewer than 10 beyond it), fewer than two seconds of timeline, or a generator
+  saturated for a quarter of the run (it measured itself). The reason is kept.
 
-Latency is only judged when both sides measured something.
+requests are shown (per run), never judged: they follow the duration more than the backend.
+The comparison's verdict: regression if any figure regressed, else inconclusive if any could
+not be told, else no change.
 """
 
 from __future__ import annotations
 
+import math
 import re
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from stressdeck.core.errors import InputError, describe
-from stressdeck.engine.snapshot import EndpointSummary
+from stressdeck.engine.hdr import decode_histogram, percentiles_us
+from stressdeck.engine.snapshot import EndpointSummary, TimelinePoint
+from stressdeck.sessions.noise import (
+    Z95,
+    Interval,
+    log,
+    pooled_t_noise,
+    proportion_noise,
+    quantile_ranks,
+    spread_half_width,
+    t975,
+    wilson,
+)
 from stressdeck.sessions.session import Session
 
-REGRESSION, IMPROVEMENT, SAME = "regression", "improvement", ""
+REGRESSION, IMPROVEMENT, SAME, INCONCLUSIVE = "regression", "improvement", "", "inconclusive"
 LATENCY_METRICS = ("p50", "p95", "p99")
-METRICS = ("requests", "rps", "error_rate", *LATENCY_METRICS)
+QUANTILES = {"p50": 0.50, "p95": 0.95, "p99": 0.99}
+JUDGED = ("rps", "error_rate", *LATENCY_METRICS)
+METRICS = ("requests", *JUDGED)
 DEFAULT_TOLERANCE = 0.10
 DEFAULT_LATENCY_FLOOR_MS = 1.0
 ERROR_RATE_FLOOR = 0.01
 TOTAL = "TOTAL"
+# A percentile is placed only with this many samples beyond it (p99 needs 1,000 requests).
+MIN_TAIL_SAMPLES = 10
+# A generator saturated this share of the run measured itself, not the backend.
+SATURATED_SHARE = 0.25
 
 _TOLERANCE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(%?)\s*$")
 
@@ -55,27 +83,24 @@ def parse_tolerance(text: str) -> float:
 
 
 @dataclass(frozen=True)
-class Figures:
-    """What is compared of one endpoint: the ``--json`` figures, latencies in ms."""
+class Measured:
+    """One side's figures of one endpoint (the mean over its runs) and what their noise is
+    measured from; latency and rps noise on the log scale (see ``sessions/noise.py``)."""
 
-    requests: int
-    rps: float
-    error_rate: float
-    p50: float
-    p95: float
-    p99: float
+    requests: int  # summed over the side's runs
+    errors: int
+    runs: int
+    figures: Mapping[str, Interval]  # the JUDGED metrics, each with its 95 % interval
+    seconds: Mapping[str, tuple[float, ...]] = field(default_factory=dict)  # TOTAL: log/second
+    run_logs: Mapping[str, tuple[float, ...]] = field(default_factory=dict)  # log of each run's
+    sampling: Mapping[str, float] = field(default_factory=dict)  # log half-width of sampling
+    unsure: Mapping[str, str] = field(default_factory=dict)  # metric -> why the data cannot tell
+    status_counts: Mapping[int, int] = field(default_factory=dict)  # summed over the runs
 
-    @classmethod
-    def of(cls, result: EndpointSummary) -> Figures:
-        latency = result.latency_ms
-        return cls(
-            requests=result.requests,
-            rps=result.rps,
-            error_rate=result.error_rate,
-            p50=latency.p50,
-            p95=latency.p95,
-            p99=latency.p99,
-        )
+    def value(self, metric: str) -> float:
+        if metric == "requests":
+            return self.requests / self.runs  # per run: sides of 1 and 3 runs stay comparable
+        return self.figures[metric].value
 
 
 @dataclass(frozen=True)
@@ -84,6 +109,10 @@ class Change:
     base: float
     new: float
     verdict: str
+    base_interval: Interval | None = None  # None: not judged (requests)
+    new_interval: Interval | None = None
+    noise: float = 0.0  # the 95 % half-width of the change: log scale, error rate in points
+    reason: str = ""  # why inconclusive, or "within noise" for a change beyond the tolerance
 
     @property
     def delta(self) -> float:
@@ -94,17 +123,28 @@ class Change:
         """Relative change in percent; None when the base is zero."""
         return None if self.base == 0 else (self.new - self.base) / self.base * 100
 
+    @property
+    def noise_text(self) -> str:
+        """The noise as the change it allows: "±12.3 %" (error rate: "±0.41 pt")."""
+        if self.metric == "error_rate":
+            return f"±{self.noise * 100:.2f} pt"
+        return f"±{(math.exp(self.noise) - 1) * 100:.1f} %" if math.isfinite(self.noise) else "n/a"
+
 
 @dataclass(frozen=True)
 class Row:
     name: str
-    base: Figures | None  # None: the endpoint is only in the new session
-    new: Figures | None  # None: only in the base session
+    base: Measured | None  # None: the endpoint is only in the new side
+    new: Measured | None  # None: only in the base side
     changes: tuple[Change, ...]
 
     @property
     def regressions(self) -> tuple[Change, ...]:
         return tuple(c for c in self.changes if c.verdict == REGRESSION)
+
+    @property
+    def inconclusive(self) -> tuple[Change, ...]:
+        return tuple(c for c in self.changes if c.verdict == INCONCLUSIVE)
 
 
 @dataclass(frozen=True)
@@ -112,6 +152,8 @@ class Comparison:
     rows: tuple[Row, ...]
     tolerance: float
     latency_floor_ms: float
+    base_runs: int = 1
+    new_runs: int = 1
 
     @property
     def regressed(self) -> bool:
@@ -121,6 +163,27 @@ class Comparison:
     def regressions(self) -> list[tuple[str, Change]]:
         return [(row.name, change) for row in self.rows for change in row.regressions]
 
+    @property
+    def inconclusive(self) -> list[tuple[str, Change]]:
+        return [(row.name, change) for row in self.rows for change in row.inconclusive]
+
+    @property
+    def verdict(self) -> str:
+        """REGRESSION if any figure regressed, else INCONCLUSIVE if any could not be told,
+        else SAME."""
+        if self.regressed:
+            return REGRESSION
+        return INCONCLUSIVE if self.inconclusive else SAME
+
+
+def margin(metric: str, base: float, tolerance: float, latency_floor_ms: float) -> float:
+    """How much a figure may change before it counts (see the module docstring)."""
+    if metric in LATENCY_METRICS:
+        return max(tolerance * base, latency_floor_ms)
+    if metric == "error_rate":
+        return tolerance * max(base, ERROR_RATE_FLOOR)
+    return tolerance * abs(base)
+
 
 def judge(
     metric: str,
@@ -128,44 +191,251 @@ def judge(
     new: float,
     tolerance: float,
     latency_floor_ms: float = DEFAULT_LATENCY_FLOOR_MS,
+    noise: float = 0.0,
 ) -> str:
-    """REGRESSION, IMPROVEMENT or SAME for one metric (see the module docstring)."""
-    if metric in LATENCY_METRICS:
-        if new > base * (1 + tolerance) and new - base > latency_floor_ms:
-            return REGRESSION
-        if new < base * (1 - tolerance) and base - new > latency_floor_ms:
-            return IMPROVEMENT
+    """REGRESSION, IMPROVEMENT or SAME for one metric: beyond the margin *and* the noise
+    (``noise`` on the log scale for latency and rps, in points for the error rate)."""
+    if metric not in JUDGED:
         return SAME
-    if metric == "rps":
-        if new < base * (1 - tolerance):
-            return REGRESSION
-        if new > base * (1 + tolerance):
-            return IMPROVEMENT
+    worse = base - new if metric == "rps" else new - base
+    if abs(worse) <= margin(metric, base, tolerance, latency_floor_ms):
         return SAME
+    size = abs(worse) if metric == "error_rate" else abs(log(new) - log(base))
+    if size <= noise:
+        return SAME
+    return REGRESSION if worse > 0 else IMPROVEMENT
+
+
+# -- measuring a side ----------------------------------------------------------------------------
+
+_SCALED = ("rps", *LATENCY_METRICS)  # judged on the log scale against batch noise
+
+
+def _order_interval(session: Session, owner: str, q: float, value: float) -> Interval | None:
+    """The percentile's order-statistic interval from the saved histogram; None without one."""
+    encoded = session.histograms.get(f"{owner}/latency")
+    if not encoded:
+        return None
+    counts = decode_histogram(encoded)
+    n = counts.get_total_count()
+    if n == 0:
+        return None
+    low, high = percentiles_us(counts, quantile_ranks(n, q))
+    return Interval(value, min(value, low / 1000), max(value, high / 1000))
+
+
+def full_seconds(session: Session) -> list[TimelinePoint]:
+    """The timeline's whole seconds with requests: the short last point of a run (a few
+    milliseconds after its last full second) would weigh as much as a second."""
+    return [p for p in session.results.timeline if p.requests > 0 and p.span >= 0.5]
+
+
+def _run_reasons(session: Session, seconds: int) -> list[str]:
+    results = session.results
+    reasons = []
+    if seconds < 2:
+        reasons.append(
+            f"{seconds} second(s) of timeline with requests: too short to measure the noise"
+        )
+    saturated, elapsed = results.generator.saturated_seconds, results.elapsed
+    if elapsed > 0 and saturated > SATURATED_SHARE * elapsed:
+        reasons.append(
+            f"the generator was saturated {saturated:.1f} of {elapsed:.1f} s: it measured itself"
+        )
+    return reasons
+
+
+def _measure_run(session: Session) -> dict[str, Measured]:
+    """One run's figures, by endpoint name (the total as TOTAL)."""
+    results = session.results
+    points = full_seconds(session)
+    reasons = _run_reasons(session, len(points))
+    total_seconds = {"rps": tuple(log(p.rps) for p in points)}
+    total_seconds |= {m: tuple(log(getattr(p, m)) for p in points) for m in LATENCY_METRICS}
+    # The total's between-second noise: an endpoint has no timeline, and the host slows all.
+    host = {m: spread_half_width(total_seconds[m]) for m in _SCALED}
+
+    def measure(summary: EndpointSummary, owner: str) -> Measured:
+        figures: dict[str, Interval] = {}
+        sampling: dict[str, float] = {}
+        unsure: dict[str, str] = {}
+        if summary.requests == 0:
+            unsure = dict.fromkeys(JUDGED, "no requests")
+        # rps: counting (Poisson) noise at least.
+        sampling["rps"] = Z95 / math.sqrt(summary.requests) if summary.requests else math.inf
+        values = {"rps": summary.rps}
+        for metric, q in QUANTILES.items():
+            values[metric] = getattr(summary.latency_ms, metric)
+            ordered = _order_interval(session, owner, q, values[metric])
+            sampling[metric] = ordered.log_half_width if ordered else 0.0
+            if summary.requests and summary.requests * (1 - q) < MIN_TAIL_SAMPLES:
+                unsure.setdefault(metric, f"{summary.requests} requests: too few to place {metric}")
+        for metric in _SCALED:
+            spread = host[metric]
+            own = sampling[metric] if math.isfinite(sampling[metric]) else 0.0
+            figures[metric] = Interval.relative(values[metric], max(spread or 0.0, own))
+        figures["error_rate"] = wilson(summary.errors, summary.requests)
+        for reason in reasons:
+            for metric in _SCALED:
+                unsure.setdefault(metric, reason)
+        return Measured(
+            requests=summary.requests,
+            errors=summary.errors,
+            runs=1,
+            figures=figures,
+            seconds=total_seconds if owner == "total" else {},
+            run_logs={m: (log(values[m]),) for m in _SCALED},
+            sampling=sampling,
+            unsure=unsure,
+            status_counts=dict(summary.status_counts),
+        )
+
+    out = {ep.name: measure(ep, ep.name) for ep in results.endpoints}
+    out[TOTAL] = measure(results.total, "total")
+    return out
+
+
+def _combine(present: Sequence[Measured], runs: int) -> Measured:
+    """One side of several runs: the mean of the runs' figures; its interval the wider of the
+    between-run spread and the runs' own intervals combined (``sqrt(sum hw²) / n``)."""
+    if len(present) == 1 and runs == 1:
+        return present[0]
+    n = len(present)
+    requests = sum(m.requests for m in present)
+    errors = sum(m.errors for m in present)
+    figures: dict[str, Interval] = {}
+    run_logs: dict[str, tuple[float, ...]] = {}
+    sampling: dict[str, float] = {}
+    seconds: dict[str, tuple[float, ...]] = {}
+    for metric in _SCALED:
+        run_logs[metric] = tuple(v for m in present for v in m.run_logs[metric])
+        seconds[metric] = tuple(v for m in present for v in m.seconds.get(metric, ()))
+        sampling[metric] = math.sqrt(sum(m.sampling[metric] ** 2 for m in present)) / n
+        within = math.sqrt(sum(m.figures[metric].log_half_width ** 2 for m in present)) / n
+        between = spread_half_width(run_logs[metric]) or 0.0
+        mean = sum(m.figures[metric].value for m in present) / n
+        figures[metric] = Interval.relative(mean, max(within, between))
+    # The error rate: the pooled proportion, widened by the spread between the runs' rates.
+    rates = [m.errors / m.requests for m in present if m.requests]
+    pooled = wilson(errors, requests)
+    if len(rates) >= 2:
+        half = t975(len(rates) - 1) * math.sqrt(
+            sum((r - pooled.value) ** 2 for r in rates) / (len(rates) - 1) / len(rates)
+        )
+        pooled = pooled.widened(Interval(pooled.value, pooled.value - half, pooled.value + half))
+        pooled = Interval(pooled.value, max(0.0, pooled.low), min(1.0, pooled.high))
+    figures["error_rate"] = pooled
+    unsure: dict[str, str] = {}
+    for m in present:
+        for metric, reason in m.unsure.items():
+            unsure.setdefault(metric, reason)
+    if n < runs:
+        for metric in JUDGED:
+            unsure.setdefault(metric, f"in {n} of {runs} runs only")
+    status: dict[int, int] = {}
+    for m in present:
+        for code, count in m.status_counts.items():
+            status[code] = status.get(code, 0) + count
+    return Measured(requests, errors, n, figures, seconds, run_logs, sampling, unsure, status)
+
+
+def measure_side(sessions: Sequence[Session]) -> dict[str, Measured]:
+    """A side's figures by endpoint (the total last): the mean over its runs, with what their
+    noise is measured from."""
+    runs = [_measure_run(session) for session in sessions]
+    names: list[str] = []
+    for run in runs:
+        names += [name for name in run if name not in names and name != TOTAL]
+    return {
+        name: _combine([run[name] for run in runs if name in run], len(runs))
+        for name in [*names, TOTAL]
+    }
+
+
+# -- judging ----------------------------------------------------------------------------------
+
+
+def change_noise(
+    metric: str, base: Measured, new: Measured, base_total: Measured, new_total: Measured
+) -> float | None:
+    """The 95 % half-width of the change of ``metric`` (log scale; error rate in points);
+    None when the runs are too short to measure it."""
     if metric == "error_rate":
-        allowed = tolerance * max(base, ERROR_RATE_FLOOR)
-        if new - base > allowed:
-            return REGRESSION
-        if base - new > allowed:
-            return IMPROVEMENT
-        return SAME
-    return SAME
+        noise = proportion_noise(base.errors, base.requests, new.errors, new.requests)
+        if base.runs > 1 and new.runs > 1:  # the runs' own spread, when larger
+            noise = max(noise, math.hypot(_half(base), _half(new)))
+        return noise
+    if base.runs > 1 and new.runs > 1:
+        batches = pooled_t_noise(base.run_logs[metric], new.run_logs[metric])
+    else:
+        batches = pooled_t_noise(base_total.seconds[metric], new_total.seconds[metric])
+    if batches is None:
+        return None
+    return max(batches, math.hypot(base.sampling[metric], new.sampling[metric]))
 
 
-def compare_figures(
-    base: Figures,
-    new: Figures,
+def _half(measured: Measured) -> float:
+    interval = measured.figures["error_rate"]
+    return max(interval.value - interval.low, interval.high - interval.value)
+
+
+def compare_measured(
+    base: Measured,
+    new: Measured,
+    base_total: Measured,
+    new_total: Measured,
     tolerance: float,
     latency_floor_ms: float = DEFAULT_LATENCY_FLOOR_MS,
 ) -> tuple[Change, ...]:
-    measured = base.requests > 0 and new.requests > 0
-    changes = []
-    for metric in METRICS:
-        b, n = float(getattr(base, metric)), float(getattr(new, metric))
-        judged = measured or metric not in LATENCY_METRICS
-        verdict = judge(metric, b, n, tolerance, latency_floor_ms) if judged else SAME
-        changes.append(Change(metric, b, n, verdict))
+    changes = [Change("requests", base.value("requests"), new.value("requests"), SAME)]
+    for metric in JUDGED:
+        b, n = base.figures[metric], new.figures[metric]
+        noise = change_noise(metric, base, new, base_total, new_total)
+        reason = base.unsure.get(metric) or new.unsure.get(metric)
+        if reason:
+            side = "base" if metric in base.unsure else "new"
+            verdict, reason = INCONCLUSIVE, f"{side}: {reason}"
+        elif noise is None:
+            verdict, reason = INCONCLUSIVE, "too few whole seconds to measure the noise"
+        else:
+            verdict = judge(metric, b.value, n.value, tolerance, latency_floor_ms, noise)
+            beyond = abs(n.value - b.value) > margin(metric, b.value, tolerance, latency_floor_ms)
+            reason = "within noise" if verdict == SAME and beyond else ""
+        changes.append(
+            Change(
+                metric,
+                b.value,
+                n.value,
+                verdict,
+                b,
+                n,
+                math.inf if noise is None else noise,
+                reason,
+            )
+        )
     return tuple(changes)
+
+
+def compare_sides(
+    base: Sequence[Session],
+    new: Sequence[Session],
+    tolerance: float = DEFAULT_TOLERANCE,
+    latency_floor_ms: float = DEFAULT_LATENCY_FLOOR_MS,
+) -> Comparison:
+    """Rows for every endpoint in either side (base order first), then the total."""
+    base_eps, new_eps = measure_side(base), measure_side(new)
+    names = [n for n in base_eps if n != TOTAL]
+    names += [n for n in new_eps if n not in base_eps]
+    rows = []
+    for name in [*names, TOTAL]:
+        b, n = base_eps.get(name), new_eps.get(name)
+        changes = (
+            compare_measured(b, n, base_eps[TOTAL], new_eps[TOTAL], tolerance, latency_floor_ms)
+            if b and n
+            else ()
+        )
+        rows.append(Row(name, b, n, changes))
+    return Comparison(tuple(rows), tolerance, latency_floor_ms, len(base), len(new))
 
 
 def compare_sessions(
@@ -174,53 +444,35 @@ def compare_sessions(
     tolerance: float = DEFAULT_TOLERANCE,
     latency_floor_ms: float = DEFAULT_LATENCY_FLOOR_MS,
 ) -> Comparison:
-    """Rows for every endpoint in either session (base order first), then the total."""
-    base_eps = {ep.name: Figures.of(ep) for ep in base.results.endpoints}
-    new_eps = {ep.name: Figures.of(ep) for ep in new.results.endpoints}
-    names = list(base_eps) + [name for name in new_eps if name not in base_eps]
-    rows = []
-    for name in names:
-        b, n = base_eps.get(name), new_eps.get(name)
-        changes = compare_figures(b, n, tolerance, latency_floor_ms) if b and n else ()
-        rows.append(Row(name, b, n, changes))
-    b, n = Figures.of(base.results.total), Figures.of(new.results.total)
-    rows.append(Row(TOTAL, b, n, compare_figures(b, n, tolerance, latency_floor_ms)))
-    return Comparison(tuple(rows), tolerance, latency_floor_ms)
+    """One run a side."""
+    return compare_sides([base], [new], tolerance, latency_floor_ms)
 
 
-def comparison_dict(
-    comparison: Comparison, base_source: str = "", new_source: str = ""
-) -> dict[str, Any]:
-    """The ``compare --json`` document."""
-    rows = []
-    for row in comparison.rows:
-        entry: dict[str, Any] = {
-            "name": row.name,
-            "in_base": row.base is not None,
-            "in_new": row.new is not None,
-        }
-        entry["metrics"] = {
-            c.metric: {
-                "base": c.base,
-                "new": c.new,
-                "delta": round(c.delta, 6),
-                "percent": None if c.percent is None else round(c.percent, 3),
-                "verdict": c.verdict or "same",
-            }
-            for c in row.changes
-        }
-        rows.append(entry)
-    return {
-        "base": base_source,
-        "new": new_source,
-        "tolerance": comparison.tolerance,
-        "latency_floor_ms": comparison.latency_floor_ms,
-        "regressed": comparison.regressed,
-        "regressions": [
-            {"endpoint": name, "metric": c.metric} for name, c in comparison.regressions
-        ],
-        "rows": rows,
-    }
+def status_differences(row: Row) -> list[str]:
+    """Status codes whose share changed beyond counting noise: "403 gone", "429 12 → 340"
+    (per run, so sides of different run counts compare)."""
+    if row.base is None or row.new is None:
+        return []
+    out = []
+    for code in sorted(set(row.base.status_counts) | set(row.new.status_counts)):
+        b = row.base.status_counts.get(code, 0)
+        n = row.new.status_counts.get(code, 0)
+        shares = (b / max(row.base.requests, 1), n / max(row.new.requests, 1))
+        noise = proportion_noise(b, row.base.requests, n, row.new.requests)
+        if abs(shares[1] - shares[0]) <= noise:
+            continue
+        per_base, per_new = b / row.base.runs, n / row.new.runs
+        if n == 0:
+            out.append(f"{code} gone (was {per_base:.0f})")
+        elif b == 0:
+            out.append(f"{code} new ({per_new:.0f})")
+        else:
+            word = "up" if shares[1] > shares[0] else "down"
+            out.append(f"{code} {word} {per_base:.0f} → {per_new:.0f}")
+    return out
+
+
+# -- what else differs ------------------------------------------------------------------------
 
 
 def load_differences(base: Session, new: Session) -> list[str]:
@@ -245,5 +497,97 @@ def load_differences(base: Session, new: Session) -> list[str]:
     return [f"{name} {x} → {y}" for name, x, y in pairs if x != y]
 
 
+def setup_differences(base: Session, new: Session) -> list[str]:
+    """What else differs between the runs and may explain a change: the target, the HTTP
+    client of an endpoint, the stressdeck version, the host's cores."""
+    out = []
+    if base.plan.target != new.plan.target:
+        out.append(f"target {base.plan.target} → {new.plan.target}")
+    clients_a = {ep.name: ep.client for ep in base.results.endpoints}
+    for ep in new.results.endpoints:
+        before = clients_a.get(ep.name)
+        if before is not None and before != ep.client:
+            out.append(f"{ep.name} client {before or '-'} → {ep.client or '-'}")
+    if base.stressdeck_version != new.stressdeck_version:
+        out.append(f"stressdeck {base.stressdeck_version} → {new.stressdeck_version}")
+    if base.host.cores != new.host.cores:
+        out.append(f"host cores {base.host.cores} → {new.host.cores}")
+    return out
+
+
 def _seconds(value: float | None) -> str:
     return "-" if value is None else f"{value:g} s"
+
+
+# -- the json document ------------------------------------------------------------------------
+
+
+def _interval_dict(interval: Interval | None) -> dict[str, float] | None:
+    if interval is None:
+        return None
+    return {
+        "value": round(interval.value, 6),
+        "low": round(interval.low, 6),
+        "high": round(interval.high, 6),
+    }
+
+
+def _noise_value(change: Change) -> float | None:
+    """The noise as the change it allows: percent of the base (points for the error rate)."""
+    if change.base_interval is None or not math.isfinite(change.noise):
+        return None
+    if change.metric == "error_rate":
+        return round(change.noise * 100, 4)
+    return round((math.exp(change.noise) - 1) * 100, 3)
+
+
+def comparison_dict(
+    comparison: Comparison,
+    base_sources: Sequence[str] = (),
+    new_sources: Sequence[str] = (),
+    warnings: Sequence[str] = (),
+) -> dict[str, Any]:
+    """The ``compare --format json`` document (described in compare.schema.json)."""
+    rows = []
+    for row in comparison.rows:
+        entry: dict[str, Any] = {
+            "name": row.name,
+            "in_base": row.base is not None,
+            "in_new": row.new is not None,
+            "status_changes": status_differences(row),
+        }
+        entry["metrics"] = {
+            c.metric: {
+                "base": c.base,
+                "new": c.new,
+                "base_interval": _interval_dict(c.base_interval),
+                "new_interval": _interval_dict(c.new_interval),
+                "delta": round(c.delta, 6),
+                "percent": None if c.percent is None else round(c.percent, 3),
+                "noise": None
+                if c.base_interval is None or not math.isfinite(c.noise)
+                else round(c.noise, 6),
+                "verdict": c.verdict or "same",
+                "reason": c.reason,
+            }
+            for c in row.changes
+        }
+        rows.append(entry)
+    return {
+        "base": list(base_sources),
+        "new": list(new_sources),
+        "tolerance": comparison.tolerance,
+        "latency_floor_ms": comparison.latency_floor_ms,
+        "confidence": 0.95,
+        "verdict": comparison.verdict or "same",
+        "regressed": comparison.regressed,
+        "regressions": [
+            {"endpoint": name, "metric": c.metric} for name, c in comparison.regressions
+        ],
+        "inconclusive": [
+            {"endpoint": name, "metric": c.metric, "reason": c.reason}
+            for name, c in comparison.inconclusive
+        ],
+        "warnings": list(warnings),
+        "rows": rows,
+    }

@@ -1,0 +1,230 @@
+"""compare_noise.py: does `compare` tell a real regression from noise on a busy machine?
+
+Not a test (issue 24 §1). Starts, each in its own process on 127.0.0.1, three servers and a
+process that burns one core for the whole benchmark (the "busy host"):
+
+* A: answers after a fixed service time (5 ms by default);
+* B: the same, 30 % slower (6.5 ms): a real regression;
+* C: answers at once, with a 500 for 2 % of requests at random.
+
+Then it makes short runs (3 s, 10 users, closed model, engine API in this process),
+interleaved A, A, B, C, C so drifting host load touches every pool alike, and compares:
+
+* 1-run sides: A/A pairs (two fresh A runs each), A/B pairs, C/C pairs;
+* 3-run sides: the same kinds of pairs, each side 3 runs drawn without replacement from the
+  pools (seeded), so one pair never holds a run twice but pairs share runs.
+
+It prints, per kind, how many pairs said regression, inconclusive (and why) and no change,
+against the goals: A/A at most 1 of 20 regression; A/B at least 19 of 20 regression
+(inconclusive is a miss); C/C at most 1 of 20 regression.
+
+    PYTHONPATH=src .venv/bin/python benchmarks/compare_noise.py             # 20 pairs: ~6 min
+    PYTHONPATH=src .venv/bin/python benchmarks/compare_noise.py --pairs 4   # a smoke check
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import multiprocessing
+import os
+import random
+import socket
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from stressdeck.engine import build_plan, start
+from stressdeck.engine.overrides import Overrides
+from stressdeck.profiles.profile import parse_profile
+from stressdeck.sessions.compare import INCONCLUSIVE, REGRESSION, Comparison, compare_sides
+from stressdeck.sessions.session import Session, build_session, load_session, write_session
+
+
+def _serve(sock: socket.socket, delay: float, error_share: float, seed: int) -> None:
+    chance = random.Random(seed)
+
+    async def handle(request: web.Request) -> web.Response:
+        if delay:
+            await asyncio.sleep(delay)
+        if error_share and chance.random() < error_share:
+            return web.Response(status=500, text="boom")
+        return web.Response(text="ok")
+
+    app = web.Application()
+    app.router.add_get("/", handle)
+    web.run_app(app, sock=sock, print=None, handle_signals=True)
+
+
+def _burn(until: float) -> None:
+    """Keep one core busy until ``until`` (monotonic): another tenant of the machine."""
+    while time.monotonic() < until:
+        pass
+
+
+def start_server(delay: float, error_share: float, seed: int) -> tuple[Any, str]:
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(512)
+    port = sock.getsockname()[1]
+    process = multiprocessing.Process(
+        target=_serve, args=(sock, delay, error_share, seed), daemon=True
+    )
+    process.start()
+    sock.close()
+    return process, f"http://127.0.0.1:{port}"
+
+
+def run_once(base_url: str, seconds: float, users: int) -> Session:
+    document = {
+        "name": "compare noise",
+        "base_url": base_url,
+        "load": {"model": "closed", "users": users, "duration": f"{seconds}s"},
+        "endpoints": [{"name": "work", "path": "/"}],
+    }
+    plan = build_plan(parse_profile(document, "compare_noise.toml"), Overrides())
+
+    async def go() -> Any:
+        handle = await start(plan)
+        return await handle.wait()
+
+    return build_session(plan, asyncio.run(go()))
+
+
+def tally(comparisons: Sequence[Comparison]) -> tuple[Counter[str], Counter[str]]:
+    verdicts: Counter[str] = Counter()
+    reasons: Counter[str] = Counter()
+    for comparison in comparisons:
+        verdicts[comparison.verdict or "no change"] += 1
+        if comparison.verdict == REGRESSION:
+            for name, change in comparison.regressions:
+                reasons[f"regressed {name} {change.metric}"] += 1
+        elif comparison.verdict == INCONCLUSIVE:
+            for _name, change in comparison.inconclusive[:1]:
+                reasons[change.reason.split(":")[0] + ": " + change.reason.split(":")[1]] += 1
+    return verdicts, reasons
+
+
+def pairs_of(
+    base: Sequence[Session], new: Sequence[Session], runs: int, pairs: int, same_pool: bool
+) -> list[tuple[list[Session], list[Session]]]:
+    """``pairs`` pairs of ``runs`` runs a side; A/A pairs draw both sides from one pool."""
+    chooser = random.Random(24)
+    out = []
+    for i in range(pairs):
+        if runs == 1:
+            if same_pool:
+                out.append(([base[2 * i]], [base[2 * i + 1]]))
+            else:
+                out.append(([base[2 * i]], [new[i]]))
+            continue
+        if same_pool and len(base) >= 2 * runs:
+            drawn = chooser.sample(range(len(base)), 2 * runs)
+            out.append(([base[j] for j in drawn[:runs]], [base[j] for j in drawn[runs:]]))
+        else:
+            out.append(
+                (
+                    [base[j] for j in chooser.sample(range(len(base)), runs)],
+                    [new[j] for j in chooser.sample(range(len(new)), runs)],
+                )
+            )
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--pairs", type=int, default=20)
+    parser.add_argument("--seconds", type=float, default=3.0)
+    parser.add_argument("--users", type=int, default=10)
+    parser.add_argument("--service-ms", type=float, default=5.0)
+    parser.add_argument("--no-burn", action="store_true", help="leave the extra core idle")
+    parser.add_argument("--keep", metavar="DIR", help="also save every run's session in DIR")
+    parser.add_argument(
+        "--judge", metavar="DIR", help="no new runs: judge the sessions a --keep run saved"
+    )
+    args = parser.parse_args()
+    if args.judge:
+        pools = {
+            kind: [load_session(p) for p in sorted(Path(args.judge).glob(f"{kind}-*.json"))]
+            for kind in "ABC"
+        }
+        args.pairs = min(len(pools["A"]) // 2, len(pools["B"]), len(pools["C"]) // 2)
+        report(args, pools, burnt=None)
+        return
+
+    per_run = args.seconds + 1.0
+    budget = per_run * args.pairs * 5 + 120
+    burner = None
+    if not args.no_burn:
+        burner = multiprocessing.Process(target=_burn, args=(time.monotonic() + budget,))
+        burner.start()
+    servers = {
+        "A": start_server(args.service_ms / 1000, 0.0, 1),
+        "B": start_server(args.service_ms * 1.3 / 1000, 0.0, 2),
+        "C": start_server(0.0, 0.02, 3),
+    }
+    time.sleep(1.0)  # the servers' processes start listening
+    pools: dict[str, list[Session]] = {"A": [], "B": [], "C": []}
+    began = time.monotonic()
+    try:
+        for i in range(args.pairs):
+            for kind in ("A", "A", "B", "C", "C"):
+                session = run_once(servers[kind][1], args.seconds, args.users)
+                if args.keep:
+                    index = len(pools[kind])
+                    write_session(Path(args.keep) / f"{kind}-{index:03}.json", session)
+                pools[kind].append(session)
+            print(f"round {i + 1}/{args.pairs} done, {time.monotonic() - began:.0f} s", flush=True)
+    finally:
+        for process, _url in servers.values():
+            process.terminate()
+        if burner is not None:
+            burner.terminate()
+    report(args, pools, burnt=burner is not None)
+
+
+def report(args: argparse.Namespace, pools: dict[str, list[Session]], burnt: bool | None) -> None:
+    busy = {True: "one burnt by another process", False: "no burner", None: "saved runs"}[burnt]
+    print(
+        f"\n{os.cpu_count()} cores, {busy}; "
+        f"{args.seconds:g} s runs at {args.users} users; A {args.service_ms:g} ms, "
+        f"B {args.service_ms * 1.3:g} ms, C sub-ms with 2 % 500s; {args.pairs} pairs a kind\n"
+    )
+    a, b, c = pools["A"], pools["B"], pools["C"]
+    median_rps = sorted(s.results.total.rps for s in a)[len(a) // 2]
+    median_p95 = sorted(s.results.total.latency_ms.p95 for s in a)[len(a) // 2]
+    saturated = sum(s.results.generator.saturated_seconds > 0 for s in a + b + c)
+    print(f"A runs: median {median_rps:.0f} rps, median p95 {median_p95:.2f} ms")
+    print(f"runs with any saturated second: {saturated} of {len(a + b + c)}\n")
+    print("| sides | kind | regression | inconclusive | no change | goal | met | why |")
+    print("|---|---|--:|--:|--:|---|---|---|")
+    goals: dict[str, tuple[str, Callable[[Counter[str]], bool]]] = {
+        "A/A": ("≤1 regression", lambda v: v[REGRESSION] <= args.pairs // 20),
+        "A/B +30 %": ("≥19 of 20 regression", lambda v: v[REGRESSION] >= args.pairs * 19 / 20),
+        "C/C 2 % 500s": ("≤1 regression", lambda v: v[REGRESSION] <= args.pairs // 20),
+    }
+    for runs in (1, 3):
+        if len(pools["A"]) < 2 * runs or len(pools["C"]) < 2 * runs:
+            continue
+        kinds = {
+            "A/A": pairs_of(a, a, runs, args.pairs, same_pool=True),
+            "A/B +30 %": pairs_of(a, b, runs, args.pairs, same_pool=False),
+            "C/C 2 % 500s": pairs_of(c, c, runs, args.pairs, same_pool=True),
+        }
+        for kind, pairs in kinds.items():
+            comparisons = [compare_sides(base, new) for base, new in pairs]
+            verdicts, reasons = tally(comparisons)
+            goal, met = goals[kind]
+            why = "; ".join(f"{reason} ×{n}" for reason, n in reasons.most_common(3))
+            print(
+                f"| {runs} run | {kind} | {verdicts[REGRESSION]} | {verdicts[INCONCLUSIVE]} | "
+                f"{verdicts['no change']} | {goal} | {'yes' if met(verdicts) else 'NO'} | {why} |"
+            )
+
+
+if __name__ == "__main__":
+    main()

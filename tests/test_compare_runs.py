@@ -1,0 +1,98 @@
+"""Compare on real runs against real servers: identical runs are not a regression, a server
+30 % slower is, and a run too short to measure its noise is inconclusive (exit 4).
+
+The servers answer after a fixed service time; the verdicts rest on the measured noise, not
+on how fast this machine is: nothing here bounds a duration except to catch a hang."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from pathlib import Path
+
+import pytest
+from aiohttp import web
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from conftest import ServerThread
+from session_support import run_sync
+
+from stressdeck.cli import main
+from stressdeck.sessions.compare import INCONCLUSIVE, REGRESSION, TOTAL, compare_sides
+from stressdeck.sessions.session import Session, build_session, write_session
+
+SERVICE_S = 0.050
+
+
+def service_app(seconds: float) -> web.Application:
+    async def work(request: web.Request) -> web.Response:
+        await asyncio.sleep(seconds)
+        return web.Response(text="done")
+
+    app = web.Application()
+    app.router.add_get("/work", work)
+    return app
+
+
+def run(url: str, duration: str = "3s", users: int = 10) -> Session:
+    document = {
+        "name": "compare runs",
+        "base_url": url,
+        "load": {"model": "closed", "users": users, "duration": duration},
+        "endpoints": [{"name": "work", "path": "/work"}],
+    }
+    plan, snapshot = run_sync(document)
+    return build_session(plan, snapshot)
+
+
+def test_two_runs_against_the_same_server_are_not_a_regression() -> None:
+    with ServerThread(service_app(SERVICE_S)) as server:
+        base, new = run(server.url), run(server.url)
+    comparison = compare_sides([base], [new])
+    assert comparison.verdict != REGRESSION, comparison.regressions
+    total = comparison.rows[-1]
+    assert total.name == TOTAL and total.base is not None and total.new is not None
+    assert total.base.requests == base.results.total.requests > 100
+    for change in total.changes[1:]:  # every judged figure carries its interval
+        assert change.base_interval is not None and change.new_interval is not None
+        assert change.base_interval.low <= change.base <= change.base_interval.high
+
+
+def test_a_server_30_percent_slower_is_a_regression(tmp_path: Path) -> None:
+    with (
+        ServerThread(service_app(SERVICE_S)) as fast,
+        ServerThread(service_app(SERVICE_S * 1.3)) as slow,
+    ):
+        sides = [run(fast.url), run(fast.url)], [run(slow.url), run(slow.url)]
+    comparison = compare_sides(*sides)
+    assert comparison.verdict == REGRESSION, [
+        (name, c.metric, c.base, c.new, c.noise_text, c.reason)
+        for row in comparison.rows
+        for name, c in [(row.name, c) for c in row.changes]
+    ]
+    # 10 users at 50 ms then 65 ms: latency up and, in the closed model, throughput down
+    regressed = {change.metric for name, change in comparison.regressions if name == TOTAL}
+    assert regressed and regressed <= {"p50", "p95", "p99", "rps"}
+    # the same through the command line, two runs a side
+    paths = []
+    for side, sessions in zip("ab", sides, strict=True):
+        for i, session in enumerate(sessions):
+            paths.append(str(write_session(tmp_path / f"{side}{i}.json", session)))
+    assert main(["compare", *paths[:2], "--", *paths[2:]]) == 3
+
+
+def test_runs_too_short_to_measure_are_inconclusive(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    with ServerThread(service_app(0.001)) as server:
+        base = run(server.url, duration="0.6s", users=1)
+        new = run(server.url, duration="0.6s", users=1)
+    comparison = compare_sides([base], [new])
+    assert comparison.verdict == INCONCLUSIVE
+    reasons = {change.reason for _name, change in comparison.inconclusive}
+    assert "base: 1 second(s) of timeline with requests: too short to measure the noise" in reasons
+    a = write_session(tmp_path / "a.toml", base)
+    b = write_session(tmp_path / "b.toml", new)
+    assert main(["compare", str(a), str(b)]) == 4
+    assert "verdict: inconclusive" in capsys.readouterr().out
