@@ -15,19 +15,34 @@ imported, in a finalizer, or in an event loop callback, and be swallowed there (
   before they were installed is read by them (``pending_stop``);
 - after it, while the summary and the session are written: the signal is obeyed at the
   end, so the session is never cut half-written.
+
+And when none of that happens (something hangs: a library blocked on a dead terminal, a
+worker that never answers), a watchdog ends the process anyway: ``GRACE_S`` after the first
+stop signal, or at once on a second one (SIGINT or SIGTERM), it writes what was measured (``keep_on_forced_exit``)
+and exits with the signal's code. It is a thread woken through a pipe, so it needs nothing
+from the main thread, which may be the one that hangs.
 """
 
 from __future__ import annotations
 
+import os
+import select
 import signal
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from types import FrameType
 
 from stressdeck.core.exits import EXIT_HANGUP, EXIT_INTERRUPTED
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+# A clean stop (final figures from the workers, the session written) takes about a second;
+# one not done after this long is not going to be.
+GRACE_S = 5.0
+# What is written when the watchdog ends the process gets this long (a full disk, a stalled
+# terminal must not hold the exit either).
+LAST_WORDS_S = 3.0
 
 
 def exit_code(signum: int) -> int:
@@ -56,6 +71,117 @@ _RECEIVED = _Received()
 def _record(signum: int, frame: FrameType | None) -> None:
     if _RECEIVED.signum is None:
         _RECEIVED.signum = signum
+    _WATCHDOG.signalled(signum)
+
+
+class Watchdog:
+    """Ends the process when a stop signal was not obeyed in time (see the module's doc).
+
+    The signal handler only writes the signal's number to a pipe (no lock is taken in a
+    handler: it may have interrupted the very code holding it); the watchdog thread reads
+    it. Armed for the length of a command (``stop_signals``), so a test that calls ``main``
+    in its own process never has that process ended by it afterwards."""
+
+    def __init__(self) -> None:
+        self._pipe: tuple[int, int] | None = None
+        self._thread: threading.Thread | None = None
+        self._last_words: Callable[[], str | None] | None = None
+
+    def arm(self) -> None:
+        if self._pipe is not None:
+            return
+        read_end, write_end = os.pipe()
+        self._pipe = (read_end, write_end)
+        self._thread = threading.Thread(
+            target=self._watch, args=(read_end,), name="stop-watchdog", daemon=True
+        )
+        self._thread.start()
+
+    def disarm(self) -> None:
+        pipe, self._pipe = self._pipe, None
+        if pipe is None:
+            return
+        os.write(pipe[1], b"\0")  # 0: no signal, the command is over
+        os.close(pipe[1])
+        self._last_words = None
+
+    def keep(self, last_words: Callable[[], str | None] | None) -> None:
+        self._last_words = last_words
+
+    def signalled(self, signum: int) -> None:
+        pipe = self._pipe
+        if pipe is not None:
+            try:
+                os.write(pipe[1], bytes((signum,)))
+            except OSError:  # disarmed meanwhile
+                pass
+
+    def _watch(self, read_end: int) -> None:
+        try:
+            first = os.read(read_end, 1)
+            if first in (b"", b"\0"):
+                return
+            # The clean stop's time, or until a second signal (or the end of the command).
+            # A repeated SIGHUP is no second signal: a hang-up often comes twice (the kernel's,
+            # and tmux's or the shell's), while a second Ctrl+C is a person insisting.
+            deadline = time.monotonic() + GRACE_S
+            reason = f"not stopped {GRACE_S:g} s after {signal.Signals(first[0]).name}"
+            while (left := deadline - time.monotonic()) > 0:
+                ready, _, _ = select.select([read_end], [], [], left)
+                if not ready:
+                    continue
+                again = os.read(read_end, 1)
+                if again in (b"", b"\0"):
+                    return
+                if again[0] != signal.SIGHUP:
+                    reason = f"a second stop signal ({signal.Signals(again[0]).name})"
+                    break
+            self._end(first[0], reason)
+        finally:
+            os.close(read_end)
+
+    def _end(self, signum: int, reason: str) -> None:
+        _say(f"stressdeck: {reason}: ending now")
+        words = self._last_words
+        if words is not None:
+            writer = threading.Thread(target=_quietly, args=(words,), daemon=True)
+            writer.start()
+            writer.join(LAST_WORDS_S)
+        os._exit(exit_code(signum))
+
+
+def _quietly(words: Callable[[], str | None]) -> None:
+    try:
+        line = words()
+        if line:
+            _say(line)
+    except Exception as exc:  # the process is ending: say it, in one line, and go on
+        _say(f"error: {type(exc).__name__}: {exc}")
+
+
+def _say(line: str) -> None:
+    """One line to stderr without Python's buffers (their lock may be held by the code that
+    hangs), from a thread waited on briefly: a stalled terminal must not hold the exit."""
+
+    def write() -> None:
+        try:
+            os.write(2, (line + "\n").encode("utf-8", "replace"))
+        except OSError:
+            pass
+
+    writer = threading.Thread(target=write, daemon=True)
+    writer.start()
+    writer.join(0.5)
+
+
+_WATCHDOG = Watchdog()
+
+
+def keep_on_forced_exit(last_words: Callable[[], str | None] | None) -> None:
+    """What the watchdog writes when it has to end the process (the run's partial session,
+    saved from its latest snapshot), returning the line to print (where it went); None
+    once it is written the normal way."""
+    _WATCHDOG.keep(last_words)
 
 
 def _main_thread() -> bool:
@@ -71,19 +197,25 @@ def stop_signals() -> Iterator[None]:
         yield
         return
     previous = {signum: signal.getsignal(signum) for signum in STOP_SIGNALS}
-    if previous[signal.SIGINT] is not _record:  # nested (python -m): keep what came already
+    nested = previous[signal.SIGINT] is _record  # python -m: keep what came already
+    if not nested:
         _RECEIVED.signum = None
+        _WATCHDOG.arm()
     record_stops()
     try:
         yield
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
+        if not nested:
+            _WATCHDOG.disarm()
 
 
 def record_stops() -> None:
-    """(Again) record stop signals: after an event loop's own handlers, which leave the
-    defaults behind (SIGTERM and SIGHUP would kill at once, mid-write)."""
+    """(Again) record stop signals: after an event loop's own handlers were removed, which
+    leaves the defaults behind (SIGTERM and SIGHUP would kill at once, mid-write); or after
+    they were added (``loop.add_signal_handler``), so the watchdog hears of a signal even
+    when the loop is blocked: the loop still hears of it through its wakeup fd."""
     if _main_thread():
         for signum in STOP_SIGNALS:
             signal.signal(signum, _record)

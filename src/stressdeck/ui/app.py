@@ -27,16 +27,24 @@ from textual.screen import Screen
 
 from stressdeck.core.errors import InputError
 from stressdeck.core.files import WriteError
-from stressdeck.core.signals import STOP_SIGNALS, exit_code, pending_stop
+from stressdeck.core.signals import (
+    STOP_SIGNALS,
+    exit_code,
+    keep_on_forced_exit,
+    pending_stop,
+    record_stops,
+)
 from stressdeck.core.text import printable
 from stressdeck.engine.plan import Plan
 from stressdeck.engine.processes import ProcessWorker
 from stressdeck.engine.snapshot import INTERRUPTED, Snapshot
 from stressdeck.observe.monitor import HostMonitor
 from stressdeck.profiles.importers.common import slugify
+from stressdeck.sessions.autosave import autosave_path
 from stressdeck.sessions.session import save_session
 from stressdeck.ui.answering import AnsweringWatch
 from stressdeck.ui.controller import MIN_RATE, ControlError, RunController
+from stressdeck.ui.driver import ConsoleDriver
 from stressdeck.ui.events import INFO, WARN, EventTracker, LogEvent
 from stressdeck.ui.keys import CONTROLS, PANES
 from stressdeck.ui.known_hosts import FILE_NAME as KNOWN_HOSTS_FILE
@@ -93,7 +101,8 @@ class StressDeckApp(App[int]):
         self, source: PlanSource | None = None, options: ConsoleOptions | None = None
     ) -> None:
         o = options or ConsoleOptions()
-        super().__init__()
+        # Real terminals only (tests run headless): a terminal that goes away must not hang us.
+        super().__init__(driver_class=ConsoleDriver if os.name == "posix" else None)
         self.options = o
         # --serve-metrics: follows each run from its start; the CLI closes it with the app.
         self.metrics_server = o.metrics_server
@@ -130,6 +139,7 @@ class StressDeckApp(App[int]):
         self.replay_of = o.replay_of
         self.autosaved: Path | None = None
         self.autosave_error: str | None = None
+        self._signalled = False  # a stop signal came: the app is stopping and autosaving
         self.renders = 0  # snapshots rendered, for tests and the refresh-rate check
         self._shown: Snapshot | None = None
         self._shown_plan: Plan | None = None
@@ -168,6 +178,7 @@ class StressDeckApp(App[int]):
             loop = asyncio.get_running_loop()
             for signum in STOP_SIGNALS:
                 loop.add_signal_handler(signum, self._on_signal, signum)
+            record_stops()  # the watchdog hears of a signal too, should this loop block
             early = pending_stop()  # came while the console was starting
             if early is not None:
                 self._on_signal(early)
@@ -381,6 +392,8 @@ class StressDeckApp(App[int]):
                 printable(exc), title="cannot start", severity="error", timeout=NOTIFY_SECONDS
             )
             return
+        if self.handle_signals:
+            keep_on_forced_exit(self._forced_autosave)
         if self.metrics_server is not None and controller.handle is not None:
             self.metrics_server.attach(controller.handle)
         if self.steer is not None and controller.handle is not None:
@@ -594,8 +607,39 @@ class StressDeckApp(App[int]):
             await self.controller.stop()  # the engine flushes and cancels in-flight requests
         self.exit(0)
 
+    def on_console_driver_hung_up(self, message: ConsoleDriver.HungUp) -> None:
+        """The terminal went away (SSH dropped, tmux killed) and no SIGHUP said so (or not
+        yet): the same as one, sent for real so the watchdog hears of it too; otherwise the
+        run would go on for nobody until its end."""
+        if self.handle_signals and not self._signalled:
+            os.kill(os.getpid(), signal.SIGHUP)
+
     def _on_signal(self, signum: int) -> None:
-        self.run_worker(self._interrupted(signum), group="signal", exclusive=True)
+        # The first signal stops and autosaves; a second one is the watchdog's (it ends the
+        # process at once, keeping what was measured): restarting the stop here would
+        # cancel the autosave under way.
+        if self._signalled:
+            return
+        self._signalled = True
+        if signum == signal.SIGHUP and isinstance(self._driver, ConsoleDriver):
+            self._driver.hanging_up()
+        self.run_worker(self._interrupted(signum), group="signal")
+
+    def _forced_autosave(self) -> str | None:
+        """For the watchdog, when the clean stop did not end the process in time: the run's
+        latest figures as an autosave (on the watchdog's thread)."""
+        controller = self.controller
+        if controller is None or controller.run_plan is None or controller.handle is None:
+            return None
+        if self.autosaved is not None:
+            return None
+        written = save_session(
+            autosave_path(str(self.sessions_dir)),
+            controller.run_plan,
+            controller.latest(),
+            replay_of=self._replaying(),
+        )
+        return f"partial session saved: {printable(written)}"
 
     async def _interrupted(self, signum: int) -> None:
         """Stop the run (the engine flushes), keep what it measured, exit non-zero. The path
@@ -609,6 +653,8 @@ class StressDeckApp(App[int]):
                 )
             except WriteError as exc:
                 self.autosave_error = str(exc)
+            else:
+                keep_on_forced_exit(None)  # kept: nothing more for the watchdog to write
         self.exit(exit_code(signum), return_code=exit_code(signum))
 
     async def on_unmount(self) -> None:
@@ -616,6 +662,7 @@ class StressDeckApp(App[int]):
             loop = asyncio.get_running_loop()
             for signum in STOP_SIGNALS:
                 loop.remove_signal_handler(signum)
+            record_stops()  # not the defaults asyncio leaves: SIGTERM would kill mid-exit
         # Whatever ended the app (an error included), let the engine stop and flush.
         if self.controller is not None and self.controller.active:
             await self.controller.stop()
