@@ -54,6 +54,10 @@ PROFILE_FIELDS: dict[str, tuple[str, str]] = {
     "unix_socket": ("path", "send every request over this unix socket ([Routes](routes.md))"),
     "local_address": ("IP address", "the source address of every connection ([Routes](routes.md))"),
     "proxy": ("`http://HOST:PORT`", "an HTTP proxy; https through CONNECT ([Routes](routes.md))"),
+    "hooks": (
+        "`module:function`",
+        "your Python function called on every request to change it ([Users with state](users.md#hooks))",
+    ),
     "proxy_from_env": (
         "bool",
         "use `HTTP_PROXY`, `HTTPS_PROXY`, `NO_PROXY` (off by default; [Routes](routes.md))",
@@ -98,6 +102,7 @@ PROFILE_FIELDS: dict[str, tuple[str, str]] = {
     ),
     "endpoints[].follow_redirects": ("bool", "overrides `defaults.follow_redirects`"),
     "endpoints[].http2": ("bool", "send this endpoint over HTTP/2 ([HTTP/2](http2.md))"),
+    "endpoints[].hooks": ("`module:function`", "this endpoint's own hook, over the profile's"),
     "endpoints[].checks": (
         "list of strings",
         "assertions on each response ([Response checks](profiles.md#response-checks))",

@@ -17,10 +17,11 @@ from aiohttp import http_exceptions
 from aiohttp.client_proto import ResponseHandler
 from yarl import URL
 
+from stressdeck.engine.exchange import render
 from stressdeck.engine.plan import RequestSpec
 from stressdeck.engine.stats import Recorder
 from stressdeck.engine.tls import tls_class
-from stressdeck.profiles.chain import ExtractionFailed, MissingVariable, ResponseBody
+from stressdeck.profiles.chain import ExtractionFailed, ResponseBody
 from stressdeck.profiles.checks import run_checks
 from stressdeck.profiles.routes import Routes
 
@@ -349,11 +350,10 @@ async def send(
     headers: Any = spec.headers
     body = spec.body
     if spec.templated:
-        try:
-            url, headers, body = spec.render(variables or {})
-        except MissingVariable as missing:
-            recorder.record_skipped(index, f"missing {{{missing.name}}}")
+        rendered = render(spec, index, recorder, variables)
+        if rendered is None:
             return
+        url, headers, body = rendered
     method = spec.method
     slot = sending_slot()
     for hop in range(MAX_REDIRECTS + 1):

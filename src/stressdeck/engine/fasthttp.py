@@ -39,10 +39,11 @@ from stressdeck.engine.client import (
     sending_slot,
 )
 from stressdeck.engine.dial import NO_ROUTES, open_connection
+from stressdeck.engine.exchange import render
 from stressdeck.engine.plan import RequestSpec
 from stressdeck.engine.stats import Recorder
 from stressdeck.engine.tls import tls_class
-from stressdeck.profiles.chain import ExtractionFailed, MissingVariable, ResponseBody
+from stressdeck.profiles.chain import ExtractionFailed, ResponseBody
 from stressdeck.profiles.checks import run_checks
 from stressdeck.profiles.routes import Routes
 
@@ -460,11 +461,10 @@ class FastClient:
         """
         prepared = self._prepared[index]
         if prepared is None:
-            try:
-                url, headers, body = spec.render(variables or {})
-            except MissingVariable as missing:
-                recorder.record_skipped(index, f"missing {{{missing.name}}}")
+            rendered = render(spec, index, recorder, variables)
+            if rendered is None:
                 return
+            url, headers, body = rendered
             try:
                 prepared = prepare(spec.method, url, headers, body, self.server_name)
             except ValueError:

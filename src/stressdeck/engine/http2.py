@@ -43,12 +43,11 @@ from stressdeck.engine.client import (
     sending_slot,
 )
 from stressdeck.engine.dial import NO_ROUTES
+from stressdeck.engine.exchange import judge, render
 from stressdeck.engine.http2_pool import Connection, NotHttp2, Origin, Pool
-from stressdeck.engine.judge import judge
 from stressdeck.engine.plan import RequestSpec
 from stressdeck.engine.stats import Recorder
 from stressdeck.engine.tls import tls_class
-from stressdeck.profiles.chain import MissingVariable
 from stressdeck.profiles.routes import Routes
 
 USER_AGENT = f"stressdeck/{__version__}"
@@ -158,11 +157,10 @@ class Http2Client:
         prepared = self._prepared[index]
         body = spec.body
         if prepared is None:
-            try:
-                url, headers, body = spec.render(variables or {})
-            except MissingVariable as missing:
-                recorder.record_skipped(index, f"missing {{{missing.name}}}")
+            rendered = render(spec, index, recorder, variables)
+            if rendered is None:
                 return
+            url, headers, body = rendered
             try:
                 prepared = self._prepare(spec.method, url, headers, body)
             except ValueError:

@@ -24,6 +24,7 @@ from stressdeck.engine.tls import TlsOptions, ssl_context
 from stressdeck.observe.metrics import parse_series
 from stressdeck.profiles.chain import Extractor, Template, compile_template, placeholders
 from stressdeck.profiles.checks import Check
+from stressdeck.profiles.hooks import Hook, load_hook
 from stressdeck.profiles.presets import (
     PRESETS,
     SOAK_DEFAULT_SECONDS,
@@ -79,6 +80,7 @@ class RequestSpec:
     # Response checks, judged on every response; a failure is counted apart from errors.
     checks: tuple[Check, ...] = ()
     http2: bool = False  # the endpoint asks for HTTP/2
+    hook: Hook | None = None  # the user's function that changes each request (profiles/hooks)
     # Derived once here, read on every send.
     templated: bool = field(init=False)
     needs_body: bool = field(init=False)
@@ -87,7 +89,7 @@ class RequestSpec:
         object.__setattr__(
             self,
             "templated",
-            bool(self.url_template or self.header_templates or self.body_template),
+            bool(self.url_template or self.header_templates or self.body_template or self.hook),
         )
         object.__setattr__(
             self,
@@ -114,7 +116,8 @@ class RequestSpec:
     def render(
         self, variables: Mapping[str, str]
     ) -> tuple[str, tuple[tuple[str, str], ...], bytes | None]:
-        """URL, headers and body with this user's variables; raises MissingVariable."""
+        """URL, headers and body with this user's variables, through the endpoint's hook;
+        raises MissingVariable, or HookFailed when the hook raised."""
         url = self.url
         if self.url_template is not None:
             url = self.url_template.render(variables)
@@ -129,6 +132,8 @@ class RequestSpec:
         body = self.body
         if self.body_template is not None:
             body = self.body_template.render(variables).encode()
+        if self.hook is not None:
+            return self.hook.apply(self.method, url, headers, body, variables)
         return url, headers, body
 
 
@@ -181,6 +186,16 @@ def expand_env(text: str, source: str, where: str, env: Mapping[str, str]) -> st
         return env[name]
 
     return _ENV_REFERENCE.sub(value, text)
+
+
+def _hook(profile: Profile, endpoint: Endpoint, index: int) -> Hook | None:
+    """The endpoint's hook, else the profile's; imported now, so a missing module or function
+    is one line before the run (and imported again in each worker process)."""
+    if endpoint.hooks is not None:
+        return load_hook(endpoint.hooks, profile.source, f"endpoints[{index}].hooks")
+    if profile.hooks is not None:
+        return load_hook(profile.hooks, profile.source, "hooks")
+    return None
 
 
 def _prepare(
@@ -250,6 +265,7 @@ def _prepare(
         else endpoint.follow_redirects,
         checks=endpoint.checks,
         http2=endpoint.http2,
+        hook=_hook(profile, endpoint, index),
     )
 
 

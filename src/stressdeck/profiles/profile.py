@@ -65,6 +65,7 @@ class Endpoint:
     follow_redirects: bool | None = None  # None: the profile's default
     checks: tuple[Check, ...] = ()
     http2: bool = False  # sent over HTTP/2 (ALPN over TLS, prior knowledge over plain http)
+    hooks: str | None = None  # "module:function" (profiles/hooks.py); None: the profile's
 
 
 @dataclass(frozen=True)
@@ -123,6 +124,7 @@ class Profile:
     local_address: str | None = None
     proxy: str | None = None
     proxy_from_env: bool = False
+    hooks: str | None = None  # "module:function" called on every request (profiles/hooks.py)
     # The document exactly as written (``${ENV}`` references unexpanded), for sessions.
     document: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
@@ -321,6 +323,7 @@ _TOP_KEYS = {
     "local_address",
     "proxy",
     "proxy_from_env",
+    "hooks",
 }
 _DEFAULT_KEYS = {"timeout", "headers", "follow_redirects"}
 _LOAD_KEYS = {
@@ -352,6 +355,7 @@ _ENDPOINT_KEYS = {
     "follow_redirects",
     "checks",
     "http2",
+    "hooks",
 }
 
 
@@ -398,8 +402,21 @@ def parse_profile(document: Mapping[str, Any], source: str) -> Profile:
         tls=parse_tls(source, top.sub_table("tls")),
         client=_parse_client(source, top.string("client", "auto")),
         **_parse_routes(source, top),
+        hooks=_hook_name(top, "hooks"),
         document=dict(document),
     )
+
+
+def _hook_name(fields: _Fields, key: str) -> str | None:
+    """``module:function``, checked for its form only: the module is imported when a run is
+    planned, never when a profile is merely read (to view or report on it)."""
+    text = fields.string(key)
+    if text is None:
+        return None
+    module, _, name = text.partition(":")
+    if not (module and name and all(p.isidentifier() for p in (*module.split("."), name))):
+        raise fields.fail(key, '"module:function", e.g. "signing:sign"')
+    return text
 
 
 def _parse_routes(source: str, top: _Fields) -> dict[str, Any]:
@@ -621,6 +638,7 @@ def _parse_endpoint(
         follow_redirects=fields.boolean("follow_redirects") if "follow_redirects" in item else None,
         checks=_parse_checks(source, item.get("checks"), f"{prefix}.checks"),
         http2=fields.boolean("http2"),
+        hooks=_hook_name(fields, "hooks"),
     )
 
 

@@ -1,4 +1,5 @@
-"""What a complete answer is judged by after it is counted: response checks, then extracts."""
+"""Either side of the wire, the same for every client: a request rendered for its user
+before it is sent, an answer judged (checks, then extracts) after it is counted."""
 
 from __future__ import annotations
 
@@ -6,8 +7,26 @@ from collections.abc import Mapping
 
 from stressdeck.engine.plan import RequestSpec
 from stressdeck.engine.stats import Recorder
-from stressdeck.profiles.chain import ExtractionFailed, ResponseBody
+from stressdeck.profiles.chain import ExtractionFailed, MissingVariable, ResponseBody
 from stressdeck.profiles.checks import run_checks
+from stressdeck.profiles.hooks import HOOK_ERROR, HookFailed
+
+Rendered = tuple[str, tuple[tuple[str, str], ...], bytes | None]
+
+
+def render(
+    spec: RequestSpec, index: int, recorder: Recorder, variables: Mapping[str, str] | None
+) -> Rendered | None:
+    """URL, headers and body for this user (templates filled, the hook applied); None when
+    the request cannot be sent, which is recorded here: a missing variable is a skip, a
+    hook that raised is an error of class ``hook``, never the target's."""
+    try:
+        return spec.render(variables or {})
+    except MissingVariable as missing:
+        recorder.record_skipped(index, f"missing {{{missing.name}}}")
+    except HookFailed as failed:
+        recorder.record_error(index, HOOK_ERROR, 0, f"{HOOK_ERROR}: {failed}")
+    return None
 
 
 def judge(
