@@ -54,6 +54,15 @@ PROFILE_FIELDS: dict[str, tuple[str, str]] = {
     "unix_socket": ("path", "send every request over this unix socket ([Routes](routes.md))"),
     "local_address": ("IP address", "the source address of every connection ([Routes](routes.md))"),
     "proxy": ("`http://HOST:PORT`", "an HTTP proxy; https through CONNECT ([Routes](routes.md))"),
+    "cookies": ("bool", "a cookie jar per user, on by default ([Users with state](users.md#cookies))"),
+    "setup": (
+        "list of endpoint names",
+        "run once by each user as it starts, kept out of the load ([Users with state](users.md#setup-and-teardown))",
+    ),
+    "teardown": (
+        "list of endpoint names",
+        "run once by each user as it retires ([Users with state](users.md#setup-and-teardown))",
+    ),
     "hooks": (
         "`module:function`",
         "your Python function called on every request to change it ([Users with state](users.md#hooks))",

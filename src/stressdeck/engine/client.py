@@ -15,12 +15,14 @@ from typing import Any, Protocol
 import aiohttp
 from aiohttp import http_exceptions
 from aiohttp.client_proto import ResponseHandler
+from multidict import MultiMapping
 from yarl import URL
 
 from stressdeck.engine.exchange import render
 from stressdeck.engine.plan import RequestSpec
 from stressdeck.engine.stats import Recorder
 from stressdeck.engine.tls import tls_class
+from stressdeck.engine.users import cookie_jar
 from stressdeck.profiles.chain import ExtractionFailed, ResponseBody
 from stressdeck.profiles.checks import run_checks
 from stressdeck.profiles.routes import Routes
@@ -356,16 +358,18 @@ async def send(
         url, headers, body = rendered
     method = spec.method
     slot = sending_slot()
+    jar = cookie_jar(variables)
     for hop in range(MAX_REDIRECTS + 1):
         answer = _Answer()
         slot.index, slot.on_wire = index, False
         try:
             proxy = routes.proxy_for(str(url)) if routes is not None else None
+            cookie = jar.header(str(url)) if jar is not None else None
             await _exchange(
                 session,
                 method,
                 url,
-                headers,
+                tuple(headers) + (("Cookie", cookie),) if cookie else headers,
                 body,
                 timeout,
                 spec.needs_body,
@@ -391,6 +395,9 @@ async def send(
             return
         finally:
             slot.index = None
+        if jar is not None and isinstance(answer.headers, MultiMapping):
+            if set_cookies := answer.headers.getall("Set-Cookie", ()):
+                jar.update(set_cookies, str(url))
         target = _redirect(spec, url, answer)
         start = answer.sent if due is None or hop else min(due, answer.sent)
         recorder.record_response(

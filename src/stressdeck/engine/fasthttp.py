@@ -43,6 +43,7 @@ from stressdeck.engine.exchange import render
 from stressdeck.engine.plan import RequestSpec
 from stressdeck.engine.stats import Recorder
 from stressdeck.engine.tls import tls_class
+from stressdeck.engine.users import cookie_jar
 from stressdeck.profiles.chain import ExtractionFailed, ResponseBody
 from stressdeck.profiles.checks import run_checks
 from stressdeck.profiles.routes import Routes
@@ -139,6 +140,7 @@ class Connection(asyncio.Protocol):
         self.head_bytes = 0
         self.keep: bytearray | None = bytearray() if keep_body else None
         self.headers: list[tuple[str, str]] | None = [] if keep_headers else None
+        self.set_cookies: list[str] = []  # for the user's cookie jar
 
     # -- the request ------------------------------------------------------------------------
 
@@ -230,6 +232,8 @@ class Connection(asyncio.Protocol):
             lower = name.lower()
             if lower == b"content-length" or lower == b"transfer-encoding":
                 self.framed = True
+        elif size == 10 and name.lower() == b"set-cookie":
+            self.set_cookies.append(value.decode("latin-1"))
         if self.headers is not None:
             self.headers.append((name.decode("latin-1"), value.decode("latin-1")))
 
@@ -385,6 +389,14 @@ class Pool:
         self.idle.clear()
 
 
+def with_cookie(data: bytes, cookie: str | None) -> bytes:
+    """A prepared request with the user's ``Cookie`` header added after its other headers."""
+    if cookie is None:
+        return data
+    end = data.index(b"\r\n\r\n")
+    return data[:end] + b"\r\nCookie: " + cookie.encode("latin-1") + data[end:]
+
+
 def _connect_class(exc: BaseException) -> str:
     if isinstance(exc, ssl.SSLError):
         return tls_class(exc)
@@ -460,6 +472,7 @@ class FastClient:
         and this records nothing more for it.
         """
         prepared = self._prepared[index]
+        url = spec.url
         if prepared is None:
             rendered = render(spec, index, recorder, variables)
             if rendered is None:
@@ -475,6 +488,8 @@ class FastClient:
                 index, prepared, 0, f"{prepared}: a URL or header the wire cannot carry"
             )
             return
+        jar = cookie_jar(variables)
+        data = prepared.data if jar is None else with_cookie(prepared.data, jar.header(url))
         slot = sending_slot()
         slot.index, slot.on_wire = index, False
         try:
@@ -495,7 +510,7 @@ class FastClient:
                     return
             keep_headers = bool(spec.extract or spec.checks)
             waiter = connection.start(
-                prepared.data, deadline, spec.method == "HEAD", spec.needs_body, keep_headers
+                data, deadline, spec.method == "HEAD", spec.needs_body, keep_headers
             )
             slot.on_wire = True
             try:
@@ -516,6 +531,8 @@ class FastClient:
             )
             return
         done = time.perf_counter()
+        if jar is not None and connection.set_cookies:
+            jar.update(connection.set_cookies, url)
         self.pool.release(connection)
         first_byte = connection.first_byte or done
         start = sent if due is None else min(due, sent)

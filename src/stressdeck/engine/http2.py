@@ -48,6 +48,7 @@ from stressdeck.engine.http2_pool import Connection, NotHttp2, Origin, Pool
 from stressdeck.engine.plan import RequestSpec
 from stressdeck.engine.stats import Recorder
 from stressdeck.engine.tls import tls_class
+from stressdeck.engine.users import cookie_jar
 from stressdeck.profiles.routes import Routes
 
 USER_AGENT = f"stressdeck/{__version__}"
@@ -156,6 +157,7 @@ class Http2Client:
         ``fasthttp.FastClient.send``: the same slot rules, the same figures)."""
         prepared = self._prepared[index]
         body = spec.body
+        url = spec.url
         if prepared is None:
             rendered = render(spec, index, recorder, variables)
             if rendered is None:
@@ -172,6 +174,10 @@ class Http2Client:
             )
             return
         origin, block = prepared
+        jar = cookie_jar(variables)
+        cookie = jar.header(url) if jar is not None else None
+        if cookie is not None:
+            block = [*block, (b"cookie", cookie.encode("latin-1"))]
         slot = sending_slot()
         slot.index, slot.on_wire = index, False
         stream_id = 0
@@ -209,6 +215,10 @@ class Http2Client:
         if outcome:
             recorder.record_error(index, outcome, stream.nbytes, f"{outcome}: {stream.message}")
             return
+        if jar is not None:
+            set_cookies = [value for name, value in stream.headers if name == "set-cookie"]
+            if set_cookies:
+                jar.update(set_cookies, url)
         done = time.perf_counter()
         first_byte = stream.first_byte or done
         start = sent if due is None else min(due, sent)

@@ -163,6 +163,10 @@ class Plan:
     # The HTTP client of each request ("fast", "aiohttp" or "http2"), chosen once here.
     clients: tuple[str, ...] = ()
     routes: Routes = Routes()  # where connections go, when not to the URL's own host
+    cookies: bool = True  # a cookie jar per user (engine/users.py)
+    # Endpoints (indexes) each user runs once as it starts, and once as it retires.
+    setup: tuple[int, ...] = ()
+    teardown: tuple[int, ...] = ()
     # The profile as written (``${ENV}`` unexpanded) and the overrides, for sessions and replay.
     document: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
     overrides: Overrides = field(default=NO_OVERRIDES, compare=False)
@@ -378,6 +382,12 @@ def build_plan(
         metrics_url = target + metrics_url  # follows --base-url, e.g. to the demo's free port
     tls = resolve_tls(profile, overrides, env)
     routes = resolve_routes(profile, overrides, env)
+    if load.model == "open" and (profile.setup or profile.teardown):
+        raise InputError(
+            profile.source,
+            "setup" if profile.setup else "teardown",
+            "the open model has no users to set up: use flow, or the closed model",
+        )
     if overrides.client is not None and overrides.client not in CLIENTS:
         raise InputError("--client", "", "expected one of " + ", ".join(CLIENTS))
     asked = overrides.client or profile.client
@@ -405,7 +415,11 @@ def build_plan(
         name=profile.name,
         target=target,
         requests=specs,
-        weights=tuple(ep.weight for ep in profile.endpoints),
+        # Setup and teardown endpoints are run by each user apart from the mix: weight 0.
+        weights=tuple(
+            0.0 if ep.name in (*profile.setup, *profile.teardown) else ep.weight
+            for ep in profile.endpoints
+        ),
         load=load,
         thresholds=profile.thresholds,
         endpoint_thresholds=tuple(ep.thresholds for ep in profile.endpoints),
@@ -415,6 +429,9 @@ def build_plan(
         insecure=profile.insecure,
         tick=tick,
         flow=tuple(names.index(step) for step in profile.flow),
+        cookies=profile.cookies,
+        setup=tuple(names.index(step) for step in profile.setup),
+        teardown=tuple(names.index(step) for step in profile.teardown),
         data=profile.data,
         metrics_url=metrics_url,
         metrics=tuple(dict.fromkeys((*profile.metrics, *metrics))),

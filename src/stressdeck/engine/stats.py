@@ -124,6 +124,10 @@ class Recorder:
     def __init__(self, endpoint_count: int) -> None:
         self.endpoint_count = endpoint_count
         self.endpoints = [EndpointRecorder() for _ in range(endpoint_count)]
+        # Whether the request recorded last succeeded (an answer its endpoint expects, every
+        # check passed). A client records a request's outcome and returns without yielding,
+        # so right after a send this is that request's: a user's setup reads it.
+        self.last_succeeded = True
 
     def record_response(
         self,
@@ -137,6 +141,7 @@ class Recorder:
         chunks: int = 0,
         events: int = 0,
     ) -> None:
+        self.last_succeeded = ok
         rec = self.endpoints[endpoint]
         rec.requests += 1
         if chunks or events:
@@ -156,6 +161,7 @@ class Recorder:
     def record_error(
         self, endpoint: int, error_class: str, nbytes: int = 0, message: str = ""
     ) -> None:
+        self.last_succeeded = False
         rec = self.endpoints[endpoint]
         rec.requests += 1
         rec.errors += 1
@@ -170,6 +176,7 @@ class Recorder:
         rec.checked += 1
         rec.checks_passed += passed
         for expr in failed:
+            self.last_succeeded = False
             rec.checks_failed += 1
             rec.check_failures[expr] = rec.check_failures.get(expr, 0) + 1
 
@@ -180,6 +187,7 @@ class Recorder:
         self.endpoints[endpoint].cancelled += 1
 
     def record_skipped(self, endpoint: int, reason: str = "") -> None:
+        self.last_succeeded = False
         rec = self.endpoints[endpoint]
         rec.skipped += 1
         if reason:

@@ -25,6 +25,7 @@ from stressdeck.engine.lanes import Backlog
 from stressdeck.engine.plan import Plan
 from stressdeck.engine.snapshot import Control
 from stressdeck.engine.stats import IntervalStats, Recorder
+from stressdeck.engine.users import UserState
 from stressdeck.profiles.chain import DataFeed, row_variables
 
 # The shortest sleep the pacer asks of the event loop. Loops wake at millisecond
@@ -34,6 +35,7 @@ from stressdeck.profiles.chain import DataFeed, row_variables
 # goes out at the next wake, up to a millisecond late, and its latency counts from when it
 # was due (as wrk2's millisecond timer does).
 PACER_MIN_SLEEP = 0.001
+SETUP_RETRY_S = 1.0  # a user whose setup failed tries it again after this long
 
 
 @dataclass(frozen=True)
@@ -351,33 +353,74 @@ class Worker:
     async def _user(self, user_id: int) -> None:
         self._senders["user", user_id] = slot = sending_slot()
         slot.sent = self.sent
-        variables: dict[str, str] = {}
+        variables = UserState(self.plan.cookies)
         if self._feed is not None and not self._row_per_iteration and not self._next_row(variables):
             return
         self.active_users += 1
         try:
-            # A user above the current target retires after its iteration: lowering users
-            # never cancels work in flight.
-            while user_id < self.users:
-                if not self._running.is_set():
-                    await self._running.wait()
-                    continue
-                if not self._take_ticket():
-                    self._user_done()
-                    return
-                self._users_in_flight += 1
-                try:
-                    more = await self._iteration(variables, None)
-                finally:
-                    self._users_in_flight -= 1
-                if not more:
-                    self._user_done()
-                    return
-                # An iteration that never suspended (a skip, an error raised at once) must
-                # still let the ticker run: a worker that never reports looks idle.
-                await asyncio.sleep(0)
+            if self.plan.setup and not await self._set_up(user_id, variables):
+                return
+            ran_out = await self._load(user_id, variables)
+            if self.plan.teardown:
+                # A user retiring, or finding the budget or data spent, logs out; a stop
+                # settles at once and sends nothing more.
+                await self._steps(self.plan.teardown, variables)
+            if ran_out:
+                self._user_done()
         finally:
             self.active_users -= 1
+
+    async def _set_up(self, user_id: int, variables: UserState) -> bool:
+        """Run the user's setup steps until they all succeed (an answer its endpoint expects,
+        every check passed); False when the user retired or the run ended first.
+
+        A user sends no load before its setup worked: the failures are its setup endpoints'
+        own, and it tries again a second later, as a person would log in again.
+        """
+        while user_id < self.users and not self._stopped.is_set():
+            if not self._running.is_set():
+                await self._running.wait()
+                continue
+            if await self._steps(self.plan.setup, variables):
+                return True
+            await asyncio.sleep(SETUP_RETRY_S)
+        return False
+
+    async def _steps(self, steps: tuple[int, ...], variables: UserState) -> bool:
+        """Send ``steps`` in order, each once; False at the first that did not succeed."""
+        specs, clients, recorder = self.plan.requests, self._clients, self.recorder
+        self._users_in_flight += 1
+        try:
+            for index in steps:
+                await clients.sender(index)(specs[index], index, recorder, None, variables)
+                if not recorder.last_succeeded:
+                    return False
+            return True
+        finally:
+            self._users_in_flight -= 1
+
+    async def _load(self, user_id: int, variables: UserState) -> bool:
+        """The user's iterations, until it retires (False) or the budget or the data runs
+        out (True)."""
+        # A user above the current target retires after its iteration: lowering users
+        # never cancels work in flight.
+        while user_id < self.users:
+            if not self._running.is_set():
+                await self._running.wait()
+                continue
+            if not self._take_ticket():
+                return True
+            self._users_in_flight += 1
+            try:
+                more = await self._iteration(variables, None)
+            finally:
+                self._users_in_flight -= 1
+            if not more:
+                return True
+            # An iteration that never suspended (a skip, an error raised at once) must
+            # still let the ticker run: a worker that never reports looks idle.
+            await asyncio.sleep(0)
+        return False
 
     def _user_done(self) -> None:
         # The request budget is spent: finish once the last user has its answer.
@@ -442,7 +485,8 @@ class Worker:
     async def _open_iteration(self, due: float, index: int) -> None:
         # Plain requests (no chaining, no flow) skip the iteration machinery: the hot path.
         if self._chained:
-            await self._iteration({}, due, index)
+            # A flow instance is a visitor of its own: its own variables and cookies.
+            await self._iteration(UserState(self.plan.cookies), due, index)
         else:
             await self._clients.sender(index)(
                 self.plan.requests[index], index, self.recorder, due, None

@@ -125,6 +125,10 @@ class Profile:
     proxy: str | None = None
     proxy_from_env: bool = False
     hooks: str | None = None  # "module:function" called on every request (profiles/hooks.py)
+    cookies: bool = True  # a cookie jar per user (engine/users.py)
+    # Endpoints each user runs once when it starts, and once when it retires: not in the mix.
+    setup: tuple[str, ...] = ()
+    teardown: tuple[str, ...] = ()
     # The document exactly as written (``${ENV}`` references unexpanded), for sessions.
     document: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
@@ -324,6 +328,9 @@ _TOP_KEYS = {
     "proxy",
     "proxy_from_env",
     "hooks",
+    "cookies",
+    "setup",
+    "teardown",
 }
 _DEFAULT_KEYS = {"timeout", "headers", "follow_redirects"}
 _LOAD_KEYS = {
@@ -403,6 +410,8 @@ def parse_profile(document: Mapping[str, Any], source: str) -> Profile:
         client=_parse_client(source, top.string("client", "auto")),
         **_parse_routes(source, top),
         hooks=_hook_name(top, "hooks"),
+        cookies=top.boolean("cookies", True),
+        **_parse_user_steps(source, document, endpoints, flow),
         document=dict(document),
     )
 
@@ -688,18 +697,49 @@ def _parse_checks(source: str, value: Any, where: str) -> tuple[Check, ...]:
     return tuple(checks)
 
 
-def _parse_flow(source: str, value: Any, endpoints: tuple[Endpoint, ...]) -> tuple[str, ...]:
+def _parse_steps(
+    source: str, value: Any, endpoints: tuple[Endpoint, ...], flow: tuple[str, ...], key: str
+) -> tuple[str, ...]:
+    """``setup`` / ``teardown``: endpoint names run once per user, kept out of the load."""
+    if value is None:
+        return ()
+    steps = _parse_flow(source, value, endpoints, key)
+    for index, step in enumerate(steps):
+        if step in flow:
+            raise InputError(
+                source,
+                f"{key}[{index}]",
+                f"{describe(step)} is in flow too; expected it in one only",
+            )
+    return steps
+
+
+def _parse_user_steps(
+    source: str, document: Mapping[str, Any], endpoints: tuple[Endpoint, ...], flow: tuple[str, ...]
+) -> dict[str, Any]:
+    steps = {
+        key: _parse_steps(source, document.get(key), endpoints, flow, key)
+        for key in ("setup", "teardown")
+    }
+    if not {ep.name for ep in endpoints} - {*steps["setup"], *steps["teardown"]}:
+        raise InputError(source, "setup", "expected at least one endpoint left for the load itself")
+    return steps
+
+
+def _parse_flow(
+    source: str, value: Any, endpoints: tuple[Endpoint, ...], key: str = "flow"
+) -> tuple[str, ...]:
     if value is None:
         return ()
     if not isinstance(value, list) or not value or not all(isinstance(step, str) for step in value):
         raise InputError(
-            source, "flow", f"expected a non-empty list of endpoint names, got {describe(value)}"
+            source, key, f"expected a non-empty list of endpoint names, got {describe(value)}"
         )
     names = {endpoint.name for endpoint in endpoints}
     for index, step in enumerate(value):
         if step not in names:
             raise InputError(
-                source, f"flow[{index}]", f"expected the name of an endpoint, got {describe(step)}"
+                source, f"{key}[{index}]", f"expected the name of an endpoint, got {describe(step)}"
             )
     return tuple(value)
 
