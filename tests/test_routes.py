@@ -24,7 +24,8 @@ from stressdeck.core.errors import InputError
 from stressdeck.engine import Snapshot, build_plan, start
 from stressdeck.engine.overrides import Overrides
 from stressdeck.engine.plan import remote_hosts
-from stressdeck.profiles.profile import parse_profile
+from stressdeck.profiles.importers import import_command, profile_from_curl
+from stressdeck.profiles.profile import load_profile, parse_profile
 from stressdeck.sessions.session import save_session
 
 HTTP1 = ["fast", "aiohttp"]
@@ -327,3 +328,47 @@ async def test_a_password_in_a_proxy_url_is_never_written(
             for suffix in (".toml", ".json"):
                 path = save_session(tmp_path / f"s{suffix}", plan, final, overwrite=True)
                 assert "hunter2" not in path.read_text()
+
+
+@pytest.mark.parametrize(
+    ("options", "expected"),
+    [
+        (
+            "--resolve api.test:{port}:127.0.0.3",
+            {"connect_to": ["api.test:{port}:127.0.0.3:{port}"]},
+        ),
+        (
+            "--connect-to api.test:{port}:127.0.0.3:{port}",
+            {"connect_to": ["api.test:{port}:127.0.0.3:{port}"]},
+        ),
+        ("-x 127.0.0.1:3128", {"proxy": "http://127.0.0.1:3128"}),
+        (
+            "--proxy http://me:hunter2@127.0.0.1:3128",
+            {"proxy": "http://me:${STRESSDECK_PROXY_PASSWORD}@127.0.0.1:3128"},
+        ),
+        ("--unix-socket /run/app.sock", {"unix_socket": "/run/app.sock"}),
+    ],
+)
+def test_curl_import_keeps_where_the_command_connected(
+    options: str, expected: dict[str, Any]
+) -> None:
+    document, warnings = profile_from_curl(
+        f"curl {options.format(port=8080)} http://api.test:8080/ok"
+    )
+    for key, value in expected.items():
+        if isinstance(value, list):
+            value = [item.format(port=8080) for item in value]
+        assert document[key] == value
+    assert "hunter2" not in str(document) and "hunter2" not in str(warnings)
+
+
+async def test_an_imported_resolve_sends_to_the_mapped_pod(tmp_path: Path) -> None:
+    seen = Seen()
+    with Server(seen, host="127.0.0.3") as pod:
+        command = f"curl --resolve api.test:{pod.port}:127.0.0.3 http://api.test:{pod.port}/ok"
+        path, _ = import_command("curl", command, out=str(tmp_path / "pod.toml"))
+        plan = build_plan(load_profile(path), Overrides(requests=10), env={})
+        final = await run(plan)
+    assert final.total.errors == 0, final.total.error_messages
+    assert final.total.requests == 10 == seen.count
+    assert set(seen.hosts) == {f"api.test:{pod.port}"}

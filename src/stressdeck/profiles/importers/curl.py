@@ -13,9 +13,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, quote
+from urllib.parse import parse_qsl, quote, urlsplit
 
 from stressdeck.core.errors import InputError, describe
+from stressdeck.core.redact import redact_url
 from stressdeck.core.units import format_duration
 from stressdeck.profiles.importers.common import (
     Secrets,
@@ -28,6 +29,7 @@ from stressdeck.profiles.importers.common import (
     unique_name,
 )
 from stressdeck.profiles.profile import METHODS
+from stressdeck.profiles.routes import parse_connect_to
 
 SOURCE = "curl"
 
@@ -425,6 +427,10 @@ class _Request:
     head: bool = False
     insecure: bool = False
     timeout: str | None = None
+    # Where the command connected (profiles/routes.py), as the profile will.
+    connect_to: list[str] = field(default_factory=list)
+    unix_socket: str | None = None
+    proxy: str | None = None
 
 
 def _url(request: _Request, kind: str, value: str) -> None:
@@ -486,14 +492,50 @@ def _refuse_upload(request: _Request, kind: str, value: str) -> None:
 
 
 def _proxy(request: _Request, kind: str, value: str) -> None:
-    request.warnings.append("ignored the proxy (-x): runs connect to the target directly")
+    url = value if "://" in value else f"http://{value}"  # curl's default scheme for -x
+    parts = urlsplit(url)
+    if parts.scheme != "http" or not parts.hostname:
+        request.warnings.append(
+            f"ignored the proxy {describe(redact_url(url))}: only an http:// proxy is "
+            "supported; runs connect to the target directly"
+        )
+        return
+    if parts.password is not None:
+        # The password goes to the environment, never into the profile.
+        secret = request.secrets.reference("STRESSDECK_PROXY_PASSWORD", "the proxy's password")
+        netloc = f"{parts.username}:{secret}@{parts.netloc.rpartition('@')[2]}"
+        url = parts._replace(netloc=netloc).geturl()
+    request.proxy = url
 
 
-def _elsewhere(request: _Request, kind: str, value: str) -> None:
-    # The command went somewhere other than its URL says; the profile will not.
+def _resolve(request: _Request, kind: str, value: str) -> None:
+    # curl's --resolve HOST:PORT:ADDR[,ADDR...] is --connect-to HOST:PORT:ADDR:PORT.
+    entry = value.lstrip("+")
+    if entry.startswith("-"):
+        return  # removes an entry from curl's DNS cache: nothing to map
+    host, _, rest = entry.partition(":")
+    port, _, addresses = rest.partition(":")
+    address = addresses.split(",")[0]
+    if not (host and port and address):
+        raise InputError(SOURCE, "--resolve", f"expected HOST:PORT:ADDRESS, got {describe(value)}")
+    if "," in addresses:
+        request.warnings.append(f"--resolve {describe(value)}: connects to the first address only")
+    request.connect_to.append(f"{host}:{port}:{address}:{port}")
+
+
+def _connect_to(request: _Request, kind: str, value: str) -> None:
+    parse_connect_to(value, SOURCE, "--connect-to")  # one line now, not from the profile
+    request.connect_to.append(value)
+
+
+def _unix_socket(request: _Request, kind: str, value: str) -> None:
+    request.unix_socket = value
+
+
+def _abstract_socket(request: _Request, kind: str, value: str) -> None:
     request.warnings.append(
-        f"ignored --{kind} {describe(value)}: runs connect to the URL's own host "
-        "and port; check that this is where the load should go"
+        f"ignored --abstract-unix-socket {describe(value)}: runs connect to the URL's own "
+        "host and port; check that this is where the load should go"
     )
 
 
@@ -524,7 +566,10 @@ _HANDLERS: dict[str, Callable[[_Request, str, str], None]] = {
     "form": _refuse_upload,
     "upload": _refuse_upload,
     "proxy": _proxy,
-    **dict.fromkeys(("resolve", "connect-to", "unix-socket", "abstract-unix-socket"), _elsewhere),
+    "resolve": _resolve,
+    "connect-to": _connect_to,
+    "unix-socket": _unix_socket,
+    "abstract-unix-socket": _abstract_socket,
     "config": _refuse_config,
     "get": _flag("get"),
     "head": _flag("head"),
@@ -590,6 +635,12 @@ def profile_from_curl(command: str, *, name: str | None = None) -> tuple[dict[st
         endpoints,
         insecure=request.insecure,
     )
+    routes: dict[str, Any] = {
+        "connect_to": request.connect_to,
+        "unix_socket": request.unix_socket,
+        "proxy": request.proxy,
+    }
+    document.update({key: value for key, value in routes.items() if value})
     return document, [*request.secrets.warnings(), *warnings]
 
 
