@@ -50,6 +50,9 @@ class EndpointRecorder:
         "checks_passed",
         "checks_failed",
         "check_failures",
+        "due",
+        "stale_resends",
+        "unasked",
     )
 
     def __init__(self) -> None:
@@ -77,6 +80,9 @@ class EndpointRecorder:
         self.checks_passed = 0
         self.checks_failed = 0
         self.check_failures: dict[str, int] = {}
+        self.due = 0
+        self.stale_resends = 0
+        self.unasked = 0
 
     def flush(self) -> None:
         """Move the waiting samples into the histograms."""
@@ -108,6 +114,9 @@ class EndpointRecorder:
             checks_passed=self.checks_passed,
             checks_failed=self.checks_failed,
             check_failures=self.check_failures,
+            due=self.due,
+            stale_resends=self.stale_resends,
+            unasked=self.unasked,
             latency=_encode(self.latency),
             service=_encode(self.service),
             ttfb=_encode(self.ttfb),
@@ -173,6 +182,21 @@ class Recorder:
             rec.checks_failed += 1
             rec.check_failures[expr] = rec.check_failures.get(expr, 0) + 1
 
+    def record_due(self, endpoint: int) -> None:
+        """Open model: a request fell due (it ends as exactly one request, cancelled or dropped)."""
+        self.endpoints[endpoint].due += 1
+
+    def record_stale_resend(self, endpoint: int) -> None:
+        """A request found its reused keep-alive connection closed by the server before any
+        byte of an answer came back, and was sent again on a fresh one (not an error)."""
+        self.endpoints[endpoint].stale_resends += 1
+
+    def record_unasked(self, endpoint: int) -> None:
+        """Bytes arrived on an idle keep-alive connection (after this endpoint's answer was
+        complete, before the next request was written): an answer nobody asked for. The
+        connection was closed; no request is counted for it."""
+        self.endpoints[endpoint].unasked += 1
+
     def record_dropped(self, endpoint: int) -> None:
         self.endpoints[endpoint].dropped += 1
 
@@ -231,6 +255,9 @@ class EndpointDelta:
     checks_passed: int = 0
     checks_failed: int = 0
     check_failures: Mapping[str, int] = field(default_factory=dict)  # check expression -> n
+    due: int = 0
+    stale_resends: int = 0
+    unasked: int = 0
     latency: EncodedHistogram = b""
     service: EncodedHistogram = b""
     ttfb: EncodedHistogram = b""
@@ -287,6 +314,7 @@ class EndpointTotals:
         self.chunks = self.events = 0
         self.checked = self.checks_passed = self.checks_failed = 0
         self.check_failures: dict[str, int] = {}
+        self.due = self.stale_resends = self.unasked = 0
 
     def add(
         self, delta: EndpointDelta, histograms: tuple[Counts | None, ...] | None = None
@@ -322,6 +350,9 @@ class EndpointTotals:
         self.checked += delta.checked
         self.checks_passed += delta.checks_passed
         self.checks_failed += delta.checks_failed
+        self.due += delta.due
+        self.stale_resends += delta.stale_resends
+        self.unasked += delta.unasked
         for expr, n in delta.check_failures.items():
             self.check_failures[expr] = self.check_failures.get(expr, 0) + n
         for code, n in delta.status_counts.items():
@@ -358,6 +389,9 @@ class EndpointTotals:
             checks_failed=self.checks_failed,
             check_failures=dict(self.check_failures),
             client=self.client,
+            due=self.due,
+            stale_resends=self.stale_resends,
+            unasked=self.unasked,
         )
 
     def encoded(self) -> dict[str, str]:
