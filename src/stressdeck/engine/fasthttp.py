@@ -28,6 +28,7 @@ from yarl import URL
 from stressdeck.engine.client import (
     BODY_CAP,
     CONNECT,
+    DEFAULT_HEADERS,
     DISCONNECT,
     DNS,
     KEEP_ALIVE_MARGIN_S,
@@ -35,7 +36,6 @@ from stressdeck.engine.client import (
     OTHER,
     PROTOCOL,
     TIMEOUT,
-    USER_AGENT,
     EventCounter,
     error_message,
     keep_alive_timeout,
@@ -51,6 +51,7 @@ from stressdeck.profiles.checks import run_checks
 # Methods whose requests carry a Content-Length even without a body, as aiohttp sends them.
 _LENGTH_ALWAYS = frozenset({"POST", "PUT", "PATCH"})
 _EVENT_STREAM = b"text/event-stream"
+_PLACED = frozenset({"content-length", *(name.lower() for name, _ in DEFAULT_HEADERS)})
 
 
 class _NotAnAnswer(Exception):
@@ -98,13 +99,15 @@ def prepare(
         # As aiohttp does: credentials in the URL become Basic auth, never a request line.
         pair = f"{parsed.user or ''}:{parsed.password or ''}".encode()
         lines.append("Authorization: Basic " + base64.b64encode(pair).decode("ascii"))
-    if "user-agent" not in given:
-        lines.append(f"User-Agent: {USER_AGENT}")
-    if "accept" not in given:
-        lines.append("Accept: */*")
+    # The defaults first, a profile's own value in their place (as aiohttp merges them):
+    # both clients put the same bytes on the wire.
+    own = {name.lower(): (name, value) for name, value in headers}
+    for name, value in DEFAULT_HEADERS:
+        name, value = own.get(name.lower(), (name, value))
+        lines.append(f"{name}: {value}")
     for name, value in headers:
-        if name.lower() == "content-length":
-            continue  # the body decides its length
+        if name.lower() in _PLACED:
+            continue  # the body decides its length; the defaults are placed already
         lines.append(f"{name}: {value}")
     if body is not None or method in _LENGTH_ALWAYS:
         lines.append(f"Content-Length: {len(body or b'')}")
