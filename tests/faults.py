@@ -245,7 +245,7 @@ async def hostile_text(server: FaultServer, reader: Reader, writer: Writer) -> b
 
 # -- answers that are not answers (issue 25 §5): only an answer to the request is counted ---
 
-STRAY_AFTER_S = 0.02  # an unasked answer this long after the real one (the client is idle)
+STRAY_AFTER_S = 0.05  # an unasked answer this long after the real one (the client is idle)
 BIG_HEADER_BYTES = 16 * 1024  # one header value this long: valid, and nginx's default is 8k
 
 

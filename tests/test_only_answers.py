@@ -103,11 +103,19 @@ async def test_only_an_answer_is_an_answer(server: FaultServer, case: Case, clie
         kind = case.error.split(":", 1)[0]
         assert total.error_counts == {kind: case.requests} and not total.status_counts, total
         assert total.error_messages == {case.error: case.requests}, total.error_messages
+    elif case.unasked:
+        # The stray comes STRAY_AFTER_S after the answer, on the idle connection: unasked,
+        # and the answer stands. On a loaded machine the client may read both in one go:
+        # then the stray is the protocol error of the request it came with. Never a status.
+        stray = "protocol: bytes after the complete response (an answer nobody asked for)"
+        same_read = total.error_counts.get("protocol", 0)
+        assert total.error_counts == ({"protocol": same_read} if same_read else {}), total
+        assert total.error_messages == ({stray: same_read} if same_read else {})
+        assert total.status_counts == {200: case.requests - same_read}, total
+        assert same_read <= case.requests // 4, total  # mostly read apart, as sent
+        # One stray per request; the last request may end the run before its stray arrives.
+        assert case.requests - 1 <= total.unasked + same_read <= case.requests, total
     else:
         assert total.status_counts == case.statuses and not total.error_counts, total
-    if case.unasked:
-        # One unasked answer per request, on its idle connection; the last request may end
-        # the run before its stray arrives.
-        assert case.requests - 1 <= total.unasked <= case.requests, total.unasked
-    else:
+    if not case.unasked:
         assert total.unasked == 0

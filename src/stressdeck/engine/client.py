@@ -19,6 +19,7 @@ from aiohttp.client_proto import ResponseHandler
 from yarl import URL
 
 from stressdeck import __version__
+from stressdeck.engine.decoding import DecodeError, Decoder
 from stressdeck.engine.plan import RequestSpec
 from stressdeck.engine.stats import Recorder
 from stressdeck.engine.tls import tls_class
@@ -35,6 +36,8 @@ CONNECT, TIMEOUT, DISCONNECT, DNS, TLS, PROTOCOL, OTHER = (
     "protocol",
     "other",
 )
+# An answer whose Content-Encoding does not decode, or decodes past decoding.DECODED_CAP.
+DECODE = "decode"
 
 # The headers both clients add to every request unless the profile sets its own: nothing
 # else (no Accept-Encoding unless asked for, no Content-Type the profile did not give).
@@ -99,6 +102,7 @@ class _ResponseHandler(ResponseHandler):
         self.carried = 0  # requests sent on this connection
         self.received = 0  # bytes received for the request out now
         self.stray = ""  # set: bytes came after the complete answer (the error's text)
+        self.unasked = False  # bytes came in a later read, on the idle connection
         self.last: tuple[Recorder, int] | None = None  # where an idle connection's stray counts
         self._final: Any = None  # the final answer's body reader, once its head arrived
         self._answered = True  # no request out, or its answer complete
@@ -110,9 +114,18 @@ class _ResponseHandler(ResponseHandler):
         self.carried += 1
         self.received = 0
         self.stray = ""
+        self.unasked = False
         self.last = None
         self._final = None
         self._answered = False
+
+    def take_unasked(self) -> None:
+        """Count bytes that came on the idle connection, once the answer before them is
+        counted (``last``: set by ``send`` then)."""
+        if self.unasked and self.last is not None:
+            recorder, index = self.last
+            recorder.record_unasked(index)
+            self.last = None
 
     def is_connected(self) -> bool:
         limit = self._idle_limit
@@ -137,12 +150,11 @@ class _ResponseHandler(ResponseHandler):
         super().feed_data(data, size)
 
     def _refuse(self, why: str) -> None:
-        if not self.stray:
-            self.stray = why
-            if self.last is not None:  # the answer was counted already: this is no request's
-                recorder, index = self.last
-                recorder.record_unasked(index)
-                self.last = None
+        if not self._answered:
+            self.stray = why  # in the read that completed the answer: that request's error
+        elif not self.unasked:
+            self.unasked = True  # in a later read: no request's (see take_unasked)
+            self.take_unasked()
         self._should_close = True
         if self.transport is not None:
             self.transport.close()
@@ -228,6 +240,8 @@ def classify(exc: BaseException) -> str:
     """Map an exception from aiohttp to one error class."""
     if isinstance(exc, NotAnAnswer):
         return PROTOCOL
+    if isinstance(exc, DecodeError):
+        return DECODE
     if isinstance(exc, aiohttp.ClientConnectorCertificateError):
         return tls_class(exc.certificate_error)
     if isinstance(exc, aiohttp.ClientSSLError):
@@ -344,9 +358,21 @@ MAX_REDIRECTS = 10
 class _Answer:
     """One hop's response, as far as counting, redirects and extraction need it."""
 
-    __slots__ = ("status", "headers", "body", "nbytes", "chunks", "events", "sent", "first", "done")
+    __slots__ = (
+        "status",
+        "headers",
+        "body",
+        "nbytes",
+        "chunks",
+        "events",
+        "sent",
+        "first",
+        "done",
+        "decoder",
+    )
 
     def __init__(self) -> None:
+        self.decoder: Decoder | None = None  # set for a gzip or deflate body
         self.status = 0
         self.headers: Mapping[str, str] = {}
         self.body: bytearray | None = None
@@ -383,6 +409,8 @@ async def _exchange(
     ) as response:
         _check_head(response, upgrade)
         sse = EventCounter() if response.content_type == "text/event-stream" else None
+        decoder = Decoder.for_answer(response.headers.get("Content-Encoding"))
+        answer.decoder = decoder
         content = response.content
         while True:
             data, end_of_chunk = await content.readchunk()
@@ -394,10 +422,17 @@ async def _exchange(
                 answer.first = time.perf_counter()
             answer.nbytes += len(data)
             answer.chunks += end_of_chunk
+            # Events and checks read the body as decoded; bytes count it as it came.
+            for piece in (data,) if decoder is None else decoder.feed(data):
+                if sse is not None:
+                    answer.events += sse.feed(piece)
+                if keep is not None and len(keep) < BODY_CAP:
+                    keep += piece[: BODY_CAP - len(keep)]
+        for piece in () if decoder is None else decoder.finish():
             if sse is not None:
-                answer.events += sse.feed(data)
+                answer.events += sse.feed(piece)
             if keep is not None and len(keep) < BODY_CAP:
-                keep += data[: BODY_CAP - len(keep)]
+                keep += piece[: BODY_CAP - len(keep)]
         if sse is not None:
             answer.events += sse.finish()
         slot = _SENDING.get(None)
@@ -580,6 +615,7 @@ async def send(
         if protocol is not None:
             # Bytes arriving on the idle connection from here on are no request's answer.
             protocol.last = (recorder, index)
+            protocol.take_unasked()
         target = _redirect(spec, url, answer)
         start = answer.sent if due is None or hop else min(due, answer.sent)
         recorder.record_response(
@@ -592,6 +628,7 @@ async def send(
             nbytes=answer.nbytes,
             chunks=answer.chunks,
             events=answer.events,
+            decoded_bytes=None if answer.decoder is None else answer.decoder.decoded,
         )
         if target is None:
             break

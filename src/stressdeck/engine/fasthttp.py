@@ -28,6 +28,7 @@ from yarl import URL
 from stressdeck.engine.client import (
     BODY_CAP,
     CONNECT,
+    DECODE,
     DEFAULT_HEADERS,
     DISCONNECT,
     DNS,
@@ -42,6 +43,7 @@ from stressdeck.engine.client import (
     resendable,
     sending_slot,
 )
+from stressdeck.engine.decoding import DecodeError, Decoder
 from stressdeck.engine.plan import RequestSpec
 from stressdeck.engine.stats import Recorder
 from stressdeck.engine.tls import tls_class
@@ -143,6 +145,8 @@ class Connection(asyncio.Protocol):
         self.head = head
         self.upgrade = upgrade
         self.answered = False  # the final answer is complete: anything after it is not one
+        self.coding = b""  # the answer's Content-Encoding
+        self.decoder: Decoder | None = None  # set for a gzip or deflate body
         self.status = 0
         self.nbytes = 0
         self.chunks = 0
@@ -227,8 +231,11 @@ class Connection(asyncio.Protocol):
             return
         except httptools.HttpParserCallbackError as exc:
             cause = exc.__context__
-            why = str(cause) if isinstance(cause, _NotAnAnswer) else error_message(exc)
-            self._finish(PROTOCOL, why)
+            if isinstance(cause, DecodeError):
+                self._finish(DECODE, str(cause))
+            else:
+                why = str(cause) if isinstance(cause, _NotAnAnswer) else error_message(exc)
+                self._finish(PROTOCOL, why)
             self.abort()
             return
         except httptools.HttpParserError as exc:
@@ -249,6 +256,11 @@ class Connection(asyncio.Protocol):
         if self.waiter is None:
             return
         if exc is None and self.headers_done and not self.framed and not self.head:
+            try:
+                self._finish_decoding()
+            except DecodeError as failure:
+                self._finish(DECODE, str(failure))
+                return
             self._finish("")  # a body delimited by the close, read to its end
         elif isinstance(exc, ssl.SSLError):
             self._finish(tls_class(exc), error_message(exc))
@@ -274,6 +286,8 @@ class Connection(asyncio.Protocol):
             lower = name.lower()
             if lower == b"content-length" or lower == b"transfer-encoding":
                 self.framed = True
+        elif size == 16 and name.lower() == b"content-encoding":
+            self.coding = value
         elif size == 10 and name.lower() == b"keep-alive":
             self.idle_limit = keep_alive_timeout(value.decode("latin-1"))
         if self.headers is not None:
@@ -290,10 +304,13 @@ class Connection(asyncio.Protocol):
         if 100 <= status < 200 and status != 101:
             self.sse = None
             self.framed = False
+            self.coding = b""
             if self.headers is not None:
                 self.headers.clear()
             return  # informational: the final response follows on the same message stream
         self.headers_done = True
+        if self.coding and not self.head:
+            self.decoder = Decoder.for_answer(self.coding.decode("latin-1"))
         if self.head or status in (204, 304):
             self.framed = True
             if self.head:
@@ -308,11 +325,28 @@ class Connection(asyncio.Protocol):
         if not self.first_byte:
             self.first_byte = time.perf_counter()
         self.nbytes += len(body)
+        if self.decoder is not None:
+            for piece in self.decoder.feed(body):  # DecodeError: see data_received
+                self._take(piece)
+            return
         if self.sse is not None:
             self.events += self.sse.feed(body)
         keep = self.keep
         if keep is not None and len(keep) < BODY_CAP:
             keep += body[: BODY_CAP - len(keep)]
+
+    def _take(self, data: bytes) -> None:
+        """A decoded piece of the body: what events and checks read."""
+        if self.sse is not None:
+            self.events += self.sse.feed(data)
+        keep = self.keep
+        if keep is not None and len(keep) < BODY_CAP:
+            keep += data[: BODY_CAP - len(keep)]
+
+    def _finish_decoding(self) -> None:
+        if self.decoder is not None:
+            for piece in self.decoder.finish():
+                self._take(piece)
 
     def on_chunk_complete(self) -> None:
         # llhttp also completes the last, empty chunk; count chunks that carried data.
@@ -326,6 +360,7 @@ class Connection(asyncio.Protocol):
             return
         if self.head:
             return
+        self._finish_decoding()
         if self.sse is not None:
             self.events += self.sse.finish()
         # Read here, where llhttp's answer is right: after the message, before the next.
@@ -613,6 +648,7 @@ class FastClient:
             connection.nbytes,
             connection.chunks,
             connection.events,
+            None if connection.decoder is None else connection.decoder.decoded,
         )
         if spec.checks or (spec.extract and ok and variables is not None):
             _judge(spec, index, ok, connection, recorder, variables)

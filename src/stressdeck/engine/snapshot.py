@@ -127,6 +127,9 @@ class EndpointSummary:
     # Answers nobody asked for: bytes on an idle keep-alive connection after a complete
     # answer. The connection is closed; they are no request's status.
     unasked: int = 0
+    # Answer bodies as decoded (a gzip or deflate body: what it decoded to; any other: its
+    # bytes). ``bytes`` is what came over the wire.
+    decoded_bytes: int = 0
 
     @property
     def checks_rate(self) -> float | None:

@@ -53,6 +53,7 @@ class EndpointRecorder:
         "due",
         "stale_resends",
         "unasked",
+        "decoded_bytes",
     )
 
     def __init__(self) -> None:
@@ -83,6 +84,7 @@ class EndpointRecorder:
         self.due = 0
         self.stale_resends = 0
         self.unasked = 0
+        self.decoded_bytes = 0
 
     def flush(self) -> None:
         """Move the waiting samples into the histograms."""
@@ -117,6 +119,7 @@ class EndpointRecorder:
             due=self.due,
             stale_resends=self.stale_resends,
             unasked=self.unasked,
+            decoded_bytes=self.decoded_bytes,
             latency=_encode(self.latency),
             service=_encode(self.service),
             ttfb=_encode(self.ttfb),
@@ -145,7 +148,10 @@ class Recorder:
         nbytes: int,
         chunks: int = 0,
         events: int = 0,
+        decoded_bytes: int | None = None,
     ) -> None:
+        """One answer; ``decoded_bytes`` is what a compressed body decoded to (None: it
+        was not compressed, and decoded to its ``nbytes``)."""
         rec = self.endpoints[endpoint]
         rec.requests += 1
         if chunks or events:
@@ -155,6 +161,7 @@ class Recorder:
             rec.errors += 1
         rec.status_counts[status] = rec.status_counts.get(status, 0) + 1
         rec.bytes += nbytes
+        rec.decoded_bytes += nbytes if decoded_bytes is None else decoded_bytes
         pending = rec.pending_latency
         pending.append(latency_us)
         rec.pending_service.append(service_us)
@@ -258,6 +265,7 @@ class EndpointDelta:
     due: int = 0
     stale_resends: int = 0
     unasked: int = 0
+    decoded_bytes: int = 0
     latency: EncodedHistogram = b""
     service: EncodedHistogram = b""
     ttfb: EncodedHistogram = b""
@@ -314,7 +322,7 @@ class EndpointTotals:
         self.chunks = self.events = 0
         self.checked = self.checks_passed = self.checks_failed = 0
         self.check_failures: dict[str, int] = {}
-        self.due = self.stale_resends = self.unasked = 0
+        self.due = self.stale_resends = self.unasked = self.decoded_bytes = 0
 
     def add(
         self, delta: EndpointDelta, histograms: tuple[Counts | None, ...] | None = None
@@ -353,6 +361,7 @@ class EndpointTotals:
         self.due += delta.due
         self.stale_resends += delta.stale_resends
         self.unasked += delta.unasked
+        self.decoded_bytes += delta.decoded_bytes
         for expr, n in delta.check_failures.items():
             self.check_failures[expr] = self.check_failures.get(expr, 0) + n
         for code, n in delta.status_counts.items():
@@ -392,6 +401,7 @@ class EndpointTotals:
             due=self.due,
             stale_resends=self.stale_resends,
             unasked=self.unasked,
+            decoded_bytes=self.decoded_bytes,
         )
 
     def encoded(self) -> dict[str, str]:

@@ -63,6 +63,7 @@ class Endpoint:
     extract: tuple[Extractor, ...] = ()
     follow_redirects: bool | None = None  # None: the profile's default
     checks: tuple[Check, ...] = ()
+    compress: bool | None = None  # ask for gzip/deflate answers; None: the profile's default
 
 
 @dataclass(frozen=True)
@@ -102,6 +103,7 @@ class Profile:
     timeout: float = 10.0
     headers: Mapping[str, str] = field(default_factory=dict)
     follow_redirects: bool = False
+    compress: bool = False  # [defaults] compress: ask every endpoint's answers compressed
     load: LoadSpec = LoadSpec()
     thresholds: tuple[Threshold, ...] = ()
     abort_on_fail: bool = False
@@ -309,7 +311,7 @@ _TOP_KEYS = {
     "tls",
     "client",
 }
-_DEFAULT_KEYS = {"timeout", "headers", "follow_redirects"}
+_DEFAULT_KEYS = {"timeout", "headers", "follow_redirects", "compress"}
 _LOAD_KEYS = {
     "model",
     "users",
@@ -338,6 +340,7 @@ _ENDPOINT_KEYS = {
     "extract",
     "follow_redirects",
     "checks",
+    "compress",
 }
 
 
@@ -371,6 +374,7 @@ def parse_profile(document: Mapping[str, Any], source: str) -> Profile:
         timeout=timeout or 10.0,
         headers=headers,
         follow_redirects=defaults.boolean("follow_redirects"),
+        compress=defaults.boolean("compress"),
         endpoints=endpoints,
         load=_parse_load(source, top.sub_table("load")),
         thresholds=top.thresholds("thresholds"),
@@ -582,6 +586,7 @@ def _parse_endpoint(
         extract=_parse_extract(source, item.get("extract"), f"{prefix}.extract"),
         follow_redirects=fields.boolean("follow_redirects") if "follow_redirects" in item else None,
         checks=_parse_checks(source, item.get("checks"), f"{prefix}.checks"),
+        compress=fields.boolean("compress") if "compress" in item else None,
     )
 
 
