@@ -147,3 +147,69 @@ async def test_an_announced_keep_alive_timeout_is_honoured(client: str) -> None:
         assert total.status_counts == {200: REQUESTS} and total.stale_resends == 0, total
         # Never reused past the announced timeout: one connection per request.
         assert server.closed_idle == 0 and server.connections == REQUESTS
+
+
+class Uvicorn:
+    """uvicorn serving a counting ASGI app on 127.0.0.1, on its own thread, with its real
+    keep-alive timer (``timeout_keep_alive``, 5 s by default; shorter here)."""
+
+    def __init__(self, keep_alive_s: int) -> None:
+        import uvicorn
+
+        self.count = 0
+        config = uvicorn.Config(
+            self._app,
+            host="127.0.0.1",
+            port=0,
+            timeout_keep_alive=keep_alive_s,
+            log_level="error",
+            lifespan="off",
+            interface="asgi3",
+        )
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(target=self._server.run, daemon=True)
+        self.url = ""
+
+    async def _app(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        assert scope["type"] == "http"
+        self.count += 1
+        await send(
+            {"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"2")]}
+        )
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    def __enter__(self) -> Uvicorn:
+        self._thread.start()
+        deadline = time.monotonic() + 10
+        while not self._server.started:
+            assert time.monotonic() < deadline, "uvicorn did not start"
+            time.sleep(0.01)
+        port = self._server.servers[0].sockets[0].getsockname()[1]
+        self.url = f"http://127.0.0.1:{port}"
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.should_exit = True
+        self._thread.join(10)
+
+
+async def test_uvicorns_keep_alive_timeout_costs_no_errors(client: str) -> None:
+    """Users thinking exactly as long as uvicorn keeps a connection: before the resends,
+    5-7 % of such requests were reported as disconnects (issue 25 §1)."""
+    with Uvicorn(keep_alive_s=1) as server:
+        document = {
+            "name": "uvicorn",
+            "base_url": server.url,
+            "load": {"model": "closed", "users": 6, "duration": "4s"},
+            "endpoints": [{"name": "ep", "path": "/", "think": "1s"}],
+        }
+        plan = build_plan(parse_profile(document, "uvicorn.toml"), Overrides(client=client))
+        final = await (await start(plan)).wait()
+        await asyncio.sleep(0)  # nothing more is sent; uvicorn's count is settled below
+        total = final.total
+        assert total.errors == 0 and not total.error_counts, total
+        assert total.requests > 0
+        deadline = time.monotonic() + 5
+        while server.count != total.requests + total.cancelled and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        assert server.count == total.requests + total.cancelled, (server.count, total)
