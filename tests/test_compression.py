@@ -29,6 +29,7 @@ REQUESTS = 20
 BOMB = gzip.compress(b"\0" * (DECODED_CAP + 64 * 2**20), compresslevel=9)
 BOMBS = 4  # each one decodes 64 MiB before it is refused: a few are enough
 RSS_LIMIT_MB = 60.0
+SEEN = web.AppKey("seen", dict)
 
 
 def compressing_app() -> web.Application:
@@ -56,7 +57,7 @@ def compressing_app() -> web.Application:
     app.router.add_get("/raw-deflate", raw_deflate)
     app.router.add_get("/bomb", bomb)
     app.router.add_get("/garbage", garbage)
-    app["seen"] = seen
+    app[SEEN] = seen
     return app
 
 
@@ -95,7 +96,7 @@ async def test_a_compressed_answer_is_checked_decoded(
             server.url, {"path": "/doc", "checks": CHECKS, **endpoint}, client, **defaults
         )
         final = await (await start(plan)).wait()
-        seen = server.app["seen"]["accept-encoding"]
+        seen = server.app[SEEN]["accept-encoding"]
     total = final.total
     assert seen == [asked] * REQUESTS
     assert total.status_counts == {200: REQUESTS} and total.errors == 0
@@ -107,7 +108,7 @@ async def test_a_compressed_answer_is_checked_decoded(
 async def test_nothing_asked_nothing_compressed(client: str) -> None:
     with ServerThread(compressing_app()) as server:
         final = await (await start(plan_for(server.url, {"path": "/doc"}, client))).wait()
-        seen = server.app["seen"]["accept-encoding"]
+        seen = server.app[SEEN]["accept-encoding"]
     assert seen == [""] * REQUESTS
     assert final.total.bytes == final.total.decoded_bytes == REQUESTS * len(DOCUMENT)
 

@@ -38,6 +38,7 @@ class Case:
     # few requests where each one reads a MiB.
     users: int = 2
     requests: int = REQUESTS
+    headers: dict[str, str] | None = None
 
 
 CASES = {
@@ -65,6 +66,9 @@ CASES = {
         "/switching",
         error="protocol: 101 Switching Protocols to a request that asked for no upgrade",
     ),
+    "101-to-a-request-asking-for-an-upgrade": Case(
+        "/switching", headers={"Upgrade": "x", "Connection": "Upgrade"}, statuses={101: REQUESTS}
+    ),
     "16-kib-header": Case("/big-header", statuses={200: REQUESTS}),
 }
 
@@ -73,6 +77,8 @@ def plan_for(url: str, case: Case, client: str) -> Any:
     endpoint: dict[str, Any] = {"name": "hostile", "path": case.path, "method": case.method}
     if case.think:
         endpoint["think"] = case.think
+    if case.headers:
+        endpoint["headers"] = case.headers
     document = {
         "name": "only answers",
         "base_url": url,

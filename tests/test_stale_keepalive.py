@@ -91,7 +91,11 @@ class IdleClosingServer:
 
 
 def plan_for(
-    url: str, client: str, method: str = "GET", headers: dict[str, str] | None = None
+    url: str,
+    client: str,
+    method: str = "GET",
+    headers: dict[str, str] | None = None,
+    users: int = USERS,
 ) -> Any:
     endpoint: dict[str, Any] = {"name": "ep", "path": "/", "method": method, "think": THINK}
     if headers:
@@ -101,7 +105,7 @@ def plan_for(
     document = {
         "name": "stale",
         "base_url": url,
-        "load": {"model": "closed", "users": USERS, "requests": REQUESTS},
+        "load": {"model": "closed", "users": users, "requests": REQUESTS},
         "endpoints": [endpoint],
     }
     return build_plan(
@@ -142,7 +146,8 @@ async def test_a_post_on_a_stale_connection_is_a_disconnect(client: str) -> None
 
 async def test_an_announced_keep_alive_timeout_is_honoured(client: str) -> None:
     with IdleClosingServer(IDLE_S, announce=True) as server:
-        final = await (await start(plan_for(server.url, client))).wait()
+        # One user: its connection idles THINK between requests, past the announced timeout.
+        final = await (await start(plan_for(server.url, client, users=1))).wait()
         total = final.total
         assert total.status_counts == {200: REQUESTS} and total.stale_resends == 0, total
         # Never reused past the announced timeout: one connection per request.

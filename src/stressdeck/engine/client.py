@@ -49,19 +49,20 @@ DEFAULT_HEADERS = (("User-Agent", USER_AGENT), ("Accept", "*/*"))
 BODY_CAP = 1024 * 1024
 # A response head (status line and headers, with any 1xx heads before it) past this is a
 # protocol error, on both clients: an endless header or an endless stream of 100 Continue
-# must not grow memory or hold the loop. Browsers take 256 KiB, nginx 32 KiB by default.
+# must not grow memory or hold the loop. Above what browsers take (Chromium: 256 KiB), so a
+# valid answer is not refused for its size (docs/clients.md).
 MAX_HEAD_BYTES = 1024 * 1024
 # Requests sent again when a reused keep-alive connection turns out closed before any byte
 # of the answer (the server closed it idle as the request went out, and never read it): the
-# methods RFC 9110 §9.2.2 calls idempotent, as Go's net/http, curl and browsers resend them;
-# and a request with an Idempotency-Key header, as Go does.
+# methods RFC 9110 §9.2.2 calls idempotent, as Go's net/http and browsers resend them; and
+# a request with an Idempotency-Key header, as Go does.
 IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"})
 # A connection idle for the server's announced ``Keep-Alive: timeout=N`` less this margin is
 # not reused: the server's timer and ours start a round trip apart.
 KEEP_ALIVE_MARGIN_S = 0.1
 # A header value may hold visible characters, spaces, tabs and bytes from 0x80 (RFC 9110
-# §5.5 field-vchar); any other control character makes the response a protocol error, as in
-# Go's net/http and llhttp (Node.js, the fast client).
+# §5.5 field-vchar); any other control character makes the response a protocol error, as
+# llhttp (Node.js's parser, the fast client's) has it.
 _BAD_VALUE = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
 _EMPTY = aiohttp.streams.EMPTY_PAYLOAD
 

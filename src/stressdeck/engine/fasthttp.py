@@ -5,8 +5,9 @@ bound. A request goes out as one prebuilt ``bytes`` write; the response is parse
 protocol's callbacks, which count the streaming figures (time to first byte, chunks, SSE
 events, bytes) as the body arrives and never buffer it unless an extract needs it.
 
-The contract is the aiohttp client's: latency from the due time, every attempt one counted
-request with one status code or one error class, no redirect followed, no silent resend.
+The contract is the aiohttp client's (docs/clients.md): latency from the due time, every
+request counted once with one status code or one error class, no redirect followed, no
+silent resend (a request met by a stale keep-alive connection is resent once, and counted).
 """
 
 from __future__ import annotations
@@ -146,6 +147,7 @@ class Connection(asyncio.Protocol):
         self.upgrade = upgrade
         self.answered = False  # the final answer is complete: anything after it is not one
         self.coding = b""  # the answer's Content-Encoding
+        self.idle_limit = 0.0  # until this answer announces its Keep-Alive timeout
         self.decoder: Decoder | None = None  # set for a gzip or deflate body
         self.status = 0
         self.nbytes = 0
@@ -265,8 +267,8 @@ class Connection(asyncio.Protocol):
         elif isinstance(exc, ssl.SSLError):
             self._finish(tls_class(exc), error_message(exc))
         else:
-            # Reset or closed before the response was whole; on a reused connection, a
-            # stale keep-alive: counted as what it is, never resent.
+            # Reset or closed before the response was whole. On a reused connection before
+            # any byte of it, a stale keep-alive: send() resends an idempotent request.
             why = error_message(exc) if exc else "closed before the response was complete"
             self._finish(DISCONNECT, why)
 
