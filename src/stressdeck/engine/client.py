@@ -106,6 +106,7 @@ class _ResponseHandler(ResponseHandler):
         self.unasked = False  # bytes came in a later read, on the idle connection
         self.last: tuple[Recorder, int] | None = None  # where an idle connection's stray counts
         self._final: Any = None  # the final answer's body reader, once its head arrived
+        self._informational = False  # a 1xx head came before the final one
         self._answered = True  # no request out, or its answer complete
         self._idle_since = 0.0
         self._idle_limit = 0.0
@@ -118,6 +119,7 @@ class _ResponseHandler(ResponseHandler):
         self.unasked = False
         self.last = None
         self._final = None
+        self._informational = False
         self._answered = False
 
     def take_unasked(self) -> None:
@@ -148,6 +150,14 @@ class _ResponseHandler(ResponseHandler):
             self._final = payload
             announced = message.headers.get("Keep-Alive")
             self._idle_limit = keep_alive_timeout(announced) if announced else 0.0
+        elif self._informational:
+            # Only the first 1xx of an answer is passed on (it releases a body held for
+            # Expect: 100-continue); the rest are skipped here, as aiohttp would skip them,
+            # but without queueing each one: an endless stream of them would grow the queue
+            # and hold the loop while aiohttp drains it (MAX_HEAD_BYTES ends the stream).
+            return
+        else:
+            self._informational = True
         super().feed_data(data, size)
 
     def _refuse(self, why: str) -> None:
