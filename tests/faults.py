@@ -243,6 +243,81 @@ async def hostile_text(server: FaultServer, reader: Reader, writer: Writer) -> b
     return True
 
 
+# -- answers that are not answers (issue 25 §5): only an answer to the request is counted ---
+
+STRAY_AFTER_S = 0.05  # an unasked answer this long after the real one (the client is idle)
+BIG_HEADER_BYTES = 16 * 1024  # one header value this long: valid, and nginx's default is 8k
+
+
+def _answer(status: str, body: bytes) -> bytes:
+    return response_head(status, {"Content-Length": str(len(body))}) + body
+
+
+async def stray_in_same_write(server: FaultServer, reader: Reader, writer: Writer) -> bool:
+    """A 500 and, in the same write, a 200 nobody asked for."""
+    writer.write(_answer("500 Internal Server Error", b"no") + _answer("200 OK", b"ok"))
+    await writer.drain()
+    return True
+
+
+async def stray_later(server: FaultServer, reader: Reader, writer: Writer) -> bool:
+    """A 200, then STRAY_AFTER_S later a 500 nobody asked for, on the idle connection."""
+    writer.write(_answer("200 OK", b"ok"))
+    await writer.drain()
+    await asyncio.sleep(STRAY_AFTER_S)
+    writer.write(_answer("500 Internal Server Error", b"no"))
+    await writer.drain()
+    return True
+
+
+async def head_then_body(server: FaultServer, reader: Reader, writer: Writer) -> bool:
+    """The answer to HEAD, then STRAY_AFTER_S later the body a HEAD answer never has."""
+    writer.write(response_head("200 OK", {"Content-Length": str(FRAMED_BYTES)}))
+    await writer.drain()
+    await asyncio.sleep(STRAY_AFTER_S)
+    writer.write(b"x" * FRAMED_BYTES)
+    await writer.drain()
+    return True
+
+
+async def status_000(server: FaultServer, reader: Reader, writer: Writer) -> bool:
+    writer.write(b"HTTP/1.1 000 Nothing\r\nContent-Length: 2\r\n\r\nok")
+    await writer.drain()
+    return True
+
+
+async def endless_continue(server: FaultServer, reader: Reader, writer: Writer) -> bool:
+    """100 Continue after 100 Continue, never a final answer (bounded by ENDLESS_CAP_S)."""
+    burst = b"HTTP/1.1 100 Continue\r\n\r\n" * 2048
+    ends = time.monotonic() + ENDLESS_CAP_S
+    while time.monotonic() < ends:
+        writer.write(burst)
+        await writer.drain()
+    return False
+
+
+async def header_escape(server: FaultServer, reader: Reader, writer: Writer) -> bool:
+    """A header value holding an ESC: a control character RFC 9110 does not allow."""
+    writer.write(b"HTTP/1.1 200 OK\r\nX-Esc: a\x1b[31mb\r\nContent-Length: 2\r\n\r\nok")
+    await writer.drain()
+    return True
+
+
+async def switching(server: FaultServer, reader: Reader, writer: Writer) -> bool:
+    """101 Switching Protocols to a request that asked for no upgrade."""
+    writer.write(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\nConnection: Upgrade\r\n\r\n")
+    await writer.drain()
+    return False
+
+
+async def big_header(server: FaultServer, reader: Reader, writer: Writer) -> bool:
+    """A valid answer with one header of BIG_HEADER_BYTES."""
+    head = response_head("200 OK", {"X-Big": "a" * BIG_HEADER_BYTES, "Content-Length": "2"})
+    writer.write(head + b"ok")
+    await writer.drain()
+    return True
+
+
 FAULTS: dict[str, Handler] = {
     "/ok": ok,
     "/hang": hang,
@@ -265,6 +340,14 @@ FAULTS: dict[str, Handler] = {
     "/close-delimited": close_delimited,
     "/no-content": no_content,
     "/endless-header": endless_header,
+    "/stray-same-write": stray_in_same_write,
+    "/stray-later": stray_later,
+    "/head-then-body": head_then_body,
+    "/status-000": status_000,
+    "/endless-continue": endless_continue,
+    "/header-escape": header_escape,
+    "/switching": switching,
+    "/big-header": big_header,
 }
 
 

@@ -14,7 +14,15 @@ from collections.abc import Awaitable, Callable
 
 import aiohttp
 
-from stressdeck.engine.client import Connector, Request, RoutedResolver, make_timeout, send
+from stressdeck.engine.client import (
+    DEFAULT_HEADERS,
+    MAX_HEAD_BYTES,
+    Connector,
+    Request,
+    RoutedResolver,
+    make_timeout,
+    send,
+)
 from stressdeck.engine.dial import NO_ROUTES
 from stressdeck.engine.fasthttp import FastClient
 from stressdeck.engine.http2 import Http2Client
@@ -60,6 +68,15 @@ class AiohttpClient:
             cookie_jar=aiohttp.DummyCookieJar(),
             auto_decompress=False,
             request_class=Request,
+            # The same requests as the fast client's: its default headers and no others
+            # (aiohttp would add Accept-Encoding, and Content-Type to a body).
+            headers=dict(DEFAULT_HEADERS),
+            skip_auto_headers=("Accept-Encoding", "Content-Type"),
+            # The same limits on answers: a head of up to MAX_HEAD_BYTES in all (enforced by
+            # the connection, client._ResponseHandler), however many lines it takes.
+            max_line_size=MAX_HEAD_BYTES,
+            max_field_size=MAX_HEAD_BYTES,
+            max_headers=MAX_HEAD_BYTES // 4,
         )
         # aiohttp resends an idempotent request once, unseen, when its connection fails
         # (ClientOSError / ServerDisconnectedError): the target would get twice the load we

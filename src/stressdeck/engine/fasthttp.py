@@ -5,8 +5,9 @@ bound. A request goes out as one prebuilt ``bytes`` write; the response is parse
 protocol's callbacks, which count the streaming figures (time to first byte, chunks, SSE
 events, bytes) as the body arrives and never buffer it unless an extract needs it.
 
-The contract is the aiohttp client's: latency from the due time, every attempt one counted
-request with one status code or one error class, no redirect followed, no silent resend.
+The contract is the aiohttp client's (docs/clients.md): latency from the due time, every
+request counted once with one status code or one error class, no redirect followed, no
+silent resend (a request met by a stale keep-alive connection is resent once, and counted).
 """
 
 from __future__ import annotations
@@ -18,43 +19,52 @@ import socket
 import ssl
 import time
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import httptools
 from multidict import CIMultiDict
 from yarl import URL
 
-from stressdeck import __version__
 from stressdeck.engine.client import (
     BODY_CAP,
     CONNECT,
+    DECODE,
+    DEFAULT_HEADERS,
     DISCONNECT,
     DNS,
+    KEEP_ALIVE_MARGIN_S,
+    MAX_HEAD_BYTES,
     OTHER,
     PROTOCOL,
     TIMEOUT,
     EventCounter,
     error_message,
+    keep_alive_timeout,
+    resendable,
     sending_slot,
 )
+from stressdeck.engine.decoding import DecodeError, Decoder
 from stressdeck.engine.dial import NO_ROUTES, open_connection
-from stressdeck.engine.exchange import render
+from stressdeck.engine.exchange import judge, render
 from stressdeck.engine.plan import RequestSpec
 from stressdeck.engine.stats import Recorder
 from stressdeck.engine.tls import tls_class
 from stressdeck.engine.users import cookie_jar
-from stressdeck.profiles.chain import ExtractionFailed, ResponseBody
-from stressdeck.profiles.checks import run_checks
 from stressdeck.profiles.routes import Routes
 
-USER_AGENT = f"stressdeck/{__version__}"
 # Methods whose requests carry a Content-Length even without a body, as aiohttp sends them.
 _LENGTH_ALWAYS = frozenset({"POST", "PUT", "PATCH"})
 _EVENT_STREAM = b"text/event-stream"
-# A response head (status line and headers) past this is a protocol error: httptools keeps a
-# header being read whole in memory, and an endless one must not grow without bound.
-MAX_HEAD_BYTES = 1024 * 1024
+_PLACED = frozenset({"content-length", *(name.lower() for name, _ in DEFAULT_HEADERS)})
+
+
+class _NotAnAnswer(Exception):
+    """Raised inside a parser callback: what arrived is not an answer to the request out.
+
+    httptools stops parsing at once and raises HttpParserCallbackError with this as its
+    context; ``data_received`` then counts the request as a protocol error."""
+
 
 # The pool key: where a connection goes and how it is verified.
 Origin = tuple[str, str, int, str | None]
@@ -66,6 +76,7 @@ class Prepared:
 
     origin: Origin
     data: bytes
+    upgrade: bool = False  # the request asks for an Upgrade: a 101 is an answer to it
 
 
 def prepare(
@@ -93,13 +104,15 @@ def prepare(
         # As aiohttp does: credentials in the URL become Basic auth, never a request line.
         pair = f"{parsed.user or ''}:{parsed.password or ''}".encode()
         lines.append("Authorization: Basic " + base64.b64encode(pair).decode("ascii"))
-    if "user-agent" not in given:
-        lines.append(f"User-Agent: {USER_AGENT}")
-    if "accept" not in given:
-        lines.append("Accept: */*")
+    # The defaults first, a profile's own value in their place (as aiohttp merges them):
+    # both clients put the same bytes on the wire.
+    own = {name.lower(): (name, value) for name, value in headers}
+    for name, value in DEFAULT_HEADERS:
+        name, value = own.get(name.lower(), (name, value))
+        lines.append(f"{name}: {value}")
     for name, value in headers:
-        if name.lower() == "content-length":
-            continue  # the body decides its length
+        if name.lower() in _PLACED:
+            continue  # the body decides its length; the defaults are placed already
         lines.append(f"{name}: {value}")
     if body is not None or method in _LENGTH_ALWAYS:
         lines.append(f"Content-Length: {len(body or b'')}")
@@ -107,7 +120,7 @@ def prepare(
     if any(bad in line for line in lines for bad in ("\r", "\n", "\x00")):
         raise ValueError("a CR, LF or NUL inside the request line or a header")
     data = (text + "\r\n\r\n").encode("utf-8") + (body or b"")
-    return Prepared((parsed.scheme, host, port, server_name), data)
+    return Prepared((parsed.scheme, host, port, server_name), data, "upgrade" in given)
 
 
 class Connection(asyncio.Protocol):
@@ -124,10 +137,20 @@ class Connection(asyncio.Protocol):
         self.reusable = False
         self.message = ""  # what went wrong, for the error_messages the summary shows
         self._parser_spent = False  # after a HEAD response: see start()
-        self._reset(False, False, False)
+        # Where bytes arriving on this connection while idle are counted (the endpoint of
+        # the last answer it carried): see data_received.
+        self.last: tuple[Recorder, int] | None = None
+        self.idle_since = 0.0  # perf_counter time it went back to the pool
+        self.idle_limit = 0.0  # the server's Keep-Alive timeout, seconds; 0: none announced
+        self._reset(False, False, False, False)
 
-    def _reset(self, head: bool, keep_body: bool, keep_headers: bool) -> None:
+    def _reset(self, head: bool, keep_body: bool, keep_headers: bool, upgrade: bool) -> None:
         self.head = head
+        self.upgrade = upgrade
+        self.answered = False  # the final answer is complete: anything after it is not one
+        self.coding = b""  # the answer's Content-Encoding
+        self.idle_limit = 0.0  # until this answer announces its Keep-Alive timeout
+        self.decoder: Decoder | None = None  # set for a gzip or deflate body
         self.status = 0
         self.nbytes = 0
         self.chunks = 0
@@ -145,7 +168,13 @@ class Connection(asyncio.Protocol):
     # -- the request ------------------------------------------------------------------------
 
     def start(
-        self, data: bytes, deadline: float, head: bool, keep_body: bool, keep_headers: bool
+        self,
+        data: bytes,
+        deadline: float,
+        head: bool,
+        keep_body: bool,
+        keep_headers: bool,
+        upgrade: bool = False,
     ) -> asyncio.Future[str]:
         """Send one request; the future's result is "" when the response is complete, else
         the error class. A HEAD response's parser is replaced afterwards: llhttp, with no HEAD
@@ -153,7 +182,7 @@ class Connection(asyncio.Protocol):
         if self._parser_spent:
             self.parser = httptools.HttpResponseParser(self)
             self._parser_spent = False
-        self._reset(head, keep_body, keep_headers)
+        self._reset(head, keep_body, keep_headers, upgrade)
         self.reusable = False
         self.deadline = deadline
         waiter = self.pool.loop.create_future()
@@ -183,7 +212,13 @@ class Connection(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         if self.waiter is None:
-            # Bytes nobody asked for (or the rest of a HEAD body): not HTTP we can follow.
+            # Bytes after a complete answer, before the next request was written (a second
+            # answer, the body of a HEAD answer): nobody asked for them, and the next request
+            # must not take them for its answer. Counted apart; the connection is closed.
+            if not self.closed and self.last is not None:
+                recorder, index = self.last
+                recorder.record_unasked(index)
+            self.last = None
             self.abort()
             return
         if not self.headers_done:
@@ -198,9 +233,24 @@ class Connection(asyncio.Protocol):
             self.reusable = False
             self._finish("")  # 101: the status is recorded; the connection is not HTTP now
             self.abort()
+            return
+        except httptools.HttpParserCallbackError as exc:
+            cause = exc.__context__
+            if isinstance(cause, DecodeError):
+                self._finish(DECODE, str(cause))
+            else:
+                why = str(cause) if isinstance(cause, _NotAnAnswer) else error_message(exc)
+                self._finish(PROTOCOL, why)
+            self.abort()
+            return
         except httptools.HttpParserError as exc:
             self._finish(PROTOCOL, error_message(exc))
             self.abort()
+            return
+        if self.answered:
+            # Only now, with every byte of this read parsed: bytes after the answer in the
+            # same read made it a protocol error above, never a second status.
+            self._finish("")
 
     def eof_received(self) -> bool:
         return False  # close our side too; connection_lost decides what the request was
@@ -211,16 +261,25 @@ class Connection(asyncio.Protocol):
         if self.waiter is None:
             return
         if exc is None and self.headers_done and not self.framed and not self.head:
+            try:
+                self._finish_decoding()
+            except DecodeError as failure:
+                self._finish(DECODE, str(failure))
+                return
             self._finish("")  # a body delimited by the close, read to its end
         elif isinstance(exc, ssl.SSLError):
             self._finish(tls_class(exc), error_message(exc))
         else:
-            # Reset or closed before the response was whole; on a reused connection, a
-            # stale keep-alive: counted as what it is, never resent.
+            # Reset or closed before the response was whole. On a reused connection before
+            # any byte of it, a stale keep-alive: send() resends an idempotent request.
             why = error_message(exc) if exc else "closed before the response was complete"
             self._finish(DISCONNECT, why)
 
     # -- httptools callbacks ------------------------------------------------------------------
+
+    def on_message_begin(self) -> None:
+        if self.answered:
+            raise _NotAnAnswer("bytes after the complete response (an answer nobody asked for)")
 
     def on_header(self, name: bytes, value: bytes) -> None:
         # Called for every header of every response: the length rules most names out first.
@@ -232,38 +291,71 @@ class Connection(asyncio.Protocol):
             lower = name.lower()
             if lower == b"content-length" or lower == b"transfer-encoding":
                 self.framed = True
-        elif size == 10 and name.lower() == b"set-cookie":
-            self.set_cookies.append(value.decode("latin-1"))
+        elif size == 16 and name.lower() == b"content-encoding":
+            self.coding = value
+        elif size == 10:
+            lower = name.lower()
+            if lower == b"keep-alive":
+                self.idle_limit = keep_alive_timeout(value.decode("latin-1"))
+            elif lower == b"set-cookie":
+                self.set_cookies.append(value.decode("latin-1"))
         if self.headers is not None:
             self.headers.append((name.decode("latin-1"), value.decode("latin-1")))
 
     def on_headers_complete(self) -> None:
         status = self.parser.get_status_code()
         self.status = status
+        if status < 100:
+            raise _NotAnAnswer(f"status {status:03d} is not an HTTP status (100-999)")
+        if status == 101 and not self.upgrade:
+            # RFC 9110 §15.2.2: a server switches only to a protocol the request asked for.
+            raise _NotAnAnswer("101 Switching Protocols to a request that asked for no upgrade")
         if 100 <= status < 200 and status != 101:
             self.sse = None
             self.framed = False
+            self.coding = b""
             if self.headers is not None:
                 self.headers.clear()
             return  # informational: the final response follows on the same message stream
         self.headers_done = True
+        if self.coding and not self.head:
+            self.decoder = Decoder.for_answer(self.coding.decode("latin-1"))
         if self.head or status in (204, 304):
             self.framed = True
             if self.head:
                 # Done here: the parser would wait for a body a HEAD response never has.
                 self.reusable = self.parser.should_keep_alive()
                 self._parser_spent = True
-                self._finish("")
+                self.answered = True
 
     def on_body(self, body: bytes) -> None:
+        if self.answered:  # a body after a HEAD answer: not part of it
+            raise _NotAnAnswer("a body after the answer to HEAD (an answer nobody asked for)")
         if not self.first_byte:
             self.first_byte = time.perf_counter()
         self.nbytes += len(body)
+        if self.decoder is not None:
+            for piece in self.decoder.feed(body):  # DecodeError: see data_received
+                self._take(piece)
+            return
         if self.sse is not None:
             self.events += self.sse.feed(body)
         keep = self.keep
         if keep is not None and len(keep) < BODY_CAP:
             keep += body[: BODY_CAP - len(keep)]
+
+    def _take(self, data: bytes) -> None:
+        """A decoded piece of the body: what events and checks read."""
+        if self.sse is not None:
+            self.events += self.sse.feed(data)
+        keep = self.keep
+        if keep is not None and len(keep) < BODY_CAP:
+            keep += data[: BODY_CAP - len(keep)]
+
+    def _finish_decoding(self) -> None:
+        if self.decoder is not None:
+            for piece in self.decoder.finish():
+                self._take(piece)
 
     def on_chunk_complete(self) -> None:
         # llhttp also completes the last, empty chunk; count chunks that carried data.
@@ -277,11 +369,12 @@ class Connection(asyncio.Protocol):
             return
         if self.head:
             return
+        self._finish_decoding()
         if self.sse is not None:
             self.events += self.sse.finish()
         # Read here, where llhttp's answer is right: after the message, before the next.
         self.reusable = self.parser.should_keep_alive()
-        self._finish("")
+        self.answered = True
 
 
 class Pool:
@@ -308,16 +401,22 @@ class Pool:
         while idle:
             connection = idle.pop()  # the most recently used: the warmest
             # A peer's close already read (closing, not yet lost) is skipped; one still on the
-            # wire is not known here, and the request that meets it counts as a disconnect.
+            # wire is not known here: the request that meets it is resent (see send).
             transport = connection.transport
-            if not connection.closed and transport is not None and not transport.is_closing():
-                return connection
+            if connection.closed or transport is None or transport.is_closing():
+                continue
+            limit = connection.idle_limit
+            if limit and time.perf_counter() - connection.idle_since >= limit - KEEP_ALIVE_MARGIN_S:
+                connection.abort()  # idle past the server's announced Keep-Alive timeout
+                continue
+            return connection
         return None
 
-    async def acquire(self, origin: Origin) -> Connection:
-        """An idle connection to ``origin``, else a new one once the bound allows it."""
+    async def acquire(self, origin: Origin, fresh: bool = False) -> Connection:
+        """An idle connection to ``origin`` (unless ``fresh``), else a new one once the bound
+        allows it."""
         while True:
-            connection = self.take(origin)
+            connection = None if fresh else self.take(origin)
             if connection is not None:
                 return connection
             if self.limit is None or len(self.open) + self._opening < self.limit:
@@ -355,8 +454,9 @@ class Pool:
         self.open.add(connection)
         return connection
 
-    def release(self, connection: Connection) -> None:
+    def release(self, connection: Connection, now: float) -> None:
         if connection.reusable and not connection.closed:
+            connection.idle_since = now
             self.idle.setdefault(connection.origin, []).append(connection)
         else:
             connection.abort()
@@ -495,32 +595,57 @@ class FastClient:
         try:
             deadline = sent + spec.timeout
             connection = self.pool.take(prepared.origin)
-            if connection is None:
+            reused = connection is not None
+            resending = False
+            while True:
+                if connection is None:
+                    try:
+                        async with asyncio.timeout(max(deadline - time.perf_counter(), 0.0)):
+                            connection = await self.pool.acquire(prepared.origin, fresh=resending)
+                    except asyncio.CancelledError:
+                        if slot.index is not None:  # not settled by the worker's stop already
+                            recorder.record_dropped(index)
+                        raise
+                    except Exception as exc:  # every failure is a result to count, not a crash
+                        kind = _connect_class(exc)
+                        why = _connect_message(exc)
+                        recorder.record_error(index, kind, 0, f"{kind}: {why}")
+                        return
+                keep_headers = bool(spec.extract or spec.checks)
+                waiter = connection.start(
+                    data,
+                    deadline,
+                    spec.method == "HEAD",
+                    spec.needs_body,
+                    keep_headers,
+                    prepared.upgrade,
+                )
+                slot.on_wire = True
                 try:
-                    async with asyncio.timeout(spec.timeout):
-                        connection = await self.pool.acquire(prepared.origin)
+                    outcome = await waiter
                 except asyncio.CancelledError:
-                    if slot.index is not None:  # not settled by the worker's stop already
-                        recorder.record_dropped(index)
+                    connection.waiter = None
+                    connection.abort()
+                    if slot.index is not None:
+                        recorder.record_cancelled(index)
                     raise
-                except Exception as exc:  # every failure is a result to count, not a crash
-                    kind = _connect_class(exc)
-                    why = _connect_message(exc)
-                    recorder.record_error(index, kind, 0, f"{kind}: {why}")
-                    return
-            keep_headers = bool(spec.extract or spec.checks)
-            waiter = connection.start(
-                data, deadline, spec.method == "HEAD", spec.needs_body, keep_headers
-            )
-            slot.on_wire = True
-            try:
-                outcome = await waiter
-            except asyncio.CancelledError:
-                connection.waiter = None
-                connection.abort()
-                if slot.index is not None:
-                    recorder.record_cancelled(index)
-                raise
+                if (
+                    outcome == DISCONNECT
+                    and reused
+                    and connection.head_bytes == 0
+                    and resendable(spec.method, spec.headers)
+                ):
+                    # A stale keep-alive connection: the server closed it idle as the request
+                    # went out, and never read it. Once more, on a fresh connection; the
+                    # latency still counts from the first attempt. Until that one is written,
+                    # a stop counts the request as dropped (the server has not seen it).
+                    connection.waiter = None
+                    connection.abort()
+                    recorder.record_stale_resend(index)
+                    connection, reused, resending = None, False, True
+                    slot.retract()  # not read: not sent until it is again
+                    continue
+                break
         finally:
             slot.index = None
         if outcome:
@@ -533,7 +658,8 @@ class FastClient:
         done = time.perf_counter()
         if jar is not None and connection.set_cookies:
             jar.update(connection.set_cookies, url)
-        self.pool.release(connection)
+        connection.last = (recorder, index)
+        self.pool.release(connection, done)
         first_byte = connection.first_byte or done
         start = sent if due is None else min(due, sent)
         status = connection.status
@@ -548,9 +674,12 @@ class FastClient:
             connection.nbytes,
             connection.chunks,
             connection.events,
+            None if connection.decoder is None else connection.decoder.decoded,
         )
         if spec.checks or (spec.extract and ok and variables is not None):
-            _judge(spec, index, ok, connection, recorder, variables)
+            answered = CIMultiDict(connection.headers or ())
+            kept = bytes(connection.keep or b"")
+            judge(spec, index, ok, connection.status, answered, kept, recorder, variables)
 
     def _sweep(self) -> None:
         now = time.perf_counter()
@@ -563,27 +692,3 @@ class FastClient:
         self._sweeper.cancel()
         self.pool.close()
         await asyncio.sleep(0)  # let the transports run their connection_lost
-
-
-def _judge(
-    spec: RequestSpec,
-    index: int,
-    ok: bool,
-    connection: Connection,
-    recorder: Recorder,
-    variables: dict[str, str] | None,
-) -> None:
-    """Response checks and extracts, as ``client.send`` runs them."""
-    headers: Mapping[str, str] = CIMultiDict(connection.headers or ())
-    kept = ResponseBody(bytes(connection.keep or b""))
-    if spec.checks:
-        recorder.record_checks(index, *run_checks(spec.checks, connection.status, headers, kept))
-    if spec.extract and ok and variables is not None:
-        for extractor in spec.extract:
-            try:
-                value = extractor.extract(headers, kept)
-            except ExtractionFailed as failure:
-                recorder.record_extract_failure(index, f"{extractor.variable}: {failure}")
-                continue
-            if value is not None:
-                variables[extractor.variable] = value

@@ -19,6 +19,7 @@ from yarl import URL
 
 from stressdeck.core.errors import InputError, describe
 from stressdeck.core.hosts import check_url, is_loopback
+from stressdeck.engine.decoding import ACCEPT_ENCODING
 from stressdeck.engine.overrides import NO_OVERRIDES, Overrides
 from stressdeck.engine.tls import TlsOptions, ssl_context
 from stressdeck.observe.metrics import parse_series
@@ -237,6 +238,9 @@ def _prepare(
             headers.append((name, value))
         else:
             header_templates.append((name, template))
+    compress = profile.compress if endpoint.compress is None else endpoint.compress
+    if compress and not any(name.lower() == "accept-encoding" for name in merged):
+        headers.append(("Accept-Encoding", ACCEPT_ENCODING))  # a profile's own header wins
     body: bytes | None = None
     body_template = None
     if endpoint.json is not None:

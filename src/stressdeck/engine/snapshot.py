@@ -119,6 +119,18 @@ class EndpointSummary:
     error_messages: Mapping[str, int] = field(default_factory=dict)
     # The HTTP client that sent these requests: "fast", "aiohttp" (or both, for a total).
     client: str = ""
+    # Open model: requests that fell due (a flow: its iterations). Each is exactly one of
+    # requests, cancelled or dropped (skipped, where a template variable was missing).
+    due: int = 0
+    # Requests sent again, once, on a fresh connection because the reused keep-alive one
+    # was found closed before any byte of an answer (the server never read them). Not errors.
+    stale_resends: int = 0
+    # Answers nobody asked for: bytes on an idle keep-alive connection after a complete
+    # answer. The connection is closed; they are no request's status.
+    unasked: int = 0
+    # Answer bodies as decoded (a gzip or deflate body: what it decoded to; any other: its
+    # bytes). ``bytes`` is what came over the wire.
+    decoded_bytes: int = 0
 
     @property
     def checks_rate(self) -> float | None:

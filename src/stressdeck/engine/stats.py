@@ -50,6 +50,10 @@ class EndpointRecorder:
         "checks_passed",
         "checks_failed",
         "check_failures",
+        "due",
+        "stale_resends",
+        "unasked",
+        "decoded_bytes",
     )
 
     def __init__(self) -> None:
@@ -77,6 +81,10 @@ class EndpointRecorder:
         self.checks_passed = 0
         self.checks_failed = 0
         self.check_failures: dict[str, int] = {}
+        self.due = 0
+        self.stale_resends = 0
+        self.unasked = 0
+        self.decoded_bytes = 0
 
     def flush(self) -> None:
         """Move the waiting samples into the histograms."""
@@ -108,6 +116,10 @@ class EndpointRecorder:
             checks_passed=self.checks_passed,
             checks_failed=self.checks_failed,
             check_failures=self.check_failures,
+            due=self.due,
+            stale_resends=self.stale_resends,
+            unasked=self.unasked,
+            decoded_bytes=self.decoded_bytes,
             latency=_encode(self.latency),
             service=_encode(self.service),
             ttfb=_encode(self.ttfb),
@@ -140,7 +152,10 @@ class Recorder:
         nbytes: int,
         chunks: int = 0,
         events: int = 0,
+        decoded_bytes: int | None = None,
     ) -> None:
+        """One answer; ``decoded_bytes`` is what a compressed body decoded to (None: it
+        was not compressed, and decoded to its ``nbytes``)."""
         self.last_succeeded = ok
         rec = self.endpoints[endpoint]
         rec.requests += 1
@@ -151,6 +166,7 @@ class Recorder:
             rec.errors += 1
         rec.status_counts[status] = rec.status_counts.get(status, 0) + 1
         rec.bytes += nbytes
+        rec.decoded_bytes += nbytes if decoded_bytes is None else decoded_bytes
         pending = rec.pending_latency
         pending.append(latency_us)
         rec.pending_service.append(service_us)
@@ -179,6 +195,21 @@ class Recorder:
             self.last_succeeded = False
             rec.checks_failed += 1
             rec.check_failures[expr] = rec.check_failures.get(expr, 0) + 1
+
+    def record_due(self, endpoint: int) -> None:
+        """Open model: a request fell due (it ends as exactly one request, cancelled or dropped)."""
+        self.endpoints[endpoint].due += 1
+
+    def record_stale_resend(self, endpoint: int) -> None:
+        """A request found its reused keep-alive connection closed by the server before any
+        byte of an answer came back, and was sent again on a fresh one (not an error)."""
+        self.endpoints[endpoint].stale_resends += 1
+
+    def record_unasked(self, endpoint: int) -> None:
+        """Bytes arrived on an idle keep-alive connection (after this endpoint's answer was
+        complete, before the next request was written): an answer nobody asked for. The
+        connection was closed; no request is counted for it."""
+        self.endpoints[endpoint].unasked += 1
 
     def record_dropped(self, endpoint: int) -> None:
         self.endpoints[endpoint].dropped += 1
@@ -239,6 +270,10 @@ class EndpointDelta:
     checks_passed: int = 0
     checks_failed: int = 0
     check_failures: Mapping[str, int] = field(default_factory=dict)  # check expression -> n
+    due: int = 0
+    stale_resends: int = 0
+    unasked: int = 0
+    decoded_bytes: int = 0
     latency: EncodedHistogram = b""
     service: EncodedHistogram = b""
     ttfb: EncodedHistogram = b""
@@ -300,6 +335,7 @@ class EndpointTotals:
         self.chunks = self.events = 0
         self.checked = self.checks_passed = self.checks_failed = 0
         self.check_failures: dict[str, int] = {}
+        self.due = self.stale_resends = self.unasked = self.decoded_bytes = 0
 
     def add(
         self, delta: EndpointDelta, histograms: tuple[Counts | None, ...] | None = None
@@ -335,6 +371,10 @@ class EndpointTotals:
         self.checked += delta.checked
         self.checks_passed += delta.checks_passed
         self.checks_failed += delta.checks_failed
+        self.due += delta.due
+        self.stale_resends += delta.stale_resends
+        self.unasked += delta.unasked
+        self.decoded_bytes += delta.decoded_bytes
         for expr, n in delta.check_failures.items():
             self.check_failures[expr] = self.check_failures.get(expr, 0) + n
         for code, n in delta.status_counts.items():
@@ -371,6 +411,10 @@ class EndpointTotals:
             checks_failed=self.checks_failed,
             check_failures=dict(self.check_failures),
             client=self.client,
+            due=self.due,
+            stale_resends=self.stale_resends,
+            unasked=self.unasked,
+            decoded_bytes=self.decoded_bytes,
         )
 
     def encoded(self) -> dict[str, str]:

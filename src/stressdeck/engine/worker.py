@@ -245,9 +245,9 @@ class Worker:
         rate, now = self.rate, time.perf_counter() - self.plan.tick
         if self._next_due is not None and rate > 0 and self._running.is_set():
             while self._next_due <= now and self._take_ticket():
-                self.recorder.record_dropped(
-                    self.plan.flow[0] if self.plan.flow else self._choose()
-                )
+                index = self.plan.flow[0] if self.plan.flow else self._choose()
+                self.recorder.record_due(index)
+                self.recorder.record_dropped(index)
                 self._next_due += 1.0 / rate
 
     def _cut(self, final: bool = False) -> None:
@@ -460,6 +460,7 @@ class Worker:
                     self.finish("requests done")
                     return
                 index = self.plan.flow[0] if self.plan.flow else self._choose()
+                recorder.record_due(index)
                 if not backlog.offer(next_due, index):
                     recorder.record_dropped(index)
                 next_due += 1.0 / rate

@@ -66,6 +66,7 @@ class Endpoint:
     checks: tuple[Check, ...] = ()
     http2: bool = False  # sent over HTTP/2 (ALPN over TLS, prior knowledge over plain http)
     hooks: str | None = None  # "module:function" (profiles/hooks.py); None: the profile's
+    compress: bool | None = None  # ask for gzip/deflate answers; None: the profile's default
 
 
 @dataclass(frozen=True)
@@ -105,6 +106,7 @@ class Profile:
     timeout: float = 10.0
     headers: Mapping[str, str] = field(default_factory=dict)
     follow_redirects: bool = False
+    compress: bool = False  # [defaults] compress: ask every endpoint's answers compressed
     load: LoadSpec = LoadSpec()
     thresholds: tuple[Threshold, ...] = ()
     abort_on_fail: bool = False
@@ -332,7 +334,7 @@ _TOP_KEYS = {
     "setup",
     "teardown",
 }
-_DEFAULT_KEYS = {"timeout", "headers", "follow_redirects"}
+_DEFAULT_KEYS = {"timeout", "headers", "follow_redirects", "compress"}
 _LOAD_KEYS = {
     "model",
     "users",
@@ -363,6 +365,7 @@ _ENDPOINT_KEYS = {
     "checks",
     "http2",
     "hooks",
+    "compress",
 }
 
 
@@ -396,6 +399,7 @@ def parse_profile(document: Mapping[str, Any], source: str) -> Profile:
         timeout=timeout or 10.0,
         headers=headers,
         follow_redirects=defaults.boolean("follow_redirects"),
+        compress=defaults.boolean("compress"),
         endpoints=endpoints,
         load=_parse_load(source, top.sub_table("load")),
         thresholds=top.thresholds("thresholds"),
@@ -648,6 +652,7 @@ def _parse_endpoint(
         checks=_parse_checks(source, item.get("checks"), f"{prefix}.checks"),
         http2=fields.boolean("http2"),
         hooks=_hook_name(fields, "hooks"),
+        compress=fields.boolean("compress") if "compress" in item else None,
     )
 
 
