@@ -268,19 +268,77 @@ def build_plan(
     refused: a typo like ``--rate 50000`` should not flatten someone's staging cluster.
     """
     env = os.environ if env is None else env
-    base_url, metrics_url, preset = overrides.base_url, overrides.metrics_url, overrides.preset
-    metrics = overrides.metrics or ()
+    base_url = overrides.base_url
     if base_url is not None:
         check_url("--base-url", "", base_url)
-    if metrics_url is not None and not metrics_url.startswith(
-        "/"
-    ):  # "/metrics": on the target, as in a profile
-        check_url("--metrics-url", "", metrics_url)
-    if metrics and not (metrics_url or profile.metrics_url):
+    metrics_url, metrics = metrics_source(profile, overrides)
+    load = effective_load(profile, overrides)
+    if not i_know:
+        _check_caps(load, profile.source)
+    source_base = base_url or profile.base_url
+    specs = tuple(
+        _prepare(profile, i, ep, source_base, env) for i, ep in enumerate(profile.endpoints)
+    )
+    allowed = frozenset(
+        host.lower()
+        for spec in specs
+        if (host := _host(spec.url_template.parts[0] if spec.url_template else spec.url))
+    )
+    specs = tuple(replace(spec, allowed_hosts=allowed) for spec in specs)
+    target = _origin(specs[0].url if source_base is None else source_base, env, profile.source)
+    names = [ep.name for ep in profile.endpoints]
+    if metrics_url is not None and metrics_url.startswith("/"):
+        metrics_url = target + metrics_url  # follows --base-url, e.g. to the demo's free port
+    tls = resolve_tls(profile, overrides, env)
+    asked = asked_client(profile, overrides, specs)
+    return Plan(
+        name=profile.name,
+        target=target,
+        requests=specs,
+        weights=tuple(ep.weight for ep in profile.endpoints),
+        load=load,
+        thresholds=profile.thresholds,
+        endpoint_thresholds=tuple(ep.thresholds for ep in profile.endpoints),
+        abort_on_fail=profile.abort_on_fail,
+        abort_grace=profile.abort_grace,
+        max_duration=max_duration,
+        insecure=profile.insecure,
+        tick=tick,
+        flow=tuple(names.index(step) for step in profile.flow),
+        data=profile.data,
+        metrics_url=metrics_url,
+        metrics=metrics,
+        max_users=None if i_know else MAX_USERS,
+        max_rate=None if i_know else MAX_RATE,
+        source=profile.source,
+        tls=tls,
+        clients=tuple(choose_client(asked, spec) for spec in specs),
+        document=profile.document,
+        overrides=overrides,
+    )
+
+
+def metrics_source(profile: Profile, overrides: Overrides) -> tuple[str | None, tuple[str, ...]]:
+    """The target's metrics to follow: the URL (a ``/path`` is on the target, resolved by the
+    caller once the target is known) and the series, the profile's and then ``--metric``'s.
+    Raises InputError on a bad ``--metrics-url`` or ``--metric``."""
+    metrics_url = overrides.metrics_url
+    if metrics_url is not None and not metrics_url.startswith("/"):
+        check_url("--metrics-url", "", metrics_url)  # "/metrics": on the target, as in a profile
+    asked = overrides.metrics or ()
+    if asked and not (metrics_url or profile.metrics_url):
         raise InputError(
             "--metric", "", "needs a metrics URL (--metrics-url or metrics_url in the profile)"
         )
-    metrics = tuple(parse_series(text, "--metric").text for text in metrics)
+    series = tuple(parse_series(text, "--metric").text for text in asked)
+    return metrics_url or profile.metrics_url, tuple(dict.fromkeys((*profile.metrics, *series)))
+
+
+def effective_load(profile: Profile, overrides: Overrides) -> LoadSpec:
+    """The profile's load with the overrides applied and every default filled in: the open
+    model's connections and in-flight bound, a preset's stages, the duration. Raises
+    InputError on an open model without a rate, or an unknown preset. (The safety caps are
+    checked apart: ``--i-know`` lifts them.)"""
     load = profile.load
     if overrides.model is not None:
         load = replace(load, model=overrides.model)
@@ -300,7 +358,7 @@ def build_plan(
         raise InputError(
             profile.source, "load.rate", "required for the open model (or pass --rate)"
         )
-    preset = preset or load.preset
+    preset = overrides.preset or load.preset
     if preset is not None:
         if preset not in PRESETS:
             raise InputError("--preset", "", "expected one of " + ", ".join(PRESETS))
@@ -316,24 +374,12 @@ def build_plan(
         # latency, within a sane bound: a ramp from rate 1 must not drop at 100/s.
         peak = max([load.rate or 1, *(stage.target for stage in load.stages)])
         load = replace(load, max_in_flight=int(min(max(peak, 1) * 10, 10_000)))
-    if not i_know:
-        _check_caps(load, profile.source)
-    source_base = base_url or profile.base_url
-    specs = tuple(
-        _prepare(profile, i, ep, source_base, env) for i, ep in enumerate(profile.endpoints)
-    )
-    allowed = frozenset(
-        host.lower()
-        for spec in specs
-        if (host := _host(spec.url_template.parts[0] if spec.url_template else spec.url))
-    )
-    specs = tuple(replace(spec, allowed_hosts=allowed) for spec in specs)
-    target = _origin(specs[0].url if source_base is None else source_base, env, profile.source)
-    names = [ep.name for ep in profile.endpoints]
-    metrics_url = metrics_url or profile.metrics_url
-    if metrics_url is not None and metrics_url.startswith("/"):
-        metrics_url = target + metrics_url  # follows --base-url, e.g. to the demo's free port
-    tls = resolve_tls(profile, overrides, env)
+    return load
+
+
+def asked_client(profile: Profile, overrides: Overrides, specs: tuple[RequestSpec, ...]) -> str:
+    """The client asked for (``--client``, else the profile's): ``fast`` is refused when an
+    endpoint follows redirects, which only aiohttp does. Raises InputError."""
     if overrides.client is not None and overrides.client not in CLIENTS:
         raise InputError("--client", "", "expected one of " + ", ".join(CLIENTS))
     asked = overrides.client or profile.client
@@ -346,31 +392,7 @@ def build_plan(
                     f"fast does not follow redirects, and endpoints[{index}] "
                     f"({spec.name}) asks to: use auto or aiohttp",
                 )
-    return Plan(
-        name=profile.name,
-        target=target,
-        requests=specs,
-        weights=tuple(ep.weight for ep in profile.endpoints),
-        load=load,
-        thresholds=profile.thresholds,
-        endpoint_thresholds=tuple(ep.thresholds for ep in profile.endpoints),
-        abort_on_fail=profile.abort_on_fail,
-        abort_grace=profile.abort_grace,
-        max_duration=max_duration,
-        insecure=profile.insecure,
-        tick=tick,
-        flow=tuple(names.index(step) for step in profile.flow),
-        data=profile.data,
-        metrics_url=metrics_url,
-        metrics=tuple(dict.fromkeys((*profile.metrics, *metrics))),
-        max_users=None if i_know else MAX_USERS,
-        max_rate=None if i_know else MAX_RATE,
-        source=profile.source,
-        tls=tls,
-        clients=tuple(choose_client(asked, spec) for spec in specs),
-        document=profile.document,
-        overrides=overrides,
-    )
+    return asked
 
 
 def _check_caps(load: LoadSpec, source: str) -> None:
