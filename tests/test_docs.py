@@ -65,3 +65,22 @@ def test_every_page_in_docs_is_in_the_nav() -> None:
     listed = set(re.findall(r":\s*([\w-]+\.md)\s*$", nav, re.MULTILINE))
     pages = {path.name for path in (ROOT / "docs").glob("*.md")}
     assert pages == listed
+
+
+def test_architecture_lists_the_package_imports_the_code_has() -> None:
+    from test_architecture import LAYERS, graph
+
+    edges: dict[str, set[str]] = {layer: set() for layer in LAYERS}
+    for module, imported in graph().items():
+        parts = module.split(".")
+        if len(parts) < 2 or parts[1] not in LAYERS:
+            continue
+        packages = {m.split(".")[1] for m in imported if m.count(".") >= 1}
+        edges[parts[1]] |= packages & set(LAYERS) - {parts[1]}
+    text = " ".join((ROOT / "ARCHITECTURE.md").read_text(encoding="utf-8").split())
+    listed = text.split("the edges the code has today are: ", 1)[1].split(". ", 1)[0]
+    written = {
+        package.strip("` "): {name.strip("` ") for name in imports.split(",")}
+        for package, imports in (edge.split("→") for edge in listed.split(";"))
+    }
+    assert written == {layer: found for layer, found in edges.items() if found}

@@ -10,7 +10,7 @@ the two HTTP clients (the fast one on httptools, and aiohttp):
   of 10 s; the engine aims at under a second) having lost nothing.
 
 ``python tests/test_faults.py`` runs the same measurements and prints the markdown table
-of the README's Reliability section. "requests lost" is what the server received minus
+of docs/reliability.md's fault table. "requests lost" is what the server received minus
 what the engine counted (completed + cancelled at stop): requests sent but never reported.
 """
 
@@ -325,7 +325,7 @@ async def test_stop_mid_fault_is_fast_and_loses_nothing(
         )
 
 
-# -- the README table ------------------------------------------------------------------------
+# -- the fault table of docs/reliability.md ----------------------------------------------
 
 
 def _class_text(snapshot: Snapshot) -> str:

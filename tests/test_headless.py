@@ -1,4 +1,5 @@
-"""The README's promise, checked as a user meets it: headless commands never load a UI library.
+"""A promise of ARCHITECTURE.md, checked as a user meets it: headless commands never load a
+UI library.
 
 Each case is a fresh interpreter that imports a headless entry point, and for ``run`` and the
 API also runs a short load against the test's own server on 127.0.0.1, then lists the UI

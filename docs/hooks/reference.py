@@ -12,12 +12,16 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
-from stressdeck.profiles import profile as model
-
 ROOT = Path(__file__).resolve().parents[2]
+# The docs describe this tree's code, whatever stressdeck the interpreter has installed.
+if str(ROOT / "src") not in sys.path:
+    sys.path.insert(0, str(ROOT / "src"))
+
+from stressdeck.profiles import profile as model  # noqa: E402
 
 # (type, meaning) per key path, in the order the reference shows them.
 PROFILE_FIELDS: dict[str, tuple[str, str]] = {

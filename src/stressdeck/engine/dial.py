@@ -11,9 +11,9 @@ import ssl
 from collections.abc import Callable
 from typing import TypeVar
 
-from stressdeck.profiles.routes import Routes
+from stressdeck.profiles.routes import NO_ROUTES, Routes
 
-NO_ROUTES = Routes()
+__all__ = ["NO_ROUTES", "open_connection"]
 P = TypeVar("P", bound=asyncio.Protocol)
 
 

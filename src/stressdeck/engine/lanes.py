@@ -1,6 +1,6 @@
 """The open model's connection bound: a worker sends on a fixed number of lanes.
 
-The contract every HTTP client of the open model honours (aiohttp's here, a faster one later):
+The contract every HTTP client of the open model honours (the fast client's and aiohttp's):
 
 - A worker owns ``connections`` lanes. A lane carries one request at a time and keeps one
   keep-alive connection per origin; a client must never open more connections than the

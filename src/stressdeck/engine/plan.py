@@ -41,7 +41,7 @@ from stressdeck.profiles.profile import (
     TlsSettings,
     header_problem,
 )
-from stressdeck.profiles.routes import Host, Routes, parse_routes, proxies_from_env
+from stressdeck.profiles.routes import NO_ROUTES, Host, Routes, parse_routes, proxies_from_env
 from stressdeck.profiles.thresholds import Threshold
 
 DEFAULT_DURATION = 30.0
@@ -321,52 +321,11 @@ def build_plan(
     refused: a typo like ``--rate 50000`` should not flatten someone's staging cluster.
     """
     env = os.environ if env is None else env
-    base_url, metrics_url, preset = overrides.base_url, overrides.metrics_url, overrides.preset
-    metrics = overrides.metrics or ()
+    base_url = overrides.base_url
     if base_url is not None:
         check_url("--base-url", "", base_url)
-    if metrics_url is not None and not metrics_url.startswith(
-        "/"
-    ):  # "/metrics": on the target, as in a profile
-        check_url("--metrics-url", "", metrics_url)
-    if metrics and not (metrics_url or profile.metrics_url):
-        raise InputError(
-            "--metric", "", "needs a metrics URL (--metrics-url or metrics_url in the profile)"
-        )
-    metrics = tuple(parse_series(text, "--metric").text for text in metrics)
-    load = replace(profile.load, model=chosen_model(profile.load.model, overrides))
-    if overrides.users is not None:
-        load = replace(load, users=overrides.users)
-    if overrides.rate is not None:
-        load = replace(load, rate=overrides.rate)
-    if overrides.connections is not None:
-        load = replace(load, connections=overrides.connections)
-    if load.model == "open" and load.connections is None:
-        load = replace(load, connections=DEFAULT_CONNECTIONS)
-    if overrides.requests is not None:
-        load = replace(load, requests=overrides.requests, duration=None)
-    if overrides.duration is not None:
-        load = replace(load, duration=overrides.duration, requests=None)
-    if load.model == "open" and load.rate is None:
-        raise InputError(
-            profile.source, "load.rate", "required for the open model (or pass --rate)"
-        )
-    preset = preset or load.preset
-    if preset is not None:
-        if preset not in PRESETS:
-            raise InputError("--preset", "", "expected one of " + ", ".join(PRESETS))
-        base = float((load.rate if load.model == "open" else load.users) or 0)
-        span = load.duration or (SOAK_DEFAULT_SECONDS if preset == "soak" else DEFAULT_DURATION)
-        load = replace(load, preset=preset, stages=preset_stages(preset, base, span), duration=span)
-    if load.duration is None and load.requests is None:
-        load = replace(
-            load, duration=stages_duration(load.stages) if load.stages else DEFAULT_DURATION
-        )
-    if load.model == "open" and load.max_in_flight is None:
-        # Enough for the highest rate the run asks (stages and presets included) at a 10 s
-        # latency, within a sane bound: a ramp from rate 1 must not drop at 100/s.
-        peak = max([load.rate or 1, *(stage.target for stage in load.stages)])
-        load = replace(load, max_in_flight=int(min(max(peak, 1) * 10, 10_000)))
+    metrics_url, metrics = metrics_source(profile, overrides)
+    load = effective_load(profile, overrides)
     if not i_know:
         _check_caps(load, profile.source)
     source_base = base_url or profile.base_url
@@ -381,7 +340,6 @@ def build_plan(
     specs = tuple(replace(spec, allowed_hosts=allowed) for spec in specs)
     target = _origin(specs[0].url if source_base is None else source_base, env, profile.source)
     names = [ep.name for ep in profile.endpoints]
-    metrics_url = metrics_url or profile.metrics_url
     if metrics_url is not None and metrics_url.startswith("/"):
         metrics_url = target + metrics_url  # follows --base-url, e.g. to the demo's free port
     tls = resolve_tls(profile, overrides, env)
@@ -392,29 +350,7 @@ def build_plan(
             "setup" if profile.setup else "teardown",
             "the open model has no users to set up: use flow, or the closed model",
         )
-    if overrides.client is not None and overrides.client not in CLIENTS:
-        raise InputError("--client", "", "expected one of " + ", ".join(CLIENTS))
-    asked = overrides.client or profile.client
-    if routes.http_proxy or routes.https_proxy:
-        # Only aiohttp goes through a proxy (a plain request or a CONNECT tunnel).
-        refused = [s.name for s in specs if s.http2 or asked in ("fast", "http2")]
-        if refused:
-            raise InputError(
-                "--client" if overrides.client else profile.source,
-                "" if overrides.client else "proxy",
-                f"requests through a proxy are sent by aiohttp over HTTP/1.1, and "
-                f"{describe(refused[0])} asks for {asked if asked != 'auto' else 'http2'}",
-            )
-        asked = "aiohttp"
-    for index, spec in enumerate(specs):
-        if spec.follow_redirects and (asked in ("fast", "http2") or spec.http2):
-            client = "http2" if spec.http2 else asked
-            raise InputError(
-                "--client" if overrides.client and not spec.http2 else profile.source,
-                "" if overrides.client and not spec.http2 else "client",
-                f"{client} does not follow redirects, and endpoints[{index}] "
-                f"({spec.name}) asks to: use auto or aiohttp",
-            )
+    asked = asked_client(profile, overrides, specs, routes)
     return Plan(
         name=profile.name,
         target=target,
@@ -438,7 +374,7 @@ def build_plan(
         teardown=tuple(names.index(step) for step in profile.teardown),
         data=profile.data,
         metrics_url=metrics_url,
-        metrics=tuple(dict.fromkeys((*profile.metrics, *metrics))),
+        metrics=metrics,
         max_users=None if i_know else MAX_USERS,
         max_rate=None if i_know else MAX_RATE,
         source=profile.source,
@@ -448,6 +384,98 @@ def build_plan(
         document=profile.document,
         overrides=overrides,
     )
+
+
+def metrics_source(profile: Profile, overrides: Overrides) -> tuple[str | None, tuple[str, ...]]:
+    """The target's metrics to follow: the URL (a ``/path`` is on the target, resolved by the
+    caller once the target is known) and the series, the profile's and then ``--metric``'s.
+    Raises InputError on a bad ``--metrics-url`` or ``--metric``."""
+    metrics_url = overrides.metrics_url
+    if metrics_url is not None and not metrics_url.startswith("/"):
+        check_url("--metrics-url", "", metrics_url)  # "/metrics": on the target, as in a profile
+    asked = overrides.metrics or ()
+    if asked and not (metrics_url or profile.metrics_url):
+        raise InputError(
+            "--metric", "", "needs a metrics URL (--metrics-url or metrics_url in the profile)"
+        )
+    series = tuple(parse_series(text, "--metric").text for text in asked)
+    return metrics_url or profile.metrics_url, tuple(dict.fromkeys((*profile.metrics, *series)))
+
+
+def effective_load(profile: Profile, overrides: Overrides) -> LoadSpec:
+    """The profile's load with the overrides applied and every default filled in: the open
+    model's connections and in-flight bound, a preset's stages, the duration. Raises
+    InputError on an open model without a rate, or an unknown preset. (The safety caps are
+    checked apart: ``--i-know`` lifts them.)"""
+    load = replace(profile.load, model=chosen_model(profile.load.model, overrides))
+    if overrides.users is not None:
+        load = replace(load, users=overrides.users)
+    if overrides.rate is not None:
+        load = replace(load, rate=overrides.rate)
+    if overrides.connections is not None:
+        load = replace(load, connections=overrides.connections)
+    if load.model == "open" and load.connections is None:
+        load = replace(load, connections=DEFAULT_CONNECTIONS)
+    if overrides.requests is not None:
+        load = replace(load, requests=overrides.requests, duration=None)
+    if overrides.duration is not None:
+        load = replace(load, duration=overrides.duration, requests=None)
+    if load.model == "open" and load.rate is None:
+        raise InputError(
+            profile.source, "load.rate", "required for the open model (or pass --rate)"
+        )
+    preset = overrides.preset or load.preset
+    if preset is not None:
+        if preset not in PRESETS:
+            raise InputError("--preset", "", "expected one of " + ", ".join(PRESETS))
+        base = float((load.rate if load.model == "open" else load.users) or 0)
+        span = load.duration or (SOAK_DEFAULT_SECONDS if preset == "soak" else DEFAULT_DURATION)
+        load = replace(load, preset=preset, stages=preset_stages(preset, base, span), duration=span)
+    if load.duration is None and load.requests is None:
+        load = replace(
+            load, duration=stages_duration(load.stages) if load.stages else DEFAULT_DURATION
+        )
+    if load.model == "open" and load.max_in_flight is None:
+        # Enough for the highest rate the run asks (stages and presets included) at a 10 s
+        # latency, within a sane bound: a ramp from rate 1 must not drop at 100/s.
+        peak = max([load.rate or 1, *(stage.target for stage in load.stages)])
+        load = replace(load, max_in_flight=int(min(max(peak, 1) * 10, 10_000)))
+    return load
+
+
+def asked_client(
+    profile: Profile,
+    overrides: Overrides,
+    specs: tuple[RequestSpec, ...],
+    routes: Routes = NO_ROUTES,
+) -> str:
+    """The client asked for (``--client``, else the profile's). Only aiohttp follows
+    redirects and goes through a proxy: ``fast`` or ``http2`` asked for where an endpoint
+    follows redirects, or with a proxy, is refused; ``auto`` with a proxy is aiohttp.
+    Raises InputError."""
+    if overrides.client is not None and overrides.client not in CLIENTS:
+        raise InputError("--client", "", "expected one of " + ", ".join(CLIENTS))
+    asked = overrides.client or profile.client
+    if routes.http_proxy or routes.https_proxy:
+        refused = [s.name for s in specs if s.http2 or asked in ("fast", "http2")]
+        if refused:
+            raise InputError(
+                "--client" if overrides.client else profile.source,
+                "" if overrides.client else "proxy",
+                f"requests through a proxy are sent by aiohttp over HTTP/1.1, and "
+                f"{describe(refused[0])} asks for {asked if asked != 'auto' else 'http2'}",
+            )
+        asked = "aiohttp"
+    for index, spec in enumerate(specs):
+        if spec.follow_redirects and (asked in ("fast", "http2") or spec.http2):
+            client = "http2" if spec.http2 else asked
+            raise InputError(
+                "--client" if overrides.client and not spec.http2 else profile.source,
+                "" if overrides.client and not spec.http2 else "client",
+                f"{client} does not follow redirects, and endpoints[{index}] "
+                f"({spec.name}) asks to: use auto or aiohttp",
+            )
+    return asked
 
 
 def _check_caps(load: LoadSpec, source: str) -> None:

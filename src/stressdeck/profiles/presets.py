@@ -15,7 +15,7 @@ class Stage:
 
 
 # What each preset means, as stages relative to the base load B (users, or rate in the
-# open model) over a run of D seconds. Shown by `stressdeck presets` and in the README.
+# open model) over a run of D seconds. Shown by `stressdeck presets` and in docs/load-models.md.
 PRESET_HELP = {
     "light": "a quarter of the base load (at least 1), steady",
     "medium": "ramp from 0 to the base load over the first 10 %, then hold",

@@ -115,9 +115,8 @@ class Profile:
     flow: tuple[str, ...] = ()
     data: DataSpec | None = None
     metrics_url: str | None = None
-    metrics: tuple[
-        str, ...
-    ] = ()  # the target's series to chart, e.g. "p95(http_request_duration_seconds)"
+    # The target's series to chart, e.g. "p95(http_request_duration_seconds)".
+    metrics: tuple[str, ...] = ()
     tls: TlsSettings | None = None
     client: str = "auto"
     # Where connections go (profiles/routes.py), as written: ``${ENV}`` is expanded by the plan.
@@ -384,10 +383,8 @@ def parse_profile(document: Mapping[str, Any], source: str) -> Profile:
     data = _parse_data(source, document.get("data"))
     _check_variables(source, document, endpoints, data)
     metrics_url = top.string("metrics_url")
-    if metrics_url is not None and not metrics_url.startswith(
-        "/"
-    ):  # "/metrics": on the target itself
-        check_url(source, "metrics_url", metrics_url)
+    if metrics_url is not None and not metrics_url.startswith("/"):
+        check_url(source, "metrics_url", metrics_url)  # "/metrics": on the target itself
     metrics = _parse_metric_series(source, document.get("metrics"))
     if metrics and metrics_url is None:
         raise InputError(source, "metrics", "needs metrics_url: the Prometheus endpoint to scrape")
@@ -597,9 +594,7 @@ def _parse_endpoints(
                 f"{prefix}.name",
                 f"expected a unique name, {describe(endpoint.name)} is used twice",
             )
-        if (
-            endpoint.name.lower() == "total"
-        ):  # the whole run's row, in summaries and saved histograms
+        if endpoint.name.lower() == "total":  # the whole run's row, in summaries and histograms
             raise InputError(
                 source, f"{prefix}.name", 'expected another name, "total" is the whole run\'s'
             )

@@ -109,6 +109,9 @@ class Routes:
         return Host(name, dialled.strip("[]"))
 
 
+NO_ROUTES = Routes()  # connections go where each URL says
+
+
 def parse_connect_to(text: str, source: str, where: str) -> ConnectTo:
     """One ``HOST:PORT:ADDR:PORT`` (IPv6 addresses in brackets); raises InputError."""
     parts = _split_colons(text)

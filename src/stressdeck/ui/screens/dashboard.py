@@ -1,4 +1,4 @@
-"""The dashboard: a status header, five panes and the footer.
+"""The dashboard: a status header, six panes and the footer.
 
 Below 140 columns the panes are tabs (Overview, Endpoints, Charts, Host, Log, Target; keys 1-6 or
 left/right on the tab bar); from 140 columns the tab bar goes and every pane shows at once
