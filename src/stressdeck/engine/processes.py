@@ -151,6 +151,7 @@ def _child_main(
         connections=share.connections,
         max_in_flight=share.max_in_flight,
         sent=sent,
+        ready=lambda: messages.put(_READY),  # once its clients are built
     )
 
     def forward() -> None:
@@ -165,7 +166,6 @@ def _child_main(
                 return
 
     threading.Thread(target=forward, name="commands", daemon=True).start()
-    messages.put(_READY)
     try:
         loop.run_until_complete(worker.run())
     except BaseException as exc:
