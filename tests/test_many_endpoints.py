@@ -43,6 +43,7 @@ def test_a_cut_holds_only_the_endpoints_that_recorded_something() -> None:
         recorder.record_cancelled(100_000)
 
 
+@pytest.mark.slow
 async def test_20000_endpoints_run_to_their_end_with_exact_counts(target: ServerThread) -> None:
     plan = build_plan(
         parse_profile(many(target.url, 20_000, users=4), "many.toml"), Overrides(duration=2.0)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import time
 
 import psutil
 import pytest
@@ -17,8 +18,10 @@ from test_truth import settled
 from waiting import eventually
 
 from stressdeck.engine import start
+from stressdeck.engine.runner import STOP_DEADLINE
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("model", ["open", "closed"])
 async def test_a_frozen_workers_sent_requests_are_unaccounted_not_lost(model: str) -> None:
     with FaultServer() as server:
@@ -46,5 +49,31 @@ async def test_a_frozen_workers_sent_requests_are_unaccounted_not_lost(model: st
     assert "worker 1 stalled and was ended at stop" in final.stop_reason
     assert f"{final.health.unaccounted} requests unaccounted" in final.stop_reason
     assert final.health.unaccounted > 0  # it had at least its users' requests out
+    assert final.total.errors == 0
+    assert seen == final.total.requests + final.total.cancelled + final.health.unaccounted
+
+
+@pytest.mark.slow
+async def test_a_blocked_worker_threads_sent_requests_are_unaccounted_not_lost() -> None:
+    # The API's default: the worker on a thread. Its event loop is blocked for longer than
+    # the stop deadline (as a check that never returned used to block it), right after
+    # answers came back and before its next tick could report them.
+    with FaultServer() as server:
+        plan = make_plan(server.url, [{"name": "ok", "path": "/slow"}], users=2, duration="30s")
+        handle = await start(plan)
+        worker = handle._workers[0]
+        await eventually(lambda: 0 in handle._last_heard, what="the worker has reported")
+        await eventually(lambda: server.seen("/slow") >= 40, what="requests have landed")
+        loop = worker._loop  # type: ignore[attr-defined]
+        loop.call_soon_threadsafe(time.sleep, STOP_DEADLINE + 2.5)
+        async with asyncio.timeout(10):
+            async for snapshot in handle.snapshots():
+                if snapshot.stalled == (0,):
+                    break
+        final = await handle.stop()
+        seen = await settled(server, "/slow")
+        assert worker.join(10)
+    assert "worker 0 stalled and was ended at stop" in final.stop_reason
+    assert final.health.unaccounted > 0
     assert final.total.errors == 0
     assert seen == final.total.requests + final.total.cancelled + final.health.unaccounted
