@@ -73,6 +73,10 @@ def _layout() -> HdrHistogram:
     return new_histogram()
 
 
+_NO_BUCKETS = np.empty(0, np.int64)
+_NO_BUCKETS.setflags(write=False)
+
+
 class Counts:
     """Mergeable HDR counts in our layout, kept sparse: the buckets that hold samples, and how many.
 
@@ -86,9 +90,11 @@ class Counts:
     __slots__ = ("index", "count", "total", "summary")
 
     def __init__(self, index: np.ndarray | None = None, count: np.ndarray | None = None) -> None:
-        self.index = np.empty(0, np.int64) if index is None else index  # sorted, unique
-        self.count = np.empty(0, np.int64) if count is None else count  # each > 0
-        self.total = int(self.count.sum())
+        # Empty counts share one pair of empty arrays (never written: ``add`` replaces them),
+        # so an endpoint that never answered costs no allocation (100,000 endpoints: 3 s).
+        self.index = _NO_BUCKETS if index is None else index  # sorted, unique
+        self.count = _NO_BUCKETS if count is None else count  # each > 0
+        self.total = int(self.count.sum()) if len(self.count) else 0
         self.summary: Percentiles | None = None  # cached until the next add
 
     @classmethod

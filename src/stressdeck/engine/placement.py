@@ -100,9 +100,9 @@ class ThreadWorker:
             connections=self.share.connections,
             max_in_flight=self.share.max_in_flight,
             sent=self._sent,
+            ready=self._ready.set,  # once its clients are built
         )
         self._worker = worker
-        self._ready.set()
         try:
             loop.run_until_complete(worker.run())
         except BaseException as exc:  # report it: the runner must never wait on a dead worker
@@ -110,6 +110,7 @@ class ThreadWorker:
                 WorkerFinished(self.share.worker_id, "crashed", f"{type(exc).__name__}: {exc}")
             )
         finally:
+            self._ready.set()  # a worker that died before it was ready: no wait for nothing
             loop.run_until_complete(loop.shutdown_asyncgens())
             loop.close()
 

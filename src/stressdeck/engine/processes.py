@@ -103,6 +103,13 @@ class ProcessWorker:
         if self._process.is_alive():
             self._process.kill()
             self._process.join(0.5)
+        if not self._process.is_alive():
+            # A child killed while writing a large delta leaves half a message in the pipe,
+            # and our own copy of the pipe's write end (the queue was made here) would keep
+            # the next poll() waiting for the rest for ever (100,000 endpoints on 2 processes:
+            # the run never ended). With no writer left, that read ends at once (EOFError).
+            with contextlib.suppress(OSError, AttributeError):
+                self._messages._writer.close()
         return not self._process.is_alive()
 
     def sent_so_far(self) -> int | None:
@@ -151,6 +158,7 @@ def _child_main(
         connections=share.connections,
         max_in_flight=share.max_in_flight,
         sent=sent,
+        ready=lambda: messages.put(_READY),  # once its clients are built
     )
 
     def forward() -> None:
@@ -165,7 +173,6 @@ def _child_main(
                 return
 
     threading.Thread(target=forward, name="commands", daemon=True).start()
-    messages.put(_READY)
     try:
         loop.run_until_complete(worker.run())
     except BaseException as exc:

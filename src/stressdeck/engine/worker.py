@@ -70,13 +70,16 @@ class Worker:
         connections: int | None = None,
         max_in_flight: int | None = None,
         sent: SentCounter | None = None,
+        ready: Callable[[], None] | None = None,
     ) -> None:
         """A worker sends nothing until its first "resume", so that every worker of a run
         starts on the runner's clock, however long each took to start.
 
         ``connections`` and ``max_in_flight`` are this worker's share of the open model's
         totals (the plan's, when not given: one worker). ``sent`` counts the requests handed
-        to a connection as they go (``client.Sending``), for the runner to read at any time."""
+        to a connection as they go (``client.Sending``), for the runner to read at any time.
+        ``ready`` is called once the clients are built: the run's clock must not start while
+        a worker still prepares (100,000 endpoints: seconds, and the worker looked stalled)."""
         self.plan = plan
         self.worker_id = worker_id
         self.emit = emit
@@ -104,6 +107,7 @@ class Worker:
         # One per lane or user (keyed so a respawned user reuses its place): what each has out.
         self._senders: dict[tuple[str, int], Sending] = {}
         self.sent = sent if sent is not None else ctypes.c_int64()
+        self._ready = ready
         self._send_lag_max = 0.0
         self._loop_lag_max = 0.0
         self._last_cut = time.monotonic()  # reset when the run starts
@@ -181,6 +185,8 @@ class Worker:
         self._clients = Clients(
             self.plan, connections=self.connections if self.open_model else None
         )
+        if self._ready is not None:
+            self._ready()
         ticker = self._ticker = asyncio.create_task(self._tick())
         pacer = None
         if self.open_model:
@@ -254,7 +260,7 @@ class Worker:
         if self._flushed and not final:
             return  # after the final delta, nothing: it settled everything
         now = time.monotonic()
-        delta = self.recorder.cut(self._last_cut, now, self.worker_id)
+        delta = self.recorder.cut(self._last_cut, now, self.worker_id, sparse=True)
         self._last_cut = now
         self.emit(
             IntervalStats(
@@ -262,6 +268,7 @@ class Worker:
                 start=delta.start,
                 end=delta.end,
                 endpoints=delta.endpoints,
+                indexes=delta.indexes,
                 in_flight=self.in_flight,
                 active_users=self.active_users,
                 loop_lag_ms=self._loop_lag_max * 1000,

@@ -262,7 +262,9 @@ def histogram_quantile(q: float, buckets: Sequence[tuple[float, float]]) -> floa
             return upper
     if count == below_count:
         return upper
-    return lower + (upper - lower) * (rank - below_count) / (count - below_count)
+    # A convex combination of the two bounds: no overflow however large they are.
+    fraction = (rank - below_count) / (count - below_count)
+    return lower * (1 - fraction) + upper * fraction
 
 
 def counter_increase(previous: float, current: float) -> float:

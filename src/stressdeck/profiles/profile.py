@@ -569,6 +569,12 @@ def _parse_stages(source: str, value: Any) -> tuple[Stage, ...]:
     return tuple(stages)
 
 
+# The most endpoints a profile may have. A tick costs only what was sent in it, but each
+# endpoint is read, prepared and kept: 100,000 took 13 s to read and check, 25 s to a 4 s
+# run's end, 473 MiB (benchmarks/endpoints.py, a 2-core machine under load).
+MAX_ENDPOINTS = 100_000
+
+
 def _parse_endpoints(
     source: str, document: Mapping[str, Any], base_url: str | None
 ) -> tuple[Endpoint, ...]:
@@ -580,6 +586,13 @@ def _parse_endpoints(
     if not isinstance(raw, list) or not raw:
         raise InputError(
             source, "endpoints", f"expected a non-empty list of tables, got {describe(raw)}"
+        )
+    if len(raw) > MAX_ENDPOINTS:
+        raise InputError(
+            source,
+            "endpoints",
+            f"expected at most {MAX_ENDPOINTS:,} endpoints, got {len(raw):,} (each costs "
+            "start-up time and memory; split the profile)",
         )
     endpoints: list[Endpoint] = []
     seen: set[str] = set()
