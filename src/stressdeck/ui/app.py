@@ -40,7 +40,7 @@ from stressdeck.engine.processes import ProcessWorker
 from stressdeck.engine.snapshot import INTERRUPTED, Snapshot
 from stressdeck.observe.monitor import HostMonitor
 from stressdeck.profiles.importers.common import slugify
-from stressdeck.sessions.autosave import autosave_path
+from stressdeck.sessions.autosave import autosave_path, sent_anything
 from stressdeck.sessions.session import save_session
 from stressdeck.ui.answering import AnsweringWatch
 from stressdeck.ui.controller import MIN_RATE, ControlError, RunController
@@ -629,9 +629,9 @@ class StressDeckApp(App[int]):
         """For the watchdog, when the clean stop did not end the process in time: the run's
         latest figures as an autosave (on the watchdog's thread)."""
         controller = self.controller
-        if controller is None or controller.run_plan is None or controller.handle is None:
+        if controller is None or controller.run_plan is None or not controller.active:
             return None
-        if self.autosaved is not None:
+        if self.autosaved is not None or not sent_anything(controller.latest()):
             return None
         written = save_session(
             autosave_path(str(self.sessions_dir)),
