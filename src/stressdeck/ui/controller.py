@@ -166,6 +166,12 @@ class RunController:
         self._rebuild(rate=value)
         return value
 
+    def set_duration(self, seconds: float) -> float:
+        """How long the next run lasts. RunHandle has no control that moves a live run's
+        end, so, like a preset, it applies from the next start."""
+        self._rebuild(duration=seconds)
+        return seconds
+
     def choose_preset(self, name: str | None) -> None:
         """Shape the next run with a preset (None: back to the profile's load).
 
