@@ -253,6 +253,16 @@ def _literal(text: str) -> Template:
     return Template((text,), ())
 
 
+MAX_IN_FLIGHT_SECONDS = 10  # open model: what is in flight at a 10 s latency ...
+MAX_IN_FLIGHT_CEILING = 10_000  # ... within a sane bound (all processes together)
+
+
+def derived_max_in_flight(rate: float) -> int:
+    """The open model's bound on requests in flight when the profile sets none: ``rate`` at
+    a 10 s latency, at most 10,000; a ramp from rate 1 must not drop at 100/s."""
+    return int(min(max(rate, 1) * MAX_IN_FLIGHT_SECONDS, MAX_IN_FLIGHT_CEILING))
+
+
 def build_plan(
     profile: Profile,
     overrides: Overrides = NO_OVERRIDES,
@@ -312,10 +322,10 @@ def build_plan(
             load, duration=stages_duration(load.stages) if load.stages else DEFAULT_DURATION
         )
     if load.model == "open" and load.max_in_flight is None:
-        # Enough for the highest rate the run asks (stages and presets included) at a 10 s
-        # latency, within a sane bound: a ramp from rate 1 must not drop at 100/s.
+        # Enough for the highest rate the run asks (stages and presets included); a rate
+        # raised live raises it too (Worker.apply), unless the profile set it.
         peak = max([load.rate or 1, *(stage.target for stage in load.stages)])
-        load = replace(load, max_in_flight=int(min(max(peak, 1) * 10, 10_000)))
+        load = replace(load, max_in_flight=derived_max_in_flight(peak))
     if not i_know:
         _check_caps(load, profile.source)
     source_base = base_url or profile.base_url
