@@ -21,6 +21,7 @@ from conftest import ServerThread, counting_app
 from waiting import OutputLines, until
 
 from stressdeck.core.signals import GRACE_S
+from stressdeck.sessions.session import load_session
 
 BOUND_S = 30  # catches a hang; a clean end takes about a second
 STRESSDECK = [sys.executable, "-m", "stressdeck"]
@@ -207,3 +208,40 @@ def test_the_watchdog_ends_a_process_whose_stop_hangs_and_keeps_what_was_measure
     assert kept.read_text() == "what was measured"
     if reason.startswith("not stopped"):
         assert took >= GRACE_S  # the clean stop had its time
+
+
+@pytest.mark.parametrize("processes", ["1", "2"], ids=["thread-worker", "process-workers"])
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_a_signal_mid_run_ends_it_and_keeps_every_count(
+    tmp_path: Path, processes: str, signum: int
+) -> None:
+    """The worker on a thread of this process (--processes 1) or in processes of its own."""
+    with ServerThread(counting_app()) as server:
+        profile = _profile(tmp_path, server.url)
+        process = subprocess.Popen(
+            [*STRESSDECK, "run", str(profile), "--duration", "60s", "--processes", processes],
+            cwd=tmp_path,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            out = OutputLines(process.stdout)
+            out.wait_for(r"^\[ *1\.0s\]", BOUND_S)  # a first second of load measured
+            process.send_signal(signum)
+            code = process.wait(BOUND_S)
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+        sent = server.count
+    assert code == 130
+    assert process.stderr is not None
+    assert "Traceback" not in process.stderr.read()
+    saved = [line for line in out.text().splitlines() if line.startswith("partial session ")]
+    assert len(saved) == 1, out.text()
+    session = load_session(tmp_path / saved[0].split(": ", 1)[1])
+    results = session.results
+    assert results.stop_reason == "interrupted"
+    assert sent > 0
+    assert sent == results.total.requests + results.total.cancelled + results.generator.unaccounted
