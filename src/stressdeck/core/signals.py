@@ -102,7 +102,10 @@ class Watchdog:
         pipe, self._pipe = self._pipe, None
         if pipe is None:
             return
-        os.write(pipe[1], b"\0")  # 0: no signal, the command is over
+        try:
+            os.write(pipe[1], b"\0")  # 0: no signal, the command is over
+        except OSError:  # the watchdog is gone already
+            pass
         os.close(pipe[1])
         self._last_words = None
 
