@@ -216,9 +216,11 @@ def test_a_signal_at_start_up_ends_cleanly(tmp_path: Path, signum: int, after: f
     returncode, out, err = _signalled_run(tmp_path, signum, after, "--processes", "2")
     assert returncode == (129 if signum == signal.SIGHUP else 130), (out[-1500:], err)
     assert "Traceback" not in err and "leaked" not in err, err
-    # Once the run has started, its (maybe empty) partial session is kept.
+    # Once the run has sent a request, its partial session is kept; before, none is.
     if out.startswith("stressdeck "):
-        assert "partial session saved: " in out, out
+        sent = "partial session saved: " in out
+        assert sent != ("stopped before the first request" in out), out
+        assert len(list((tmp_path / "sessions").glob("*.toml"))) == (1 if sent else 0)
 
 
 # -- 8. CR/LF in headers ----------------------------------------------------------------------

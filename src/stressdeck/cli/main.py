@@ -30,6 +30,7 @@ from stressdeck.core.exits import (
     EXIT_USAGE,
 )
 from stressdeck.core.files import WriteError
+from stressdeck.core.pipes import reader_may_leave
 from stressdeck.core.signals import Stopped, exit_code, pending_stop, stop_signals
 from stressdeck.core.text import printable
 from stressdeck.profiles.presets import PRESET_HELP
@@ -193,7 +194,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"stopped by {stop} before the run started", file=sys.stderr)
             return stop.code
         except BrokenPipeError:
-            # `stressdeck run ... | head`: the reader left; say nothing more, like other tools.
+            # Outside a command's run (the console's --help piped to head, say): the reader
+            # left; say nothing more, like other tools.
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             return EXIT_FAILED
         late = pending_stop()  # came while the results were written: obeyed now
@@ -233,7 +235,8 @@ def _main(argv: Sequence[str] | None) -> int:
         build_parser().print_help()
         return EXIT_USAGE
     try:
-        return handler(args)
+        with reader_may_leave():  # `| head`: the run goes on, its files are written
+            return handler(args)
     except InputError as exc:
         print(f"error: {printable(exc.line())}", file=sys.stderr)
         return EXIT_USAGE

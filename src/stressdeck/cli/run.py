@@ -25,6 +25,7 @@ from stressdeck.core.signals import (
     STOP_SIGNALS,
     check_stop,
     exit_code,
+    keep_on_forced_exit,
     pending_stop,
     record_stops,
 )
@@ -33,7 +34,8 @@ from stressdeck.engine import Plan, RunHandle, Snapshot, start
 from stressdeck.engine.plan import remote_hosts
 from stressdeck.engine.runner import Steer, WorkerFactory
 from stressdeck.engine.snapshot import INTERRUPTED, TimelinePoint
-from stressdeck.sessions.autosave import keep_session
+from stressdeck.sessions.autosave import autosave_path, keep_session, sent_anything
+from stressdeck.sessions.session import save_session
 from stressdeck.sessions.summary import progress_line, summary_text, write_json
 
 
@@ -69,6 +71,7 @@ def run_and_keep(
 
     def started(handle: RunHandle) -> None:
         handles.append(handle)
+        keep_on_forced_exit(lambda: _forced_keep(args, plan, handle, replay_of))
         if server is not None:
             server.attach(handle)
 
@@ -108,7 +111,10 @@ def run_and_keep(
     crashed = final.stop_reason.startswith("worker") or final.stop_reason.startswith(
         "internal error"
     )
-    if not keep_session(args, plan, final, partial=interrupted or crashed, replay_of=replay_of):
+    keep_on_forced_exit(None)  # written below, the normal way
+    if interrupted and not sent_anything(final):
+        print("stopped before the first request: nothing measured, no session kept", flush=True)
+    elif not keep_session(args, plan, final, partial=interrupted or crashed, replay_of=replay_of):
         code = EXIT_FAILED
     if stopped_by is not None:
         return exit_code(stopped_by)
@@ -117,6 +123,24 @@ def run_and_keep(
     if not final.thresholds_ok:
         return EXIT_THRESHOLDS
     return code
+
+
+def _forced_keep(
+    args: argparse.Namespace, plan: Plan, handle: RunHandle, replay_of: str | None
+) -> str | None:
+    """For the watchdog, when the run did not stop in time after a signal: its latest
+    figures as a partial session (an autosave, as a run stopped by a signal is kept)."""
+    final = handle.latest
+    if not sent_anything(final):
+        return None
+    written = save_session(
+        autosave_path(),
+        plan,
+        final,
+        keep_secrets=bool(getattr(args, "keep_secrets", False)),
+        replay_of=replay_of,
+    )
+    return f"partial session saved: {printable(written)}"
 
 
 async def run_headless(
@@ -147,6 +171,7 @@ async def run_headless(
     # Before the workers start: a signal while they do stops the run as soon as it exists.
     for signum in STOP_SIGNALS:
         loop.add_signal_handler(signum, on_signal, signum)
+    record_stops()  # the watchdog hears of a signal too, should this loop block
     early = pending_stop()  # came between reading the profile and here
     if early is not None:
         stopped_by.append(early)

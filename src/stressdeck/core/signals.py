@@ -38,8 +38,9 @@ from stressdeck.core.exits import EXIT_HANGUP, EXIT_INTERRUPTED
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 # A clean stop (final figures from the workers, the session written) takes about a second;
-# one not done after this long is not going to be.
-GRACE_S = 5.0
+# one not done after this long is not going to be. A signal while worker processes start
+# waits for them to be up (2-5 s on a busy two-core machine) before the stop begins.
+GRACE_S = 10.0
 # What is written when the watchdog ends the process gets this long (a full disk, a stalled
 # terminal must not hold the exit either).
 LAST_WORDS_S = 3.0
@@ -101,7 +102,10 @@ class Watchdog:
         pipe, self._pipe = self._pipe, None
         if pipe is None:
             return
-        os.write(pipe[1], b"\0")  # 0: no signal, the command is over
+        try:
+            os.write(pipe[1], b"\0")  # 0: no signal, the command is over
+        except OSError:  # the watchdog is gone already
+            pass
         os.close(pipe[1])
         self._last_words = None
 
@@ -117,6 +121,9 @@ class Watchdog:
                 pass
 
     def _watch(self, read_end: int) -> None:
+        # A signal the kernel hands to this thread would interrupt only this thread's read,
+        # and Python runs handlers on the main thread alone: it must go to another thread.
+        signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
         try:
             first = os.read(read_end, 1)
             if first in (b"", b"\0"):

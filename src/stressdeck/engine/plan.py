@@ -306,6 +306,16 @@ def chosen_model(profile_model: str, overrides: Overrides) -> str:
     return profile_model
 
 
+MAX_IN_FLIGHT_SECONDS = 10  # open model: what is in flight at a 10 s latency ...
+MAX_IN_FLIGHT_CEILING = 10_000  # ... within a sane bound (all processes together)
+
+
+def derived_max_in_flight(rate: float) -> int:
+    """The open model's bound on requests in flight when the profile sets none: ``rate`` at
+    a 10 s latency, at most 10,000; a ramp from rate 1 must not drop at 100/s."""
+    return int(min(max(rate, 1) * MAX_IN_FLIGHT_SECONDS, MAX_IN_FLIGHT_CEILING))
+
+
 def build_plan(
     profile: Profile,
     overrides: Overrides = NO_OVERRIDES,
@@ -436,10 +446,10 @@ def effective_load(profile: Profile, overrides: Overrides) -> LoadSpec:
             load, duration=stages_duration(load.stages) if load.stages else DEFAULT_DURATION
         )
     if load.model == "open" and load.max_in_flight is None:
-        # Enough for the highest rate the run asks (stages and presets included) at a 10 s
-        # latency, within a sane bound: a ramp from rate 1 must not drop at 100/s.
+        # Enough for the highest rate the run asks (stages and presets included); a rate
+        # raised live raises it too (Worker.apply), unless the profile set it.
         peak = max([load.rate or 1, *(stage.target for stage in load.stages)])
-        load = replace(load, max_in_flight=int(min(max(peak, 1) * 10, 10_000)))
+        load = replace(load, max_in_flight=derived_max_in_flight(peak))
     return load
 
 

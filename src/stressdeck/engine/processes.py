@@ -24,6 +24,8 @@ from stressdeck.engine.worker import Command, Worker, WorkerFinished, WorkerMess
 
 _READY = "ready"
 _PR_SET_PDEATHSIG = 1
+# Signals the parent decides on for its workers (see _child_main).
+_PARENTS_SIGNALS = {signal.SIGINT, signal.SIGHUP}
 
 
 def resolve_processes(value: str | int | None) -> int:
@@ -57,7 +59,15 @@ class ProcessWorker:
         )
 
     def start(self) -> None:
-        self._process.start()
+        # Ctrl+C and a hang-up reach the whole process group, the child too, and the child
+        # ignores them only once its code runs: before that (spawn's bootstrap, its imports)
+        # one would print a KeyboardInterrupt traceback. Born with them blocked (the mask
+        # survives fork and exec), it sets them aside unseen; here they wait for the unblock.
+        held = signal.pthread_sigmask(signal.SIG_BLOCK, _PARENTS_SIGNALS)
+        try:
+            self._process.start()
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, held)
 
     def wait_ready(self, timeout: float) -> bool:
         try:
@@ -143,8 +153,9 @@ def _child_main(
 ) -> None:
     # Ctrl+C goes to the whole process group, and so does the SIGHUP of a dropped SSH
     # connection; the parent decides, and tells us to stop (we die with it anyway).
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    for signum in _PARENTS_SIGNALS:
+        signal.signal(signum, signal.SIG_IGN)  # one pending since birth is dropped here
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, _PARENTS_SIGNALS)
     _die_with_parent(parent_pid)
     loop = new_worker_loop()
     worker = Worker(

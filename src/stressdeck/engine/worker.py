@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from stressdeck.engine.client import Sending, SentCounter, sending_slot
 from stressdeck.engine.clients import Clients
 from stressdeck.engine.lanes import Backlog
-from stressdeck.engine.plan import Plan
+from stressdeck.engine.plan import Plan, derived_max_in_flight
 from stressdeck.engine.snapshot import Control
 from stressdeck.engine.stats import IntervalStats, Recorder
 from stressdeck.engine.users import UserState
@@ -90,6 +90,9 @@ class Worker:
         self.open_model = plan.load.model == "open"
         self.connections = max(connections or plan.load.connections or 1, 1)
         self.backlog = Backlog(max_in_flight or plan.load.max_in_flight or self.connections)
+        # Derived from the starting rate unless the profile set it: follows a raised rate.
+        self._workers = max(workers, 1)
+        self._in_flight_follows_rate = "max_in_flight" not in plan.document.get("load", {})
         self._users_in_flight = 0  # closed model: users between send and answer
         self.active_users = 0
         self._running = asyncio.Event()  # set by "resume"
@@ -138,6 +141,11 @@ class Worker:
                 self._spawn_users()
             case Control.RATE if command.value is not None:
                 self.rate = max(float(command.value), 0.0)
+                if self._in_flight_follows_rate:
+                    # This worker's share of the bound the rate in force asks; never lower
+                    # than the start's (what is in flight now stays allowed).
+                    share = -(-derived_max_in_flight(self.rate * self._workers) // self._workers)
+                    self.backlog.limit = max(self.backlog.limit, share)
             case Control.PAUSE:
                 self._running.clear()
             case Control.RESUME:

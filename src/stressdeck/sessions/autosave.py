@@ -27,6 +27,14 @@ def autosave_path(directory: str = AUTOSAVE_DIR) -> Path:
     return path
 
 
+def sent_anything(snapshot: Snapshot) -> bool:
+    """Whether the run sent a request: answered, failed, cancelled on the wire or lost with
+    a worker. A run stopped before its first request measured nothing: no session is kept
+    of it (an empty autosave only buries the real ones)."""
+    total = snapshot.total
+    return bool(total.requests or total.cancelled or snapshot.health.unaccounted)
+
+
 def keep_session(
     args: argparse.Namespace,
     plan: Plan,

@@ -35,12 +35,13 @@ from stressdeck.core.signals import (
     record_stops,
 )
 from stressdeck.core.text import printable
+from stressdeck.core.units import format_duration
 from stressdeck.engine.plan import Plan
 from stressdeck.engine.processes import ProcessWorker
 from stressdeck.engine.snapshot import INTERRUPTED, Snapshot
 from stressdeck.observe.monitor import HostMonitor
 from stressdeck.profiles.importers.common import slugify
-from stressdeck.sessions.autosave import autosave_path
+from stressdeck.sessions.autosave import autosave_path, sent_anything
 from stressdeck.sessions.session import save_session
 from stressdeck.ui.answering import AnsweringWatch
 from stressdeck.ui.controller import MIN_RATE, ControlError, RunController
@@ -55,6 +56,7 @@ from stressdeck.ui.screens.dashboard import DashboardScreen
 from stressdeck.ui.screens.dialogs import (
     NO_PRESET,
     ConfirmScreen,
+    DurationScreen,
     MetricsScreen,
     NumberScreen,
     PresetScreen,
@@ -65,6 +67,7 @@ from stressdeck.ui.screens.picker import PickerScreen
 from stressdeck.ui.widgets.header import RunInfo
 
 HOST_SECONDS = 1.0
+DEFAULT_DURATION_S = 30.0  # shown in the duration dialog for a plan without one
 RUN_ACTIONS = {
     "toggle_run",
     "toggle_pause",
@@ -76,6 +79,7 @@ RUN_ACTIONS = {
     "metrics",
     "ask_users",
     "ask_rate",
+    "ask_duration",
 }
 VIEW_ACTIONS = {"toggle_histogram"}  # also work on a static snapshot
 NOTIFY_SECONDS = 3
@@ -450,6 +454,29 @@ class StressDeckApp(App[int]):
         if value is not None:
             self._control(lambda c: c.set_rate(value), "/s rate")
 
+    @work(exclusive=True, group="dialog")
+    async def action_ask_duration(self) -> None:
+        controller = self.controller
+        if controller is None:
+            return
+        now = controller.plan.load.duration or DEFAULT_DURATION_S
+        value = await self.push_screen_wait(DurationScreen(now))
+        if value is None:
+            return
+        try:
+            controller.set_duration(value)
+        except InputError as exc:
+            self.notify(printable(exc.line()), severity="error", timeout=NOTIFY_SECONDS)
+            return
+        when = "from the next start (s)" if controller.active else "when you press s"
+        self.notify(
+            f"{describe_load(controller.plan)}: applies {when}",
+            title="duration",
+            timeout=NOTIFY_SECONDS,
+        )
+        self.log_event(f"duration of the next run: {format_duration(value)}")
+        self._tick()
+
     def action_rate(self, factor: float) -> None:
         self._control(lambda c: c.change_rate(factor), "/s rate")
 
@@ -629,9 +656,9 @@ class StressDeckApp(App[int]):
         """For the watchdog, when the clean stop did not end the process in time: the run's
         latest figures as an autosave (on the watchdog's thread)."""
         controller = self.controller
-        if controller is None or controller.run_plan is None or controller.handle is None:
+        if controller is None or controller.run_plan is None or not controller.active:
             return None
-        if self.autosaved is not None:
+        if self.autosaved is not None or not sent_anything(controller.latest()):
             return None
         written = save_session(
             autosave_path(str(self.sessions_dir)),

@@ -15,7 +15,7 @@ from stressdeck.engine.plan import Plan
 from stressdeck.engine.processes import ProcessWorker
 from stressdeck.engine.runner import RunHandle, WorkerFactory, start
 from stressdeck.engine.snapshot import PAUSED, RUNNING, STOPPING, Snapshot
-from stressdeck.sessions.autosave import autosave_path
+from stressdeck.sessions.autosave import autosave_path, sent_anything
 from stressdeck.sessions.session import save_session
 from stressdeck.ui.planning import PlanSource, idle_snapshot
 
@@ -83,11 +83,13 @@ class RunController:
         self, reason: str, directory: Path, replay_of: str | None = None
     ) -> Path | None:
         """Stop the run and keep what it measured as ``directory``/autosave-*.toml; None when
-        no run was going. Raises WriteError (one line) when it cannot be written."""
+        no run was going, or it had sent nothing yet. Raises WriteError (one line) when it cannot be written."""
         if self.run_plan is None or not self.active:
             return None
         final = await self.stop(reason)
         snapshot = final if final is not None else self.latest()
+        if not sent_anything(snapshot):
+            return None  # stopped before its first request: nothing to keep
         plan = self.run_plan
         # Off the event loop: a long run's timeline and histograms take a moment to encode.
         return await asyncio.to_thread(
@@ -163,6 +165,12 @@ class RunController:
             return self.handle.rate or 0.0
         self._rebuild(rate=value)
         return value
+
+    def set_duration(self, seconds: float) -> float:
+        """How long the next run lasts. RunHandle has no control that moves a live run's
+        end, so, like a preset, it applies from the next start."""
+        self._rebuild(duration=seconds)
+        return seconds
 
     def choose_preset(self, name: str | None) -> None:
         """Shape the next run with a preset (None: back to the profile's load).

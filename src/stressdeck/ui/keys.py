@@ -100,6 +100,15 @@ CONTROLS: tuple[Control, ...] = (
         show=False,
     ),
     Control(
+        "d",
+        "ask_duration",
+        "Duration…",
+        "d",
+        "Set the run's duration",
+        "d: type how long the next run lasts (30s, 2m, 1h, 1:30)",
+        show=False,
+    ),
+    Control(
         "right_square_bracket",
         "rate(1.1)",
         "+10%",

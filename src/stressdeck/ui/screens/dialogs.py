@@ -1,8 +1,9 @@
-"""Modal dialogs: yes/no, preset list, session file name, an exact number and target metrics. Each dismisses
+"""Modal dialogs: yes/no, preset list, session file name, an exact number, a duration and target metrics. Each dismisses
 with its answer."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from textual.widgets import Button, Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
 from stressdeck.core.errors import InputError
+from stressdeck.core.units import format_duration, parse_duration
 from stressdeck.profiles.presets import PRESET_HELP
 from stressdeck.profiles.profile import SUFFIXES
 from stressdeck.ui.format import safe
@@ -148,6 +150,8 @@ class NumberScreen(ModalScreen[float | None]):
 
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
 
+    HINT = "enter applies (live during a run, else to the next one)   escape: cancel"
+
     def __init__(
         self, title: str, unit: str, current: float, *, whole: bool, minimum: float
     ) -> None:
@@ -155,16 +159,19 @@ class NumberScreen(ModalScreen[float | None]):
         self.title_text, self.unit, self.current = title, unit, current
         self.whole, self.minimum = whole, minimum
 
+    def shown(self, value: float) -> str:
+        """The current value as the field first holds it."""
+        return f"{value:g}"
+
+    def parse(self, text: str) -> float:
+        """The typed value; raises ValueError with why."""
+        return parse_number(text, self.whole, self.minimum)
+
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog-box"):
             yield Label(Text(f"{self.title_text} ({self.unit})", style="bold"))
-            yield Input(f"{self.current:g}", id="number", select_on_focus=True)
-            yield Static(
-                Text(
-                    "enter applies (live during a run, else to the next one)   escape: cancel",
-                    style="dim",
-                )
-            )
+            yield Input(self.shown(self.current), id="number", select_on_focus=True)
+            yield Static(Text(self.HINT, style="dim"))
             yield Static("", id="number-error")
 
     def on_mount(self) -> None:
@@ -172,7 +179,7 @@ class NumberScreen(ModalScreen[float | None]):
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         try:
-            value = parse_number(event.value, self.whole, self.minimum)
+            value = self.parse(event.value)
         except ValueError as exc:
             self.query_one("#number-error", Static).update(safe(exc, "bold red"))
             return
@@ -180,6 +187,44 @@ class NumberScreen(ModalScreen[float | None]):
 
     def action_cancel(self) -> None:
         self.dismiss(None)
+
+
+MIN_DURATION_S = 1.0
+
+
+def parse_run_duration(text: str) -> float:
+    """A typed run duration in seconds: "90s", "2m", "1h", "1:30" (as the header shows it)
+    or a bare number of seconds; raises ValueError with why."""
+    typed = text.strip()
+    seconds: float | None
+    if ":" in typed:
+        minutes, _, rest = typed.partition(":")
+        try:
+            seconds = int(minutes) * 60 + float(rest) if rest and int(minutes) >= 0 else None
+        except ValueError:
+            seconds = None
+    else:
+        seconds = parse_duration(typed)
+    if seconds is None or not math.isfinite(seconds):
+        raise ValueError(f'expected a duration such as "90s", "2m", "1h" or "1:30", got {typed!r}')
+    if seconds < MIN_DURATION_S:
+        raise ValueError(f"expected at least {MIN_DURATION_S:g} s")
+    return seconds
+
+
+class DurationScreen(NumberScreen):
+    """Ask how long the next run lasts; enter applies, escape cancels."""
+
+    HINT = "enter applies to the next run (s starts it)   escape: cancel"
+
+    def __init__(self, current: float) -> None:
+        super().__init__("Run duration", "30s, 2m, 1h or 1:30", current, whole=False, minimum=1)
+
+    def shown(self, value: float) -> str:
+        return format_duration(value)
+
+    def parse(self, text: str) -> float:
+        return parse_run_duration(text)
 
 
 def split_series(text: str) -> tuple[str, ...]:

@@ -173,11 +173,11 @@ def load_parts(snap: Snapshot) -> list[Part]:
         if snap.total.dropped:
             parts.append(Part(Text(f"dropped {count(snap.total.dropped)}", "bold red"), 1))
     else:
+        # An ended run has no user active any more, whatever its last tick said.
+        active = 0 if snap.finished else snap.active_users
         parts = [
             Part(
-                Text.assemble(
-                    ("users ", ""), (str(snap.users), "bold"), f" ({snap.active_users} active)"
-                ),
+                Text.assemble(("users ", ""), (str(snap.users), "bold"), f" ({active} active)"),
                 0,
                 short=Text.assemble(("users ", ""), (str(snap.users), "bold")),
             ),
@@ -190,12 +190,12 @@ def results_parts(snap: Snapshot) -> list[Part]:
     latency = snap.total.latency_ms
     errors = snap.total.error_rate
     error_style = "bold red" if errors >= 0.01 else "yellow" if errors else ""
+    # An ended run has nothing in flight: what was, at the stop, is counted as cancelled.
+    in_flight = 0 if snap.finished else snap.in_flight
     return [
         Part(Text(f"p95 {ms(latency.p95)}"), 0),
         Part(Text(f"err {percent(errors)}", error_style), 0),
-        Part(
-            Text(f"in flight {snap.in_flight}", "dim"), 4, short=Text(f"⇄{snap.in_flight}", "dim")
-        ),
+        Part(Text(f"in flight {in_flight}", "dim"), 4, short=Text(f"⇄{in_flight}", "dim")),
     ]
 
 

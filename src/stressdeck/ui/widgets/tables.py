@@ -31,6 +31,22 @@ COLUMNS = (
 TOTAL_KEY = "total"
 BASELINE_SUFFIX = "-baseline"  # a baseline row's key: its live row's key plus this
 NAME_LIMIT = 40  # characters: a long endpoint name must not push the numbers off screen
+# On a narrow screen the name gives way first (the figures are what is read), down to this.
+NAME_MINIMUM = 8
+
+
+def name_width(width: int, rows: list[list[Text]], padding: int = 1) -> int:
+    """How wide the name column may be in ``width`` cells so that every figure stays on
+    screen: what the figure columns need (their widest cell or label, and padding) comes
+    first; the name keeps at least NAME_MINIMUM and never more than NAME_LIMIT."""
+    figures = sum(
+        max(len(label), *(len(cells[i].plain) for cells in rows)) + 2 * padding
+        for i, (_, label) in enumerate(COLUMNS)
+        if i > 0
+    )
+    # One cell spare for a vertical scrollbar's gutter when the rows outgrow the pane.
+    room = width - figures - 2 * padding - 1
+    return max(NAME_MINIMUM, min(NAME_LIMIT, room))
 
 
 def endpoint_row(summary: EndpointSummary, name: str | None = None) -> list[Text]:
@@ -76,8 +92,13 @@ class EndpointTable(DataTable):
             {s.name: baseline_row(s) for s in baseline.endpoints} if baseline is not None else {}
         )
         self._baseline_total = baseline_row(baseline.total) if baseline is not None else None
+        self._name_width = NAME_LIMIT
+        self._last: Snapshot | None = None
 
     def on_mount(self) -> None:
+        self._add_columns()
+
+    def _add_columns(self) -> None:
         for key, label in COLUMNS:
             self.add_column(Text(label, justify="left" if key == "endpoint" else "right"), key=key)
 
@@ -91,8 +112,25 @@ class EndpointTable(DataTable):
         rows[-1][1][0].stylize("bold")
         if self._baseline_total is not None:
             rows.append((f"{TOTAL_KEY}{BASELINE_SUFFIX}", self._baseline_total))
+        self._last = snap
+        width = self.size.width
+        # Not laid out yet (a tab not shown): NAME_LIMIT until on_resize says how wide it is.
+        fitted = (
+            name_width(width, [cells for _, cells in rows], self.cell_padding)
+            if width
+            else NAME_LIMIT
+        )
+        for _, cells in rows:
+            if cells[0].cell_len > fitted:
+                cells[0] = cells[0].copy()
+                cells[0].truncate(fitted, overflow="ellipsis")
         keys = tuple(key for key, _ in rows)
-        if keys != self._keys:
+        if keys != self._keys or fitted != self._name_width:
+            if fitted != self._name_width:
+                # A column only ever widens in place: a narrower one is a fresh column.
+                self.clear(columns=True)
+                self._add_columns()
+                self._name_width = fitted
             self.clear()
             for key, cells in rows:
                 self.add_row(*cells, key=key)
@@ -104,6 +142,10 @@ class EndpointTable(DataTable):
             for (column, _), cell in zip(COLUMNS, cells, strict=False):
                 if self.get_cell(key, column) != cell:
                     self.update_cell(key, column, cell, update_width=True)
+
+    def on_resize(self) -> None:
+        if self._last is not None:
+            self.show(self._last)
 
     def cell_text(self, row: str, column: str) -> str:
         """The plain text of one cell (row "ep0".., "total", "ep0-baseline"...), for tests and tools."""
