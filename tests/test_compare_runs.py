@@ -96,3 +96,41 @@ def test_runs_too_short_to_measure_are_inconclusive(
     b = write_session(tmp_path / "b.toml", new)
     assert main(["compare", str(a), str(b)]) == 4
     assert "verdict: inconclusive" in capsys.readouterr().out
+
+
+def test_repeat_saves_runs_that_compare_takes_as_directories(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with ServerThread(service_app(0.005)) as server:
+        url = f"{server.url}/work"
+        base, new = tmp_path / "base", tmp_path / "new"
+        args = ["--users", "2", "--duration", "1.2s", "--quiet", "--repeat", "2"]
+        assert main(["run", url, *args, "--save", str(base)]) == 0
+        assert sorted(p.name for p in base.iterdir()) == ["run-01.toml", "run-02.toml"]
+        replay = ["replay", str(base / "run-01.toml"), "--base-url", server.url]
+        assert main([*replay, "--repeat", "2", "--save", str(new), "--quiet"]) == 0
+        assert sorted(p.name for p in new.iterdir()) == ["replay-01.toml", "replay-02.toml"]
+        # the files are there: refused before running, unless --force
+        assert main(["run", url, *args, "--save", str(base)]) == 2
+        assert "run-01.toml already exists (use --force to overwrite)" in capsys.readouterr().err
+    capsys.readouterr()
+    code = main(["compare", str(base), "--", str(new)])
+    out = capsys.readouterr().out
+    assert "2 vs 2 run(s)" in out and code in (0, 3, 4)  # the verdict is the noise's to say
+    assert out.count("run-0") == 2 and out.count("replay-0") == 2
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ([], "error: --repeat: expected --save DIR for the sessions of the runs"),
+        (["--save", "x.toml"], "error: --save: expected a directory with --repeat, got the file"),
+        (["--save", "d", "--json", "r.json"], "error: --json: expected one run; with --repeat"),
+    ],
+)
+def test_repeat_refuses_what_it_cannot_keep(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], extra: list[str], message: str
+) -> None:
+    extra = [str(tmp_path / e) if e in ("x.toml", "d", "r.json") else e for e in extra]
+    assert main(["run", "http://127.0.0.1:9/", "--repeat", "3", *extra]) == 2
+    assert capsys.readouterr().err.startswith(message)

@@ -13,6 +13,7 @@ from stressdeck.cli.options import (
     check_output_paths,
     metrics_server_from,
     plan_from_args,
+    repeat_paths,
     worker_placement,
 )
 from stressdeck.core.exits import (
@@ -40,7 +41,36 @@ from stressdeck.sessions.summary import progress_line, summary_text, write_json
 def cmd_run(args: argparse.Namespace) -> int:
     plan = plan_from_args(args, args.profile)
     check_output_paths(args)
-    return run_and_keep(args, plan)
+    return run_repeated(args, plan)
+
+
+def run_repeated(
+    args: argparse.Namespace,
+    plan: Plan,
+    *,
+    steer: Steer | None = None,
+    replay_of: str | None = None,
+) -> int:
+    """``--repeat N``: N runs one after the other, each saved in the --save directory, so
+    ``compare`` can weigh the spread between runs. Stops at the first run that was
+    interrupted or failed; else exit 3 if any run failed a threshold."""
+    if args.repeat == 1:
+        return run_and_keep(args, plan, steer=steer, replay_of=replay_of)
+    stem = "replay" if replay_of else "run"
+    codes = []
+    for index, path in enumerate(repeat_paths(args, stem), start=1):
+        print(f"{stem} {index} of {args.repeat}", flush=True)
+        one = argparse.Namespace(**{**vars(args), "save": str(path)})
+        code = run_and_keep(one, plan, steer=steer, replay_of=replay_of)
+        if code not in (EXIT_OK, EXIT_THRESHOLDS):
+            return code
+        codes.append(code)
+    print(
+        f"{args.repeat} sessions in {printable(args.save)}: compare them with "
+        f"stressdeck compare {printable(args.save)} -- OTHER_DIR",
+        flush=True,
+    )
+    return max(codes)
 
 
 def run_and_keep(

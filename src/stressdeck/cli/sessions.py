@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import IO
 
 from stressdeck.cli.options import check_output_paths
-from stressdeck.cli.run import run_and_keep
+from stressdeck.cli.run import run_repeated
 from stressdeck.core.errors import InputError
 from stressdeck.core.exits import EXIT_INCONCLUSIVE, EXIT_OK, EXIT_THRESHOLDS
 from stressdeck.core.files import write_atomic
@@ -40,6 +40,8 @@ from stressdeck.sessions.session import Session, load_session
 def cmd_replay(args: argparse.Namespace) -> int:
     session = load_session(args.session)
     check_output_paths(args)
+    if args.ui and args.repeat > 1:
+        raise InputError("--repeat", "", "expected a headless replay (without --ui)")
     if args.ui:
         # Imported here so a headless replay never loads Textual.
         from stressdeck.cli.console import replay
@@ -57,7 +59,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
     if not args.quiet and events:
         print(f"replaying {len(events)} live change(s) from {printable(args.session)}", flush=True)
     driver = partial(steer, events=events, stop_at=stop_offset(session))
-    return run_and_keep(args, plan, steer=driver, replay_of=args.session)
+    return run_repeated(args, plan, steer=driver, replay_of=args.session)
 
 
 # -- compare -------------------------------------------------------------------------------
