@@ -412,3 +412,68 @@ def test_compare_json_documents_match_the_schema(
     document = json.loads(capsys.readouterr().out)
     assert isinstance(document, list) and len(document) == 2
     jsonschema.validate(document, comparison_schema())
+
+
+# -- what the tester needs beside the verdict ------------------------------------------------------
+
+
+def test_a_side_on_a_busy_host_and_a_saturated_generator_are_said(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    document = crafted_document({"home": _figures()})
+    document["host"]["noise"] = {"other_cpu_percent": 48.0, "load_average": 3.1, "seconds": 10.0}
+    document["results"]["generator"] |= {
+        "saturated_seconds": 1.0,
+        "peak_cpu_percent": 97.0,
+        "peak_loop_lag_ms": 80.0,
+    }
+    new = tmp_path / "new.toml"
+    new.write_text(tomli_w.dumps(document))
+    assert session_from_document(document, "x").host.noise.other_cpu_percent == 48.0
+    base = _session_file(tmp_path, "base", {"home": _figures()})
+    main(["compare", str(base), str(new)])
+    out = capsys.readouterr().out
+    assert (
+        "warning: new ran on a busy host (the run): other processes used up to 48 % of its "
+        "4 cores, load average 3.1"
+    ) in out
+    assert (
+        "warning: new's generator was saturated 1.0 of 10.0 s (peak CPU 97 %, loop lag 80 ms)"
+    ) in out
+    assert "base ran on a busy host" not in out
+
+
+def test_different_targets_clients_and_versions_are_warned(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    document = crafted_document({"home": _figures()})
+    document["plan"]["target"] = "http://127.0.0.1:8080"
+    document["stressdeck_version"] = "0.2.0"
+    document["results"]["summary"]["endpoints"]["home"]["client"] = "aiohttp"
+    new = tmp_path / "new.toml"
+    new.write_text(tomli_w.dumps(document))
+    base = _session_file(tmp_path, "base", {"home": _figures()})
+    main(["compare", str(base), str(new)])
+    out = capsys.readouterr().out
+    assert (
+        "warning: the runs differ in target http://127.0.0.1:9 → http://127.0.0.1:8080, "
+        "home client - → aiohttp, stressdeck 0.1.0 → 0.2.0"
+    ) in out
+
+
+def test_status_codes_are_diffed_beyond_counting_noise(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    base_doc = crafted_document({"home": _figures()})
+    new_doc = crafted_document({"home": _figures()})
+    base_doc["results"]["summary"]["endpoints"]["home"]["status_counts"] = {"200": 900, "403": 100}
+    new_doc["results"]["summary"]["endpoints"]["home"]["status_counts"] = {
+        "200": 895,
+        "429": 100,
+        "500": 5,  # 0 -> 5 of 1,000: beyond the two-proportion noise (±0.44 points)
+    }
+    for name, document in (("base", base_doc), ("new", new_doc)):
+        (tmp_path / f"{name}.toml").write_text(tomli_w.dumps(document))
+    main(["compare", str(tmp_path / "base.toml"), str(tmp_path / "new.toml")])
+    out = capsys.readouterr().out
+    assert "home: status codes 403 gone (was 100), 429 new (100), 500 new (5)" in out

@@ -35,6 +35,7 @@ from stressdeck.engine.plan import remote_hosts
 from stressdeck.engine.runner import Steer, WorkerFactory
 from stressdeck.engine.snapshot import INTERRUPTED, TimelinePoint
 from stressdeck.sessions.autosave import keep_session
+from stressdeck.sessions.hostload import HostMeter
 from stressdeck.sessions.summary import progress_line, summary_text, write_json
 
 
@@ -102,6 +103,7 @@ def run_and_keep(
         if server is not None:
             server.attach(handle)
 
+    host = HostMeter()  # what other processes take of the machine during the run
     try:
         with worker_placement(args) as (processes, factory):
             final, stopped_by = asyncio.run(
@@ -118,7 +120,14 @@ def run_and_keep(
         # A crash mid-run: keep what was measured before the traceback.
         record_stops()
         if handles:
-            keep_session(args, plan, handles[0].latest, partial=True, replay_of=replay_of)
+            keep_session(
+                args,
+                plan,
+                handles[0].latest,
+                partial=True,
+                replay_of=replay_of,
+                host_noise=host.finish(),
+            )
         raise
     finally:
         if server is not None:
@@ -138,7 +147,15 @@ def run_and_keep(
     crashed = final.stop_reason.startswith("worker") or final.stop_reason.startswith(
         "internal error"
     )
-    if not keep_session(args, plan, final, partial=interrupted or crashed, replay_of=replay_of):
+    kept = keep_session(
+        args,
+        plan,
+        final,
+        partial=interrupted or crashed,
+        replay_of=replay_of,
+        host_noise=host.finish(),
+    )
+    if not kept:
         code = EXIT_FAILED
     if stopped_by is not None:
         return exit_code(stopped_by)

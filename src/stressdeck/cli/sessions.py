@@ -25,6 +25,7 @@ from stressdeck.sessions.compare import (
     Comparison,
     compare_sides,
     comparison_dict,
+    host_warnings,
     load_differences,
     parse_tolerance,
     setup_differences,
@@ -180,7 +181,7 @@ def side_warnings(base: list[Session], new: list[Session]) -> list[str]:
     setup = setup_differences(base[0], new[0])
     if setup:
         warnings.append("the runs differ in " + ", ".join(setup))
-    return warnings
+    return warnings + host_warnings("base", base) + host_warnings("new", new)
 
 
 def _describe(path: str, session: Session) -> str:

@@ -514,6 +514,32 @@ def setup_differences(base: Session, new: Session) -> list[str]:
     return out
 
 
+def host_warnings(label: str, sessions: Sequence[Session]) -> list[str]:
+    """Say when a side ran on a busy host (other processes took a quarter of its cores or
+    more) or its generator was saturated: the figures then measure the machine as well."""
+    out = []
+    busy = [s.host.noise for s in sessions if s.host.noise is not None and s.host.noise.busy()]
+    if busy:
+        worst = max(busy, key=lambda noise: noise.other_cpu_percent)
+        runs = f"{len(busy)} of {len(sessions)} runs" if len(sessions) > 1 else "the run"
+        out.append(
+            f"{label} ran on a busy host ({runs}): other processes used up to "
+            f"{worst.other_cpu_percent:.0f} % of its {sessions[0].host.cores} cores, load "
+            f"average {worst.load_average:.1f}"
+        )
+    saturated = [s for s in sessions if s.results.generator.saturated_seconds > 0]
+    if saturated:
+        worst_run = max(saturated, key=lambda s: s.results.generator.saturated_seconds)
+        health = worst_run.results.generator
+        out.append(
+            f"{label}'s generator was saturated {health.saturated_seconds:.1f} of "
+            f"{worst_run.results.elapsed:.1f} s (peak CPU {health.peak_cpu_percent:.0f} %, "
+            f"loop lag {health.peak_loop_lag_ms:.0f} ms)"
+            + (f" in {len(saturated)} of {len(sessions)} runs" if len(sessions) > 1 else "")
+        )
+    return out
+
+
 def _seconds(value: float | None) -> str:
     return "-" if value is None else f"{value:g} s"
 
