@@ -42,6 +42,7 @@ from stressdeck.engine import build_plan, start
 from stressdeck.engine.overrides import Overrides
 from stressdeck.profiles.profile import parse_profile
 from stressdeck.sessions.compare import INCONCLUSIVE, REGRESSION, Comparison, compare_sides
+from stressdeck.sessions.hostload import HostMeter
 from stressdeck.sessions.session import Session, build_session, load_session, write_session
 
 
@@ -92,7 +93,9 @@ def run_once(base_url: str, seconds: float, users: int) -> Session:
         handle = await start(plan)
         return await handle.wait()
 
-    return build_session(plan, asyncio.run(go()))
+    meter = HostMeter()
+    snapshot = asyncio.run(go())
+    return build_session(plan, snapshot, host_noise=meter.finish())
 
 
 def tally(comparisons: Sequence[Comparison]) -> tuple[Counter[str], Counter[str]]:
@@ -199,7 +202,16 @@ def report(args: argparse.Namespace, pools: dict[str, list[Session]], burnt: boo
     median_p95 = sorted(s.results.total.latency_ms.p95 for s in a)[len(a) // 2]
     saturated = sum(s.results.generator.saturated_seconds > 0 for s in a + b + c)
     print(f"A runs: median {median_rps:.0f} rps, median p95 {median_p95:.2f} ms")
-    print(f"runs with any saturated second: {saturated} of {len(a + b + c)}\n")
+    print(f"runs with any saturated second: {saturated} of {len(a + b + c)}")
+    others = sorted(s.host.noise.other_cpu_percent for s in a + b + c if s.host.noise)
+    loads = sorted(s.host.noise.load_average for s in a + b + c if s.host.noise)
+    if others:
+        print(
+            f"other processes' CPU during the runs (% of all cores): median "
+            f"{others[len(others) // 2]:.0f}, min {others[0]:.0f}, max {others[-1]:.0f}; "
+            f"load average median {loads[len(loads) // 2]:.1f}"
+        )
+    print()
     print("| sides | kind | regression | inconclusive | no change | goal | met | why |")
     print("|---|---|--:|--:|--:|---|---|---|")
     goals: dict[str, tuple[str, Callable[[Counter[str]], bool]]] = {

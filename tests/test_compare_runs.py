@@ -64,12 +64,18 @@ def test_two_runs_against_the_same_server_are_not_a_regression() -> None:
 
 
 def test_a_server_30_percent_slower_is_a_regression(tmp_path: Path) -> None:
+    """Its first conclusive verdict is a regression. On a host so busy that two runs a side
+    cannot tell (inconclusive: the generator starved, the noise beyond three tolerances),
+    more runs are what a tester would take: up to three rounds."""
     with (
         ServerThread(service_app(SERVICE_S)) as fast,
         ServerThread(service_app(SERVICE_S * 1.3)) as slow,
     ):
-        sides = [run(fast.url), run(fast.url)], [run(slow.url), run(slow.url)]
-    comparison = compare_sides(*sides)
+        for _round in range(3):
+            sides = [run(fast.url), run(fast.url)], [run(slow.url), run(slow.url)]
+            comparison = compare_sides(*sides)
+            if comparison.verdict != INCONCLUSIVE:
+                break
     assert comparison.verdict == REGRESSION, [
         (name, c.metric, c.base, c.new, c.noise_text, c.reason)
         for row in comparison.rows
@@ -78,7 +84,7 @@ def test_a_server_30_percent_slower_is_a_regression(tmp_path: Path) -> None:
     # 10 users at 50 ms then 65 ms: latency up and, in the closed model, throughput down
     regressed = {change.metric for name, change in comparison.regressions if name == TOTAL}
     assert regressed and regressed <= {"p50", "p95", "p99", "rps"}
-    # the same through the command line, two runs a side
+    # the same sessions through the command line, two runs a side
     paths = []
     for side, sessions in zip("ab", sides, strict=True):
         for i, session in enumerate(sessions):
