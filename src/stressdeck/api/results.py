@@ -12,6 +12,7 @@ from stressdeck.engine.results import Results
 from stressdeck.engine.snapshot import EndpointSummary
 from stressdeck.sessions.session import save_session
 from stressdeck.sessions.summary import summary_text, thresholds_text
+from stressdeck.sessions.threshold_notes import failure_notes
 
 
 class ThresholdsFailed(AssertionError):
@@ -70,9 +71,10 @@ class RunResults(Results):
         if failed:
             unmeasured = sum(r.value is None for r in failed)
             note = f", {unmeasured} with no data" if unmeasured else ""
+            notes = "\n".join(failure_notes(self._final()))
             raise ThresholdsFailed(
                 f"{len(failed)} of {len(self.thresholds)} threshold(s) failed{note} "
-                f"({self.name}):\n{self.thresholds_table()}"
+                f"({self.name}):\n{self.thresholds_table()}\n{notes}"
             )
 
     def save(
