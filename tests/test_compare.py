@@ -496,3 +496,18 @@ def test_status_codes_are_diffed_beyond_counting_noise(
     main(["compare", str(tmp_path / "base.toml"), str(tmp_path / "new.toml")])
     out = capsys.readouterr().out
     assert "home: status codes 403 gone (was 100), 429 new (100), 500 new (5)" in out
+
+
+def test_the_issues_error_rate_example_is_no_change_within_noise(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """2.01 % -> 2.48 % of 3,300 requests (66 -> 82 errors): +0.47 points against ±0.94 points
+    of sampling noise (99 %): no change, where a fixed tolerance said regression."""
+    base = _session_file(tmp_path, "base", {"home": _figures(requests=3300, error_rate=0.0201)})
+    new = _session_file(tmp_path, "new", {"home": _figures(requests=3300, error_rate=0.0248)})
+    assert main(["compare", str(base), str(new)]) == 0
+    out = capsys.readouterr().out
+    errors = next(line for line in out.splitlines() if "err %" in line)
+    assert errors.split()[-10:] == (
+        "2.00 % [1.58–2.54] 2.48 % [2.01–3.07] +0.48 pt within noise".split()
+    )

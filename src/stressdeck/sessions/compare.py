@@ -15,8 +15,9 @@ the change of a figure in its worse direction (latency and error rate up, rps do
   keeps an endpoint's verdict on identical runs wrong at most 5 % of the time;
 * an **improvement** in the mirror case;
 * **no change** otherwise ("within noise" when it exceeds the margin but not the noise);
-* **inconclusive** when the data cannot tell: the noise is more than three times the margin
-  (a busy host, a short run: "no change" would claim what the runs cannot show), too few
+* **inconclusive** when the data cannot tell: the noise of a latency or rps figure is more
+  than three times the margin (a busy host, a short run: "no change" would claim what the
+  runs cannot show; an error rate's noise is sampling alone, shown in its interval), too few
   requests for the percentile (fewer than 10 beyond it), fewer than two seconds of timeline,
   or a generator saturated for a quarter of the run (it measured itself). The reason is kept.
 
@@ -434,9 +435,9 @@ def compare_measured(
             allowed = margin(metric, b.value, tolerance, latency_floor_ms)
             beyond = abs(n.value - b.value) > allowed
             reason = "within noise" if verdict == SAME and beyond else ""
-            if verdict == SAME and _relative(metric, noise, b.value) > NOISY * _share(
-                allowed, b.value, metric
-            ):
+            noisy = _relative(metric, noise, b.value) > NOISY * _share(allowed, b.value, metric)
+            # an error rate's noise is sampling alone, known exactly and shown in its interval
+            if verdict == SAME and noisy and metric != "error_rate":
                 verdict = INCONCLUSIVE
                 reason = (
                     f"the noise ({_noise_words(metric, noise)}) is more than {NOISY:g} times "
