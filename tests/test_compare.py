@@ -511,3 +511,24 @@ def test_the_issues_error_rate_example_is_no_change_within_noise(
     assert errors.split()[-10:] == (
         "2.00 % [1.58–2.54] 2.48 % [2.01–3.07] +0.48 pt within noise".split()
     )
+
+
+def test_a_host_that_left_less_than_half_a_core_makes_latency_inconclusive(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    document = crafted_document({"home": _figures(p95=30.0)})
+    document["host"] |= {
+        "cores": 2,
+        "noise": {"other_cpu_percent": 84.0, "load_average": 15.0, "seconds": 10.0},
+    }
+    new = tmp_path / "new.toml"
+    new.write_text(tomli_w.dumps(document))
+    base = _session_file(tmp_path, "base", {"home": _figures()})
+    assert main(["compare", str(base), str(new)]) == 4  # p95 +50 %, but on that host
+    out = capsys.readouterr().out
+    assert (
+        "  inconclusive home p95: new: the host was busy: other processes left 0.3 of its "
+        "2 cores (84 % busy)"
+    ) in out
+    errors = next(line for line in out.splitlines() if "err %" in line)
+    assert "inconclusive" not in errors  # counted, not timed: still judged

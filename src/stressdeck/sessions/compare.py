@@ -19,7 +19,9 @@ the change of a figure in its worse direction (latency and error rate up, rps do
   than three times the margin (a busy host, a short run: "no change" would claim what the
   runs cannot show; an error rate's noise is sampling alone, shown in its interval), too few
   requests for the percentile (fewer than 10 beyond it), fewer than two seconds of timeline,
-  or a generator saturated for a quarter of the run (it measured itself). The reason is kept.
+  a generator saturated for a quarter of the run (it measured itself), or (latency and rps)
+  a host where other processes left less than half a core (``host.noise`` of the session).
+  The reason is kept.
 
 requests are shown (per run), never judged: they follow the duration more than the backend.
 The comparison's verdict: regression if any figure regressed, else inconclusive if any could
@@ -68,6 +70,9 @@ SATURATED_SHARE = 0.25
 # With this many runs on both sides, the change is measured against the spread between runs
 # (two runs a side leave a t with 2 degrees of freedom: the seconds of all runs then serve).
 RUN_LEVEL = 3
+# Other processes leaving less than this many cores for the generator (and a target on the
+# same machine) make latency and rps measure the host: one core burnt on two leaves one.
+MIN_FREE_CORES = 0.5
 # A figure whose noise exceeds this many times the tolerance cannot be called unchanged.
 NOISY = 3.0
 
@@ -248,6 +253,14 @@ def _run_reasons(session: Session, seconds: int) -> list[str]:
         reasons.append(
             f"{seconds} second(s) of timeline with requests: too short to measure the noise"
         )
+    noise = session.host.noise
+    if noise is not None:
+        left = session.host.cores * (1 - noise.other_cpu_percent / 100)
+        if left < MIN_FREE_CORES:
+            reasons.append(
+                f"the host was busy: other processes left {left:.1f} of its "
+                f"{session.host.cores} cores ({noise.other_cpu_percent:.0f} % busy)"
+            )
     saturated, elapsed = results.generator.saturated_seconds, results.elapsed
     if elapsed > 0 and saturated > SATURATED_SHARE * elapsed:
         reasons.append(
