@@ -1,6 +1,6 @@
 """The pytest plugin's baselines, through pytest itself: --stressdeck-save writes them,
 --stressdeck-baseline judges each run against the session of the same name: the same server
-passes, a server twice as slow fails with the comparison table, a missing baseline warns."""
+passes, a server four times as slow fails with the comparison table, a missing baseline warns."""
 
 from __future__ import annotations
 
@@ -114,9 +114,9 @@ def test_baselines_are_written_then_judge_later_runs(tmp_path: Path) -> None:
     done = pytest_run(suite, 0.05, "--stressdeck-baseline", str(base), "--junitxml", str(junit))
     assert done.returncode == 0, done.stdout + done.stderr
     assert _property(junit, "stressdeck.1.baseline") in ("same", "inconclusive")
-    # twice as slow: the test fails with the comparison table
+    # four times as slow (a change no busy host's noise hides): the test fails with the table
     junit = tmp_path / "slow.xml"
-    done = pytest_run(suite, 0.10, "--stressdeck-baseline", str(base), "--junitxml", str(junit))
+    done = pytest_run(suite, 0.20, "--stressdeck-baseline", str(base), "--junitxml", str(junit))
     assert done.returncode == 1, done.stdout + done.stderr
     assert "1 failed" in done.stdout
     assert f"regression against the baseline {base / 'test_load.py_test_checkout-1.toml'}" in (
