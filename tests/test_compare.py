@@ -532,3 +532,23 @@ def test_a_host_that_left_less_than_half_a_core_makes_latency_inconclusive(
     ) in out
     errors = next(line for line in out.splitlines() if "err %" in line)
     assert "inconclusive" not in errors  # counted, not timed: still judged
+
+
+def test_html_comparison_overlays_both_sides_second_by_second(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    evil = "<script>alert(1)</script>"
+    base = _session_file(tmp_path, "base", {evil: _figures()})
+    new_a = _session_file(tmp_path, "new_a", {evil: _figures(p95=30.0)})
+    new_b = _session_file(tmp_path, "new_b", {evil: _figures(p95=30.0)})
+    page_path = tmp_path / "cmp.html"
+    assert main(["compare", str(base), "--", str(new_a), str(new_b), "--html", str(page_path)]) == 3
+    assert f"html comparison written: {page_path}" in capsys.readouterr().out
+    page = page_path.read_text()
+    assert page.startswith("<!DOCTYPE html>") and page.count("<svg") == 4
+    assert "verdict: regression: 2 figure(s) beyond 10%" in page
+    assert ">base<" in page and ">new 1<" in page and ">new 2<" in page  # the legends
+    assert "<script>" not in page and "&lt;script&gt;" in page
+    # refused, not overwritten, without --force
+    assert main(["compare", str(base), str(new_a), "--html", str(page_path)]) == 1
+    assert main(["compare", str(base), str(new_a), "--html", str(page_path), "--force"]) == 3

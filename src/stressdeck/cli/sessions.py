@@ -30,6 +30,7 @@ from stressdeck.sessions.compare import (
     parse_tolerance,
     setup_differences,
 )
+from stressdeck.sessions.compare_html import compare_html
 from stressdeck.sessions.compare_report import compare_markdown, compare_text
 from stressdeck.sessions.exports import write_csv, write_html, write_junit
 from stressdeck.sessions.replay import plan_for_replay, replay_events, steer, stop_offset
@@ -132,7 +133,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
     tolerance = parse_tolerance(args.tolerance)
     documents = []
     codes = []
-    for base_paths, new_paths in compare_plan(args):
+    pairs = compare_plan(args)
+    for base_paths, new_paths in pairs:
         base = [load_session(p) for p in base_paths]
         new = [load_session(p) for p in new_paths]
         comparison = compare_sides(base, new, tolerance, args.latency_floor)
@@ -146,6 +148,13 @@ def cmd_compare(args: argparse.Namespace) -> int:
             print(compare_text(comparison, described, warnings))
         if args.json_file:
             documents.append(comparison_dict(comparison, base_paths, new_paths, warnings))
+        if args.html:
+            page = compare_html(comparison, described, warnings, base, new)
+            written = write_atomic(
+                _html_path(args.html, new_paths, len(pairs)), page, overwrite=args.force
+            )
+            if args.format != "json":
+                print(f"html comparison written: {printable(written)}")
         codes.append(verdict_exit_code(comparison))
     if documents:
         text = json.dumps(documents[0] if len(documents) == 1 else documents, indent=2) + "\n"
@@ -154,6 +163,14 @@ def cmd_compare(args: argparse.Namespace) -> int:
         if args.json_file:
             write_atomic(args.json_file, text, overwrite=args.force)
     return max(codes, key=lambda code: _EXIT_RANK[code])
+
+
+def _html_path(wanted: str, new_paths: list[str], comparisons: int) -> str:
+    """--html FILE; with several comparisons (--baseline), FILE's stem + each session's."""
+    if comparisons == 1:
+        return wanted
+    path = Path(wanted)
+    return str(path.with_name(f"{path.stem}-{Path(new_paths[0]).stem}{path.suffix or '.html'}"))
 
 
 _EXIT_RANK = {EXIT_OK: 0, EXIT_INCONCLUSIVE: 1, EXIT_THRESHOLDS: 2}
