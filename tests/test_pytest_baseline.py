@@ -1,6 +1,6 @@
 """The pytest plugin's baselines, through pytest itself: --stressdeck-save writes them,
 --stressdeck-baseline judges each run against the session of the same name: the same server
-passes, a server four times as slow fails with the comparison table, a missing baseline warns."""
+passes, a server failing half its requests fails the test with the comparison table, a missing baseline warns."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ import pytest
 from aiohttp import web
 
 SERVICE_S = float(os.environ["STRESSDECK_TEST_SERVICE_S"])
+FAIL_EVERY = int(os.environ.get("STRESSDECK_TEST_FAIL_EVERY", "0"))  # 2: every 2nd fails
 
 
 @pytest.fixture(scope="module")
@@ -28,8 +29,13 @@ def url():
     started = threading.Event()
     where = {}
 
+    answered = [0]
+
     async def work(request):
         await asyncio.sleep(SERVICE_S)
+        answered[0] += 1
+        if FAIL_EVERY and answered[0] % FAIL_EVERY == 0:
+            return web.Response(status=500, text="broken")
         return web.Response(text="done")
 
     def serve():
@@ -62,11 +68,14 @@ def test_checkout(stressdeck, url):
 '''
 
 
-def pytest_run(suite: Path, service_s: float, *args: str) -> subprocess.CompletedProcess[str]:
+def pytest_run(
+    suite: Path, service_s: float, *args: str, fail_every: int = 0
+) -> subprocess.CompletedProcess[str]:
     env = {
         **os.environ,
         "PYTHONDONTWRITEBYTECODE": "1",
         "STRESSDECK_TEST_SERVICE_S": str(service_s),
+        "STRESSDECK_TEST_FAIL_EVERY": str(fail_every),
     }
     return subprocess.run(
         [
@@ -114,14 +123,17 @@ def test_baselines_are_written_then_judge_later_runs(tmp_path: Path) -> None:
     done = pytest_run(suite, 0.05, "--stressdeck-baseline", str(base), "--junitxml", str(junit))
     assert done.returncode == 0, done.stdout + done.stderr
     assert _property(junit, "stressdeck.1.baseline") in ("same", "inconclusive")
-    # four times as slow (a change no busy host's noise hides): the test fails with the table
-    junit = tmp_path / "slow.xml"
-    done = pytest_run(suite, 0.20, "--stressdeck-baseline", str(base), "--junitxml", str(junit))
+    # half the requests now fail: counted, not timed, so no host's noise can hide it; the
+    # test fails with the comparison table
+    junit = tmp_path / "broken.xml"
+    done = pytest_run(
+        suite, 0.05, "--stressdeck-baseline", str(base), "--junitxml", str(junit), fail_every=2
+    )
     assert done.returncode == 1, done.stdout + done.stderr
     assert "1 failed" in done.stdout
     assert f"regression against the baseline {base / 'test_load.py_test_checkout-1.toml'}" in (
         done.stdout
     )
-    assert "verdict: regression:" in done.stdout
+    assert "verdict: regression:" in done.stdout and "total err %" in done.stdout
     assert "base [95 % interval]" in done.stdout
     assert _property(junit, "stressdeck.1.baseline") == "regression"
