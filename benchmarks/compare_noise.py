@@ -16,7 +16,10 @@ interleaved A, A, B, C, C so drifting host load touches every pool alike, and co
 
 It prints, per kind, how many pairs said regression, inconclusive (and why) and no change,
 against the goals: A/A at most 1 of 20 regression; A/B at least 19 of 20 regression
-(inconclusive is a miss); C/C at most 1 of 20 regression.
+(inconclusive is a miss); C/C at most 1 of 20 regression. Each run keeps its host noise
+(other processes' CPU), so a host busier than "one core burnt" shows in the figures and in
+the verdicts (latency and rps of a run left less than half a core are inconclusive).
+``--keep DIR`` saves the runs; ``--judge DIR`` judges saved runs again without running.
 
     PYTHONPATH=src .venv/bin/python benchmarks/compare_noise.py             # 20 pairs: ~6 min
     PYTHONPATH=src .venv/bin/python benchmarks/compare_noise.py --pairs 4   # a smoke check
@@ -42,6 +45,7 @@ from stressdeck.engine import build_plan, start
 from stressdeck.engine.overrides import Overrides
 from stressdeck.profiles.profile import parse_profile
 from stressdeck.sessions.compare import INCONCLUSIVE, REGRESSION, Comparison, compare_sides
+from stressdeck.sessions.hostload import HostMeter
 from stressdeck.sessions.session import Session, build_session, load_session, write_session
 
 
@@ -92,7 +96,9 @@ def run_once(base_url: str, seconds: float, users: int) -> Session:
         handle = await start(plan)
         return await handle.wait()
 
-    return build_session(plan, asyncio.run(go()))
+    meter = HostMeter()
+    snapshot = asyncio.run(go())
+    return build_session(plan, snapshot, host_noise=meter.finish())
 
 
 def tally(comparisons: Sequence[Comparison]) -> tuple[Counter[str], Counter[str]]:
@@ -199,7 +205,16 @@ def report(args: argparse.Namespace, pools: dict[str, list[Session]], burnt: boo
     median_p95 = sorted(s.results.total.latency_ms.p95 for s in a)[len(a) // 2]
     saturated = sum(s.results.generator.saturated_seconds > 0 for s in a + b + c)
     print(f"A runs: median {median_rps:.0f} rps, median p95 {median_p95:.2f} ms")
-    print(f"runs with any saturated second: {saturated} of {len(a + b + c)}\n")
+    print(f"runs with any saturated second: {saturated} of {len(a + b + c)}")
+    others = sorted(s.host.noise.other_cpu_percent for s in a + b + c if s.host.noise)
+    loads = sorted(s.host.noise.load_average for s in a + b + c if s.host.noise)
+    if others:
+        print(
+            f"other processes' CPU during the runs (% of all cores): median "
+            f"{others[len(others) // 2]:.0f}, min {others[0]:.0f}, max {others[-1]:.0f}; "
+            f"load average median {loads[len(loads) // 2]:.1f}"
+        )
+    print()
     print("| sides | kind | regression | inconclusive | no change | goal | met | why |")
     print("|---|---|--:|--:|--:|---|---|---|")
     goals: dict[str, tuple[str, Callable[[Counter[str]], bool]]] = {
@@ -207,6 +222,7 @@ def report(args: argparse.Namespace, pools: dict[str, list[Session]], burnt: boo
         "A/B +30 %": ("≥19 of 20 regression", lambda v: v[REGRESSION] >= args.pairs * 19 / 20),
         "C/C 2 % 500s": ("≤1 regression", lambda v: v[REGRESSION] <= args.pairs // 20),
     }
+    error_verdicts: dict[int, Counter[str]] = {}
     for runs in (1, 3):
         if len(pools["A"]) < 2 * runs or len(pools["C"]) < 2 * runs:
             continue
@@ -217,6 +233,15 @@ def report(args: argparse.Namespace, pools: dict[str, list[Session]], burnt: boo
         }
         for kind, pairs in kinds.items():
             comparisons = [compare_sides(base, new) for base, new in pairs]
+            if kind.startswith("C/C"):
+                error_verdicts[runs] = Counter(
+                    next(
+                        c.verdict or "no change"
+                        for c in cmp.rows[-1].changes
+                        if c.metric == "error_rate"
+                    )
+                    for cmp in comparisons
+                )
             verdicts, reasons = tally(comparisons)
             goal, met = goals[kind]
             why = "; ".join(f"{reason} ×{n}" for reason, n in reasons.most_common(3))
@@ -224,6 +249,12 @@ def report(args: argparse.Namespace, pools: dict[str, list[Session]], burnt: boo
                 f"| {runs} run | {kind} | {verdicts[REGRESSION]} | {verdicts[INCONCLUSIVE]} | "
                 f"{verdicts['no change']} | {goal} | {'yes' if met(verdicts) else 'NO'} | {why} |"
             )
+    _error_lines(error_verdicts)
+
+
+def _error_lines(error_verdicts: dict[int, Counter[str]]) -> None:
+    for runs, verdicts in error_verdicts.items():
+        print(f"C/C error rate alone, {runs}-run sides: {dict(verdicts)}")
 
 
 if __name__ == "__main__":

@@ -201,7 +201,7 @@ async def test_steer_applies_each_change_at_its_offset(fake_sleep: FakeHandle) -
             (1.0, "rate", 50.0),
             (1.0, "pause", None),
             (2.25, "resume", None),
-            (3.0, "stop: stopped by user", None),
+            (3.0, "stop: replay ended: stopped here in the original run", None),
         ]
     )
 

@@ -174,23 +174,24 @@ def test_outside_text_is_escaped_everywhere(tmp_path: Path) -> None:
 def test_csv_is_the_timeline(session: Session) -> None:
     rows = list(csv.DictReader(io.StringIO(_render(write_csv, session))))
     assert len(rows) == len(session.results.timeline) >= 2
-    assert list(rows[0]) == [
-        "t",
-        "span",
+    assert list(rows[0]) == [  # each with its unit
+        "t_s",
+        "span_s",
         "requests",
-        "rps",
+        "rps_per_s",
         "errors",
-        "p50",
-        "p95",
-        "p99",
+        "p50_ms",
+        "p95_ms",
+        "p99_ms",
         "users",
-        "rate",
+        "rate_per_s",
         "dropped",
     ]
     assert sum(int(r["requests"]) for r in rows) == sum(
         p.requests for p in session.results.timeline
     )
-    assert float(rows[0]["t"]) == session.results.timeline[0].t and rows[0]["rate"] == ""
+    assert float(rows[0]["t_s"]) == session.results.timeline[0].t and rows[0]["rate_per_s"] == ""
+    assert float(rows[0]["p95_ms"]) == session.results.timeline[0].p95
 
 
 def test_junit_has_one_case_per_threshold_and_a_failure_for_each_miss(session: Session) -> None:
@@ -201,6 +202,30 @@ def test_junit_has_one_case_per_threshold_and_a_failure_for_each_miss(session: S
     assert failed == ["rps > 1000000"]
     assert root.get("tests") == "4" and root.get("failures") == "1"
     assert cases[-1].get("classname") == "stressdeck.profiles.thresholds.ok"
+    # the measured value carries its unit
+    miss = next(r for r in session.results.thresholds if not r.ok)
+    failure = next(c for c in cases if c.find("failure") is not None).find("failure")
+    assert failure is not None
+    assert failure.get("message") == f"rps > 1000000 failed for total: measured {miss.value:.1f}/s"
+    latency = next(c for c in cases if c.get("name").startswith("p95"))
+    assert latency.findtext("system-out").endswith(" ms")
+
+
+def test_junit_without_thresholds_has_a_case_per_endpoint(tmp_path: Path) -> None:
+    document = crafted_document(
+        {"home": BASE_FIGURES, "search": {**BASE_FIGURES, "error_rate": 0.02}}, thresholds=[]
+    )
+    session = session_from_document(document, "s.toml")
+    root = ET.fromstring(_render(write_junit, session))
+    assert root.get("tests") == "2" and root.get("failures") == "0"
+    cases = root.findall("./testsuite/testcase")
+    assert [(c.get("classname"), c.get("name")) for c in cases] == [
+        ("stressdeck.endpoints", "home"),
+        ("stressdeck.endpoints", "search"),
+    ]
+    assert cases[1].findtext("system-out") == (
+        "1000 requests, 20 errors (2.00%), 100.0 rps, p95 20.00 ms"
+    )
 
 
 def test_report_command_writes_every_format_asked(

@@ -12,6 +12,7 @@ from stressdeck.engine.results import Results
 from stressdeck.engine.snapshot import EndpointSummary
 from stressdeck.sessions.session import save_session
 from stressdeck.sessions.summary import bottleneck_line, summary_text, thresholds_text
+from stressdeck.sessions.threshold_notes import failure_notes
 
 
 class ThresholdsFailed(AssertionError):
@@ -71,9 +72,10 @@ class RunResults(Results):
             unmeasured = sum(r.value is None for r in failed)
             note = f", {unmeasured} with no data" if unmeasured else ""
             limited = self.bottleneck
+            notes = "\n".join(failure_notes(self._final()))
             raise ThresholdsFailed(
                 f"{len(failed)} of {len(self.thresholds)} threshold(s) failed{note} "
-                f"({self.name}):\n{self.thresholds_table()}"
+                f"({self.name}):\n{self.thresholds_table()}\n{notes}"
                 + (f"\n{bottleneck_line(limited)}" if limited.kind != "none" else "")
             )
 

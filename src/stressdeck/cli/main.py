@@ -106,6 +106,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="compare each session with the one of the same file name in DIR",
     )
     compare.add_argument(
+        "--html",
+        metavar="FILE",
+        help="write the comparison as HTML, with both sides' timelines second by second",
+    )
+    compare.add_argument(
         "--format",
         choices=("text", "markdown", "json"),
         default="text",
@@ -124,7 +129,9 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument(
         "--json", dest="json_file", metavar="FILE", help="write the comparison as JSON"
     )
-    compare.add_argument("--force", action="store_true", help="overwrite an existing --json file")
+    compare.add_argument(
+        "--force", action="store_true", help="overwrite an existing --json or --html file"
+    )
 
     report = sub.add_parser("report", help="export a session as HTML, CSV (timeline) or JUnit XML")
     report.add_argument("session", help="a session file (.toml or .json)")

@@ -210,7 +210,19 @@ def _duration_ms(text: str) -> float:
 
 
 def add_save_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--save", metavar="FILE", help="save the session (.toml or .json)")
+    parser.add_argument(
+        "--save",
+        metavar="FILE",
+        help="save the session (.toml or .json); with --repeat, a directory for the sessions",
+    )
+    parser.add_argument(
+        "--repeat",
+        type=_positive_count,
+        default=1,
+        metavar="N",
+        help="run N times, one after the other, each saved in the --save directory "
+        "(for compare DIR_A -- DIR_B)",
+    )
     parser.add_argument(
         "--force", action="store_true", help="overwrite an existing --save or --json file"
     )
@@ -268,6 +280,9 @@ def check_output_paths(args: argparse.Namespace) -> None:
     followed, --force or not.
     """
     save = getattr(args, "save", None)
+    if getattr(args, "repeat", 1) > 1:
+        check_repeat(args)
+        return
     if save:
         path = Path(save)
         if path.suffix.lower() not in SUFFIXES:
@@ -281,6 +296,52 @@ def check_output_paths(args: argparse.Namespace) -> None:
             raise InputError(
                 option, "", f"{printable(wanted)} already exists (use --force to overwrite)"
             )
+
+
+REPEAT_NAME = "{stem}-{index:02d}.toml"
+
+
+def repeat_paths(args: argparse.Namespace, stem: str) -> list[Path]:
+    """Where the sessions of ``--repeat N --save DIR`` go: DIR/run-01.toml..."""
+    return [
+        Path(args.save) / REPEAT_NAME.format(stem=stem, index=i) for i in range(1, args.repeat + 1)
+    ]
+
+
+def check_repeat(args: argparse.Namespace) -> None:
+    """--repeat N needs a --save directory (made if missing) and no --json (one file for N
+    runs); sessions already there are kept unless --force."""
+    save = getattr(args, "save", None)
+    if not save:
+        raise InputError("--repeat", "", "expected --save DIR for the sessions of the runs")
+    if Path(save).suffix.lower() in SUFFIXES:
+        raise InputError(
+            "--save", "", f"expected a directory with --repeat, got the file name {printable(save)}"
+        )
+    if getattr(args, "json_file", None):
+        raise InputError("--json", "", "expected one run; with --repeat the sessions hold results")
+    try:
+        Path(save).mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(
+            "--save", "", f"cannot make the directory {printable(save)}: {exc.strerror}"
+        ) from None
+    stem = "replay" if getattr(args, "session", None) else "run"
+    for path in repeat_paths(args, stem):
+        if os.path.lexists(path) and not getattr(args, "force", False):
+            raise InputError(
+                "--save", "", f"{printable(path)} already exists (use --force to overwrite)"
+            )
+
+
+def _positive_count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {value}")
+    return value
 
 
 def _is_file(path: str) -> bool:

@@ -13,6 +13,7 @@ from stressdeck.cli.options import (
     check_output_paths,
     metrics_server_from,
     plan_from_args,
+    repeat_paths,
     worker_placement,
 )
 from stressdeck.core.exits import (
@@ -35,6 +36,7 @@ from stressdeck.engine.plan import remote_hosts
 from stressdeck.engine.runner import Steer, WorkerFactory
 from stressdeck.engine.snapshot import INTERRUPTED, TimelinePoint
 from stressdeck.sessions.autosave import autosave_path, keep_session, sent_anything
+from stressdeck.sessions.hostload import HostMeter
 from stressdeck.sessions.session import save_session
 from stressdeck.sessions.summary import progress_line, summary_text, write_json
 
@@ -42,7 +44,36 @@ from stressdeck.sessions.summary import progress_line, summary_text, write_json
 def cmd_run(args: argparse.Namespace) -> int:
     plan = plan_from_args(args, args.profile)
     check_output_paths(args)
-    return run_and_keep(args, plan)
+    return run_repeated(args, plan)
+
+
+def run_repeated(
+    args: argparse.Namespace,
+    plan: Plan,
+    *,
+    steer: Steer | None = None,
+    replay_of: str | None = None,
+) -> int:
+    """``--repeat N``: N runs one after the other, each saved in the --save directory, so
+    ``compare`` can weigh the spread between runs. Stops at the first run that was
+    interrupted or failed; else exit 3 if any run failed a threshold."""
+    if args.repeat == 1:
+        return run_and_keep(args, plan, steer=steer, replay_of=replay_of)
+    stem = "replay" if replay_of else "run"
+    codes = []
+    for index, path in enumerate(repeat_paths(args, stem), start=1):
+        print(f"{stem} {index} of {args.repeat}", flush=True)
+        one = argparse.Namespace(**{**vars(args), "save": str(path)})
+        code = run_and_keep(one, plan, steer=steer, replay_of=replay_of)
+        if code not in (EXIT_OK, EXIT_THRESHOLDS):
+            return code
+        codes.append(code)
+    print(
+        f"{args.repeat} sessions in {printable(args.save)}: compare them with "
+        f"stressdeck compare {printable(args.save)} -- OTHER_DIR",
+        flush=True,
+    )
+    return max(codes)
 
 
 def run_and_keep(
@@ -75,6 +106,7 @@ def run_and_keep(
         if server is not None:
             server.attach(handle)
 
+    host = HostMeter()  # what other processes take of the machine during the run
     try:
         with worker_placement(args) as (processes, factory):
             final, stopped_by = asyncio.run(
@@ -91,7 +123,14 @@ def run_and_keep(
         # A crash mid-run: keep what was measured before the traceback.
         record_stops()
         if handles:
-            keep_session(args, plan, handles[0].latest, partial=True, replay_of=replay_of)
+            keep_session(
+                args,
+                plan,
+                handles[0].latest,
+                partial=True,
+                replay_of=replay_of,
+                host_noise=host.finish(),
+            )
         raise
     finally:
         if server is not None:
@@ -112,9 +151,17 @@ def run_and_keep(
         "internal error"
     )
     keep_on_forced_exit(None)  # written below, the normal way
+    host_noise = host.finish()
     if interrupted and not sent_anything(final):
         print("stopped before the first request: nothing measured, no session kept", flush=True)
-    elif not keep_session(args, plan, final, partial=interrupted or crashed, replay_of=replay_of):
+    elif not keep_session(
+        args,
+        plan,
+        final,
+        partial=interrupted or crashed,
+        replay_of=replay_of,
+        host_noise=host_noise,
+    ):
         code = EXIT_FAILED
     if stopped_by is not None:
         return exit_code(stopped_by)

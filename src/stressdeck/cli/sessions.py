@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import IO
 
 from stressdeck.cli.options import check_output_paths
-from stressdeck.cli.run import run_and_keep
+from stressdeck.cli.run import run_repeated
 from stressdeck.core.errors import InputError
 from stressdeck.core.exits import EXIT_INCONCLUSIVE, EXIT_OK, EXIT_THRESHOLDS
 from stressdeck.core.files import write_atomic
@@ -25,10 +25,12 @@ from stressdeck.sessions.compare import (
     Comparison,
     compare_sides,
     comparison_dict,
+    host_warnings,
     load_differences,
     parse_tolerance,
     setup_differences,
 )
+from stressdeck.sessions.compare_html import compare_html
 from stressdeck.sessions.compare_report import compare_markdown, compare_text
 from stressdeck.sessions.exports import write_csv, write_html, write_junit
 from stressdeck.sessions.replay import plan_for_replay, replay_events, steer, stop_offset
@@ -40,6 +42,8 @@ from stressdeck.sessions.session import Session, load_session
 def cmd_replay(args: argparse.Namespace) -> int:
     session = load_session(args.session)
     check_output_paths(args)
+    if args.ui and args.repeat > 1:
+        raise InputError("--repeat", "", "expected a headless replay (without --ui)")
     if args.ui:
         # Imported here so a headless replay never loads Textual.
         from stressdeck.cli.console import replay
@@ -57,7 +61,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
     if not args.quiet and events:
         print(f"replaying {len(events)} live change(s) from {printable(args.session)}", flush=True)
     driver = partial(steer, events=events, stop_at=stop_offset(session))
-    return run_and_keep(args, plan, steer=driver, replay_of=args.session)
+    return run_repeated(args, plan, steer=driver, replay_of=args.session)
 
 
 # -- compare -------------------------------------------------------------------------------
@@ -129,7 +133,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
     tolerance = parse_tolerance(args.tolerance)
     documents = []
     codes = []
-    for base_paths, new_paths in compare_plan(args):
+    pairs = compare_plan(args)
+    for base_paths, new_paths in pairs:
         base = [load_session(p) for p in base_paths]
         new = [load_session(p) for p in new_paths]
         comparison = compare_sides(base, new, tolerance, args.latency_floor)
@@ -143,6 +148,13 @@ def cmd_compare(args: argparse.Namespace) -> int:
             print(compare_text(comparison, described, warnings))
         if args.json_file:
             documents.append(comparison_dict(comparison, base_paths, new_paths, warnings))
+        if args.html:
+            page = compare_html(comparison, described, warnings, base, new)
+            written = write_atomic(
+                _html_path(args.html, new_paths, len(pairs)), page, overwrite=args.force
+            )
+            if args.format != "json":
+                print(f"html comparison written: {printable(written)}")
         codes.append(verdict_exit_code(comparison))
     if documents:
         text = json.dumps(documents[0] if len(documents) == 1 else documents, indent=2) + "\n"
@@ -151,6 +163,14 @@ def cmd_compare(args: argparse.Namespace) -> int:
         if args.json_file:
             write_atomic(args.json_file, text, overwrite=args.force)
     return max(codes, key=lambda code: _EXIT_RANK[code])
+
+
+def _html_path(wanted: str, new_paths: list[str], comparisons: int) -> str:
+    """--html FILE; with several comparisons (--baseline), FILE's stem + each session's."""
+    if comparisons == 1:
+        return wanted
+    path = Path(wanted)
+    return str(path.with_name(f"{path.stem}-{Path(new_paths[0]).stem}{path.suffix or '.html'}"))
 
 
 _EXIT_RANK = {EXIT_OK: 0, EXIT_INCONCLUSIVE: 1, EXIT_THRESHOLDS: 2}
@@ -178,7 +198,7 @@ def side_warnings(base: list[Session], new: list[Session]) -> list[str]:
     setup = setup_differences(base[0], new[0])
     if setup:
         warnings.append("the runs differ in " + ", ".join(setup))
-    return warnings
+    return warnings + host_warnings("base", base) + host_warnings("new", new)
 
 
 def _describe(path: str, session: Session) -> str:

@@ -25,6 +25,7 @@ from stressdeck.engine.processes import ProcessWorker
 from stressdeck.engine.snapshot import (
     INTERRUPTED,
     PAUSED,
+    REPLAY_ENDED,
     RUNNING,
     STOPPED,
     STOPPING,
@@ -306,7 +307,7 @@ class RunHandle:
         if self._final is None:
             raise RuntimeError("the run was never started")
         if self._state not in (STOPPING, STOPPED):
-            if reason == "stopped by user":
+            if reason in ("stopped by user", REPLAY_ENDED):  # a replay of this run stops here
                 self._log(Control.STOP)
             self._stop_reason = reason
             self._state = STOPPING

@@ -24,6 +24,8 @@ from stressdeck.profiles.thresholds import ThresholdResult
 IDLE, RUNNING, PAUSED, STOPPING, STOPPED = "idle", "running", "paused", "stopping", "stopped"
 # A stop reason starting with this: a signal ended the run, not the run itself.
 INTERRUPTED = "interrupted"
+# A replay whose original was stopped by its user stops at the same point, by itself.
+REPLAY_ENDED = "replay ended: stopped here in the original run"
 
 
 class Control(StrEnum):

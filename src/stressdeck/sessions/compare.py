@@ -9,13 +9,19 @@ the change of a figure in its worse direction (latency and error rate up, rps do
   fast endpoint is not a regression; error rate: ``t * max(base, 1%)``, so 0 % -> 0.01 % is
   not an infinite relative rise). The noise is the 95 % half-width of the change: for latency
   and rps a pooled two-sample t over the sides' seconds (over their runs when both sides have
-  several), on the log scale, and never less than the sampling noise of the percentile; for
-  the error rate a two-proportion test on the counted requests;
+  three or more), on the log scale, and never less than the sampling noise of the
+  percentile; for the error rate a two-proportion test on the counted requests. The noise is
+  taken at 99 %, not 95 %: five figures are judged per endpoint, and 5 x 1 % (Bonferroni)
+  keeps an endpoint's verdict on identical runs wrong at most 5 % of the time;
 * an **improvement** in the mirror case;
 * **no change** otherwise ("within noise" when it exceeds the margin but not the noise);
-* **inconclusive** when the data cannot place the figure: too few requests for the
-  percentile (fewer than 10 beyond it), fewer than two seconds of timeline, or a generator
-  saturated for a quarter of the run (it measured itself). The reason is kept.
+* **inconclusive** when the data cannot tell: the noise of a latency or rps figure is more
+  than three times the margin (a busy host, a short run: "no change" would claim what the
+  runs cannot show; an error rate's noise is sampling alone, shown in its interval), too few
+  requests for the percentile (fewer than 10 beyond it), fewer than two seconds of timeline,
+  a generator saturated for a quarter of the run (it measured itself), or (latency and rps)
+  a host where other processes left less than half a core (``host.noise`` of the session).
+  The reason is kept.
 
 requests are shown (per run), never judged: they follow the duration more than the backend.
 The comparison's verdict: regression if any figure regressed, else inconclusive if any could
@@ -35,6 +41,7 @@ from stressdeck.engine.hdr import decode_histogram, percentiles_us
 from stressdeck.engine.snapshot import EndpointSummary, TimelinePoint
 from stressdeck.sessions.noise import (
     Z95,
+    Z99,
     Interval,
     log,
     pooled_t_noise,
@@ -42,6 +49,7 @@ from stressdeck.sessions.noise import (
     quantile_ranks,
     spread_half_width,
     t975,
+    t995,
     wilson,
 )
 from stressdeck.sessions.session import Session
@@ -59,6 +67,14 @@ TOTAL = "TOTAL"
 MIN_TAIL_SAMPLES = 10
 # A generator saturated this share of the run measured itself, not the backend.
 SATURATED_SHARE = 0.25
+# With this many runs on both sides, the change is measured against the spread between runs
+# (two runs a side leave a t with 2 degrees of freedom: the seconds of all runs then serve).
+RUN_LEVEL = 3
+# Other processes leaving less than this many cores for the generator (and a target on the
+# same machine) make latency and rps measure the host: one core burnt on two leaves one.
+MIN_FREE_CORES = 0.5
+# A figure whose noise exceeds this many times the tolerance cannot be called unchanged.
+NOISY = 3.0
 
 _TOLERANCE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(%?)\s*$")
 
@@ -237,6 +253,14 @@ def _run_reasons(session: Session, seconds: int) -> list[str]:
         reasons.append(
             f"{seconds} second(s) of timeline with requests: too short to measure the noise"
         )
+    noise = session.host.noise
+    if noise is not None:
+        left = session.host.cores * (1 - noise.other_cpu_percent / 100)
+        if left < MIN_FREE_CORES:
+            reasons.append(
+                f"the host was busy: other processes left {left:.1f} of its "
+                f"{session.host.cores} cores ({noise.other_cpu_percent:.0f} % busy)"
+            )
     saturated, elapsed = results.generator.saturated_seconds, results.elapsed
     if elapsed > 0 and saturated > SATURATED_SHARE * elapsed:
         reasons.append(
@@ -358,20 +382,42 @@ def measure_side(sessions: Sequence[Session]) -> dict[str, Measured]:
 def change_noise(
     metric: str, base: Measured, new: Measured, base_total: Measured, new_total: Measured
 ) -> float | None:
-    """The 95 % half-width of the change of ``metric`` (log scale; error rate in points);
-    None when the runs are too short to measure it."""
+    """The 99 % half-width of the change of ``metric`` (log scale; error rate in points);
+    None when the runs are too short to measure it. 99 %, not 95 %: five figures are judged
+    per endpoint, and by Bonferroni 5 x 1 % keeps an endpoint's verdict on identical runs
+    wrong at most 5 % of the time."""
+    widen = Z99 / Z95  # the 95 % sampling half-widths, at 99 %
     if metric == "error_rate":
-        noise = proportion_noise(base.errors, base.requests, new.errors, new.requests)
+        noise = proportion_noise(base.errors, base.requests, new.errors, new.requests, Z99)
         if base.runs > 1 and new.runs > 1:  # the runs' own spread, when larger
-            noise = max(noise, math.hypot(_half(base), _half(new)))
+            noise = max(noise, math.hypot(_half(base), _half(new)) * widen)
         return noise
-    if base.runs > 1 and new.runs > 1:
-        batches = pooled_t_noise(base.run_logs[metric], new.run_logs[metric])
+    if base.runs >= RUN_LEVEL and new.runs >= RUN_LEVEL:
+        batches = pooled_t_noise(base.run_logs[metric], new.run_logs[metric], t995)
     else:
-        batches = pooled_t_noise(base_total.seconds[metric], new_total.seconds[metric])
+        batches = pooled_t_noise(base_total.seconds[metric], new_total.seconds[metric], t995)
     if batches is None:
         return None
-    return max(batches, math.hypot(base.sampling[metric], new.sampling[metric]))
+    return max(batches, math.hypot(base.sampling[metric], new.sampling[metric]) * widen)
+
+
+def _relative(metric: str, noise: float, base: float) -> float:
+    """The noise as a share of the base (points for the error rate)."""
+    return noise if metric == "error_rate" else math.exp(noise) - 1
+
+
+def _share(allowed: float, base: float, metric: str) -> float:
+    if metric == "error_rate":
+        return allowed
+    return allowed / base if base > 0 else math.inf
+
+
+def _noise_words(metric: str, value: float, *, absolute: bool = False, base: float = 0.0) -> str:
+    if metric == "error_rate":
+        return f"±{value * 100:.2f} pt"
+    if absolute:
+        return f"±{value / base * 100:.0f} %" if base > 0 else "n/a"
+    return f"±{(math.exp(value) - 1) * 100:.0f} %"
 
 
 def _half(measured: Measured) -> float:
@@ -399,8 +445,18 @@ def compare_measured(
             verdict, reason = INCONCLUSIVE, "too few whole seconds to measure the noise"
         else:
             verdict = judge(metric, b.value, n.value, tolerance, latency_floor_ms, noise)
-            beyond = abs(n.value - b.value) > margin(metric, b.value, tolerance, latency_floor_ms)
+            allowed = margin(metric, b.value, tolerance, latency_floor_ms)
+            beyond = abs(n.value - b.value) > allowed
             reason = "within noise" if verdict == SAME and beyond else ""
+            noisy = _relative(metric, noise, b.value) > NOISY * _share(allowed, b.value, metric)
+            # an error rate's noise is sampling alone, known exactly and shown in its interval
+            if verdict == SAME and noisy and metric != "error_rate":
+                verdict = INCONCLUSIVE
+                reason = (
+                    f"the noise ({_noise_words(metric, noise)}) is more than {NOISY:g} times "
+                    f"the tolerance ({_noise_words(metric, allowed, absolute=True, base=b.value)}): "
+                    "these runs cannot tell a change of that size"
+                )
         changes.append(
             Change(
                 metric,
@@ -512,6 +568,32 @@ def setup_differences(base: Session, new: Session) -> list[str]:
         out.append(f"stressdeck {base.stressdeck_version} → {new.stressdeck_version}")
     if base.host.cores != new.host.cores:
         out.append(f"host cores {base.host.cores} → {new.host.cores}")
+    return out
+
+
+def host_warnings(label: str, sessions: Sequence[Session]) -> list[str]:
+    """Say when a side ran on a busy host (other processes took a quarter of its cores or
+    more) or its generator was saturated: the figures then measure the machine as well."""
+    out = []
+    busy = [s.host.noise for s in sessions if s.host.noise is not None and s.host.noise.busy()]
+    if busy:
+        worst = max(busy, key=lambda noise: noise.other_cpu_percent)
+        runs = f"{len(busy)} of {len(sessions)} runs" if len(sessions) > 1 else "the run"
+        out.append(
+            f"{label} ran on a busy host ({runs}): other processes used up to "
+            f"{worst.other_cpu_percent:.0f} % of its {sessions[0].host.cores} cores, load "
+            f"average {worst.load_average:.1f}"
+        )
+    saturated = [s for s in sessions if s.results.generator.saturated_seconds > 0]
+    if saturated:
+        worst_run = max(saturated, key=lambda s: s.results.generator.saturated_seconds)
+        health = worst_run.results.generator
+        out.append(
+            f"{label}'s generator was saturated {health.saturated_seconds:.1f} of "
+            f"{worst_run.results.elapsed:.1f} s (peak CPU {health.peak_cpu_percent:.0f} %, "
+            f"loop lag {health.peak_loop_lag_ms:.0f} ms)"
+            + (f" in {len(saturated)} of {len(sessions)} runs" if len(sessions) > 1 else "")
+        )
     return out
 
 

@@ -127,7 +127,8 @@ def method_line(comparison: Comparison) -> str:
     return (
         f"{runs}; tolerance {comparison.tolerance:.0%} (latency at least "
         f"{comparison.latency_floor_ms:g} ms); a change counts only beyond the tolerance and "
-        "the 95 % noise (per-second spread and sampling within a run, spread between runs)"
+        "the 99 % noise of the change (per-second spread and sampling within a run, spread "
+        "between runs); intervals 95 %"
     )
 
 

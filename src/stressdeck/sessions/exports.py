@@ -22,6 +22,17 @@ from stressdeck.sessions.svg import Marker, Series, bar_chart, line_chart, safe_
 
 # The CSV's columns are the timeline point's own fields, in order: one list, the model's.
 TIMELINE_COLUMNS = tuple(item.name for item in dataclasses.fields(TimelinePoint))
+# The CSV header: each column with its unit, so a spreadsheet reader needs no documentation.
+_COLUMN_UNITS = {
+    "t": "t_s",
+    "span": "span_s",
+    "rps": "rps_per_s",
+    "p50": "p50_ms",
+    "p95": "p95_ms",
+    "p99": "p99_ms",
+    "rate": "rate_per_s",
+}
+CSV_HEADER = tuple(_COLUMN_UNITS.get(name, name) for name in TIMELINE_COLUMNS)
 # XML 1.0 cannot hold these at all, escaped or not.
 _XML_INVALID = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 
@@ -30,9 +41,10 @@ _XML_INVALID = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 
 
 def write_csv(session: Session, out: IO[str]) -> None:
-    """The per-second timeline, one row a point; latencies in ms, an empty rate when unset."""
+    """The per-second timeline, one row a point; the unit in each column's name (t_s, p95_ms,
+    rate_per_s...), an empty rate when unset."""
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(TIMELINE_COLUMNS)
+    writer.writerow(CSV_HEADER)
     for point in session.results.timeline:
         values = (getattr(point, name) for name in TIMELINE_COLUMNS)
         writer.writerow("" if value is None else value for value in values)
@@ -76,11 +88,13 @@ def _check_expr(text: str) -> str:
 
 def write_junit(session: Session, out: IO[str]) -> None:
     """One test case per threshold and one per response check of each endpoint, with a
-    ``failure`` element for each that did not hold."""
+    ``failure`` element for each that did not hold; a run with neither still gives one
+    (passing) test case per endpoint with its requests and errors, not an empty suite."""
     results = session.results
     checks = check_rows(session)
     failures = sum(1 for r in results.thresholds if not r.ok) + sum(1 for c in checks if c[3])
-    tests = len(results.thresholds) + len(checks)
+    endpoints = results.endpoints if not results.thresholds and not checks else ()
+    tests = len(results.thresholds) + len(checks) + len(endpoints)
     suites = ET.Element(
         "testsuites",
         name="stressdeck",
@@ -110,7 +124,9 @@ def write_junit(session: Session, out: IO[str]) -> None:
     for result in results.thresholds:
         scope = result.endpoint or "total"
         measured = (
-            "no data: nothing measured" if result.value is None else f"measured {result.value:g}"
+            "no data: nothing measured"
+            if result.value is None
+            else f"measured {format_metric(result.metric, result.value)}"
         )
         _junit_case(
             suite,
@@ -124,6 +140,12 @@ def write_junit(session: Session, out: IO[str]) -> None:
     for endpoint, expr, passed, failed in checks:
         counted = f"{passed} passed, {failed} failed of {passed + failed} responses"
         _junit_case(suite, f"checks.{endpoint}", expr, "check", endpoint, counted, not failed)
+    for ep in endpoints:
+        figures = (
+            f"{ep.requests} requests, {ep.errors} errors ({ep.error_rate:.2%}), "
+            f"{ep.rps:.1f} rps, p95 {ep.latency_ms.p95:.2f} ms"
+        )
+        _junit_case(suite, "endpoints", ep.name, "endpoint", ep.name, figures, True)
     ET.indent(suites)
     out.write('<?xml version="1.0" encoding="UTF-8"?>\n')
     out.write(ET.tostring(suites, encoding="unicode"))

@@ -22,10 +22,11 @@ independent (a busy host slows a whole second, not one request):
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-Z95 = 1.959964  # two-sided 95 %
+Z95 = 1.959964  # two-sided 95 %: the intervals shown
+Z99 = 2.575829  # two-sided 99 %: the noise a change must exceed (see compare.py)
 TINY = 1e-6  # a log needs a positive figure; 1 ns or 1e-6 requests/s stand for zero
 
 # Student t, two-sided 95 % (0.975 quantile), by degrees of freedom; beyond 30 the normal's.
@@ -36,11 +37,26 @@ _T975 = (
 )  # fmt: skip
 
 
+# The same at 99 % (0.995 quantile).
+_T995 = (
+    63.657, 9.925, 5.841, 4.604, 4.032, 3.707, 3.499, 3.355, 3.250, 3.169,
+    3.106, 3.055, 3.012, 2.977, 2.947, 2.921, 2.898, 2.878, 2.861, 2.845,
+    2.831, 2.819, 2.807, 2.797, 2.787, 2.779, 2.771, 2.763, 2.756, 2.750,
+)  # fmt: skip
+
+
 def t975(degrees: int) -> float:
     """The 0.975 quantile of Student's t with ``degrees`` degrees of freedom (>= 1)."""
     if degrees < 1:
         raise ValueError("a t quantile needs at least one degree of freedom")
     return _T975[degrees - 1] if degrees <= len(_T975) else Z95
+
+
+def t995(degrees: int) -> float:
+    """The 0.995 quantile of Student's t (two-sided 99 %)."""
+    if degrees < 1:
+        raise ValueError("a t quantile needs at least one degree of freedom")
+    return _T995[degrees - 1] if degrees <= len(_T995) else Z99
 
 
 def log(value: float) -> float:
@@ -90,14 +106,17 @@ def spread_half_width(logs: Sequence[float]) -> float | None:
     return t975(k - 1) * math.sqrt(_variance(logs) / k)
 
 
-def pooled_t_noise(a: Sequence[float], b: Sequence[float]) -> float | None:
-    """The 95 % half-width (log scale) of the difference of two sides' means by a pooled
-    two-sample t over their batches; None when a side has fewer than two."""
+def pooled_t_noise(
+    a: Sequence[float], b: Sequence[float], quantile: Callable[[int], float] = t975
+) -> float | None:
+    """The half-width (log scale; 95 %, or as ``quantile`` says) of the difference of two
+    sides' means by a pooled two-sample t over their batches; None when a side has fewer
+    than two."""
     ka, kb = len(a), len(b)
     if ka < 2 or kb < 2:
         return None
     pooled = ((ka - 1) * _variance(a) + (kb - 1) * _variance(b)) / (ka + kb - 2)
-    return t975(ka + kb - 2) * math.sqrt(pooled * (1 / ka + 1 / kb))
+    return quantile(ka + kb - 2) * math.sqrt(pooled * (1 / ka + 1 / kb))
 
 
 def quantile_ranks(n: int, q: float) -> tuple[float, float]:
@@ -120,10 +139,12 @@ def wilson(errors: int, requests: int) -> Interval:
     return Interval(p, min(p, max(0.0, centre - spread)), max(p, min(1.0, centre + spread)))
 
 
-def proportion_noise(errors_a: int, requests_a: int, errors_b: int, requests_b: int) -> float:
-    """The 95 % half-width of the difference of two proportions under "no change" (pooled
-    two-proportion z-test): a larger change is significant at 5 % (two-sided)."""
+def proportion_noise(
+    errors_a: int, requests_a: int, errors_b: int, requests_b: int, z: float = Z95
+) -> float:
+    """The half-width (95 %, or as ``z`` says) of the difference of two proportions under
+    "no change" (pooled two-proportion z-test)."""
     if requests_a <= 0 or requests_b <= 0:
         return math.inf
     pooled = (errors_a + errors_b) / (requests_a + requests_b)
-    return Z95 * math.sqrt(pooled * (1 - pooled) * (1 / requests_a + 1 / requests_b))
+    return z * math.sqrt(pooled * (1 - pooled) * (1 / requests_a + 1 / requests_b))

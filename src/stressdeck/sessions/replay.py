@@ -16,6 +16,7 @@ from stressdeck.engine.overrides import Overrides
 from stressdeck.engine.plan import Plan, build_plan
 from stressdeck.engine.snapshot import (
     INTERRUPTED,
+    REPLAY_ENDED,
     STOPPED,
     STOPPING,
     Control,
@@ -33,6 +34,8 @@ EARLY = 0.02
 # A replay that ends where its original was interrupted; still starts with INTERRUPTED, so a
 # replay of this replay stops at the same point too.
 REPLAYED_INTERRUPT = "interrupted here in the original run"
+# The original's control log ends in a stop: the replay ends there by itself, not by a user.
+REPLAYED_STOP = REPLAY_ENDED
 
 
 class Steerable(Protocol):
@@ -148,7 +151,7 @@ async def steer(
         if handle.state in (STOPPING, STOPPED):
             return
         if event.command == Control.STOP:
-            await handle.stop()
+            await handle.stop(REPLAYED_STOP)
             return
         if event.command == "resume" and event.value:
             # The run's clock stands still while paused: the entry says how long it was.

@@ -9,6 +9,8 @@ recomputed or merged later. ``load_session`` validates everything it reads: a ba
 Format versions: 1 is the first. 2 adds the generator's whole-run figures (``saturated_seconds``
 and the peaks) and, for a run with a metrics URL, ``results.target_metrics``; a format 2 file
 without them means "none", a format 1 file "not recorded". Both are read; only 2 is written.
+``host.noise`` (what other processes took of the machine during the run) is optional in
+both: a run started from the command line records it, others may not.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import json
 import os
 import platform
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -38,6 +40,7 @@ from stressdeck.engine.results import Results
 from stressdeck.engine.snapshot import STOPPED, ControlEvent, Percentiles, Snapshot
 from stressdeck.profiles.presets import Stage
 from stressdeck.profiles.profile import SUFFIXES, read_document
+from stressdeck.sessions.hostload import HostNoise
 
 FORMAT_VERSION = 2
 
@@ -50,6 +53,7 @@ class Host:
     ram_bytes: int
     os: str
     python: str
+    noise: HostNoise | None = None  # what other processes took during the run; None: unknown
 
 
 @dataclass(frozen=True)
@@ -118,6 +122,7 @@ def build_session(
     keep_secrets: bool = False,
     replay_of: str | None = None,
     created: datetime | None = None,
+    host_noise: HostNoise | None = None,
 ) -> Session:
     """The session of a run, exactly as ``load_session`` will read it back."""
     document = copy.deepcopy(dict(plan.document))
@@ -145,7 +150,7 @@ def build_session(
         "format_version": FORMAT_VERSION,
         "stressdeck_version": __version__,
         "created": when.astimezone(UTC).isoformat(timespec="seconds"),
-        "host": _host_dict(host_info()),
+        "host": _host_dict(replace(host_info(), noise=host_noise)),
         "plan": {
             "name": plan.name,
             "source": plan.source,
@@ -263,6 +268,7 @@ def save_session(
     overwrite: bool = False,
     keep_secrets: bool = False,
     replay_of: str | None = None,
+    host_noise: HostNoise | None = None,
 ) -> Path:
     """Save a run (finished or partial) as a session; TOML or JSON by extension.
 
@@ -270,7 +276,9 @@ def save_session(
     file exists and ``overwrite`` is False.
     """
     try:
-        session = build_session(plan, snapshot, keep_secrets=keep_secrets, replay_of=replay_of)
+        session = build_session(
+            plan, snapshot, keep_secrets=keep_secrets, replay_of=replay_of, host_noise=host_noise
+        )
     except (
         InputError
     ) as exc:  # a value the schema refuses (say, a non-finite number): a bug, said in one line
@@ -320,6 +328,7 @@ def session_from_document(document: Mapping[str, Any], source: str) -> Session:
             ram_bytes=r.integer(host, "ram_bytes", "host"),
             os=r.string(host, "os", "host"),
             python=r.string(host, "python", "host"),
+            noise=_read_host_noise(r, host),
         ),
         plan=_read_plan(r, plan),
         results=results,
@@ -431,7 +440,31 @@ def _read_plan(r: Reader, plan: Mapping[str, Any]) -> SavedPlan:
 
 
 def _host_dict(host: Host) -> dict[str, Any]:
-    return {"cores": host.cores, "ram_bytes": host.ram_bytes, "os": host.os, "python": host.python}
+    out: dict[str, Any] = {
+        "cores": host.cores,
+        "ram_bytes": host.ram_bytes,
+        "os": host.os,
+        "python": host.python,
+    }
+    if host.noise is not None:
+        out["noise"] = {
+            "other_cpu_percent": host.noise.other_cpu_percent,
+            "load_average": host.noise.load_average,
+            "seconds": host.noise.seconds,
+        }
+    return out
+
+
+def _read_host_noise(r: Reader, host: Mapping[str, Any]) -> HostNoise | None:
+    """host.noise: optional (older sessions, and runs not started from the command line)."""
+    if "noise" not in host:
+        return None
+    noise = r.table(host, "noise", "host")
+    return HostNoise(
+        other_cpu_percent=r.number(noise, "other_cpu_percent", "host.noise"),
+        load_average=r.number(noise, "load_average", "host.noise"),
+        seconds=r.number(noise, "seconds", "host.noise"),
+    )
 
 
 def _load_dict(load: LoadSettings) -> dict[str, Any]:

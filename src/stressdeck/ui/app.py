@@ -259,6 +259,7 @@ class StressDeckApp(App[int]):
                 stages=len(plan.load.stages),
                 requests=plan.load.requests,
                 not_answering=self.answering.update(snap),
+                replay_of=self._replaying(),
             )
             self.dashboard.show(snap, info, follows.metrics_url, follows.metrics)
         else:

@@ -41,6 +41,7 @@ class RunInfo:
     stages: int = 0
     requests: int | None = None  # a request budget instead of a duration
     not_answering: str | None = None  # why the target looks dead (see ui.answering)
+    replay_of: str | None = None  # the session this run replays (its first run only)
 
 
 @dataclass(frozen=True)
@@ -203,7 +204,11 @@ def header_text(snap: Snapshot, info: RunInfo, width: int = WIDTH) -> Text:
     """Three lines fitted to ``width`` (who, where and when; the load and its results; the
     verdicts), then one line per warning, so none is cut off the end of another."""
     state = Text(f" {snap.state.upper()} ", STATE_STYLES.get(snap.state, "bold"))
-    line1: list[Part] = [Part(state, 0), time_part(snap, info)]
+    line1: list[Part] = [Part(state, 0)]
+    if info.replay_of:
+        # Never dropped: figures of a replay are read against the original's.
+        line1.append(Part(Text(" REPLAY ", "bold black on cyan"), 0))
+    line1.append(time_part(snap, info))
     if snap.state == PAUSED:
         line1.append(Part(Text(f"paused {clock(snap.paused_for)}", "bold yellow"), 0))
     elif snap.paused_seconds >= 1:
