@@ -6,11 +6,14 @@ its own and not the target's.
 
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 import pytest
 from shaped import shaped_server
+from test_ui_support import sample_snapshot
 
 from stressdeck.api.results import RunResults, ThresholdsFailed
 from stressdeck.engine import Plan, build_plan, start
@@ -28,7 +31,10 @@ from stressdeck.engine.bottleneck import (
 from stressdeck.engine.results import Results
 from stressdeck.engine.snapshot import Snapshot
 from stressdeck.profiles.profile import parse_profile
+from stressdeck.sessions.compare import load_differences
+from stressdeck.sessions.session import load_session, save_session
 from stressdeck.sessions.summary import summary_text
+from stressdeck.ui.widgets.header import RunInfo, header_text
 
 SATURATION_WARNING = "warning: the load generator was saturated"
 
@@ -183,7 +189,7 @@ def test_one_noisy_second_names_nothing() -> None:
 # -- each kind caused by a real server -----------------------------------------------------
 
 
-async def test_a_capacity_capped_target_is_the_target_not_the_generator() -> None:
+async def test_a_capacity_capped_target_is_the_target_not_the_generator(tmp_path: Path) -> None:
     """8 requests at once, 10 ms each (800/s), driven at 1,000/s on 64 connections."""
     with shaped_server(concurrency=8, service_ms=10) as url:
         plan = shaped_plan(
@@ -199,6 +205,17 @@ async def test_a_capacity_capped_target_is_the_target_not_the_generator() -> Non
     assert "bottleneck: target (" in text
     assert SATURATION_WARNING not in text
     assert Results.from_snapshot(final).to_dict()["bottleneck"]["kind"] == TARGET
+    # Sessions keep it (the run's and each second's), in TOML as in JSON; compare shows a change.
+    for suffix in ("toml", "json"):
+        saved = load_session(save_session(tmp_path / f"capped.{suffix}", plan, final))
+        assert saved.results.bottleneck == final.bottleneck
+        assert [p.bottleneck for p in saved.results.timeline] == [
+            p.bottleneck for p in final.timeline
+        ]
+    healthy = dataclasses.replace(
+        saved, results=dataclasses.replace(saved.results, bottleneck=Bottleneck())
+    )
+    assert "bottleneck target → none" in load_differences(saved, healthy)
     # The pytest plugin's failure names it beside the threshold table.
     with pytest.raises(ThresholdsFailed, match=r"(?s)p95 < 20ms.*\nbottleneck: target \("):
         RunResults.from_run(plan, final).assert_thresholds()
@@ -242,3 +259,16 @@ async def test_a_healthy_run_names_nothing() -> None:
         final = await run(url, model="open", rate=100, connections=16, duration="3s")
     assert final.bottleneck == Bottleneck(), kinds(final)
     assert "bottleneck:" not in summary_text(final)
+
+
+def test_the_console_header_names_the_target_and_the_connections_not_the_generator() -> None:
+    evidence = (
+        "service time 10.9 ms unloaded (fastest, at 645 req/s) -> mean 129.5 ms, p50 115.1 ms"
+    )
+    for kind in (TARGET, CONNECTIONS):
+        snapshot = sample_snapshot(bottleneck=Bottleneck(kind, evidence))
+        lines = header_text(snapshot, RunInfo("p")).plain.splitlines()
+        assert lines[3] == f"limited by the {kind}: {evidence[:55]}…"
+    # The generator has its own warning (the saturation line), when its health says so.
+    generator = sample_snapshot(bottleneck=Bottleneck(GENERATOR, evidence))
+    assert len(header_text(generator, RunInfo("p")).plain.splitlines()) == 3
