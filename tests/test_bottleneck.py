@@ -7,6 +7,7 @@ its own and not the target's.
 from __future__ import annotations
 
 import dataclasses
+import io
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,7 @@ from stressdeck.engine.results import Results
 from stressdeck.engine.snapshot import Snapshot
 from stressdeck.profiles.profile import parse_profile
 from stressdeck.sessions.compare import load_differences
+from stressdeck.sessions.exports import write_html
 from stressdeck.sessions.session import load_session, save_session
 from stressdeck.sessions.summary import summary_text
 from stressdeck.ui.widgets.header import RunInfo, header_text
@@ -212,6 +214,10 @@ async def test_a_capacity_capped_target_is_the_target_not_the_generator(tmp_path
         assert [p.bottleneck for p in saved.results.timeline] == [
             p.bottleneck for p in final.timeline
         ]
+    page = io.StringIO()
+    write_html(saved, page)
+    assert "<td>bottleneck</td><td>target: " in page.getvalue()
+    assert "The load generator was saturated" not in page.getvalue()
     healthy = dataclasses.replace(
         saved, results=dataclasses.replace(saved.results, bottleneck=Bottleneck())
     )
