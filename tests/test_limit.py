@@ -173,3 +173,36 @@ def test_a_scattered_scalability_fit_says_it_is_poor() -> None:
     fit = fit_usl([1, 2, 5, 10, 20], [100, 20, 300, 50, 250])
     assert fit is not None and not fit.good
     assert "fit poor" in fit.text()
+
+
+@pytest.mark.parametrize(
+    ("args", "line"),
+    [
+        (
+            ["--slo", "p95 <"],
+            'error: --slo: expected an expression like "p95 < 200ms", "error_rate < 1%" or '
+            '"rps > 100", got "p95 <"',
+        ),
+        (
+            ["--slo", "p95 < 1s", "--max", "1e9"],
+            "error: --max: 1e+09 requests/s is above the safety cap of 20000 requests/s "
+            "(pass --i-know to lift the cap)",
+        ),
+        (
+            ["--slo", "p95 < 1s", "--model", "closed", "--max", "5000"],
+            "error: --max: 5000 users is above the safety cap of 2000 users "
+            "(pass --i-know to lift the cap)",
+        ),
+        (
+            ["--slo", "p95 < 1s", "--start", "50", "--max", "10"],
+            "error: --start: expected at most --max (10)",
+        ),
+    ],
+)
+def test_bad_input_is_one_line_before_anything_is_sent(
+    refused_url: str, args: list[str], line: str
+) -> None:
+    result = find_limit(f"{refused_url}/", *args, timeout=60)
+    assert result.returncode == 2
+    assert result.stderr.strip() == line
+    assert result.stdout == ""

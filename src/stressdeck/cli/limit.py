@@ -123,7 +123,7 @@ class _Interrupted(Exception):
 
 
 def cmd_find_limit(args: argparse.Namespace) -> int:
-    slos = tuple(parse_threshold(text, "--slo", f"--slo[{i}]") for i, text in enumerate(args.slo))
+    slos = tuple(parse_threshold(text, "--slo", "") for text in args.slo)
     profile = profile_from_args(args, args.profile)
     # The steps set the load: the profile's stages, preset and abort are not this search's.
     profile = dataclasses.replace(
@@ -160,7 +160,16 @@ def cmd_find_limit(args: argparse.Namespace) -> int:
         )
         return build_plan(profile, overrides, max_duration=warmup + step + 60, i_know=args.i_know)
 
-    plan_at(search.maximum)  # the safety cap refuses a --max above it now, not mid-search
+    if search.maximum > cap and not args.i_know:
+        # Refused now, not mid-search, and named as the option the user gave.
+        unit = " requests/s" if model == "open" else " users"
+        raise InputError(
+            "--max",
+            "",
+            f"{search.maximum:g}{unit} is above the safety cap of {cap:g}{unit} "
+            "(pass --i-know to lift the cap)",
+        )
+    plan_at(search.start)  # the profile and options, checked before anything is sent
     check_output_paths(args)
     return _search(args, search, plan_at)
 
