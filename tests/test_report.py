@@ -186,7 +186,10 @@ def test_csv_is_the_timeline(session: Session) -> None:
         "users",
         "rate_per_s",
         "dropped",
+        "service_p50",
+        "bottleneck",
     ]
+    assert {r["bottleneck"] for r in rows} <= {"none", "target", "connections", "generator"}
     assert sum(int(r["requests"]) for r in rows) == sum(
         p.requests for p in session.results.timeline
     )

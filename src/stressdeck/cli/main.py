@@ -10,6 +10,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from stressdeck import __version__
+from stressdeck.cli.limit import add_find_limit_parser, cmd_find_limit
 from stressdeck.cli.options import (
     _duration_ms,
     add_i_know_option,
@@ -73,6 +74,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--json", dest="json_file", metavar="FILE", help="write the results as JSON")
     run.add_argument("--quiet", action="store_true", help="no progress lines, only the summary")
     add_save_options(run)
+
+    add_find_limit_parser(sub)
 
     replay = sub.add_parser(
         "replay", help="run a saved session's plan again, with its live changes"
@@ -268,6 +271,7 @@ def cmd_presets(args: argparse.Namespace) -> int:
 # Explicit dispatch: every subcommand and the function that runs it.
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "run": cmd_run,
+    "find-limit": cmd_find_limit,
     "replay": cmd_replay,
     "compare": cmd_compare,
     "report": cmd_report,

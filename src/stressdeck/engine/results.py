@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from stressdeck.core.fields import Reader
-from stressdeck.engine.bottleneck import KINDS, Bottleneck
+from stressdeck.engine.bottleneck import Bottleneck, bottleneck_schema
 from stressdeck.engine.snapshot import (
     LIVE_ONLY_FIELDS,
     PERCENTILE_KEYS,
@@ -228,19 +228,6 @@ def _plain_schema(cls: type, optional: tuple[str, ...] = ()) -> dict[str, Any]:
         "type": "object",
         "properties": properties,
         "required": [name for name in properties if name not in optional],
-        "additionalProperties": False,
-    }
-
-
-def bottleneck_schema() -> dict[str, Any]:
-    """``{kind, evidence}``: what limited the load, and the measured figures that say so."""
-    return {
-        "type": "object",
-        "description": "What limited the load: the target (service time rose with load while "
-        "the generator was healthy), the connections (all busy, service time flat), the "
-        "generator (its own CPU or event loop), or none.",
-        "properties": {"kind": {"enum": list(KINDS)}, "evidence": {"type": "string"}},
-        "required": ["kind", "evidence"],
         "additionalProperties": False,
     }
 

@@ -17,7 +17,7 @@ from typing import Any
 
 from stressdeck.engine.bottleneck import summarise as summarise_bottleneck
 from stressdeck.engine.cpu import CpuMeter
-from stressdeck.engine.hdr import counts_at_or_below, log_buckets
+from stressdeck.engine.hdr import Counts, counts_at_or_below, log_buckets
 from stressdeck.engine.load import split_whole, stage_target
 from stressdeck.engine.placement import Share, SpreadsNodes, ThreadWorker, WorkerHandle
 from stressdeck.engine.plan import Plan
@@ -261,6 +261,13 @@ class RunHandle:
             totals.name: counts_at_or_below(totals.latency, edges_us)
             for totals in self._totals.endpoints
         }
+
+    def total_histograms(self) -> tuple[Counts, Counts]:
+        """Copies of the run's latency and service histograms (all endpoints) as folded so
+        far; with ``latest``'s counts, a mark to measure a part of the run from (find-limit
+        discards a step's warm-up this way). Call it on the runner's loop."""
+        total = self._totals.total
+        return Counts.merged([total.latency]), Counts.merged([total.service])
 
     # -- controls --------------------------------------------------------------------------
 
@@ -508,7 +515,9 @@ class RunHandle:
             ),
             seconds,
         )
-        self._timeline.note_health(elapsed, health.loop_lag_ms, health.cpu_percent)
+        if self._state == RUNNING:
+            # Not at the stop: settling and joining workers is late by design, not load.
+            self._timeline.note_health(elapsed, health.loop_lag_ms, health.cpu_percent)
         points = self._timeline.points
         # Live: the last seconds (what limits the load now); at the end: the whole run.
         window = points if self._state == STOPPED else points[-RECENT_SECONDS:]

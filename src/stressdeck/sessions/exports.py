@@ -13,6 +13,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Iterable
 from typing import IO
 
+from stressdeck.engine.bottleneck import GENERATOR, Bottleneck
 from stressdeck.engine.hdr import decode_histogram, log_buckets
 from stressdeck.engine.snapshot import EndpointSummary, TimelinePoint
 from stressdeck.profiles.checks import parse_check
@@ -47,7 +48,14 @@ def write_csv(session: Session, out: IO[str]) -> None:
     writer.writerow(CSV_HEADER)
     for point in session.results.timeline:
         values = (getattr(point, name) for name in TIMELINE_COLUMNS)
-        writer.writerow("" if value is None else value for value in values)
+        writer.writerow(_csv_cell(value) for value in values)
+
+
+def _csv_cell(value: object) -> object:
+    """A CSV cell: empty for an unset rate, the kind alone for a second's bottleneck."""
+    if value is None:
+        return ""
+    return value.kind if isinstance(value, Bottleneck) else value
 
 
 # -- JUnit ---------------------------------------------------------------------------------
@@ -338,7 +346,11 @@ def _target_metrics(session: Session) -> str:
 
 def _health(session: Session) -> str:
     health = session.results.generator
-    rows: list[list[object]] = [["processes", health.processes]]
+    limited = session.results.bottleneck
+    rows: list[list[object]] = [
+        ["bottleneck", f"{limited.kind}: {limited.evidence}" if limited.evidence else limited.kind],
+        ["processes", health.processes],
+    ]
     if session.format_version >= 2:
         rows += [
             ["saturated", f"{health.saturated_seconds:.1f} s of {session.results.elapsed:.1f} s"],
@@ -359,7 +371,7 @@ def _health(session: Session) -> str:
     warning = (
         '<p class="fail">The load generator was saturated: figures may measure stressdeck, '
         "not the target.</p>"
-        if health.saturated_seconds >= SATURATED_WARNING_SECONDS
+        if health.saturated_seconds >= SATURATED_WARNING_SECONDS and limited.kind == GENERATOR
         else ""
     )
     return warning + _table(["generator", "value"], rows) + note

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from rich.text import Text
 from textual.widgets import Static
 
+from stressdeck.core.text import printable
 from stressdeck.engine.snapshot import IDLE, PAUSED, RUNNING, STOPPED, STOPPING, Snapshot
 from stressdeck.ui.format import clock, count, ms, percent, rate, safe
 
@@ -129,9 +130,10 @@ def warnings(snap: Snapshot, insecure: bool = False) -> list[Text]:
     limited = snap.bottleneck
     if limited.kind in ("target", "connections"):
         # The generator's case is the saturation warning above.
-        parts.append(
-            Text(f"limited by the {limited.kind}: {limited.evidence}", style="bold black on cyan")
-        )
+        # One line of the header: the summary and the results hold the whole evidence (a
+        # saved session's may come from anywhere: escaped).
+        evidence = printable(limited.evidence, 56)
+        parts.append(Text(f"limited by the {limited.kind}: {evidence}", style="bold black on cyan"))
     if insecure:
         parts.append(Text("⚠ TLS verification off", style="bold black on dark_orange"))
     return parts

@@ -1,0 +1,280 @@
+"""`stressdeck find-limit`: the highest load a target takes within its SLOs, found by steps."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import json
+import sys
+from collections.abc import Callable
+
+from stressdeck.cli.options import (
+    add_i_know_option,
+    add_processes_option,
+    add_save_options,
+    add_url_options,
+    check_output_paths,
+    profile_from_args,
+    worker_placement,
+)
+from stressdeck.cli.run import run_headless
+from stressdeck.core import option_values
+from stressdeck.core.errors import InputError
+from stressdeck.core.exits import EXIT_FAILED, EXIT_OK
+from stressdeck.core.files import WriteError, write_atomic
+from stressdeck.core.signals import check_stop, exit_code, record_stops
+from stressdeck.core.text import printable
+from stressdeck.engine import Plan, RunHandle, Snapshot, build_plan
+from stressdeck.engine.limit import (
+    CLOSED_START,
+    DEFAULT_PRECISION,
+    OPEN_START,
+    DeadTarget,
+    LimitResult,
+    Search,
+    Step,
+    StepRunner,
+    find_limit,
+)
+from stressdeck.engine.overrides import Overrides
+from stressdeck.engine.plan import MAX_RATE, MAX_USERS, remote_hosts
+from stressdeck.engine.runner import WorkerFactory
+from stressdeck.profiles.thresholds import parse_threshold
+from stressdeck.sessions.session import save_session
+from stressdeck.sessions.summary import bottleneck_line
+
+DEFAULT_STEP = 10.0
+MAX_WARMUP = 5.0  # seconds: a quarter of the step, at most this
+
+
+def add_find_limit_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = sub.add_parser(
+        "find-limit",
+        help="find the highest load the target takes within its SLOs",
+        description="Step the load (open model: the rate doubles, then is bisected; closed "
+        "model: users 1, 2, 5, 10, 20, 50...) until an SLO breaks; print the limit, what "
+        "broke it, the bottleneck there and every step.",
+    )
+    parser.add_argument("profile", metavar="PROFILE|URL", help="a profile file, or a URL")
+    parser.add_argument(
+        "--slo",
+        action="append",
+        required=True,
+        metavar="EXPR",
+        help='an SLO every step must hold, e.g. "p95 < 200ms", "error_rate < 1%%"; repeatable',
+    )
+    parser.add_argument("--model", choices=("open", "closed"), default="open")
+    parser.add_argument(
+        "--start",
+        type=option_values.positive_float,
+        help=f"the first step's load (default {OPEN_START:g} req/s; {CLOSED_START:g} user)",
+    )
+    parser.add_argument(
+        "--max",
+        dest="maximum",
+        type=option_values.positive_float,
+        help=f"the highest load tried (default the safety cap: {MAX_RATE:g} req/s, "
+        f"{MAX_USERS} users)",
+    )
+    parser.add_argument(
+        "--step",
+        type=option_values.duration,
+        default=DEFAULT_STEP,
+        help="how long each step is measured (default 10s)",
+    )
+    parser.add_argument(
+        "--warmup",
+        type=option_values.duration,
+        help="discarded at the start of each step (default a quarter of --step, at most 5s)",
+    )
+    parser.add_argument(
+        "--precision",
+        type=_fraction,
+        default=DEFAULT_PRECISION,
+        help="bisect until the bracket is this close (default 5%%)",
+    )
+    parser.add_argument("--base-url", help="send to this base URL instead of the profile's")
+    parser.add_argument(
+        "--connections",
+        type=option_values.positive_int,
+        help="open model: keep-alive connections, all processes together (default 64)",
+    )
+    add_processes_option(parser)
+    add_i_know_option(parser)
+    add_url_options(parser)
+    parser.add_argument("--json", dest="json_file", metavar="FILE", help="write the answer as JSON")
+    add_save_options(parser)
+
+
+def _fraction(text: str) -> float:
+    try:
+        value = float(text[:-1]) / 100 if text.endswith("%") else float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f'expected a percentage like "5%", got {text!r}') from None
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError(f"expected between 0 and 100%, got {text!r}")
+    return value
+
+
+class _Interrupted(Exception):
+    def __init__(self, signum: int) -> None:
+        self.signum = signum
+
+
+def cmd_find_limit(args: argparse.Namespace) -> int:
+    slos = tuple(parse_threshold(text, "--slo", "") for text in args.slo)
+    profile = profile_from_args(args, args.profile)
+    # The steps set the load: the profile's stages, preset and abort are not this search's.
+    profile = dataclasses.replace(
+        profile,
+        load=dataclasses.replace(profile.load, stages=(), preset=None),
+        abort_on_fail=False,
+    )
+    model = args.model
+    step = args.step
+    if step is None or step <= 0:
+        raise InputError("--step", "", "expected a duration above 0")
+    warmup = args.warmup if args.warmup is not None else min(step / 4, MAX_WARMUP)
+    cap = MAX_RATE if model == "open" else float(MAX_USERS)
+    search = Search(
+        model=model,
+        slos=slos,
+        start=args.start or (OPEN_START if model == "open" else CLOSED_START),
+        maximum=args.maximum or cap,
+        step=step,
+        warmup=warmup,
+        precision=args.precision,
+    )
+    if search.start > search.maximum:
+        raise InputError("--start", "", f"expected at most --max ({search.maximum:g})")
+
+    def plan_at(level: float) -> Plan:
+        overrides = Overrides(
+            base_url=args.base_url,
+            model=model,
+            rate=level if model == "open" else None,
+            users=int(round(level)) if model == "closed" else None,
+            connections=args.connections,
+            duration=warmup + step,
+        )
+        return build_plan(profile, overrides, max_duration=warmup + step + 60, i_know=args.i_know)
+
+    if search.maximum > cap and not args.i_know:
+        # Refused now, not mid-search, and named as the option the user gave.
+        unit = " requests/s" if model == "open" else " users"
+        raise InputError(
+            "--max",
+            "",
+            f"{search.maximum:g}{unit} is above the safety cap of {cap:g}{unit} "
+            "(pass --i-know to lift the cap)",
+        )
+    plan_at(search.start)  # the profile and options, checked before anything is sent
+    check_output_paths(args)
+    return _search(args, search, plan_at)
+
+
+def _search(args: argparse.Namespace, search: Search, plan_at: Callable[[float], Plan]) -> int:
+    first = plan_at(search.start)
+    remote = remote_hosts(first)
+    if remote:
+        print(
+            f"warning: sending load to a host that is not this machine: "
+            f"{printable(', '.join(remote))}",
+            file=sys.stderr,
+            flush=True,
+        )
+    slos = ", ".join(slo.expr for slo in search.slos)
+    print(
+        f"find-limit: {printable(first.name)} -> {printable(first.target)} ({search.model} "
+        f"model; SLOs {printable(slos)}; steps of {search.warmup:g}s warm-up + "
+        f"{search.step:g}s measured)",
+        flush=True,
+    )
+    print(STEP_HEADER.format(unit=search.unit), flush=True)
+    kept: dict[float, tuple[Plan, Snapshot]] = {}
+    check_stop()
+    try:
+        with worker_placement(args) as (processes, factory):
+            result = asyncio.run(
+                find_limit(
+                    search,
+                    plan_at,
+                    _step_runner(processes, factory, kept),
+                    on_step=lambda step: print(step_line(step, search.unit), flush=True),
+                )
+            )
+    except DeadTarget as dead:
+        print(f"error: {printable(str(dead))}", file=sys.stderr)
+        return EXIT_FAILED
+    except _Interrupted as stop:
+        record_stops()
+        print("find-limit stopped by a signal before it found the limit", file=sys.stderr)
+        return exit_code(stop.signum)
+    record_stops()
+    print(limit_text(result))
+    code = EXIT_OK
+    try:
+        if args.json_file:
+            text = json.dumps(result.to_dict(), indent=2) + "\n"
+            write_atomic(args.json_file, text, overwrite=bool(args.force))
+        if args.save and kept:
+            # The session of the step that decided it (the break; else the last one).
+            level = result.broken_at if result.broken_at in kept else list(kept)[-1]
+            plan, snapshot = kept[level]
+            save_session(args.save, plan, snapshot, overwrite=bool(args.force))
+    except WriteError as exc:
+        print(f"error: {printable(exc)}", file=sys.stderr)
+        code = EXIT_FAILED
+    return code
+
+
+def _step_runner(
+    processes: int, factory: WorkerFactory | None, kept: dict[float, tuple[Plan, Snapshot]]
+) -> StepRunner:
+    async def run(plan: Plan, on_start: Callable[[RunHandle], None]) -> Snapshot:
+        final, stopped_by = await run_headless(
+            plan, quiet=True, on_start=on_start, processes=processes, worker_factory=factory
+        )
+        if stopped_by is not None:
+            raise _Interrupted(stopped_by)
+        level = plan.load.rate if plan.load.model == "open" else plan.load.users
+        kept[float(level or 0)] = (plan, final)
+        return final
+
+    return run
+
+
+STEP_HEADER = "{unit:>9}  achieved   p50 ms   p95 ms   p99 ms   errors  bottleneck   SLOs"
+
+
+def step_line(step: Step, unit: str) -> str:
+    """One row of the steps table."""
+    asked = f"{step.asked:.0f}" if unit == "users" else f"{step.asked:g}"
+    verdict = "held" if step.held else "broke: " + "; ".join(step.broken)
+    if step.recheck:
+        verdict += " (measured again)"
+    return (
+        f"{asked:>9}  {step.achieved:8.1f} {step.latency.p50:8.1f} {step.latency.p95:8.1f} "
+        f"{step.latency.p99:8.1f} {step.errors:8d}  {step.bottleneck.kind:<11}  "
+        f"{printable(verdict, 200)}"
+    )
+
+
+def limit_text(result: LimitResult) -> str:
+    """The answer, after the table: the limit, what broke it and why, the fit."""
+    unit = result.search.unit
+    lines = []
+    if result.limit is None:
+        lines.append(f"limit: none found ({printable(result.why)})")
+    else:
+        figure = f"{result.limit:.0f} {unit}" if unit == "users" else f"{result.limit:g} {unit}"
+        lines.append(f"limit: {'at least ' if result.at_least else ''}{figure}")
+        lines.append(f"  {printable(result.why)}")
+    if result.broken_by is not None and result.broken_at is not None:
+        lines.append(f"  first broke at {result.broken_at:g} {unit}: {printable(result.broken_by)}")
+    if result.bottleneck.kind != "none":
+        lines.append("  at the break, " + bottleneck_line(result.bottleneck))
+    if result.usl is not None:
+        lines.append(result.usl.text())
+    return "\n".join(lines)
