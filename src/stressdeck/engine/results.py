@@ -15,9 +15,11 @@ from typing import Any
 
 from stressdeck.core.fields import Reader
 from stressdeck.engine.snapshot import (
+    ENDPOINT_POINT_FIELDS,
     LIVE_ONLY_FIELDS,
     PERCENTILE_KEYS,
     ControlEvent,
+    EndpointSeries,
     EndpointSummary,
     GeneratorHealth,
     NodeHealth,
@@ -49,6 +51,8 @@ class Results:
     generator: GeneratorHealth = GeneratorHealth()
     target_metrics: MetricsSnapshot | None = None  # None: the run had no metrics URL
     nodes: tuple[NodeHealth, ...] = ()  # a cluster run's machines; empty: this machine
+    # Each endpoint's per-second timeline; empty in files from before it was kept.
+    endpoint_timeline: tuple[EndpointSeries, ...] = ()
 
     @property
     def passed(self) -> bool:
@@ -71,6 +75,7 @@ class Results:
             generator=snapshot.health,
             target_metrics=snapshot.target_metrics,
             nodes=snapshot.nodes,
+            endpoint_timeline=snapshot.endpoint_timeline,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -94,6 +99,10 @@ class Results:
             out["target_metrics"] = self.target_metrics.to_dict()
         if self.nodes:
             out["nodes"] = [node.to_dict() for node in self.nodes]
+        if self.endpoint_timeline:
+            out["endpoint_timeline"] = {
+                series.name: series.to_dict() for series in self.endpoint_timeline
+            }
         return out
 
     @classmethod
@@ -130,6 +139,7 @@ class Results:
             measured.get(TOTAL),
         )
         metrics = r.table(table, "target_metrics", where, required=False)
+        series_table = r.table(table, "endpoint_timeline", where, required=False)
         return cls(
             name=r.string(table, "name", where),
             target=r.string(table, "target", where),
@@ -159,6 +169,15 @@ class Results:
             nodes=tuple(
                 NodeHealth.from_dict(r, r.as_table(item, path), path)
                 for path, item in _items(r, table, "nodes", where)
+            ),
+            endpoint_timeline=tuple(
+                EndpointSeries.from_dict(
+                    r,
+                    r.as_table(value, f"{where}.endpoint_timeline.{name}"),
+                    str(name),
+                    f"{where}.endpoint_timeline.{name}",
+                )
+                for name, value in series_table.items()
             ),
         )
 
@@ -257,6 +276,26 @@ def results_schema() -> dict[str, Any]:
             "generator": _plain_schema(GeneratorHealth),
             "target_metrics": {"type": "object"},
             "nodes": {"type": "array", "items": _plain_schema(NodeHealth)},
+            "endpoint_timeline": {
+                "type": "object",
+                "description": "Per endpoint, its per-second timeline as columns of one "
+                "length: seconds in which it did nothing are left out; old points of a long "
+                "run are merged two into one (span from the first one's start to t).",
+                "additionalProperties": {
+                    "type": "object",
+                    "properties": {
+                        key: {
+                            "type": "array",
+                            "items": _COUNT
+                            if key in ("requests", "errors", "dropped")
+                            else _NUMBER,
+                        }
+                        for key in ENDPOINT_POINT_FIELDS
+                    },
+                    "required": list(ENDPOINT_POINT_FIELDS),
+                    "additionalProperties": False,
+                },
+            },
         },
         "required": [
             "name",

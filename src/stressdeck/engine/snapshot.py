@@ -247,6 +247,73 @@ class TimelinePoint:
 
 
 @dataclass(frozen=True)
+class EndpointPoint:
+    """One endpoint in one second of the run (or, for old points, several seconds merged).
+
+    Kept only for seconds in which the endpoint did something: the seconds left out saw
+    nothing of it. A merged point spans from its first second's start to ``t``.
+    """
+
+    t: float
+    span: float
+    requests: int
+    errors: int
+    dropped: int
+    p50: float
+    p95: float
+    p99: float
+
+    @property
+    def rps(self) -> float:
+        return self.requests / self.span if self.span else 0.0
+
+
+# The columns of an endpoint's saved timeline, in EndpointPoint's order.
+ENDPOINT_POINT_FIELDS = ("t", "span", "requests", "errors", "dropped", "p50", "p95", "p99")
+_COUNT_FIELDS = ("requests", "errors", "dropped")
+
+
+@dataclass(frozen=True)
+class EndpointSeries:
+    """The per-second timeline of one endpoint, kept column by column: a session with
+    thousands of endpoints stays a few MB (one array per figure, not a table per point)."""
+
+    name: str
+    points: tuple[EndpointPoint, ...]
+
+    def to_dict(self) -> dict[str, list[float]]:
+        return {
+            key: [
+                getattr(point, key) if key in _COUNT_FIELDS else round(getattr(point, key), 3)
+                for point in self.points
+            ]
+            for key in ENDPOINT_POINT_FIELDS
+        }
+
+    @classmethod
+    def from_dict(
+        cls, r: Reader, table: Mapping[str, Any], name: str, where: str
+    ) -> EndpointSeries:
+        columns: dict[str, list[Any]] = {}
+        for key in ENDPOINT_POINT_FIELDS:
+            values = r.array(table, key, where)
+            read = r.count if key in _COUNT_FIELDS else r.number
+            # Each value is read as its own field, so a bad one is named with its index.
+            columns[key] = [
+                read({str(index): value}, str(index), join(where, key))
+                for index, value in enumerate(values)
+            ]
+        lengths = {len(column) for column in columns.values()}
+        if len(lengths) > 1:
+            raise r.fail(where, "expected columns of one length (one value per point each)")
+        points = tuple(
+            EndpointPoint(**dict(zip(ENDPOINT_POINT_FIELDS, row, strict=True)))
+            for row in zip(*columns.values(), strict=True)
+        )
+        return cls(name, points)
+
+
+@dataclass(frozen=True)
 class ControlEvent:
     """A live change, stamped with its offset from the start of the run, for replay."""
 
@@ -378,6 +445,13 @@ class Snapshot:
     paused_for: float = 0.0
     # Latency percentiles of the last ten seconds: the window of recent_latency_buckets.
     recent_latency_ms: Percentiles = Percentiles()
+    # The last ten closed seconds, per endpoint and in total (requests, errors, RPS and
+    # latency of that window; service time and TTFB are not kept per second, so zero).
+    recent_endpoints: tuple[EndpointSummary, ...] = ()
+    recent_total: EndpointSummary | None = None
+    # Each endpoint's per-second timeline, filled in on the final snapshot only (as
+    # ``histograms``): building it every tick would cost the runner for nothing.
+    endpoint_timeline: tuple[EndpointSeries, ...] = ()
 
     @property
     def thresholds_ok(self) -> bool:

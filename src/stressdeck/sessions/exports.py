@@ -112,6 +112,8 @@ def write_junit(session: Session, out: IO[str]) -> None:
         measured = (
             "no data: nothing measured" if result.value is None else f"measured {result.value:g}"
         )
+        if result.breach_text():
+            measured += f" over the whole run; {result.breach_text()}"
         _junit_case(
             suite,
             f"profiles.thresholds.{scope}",
@@ -388,7 +390,8 @@ def write_html(session: Session, out: IO[str]) -> None:
         [
             r.expr,
             r.endpoint or "total",
-            "no data" if r.value is None else format_metric(r.metric, r.value),
+            ("no data" if r.value is None else format_metric(r.metric, r.value))
+            + (f" (whole run); {r.breach_text()}" if r.breach_text() else ""),
             "pass" if r.ok else "FAIL",
         ]
         for r in results.thresholds

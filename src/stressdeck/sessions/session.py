@@ -198,6 +198,7 @@ def snapshot_from_session(session: Session) -> Snapshot:
         histograms=dict(session.histograms),
         target_metrics=results.target_metrics,
         nodes=results.nodes,
+        endpoint_timeline=results.endpoint_timeline,
     )
 
 
