@@ -10,12 +10,13 @@ of ``--json`` and of sessions, in one place (see engine/results.py).
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from stressdeck.core.fields import Reader, join
+from stressdeck.core.fields import MAX_COUNT, Reader, join
+from stressdeck.core.units import is_finite
 from stressdeck.observe.metrics import MetricsSnapshot
 from stressdeck.profiles.thresholds import ThresholdResult
 
@@ -273,6 +274,13 @@ ENDPOINT_POINT_FIELDS = ("t", "span", "requests", "errors", "dropped", "p50", "p
 _COUNT_FIELDS = ("requests", "errors", "dropped")
 
 
+def _plain_value(value: Any, whole: bool) -> bool:
+    """A count (whole, not negative, one a run can reach) or a finite number; never a bool."""
+    if whole:
+        return type(value) is int and 0 <= value <= MAX_COUNT
+    return type(value) in (int, float) and is_finite(value)
+
+
 @dataclass(frozen=True)
 class EndpointSeries:
     """The per-second timeline of one endpoint, kept column by column: a session with
@@ -294,15 +302,18 @@ class EndpointSeries:
     def from_dict(
         cls, r: Reader, table: Mapping[str, Any], name: str, where: str
     ) -> EndpointSeries:
-        columns: dict[str, list[Any]] = {}
+        columns: dict[str, Sequence[Any]] = {}
         for key in ENDPOINT_POINT_FIELDS:
             values = r.array(table, key, where)
-            read = r.count if key in _COUNT_FIELDS else r.number
-            # Each value is read as its own field, so a bad one is named with its index.
-            columns[key] = [
+            whole = key in _COUNT_FIELDS
+            for index, value in enumerate(values):
+                # A type check per value (100,000 of them in a big session), then the
+                # Reader's own check, for its message, only on a value that failed it.
+                if _plain_value(value, whole):
+                    continue
+                read = r.count if whole else r.number
                 read({str(index): value}, str(index), join(where, key))
-                for index, value in enumerate(values)
-            ]
+            columns[key] = values
         lengths = {len(column) for column in columns.values()}
         if len(lengths) > 1:
             raise r.fail(where, "expected columns of one length (one value per point each)")

@@ -8,6 +8,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple, TypeVar
 
+import numpy as np
 from hdrh.histogram import HdrHistogram
 
 from stressdeck.engine.hdr import Counts, log_buckets, percentiles_us, summarise
@@ -23,9 +24,10 @@ from stressdeck.engine.snapshot import (
 DEFAULT_MAX_POINTS = 3600
 RECENT_SECONDS = 10
 # Points kept over all endpoints' timelines together: past it each endpoint's older half is
-# merged two into one, as the total's is. 1,000 endpoints keep 100 points each (a session of
-# about 5 MB with their histograms); a profile of a few endpoints keeps every second.
-ENDPOINT_POINTS_BUDGET = 100_000
+# merged two into one, as the total's is. 1,000 endpoints keep 30 points each: their session
+# grows by about 2.5 MB (TOML; measured by benchmarks/endpoint_timeline.py); a profile of a
+# few endpoints keeps every second, as the total does.
+ENDPOINT_POINTS_BUDGET = 30_000
 MIN_ENDPOINT_POINTS = 16
 
 P = TypeVar("P")
@@ -102,10 +104,12 @@ class Timeline:
             max(endpoint_budget // max(len(self.endpoint_names), 1), MIN_ENDPOINT_POINTS),
         )
         self.endpoint_points: list[list[EndpointPoint]] = [[] for _ in self.endpoint_names]
-        # The last closed seconds, each with its own counts per endpoint, and their window
-        # summed (refreshed as each second closes: the console reads it every tick).
-        self._recent_seconds: deque[_Second] = deque(maxlen=RECENT_SECONDS)
-        self._recent_spans: deque[float] = deque(maxlen=RECENT_SECONDS)
+        # The last closed seconds, each with its own counts per endpoint, and their sum per
+        # endpoint, kept rolling: a closing second is added, the one leaving the window taken
+        # away (merging ten seconds of 1,000 endpoints every second cost the runner 40 ms).
+        self._recent_seconds: deque[_Second] = deque()
+        self._recent_spans: deque[float] = deque()
+        self._window: dict[int, _Counted] = {}
         self.recent_endpoints: tuple[EndpointSummary, ...] = ()
         self.recent_total: EndpointSummary | None = None
 
@@ -215,24 +219,39 @@ class Timeline:
                 self.endpoint_points[index] = _compact(series, _merge_endpoint_points)
             endpoints.append((index, endpoint_point, counted.histogram.get_total_count()))
         self._recent.append(bucket.histogram)
-        self._recent_seconds.append(bucket)
-        self._recent_spans.append(span)
+        self._roll_window(bucket, span)
         self._next_second += 1
         if len(self.points) > self.max_points:
             self.points = _compact(self.points, _merge_points)
         return ClosedSecond(point, bucket.histogram.get_total_count(), tuple(endpoints))
 
+    def _roll_window(self, bucket: _Second, span: float) -> None:
+        self._recent_seconds.append(bucket)
+        self._recent_spans.append(span)
+        for index, counted in bucket.endpoints.items():
+            self._window.setdefault(index, _Counted()).add(
+                counted.requests, counted.errors, counted.dropped, counted.histogram
+            )
+        if len(self._recent_seconds) > RECENT_SECONDS:
+            leaving = self._recent_seconds.popleft()
+            self._recent_spans.popleft()
+            for index, counted in leaving.endpoints.items():
+                window = self._window[index]
+                window.requests -= counted.requests
+                window.errors -= counted.errors
+                window.dropped -= counted.dropped
+                _take_away(window.histogram, counted.histogram)
+                if not (window.requests or window.dropped):
+                    del self._window[index]
+
     def _refresh_recent(self) -> None:
-        """Sum the last closed seconds per endpoint and in total (the console's window)."""
+        """The last closed seconds per endpoint and in total (the console's window)."""
         seconds = sum(self._recent_spans)
         if not seconds:
             return
-        per_endpoint: dict[int, list[_Counted]] = {}
-        for bucket in self._recent_seconds:
-            for index, counted in bucket.endpoints.items():
-                per_endpoint.setdefault(index, []).append(counted)
+        idle = _Counted()
         self.recent_endpoints = tuple(
-            _window(name, per_endpoint.get(index, []), seconds)
+            _window(name, [self._window.get(index, idle)], seconds)
             for index, name in enumerate(self.endpoint_names)
         )
         self.recent_total = _window("total", list(self._recent_seconds), seconds)
@@ -243,12 +262,29 @@ def _percentiles_ms(histogram: Counts) -> tuple[float, float, float]:
     return p50 / 1000, p95 / 1000, p99 / 1000
 
 
+def _take_away(window: Counts, part: Counts) -> None:
+    """``window`` less ``part``, in place; every bucket of ``part`` is in ``window`` (it was
+    added to it), so the sum is undone exactly."""
+    if not part.total:
+        return
+    positions = np.searchsorted(window.index, part.index)
+    window.count[positions] -= part.count
+    window.total -= part.total
+    window.summary = None
+    if not window.count.all():
+        keep = window.count > 0
+        window.index, window.count = window.index[keep], window.count[keep]
+
+
 def _window(name: str, parts: list[_Counted], seconds: float) -> EndpointSummary:
     """One endpoint's figures over a window of ``seconds``, from its seconds' counts."""
     requests = sum(part.requests for part in parts)
     errors = sum(part.errors for part in parts)
     histograms = [part.histogram for part in parts if part.histogram.get_total_count()]
-    latency = summarise(Counts.merged(histograms)) if histograms else Percentiles()
+    if len(histograms) == 1:
+        latency = summarise(histograms[0])  # cached on it until it changes
+    else:
+        latency = summarise(Counts.merged(histograms)) if histograms else Percentiles()
     return EndpointSummary(
         name=name,
         requests=requests,
