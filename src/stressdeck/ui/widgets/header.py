@@ -180,22 +180,26 @@ def load_parts(snap: Snapshot) -> list[Part]:
     return parts
 
 
-def results_parts(snap: Snapshot) -> list[Part]:
-    latency = snap.total.latency_ms
-    errors = snap.total.error_rate
+def results_parts(snap: Snapshot, recent: bool = False) -> list[Part]:
+    """p95 and errors of the window the histogram shows (``h``): the whole run, or the last
+    10 s, labelled so (the same p95 as the Overview's; errors of the closed seconds)."""
+    latency, errors, window = snap.total.latency_ms, snap.total.error_rate, ""
+    if recent and snap.recent_total is not None:
+        latency, errors, window = snap.recent_latency_ms, snap.recent_total.error_rate, "·10s"
     error_style = "bold red" if errors >= 0.01 else "yellow" if errors else ""
     return [
-        Part(Text(f"p95 {ms(latency.p95)}"), 0),
-        Part(Text(f"err {percent(errors)}", error_style), 0),
+        Part(Text(f"p95{window} {ms(latency.p95)}"), 0),
+        Part(Text(f"err{window} {percent(errors)}", error_style), 0),
         Part(
             Text(f"in flight {snap.in_flight}", "dim"), 4, short=Text(f"⇄{snap.in_flight}", "dim")
         ),
     ]
 
 
-def header_text(snap: Snapshot, info: RunInfo, width: int = WIDTH) -> Text:
+def header_text(snap: Snapshot, info: RunInfo, width: int = WIDTH, recent: bool = False) -> Text:
     """Three lines fitted to ``width`` (who, where and when; the load and its results; the
-    verdicts), then one line per warning, so none is cut off the end of another."""
+    verdicts), then one line per warning, so none is cut off the end of another.
+    ``recent``: p95 and errors of the last 10 s, not the whole run."""
     state = Text(f" {snap.state.upper()} ", STATE_STYLES.get(snap.state, "bold"))
     line1: list[Part] = [Part(state, 0), time_part(snap, info)]
     if snap.state == PAUSED:
@@ -208,7 +212,7 @@ def header_text(snap: Snapshot, info: RunInfo, width: int = WIDTH) -> Text:
     )
     line1.append(Part(where, 8, cut=True))
 
-    line2: list[Part] = [*load_parts(snap), *results_parts(snap)]
+    line2: list[Part] = [*load_parts(snap), *results_parts(snap, recent)]
     shape = shape_part(snap, info)
     if shape is not None:
         line2.append(shape)
@@ -278,9 +282,11 @@ class StatusHeader(Static):
         super().__init__(**kwargs)  # type: ignore[arg-type]
         self._last: tuple[Snapshot, RunInfo] | None = None
         self._drawn: Text | None = None
+        self.recent = False  # p95 and errors of the last 10 s (``h``), not the whole run
 
-    def show(self, snap: Snapshot, info: RunInfo) -> None:
+    def show(self, snap: Snapshot, info: RunInfo, recent: bool = False) -> None:
         self._last = (snap, info)
+        self.recent = recent
         self._redraw()
 
     def on_resize(self) -> None:
@@ -289,7 +295,7 @@ class StatusHeader(Static):
     def _redraw(self) -> None:
         if self._last is None:
             return
-        text = header_text(*self._last, width=self.content_size.width or WIDTH)
+        text = header_text(*self._last, width=self.content_size.width or WIDTH, recent=self.recent)
         if self._drawn is not None and text == self._drawn:
             return  # an unchanged header costs no frame
         # A new layout of the screen only when the header grows or shrinks (a warning comes
