@@ -17,8 +17,11 @@ from waiting import eventually
 from stressdeck.core.errors import InputError
 from stressdeck.core.units import format_rate
 from stressdeck.engine import build_plan, start
+from stressdeck.engine.hdr import Counts
 from stressdeck.engine.runner import threshold_metrics
 from stressdeck.engine.snapshot import Snapshot, TimelinePoint
+from stressdeck.engine.sustained import SustainedThresholds
+from stressdeck.engine.timeline import EndpointPart, Timeline
 from stressdeck.profiles.profile import parse_profile
 from stressdeck.profiles.thresholds import Breach, evaluate, parse_threshold
 from stressdeck.sessions.exports import write_html, write_junit
@@ -110,6 +113,29 @@ def test_a_sustained_threshold_never_measured_fails_at_the_end() -> None:
     assert not breach.result(None, final=True).ok
 
 
+def test_an_endpoint_left_idle_breaks_its_rate_every_second() -> None:
+    """A second in which an endpoint sent nothing is 0 requests/s for it, not a gap."""
+    plan = make_plan(
+        "http://127.0.0.1:1",
+        [
+            {"name": "a", "path": "/a", "thresholds": ["rps > 1 for 2s", "p95 < 5ms for 2s"]},
+            {"name": "b", "path": "/b"},
+        ],
+    )
+    sustained = SustainedThresholds(plan)
+    timeline = Timeline(endpoints=plan.endpoint_names)
+    for second in range(1, 5):
+        active = [EndpointPart(0, 3, 0, 0, Counts.of_values([1000.0] * 3))] if second == 1 else []
+        timeline.add(second - 0.5, 3, 0, 0, None, [*active, EndpointPart(1, 3, 0, 0, None)])
+        sustained.observe(timeline.advance(second + 0.6, users=1, rate=None))
+    rate, latency = plan.endpoint_thresholds[0]
+    failed = sustained.result(rate, 0, 0, 0.75, final=True)
+    assert (failed.ok, failed.failed_at, failed.breached_for) == (False, 3.0, 3.0)
+    # Its latency was measured once, fine; idle seconds neither break nor hold it.
+    held = sustained.result(latency, 1, 0, 1.0, final=True)
+    assert (held.ok, held.breached_for) == (True, 0.0)
+
+
 @pytest.mark.parametrize(
     ("value", "text"), [(7.50644, "7.51"), (138.8333, "138.8"), (1000.0, "1000"), (0.25, "0.25")]
 )
@@ -159,7 +185,7 @@ async def test_a_spike_shorter_than_for_neither_fails_nor_aborts() -> None:
     assert result.ok and result.failed_at is None
     assert result.breached_for == longest_breach(final.timeline, 100.0)
     assert 1.0 <= result.breached_for < 4.0
-    assert f"broken at most {result.breached_for:g} s in a row" in thresholds_text(final)
+    assert f"broken at most {round(result.breached_for, 1):g} s in a row" in thresholds_text(final)
 
 
 async def test_a_held_breach_aborts_and_names_the_load() -> None:
@@ -192,7 +218,7 @@ async def test_a_held_breach_aborts_and_names_the_load() -> None:
     breaking = [p for p in series.points if p.t <= api.failed_at and p.t > api.failed_at - 2]
     assert len(breaking) == 2 and all(p.p95 >= 100 for p in breaking), breaking
     assert all(p.p95 < 100 for p in series.points if p.t <= api.failed_at - api.breached_for)
-    text = f"broken {api.breached_for:g} s in a row, failed at {api.failed_at:g} s"
+    text = f"broken {round(api.breached_for, 1):g} s in a row, failed at {api.failed_at:g} s"
     assert text in thresholds_text(final)
     # Kept in the session, and shown by the JUnit and HTML exports.
     session = session_from_document(

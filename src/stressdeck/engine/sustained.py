@@ -27,6 +27,16 @@ def second_metrics(point: TimelinePoint | EndpointPoint, measured: int) -> dict[
     }
 
 
+IDLE_SECOND: dict[str, float | None] = {
+    "p50": None,
+    "p95": None,
+    "p99": None,
+    "error_rate": None,
+    "rps": 0.0,
+    "dropped": 0.0,
+}
+
+
 class SustainedThresholds:
     """Every sustained threshold of a plan, each with its breach so far."""
 
@@ -54,12 +64,20 @@ class SustainedThresholds:
                 end, span = second.total.t, second.total.span
                 for breach in self.total.values():
                     breach.observe(end, span, figures[breach.threshold.metric])
-            for index, point, measured in second.endpoints:
-                breaches = self.endpoints.get(index)
-                if breaches:
+            if not self.endpoints:
+                continue
+            active = {index: (point, measured) for index, point, measured in second.endpoints}
+            end, span = second.total.t, second.total.span
+            for index, breaches in self.endpoints.items():
+                if index in active:
+                    point, measured = active[index]
                     figures = second_metrics(point, measured)
-                    for breach in breaches.values():
-                        breach.observe(point.t, point.span, figures[breach.threshold.metric])
+                else:
+                    # The endpoint did nothing this second: none sent, none dropped. That is
+                    # a figure for rps and dropped; its latencies and error rate do not exist.
+                    figures = IDLE_SECOND
+                for breach in breaches.values():
+                    breach.observe(end, span, figures[breach.threshold.metric])
 
     def result(
         self,

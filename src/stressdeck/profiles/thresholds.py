@@ -95,10 +95,12 @@ class ThresholdResult:
         """How a sustained threshold's per-second figure fared, in words; "" for a plain one."""
         if not self.sustain:
             return ""
+        # Tenths: the last second of a run may be partial (2.553 s says nothing more).
+        lasted = f"{round(self.breached_for, 1):g} s"
         if self.failed_at is not None:
-            return f"broken {self.breached_for:g} s in a row, failed at {self.failed_at:g} s"
+            return f"broken {lasted} in a row, failed at {round(self.failed_at, 1):g} s"
         if self.breached_for:
-            return f"broken at most {self.breached_for:g} s in a row"
+            return f"broken at most {lasted} in a row"
         return "held every second"
 
     def to_dict(self) -> dict[str, Any]:
