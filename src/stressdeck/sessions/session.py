@@ -9,6 +9,9 @@ recomputed or merged later. ``load_session`` validates everything it reads: a ba
 Format versions: 1 is the first. 2 adds the generator's whole-run figures (``saturated_seconds``
 and the peaks) and, for a run with a metrics URL, ``results.target_metrics``; a format 2 file
 without them means "none", a format 1 file "not recorded". Both are read; only 2 is written.
+Later additions are optional within format 2: ``results.endpoint_timeline`` (each endpoint's
+per-second figures) and each threshold's ``breached_for``/``failed_at``; a file without them
+reads as "none" (no per-endpoint timeline, no breach).
 """
 
 from __future__ import annotations
