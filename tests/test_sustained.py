@@ -25,6 +25,7 @@ from stressdeck.engine.timeline import EndpointPart, Timeline
 from stressdeck.profiles.profile import parse_profile
 from stressdeck.profiles.thresholds import Breach, evaluate, parse_threshold
 from stressdeck.sessions.exports import write_html, write_junit
+from stressdeck.sessions.replay import plan_for_replay
 from stressdeck.sessions.session import build_session, dumps_session, session_from_document
 from stressdeck.sessions.summary import progress_line, thresholds_text
 
@@ -264,6 +265,9 @@ async def test_open_model_stages_need_no_base_rate() -> None:
     assert 25 <= received <= 35, received  # about 7.5 over the ramp's 2 s... + 15 in the last
     for line in lines:
         assert re.search(r"rate \d+(\.\d{1,2})?/s ", line), line
+    # Its session replays with the same stages and still no base rate.
+    replayed = plan_for_replay(build_session(plan, final), "ramp-session.toml")
+    assert (replayed.load.rate, replayed.load.stages) == (None, plan.load.stages)
 
 
 def test_open_model_without_rate_or_stages_is_still_refused() -> None:
