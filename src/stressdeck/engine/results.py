@@ -267,7 +267,11 @@ def results_schema() -> dict[str, Any]:
                 "required": [TOTAL, "endpoints"],
                 "additionalProperties": False,
             },
-            "thresholds": {"type": "array", "items": _plain_schema(ThresholdResult)},
+            "thresholds": {
+                "type": "array",
+                # Added with sustained thresholds: older documents do not hold them.
+                "items": _plain_schema(ThresholdResult, optional=("breached_for", "failed_at")),
+            },
             "control_log": {"type": "array", "items": _plain_schema(ControlEvent)},
             "timeline": {
                 "type": "array",
