@@ -182,10 +182,10 @@ def load_parts(snap: Snapshot) -> list[Part]:
 
 def results_parts(snap: Snapshot, recent: bool = False) -> list[Part]:
     """p95 and errors of the window the histogram shows (``h``): the whole run, or the last
-    10 s, labelled so (the same p95 as the Overview's; errors of the closed seconds)."""
-    latency, errors, window = snap.total.latency_ms, snap.total.error_rate, ""
-    if recent and snap.recent_total is not None:
-        latency, errors, window = snap.recent_latency_ms, snap.recent_total.error_rate, "·10s"
+    10 closed seconds, labelled so: the Endpoints table's TOTAL row, figure for figure."""
+    total = snap.recent_total if recent and snap.recent_total is not None else snap.total
+    latency, errors = total.latency_ms, total.error_rate
+    window = "·10s" if total is snap.recent_total else ""
     error_style = "bold red" if errors >= 0.01 else "yellow" if errors else ""
     return [
         Part(Text(f"p95{window} {ms(latency.p95)}"), 0),
