@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 import pytest
+import tomli_w
 from conftest import ServerThread
 from test_engine import assert_counted_once
 from test_sustained import SPEED, speed_app
@@ -16,7 +17,7 @@ from waiting import eventually
 from stressdeck.core.errors import InputError
 from stressdeck.engine import build_plan, start
 from stressdeck.engine.hdr import Counts
-from stressdeck.engine.snapshot import Snapshot
+from stressdeck.engine.snapshot import EndpointPoint, EndpointSeries, Snapshot
 from stressdeck.engine.timeline import EndpointPart, Timeline
 from stressdeck.profiles.profile import parse_profile
 from stressdeck.sessions.exports import write_html
@@ -159,3 +160,38 @@ def test_a_long_run_keeps_each_endpoint_within_its_cap() -> None:
     assert timeline.recent_endpoints[1].requests == 20  # the last 10 s, exact
     assert timeline.recent_endpoints[1].error_rate == 0.5
     assert timeline.recent_endpoints[1].rps == 2.0
+
+
+def test_a_thousand_endpoints_timelines_at_their_budget_stay_within_the_stated_size() -> None:
+    """The stated bound: at 1,000 endpoints the per-endpoint timeline adds at most 3.5 MB to a
+    TOML session and 5 MB to a JSON one (indented: a number a line), with wide figures (a
+    day-long run, 5-digit counts and latencies, long names)."""
+    cap = Timeline(endpoints=[str(i) for i in range(ENDPOINT_COUNT)]).max_endpoint_points
+    series = tuple(
+        EndpointSeries(
+            f"GET /api/v1/items/{{id}}/variant-{i}",
+            tuple(
+                EndpointPoint(
+                    t=86_400.0 - 1.5 * (cap - k),
+                    span=1024.0 if k < cap // 2 else 1.0,
+                    requests=54_321,
+                    errors=1_234,
+                    dropped=12,
+                    p50=1234.567,
+                    p95=23456.789,
+                    p99=34567.891,
+                )
+                for k in range(cap)
+            ),
+        )
+        for i in range(ENDPOINT_COUNT)
+    )
+    # Nested as in a session file, written as dumps_session writes it.
+    document = {"results": {"endpoint_timeline": {s.name: s.to_dict() for s in series}}}
+    toml_bytes = len(tomli_w.dumps(document).encode())
+    json_bytes = len(json.dumps(document, indent=2, ensure_ascii=False).encode())
+    assert sum(len(s.points) for s in series) == 30_000
+    assert (toml_bytes < 3_500_000, json_bytes < 5_000_000) == (True, True), (
+        toml_bytes,
+        json_bytes,
+    )
