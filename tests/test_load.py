@@ -250,7 +250,7 @@ async def test_abort_on_fail_stops_the_run(target: ServerThread) -> None:
         abort_grace="0.5s",
     )
     final = await (await start(plan)).wait()
-    assert final.stop_reason == "threshold failed: error_rate < 1%"
+    assert final.stop_reason == "threshold error_rate < 1% failed at 2 users"
     assert 0.5 <= final.elapsed < 1.5
 
 

@@ -115,7 +115,7 @@ BAD_CASES = [
     ),
     (
         _bad(thresholds=["p95 < fast"]),
-        'thresholds[0]: expected an expression like "p95 < 200ms", "error_rate < 1%" or "rps > 100", got "p95 < fast"',
+        'thresholds[0]: expected an expression like "p95 < 200ms", "error_rate < 1%", "rps > 100" or "p95 < 200ms for 10s", got "p95 < fast"',
     ),
     (
         _bad(thresholds=["p42 < 10ms"]),

@@ -117,8 +117,10 @@ def test_html_is_valid_and_self_contained(session: Session) -> None:
     assert parser.loading == []
     assert "http://" not in html and "https://" not in html
     assert "<script" not in html and "@import" not in html and "url(" not in html
-    assert parser.tags.count("svg") == 3  # latency over time, RPS/errors over time, histogram
-    assert parser.tags.count("polyline") == 5  # p50, p95, p99, rps, errors/s
+    # latency and RPS/errors over time, histogram; per endpoint: p95, requests, errors per second
+    assert parser.tags.count("svg") == 6
+    # p50, p95, p99, rps, errors/s; then each of the 2 endpoints in the 3 per-endpoint charts
+    assert parser.tags.count("polyline") == 5 + 2 * 3
     text = " ".join(parser.text)
     # The target reads as written once the entities are decoded; only the raw file avoids "://".
     assert session.results.target.split("//")[1] in text

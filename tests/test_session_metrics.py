@@ -192,8 +192,9 @@ def test_the_html_report_charts_the_target_series_and_shows_health(
     parser = parse(html)
     assert parser.errors == [] and parser.loading == []
     assert "http://" not in html and "https://" not in html
-    # Three run charts, one target chart: app_weird never had a value to draw.
-    assert parser.tags.count("svg") == 4
+    # Three run charts, three per-endpoint charts, one target chart: app_weird never had a
+    # value to draw.
+    assert parser.tags.count("svg") == 7
     text = " ".join(parser.text)
     assert "Target: app_requests_total" in text and "Target: app_weird" not in text
     assert re.search(r"\d+ scrapes of .*/metrics, 1 failed; last error: HTTP 500", text)

@@ -78,6 +78,10 @@ PROFILE_FIELDS: dict[str, tuple[str, str]] = {
     "defaults": ("table", "what every endpoint inherits"),
     "defaults.timeout": ("duration", "per request"),
     "defaults.headers": ("table of strings", "sent with every request"),
+    "defaults.compress": (
+        "bool",
+        "ask for gzip/deflate answers; checks and extracts read the decoded body ([HTTP clients](clients.md))",
+    ),
     "defaults.follow_redirects": ("bool", "follow 3xx answers (false: a 3xx is counted as it is)"),
     "load": ("table", "the default load; the command line's options override it"),
     "load.model": ('`"closed"` or `"open"`', "[Load models](load-models.md)"),
@@ -114,6 +118,10 @@ PROFILE_FIELDS: dict[str, tuple[str, str]] = {
         "values for later requests ([Chaining](profiles.md#chaining-flows-and-data-feeds))",
     ),
     "endpoints[].follow_redirects": ("bool", "overrides `defaults.follow_redirects`"),
+    "endpoints[].compress": (
+        "bool",
+        "ask for gzip/deflate answers, over `defaults.compress` ([HTTP clients](clients.md))",
+    ),
     "endpoints[].http2": ("bool", "send this endpoint over HTTP/2 ([HTTP/2](http2.md))"),
     "endpoints[].hooks": ("`module:function`", "this endpoint's own hook, over the profile's"),
     "endpoints[].checks": (

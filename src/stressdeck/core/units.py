@@ -65,3 +65,10 @@ def format_quantity(value: float, unit: str) -> str:
     if unit == "/s":
         return f"{value:.4g}/s"
     return f"{value:.4g}{(' ' + unit) if unit else ''}"
+
+
+def format_rate(value: float) -> str:
+    """A request rate as a person reads it: "7.51", "138.8", "1000" (a ramp's rate is
+    fractional; five decimals of it say nothing)."""
+    text = f"{value:.{2 if abs(value) < 10 else 1}f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text

@@ -430,11 +430,14 @@ def effective_load(profile: Profile, overrides: Overrides) -> LoadSpec:
         load = replace(load, requests=overrides.requests, duration=None)
     if overrides.duration is not None:
         load = replace(load, duration=overrides.duration, requests=None)
-    if load.model == "open" and load.rate is None:
-        raise InputError(
-            profile.source, "load.rate", "required for the open model (or pass --rate)"
-        )
     preset = overrides.preset or load.preset
+    # Stages give the open model its rate at every moment; a preset scales a base rate.
+    if load.model == "open" and load.rate is None and (preset is not None or not load.stages):
+        raise InputError(
+            profile.source,
+            "load.rate",
+            "required for the open model without stages (or pass --rate)",
+        )
     if preset is not None:
         if preset not in PRESETS:
             raise InputError("--preset", "", "expected one of " + ", ".join(PRESETS))

@@ -16,9 +16,11 @@ from typing import Any
 from stressdeck.core.fields import Reader
 from stressdeck.engine.bottleneck import Bottleneck, bottleneck_schema
 from stressdeck.engine.snapshot import (
+    ENDPOINT_POINT_FIELDS,
     LIVE_ONLY_FIELDS,
     PERCENTILE_KEYS,
     ControlEvent,
+    EndpointSeries,
     EndpointSummary,
     GeneratorHealth,
     NodeHealth,
@@ -51,6 +53,8 @@ class Results:
     target_metrics: MetricsSnapshot | None = None  # None: the run had no metrics URL
     nodes: tuple[NodeHealth, ...] = ()  # a cluster run's machines; empty: this machine
     bottleneck: Bottleneck = Bottleneck()  # what limited the load (engine/bottleneck.py)
+    # Each endpoint's per-second timeline; empty in files from before it was kept.
+    endpoint_timeline: tuple[EndpointSeries, ...] = ()
 
     @property
     def passed(self) -> bool:
@@ -74,6 +78,7 @@ class Results:
             target_metrics=snapshot.target_metrics,
             nodes=snapshot.nodes,
             bottleneck=snapshot.bottleneck,
+            endpoint_timeline=snapshot.endpoint_timeline,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -98,6 +103,10 @@ class Results:
             out["target_metrics"] = self.target_metrics.to_dict()
         if self.nodes:
             out["nodes"] = [node.to_dict() for node in self.nodes]
+        if self.endpoint_timeline:
+            out["endpoint_timeline"] = {
+                series.name: series.to_dict() for series in self.endpoint_timeline
+            }
         return out
 
     @classmethod
@@ -134,6 +143,7 @@ class Results:
             measured.get(TOTAL),
         )
         metrics = r.table(table, "target_metrics", where, required=False)
+        series_table = r.table(table, "endpoint_timeline", where, required=False)
         return cls(
             name=r.string(table, "name", where),
             target=r.string(table, "target", where),
@@ -166,6 +176,15 @@ class Results:
             ),
             bottleneck=Bottleneck.from_dict(
                 r, r.table(table, "bottleneck", where, required=False), f"{where}.bottleneck"
+            ),
+            endpoint_timeline=tuple(
+                EndpointSeries.from_dict(
+                    r,
+                    r.as_table(value, f"{where}.endpoint_timeline.{name}"),
+                    str(name),
+                    f"{where}.endpoint_timeline.{name}",
+                )
+                for name, value in series_table.items()
             ),
         )
 
@@ -261,13 +280,37 @@ def results_schema() -> dict[str, Any]:
                 "required": [TOTAL, "endpoints"],
                 "additionalProperties": False,
             },
-            "thresholds": {"type": "array", "items": _plain_schema(ThresholdResult)},
+            "thresholds": {
+                "type": "array",
+                # Added with sustained thresholds: older documents do not hold them.
+                "items": _plain_schema(ThresholdResult, optional=("breached_for", "failed_at")),
+            },
             "control_log": {"type": "array", "items": _plain_schema(ControlEvent)},
             "timeline": {"type": "array", "items": _timeline_schema()},
             "generator": _plain_schema(GeneratorHealth),
             "bottleneck": bottleneck_schema(),
             "target_metrics": {"type": "object"},
             "nodes": {"type": "array", "items": _plain_schema(NodeHealth)},
+            "endpoint_timeline": {
+                "type": "object",
+                "description": "Per endpoint, its per-second timeline as columns of one "
+                "length: seconds in which it did nothing are left out; old points of a long "
+                "run are merged two into one (span from the first one's start to t).",
+                "additionalProperties": {
+                    "type": "object",
+                    "properties": {
+                        key: {
+                            "type": "array",
+                            "items": _COUNT
+                            if key in ("requests", "errors", "dropped")
+                            else _NUMBER,
+                        }
+                        for key in ENDPOINT_POINT_FIELDS
+                    },
+                    "required": list(ENDPOINT_POINT_FIELDS),
+                    "additionalProperties": False,
+                },
+            },
         },
         "required": [
             "name",

@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator, Callable, Coroutine, Mapping, Sequenc
 from dataclasses import replace
 from typing import Any
 
+from stressdeck.core.units import format_rate
 from stressdeck.engine.bottleneck import summarise as summarise_bottleneck
 from stressdeck.engine.cpu import CpuMeter
 from stressdeck.engine.hdr import Counts, counts_at_or_below, log_buckets
@@ -36,10 +37,11 @@ from stressdeck.engine.snapshot import (
     Snapshot,
 )
 from stressdeck.engine.stats import EndpointTotals, Totals, decode_delta, merge_histograms
-from stressdeck.engine.timeline import RECENT_SECONDS, RunShape, Timeline
+from stressdeck.engine.sustained import SustainedThresholds
+from stressdeck.engine.timeline import RECENT_SECONDS, EndpointPart, RunShape, Timeline
 from stressdeck.engine.worker import Command, WorkerFinished
 from stressdeck.observe.metrics import MetricsScraper
-from stressdeck.profiles.thresholds import ThresholdResult, evaluate
+from stressdeck.profiles.thresholds import Threshold, ThresholdResult, evaluate
 
 STOP_DEADLINE = 0.7  # seconds: stop() must return within 1 s, workers cancel what is in flight
 # A worker silent for this many ticks is stalled (its loop is blocked, or it was stopped).
@@ -79,14 +81,28 @@ def check_thresholds(
     total: EndpointSummary,
     endpoints: tuple[EndpointSummary, ...],
     final: bool = False,
+    sustained: SustainedThresholds | None = None,
 ) -> tuple[ThresholdResult, ...]:
-    """While the run goes, a metric not measured yet is pending; at the end it fails (no data)."""
-    results = [evaluate(t, threshold_metrics(total), final=final) for t in plan.thresholds]
-    for summary, thresholds in zip(endpoints, plan.endpoint_thresholds, strict=False):
+    """While the run goes, a metric not measured yet is pending; at the end it fails (no data).
+    A sustained threshold (``for 10s``) takes its verdict from ``sustained``."""
+
+    def verdict(
+        t: Threshold, position: int, index: int | None, metrics: Mapping[str, float | None]
+    ) -> ThresholdResult:
+        if t.sustain and sustained is not None:
+            value = metrics.get(t.metric)
+            return sustained.result(t, position, index, value, final=final)
+        return evaluate(t, metrics, None if index is None else endpoints[index].name, final=final)
+
+    metrics = threshold_metrics(total)
+    results = [verdict(t, i, None, metrics) for i, t in enumerate(plan.thresholds)]
+    for index, (summary, thresholds) in enumerate(
+        zip(endpoints, plan.endpoint_thresholds, strict=False)
+    ):
         if not thresholds:
             continue  # most endpoints of a large profile have none: cost nothing per tick
         metrics = threshold_metrics(summary)
-        results.extend(evaluate(t, metrics, summary.name, final=final) for t in thresholds)
+        results.extend(verdict(t, i, index, metrics) for i, t in enumerate(thresholds))
     return tuple(results)
 
 
@@ -106,7 +122,10 @@ class RunHandle:
         )
         self._workers: list[WorkerHandle] = []
         self._totals = Totals(plan.endpoint_names, plan.clients)
-        self._timeline = Timeline(grace=2 * plan.tick, shape=self._shape())
+        self._timeline = Timeline(
+            grace=2 * plan.tick, endpoints=plan.endpoint_names, shape=self._shape()
+        )
+        self._sustained = SustainedThresholds(plan)
         self._control_log: list[ControlEvent] = []
         self._state = RUNNING
         self._manual = not plan.load.stages
@@ -399,7 +418,7 @@ class RunHandle:
             self._set_level(level)
             if (self._users, self._rate) != before:
                 self._broadcast_rate() if load.model == "open" else self._broadcast_users()
-        self._timeline.advance(elapsed, self._users, self._timeline_rate())
+        self._sustained.observe(self._timeline.advance(elapsed, self._users, self._timeline_rate()))
         self.latest = self._snapshot(elapsed, interval, self._interval_seconds(elapsed))
         self._publish()
         reason = self._end_reason(elapsed)
@@ -435,12 +454,15 @@ class RunHandle:
         if self.plan.abort_on_fail and elapsed >= self.plan.abort_grace:
             failed = [r for r in self.latest.thresholds if not r.ok]
             if failed:
-                return (
-                    "threshold failed: "
-                    + failed[0].expr
-                    + (f" ({failed[0].endpoint})" if failed[0].endpoint else "")
-                )
+                scope = f" ({failed[0].endpoint})" if failed[0].endpoint else ""
+                return f"threshold {failed[0].expr}{scope} failed at {self._load_now()}"
         return ""
+
+    def _load_now(self) -> str:
+        """The load asked for now, as a stop reason names it: "rate 138.8/s", "32 users"."""
+        if self.plan.load.model == "open" and self._rate is not None:
+            return f"rate {format_rate(self._rate)}/s"
+        return f"{self._users} user{'s' if self._users != 1 else ''}"
 
     def _drain(self) -> EndpointTotals:
         interval = EndpointTotals("interval")
@@ -470,9 +492,16 @@ class RunHandle:
                 if message.final:
                     self._settled.add(message.worker)
                 decoded = [decode_delta(delta) for delta in message.endpoints]
+                parts = []
                 for (index, delta), histograms in zip(message.by_endpoint(), decoded, strict=True):
                     self._totals.endpoints[index].add(delta, histograms)
                     self._changed.add(index)
+                    if delta.requests or delta.dropped:
+                        parts.append(
+                            EndpointPart(
+                                index, delta.requests, delta.errors, delta.dropped, histograms[0]
+                            )
+                        )
                 # The run's total and this delta's part take every endpoint's histograms
                 # summed first: one merge, not one per endpoint (4,000 endpoints made that
                 # most of the runner's time).
@@ -483,7 +512,13 @@ class RunHandle:
                 # Worker clocks are this machine's monotonic clock, the same as ours.
                 middle = self._run_time((message.start + message.end) / 2)
                 self._timeline.add(
-                    middle, part.requests, part.errors, part.dropped, part.latency, part.service
+                    middle,
+                    part.requests,
+                    part.errors,
+                    part.dropped,
+                    part.latency,
+                    endpoints=parts,
+                    service=part.service,
                 )
                 _add_totals(interval, part)
         return interval
@@ -538,11 +573,17 @@ class RunHandle:
             endpoints=endpoints,
             timeline=tuple(self._timeline.points),
             control_log=tuple(self._control_log),
-            thresholds=check_thresholds(self.plan, total, endpoints, final=self._state == STOPPED),
+            thresholds=check_thresholds(
+                self.plan, total, endpoints, self._state == STOPPED, self._sustained
+            ),
             stalled=stalled,
             latency_buckets=log_buckets(self._totals.total.latency),
             recent_latency_buckets=recent_buckets,
             recent_latency_ms=recent_latency,
+            recent_endpoints=self._timeline.recent_endpoints,
+            recent_total=self._timeline.recent_total,
+            # With the histograms: on the final snapshot only.
+            endpoint_timeline=self._timeline.endpoint_series() if histograms else (),
             manual=self._manual and bool(self.plan.load.stages),
             stage=self._stage,
             stop_reason=self._stop_reason,
@@ -666,7 +707,7 @@ class RunHandle:
         if self.metrics is not None:
             await self.metrics.stop()
         self._state = STOPPED
-        self._timeline.close(elapsed, self._users, self._timeline_rate())
+        self._sustained.observe(self._timeline.close(elapsed, self._users, self._timeline_rate()))
         histograms = {
             f"{t.name}/{kind}": text
             for t in [self._totals.total, *self._totals.endpoints]

@@ -10,12 +10,13 @@ of ``--json`` and of sessions, in one place (see engine/results.py).
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from stressdeck.core.fields import Reader, join
+from stressdeck.core.fields import MAX_COUNT, Reader, join
+from stressdeck.core.units import is_finite
 from stressdeck.engine.bottleneck import CPU_SHARE, LOOP_LAG_MS, Bottleneck
 from stressdeck.observe.metrics import MetricsSnapshot
 from stressdeck.profiles.thresholds import ThresholdResult
@@ -271,6 +272,83 @@ class TimelinePoint:
 
 
 @dataclass(frozen=True)
+class EndpointPoint:
+    """One endpoint in one second of the run (or, for old points, several seconds merged).
+
+    Kept only for seconds in which the endpoint did something: the seconds left out saw
+    nothing of it. A merged point spans from its first second's start to ``t``.
+    """
+
+    t: float
+    span: float
+    requests: int
+    errors: int
+    dropped: int
+    p50: float
+    p95: float
+    p99: float
+
+    @property
+    def rps(self) -> float:
+        return self.requests / self.span if self.span else 0.0
+
+
+# The columns of an endpoint's saved timeline, in EndpointPoint's order.
+ENDPOINT_POINT_FIELDS = ("t", "span", "requests", "errors", "dropped", "p50", "p95", "p99")
+_COUNT_FIELDS = ("requests", "errors", "dropped")
+
+
+def _plain_value(value: Any, whole: bool) -> bool:
+    """A count (whole, not negative, one a run can reach) or a finite number; never a bool."""
+    if whole:
+        return type(value) is int and 0 <= value <= MAX_COUNT
+    return type(value) in (int, float) and is_finite(value)
+
+
+@dataclass(frozen=True)
+class EndpointSeries:
+    """The per-second timeline of one endpoint, kept column by column: a session with
+    thousands of endpoints stays a few MB (one array per figure, not a table per point)."""
+
+    name: str
+    points: tuple[EndpointPoint, ...]
+
+    def to_dict(self) -> dict[str, list[float]]:
+        return {
+            key: [
+                getattr(point, key) if key in _COUNT_FIELDS else round(getattr(point, key), 3)
+                for point in self.points
+            ]
+            for key in ENDPOINT_POINT_FIELDS
+        }
+
+    @classmethod
+    def from_dict(
+        cls, r: Reader, table: Mapping[str, Any], name: str, where: str
+    ) -> EndpointSeries:
+        columns: dict[str, Sequence[Any]] = {}
+        for key in ENDPOINT_POINT_FIELDS:
+            values = r.array(table, key, where)
+            whole = key in _COUNT_FIELDS
+            for index, value in enumerate(values):
+                # A type check per value (100,000 of them in a big session), then the
+                # Reader's own check, for its message, only on a value that failed it.
+                if _plain_value(value, whole):
+                    continue
+                read = r.count if whole else r.number
+                read({str(index): value}, str(index), join(where, key))
+            columns[key] = values
+        lengths = {len(column) for column in columns.values()}
+        if len(lengths) > 1:
+            raise r.fail(where, "expected columns of one length (one value per point each)")
+        points = tuple(
+            EndpointPoint(**dict(zip(ENDPOINT_POINT_FIELDS, row, strict=True)))
+            for row in zip(*columns.values(), strict=True)
+        )
+        return cls(name, points)
+
+
+@dataclass(frozen=True)
 class ControlEvent:
     """A live change, stamped with its offset from the start of the run, for replay."""
 
@@ -405,6 +483,13 @@ class Snapshot:
     recent_latency_ms: Percentiles = Percentiles()
     # What limited the load: over the last seconds while the run goes, the whole run at the end.
     bottleneck: Bottleneck = Bottleneck()
+    # The last ten closed seconds, per endpoint and in total (requests, errors, RPS and
+    # latency of that window; service time and TTFB are not kept per second, so zero).
+    recent_endpoints: tuple[EndpointSummary, ...] = ()
+    recent_total: EndpointSummary | None = None
+    # Each endpoint's per-second timeline, filled in on the final snapshot only (as
+    # ``histograms``): building it every tick would cost the runner for nothing.
+    endpoint_timeline: tuple[EndpointSeries, ...] = ()
 
     @property
     def thresholds_ok(self) -> bool:

@@ -15,7 +15,7 @@ from typing import IO
 
 from stressdeck.engine.bottleneck import GENERATOR, Bottleneck
 from stressdeck.engine.hdr import decode_histogram, log_buckets
-from stressdeck.engine.snapshot import EndpointSummary, TimelinePoint
+from stressdeck.engine.snapshot import EndpointPoint, EndpointSummary, TimelinePoint
 from stressdeck.profiles.checks import parse_check
 from stressdeck.sessions.session import Session
 from stressdeck.sessions.summary import SATURATED_WARNING_SECONDS, format_metric
@@ -136,6 +136,8 @@ def write_junit(session: Session, out: IO[str]) -> None:
             if result.value is None
             else f"measured {format_metric(result.metric, result.value)}"
         )
+        if result.breach_text():
+            measured += f" over the whole run; {result.breach_text()}"
         _junit_case(
             suite,
             f"profiles.thresholds.{scope}",
@@ -286,6 +288,74 @@ def _charts(session: Session) -> str:
 
 
 _SERIES_COLOURS = ("#8b5cf6", "#0ea5e9", "#f97316", "#14b8a6", "#e11d48", "#64748b")
+# Endpoints drawn over time: more lines than colours no one can tell apart.
+ENDPOINT_LINES = len(_SERIES_COLOURS)
+
+
+def _endpoint_charts(session: Session) -> str:
+    """p95 and requests per second of the endpoints whose p95 peaked highest: which endpoint
+    degraded, and when. Every endpoint's timeline stays in the session file."""
+    results = session.results
+    kept = [s for s in results.endpoint_timeline if s.points]
+    if not kept:
+        return "<p>No per-endpoint timeline was saved (a session from an older version).</p>"
+    shown = sorted(kept, key=lambda s: -max(p.p95 for p in s.points))[:ENDPOINT_LINES]
+    markers = [
+        Marker(e.offset, e.command if e.value is None else f"{e.command} {e.value:g}")
+        for e in results.control_log
+    ]
+
+    def lines(figure: str) -> list[Series]:
+        return [
+            Series(
+                series.name,
+                colour,
+                # A point covers the span seconds ending at t: drawn in their middle.
+                [(p.t - p.span / 2, _endpoint_figure(p, figure)) for p in series.points],
+            )
+            for series, colour in zip(shown, _SERIES_COLOURS, strict=False)
+        ]
+
+    note = (
+        f"<p>The {len(shown)} endpoints whose p95 peaked highest, of {len(kept)}; "
+        "seconds in which an endpoint did nothing are left out of its line.</p>"
+        if len(kept) > len(shown)
+        else "<p>Seconds in which an endpoint did nothing are left out of its line.</p>"
+    )
+    return "\n".join(
+        [
+            note,
+            line_chart(
+                "p95 per second by endpoint",
+                lines("p95"),
+                y_unit="ms",
+                x_max=results.elapsed,
+                markers=markers,
+            ),
+            line_chart(
+                "Requests per second by endpoint",
+                lines("rps"),
+                y_unit="per s",
+                x_max=results.elapsed,
+                markers=markers,
+            ),
+            line_chart(
+                "Errors per second by endpoint",
+                lines("errors"),
+                y_unit="per s",
+                x_max=results.elapsed,
+                markers=markers,
+            ),
+        ]
+    )
+
+
+def _endpoint_figure(point: EndpointPoint, figure: str) -> float:
+    if figure == "rps":
+        return point.rps
+    if figure == "errors":
+        return point.errors / point.span if point.span else 0.0
+    return point.p95
 
 
 def _target_metrics(session: Session) -> str:
@@ -422,7 +492,8 @@ def write_html(session: Session, out: IO[str]) -> None:
         [
             r.expr,
             r.endpoint or "total",
-            "no data" if r.value is None else format_metric(r.metric, r.value),
+            ("no data" if r.value is None else format_metric(r.metric, r.value))
+            + (f" (whole run); {r.breach_text()}" if r.breach_text() else ""),
             "pass" if r.ok else "FAIL",
         ]
         for r in results.thresholds
@@ -442,6 +513,8 @@ def write_html(session: Session, out: IO[str]) -> None:
         + "</div>",
         "<h2>Charts</h2>",
         _charts(session),
+        "<h2>Per endpoint over time</h2>",
+        _endpoint_charts(session),
         "<h2>Target metrics</h2>",
         _target_metrics(session),
         "<h2>Endpoints</h2>",

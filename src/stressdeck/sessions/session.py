@@ -11,6 +11,10 @@ and the peaks) and, for a run with a metrics URL, ``results.target_metrics``; a 
 without them means "none", a format 1 file "not recorded". Both are read; only 2 is written.
 ``host.noise`` (what other processes took of the machine during the run) is optional in
 both: a run started from the command line records it, others may not.
+
+Later additions are optional within format 2: ``results.endpoint_timeline`` (each endpoint's
+per-second figures) and each threshold's ``breached_for``/``failed_at``; a file without them
+reads as "none" (no per-endpoint timeline, no breach).
 """
 
 from __future__ import annotations
@@ -203,6 +207,7 @@ def snapshot_from_session(session: Session) -> Snapshot:
         histograms=dict(session.histograms),
         target_metrics=results.target_metrics,
         nodes=results.nodes,
+        endpoint_timeline=results.endpoint_timeline,
     )
 
 

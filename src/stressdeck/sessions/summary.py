@@ -10,7 +10,7 @@ import json
 from typing import IO
 
 from stressdeck.core.text import printable
-from stressdeck.core.units import format_quantity
+from stressdeck.core.units import format_quantity, format_rate
 from stressdeck.engine.bottleneck import GENERATOR, Bottleneck
 from stressdeck.engine.results import Results
 from stressdeck.engine.snapshot import EndpointSummary, Snapshot, TimelinePoint
@@ -36,7 +36,7 @@ def progress_line(snapshot: Snapshot, point: TimelinePoint | None = None) -> str
     total = snapshot.total
     last = point or (snapshot.timeline[-1] if snapshot.timeline else None)
     load = (
-        f"rate {snapshot.rate:g}/s"
+        f"rate {format_rate(snapshot.rate)}/s"
         if snapshot.model == "open" and snapshot.rate is not None
         else f"users {snapshot.active_users}/{snapshot.users}"
     )
@@ -268,6 +268,8 @@ def thresholds_text(snapshot: Snapshot) -> str:
     rows = []
     for r in snapshot.thresholds:
         value = "no data" if r.value is None else format_metric(r.metric, r.value)
+        if r.breach_text():
+            value += f" (whole run); {r.breach_text()}"
         rows.append(
             [
                 printable(r.expr, 40),

@@ -148,8 +148,8 @@ CONTROLS: tuple[Control, ...] = (
         "toggle_histogram",
         "Hist",
         "h",
-        "Toggle histogram window",
-        "h: latency histogram of the whole run / of the last 10 s",
+        "Toggle window: whole run / last 10 s",
+        "h: the whole run / the last 10 s: histogram, header p95 and err, Endpoints table",
     ),
     Control(
         "ctrl+s",

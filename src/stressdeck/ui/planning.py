@@ -94,7 +94,11 @@ def describe_load(plan: Plan) -> str:
     """One line: model, users or rate, duration or request budget, preset."""
     load = plan.load
     parts = [load.model]
-    parts.append(f"{load.rate:g}/s" if load.model == "open" else f"{load.users} users")
+    if load.model == "open":
+        # Stages without a base rate: the stages give it.
+        parts.append(f"{load.rate:g}/s" if load.rate is not None else "rate from stages")
+    else:
+        parts.append(f"{load.users} users")
     if load.requests is not None:
         parts.append(f"{load.requests} requests")
     elif load.duration is not None:

@@ -170,7 +170,7 @@ class DashboardScreen(Screen[None]):
         views = self._views
         if views is None:
             return
-        views.header.show(snap, info)
+        views.header.show(snap, info, views.histogram.recent)
         for pane in self.visible_panes():
             self._draw(pane)
 
@@ -189,7 +189,7 @@ class DashboardScreen(Screen[None]):
             views.overview.show(snap, views.histogram.recent)
             views.errors.show(snap)
         elif pane == "endpoints":
-            views.endpoints.show(snap)
+            views.endpoints.show(snap, views.histogram.recent)
             views.streams.show(snap)
             views.checks.show(snap)
             views.codes.show(snap)
@@ -213,7 +213,8 @@ class DashboardScreen(Screen[None]):
             self._views.log.add(events)
 
     def toggle_histogram(self, snap: Snapshot | None) -> None:
-        """Switch the histogram between the whole run and the last 10 s."""
+        """Switch the histogram, and with it the header's p95 and errors and the Endpoints
+        table, between the whole run and the last 10 s."""
         if self._views is None:
             return
         histogram = self._views.histogram
@@ -221,6 +222,10 @@ class DashboardScreen(Screen[None]):
         if snap is not None:
             histogram.show(snap)
             self._views.overview.show(snap, histogram.recent)
+        if self._shown is not None:
+            self._views.header.show(self._shown.snap, self._shown.info, histogram.recent)
+            if "endpoints" in self.visible_panes():
+                self._draw("endpoints")
 
     # -- panes -----------------------------------------------------------------------------
 

@@ -189,22 +189,26 @@ def load_parts(snap: Snapshot) -> list[Part]:
     return parts
 
 
-def results_parts(snap: Snapshot) -> list[Part]:
-    latency = snap.total.latency_ms
-    errors = snap.total.error_rate
+def results_parts(snap: Snapshot, recent: bool = False) -> list[Part]:
+    """p95 and errors of the window the histogram shows (``h``): the whole run, or the last
+    10 closed seconds, labelled so: the Endpoints table's TOTAL row, figure for figure."""
+    total = snap.recent_total if recent and snap.recent_total is not None else snap.total
+    latency, errors = total.latency_ms, total.error_rate
+    window = "·10s" if total is snap.recent_total else ""
     error_style = "bold red" if errors >= 0.01 else "yellow" if errors else ""
     # An ended run has nothing in flight: what was, at the stop, is counted as cancelled.
     in_flight = 0 if snap.finished else snap.in_flight
     return [
-        Part(Text(f"p95 {ms(latency.p95)}"), 0),
-        Part(Text(f"err {percent(errors)}", error_style), 0),
+        Part(Text(f"p95{window} {ms(latency.p95)}"), 0),
+        Part(Text(f"err{window} {percent(errors)}", error_style), 0),
         Part(Text(f"in flight {in_flight}", "dim"), 4, short=Text(f"⇄{in_flight}", "dim")),
     ]
 
 
-def header_text(snap: Snapshot, info: RunInfo, width: int = WIDTH) -> Text:
+def header_text(snap: Snapshot, info: RunInfo, width: int = WIDTH, recent: bool = False) -> Text:
     """Three lines fitted to ``width`` (who, where and when; the load and its results; the
-    verdicts), then one line per warning, so none is cut off the end of another."""
+    verdicts), then one line per warning, so none is cut off the end of another.
+    ``recent``: p95 and errors of the last 10 s, not the whole run."""
     state = Text(f" {snap.state.upper()} ", STATE_STYLES.get(snap.state, "bold"))
     line1: list[Part] = [Part(state, 0)]
     if info.replay_of:
@@ -221,7 +225,7 @@ def header_text(snap: Snapshot, info: RunInfo, width: int = WIDTH) -> Text:
     )
     line1.append(Part(where, 8, cut=True))
 
-    line2: list[Part] = [*load_parts(snap), *results_parts(snap)]
+    line2: list[Part] = [*load_parts(snap), *results_parts(snap, recent)]
     shape = shape_part(snap, info)
     if shape is not None:
         line2.append(shape)
@@ -291,9 +295,11 @@ class StatusHeader(Static):
         super().__init__(**kwargs)  # type: ignore[arg-type]
         self._last: tuple[Snapshot, RunInfo] | None = None
         self._drawn: Text | None = None
+        self.recent = False  # p95 and errors of the last 10 s (``h``), not the whole run
 
-    def show(self, snap: Snapshot, info: RunInfo) -> None:
+    def show(self, snap: Snapshot, info: RunInfo, recent: bool = False) -> None:
         self._last = (snap, info)
+        self.recent = recent
         self._redraw()
 
     def on_resize(self) -> None:
@@ -302,7 +308,7 @@ class StatusHeader(Static):
     def _redraw(self) -> None:
         if self._last is None:
             return
-        text = header_text(*self._last, width=self.content_size.width or WIDTH)
+        text = header_text(*self._last, width=self.content_size.width or WIDTH, recent=self.recent)
         if self._drawn is not None and text == self._drawn:
             return  # an unchanged header costs no frame
         # A new layout of the screen only when the header grows or shrinks (a warning comes

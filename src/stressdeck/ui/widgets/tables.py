@@ -28,6 +28,7 @@ COLUMNS = (
     ("max", "max"),
     ("ttfb", "TTFB p95"),
 )
+RECENT_LABEL = "Endpoint · last 10 s"  # the first column's label while the window is the last 10 s
 TOTAL_KEY = "total"
 BASELINE_SUFFIX = "-baseline"  # a baseline row's key: its live row's key plus this
 NAME_LIMIT = 40  # characters: a long endpoint name must not push the numbers off screen
@@ -76,8 +77,26 @@ def baseline_row(summary: EndpointSummary) -> list[Text]:
     return cells
 
 
+def window_rows(
+    snap: Snapshot, recent: bool
+) -> tuple[tuple[EndpointSummary, ...], EndpointSummary, bool]:
+    """The endpoints and total of the window shown (``h``: the whole run or the last 10 s),
+    and whether that is the last 10 s: a snapshot without them (a saved session, the first
+    second of a run) shows the whole run."""
+    if (
+        recent
+        and snap.recent_total is not None
+        and len(snap.recent_endpoints) == len(snap.endpoints)
+    ):
+        return snap.recent_endpoints, snap.recent_total, True
+    return snap.endpoints, snap.total, False
+
+
 class EndpointTable(DataTable):
     """One row per endpoint plus a TOTAL row; updated in place so the cursor stays put.
+
+    ``recent``: the figures of the last 10 closed seconds (``h``, as the Overview's
+    histogram), the first column saying so; baseline rows stay whole-run figures.
 
     With a ``baseline`` (a saved run's final snapshot), each endpoint the baseline also had,
     and the total, get a dimmed row under them: live and saved one above the other, in the
@@ -94,21 +113,30 @@ class EndpointTable(DataTable):
         self._baseline_total = baseline_row(baseline.total) if baseline is not None else None
         self._name_width = NAME_LIMIT
         self._last: Snapshot | None = None
+        self.recent = False  # the window the columns are labelled for
 
     def on_mount(self) -> None:
         self._add_columns()
 
     def _add_columns(self) -> None:
         for key, label in COLUMNS:
+            if key == "endpoint" and self.recent:
+                label = RECENT_LABEL
             self.add_column(Text(label, justify="left" if key == "endpoint" else "right"), key=key)
 
-    def show(self, snap: Snapshot) -> None:
+    def show(self, snap: Snapshot, recent: bool = False) -> None:
+        endpoints, total, recent = window_rows(snap, recent)
+        if recent != self.recent:
+            self.recent = recent
+            self.clear(columns=True)
+            self._keys = ()
+            self._add_columns()
         rows: list[tuple[str, list[Text]]] = []
-        for i, summary in enumerate(snap.endpoints):
+        for i, summary in enumerate(endpoints):
             rows.append((f"ep{i}", endpoint_row(summary)))
             if summary.name in self._baseline_rows:
                 rows.append((f"ep{i}{BASELINE_SUFFIX}", self._baseline_rows[summary.name]))
-        rows.append((TOTAL_KEY, endpoint_row(snap.total, "TOTAL")))
+        rows.append((TOTAL_KEY, endpoint_row(total, "TOTAL")))
         rows[-1][1][0].stylize("bold")
         if self._baseline_total is not None:
             rows.append((f"{TOTAL_KEY}{BASELINE_SUFFIX}", self._baseline_total))
