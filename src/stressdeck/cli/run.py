@@ -17,6 +17,7 @@ from stressdeck.cli.options import (
 )
 from stressdeck.core.exits import (
     EXIT_FAILED,
+    EXIT_NOTHING_ANSWERED,
     EXIT_OK,
     EXIT_THRESHOLDS,
 )
@@ -34,7 +35,7 @@ from stressdeck.engine.plan import remote_hosts
 from stressdeck.engine.runner import Steer, WorkerFactory
 from stressdeck.engine.snapshot import INTERRUPTED, TimelinePoint
 from stressdeck.sessions.autosave import keep_session
-from stressdeck.sessions.summary import progress_line, summary_text, write_json
+from stressdeck.sessions.summary import nothing_answered, progress_line, summary_text, write_json
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -116,6 +117,12 @@ def run_and_keep(
         return EXIT_FAILED
     if not final.thresholds_ok:
         return EXIT_THRESHOLDS
+    if code == EXIT_OK and nothing_answered(final):
+        print(
+            "error: nothing answered: not one request got an HTTP response (exit 4)",
+            file=sys.stderr,
+        )
+        return EXIT_NOTHING_ANSWERED
     return code
 
 

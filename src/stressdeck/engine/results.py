@@ -15,6 +15,7 @@ from typing import Any
 
 from stressdeck.core.fields import Reader
 from stressdeck.engine.snapshot import (
+    LATENCY_KEYS,
     LIVE_ONLY_FIELDS,
     PERCENTILE_KEYS,
     ControlEvent,
@@ -171,6 +172,8 @@ def _items(r: Reader, table: Mapping[str, Any], key: str, where: str) -> list[tu
 # -- the published JSON Schema, generated from the model --------------------------------------
 
 _NUMBER = {"type": "number"}
+# A latency where nothing was answered: null (no data), never 0.
+_NUMBER_OR_NULL = {"anyOf": [_NUMBER, {"type": "null"}]}
 _COUNT = {"type": "integer", "minimum": 0}
 
 
@@ -183,7 +186,7 @@ def _endpoint_schema() -> dict[str, Any]:
         if isinstance(default, Percentiles):
             properties[item.name] = {
                 "type": "object",
-                "properties": {key: _NUMBER for key in PERCENTILE_KEYS},
+                "properties": {key: _NUMBER_OR_NULL for key in PERCENTILE_KEYS},
                 "additionalProperties": False,
             }
         elif isinstance(default, dict):
@@ -252,7 +255,8 @@ def results_schema() -> dict[str, Any]:
             "control_log": {"type": "array", "items": _plain_schema(ControlEvent)},
             "timeline": {
                 "type": "array",
-                "items": _plain_schema(TimelinePoint, optional=("rate", "dropped")),
+                # p50/p95/p99: null in a second nothing answered (a session leaves them out).
+                "items": _plain_schema(TimelinePoint, optional=("rate", "dropped", *LATENCY_KEYS)),
             },
             "generator": _plain_schema(GeneratorHealth),
             "target_metrics": {"type": "object"},

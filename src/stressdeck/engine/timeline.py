@@ -93,7 +93,11 @@ class Timeline:
 
     def _close_second(self, t: float, span: float, users: int, rate: float | None) -> None:
         bucket = self._open.pop(self._next_second, None) or _Second()
-        p50, p95, p99 = (v / 1000 for v in percentiles_us(bucket.histogram, (50.0, 95.0, 99.0)))
+        p50: float | None = None  # nothing answered in this second: no latency, not 0 ms
+        p95: float | None = None
+        p99: float | None = None
+        if bucket.histogram.get_total_count():
+            p50, p95, p99 = (v / 1000 for v in percentiles_us(bucket.histogram, (50.0, 95.0, 99.0)))
         self.points.append(
             TimelinePoint(
                 t=round(t, 3),
@@ -128,7 +132,10 @@ def _merge_points(a: TimelinePoint, b: TimelinePoint) -> TimelinePoint:
     requests = a.requests + b.requests
     span = a.span + b.span
 
-    def weighted(x: float, y: float) -> float:
+    def weighted(x: float | None, y: float | None) -> float | None:
+        # A second without an answer has no time to weigh: the other one's stands alone.
+        if x is None or y is None:
+            return y if x is None else x
         return (x * a.requests + y * b.requests) / requests if requests else 0.0
 
     return TimelinePoint(
@@ -139,7 +146,7 @@ def _merge_points(a: TimelinePoint, b: TimelinePoint) -> TimelinePoint:
         errors=a.errors + b.errors,
         p50=weighted(a.p50, b.p50),
         p95=weighted(a.p95, b.p95),
-        p99=max(a.p99, b.p99),
+        p99=max((p for p in (a.p99, b.p99) if p is not None), default=None),
         users=b.users,
         rate=b.rate,
         dropped=a.dropped + b.dropped,

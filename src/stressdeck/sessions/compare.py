@@ -64,6 +64,7 @@ class Figures:
     p50: float
     p95: float
     p99: float
+    latency_measured: bool = True  # False: nothing answered, the latencies are no data
 
     @classmethod
     def of(cls, result: EndpointSummary) -> Figures:
@@ -75,6 +76,7 @@ class Figures:
             p50=latency.p50,
             p95=latency.p95,
             p99=latency.p99,
+            latency_measured=latency.measured,
         )
 
 
@@ -159,6 +161,7 @@ def compare_figures(
     latency_floor_ms: float = DEFAULT_LATENCY_FLOOR_MS,
 ) -> tuple[Change, ...]:
     measured = base.requests > 0 and new.requests > 0
+    measured = measured and base.latency_measured and new.latency_measured
     changes = []
     for metric in METRICS:
         b, n = float(getattr(base, metric)), float(getattr(new, metric))

@@ -14,10 +14,10 @@ from collections.abc import Iterable
 from typing import IO
 
 from stressdeck.engine.hdr import decode_histogram, log_buckets
-from stressdeck.engine.snapshot import EndpointSummary, TimelinePoint
+from stressdeck.engine.snapshot import LATENCY_KEYS, EndpointSummary, TimelinePoint
 from stressdeck.profiles.checks import parse_check
 from stressdeck.sessions.session import Session
-from stressdeck.sessions.summary import SATURATED_WARNING_SECONDS, format_metric
+from stressdeck.sessions.summary import NO_DATA, SATURATED_WARNING_SECONDS, format_metric, ms_text
 from stressdeck.sessions.svg import Marker, Series, bar_chart, line_chart, safe_text
 
 # The CSV's columns are the timeline point's own fields, in order: one list, the model's.
@@ -30,12 +30,16 @@ _XML_INVALID = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 
 
 def write_csv(session: Session, out: IO[str]) -> None:
-    """The per-second timeline, one row a point; latencies in ms, an empty rate when unset."""
+    """The per-second timeline, one row a point; latencies in ms (n/a in a second nothing
+    answered: spreadsheets and pandas read it as no value), an empty rate when unset."""
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(TIMELINE_COLUMNS)
     for point in session.results.timeline:
         values = (getattr(point, name) for name in TIMELINE_COLUMNS)
-        writer.writerow("" if value is None else value for value in values)
+        writer.writerow(
+            (NO_DATA if name in LATENCY_KEYS else "") if value is None else value
+            for name, value in zip(TIMELINE_COLUMNS, values, strict=True)
+        )
 
 
 # -- JUnit ---------------------------------------------------------------------------------
@@ -197,10 +201,10 @@ def _endpoint_row(name: str, ep: EndpointSummary) -> list[object]:
         ep.requests,
         f"{ep.rps:.1f}",
         f"{ep.error_rate:.2%}",
-        f"{lat.p50:.2f}",
-        f"{lat.p95:.2f}",
-        f"{lat.p99:.2f}",
-        f"{lat.max:.2f}",
+        ms_text(lat.p50, lat.measured),
+        ms_text(lat.p95, lat.measured),
+        ms_text(lat.p99, lat.measured),
+        ms_text(lat.max, lat.measured),
         codes or "-",
         errors or "-",
     ]
@@ -224,12 +228,15 @@ def _charts(session: Session) -> str:
         Marker(e.offset, e.command if e.value is None else f"{e.command} {e.value:g}")
         for e in results.control_log
     ]
+    answered = list(zip(at, timeline, strict=True))
     latency = line_chart(
-        "Latency over time",
+        "Latency over time"
+        + ("" if any(p.measured for p in timeline) else " (no answers: no data)"),
         [
-            Series("p50", "#10b981", [(x, p.p50) for x, p in zip(at, timeline, strict=True)]),
-            Series("p95", "#3b82f6", [(x, p.p95) for x, p in zip(at, timeline, strict=True)]),
-            Series("p99", "#ef4444", [(x, p.p99) for x, p in zip(at, timeline, strict=True)]),
+            # A second nothing answered has no latency: no point, not one at 0 ms.
+            Series("p50", "#10b981", [(x, p.p50) for x, p in answered if p.p50 is not None]),
+            Series("p95", "#3b82f6", [(x, p.p95) for x, p in answered if p.p95 is not None]),
+            Series("p99", "#ef4444", [(x, p.p99) for x, p in answered if p.p99 is not None]),
         ],
         y_unit="ms",
         x_max=results.elapsed,
@@ -343,6 +350,10 @@ def _health(session: Session) -> str:
     return warning + _table(["generator", "value"], rows) + note
 
 
+def _card_ms(value: float, measured: bool) -> str:
+    return f"{value:.2f} ms" if measured else NO_DATA
+
+
 def write_html(session: Session, out: IO[str]) -> None:
     """One self-contained page: inline CSS and SVG, no scripts, nothing loaded from anywhere."""
     results, plan, host = session.results, session.plan, session.host
@@ -367,9 +378,9 @@ def write_html(session: Session, out: IO[str]) -> None:
         ("requests", f"{total.requests}"),
         ("rps", f"{total.rps:.1f}"),
         ("errors", f"{total.error_rate:.2%}"),
-        ("p50", f"{total.latency_ms.p50:.2f} ms"),
-        ("p95", f"{total.latency_ms.p95:.2f} ms"),
-        ("p99", f"{total.latency_ms.p99:.2f} ms"),
+        ("p50", _card_ms(total.latency_ms.p50, total.latency_ms.measured)),
+        ("p95", _card_ms(total.latency_ms.p95, total.latency_ms.measured)),
+        ("p99", _card_ms(total.latency_ms.p99, total.latency_ms.measured)),
     ]
     load = plan.load
     settings = [

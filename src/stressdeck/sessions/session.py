@@ -8,7 +8,9 @@ recomputed or merged later. ``load_session`` validates everything it reads: a ba
 
 Format versions: 1 is the first. 2 adds the generator's whole-run figures (``saturated_seconds``
 and the peaks) and, for a run with a metrics URL, ``results.target_metrics``; a format 2 file
-without them means "none", a format 1 file "not recorded". Both are read; only 2 is written.
+without them means "none", a format 1 file "not recorded". 3 leaves out the latencies nothing
+was measured for (an endpoint nothing answered, a second without an answer): no data, where
+1 and 2 wrote 0.0, which reads back as no data too. All three are read; only 3 is written.
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ from stressdeck.engine.snapshot import STOPPED, ControlEvent, Percentiles, Snaps
 from stressdeck.profiles.presets import Stage
 from stressdeck.profiles.profile import SUFFIXES, read_document
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 
 
 @dataclass(frozen=True)
@@ -304,7 +306,7 @@ def session_from_document(document: Mapping[str, Any], source: str) -> Session:
             f"version {version} is newer than this stressdeck reads ({FORMAT_VERSION}); "
             "upgrade stressdeck to read it",
         )
-    if version < 1:  # 1 and 2 both read: what 2 added defaults to "not recorded"
+    if version < 1:  # 1 to 3 all read: what 2 added defaults to "not recorded"
         raise InputError(source, "format_version", f"expected 1 to {FORMAT_VERSION}, got {version}")
     host = r.table(document, "host", "")
     plan = r.table(document, "plan", "")

@@ -17,6 +17,7 @@ from textual.widgets import Static
 
 from stressdeck.engine.snapshot import IDLE, PAUSED, RUNNING, STOPPED, STOPPING, Snapshot
 from stressdeck.ui.format import clock, count, ms, percent, rate, safe
+from stressdeck.ui.format import latency as latency_text
 
 STATE_STYLES = {
     IDLE: "bold white on grey37",
@@ -185,7 +186,7 @@ def results_parts(snap: Snapshot) -> list[Part]:
     errors = snap.total.error_rate
     error_style = "bold red" if errors >= 0.01 else "yellow" if errors else ""
     return [
-        Part(Text(f"p95 {ms(latency.p95)}"), 0),
+        Part(Text(f"p95 {latency_text(latency.p95, latency.measured, snap.total.requests)}"), 0),
         Part(Text(f"err {percent(errors)}", error_style), 0),
         Part(
             Text(f"in flight {snap.in_flight}", "dim"), 4, short=Text(f"⇄{snap.in_flight}", "dim")
