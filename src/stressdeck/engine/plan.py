@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -20,7 +19,7 @@ from yarl import URL
 from stressdeck.core.errors import InputError, describe
 from stressdeck.core.hosts import check_url, is_loopback
 from stressdeck.engine.overrides import NO_OVERRIDES, Overrides
-from stressdeck.engine.tls import TlsOptions, ssl_context
+from stressdeck.engine.tls import TlsFileError, TlsOptions, check_tls_files
 from stressdeck.observe.metrics import parse_series
 from stressdeck.profiles.chain import Extractor, Template, compile_template, placeholders
 from stressdeck.profiles.checks import Check
@@ -466,8 +465,10 @@ def resolve_tls(
     password = None
     if written.key_password is not None:
         password = expand_env(written.key_password, profile.source, "tls.key_password", env)
+        where["key_password"] = (profile.source, "tls.key_password")
     if overrides.tls_key_password_env is not None:
         name = overrides.tls_key_password_env
+        where["key_password"] = ("--tls-key-password-env", "")
         if name not in env:
             raise InputError(
                 "--tls-key-password-env", "", f"environment variable {name} is not set"
@@ -489,12 +490,20 @@ def resolve_tls(
         server_name=values["server_name"],
     )
     try:
-        ssl_context(options, insecure=False)
-    except (ssl.SSLError, OSError, ValueError) as exc:
-        key = "cert_file" if values["cert_file"] else "ca_file"
-        reason = getattr(exc, "reason", None) or getattr(exc, "strerror", None) or str(exc)
-        raise InputError(*where[key], f"cannot load it ({reason})") from None
+        check_tls_files(options)
+    except TlsFileError as exc:
+        raise InputError(*_tls_where(exc.setting, where, profile.source), exc.message) from None
     return options
+
+
+def _tls_where(setting: str, where: Mapping[str, tuple[str, str]], source: str) -> tuple[str, str]:
+    """Where a TLS setting was given (its option, or its profile field), or where it would be
+    given: the command line's option when the certificate came from there."""
+    if setting in where:
+        return where[setting]
+    from_cli = where.get("cert_file", ("", ""))[0].startswith("--")
+    option = {"key_file": "--tls-key", "key_password": "--tls-key-password-env"}.get(setting, "")
+    return (option, "") if from_cli and option else (source, f"tls.{setting}")
 
 
 def choose_client(asked: str, spec: RequestSpec) -> str:

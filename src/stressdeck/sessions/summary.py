@@ -13,6 +13,7 @@ from stressdeck.core.text import printable
 from stressdeck.core.units import format_quantity
 from stressdeck.engine.results import Results
 from stressdeck.engine.snapshot import EndpointSummary, Snapshot, TimelinePoint
+from stressdeck.engine.tls import client_certificate_hint
 from stressdeck.profiles.thresholds import RATE_METRICS
 
 # A tick or two of lag (a GC pause, the run's start) is not a saturated generator.
@@ -153,6 +154,9 @@ def summary_text(snapshot: Snapshot) -> str:
     # Transport errors (no answer) apart from answers with an error status, both named, so
     # "none" here never reads against an err % of 100 that came from 4xx answers.
     parts.append(f"transport errors: {errors}; {http_errors_text(total)}")
+    hint = client_certificate_hint(snapshot.target, total.status_counts)
+    if hint is not None:
+        parts.append(hint)
     counted = sum(total.status_counts.values()) + sum(total.error_counts.values())
     health = snapshot.health
     unaccounted = f", {health.unaccounted} unaccounted" if health.unaccounted else ""
