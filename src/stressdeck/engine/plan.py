@@ -44,6 +44,10 @@ DEFAULT_DURATION = 30.0
 # Hard caps, lifted only by --i-know: past these a typo is more likely than intent.
 MAX_USERS = 2_000
 MAX_RATE = 20_000.0
+# What even --i-know does not lift, live or read from a session: far past what one
+# generator (or a cluster of them) sends, and where a hand-edited 1e308 stops.
+CEILING_USERS = 1_000_000
+CEILING_RATE = 10_000_000.0
 DEFAULT_MAX_DURATION = 600.0
 DEFAULT_TICK = 0.25
 # Open model: keep-alive connections across all processes, as wrk2's -c. Measured on a
@@ -147,7 +151,7 @@ class Plan:
     data: DataSpec | None = None
     metrics_url: str | None = None
     metrics: tuple[str, ...] = ()
-    # Safety caps on live and planned load; None once the user said --i-know.
+    # Safety caps on live and planned load; the ceilings (CEILING_*) once the user said --i-know.
     max_users: int | None = MAX_USERS
     max_rate: float | None = MAX_RATE
     source: str = ""
@@ -338,8 +342,9 @@ def build_plan(
         # latency, within a sane bound: a ramp from rate 1 must not drop at 100/s.
         peak = max([load.rate or 1, *(stage.target for stage in load.stages)])
         load = replace(load, max_in_flight=int(min(max(peak, 1) * 10, 10_000)))
+    _check_caps(load, profile.source, CEILING_RATE, CEILING_USERS, "(no option lifts it)")
     if not i_know:
-        _check_caps(load, profile.source)
+        _check_caps(load, profile.source, MAX_RATE, MAX_USERS, "(pass --i-know to lift the cap)")
     source_base = base_url or profile.base_url
     specs = tuple(
         _prepare(profile, i, ep, source_base, env) for i, ep in enumerate(profile.endpoints)
@@ -385,8 +390,8 @@ def build_plan(
         data=profile.data,
         metrics_url=metrics_url,
         metrics=tuple(dict.fromkeys((*profile.metrics, *metrics))),
-        max_users=None if i_know else MAX_USERS,
-        max_rate=None if i_know else MAX_RATE,
+        max_users=CEILING_USERS if i_know else MAX_USERS,
+        max_rate=CEILING_RATE if i_know else MAX_RATE,
         source=profile.source,
         tls=tls,
         clients=tuple(choose_client(asked, spec) for spec in specs),
@@ -395,9 +400,9 @@ def build_plan(
     )
 
 
-def _check_caps(load: LoadSpec, source: str) -> None:
+def _check_caps(load: LoadSpec, source: str, max_rate: float, max_users: int, lift: str) -> None:
     open_model = load.model == "open"
-    cap = MAX_RATE if open_model else MAX_USERS
+    cap = max_rate if open_model else max_users
     what = "rate" if open_model else "users"
     levels = [(f"load.{what}", float((load.rate or 0) if open_model else load.users))]
     levels += [(f"load.stages[{i}].target", stage.target) for i, stage in enumerate(load.stages)]
@@ -407,8 +412,7 @@ def _check_caps(load: LoadSpec, source: str) -> None:
             raise InputError(
                 source,
                 where,
-                f"{level:g}{unit} is above the safety cap of {cap:g}{unit} "
-                "(pass --i-know to lift the cap)",
+                f"{level:g}{unit} is above the safety cap of {cap:g}{unit} {lift}",
             )
 
 

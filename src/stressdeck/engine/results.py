@@ -17,6 +17,7 @@ from stressdeck.core.fields import Reader
 from stressdeck.engine.snapshot import (
     LATENCY_KEYS,
     LIVE_ONLY_FIELDS,
+    MAX_CONTROL_EVENTS,
     PERCENTILE_KEYS,
     ControlEvent,
     EndpointSummary,
@@ -27,6 +28,7 @@ from stressdeck.engine.snapshot import (
     TimelinePoint,
     field_default,
 )
+from stressdeck.engine.timeline import DEFAULT_MAX_POINTS
 from stressdeck.observe.metrics import MetricsSnapshot
 from stressdeck.profiles.thresholds import ThresholdResult
 
@@ -135,7 +137,7 @@ class Results:
             name=r.string(table, "name", where),
             target=r.string(table, "target", where),
             model=r.string(table, "model", where),
-            elapsed=r.number(table, "elapsed", where),
+            elapsed=r.seconds(table, "elapsed", where),
             stop_reason=r.string(table, "stop_reason", where, default=""),
             total=total,
             endpoints=endpoints,
@@ -143,13 +145,14 @@ class Results:
                 ThresholdResult.from_dict(r, r.as_table(item, path), path)
                 for path, item in _items(r, table, "thresholds", where)
             ),
+            # No more than a live run keeps: its control log's and timeline's own bounds.
             control_log=tuple(
                 ControlEvent.from_dict(r, r.as_table(item, path), path)
-                for path, item in _items(r, table, "control_log", where)
+                for path, item in _items(r, table, "control_log", where, MAX_CONTROL_EVENTS + 1)
             ),
             timeline=tuple(
                 TimelinePoint.from_dict(r, r.as_table(item, path), path)
-                for path, item in _items(r, table, "timeline", where)
+                for path, item in _items(r, table, "timeline", where, DEFAULT_MAX_POINTS)
             ),
             generator=GeneratorHealth.from_dict(
                 r, r.table(table, "generator", where, required=False), f"{where}.generator"
@@ -164,8 +167,14 @@ class Results:
         )
 
 
-def _items(r: Reader, table: Mapping[str, Any], key: str, where: str) -> list[tuple[str, Any]]:
-    items = r.array(table, key, where, required=False)
+def _items(
+    r: Reader, table: Mapping[str, Any], key: str, where: str, most: int | None = None
+) -> list[tuple[str, Any]]:
+    items = (
+        r.array(table, key, where, required=False)
+        if most is None
+        else r.bounded_list(table, key, where, most, "a run keeps")
+    )
     return [(f"{where}.{key}[{index}]", item) for index, item in enumerate(items)]
 
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from stressdeck.core.fields import Reader, join
+from stressdeck.core.fields import MAX_SECONDS, Reader, join
 from stressdeck.observe.metrics import MetricsSnapshot
 from stressdeck.profiles.thresholds import ThresholdResult
 
@@ -90,7 +90,10 @@ class Percentiles:
         if count and present:
             for name in required:
                 r.number(inner, name, path)
-        figures = {name: r.number(inner, name, path) for name in present}
+        figures = {
+            name: r.number(inner, name, path, minimum=0.0, maximum=MAX_SECONDS * 1000)
+            for name in present
+        }
         if not count or not (present or base.count):
             return cls()
         values = {name: figures.get(name, getattr(base, name)) for name in PERCENTILE_KEYS}
@@ -264,18 +267,21 @@ class TimelinePoint:
     @classmethod
     def from_dict(cls, r: Reader, table: Mapping[str, Any], where: str) -> TimelinePoint:
         return cls(
-            t=r.number(table, "t", where),
-            span=r.number(table, "span", where),
+            t=r.seconds(table, "t", where),
+            span=r.seconds(table, "span", where),
             requests=r.count(table, "requests", where),
-            rps=r.number(table, "rps", where),
+            rps=r.number(table, "rps", where, minimum=0.0),
             errors=r.count(table, "errors", where),
             **_second_latencies(r, table, where),
             users=r.count(table, "users", where),
-            rate=r.optional_number(table, "rate", where),
+            rate=r.optional_number(table, "rate", where, minimum=0.0),
             dropped=r.count(table, "dropped", where, default=0),
         )
 
 
+# Live changes one run logs (the runner stops logging past it; a stop is always logged):
+# hours of a key held down in the console, and what a session may hold.
+MAX_CONTROL_EVENTS = 100_000
 LATENCY_KEYS = ("p50", "p95", "p99")  # a timeline point's: null or left out when no answer
 
 
@@ -285,7 +291,10 @@ def _second_latencies(r: Reader, table: Mapping[str, Any], where: str) -> dict[s
     Files before format 3 wrote 0.0 for such a second: a p99 of exactly 0.000 ms is no
     measured time (the clock resolves 0.001 ms), so all three at 0 read as no data too.
     """
-    values = {key: r.optional_number(table, key, where) for key in LATENCY_KEYS}
+    most = MAX_SECONDS * 1000
+    values = {
+        key: r.optional_number(table, key, where, minimum=0.0, maximum=most) for key in LATENCY_KEYS
+    }
     if all(not value for value in values.values()):
         return dict.fromkeys(LATENCY_KEYS)
     if any(value is None for value in values.values()):
@@ -307,10 +316,11 @@ class ControlEvent:
 
     @classmethod
     def from_dict(cls, r: Reader, table: Mapping[str, Any], where: str) -> ControlEvent:
+        # Users, a rate, or how long a pause lasted (resume): never below 0.
         return cls(
-            offset=r.number(table, "offset", where),
+            offset=r.seconds(table, "offset", where),
             command=Control(r.choice(table, "command", where, tuple(Control))),
-            value=r.optional_number(table, "value", where),
+            value=r.optional_number(table, "value", where, minimum=0.0),
         )
 
 
