@@ -207,3 +207,34 @@ async def test_the_console_says_n_a_when_nothing_answered(refused_url: str, tmp_
 
 def endpoint_row(text: str) -> str | None:
     return next((line for line in text.splitlines() if "GET /x" in line and "100.0%" in line), None)
+
+
+def test_compare_says_n_a_for_a_side_nothing_answered(tmp_path: Path, capsys) -> None:
+    answered = crafted_document()
+    refused = crafted_document()
+    for summary in (
+        refused["results"]["summary"]["total"],
+        *refused["results"]["summary"]["endpoints"].values(),
+    ):
+        summary["status_counts"], summary["error_counts"] = {}, {"connect": summary["requests"]}
+        summary["errors"], summary["error_rate"] = summary["requests"], 1.0
+        for kind in ("latency_ms", "service_ms", "ttfb_ms"):
+            summary[kind] = dict.fromkeys(PERCENTILE_KEYS)
+    paths = []
+    for name, document in (("refused", refused), ("answered", answered)):
+        path = tmp_path / f"{name}.json"
+        path.write_text(json.dumps(document), encoding="utf-8")
+        paths.append(str(path))
+    assert main(["compare", *paths, "--json", str(tmp_path / "c.json")]) == EXIT_OK
+    out = capsys.readouterr().out
+    p95 = next(line for line in out.splitlines() if " p95" in line and "n/a" in line)
+    assert p95.split()[-4:] == ["n/a", "20.00", "n/a", "n/a"]  # base, new, delta, change
+    assert "REGRESSION" not in out and "better" not in p95
+    compared = json.loads((tmp_path / "c.json").read_text(encoding="utf-8"))
+    total = compared["rows"][-1]["metrics"]["p95"]
+    assert (total["base"], total["new"], total["delta"], total["percent"]) == (
+        None,
+        20.0,
+        None,
+        None,
+    )

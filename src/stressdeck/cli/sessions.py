@@ -81,7 +81,9 @@ _LABELS = {
 }
 
 
-def _value(metric: str, value: float) -> str:
+def _value(metric: str, value: float, measured: bool = True) -> str:
+    if not measured:
+        return "n/a"
     if metric == "requests":
         return f"{value:.0f}"
     if metric == "error_rate":
@@ -92,6 +94,8 @@ def _value(metric: str, value: float) -> str:
 
 
 def _delta(change: Change) -> tuple[str, str]:
+    if not change.measured:
+        return "n/a", "n/a"
     if change.metric == "error_rate":
         absolute = f"{change.delta * 100:+.2f} pt"
     elif change.metric == "requests":
@@ -143,8 +147,8 @@ def compare_text(
                 [
                     printable(row.name, 28) if i == 0 else "",
                     _LABELS[change.metric],
-                    _value(change.metric, change.base),
-                    _value(change.metric, change.new),
+                    _value(change.metric, change.base, change.base_measured),
+                    _value(change.metric, change.new, change.new_measured),
                     absolute,
                     percent,
                     verdict,

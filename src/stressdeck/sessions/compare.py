@@ -86,6 +86,13 @@ class Change:
     base: float
     new: float
     verdict: str
+    # False: that side measured no latency (nothing answered): its figure is no data, not 0.
+    base_measured: bool = True
+    new_measured: bool = True
+
+    @property
+    def measured(self) -> bool:
+        return self.base_measured and self.new_measured
 
     @property
     def delta(self) -> float:
@@ -167,7 +174,17 @@ def compare_figures(
         b, n = float(getattr(base, metric)), float(getattr(new, metric))
         judged = measured or metric not in LATENCY_METRICS
         verdict = judge(metric, b, n, tolerance, latency_floor_ms) if judged else SAME
-        changes.append(Change(metric, b, n, verdict))
+        latency = metric in LATENCY_METRICS
+        changes.append(
+            Change(
+                metric,
+                b,
+                n,
+                verdict,
+                base_measured=not latency or (base.latency_measured and base.requests > 0),
+                new_measured=not latency or (new.latency_measured and new.requests > 0),
+            )
+        )
     return tuple(changes)
 
 
@@ -204,10 +221,10 @@ def comparison_dict(
         }
         entry["metrics"] = {
             c.metric: {
-                "base": c.base,
-                "new": c.new,
-                "delta": round(c.delta, 6),
-                "percent": None if c.percent is None else round(c.percent, 3),
+                "base": c.base if c.base_measured else None,
+                "new": c.new if c.new_measured else None,
+                "delta": round(c.delta, 6) if c.measured else None,
+                "percent": None if c.percent is None or not c.measured else round(c.percent, 3),
                 "verdict": c.verdict or "same",
             }
             for c in row.changes
