@@ -10,6 +10,9 @@ import csv
 import io
 import json
 import re
+import subprocess
+import sys
+import xml.etree.ElementTree as ElementTree
 from pathlib import Path
 
 import jsonschema
@@ -238,3 +241,31 @@ def test_compare_says_n_a_for_a_side_nothing_answered(tmp_path: Path, capsys) ->
         None,
         None,
     )
+
+
+def test_the_pytest_plugin_records_n_a_latencies_when_nothing_answered(
+    refused_url: str, tmp_path: Path
+) -> None:
+    suite = tmp_path / "suite"
+    suite.mkdir()
+    (suite / "test_refused.py").write_text(
+        "def test_refused(stressdeck):\n"
+        f"    stressdeck.run({{'name': 'r', 'base_url': '{refused_url}',"
+        " 'endpoints': [{'name': 'x', 'path': '/x'}]}, requests=5, users=1, processes=1)\n",
+        encoding="utf-8",
+    )
+    junit = tmp_path / "junit.xml"
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", str(suite)]
+        + ["-o", "addopts=", "--junitxml", str(junit)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    case = next(ElementTree.parse(junit).getroot().iter("testcase"))
+    properties = {p.get("name"): p.get("value") for p in case.iter("property")}
+    assert properties["stressdeck.1.requests"] == "5"
+    for key in ("p50_ms", "p95_ms", "p99_ms"):
+        assert properties[f"stressdeck.1.{key}"] == "n/a"
