@@ -263,3 +263,27 @@ def test_any_number_anywhere_reads_within_bounds_or_is_one_line(field: str, valu
         assert out.getvalue()
     assert "TOTAL" in summary_text(snapshot_from_session(session))
     assert math.isfinite(results.elapsed)
+
+
+def test_a_session_at_the_bounds_reports_in_bounded_size() -> None:
+    """The most a session may hold (100,000 changes + the stop, 3,600 points) still makes a
+    report of a few MB: past 200 changes the charts leave the markers to the log's table."""
+    document = crafted_document()
+    first = document["results"]["control_log"][0]
+    document["results"]["control_log"] = [
+        dict(first, offset=i * 1e-4) for i in range(MAX_CONTROL_EVENTS + 1)
+    ]
+    point = document["results"]["timeline"][0]
+    document["results"]["timeline"] = [
+        dict(point, t=float(i + 1)) for i in range(DEFAULT_MAX_POINTS)
+    ]
+    document["results"]["elapsed"] = float(DEFAULT_MAX_POINTS)
+    session = session_from_document(document, "full.json")
+    out = io.StringIO()
+    write_html(session, out)
+    html = out.getvalue()
+    assert f"{MAX_CONTROL_EVENTS + 1:,} live changes: too many to mark on the charts" in html
+    assert 'class="marker"' not in html
+    # The log's table, whole: each row an offset, "users", 8.
+    assert html.count("<td>users</td><td>8</td>") == MAX_CONTROL_EVENTS + 1
+    assert len(html) < 10 * 2**20

@@ -10,11 +10,11 @@ import csv
 import dataclasses
 import re
 import xml.etree.ElementTree as ET
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import IO
 
 from stressdeck.engine.hdr import decode_histogram, log_buckets
-from stressdeck.engine.snapshot import LATENCY_KEYS, EndpointSummary, TimelinePoint
+from stressdeck.engine.snapshot import LATENCY_KEYS, ControlEvent, EndpointSummary, TimelinePoint
 from stressdeck.profiles.checks import parse_check
 from stressdeck.sessions.session import Session
 from stressdeck.sessions.summary import NO_DATA, SATURATED_WARNING_SECONDS, format_metric, ms_text
@@ -219,15 +219,25 @@ def _latency_histogram(session: Session) -> str:
     return bar_chart("Latency distribution (all requests)", bars, y_unit="requests", label_every=5)
 
 
+# Live changes marked on each chart: past this many the lines hide the figures (and a session
+# may hold 100,000: 34 MB of HTML), so the control log's table alone lists them.
+MAX_CHART_MARKERS = 200
+
+
+def _markers(log: Sequence[ControlEvent]) -> list[Marker]:
+    if len(log) > MAX_CHART_MARKERS:
+        return []
+    return [
+        Marker(e.offset, e.command if e.value is None else f"{e.command} {e.value:g}") for e in log
+    ]
+
+
 def _charts(session: Session) -> str:
     results = session.results
     timeline = results.timeline
     # A point covers the ``span`` seconds ending at ``t``: draw it in the middle of them.
     at = [p.t - p.span / 2 for p in timeline]
-    markers = [
-        Marker(e.offset, e.command if e.value is None else f"{e.command} {e.value:g}")
-        for e in results.control_log
-    ]
+    markers = _markers(results.control_log)
     answered = list(zip(at, timeline, strict=True))
     latency = line_chart(
         "Latency over time"
@@ -279,10 +289,7 @@ def _target_metrics(session: Session) -> str:
         + (f"; last error: {safe_text(metrics.last_error)}" if metrics.last_error else "")
     )
     parts = [f"<p>{summary}</p>"]
-    markers = [
-        Marker(e.offset, e.command if e.value is None else f"{e.command} {e.value:g}")
-        for e in session.results.control_log
-    ]
+    markers = _markers(session.results.control_log)
     rows = []
     for index, series in enumerate(metrics.series):
         points = [(p.t, p.value) for p in series.points if p.value is not None]
@@ -443,6 +450,9 @@ def write_html(session: Session, out: IO[str]) -> None:
         "<h2>Thresholds</h2>",
         _threshold_table(thresholds) if thresholds else "<p>No thresholds were set.</p>",
         "<h2>Control log</h2>",
+        f"<p>{len(results.control_log):,} live changes: too many to mark on the charts.</p>"
+        if len(results.control_log) > MAX_CHART_MARKERS
+        else "",
         _table(
             ["offset s", "command", "value"],
             [
