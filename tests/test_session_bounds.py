@@ -19,7 +19,9 @@ from conftest import ServerThread
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from session_support import crafted_document
+from test_ui_support import screen_text, wait_for
 
+from stressdeck.cli.console import view_app
 from stressdeck.cli.main import main
 from stressdeck.core.errors import InputError
 from stressdeck.core.fields import MAX_SECONDS
@@ -36,6 +38,7 @@ from stressdeck.sessions.session import (
     snapshot_from_session,
 )
 from stressdeck.sessions.summary import summary_text
+from stressdeck.ui.widgets.eventlog import MAX_LINES, EventLog
 
 Document = dict[str, Any]
 
@@ -287,3 +290,28 @@ def test_a_session_at_the_bounds_reports_in_bounded_size() -> None:
     # The log's table, whole: each row an offset, "users", 8.
     assert html.count("<td>users</td><td>8</td>") == MAX_CONTROL_EVENTS + 1
     assert len(html) < 10 * 2**20
+
+
+async def test_viewing_a_session_at_the_bounds_keeps_the_log_to_its_last_lines(
+    tmp_path: Path,
+) -> None:
+    """`stressdeck view` of 100,001 changes: the Log pane draws the 500 it keeps (writing
+    every one only to drop it took 67 s)."""
+    document = crafted_document()
+    first = document["results"]["control_log"][0]
+    document["results"]["control_log"] = [
+        dict(first, offset=i * 1e-4, value=float(i % 7)) for i in range(MAX_CONTROL_EVENTS + 1)
+    ]
+    path = tmp_path / "full.json"
+    path.write_text(json.dumps(document), encoding="utf-8")
+    app = view_app(str(path))
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_for(pilot, lambda: "STOPPED" in screen_text(app), timeout=60)
+        await pilot.press("5")
+        log = app.screen.query_one(EventLog)
+        await wait_for(pilot, lambda: len(log.lines_text) == MAX_LINES, timeout=60)
+        # The newest changes, in order: users set to i % 7 for the last i.
+        users = [line.split()[-1] for line in log.lines_text if "users set to" in line]
+        expected = [str(i % 7) for i in range(MAX_CONTROL_EVENTS + 1)][-len(users) :]
+        assert users == expected and len(users) >= MAX_LINES - 5
+        assert len(log.lines) <= MAX_LINES * 2  # wrapped lines of the kept events only
