@@ -16,6 +16,7 @@ from stressdeck.core.errors import InputError
 from stressdeck.engine import build_plan, start
 from stressdeck.engine.load import stage_target
 from stressdeck.engine.overrides import Overrides
+from stressdeck.engine.plan import CEILING_RATE
 from stressdeck.profiles.presets import PRESETS, Stage, preset_stages, stages_duration
 from stressdeck.profiles.profile import parse_profile
 from stressdeck.sessions.summary import thresholds_text
@@ -316,7 +317,7 @@ def test_load_above_the_safety_caps_needs_i_know() -> None:
             profile, Overrides(model="closed", users=1_000, preset="spike")
         )  # the burst is 5x
     lifted = build_plan(profile, i_know=True)
-    assert lifted.load.rate == 50_000 and lifted.max_rate is None
+    assert lifted.load.rate == 50_000 and lifted.max_rate == CEILING_RATE
 
 
 async def test_live_changes_stop_at_the_safety_cap(target: ServerThread) -> None:

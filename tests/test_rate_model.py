@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from conftest import ServerThread
+from session_support import crafted_document
 from test_ui_support import FixedMonitor, screen_text, wait_for
 
 import stressdeck
@@ -21,6 +22,8 @@ from stressdeck.engine.overrides import Overrides
 from stressdeck.engine.plan import build_plan
 from stressdeck.engine.snapshot import STOPPED
 from stressdeck.profiles.adhoc import REMOTE_LOAD, url_profile
+from stressdeck.sessions.replay import plan_for_replay
+from stressdeck.sessions.session import session_from_document
 
 # Six arrivals at 5/s are 0.2 s apart: the last is due 1.0 s after the first. Ten closed-model
 # users (what --rate 5 used to run) send six requests in a few milliseconds.
@@ -103,8 +106,10 @@ async def test_the_console_shows_the_rate_it_will_run_before_s(
     assert final.model == "open"
     total = final.total
     assert target.count == total.requests + total.cancelled
-    # One arrival at 0 s, then one each 0.2 s while the run lasted: not thousands.
-    assert total.requests + total.cancelled + total.dropped <= RATE * final.elapsed + 1
+    assert final.rate == RATE  # the rate in force, as the header said before s
+    # One arrival each 0.2 s while the run lasted (a second of slack: the workers' clock
+    # starts a little before the run's on a busy machine): a dozen, not thousands.
+    assert total.requests + total.cancelled + total.dropped <= RATE * (final.elapsed + 1)
 
 
 REMOTE = "http://staging.example.com/health"  # planned only: nothing is ever sent to it
@@ -125,3 +130,23 @@ def test_a_remote_url_is_probed_gently_unless_asked_for_more() -> None:
 def test_a_loopback_url_keeps_the_usual_default(url: str) -> None:
     plan = build_plan(url_profile(url))
     assert (plan.load.model, plan.load.users, plan.load.rate) == ("closed", 10, None)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "expected"),
+    [
+        ({"users": 2, "rate": 50.0}, ("closed", 2, None)),
+        ({"rate": 50.0}, ("closed", 10, None)),
+    ],
+)
+def test_an_older_session_with_an_ignored_rate_replays_what_ran(
+    overrides: dict[str, float], expected: tuple[str, int, float | None]
+) -> None:
+    """Sessions saved before --rate chose the open model hold a rate the closed run ignored:
+    the replay runs the closed model it recorded (the plan only; nothing is sent)."""
+    document = crafted_document()
+    document["plan"]["overrides"].update(overrides)
+    session = session_from_document(document, "old.json")
+    assert session.plan.load.model == "closed"
+    load = plan_for_replay(session, "old.json").load
+    assert (load.model, load.users, load.rate) == expected

@@ -24,7 +24,10 @@ SCHEMA = Path(__file__).parent.parent / "results.schema.json"
 
 
 def sample() -> Results:
-    latency = Percentiles(p50=1.25, p90=2.0, p95=2.5, p99=4.125, p999=9.0, max=12.0, mean=1.5)
+    # count: one time per answer (9 x 200 and 1 x 503), as a file reads it back.
+    latency = Percentiles(
+        p50=1.25, p90=2.0, p95=2.5, p99=4.125, p999=9.0, max=12.0, mean=1.5, count=10
+    )
     endpoint = EndpointSummary(
         name="get item",
         requests=10,

@@ -118,7 +118,7 @@ def test_target_metrics_and_health_round_trip(
     loaded = load_session(path)
     assert replace(loaded, created="") == replace(build_session(plan, snapshot), created="")
     assert dumps_session(loaded, suffix) == path.read_text()
-    assert loaded.format_version == FORMAT_VERSION == 2
+    assert loaded.format_version == FORMAT_VERSION == 3
     assert loaded.results.generator == snapshot.health
     assert loaded.results.generator.processes == 1
     assert loaded.results.generator.peak_cpu_percent >= loaded.results.generator.cpu_percent
@@ -252,7 +252,8 @@ def test_snapshot_from_an_old_session_without_histograms(tmp_path: Path) -> None
     session = session_from_document(crafted_document(), "old.toml")
     rebuilt = snapshot_from_session(session)
     assert rebuilt.total.requests == 1000 and rebuilt.total.status_counts == {200: 1000, 500: 0}
-    assert rebuilt.total.latency_ms.p95 == 20.0 and rebuilt.total.latency_ms.count == 0
+    # No histogram: the count is the answers counted (one time recorded per answer).
+    assert rebuilt.total.latency_ms.p95 == 20.0 and rebuilt.total.latency_ms.count == 1000
     assert rebuilt.latency_buckets == () and rebuilt.target_metrics is None
     assert rebuilt.users == 5 and rebuilt.rate is None
     assert "TOTAL" in summary_text(rebuilt)

@@ -168,7 +168,8 @@ def test_tls_mistakes_are_one_line_naming_the_field(ca: TestCA, tmp_path: Path) 
     issued = ca.issue("client", ("x",), client=True, password=b"right")
     wrong = {"cert_file": str(issued.cert), "key_file": str(issued.key), "key_password": "${PW}"}
     assert "PW is not set" in error(wrong)
-    assert "tls.cert_file: cannot load it" in error(
+    # An encrypted key without its passphrase: the passphrase is at fault, not the certificate.
+    assert "tls.key_password: missing: the key is encrypted" in error(
         {"cert_file": str(issued.cert), "key_file": str(issued.key)}
     )
     assert "--tls-ca: file not found" in error({}, tls_ca_file=str(tmp_path / "missing.pem"))

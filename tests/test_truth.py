@@ -352,12 +352,14 @@ def test_the_header_says_no_data_and_names_a_stalled_worker() -> None:
 
 
 def test_the_progress_line_is_labelled_with_the_second_it_shows() -> None:
+    # Second 3: five requests, all transport errors, so no latency (None: no data).
     point = TimelinePoint(
-        t=3.0, span=1.0, requests=0, rps=0.0, errors=5, p50=0, p95=0, p99=0, users=2
+        t=3.0, span=1.0, requests=5, rps=5.0, errors=5, p50=None, p95=None, p99=None, users=2
     )
     line = progress_line(sample_snapshot(elapsed=3.6, timeline=(point,)))
     assert line.startswith("[   3.0s]")
     assert "p50     n/a  p95     n/a  p99     n/a ms" in line
+    assert line.endswith("errors 5 (100.00%)")  # the second's, not the run's so far
 
 
 def test_cpu_over_a_few_milliseconds_is_not_read_as_hundreds_of_percent() -> None:

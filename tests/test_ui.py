@@ -44,6 +44,7 @@ from stressdeck.cli.console import (
     view_app,
 )
 from stressdeck.engine.overrides import Overrides
+from stressdeck.engine.plan import CEILING_USERS
 from stressdeck.engine.snapshot import PAUSED, RUNNING, STOPPED, EndpointSummary, GeneratorHealth
 from stressdeck.ui.app import StressDeckApp, session_file_name
 from stressdeck.ui.format import ms, rate
@@ -538,9 +539,9 @@ def test_i_know_lifts_the_safety_cap_in_the_console(profile: Path, tmp_path: Pat
     assert console_main([str(profile), "--users", "5000"]) == 2
     assert "safety cap" in capsys.readouterr().err
     app = console_from_argv([str(profile), "--users", "5000", "--i-know"], tmp_path)
-    assert app.controller.plan.load.users == 5000 and app.controller.plan.max_users is None
+    assert app.controller.plan.load.users == 5000 and app.controller.plan.max_users == CEILING_USERS
     app.controller.change_users(delta=1)  # a change before the run keeps --i-know
-    assert app.controller.plan.load.users == 5001 and app.controller.plan.max_users is None
+    assert app.controller.plan.load.users == 5001 and app.controller.plan.max_users == CEILING_USERS
 
 
 async def test_a_saturated_generator_is_warned_about_in_the_header() -> None:

@@ -147,6 +147,8 @@ def sample_snapshot(**changes: object) -> Snapshot:
         ),
         latency_buckets=buckets(0.4, 400.0, 2400),
         recent_latency_buckets=buckets(0.4, 400.0, 700, shift=0.1),
+        # The last 10 s had answers (the buckets above): their percentiles are figures too.
+        recent_latency_ms=summary("recent", 2000, 0, 4.5, {200: 2000}).latency_ms,
         health=GeneratorHealth(loop_lag_ms=1.2, send_lag_ms=0.4, cpu_percent=35.0),
     )
     values.update(changes)

@@ -13,6 +13,7 @@ from test_ui_support import buckets, sample_snapshot, write_profile
 
 from stressdeck.core.errors import InputError
 from stressdeck.engine.overrides import Overrides
+from stressdeck.engine.plan import CEILING_USERS
 from stressdeck.engine.snapshot import (
     STOPPED,
     ControlEvent,
@@ -273,7 +274,7 @@ def test_i_know_is_kept_by_every_plan_a_source_builds(tmp_path: Path) -> None:
     [refused] = scan_profiles(tmp_path, Overrides())
     assert refused.source is None and "safety cap" in refused.error
     [entry] = scan_profiles(tmp_path, Overrides(), i_know=True)
-    assert entry.source is not None and entry.source.build().max_users is None
+    assert entry.source is not None and entry.source.build().max_users == CEILING_USERS
     assert entry.source.with_overrides(users=4000).build().load.users == 4000
 
 

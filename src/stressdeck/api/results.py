@@ -96,5 +96,6 @@ class RunResults(Results):
         total = self.total
         return (
             f"<RunResults {self.name!r}: {total.requests} requests, {total.errors} errors, "
-            f"p95 {total.latency_ms.p95:.2f} ms, {'passed' if self.passed else 'FAILED'}>"
+            f"p95 {f'{total.latency_ms.p95:.2f} ms' if total.latency_ms.measured else 'n/a'}, "
+            f"{'passed' if self.passed else 'FAILED'}>"
         )

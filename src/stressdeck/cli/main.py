@@ -66,7 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
         "run",
         help="run a profile (or one URL) headless and print a summary",
         description="Run a profile, or one URL, headless: a progress line a second, then a "
-        "summary; exit 3 when a threshold failed.",
+        "summary; exit 3 when a threshold failed, 4 when not one request was answered.",
     )
     run.add_argument("profile", metavar="PROFILE|URL", help="a profile file, or a URL")
     add_load_options(run)

@@ -18,6 +18,7 @@ from stressdeck.cli.options import (
 )
 from stressdeck.core.exits import (
     EXIT_FAILED,
+    EXIT_NOTHING_ANSWERED,
     EXIT_OK,
     EXIT_THRESHOLDS,
 )
@@ -38,7 +39,7 @@ from stressdeck.engine.snapshot import INTERRUPTED, TimelinePoint
 from stressdeck.sessions.autosave import autosave_path, keep_session, sent_anything
 from stressdeck.sessions.hostload import HostMeter
 from stressdeck.sessions.session import save_session
-from stressdeck.sessions.summary import progress_line, summary_text, write_json
+from stressdeck.sessions.summary import nothing_answered, progress_line, summary_text, write_json
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -169,6 +170,12 @@ def run_and_keep(
         return EXIT_FAILED
     if not final.thresholds_ok:
         return EXIT_THRESHOLDS
+    if code == EXIT_OK and nothing_answered(final):
+        print(
+            "error: nothing answered: not one request got an HTTP response (exit 5)",
+            file=sys.stderr,
+        )
+        return EXIT_NOTHING_ANSWERED
     return code
 
 

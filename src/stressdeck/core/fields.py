@@ -17,6 +17,9 @@ _MISSING = object()
 # More than any run can count (2^53, every figure exact as a float); 10^30 requests is a
 # hand-edited or hostile file, and would overflow the arrays figures are charted from.
 MAX_COUNT = 2**53
+# A run's length, an offset into it, a duration, a pause: a year. Past it a value is a
+# hand-edited or hostile file (1e308 s overflowed a report), not anything a run can last.
+MAX_SECONDS = 366 * 24 * 3600.0
 
 
 def join(where: str, key: str) -> str:
@@ -113,16 +116,58 @@ class Reader:
         return None if table.get(key) is None else self.integer(table, key, where)
 
     def number(
-        self, table: Mapping[str, Any], key: str, where: str, *, default: Any = _MISSING
+        self,
+        table: Mapping[str, Any],
+        key: str,
+        where: str,
+        *,
+        default: Any = _MISSING,
+        minimum: float | None = None,
+        maximum: float | None = None,
     ) -> float:
+        """A finite number, within ``minimum`` and ``maximum`` when given."""
         value = self._get(table, key, where, default)
         # NaN and infinities are never measured values; they would poison comparisons.
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not is_finite(value):
             raise self._expected(table, key, where, "a number")
+        if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
+            low = "" if minimum is None else f"from {minimum:,.12g} "
+            high = "" if maximum is None else f"up to {maximum:,.12g}"
+            raise self._expected(table, key, where, f"a number {low}{high}".strip())
         return value
 
-    def optional_number(self, table: Mapping[str, Any], key: str, where: str) -> float | None:
-        return None if table.get(key) is None else self.number(table, key, where)
+    def optional_number(
+        self,
+        table: Mapping[str, Any],
+        key: str,
+        where: str,
+        *,
+        minimum: float | None = None,
+        maximum: float | None = None,
+    ) -> float | None:
+        if table.get(key) is None:
+            return None
+        return self.number(table, key, where, minimum=minimum, maximum=maximum)
+
+    def seconds(
+        self, table: Mapping[str, Any], key: str, where: str, *, default: Any = _MISSING
+    ) -> float:
+        """A time in seconds a run can hold: 0 to MAX_SECONDS."""
+        return self.number(table, key, where, default=default, minimum=0.0, maximum=MAX_SECONDS)
+
+    def optional_seconds(self, table: Mapping[str, Any], key: str, where: str) -> float | None:
+        return self.optional_number(table, key, where, minimum=0.0, maximum=MAX_SECONDS)
+
+    def bounded_list(
+        self, table: Mapping[str, Any], key: str, where: str, most: int, what: str
+    ) -> Sequence[Any]:
+        """An optional list of at most ``most`` items (``what`` names the bound's reason)."""
+        items = self.array(table, key, where, required=False)
+        if len(items) > most:
+            raise self.fail(
+                join(where, key), f"{len(items):,} entries, more than the {most:,} {what}"
+            )
+        return items
 
     def string_list(self, table: Mapping[str, Any], key: str, where: str) -> list[str]:
         items = self.array(table, key, where)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 
+from stressdeck.core.fields import MAX_SECONDS
 from stressdeck.core.units import parse_duration
 
 
@@ -16,6 +17,10 @@ def duration(text: str) -> float:
     if seconds is None or seconds <= 0:
         raise argparse.ArgumentTypeError(
             f'expected a duration like "500ms", "30s" or "2m", got {text!r}'
+        )
+    if seconds > MAX_SECONDS:  # as a session reads it back: a year at most
+        raise argparse.ArgumentTypeError(
+            f"expected a duration up to {MAX_SECONDS / 86400:.0f} days, got {text!r}"
         )
     return seconds
 

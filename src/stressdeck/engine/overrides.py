@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from stressdeck.core.fields import Reader, join
+from stressdeck.core.fields import MAX_SECONDS, Reader, join
 
 
 @dataclass(frozen=True)
@@ -86,10 +86,16 @@ def _strings(r: Reader, table: Mapping[str, Any], key: str, where: str) -> tuple
     return tuple(r.string_list(table, key, where))
 
 
+def _float(r: Reader, table: Mapping[str, Any], key: str, where: str) -> float:
+    # A rate or a duration: never below 0 (a replay would run it); a duration within a year.
+    most = MAX_SECONDS if key == "duration" else None
+    return r.number(table, key, where, minimum=0.0, maximum=most)
+
+
 _READERS: dict[str, Any] = {
     "str | None": lambda r, t, k, w: r.string(t, k, w),
-    "int | None": lambda r, t, k, w: r.integer(t, k, w),
-    "float | None": lambda r, t, k, w: r.number(t, k, w),
+    "int | None": lambda r, t, k, w: r.count(t, k, w),
+    "float | None": _float,
     "tuple[str, ...] | None": _strings,
     "bool | None": lambda r, t, k, w: r.boolean(t, k, w),
 }

@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -21,7 +20,7 @@ from stressdeck.core.errors import InputError, describe
 from stressdeck.core.hosts import check_url, is_loopback
 from stressdeck.engine.decoding import ACCEPT_ENCODING
 from stressdeck.engine.overrides import NO_OVERRIDES, Overrides
-from stressdeck.engine.tls import TlsOptions, ssl_context
+from stressdeck.engine.tls import TlsFileError, TlsOptions, check_tls_files
 from stressdeck.observe.metrics import parse_series
 from stressdeck.profiles.chain import Extractor, Template, compile_template, placeholders
 from stressdeck.profiles.checks import Check
@@ -48,6 +47,10 @@ DEFAULT_DURATION = 30.0
 # Hard caps, lifted only by --i-know: past these a typo is more likely than intent.
 MAX_USERS = 2_000
 MAX_RATE = 20_000.0
+# What even --i-know does not lift, live or read from a session: far past what one
+# generator (or a cluster of them) sends, and where a hand-edited 1e308 stops.
+CEILING_USERS = 1_000_000
+CEILING_RATE = 10_000_000.0
 DEFAULT_MAX_DURATION = 600.0
 DEFAULT_TICK = 0.25
 # Open model: keep-alive connections across all processes, as wrk2's -c. Measured on a
@@ -156,7 +159,7 @@ class Plan:
     data: DataSpec | None = None
     metrics_url: str | None = None
     metrics: tuple[str, ...] = ()
-    # Safety caps on live and planned load; None once the user said --i-know.
+    # Safety caps on live and planned load; the ceilings (CEILING_*) once the user said --i-know.
     max_users: int | None = MAX_USERS
     max_rate: float | None = MAX_RATE
     source: str = ""
@@ -336,8 +339,9 @@ def build_plan(
         check_url("--base-url", "", base_url)
     metrics_url, metrics = metrics_source(profile, overrides)
     load = effective_load(profile, overrides)
+    _check_caps(load, profile.source, CEILING_RATE, CEILING_USERS, "(no option lifts it)")
     if not i_know:
-        _check_caps(load, profile.source)
+        _check_caps(load, profile.source, MAX_RATE, MAX_USERS, "(pass --i-know to lift the cap)")
     source_base = base_url or profile.base_url
     specs = tuple(
         _prepare(profile, i, ep, source_base, env) for i, ep in enumerate(profile.endpoints)
@@ -385,8 +389,8 @@ def build_plan(
         data=profile.data,
         metrics_url=metrics_url,
         metrics=metrics,
-        max_users=None if i_know else MAX_USERS,
-        max_rate=None if i_know else MAX_RATE,
+        max_users=CEILING_USERS if i_know else MAX_USERS,
+        max_rate=CEILING_RATE if i_know else MAX_RATE,
         source=profile.source,
         tls=tls,
         clients=tuple(choose_client(asked, spec) for spec in specs),
@@ -491,9 +495,9 @@ def asked_client(
     return asked
 
 
-def _check_caps(load: LoadSpec, source: str) -> None:
+def _check_caps(load: LoadSpec, source: str, max_rate: float, max_users: int, lift: str) -> None:
     open_model = load.model == "open"
-    cap = MAX_RATE if open_model else MAX_USERS
+    cap = max_rate if open_model else max_users
     what = "rate" if open_model else "users"
     levels = [(f"load.{what}", float((load.rate or 0) if open_model else load.users))]
     levels += [(f"load.stages[{i}].target", stage.target) for i, stage in enumerate(load.stages)]
@@ -503,8 +507,7 @@ def _check_caps(load: LoadSpec, source: str) -> None:
             raise InputError(
                 source,
                 where,
-                f"{level:g}{unit} is above the safety cap of {cap:g}{unit} "
-                "(pass --i-know to lift the cap)",
+                f"{level:g}{unit} is above the safety cap of {cap:g}{unit} {lift}",
             )
 
 
@@ -561,8 +564,10 @@ def resolve_tls(
     password = None
     if written.key_password is not None:
         password = expand_env(written.key_password, profile.source, "tls.key_password", env)
+        where["key_password"] = (profile.source, "tls.key_password")
     if overrides.tls_key_password_env is not None:
         name = overrides.tls_key_password_env
+        where["key_password"] = ("--tls-key-password-env", "")
         if name not in env:
             raise InputError(
                 "--tls-key-password-env", "", f"environment variable {name} is not set"
@@ -584,12 +589,20 @@ def resolve_tls(
         server_name=values["server_name"],
     )
     try:
-        ssl_context(options, insecure=False)
-    except (ssl.SSLError, OSError, ValueError) as exc:
-        key = "cert_file" if values["cert_file"] else "ca_file"
-        reason = getattr(exc, "reason", None) or getattr(exc, "strerror", None) or str(exc)
-        raise InputError(*where[key], f"cannot load it ({reason})") from None
+        check_tls_files(options)
+    except TlsFileError as exc:
+        raise InputError(*_tls_where(exc.setting, where, profile.source), exc.message) from None
     return options
+
+
+def _tls_where(setting: str, where: Mapping[str, tuple[str, str]], source: str) -> tuple[str, str]:
+    """Where a TLS setting was given (its option, or its profile field), or where it would be
+    given: the command line's option when the certificate came from there."""
+    if setting in where:
+        return where[setting]
+    from_cli = where.get("cert_file", ("", ""))[0].startswith("--")
+    option = {"key_file": "--tls-key", "key_password": "--tls-key-password-env"}.get(setting, "")
+    return (option, "") if from_cli and option else (source, f"tls.{setting}")
 
 
 def choose_client(asked: str, spec: RequestSpec) -> str:

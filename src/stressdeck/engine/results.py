@@ -17,7 +17,9 @@ from stressdeck.core.fields import Reader
 from stressdeck.engine.bottleneck import Bottleneck, bottleneck_schema
 from stressdeck.engine.snapshot import (
     ENDPOINT_POINT_FIELDS,
+    LATENCY_KEYS,
     LIVE_ONLY_FIELDS,
+    MAX_CONTROL_EVENTS,
     PERCENTILE_KEYS,
     ControlEvent,
     EndpointSeries,
@@ -29,6 +31,7 @@ from stressdeck.engine.snapshot import (
     TimelinePoint,
     field_default,
 )
+from stressdeck.engine.timeline import DEFAULT_MAX_POINTS
 from stressdeck.observe.metrics import MetricsSnapshot
 from stressdeck.profiles.thresholds import ThresholdResult
 
@@ -148,7 +151,7 @@ class Results:
             name=r.string(table, "name", where),
             target=r.string(table, "target", where),
             model=r.string(table, "model", where),
-            elapsed=r.number(table, "elapsed", where),
+            elapsed=r.seconds(table, "elapsed", where),
             stop_reason=r.string(table, "stop_reason", where, default=""),
             total=total,
             endpoints=endpoints,
@@ -156,13 +159,14 @@ class Results:
                 ThresholdResult.from_dict(r, r.as_table(item, path), path)
                 for path, item in _items(r, table, "thresholds", where)
             ),
+            # No more than a live run keeps: its control log's and timeline's own bounds.
             control_log=tuple(
                 ControlEvent.from_dict(r, r.as_table(item, path), path)
-                for path, item in _items(r, table, "control_log", where)
+                for path, item in _items(r, table, "control_log", where, MAX_CONTROL_EVENTS + 1)
             ),
             timeline=tuple(
                 TimelinePoint.from_dict(r, r.as_table(item, path), path)
-                for path, item in _items(r, table, "timeline", where)
+                for path, item in _items(r, table, "timeline", where, DEFAULT_MAX_POINTS)
             ),
             generator=GeneratorHealth.from_dict(
                 r, r.table(table, "generator", where, required=False), f"{where}.generator"
@@ -189,14 +193,22 @@ class Results:
         )
 
 
-def _items(r: Reader, table: Mapping[str, Any], key: str, where: str) -> list[tuple[str, Any]]:
-    items = r.array(table, key, where, required=False)
+def _items(
+    r: Reader, table: Mapping[str, Any], key: str, where: str, most: int | None = None
+) -> list[tuple[str, Any]]:
+    items = (
+        r.array(table, key, where, required=False)
+        if most is None
+        else r.bounded_list(table, key, where, most, "a run keeps")
+    )
     return [(f"{where}.{key}[{index}]", item) for index, item in enumerate(items)]
 
 
 # -- the published JSON Schema, generated from the model --------------------------------------
 
 _NUMBER = {"type": "number"}
+# A latency where nothing was answered: null (no data), never 0.
+_NUMBER_OR_NULL = {"anyOf": [_NUMBER, {"type": "null"}]}
 _COUNT = {"type": "integer", "minimum": 0}
 
 
@@ -209,7 +221,7 @@ def _endpoint_schema() -> dict[str, Any]:
         if isinstance(default, Percentiles):
             properties[item.name] = {
                 "type": "object",
-                "properties": {key: _NUMBER for key in PERCENTILE_KEYS},
+                "properties": {key: _NUMBER_OR_NULL for key in PERCENTILE_KEYS},
                 "additionalProperties": False,
             }
         elif isinstance(default, dict):
@@ -252,7 +264,10 @@ def _plain_schema(cls: type, optional: tuple[str, ...] = ()) -> dict[str, Any]:
 
 
 def _timeline_schema() -> dict[str, Any]:
-    schema = _plain_schema(TimelinePoint, optional=("rate", "dropped", "service_p50", "bottleneck"))
+    # p50/p95/p99: null in a second nothing answered (a session leaves them out).
+    schema = _plain_schema(
+        TimelinePoint, optional=("rate", "dropped", "service_p50", "bottleneck", *LATENCY_KEYS)
+    )
     schema["properties"]["bottleneck"] = bottleneck_schema()
     return schema
 

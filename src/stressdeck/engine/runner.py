@@ -25,6 +25,7 @@ from stressdeck.engine.plan import Plan
 from stressdeck.engine.processes import ProcessWorker
 from stressdeck.engine.snapshot import (
     INTERRUPTED,
+    MAX_CONTROL_EVENTS,
     PAUSED,
     REPLAY_ENDED,
     RUNNING,
@@ -367,7 +368,14 @@ class RunHandle:
     # -- internals -------------------------------------------------------------------------
 
     def _log(self, command: Control, value: float | None = None) -> None:
-        self._control_log.append(ControlEvent(round(self.elapsed(), 3), command, value))
+        # Bounded as a session reads it: past MAX_CONTROL_EVENTS a change of the same kind
+        # as the last one replaces it (the level the run ends at is kept); a stop always lands.
+        event = ControlEvent(round(self.elapsed(), 3), command, value)
+        log = self._control_log
+        if len(log) < MAX_CONTROL_EVENTS or command == Control.STOP:
+            log.append(event)
+        elif log[-1].command == command:
+            log[-1] = event
 
     def _send_all(self, command: Command) -> None:
         for worker in self._workers:

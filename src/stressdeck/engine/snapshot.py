@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from stressdeck.core.fields import MAX_COUNT, Reader, join
+from stressdeck.core.fields import MAX_COUNT, MAX_SECONDS, Reader, join
 from stressdeck.core.units import is_finite
 from stressdeck.engine.bottleneck import CPU_SHARE, LOOP_LAG_MS, Bottleneck
 from stressdeck.observe.metrics import MetricsSnapshot
@@ -41,7 +41,8 @@ class Control(StrEnum):
 
 @dataclass(frozen=True)
 class Percentiles:
-    """Latency percentiles in milliseconds; all zero when nothing was recorded."""
+    """Latency percentiles in milliseconds; all zero when nothing was recorded (``count`` 0),
+    which every output shows as no data (``null`` in files, ``n/a`` on screen), never 0."""
 
     p50: float = 0.0
     p90: float = 0.0
@@ -52,7 +53,15 @@ class Percentiles:
     mean: float = 0.0
     count: int = 0
 
-    def to_dict(self) -> dict[str, float]:
+    @property
+    def measured(self) -> bool:
+        """Something was recorded: the figures are times, not placeholders."""
+        return self.count > 0
+
+    def to_dict(self) -> dict[str, float | None]:
+        """The figures, or null for each when nothing was measured."""
+        if not self.measured:
+            return dict.fromkeys(PERCENTILE_KEYS)
         return {key: round(getattr(self, key), 3) for key in PERCENTILE_KEYS}
 
     @classmethod
@@ -65,15 +74,34 @@ class Percentiles:
         *,
         required: tuple[str, ...] = (),
         fallback: Percentiles | None = None,
+        answers: int = 0,
     ) -> Percentiles:
-        """``table[key]`` read back; figures it lacks come from ``fallback`` (a saved histogram)."""
+        """``table[key]`` read back; figures it lacks come from ``fallback`` (a saved histogram).
+
+        ``answers`` (the responses counted, one time recorded for each) is how many times the
+        figures summarise when no histogram says it: 0 reads as no data, so an older file's
+        0.0 for a run nothing answered reads as no data too. ``null`` is no data; the
+        ``required`` figures are required only when something was answered.
+        """
         base = fallback or cls()
-        figures = r.number_map(table, key, where, required)
-        unknown = sorted(set(figures) - set(PERCENTILE_KEYS))
+        count = base.count or answers
+        inner = r.table(table, key, where, required=bool(required) and count > 0)
+        path = join(where, key)
+        unknown = sorted(str(name) for name in set(inner) - set(PERCENTILE_KEYS))
         if unknown:
-            raise r.fail(join(where, f"{key}.{unknown[0]}"), "unknown percentile")
-        values = {key: figures.get(key, getattr(base, key)) for key in PERCENTILE_KEYS}
-        return cls(**values, count=base.count)
+            raise r.fail(join(path, unknown[0]), "unknown percentile")
+        present = [name for name in PERCENTILE_KEYS if inner.get(name) is not None]
+        if count and present:
+            for name in required:
+                r.number(inner, name, path)
+        figures = {
+            name: r.number(inner, name, path, minimum=0.0, maximum=MAX_SECONDS * 1000)
+            for name in present
+        }
+        if not count or not (present or base.count):
+            return cls()
+        values = {name: figures.get(name, getattr(base, name)) for name in PERCENTILE_KEYS}
+        return cls(**values, count=count)
 
 
 PERCENTILE_KEYS = ("p50", "p90", "p95", "p99", "p999", "max", "mean")
@@ -173,8 +201,10 @@ class EndpointSummary:
             if isinstance(default, Percentiles):
                 fallback = (histograms or {}).get(key.removesuffix("_ms"))
                 required = ("p50", "p95", "p99") if key == "latency_ms" else ()
+                # status_counts is read before (field order): one time per answer.
+                answers = sum(figures["status_counts"].values())
                 figures[key] = Percentiles.from_dict(
-                    r, table, key, where, required=required, fallback=fallback
+                    r, table, key, where, required=required, fallback=fallback, answers=answers
                 )
             elif key == "status_counts":
                 figures[key] = _read_status_counts(r, table, where)
@@ -229,21 +259,26 @@ class TimelinePoint:
     requests: int
     rps: float
     errors: int
-    p50: float
-    p95: float
-    p99: float
+    p50: float | None  # None: nothing answered in this second
+    p95: float | None
+    p99: float | None
     users: int
     rate: float | None = None
     dropped: int = 0
     service_p50: float = 0.0  # service time from the actual send (the target's own share)
     bottleneck: Bottleneck = Bottleneck()  # what limited the load in this second
 
+    @property
+    def measured(self) -> bool:
+        """Some answer came in this second: its percentiles are times."""
+        return self.p50 is not None
+
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
         for item in dataclasses.fields(self):
             value = getattr(self, item.name)
-            if value is None:
-                continue  # no rate in the closed model: left out (TOML has no null)
+            if value is None and item.name not in LATENCY_KEYS:
+                continue  # no rate in the closed model: left out (a session drops every None)
             if isinstance(value, Bottleneck):
                 out[item.name] = value.to_dict()
                 continue
@@ -253,22 +288,44 @@ class TimelinePoint:
     @classmethod
     def from_dict(cls, r: Reader, table: Mapping[str, Any], where: str) -> TimelinePoint:
         return cls(
-            t=r.number(table, "t", where),
-            span=r.number(table, "span", where),
+            t=r.seconds(table, "t", where),
+            span=r.seconds(table, "span", where),
             requests=r.count(table, "requests", where),
-            rps=r.number(table, "rps", where),
+            rps=r.number(table, "rps", where, minimum=0.0),
             errors=r.count(table, "errors", where),
-            p50=r.number(table, "p50", where),
-            p95=r.number(table, "p95", where),
-            p99=r.number(table, "p99", where),
+            **_second_latencies(r, table, where),
             users=r.count(table, "users", where),
-            rate=r.optional_number(table, "rate", where),
+            rate=r.optional_number(table, "rate", where, minimum=0.0),
             dropped=r.count(table, "dropped", where, default=0),
             service_p50=r.number(table, "service_p50", where, default=0.0),
             bottleneck=Bottleneck.from_dict(
                 r, r.table(table, "bottleneck", where, required=False), f"{where}.bottleneck"
             ),
         )
+
+
+# Live changes one run logs (the runner stops logging past it; a stop is always logged):
+# hours of a key held down in the console, and what a session may hold.
+MAX_CONTROL_EVENTS = 100_000
+LATENCY_KEYS = ("p50", "p95", "p99")  # a timeline point's: null or left out when no answer
+
+
+def _second_latencies(r: Reader, table: Mapping[str, Any], where: str) -> dict[str, float | None]:
+    """A timeline point's percentiles; None (no answer that second) when null or left out.
+
+    Files before format 3 wrote 0.0 for such a second: a p99 of exactly 0.000 ms is no
+    measured time (the clock resolves 0.001 ms), so all three at 0 read as no data too.
+    """
+    most = MAX_SECONDS * 1000
+    values = {
+        key: r.optional_number(table, key, where, minimum=0.0, maximum=most) for key in LATENCY_KEYS
+    }
+    if all(not value for value in values.values()):
+        return dict.fromkeys(LATENCY_KEYS)
+    if any(value is None for value in values.values()):
+        missing = next(key for key, value in values.items() if value is None)
+        raise r.fail(join(where, missing), "missing (the other percentiles are given)")
+    return values
 
 
 @dataclass(frozen=True)
@@ -361,10 +418,11 @@ class ControlEvent:
 
     @classmethod
     def from_dict(cls, r: Reader, table: Mapping[str, Any], where: str) -> ControlEvent:
+        # Users, a rate, or how long a pause lasted (resume): never below 0.
         return cls(
-            offset=r.number(table, "offset", where),
+            offset=r.seconds(table, "offset", where),
             command=Control(r.choice(table, "command", where, tuple(Control))),
-            value=r.optional_number(table, "value", where),
+            value=r.optional_number(table, "value", where, minimum=0.0),
         )
 
 

@@ -217,7 +217,12 @@ class Timeline:
 
     def _close_second(self, t: float, span: float, users: int, rate: float | None) -> ClosedSecond:
         bucket = self._open.pop(self._next_second, None) or _Second()
-        p50, p95, p99 = _percentiles_ms(bucket.histogram)
+        # Nothing answered in this second: no latency, not 0 ms.
+        p50: float | None = None
+        p95: float | None = None
+        p99: float | None = None
+        if bucket.histogram.get_total_count():
+            p50, p95, p99 = _percentiles_ms(bucket.histogram)
         lags = sorted(bucket.loop_lags_ms)
         service_low, service_p50 = (v / 1000 for v in percentiles_us(bucket.service, (0.0, 50.0)))
         figures = SecondFigures(
@@ -226,7 +231,7 @@ class Timeline:
             rps=bucket.requests / span,
             asked_rate=rate,
             dropped=bucket.dropped,
-            latency_p50_ms=p50,
+            latency_p50_ms=p50 if p50 is not None else 0.0,
             service_p50_ms=service_p50,
             service_mean_ms=mean_us(bucket.service) / 1000,
             service_low_ms=service_low,
@@ -388,7 +393,10 @@ def _merge_points(a: TimelinePoint, b: TimelinePoint) -> TimelinePoint:
     requests = a.requests + b.requests
     span = a.span + b.span
 
-    def weighted(x: float, y: float) -> float:
+    def weighted(x: float | None, y: float | None) -> float | None:
+        # A second without an answer has no time to weigh: the other one's stands alone.
+        if x is None or y is None:
+            return y if x is None else x
         return (x * a.requests + y * b.requests) / requests if requests else 0.0
 
     return TimelinePoint(
@@ -399,10 +407,10 @@ def _merge_points(a: TimelinePoint, b: TimelinePoint) -> TimelinePoint:
         errors=a.errors + b.errors,
         p50=weighted(a.p50, b.p50),
         p95=weighted(a.p95, b.p95),
-        p99=max(a.p99, b.p99),
+        p99=max((p for p in (a.p99, b.p99) if p is not None), default=None),
         users=b.users,
         rate=b.rate,
         dropped=a.dropped + b.dropped,
-        service_p50=weighted(a.service_p50, b.service_p50),
+        service_p50=weighted(a.service_p50, b.service_p50) or 0.0,
         bottleneck=worst(a.bottleneck, b.bottleneck),
     )

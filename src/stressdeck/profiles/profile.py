@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from stressdeck.core.errors import InputError, describe
+from stressdeck.core.fields import MAX_SECONDS
 from stressdeck.core.files import open_regular, read_regular
 from stressdeck.core.hosts import check_url
 from stressdeck.core.units import is_finite, parse_duration
@@ -231,6 +232,8 @@ class _Fields:
         seconds = parse_duration(self.table[key])
         if seconds is None or seconds < 0 or (positive and seconds == 0) or seconds != seconds:
             raise self.fail(key, 'a duration like "500ms", "30s" or "2m"')
+        if seconds > MAX_SECONDS:  # as a session reads it back: a year at most
+            raise self.fail(key, f"a duration up to {MAX_SECONDS / 86400:.0f} days")
         return seconds
 
     def boolean(self, key: str, default: bool = False) -> bool:

@@ -275,7 +275,11 @@ def _measure_run(session: Session) -> dict[str, Measured]:
     points = full_seconds(session)
     reasons = _run_reasons(session, len(points))
     total_seconds = {"rps": tuple(log(p.rps) for p in points)}
-    total_seconds |= {m: tuple(log(getattr(p, m)) for p in points) for m in LATENCY_METRICS}
+    # A second in which nothing was answered has no latency (None): it is left out, not 0.
+    total_seconds |= {
+        m: tuple(log(value) for p in points if (value := getattr(p, m)) is not None)
+        for m in LATENCY_METRICS
+    }
     # The total's between-second noise: an endpoint has no timeline, and the host slows all.
     host = {m: spread_half_width(total_seconds[m]) for m in _SCALED}
 
@@ -285,6 +289,8 @@ def _measure_run(session: Session) -> dict[str, Measured]:
         unsure: dict[str, str] = {}
         if summary.requests == 0:
             unsure = dict.fromkeys(JUDGED, "no requests")
+        elif not summary.latency_ms.measured:
+            unsure = dict.fromkeys(QUANTILES, "nothing answered: no latency")
         # rps: counting (Poisson) noise at least.
         sampling["rps"] = Z95 / math.sqrt(summary.requests) if summary.requests else math.inf
         values = {"rps": summary.rps}

@@ -10,15 +10,21 @@ import csv
 import dataclasses
 import re
 import xml.etree.ElementTree as ET
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import IO
 
 from stressdeck.engine.bottleneck import GENERATOR, Bottleneck
 from stressdeck.engine.hdr import decode_histogram, log_buckets
-from stressdeck.engine.snapshot import EndpointPoint, EndpointSummary, TimelinePoint
+from stressdeck.engine.snapshot import (
+    LATENCY_KEYS,
+    ControlEvent,
+    EndpointPoint,
+    EndpointSummary,
+    TimelinePoint,
+)
 from stressdeck.profiles.checks import parse_check
 from stressdeck.sessions.session import Session
-from stressdeck.sessions.summary import SATURATED_WARNING_SECONDS, format_metric
+from stressdeck.sessions.summary import NO_DATA, SATURATED_WARNING_SECONDS, format_metric, ms_text
 from stressdeck.sessions.svg import Marker, Series, bar_chart, line_chart, safe_text
 
 # The CSV's columns are the timeline point's own fields, in order: one list, the model's.
@@ -43,18 +49,23 @@ _XML_INVALID = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 
 def write_csv(session: Session, out: IO[str]) -> None:
     """The per-second timeline, one row a point; the unit in each column's name (t_s, p95_ms,
-    rate_per_s...), an empty rate when unset."""
+    rate_per_s...); latencies n/a in a second nothing answered (spreadsheets and pandas read
+    it as no value), an empty rate when unset."""
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(CSV_HEADER)
     for point in session.results.timeline:
         values = (getattr(point, name) for name in TIMELINE_COLUMNS)
-        writer.writerow(_csv_cell(value) for value in values)
+        writer.writerow(
+            _csv_cell(value, name in LATENCY_KEYS)
+            for name, value in zip(TIMELINE_COLUMNS, values, strict=True)
+        )
 
 
-def _csv_cell(value: object) -> object:
-    """A CSV cell: empty for an unset rate, the kind alone for a second's bottleneck."""
+def _csv_cell(value: object, latency: bool = False) -> object:
+    """A CSV cell: n/a for a latency nothing answered, empty for an unset rate, the kind
+    alone for a second's bottleneck."""
     if value is None:
-        return ""
+        return NO_DATA if latency else ""
     return value.kind if isinstance(value, Bottleneck) else value
 
 
@@ -229,10 +240,10 @@ def _endpoint_row(name: str, ep: EndpointSummary) -> list[object]:
         ep.requests,
         f"{ep.rps:.1f}",
         f"{ep.error_rate:.2%}",
-        f"{lat.p50:.2f}",
-        f"{lat.p95:.2f}",
-        f"{lat.p99:.2f}",
-        f"{lat.max:.2f}",
+        ms_text(lat.p50, lat.measured),
+        ms_text(lat.p95, lat.measured),
+        ms_text(lat.p99, lat.measured),
+        ms_text(lat.max, lat.measured),
         codes or "-",
         errors or "-",
     ]
@@ -247,21 +258,34 @@ def _latency_histogram(session: Session) -> str:
     return bar_chart("Latency distribution (all requests)", bars, y_unit="requests", label_every=5)
 
 
+# Live changes marked on each chart: past this many the lines hide the figures (and a session
+# may hold 100,000: 34 MB of HTML), so the control log's table alone lists them.
+MAX_CHART_MARKERS = 200
+
+
+def _markers(log: Sequence[ControlEvent]) -> list[Marker]:
+    if len(log) > MAX_CHART_MARKERS:
+        return []
+    return [
+        Marker(e.offset, e.command if e.value is None else f"{e.command} {e.value:g}") for e in log
+    ]
+
+
 def _charts(session: Session) -> str:
     results = session.results
     timeline = results.timeline
     # A point covers the ``span`` seconds ending at ``t``: draw it in the middle of them.
     at = [p.t - p.span / 2 for p in timeline]
-    markers = [
-        Marker(e.offset, e.command if e.value is None else f"{e.command} {e.value:g}")
-        for e in results.control_log
-    ]
+    markers = _markers(results.control_log)
+    answered = list(zip(at, timeline, strict=True))
     latency = line_chart(
-        "Latency over time",
+        "Latency over time"
+        + ("" if any(p.measured for p in timeline) else " (no answers: no data)"),
         [
-            Series("p50", "#10b981", [(x, p.p50) for x, p in zip(at, timeline, strict=True)]),
-            Series("p95", "#3b82f6", [(x, p.p95) for x, p in zip(at, timeline, strict=True)]),
-            Series("p99", "#ef4444", [(x, p.p99) for x, p in zip(at, timeline, strict=True)]),
+            # A second nothing answered has no latency: no point, not one at 0 ms.
+            Series("p50", "#10b981", [(x, p.p50) for x, p in answered if p.p50 is not None]),
+            Series("p95", "#3b82f6", [(x, p.p95) for x, p in answered if p.p95 is not None]),
+            Series("p99", "#ef4444", [(x, p.p99) for x, p in answered if p.p99 is not None]),
         ],
         y_unit="ms",
         x_max=results.elapsed,
@@ -372,10 +396,7 @@ def _target_metrics(session: Session) -> str:
         + (f"; last error: {safe_text(metrics.last_error)}" if metrics.last_error else "")
     )
     parts = [f"<p>{summary}</p>"]
-    markers = [
-        Marker(e.offset, e.command if e.value is None else f"{e.command} {e.value:g}")
-        for e in session.results.control_log
-    ]
+    markers = _markers(session.results.control_log)
     rows = []
     for index, series in enumerate(metrics.series):
         points = [(p.t, p.value) for p in series.points if p.value is not None]
@@ -447,6 +468,10 @@ def _health(session: Session) -> str:
     return warning + _table(["generator", "value"], rows) + note
 
 
+def _card_ms(value: float, measured: bool) -> str:
+    return f"{value:.2f} ms" if measured else NO_DATA
+
+
 def write_html(session: Session, out: IO[str]) -> None:
     """One self-contained page: inline CSS and SVG, no scripts, nothing loaded from anywhere."""
     results, plan, host = session.results, session.plan, session.host
@@ -471,9 +496,9 @@ def write_html(session: Session, out: IO[str]) -> None:
         ("requests", f"{total.requests}"),
         ("rps", f"{total.rps:.1f}"),
         ("errors", f"{total.error_rate:.2%}"),
-        ("p50", f"{total.latency_ms.p50:.2f} ms"),
-        ("p95", f"{total.latency_ms.p95:.2f} ms"),
-        ("p99", f"{total.latency_ms.p99:.2f} ms"),
+        ("p50", _card_ms(total.latency_ms.p50, total.latency_ms.measured)),
+        ("p95", _card_ms(total.latency_ms.p95, total.latency_ms.measured)),
+        ("p99", _card_ms(total.latency_ms.p99, total.latency_ms.measured)),
     ]
     load = plan.load
     settings = [
@@ -539,6 +564,9 @@ def write_html(session: Session, out: IO[str]) -> None:
         "<h2>Thresholds</h2>",
         _threshold_table(thresholds) if thresholds else "<p>No thresholds were set.</p>",
         "<h2>Control log</h2>",
+        f"<p>{len(results.control_log):,} live changes: too many to mark on the charts.</p>"
+        if len(results.control_log) > MAX_CHART_MARKERS
+        else "",
         _table(
             ["offset s", "command", "value"],
             [

@@ -78,7 +78,7 @@ def replay_inputs(
     (a missing ``${ENV}`` variable, a data file that moved ...).
     """
     saved = session.plan
-    overrides = saved.overrides
+    overrides = _as_ran(saved.overrides, saved.load.model)
     if base_url is not None:
         overrides = overrides.changed(base_url=base_url)
     try:
@@ -102,6 +102,19 @@ def replay_inputs(
         field = f"plan.profile.{exc.field}" if exc.field else "plan.profile"
         raise InputError(source, field, exc.message) from None
     return profile, overrides, plan
+
+
+def _as_ran(overrides: Overrides, model: str) -> Overrides:
+    """The overrides that made the saved run's load model. Before --rate chose the open model
+    and --users the closed one, the other model's option was ignored (``--users 5 --rate 10``
+    ran 5 users): a replay runs what ran, not what the option would choose today."""
+    if overrides.model is not None:
+        return overrides
+    if model == "closed" and overrides.rate is not None:
+        return overrides.changed(rate=None, model="closed" if overrides.users is None else None)
+    if model == "open" and overrides.users is not None:
+        return overrides.changed(users=None, model="open" if overrides.rate is None else None)
+    return overrides
 
 
 def plan_for_replay(

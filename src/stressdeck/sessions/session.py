@@ -8,13 +8,13 @@ recomputed or merged later. ``load_session`` validates everything it reads: a ba
 
 Format versions: 1 is the first. 2 adds the generator's whole-run figures (``saturated_seconds``
 and the peaks) and, for a run with a metrics URL, ``results.target_metrics``; a format 2 file
-without them means "none", a format 1 file "not recorded". Both are read; only 2 is written.
-``host.noise`` (what other processes took of the machine during the run) is optional in
-both: a run started from the command line records it, others may not.
-
-Later additions are optional within format 2: ``results.endpoint_timeline`` (each endpoint's
-per-second figures) and each threshold's ``breached_for``/``failed_at``; a file without them
-reads as "none" (no per-endpoint timeline, no breach).
+without them means "none", a format 1 file "not recorded". 3 leaves out the latencies nothing
+was measured for (an endpoint nothing answered, a second without an answer): no data, where
+1 and 2 wrote 0.0, which reads back as no data too. All three are read; only 3 is written.
+``host.noise`` (what other processes took of the machine during the run) is optional:
+a run started from the command line records it, others may not. Also optional:
+``results.endpoint_timeline`` (each endpoint's per-second figures) and each threshold's
+``breached_for``/``failed_at``; a file without them reads as "none".
 """
 
 from __future__ import annotations
@@ -34,19 +34,21 @@ import tomli_w
 
 from stressdeck import __version__
 from stressdeck.core.errors import InputError
-from stressdeck.core.fields import Reader
+from stressdeck.core.fields import MAX_SECONDS, Reader
 from stressdeck.core.files import WriteError, write_atomic
 from stressdeck.core.redact import redact_document, redact_urls
 from stressdeck.engine.hdr import Counts, HistogramError, decode_histogram, log_buckets, summarise
 from stressdeck.engine.overrides import Overrides
-from stressdeck.engine.plan import Plan
+from stressdeck.engine.plan import CEILING_RATE, CEILING_USERS, Plan
 from stressdeck.engine.results import Results
-from stressdeck.engine.snapshot import STOPPED, ControlEvent, Percentiles, Snapshot
+from stressdeck.engine.snapshot import STOPPED, Control, ControlEvent, Percentiles, Snapshot
 from stressdeck.profiles.presets import Stage
 from stressdeck.profiles.profile import SUFFIXES, read_document
 from stressdeck.sessions.hostload import HostNoise
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
+# A run's tick: a second or less live (DEFAULT_TICK is 0.25 s); a minute is past any plan.
+MAX_TICK = 60.0
 
 
 @dataclass(frozen=True)
@@ -317,13 +319,14 @@ def session_from_document(document: Mapping[str, Any], source: str) -> Session:
             f"version {version} is newer than this stressdeck reads ({FORMAT_VERSION}); "
             "upgrade stressdeck to read it",
         )
-    if version < 1:  # 1 and 2 both read: what 2 added defaults to "not recorded"
+    if version < 1:  # 1 to 3 all read: what 2 added defaults to "not recorded"
         raise InputError(source, "format_version", f"expected 1 to {FORMAT_VERSION}, got {version}")
     host = r.table(document, "host", "")
     plan = r.table(document, "plan", "")
     histograms, decoded = _read_histograms(r, document)
     results = Results.from_dict(r, r.table(document, "results", ""), "results", _measured(decoded))
     _check_samples(r, decoded, results)
+    _check_levels(r, results)
     return Session(
         format_version=version,
         stressdeck_version=r.string(document, "stressdeck_version", ""),
@@ -386,6 +389,31 @@ def _check_samples(r: Reader, decoded: Mapping[str, Counts], results: Results) -
             )
 
 
+def _check_levels(r: Reader, results: Results) -> None:
+    """Users and rates no run can reach, even with --i-know (a 1e308 rate replayed would
+    ask the workers for it): the ceilings a live run is held to, in the log and timeline."""
+    for index, event in enumerate(results.control_log):
+        where = f"results.control_log[{index}].value"
+        if event.value is None:
+            continue
+        if event.command == Control.USERS:
+            _at_most(r, where, event.value, CEILING_USERS, "users")
+        elif event.command == Control.RATE:
+            _at_most(r, where, event.value, CEILING_RATE, "requests/s")
+        elif event.value > MAX_SECONDS:  # resume: how long the pause lasted
+            _at_most(r, where, event.value, MAX_SECONDS, "seconds")
+    for index, point in enumerate(results.timeline):
+        where = f"results.timeline[{index}]"
+        _at_most(r, f"{where}.users", point.users, CEILING_USERS, "users")
+        if point.rate is not None:
+            _at_most(r, f"{where}.rate", point.rate, CEILING_RATE, "requests/s")
+
+
+def _at_most(r: Reader, where: str, value: float, most: float, unit: str) -> None:
+    if value > most:
+        raise r.fail(where, f"expected at most {most:,.0f} {unit}, got {value:g}")
+
+
 def _measured(decoded: Mapping[str, Counts]) -> dict[str, dict[str, Percentiles]]:
     """Percentiles of the saved histograms ("total/latency" -> ["total"]["latency"]), for
     figures the results table does not hold (older files kept three ttfb percentiles)."""
@@ -414,7 +442,8 @@ def _read_plan(r: Reader, plan: Mapping[str, Any]) -> SavedPlan:
         stage = r.as_table(item, where)
         stages.append(
             Stage(
-                duration=r.number(stage, "duration", where), target=r.number(stage, "target", where)
+                duration=r.seconds(stage, "duration", where),
+                target=r.number(stage, "target", where, minimum=0.0, maximum=CEILING_RATE),
             )
         )
     return SavedPlan(
@@ -427,21 +456,31 @@ def _read_plan(r: Reader, plan: Mapping[str, Any]) -> SavedPlan:
         ),
         load=LoadSettings(
             model=r.choice(load, "model", "plan.load", ("closed", "open")),
-            users=r.integer(load, "users", "plan.load"),
-            rate=r.optional_number(load, "rate", "plan.load"),
-            max_in_flight=r.optional_integer(load, "max_in_flight", "plan.load"),
-            connections=r.optional_integer(load, "connections", "plan.load"),
-            duration=r.optional_number(load, "duration", "plan.load"),
-            requests=r.optional_integer(load, "requests", "plan.load"),
+            users=_users(r, load),
+            rate=r.optional_number(load, "rate", "plan.load", minimum=0.0, maximum=CEILING_RATE),
+            max_in_flight=_optional_count(r, load, "max_in_flight"),
+            connections=_optional_count(r, load, "connections"),
+            duration=r.optional_seconds(load, "duration", "plan.load"),
+            requests=_optional_count(r, load, "requests"),
             preset=r.optional_string(load, "preset", "plan.load"),
             stages=tuple(stages),
-            max_duration=r.number(load, "max_duration", "plan.load"),
-            tick=r.number(load, "tick", "plan.load"),
+            max_duration=r.seconds(load, "max_duration", "plan.load"),
+            tick=r.number(load, "tick", "plan.load", minimum=0.001, maximum=MAX_TICK),
         ),
     )
 
 
 # -- helpers -------------------------------------------------------------------------------
+
+
+def _users(r: Reader, load: Mapping[str, Any]) -> int:
+    users = r.count(load, "users", "plan.load")
+    _at_most(r, "plan.load.users", users, CEILING_USERS, "users")
+    return users
+
+
+def _optional_count(r: Reader, load: Mapping[str, Any], key: str) -> int | None:
+    return None if load.get(key) is None else r.count(load, key, "plan.load")
 
 
 def _host_dict(host: Host) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from stressdeck.core.units import format_quantity, format_rate
 from stressdeck.engine.bottleneck import GENERATOR, Bottleneck
 from stressdeck.engine.results import Results
 from stressdeck.engine.snapshot import EndpointSummary, Snapshot, TimelinePoint
+from stressdeck.engine.tls import client_certificate_hint
 from stressdeck.profiles.thresholds import RATE_METRICS
 
 # A tick or two of lag (a GC pause, the run's start) is not a saturated generator.
@@ -31,7 +32,9 @@ def progress_line(snapshot: Snapshot, point: TimelinePoint | None = None) -> str
     labelled with that second.
 
     A second closes a little after it ends (every worker's figures must be in), so the line
-    for second N is printed during second N+1, but it says N and shows N's figures.
+    for second N is printed during second N+1, but it says N and shows N's figures: its
+    requests per second, percentiles, errors and dropped requests are all that second's.
+    Before the first second closes (a run shorter than one), the run's own totals stand in.
     """
     total = snapshot.total
     last = point or (snapshot.timeline[-1] if snapshot.timeline else None)
@@ -40,40 +43,59 @@ def progress_line(snapshot: Snapshot, point: TimelinePoint | None = None) -> str
         if snapshot.model == "open" and snapshot.rate is not None
         else f"users {snapshot.active_users}/{snapshot.users}"
     )
-    at = last.t if last else snapshot.elapsed
-    rps = last.rps if last else total.interval_rps
-    if last is not None and last.requests:
-        p = f"p50 {last.p50:7.2f}  p95 {last.p95:7.2f}  p99 {last.p99:7.2f} ms"
+    if last is not None:
+        at, rps, errors, requests, dropped = (
+            last.t,
+            last.rps,
+            last.errors,
+            last.requests,
+            last.dropped,
+        )
+        latencies = (last.p50, last.p95, last.p99)
     else:
-        p = f"p50 {'n/a':>7}  p95 {'n/a':>7}  p99 {'n/a':>7} ms"
-    extra = f"  dropped {total.dropped}" if total.dropped else ""
+        at, rps, errors, requests = (
+            snapshot.elapsed,
+            total.interval_rps,
+            total.errors,
+            total.requests,
+        )
+        dropped = total.dropped
+        lat = total.latency_ms
+        latencies = (lat.p50, lat.p95, lat.p99) if lat.measured else (None, None, None)
+    p50, p95, p99 = (f"{ms_text(value):>7}" for value in latencies)
+    p = f"p50 {p50}  p95 {p95}  p99 {p99} ms"
+    error_rate = f"{errors / requests:.2%}" if requests else NO_DATA
+    extra = f"  dropped {dropped}" if dropped else ""
     if snapshot.stalled:
         extra += "  STALLED worker " + ", ".join(str(w) for w in snapshot.stalled)
     paused = "  PAUSED" if snapshot.state == "paused" else ""
     return (
         f"[{at:6.{2 if last is not None and last.span < 1 else 1}f}s] {load}  rps {rps:8.1f}  {p}  "
-        f"errors {total.errors} ({total.error_rate:.2%}){extra}{paused}"
+        f"errors {errors} ({error_rate}){extra}{paused}"
     )
 
 
-def _ms(value: float, measured: bool) -> str:
+NO_DATA = "n/a"  # a figure nothing was measured for: never 0, which would be a lie
+
+
+def ms_text(value: float | None, measured: bool = True) -> str:
     """A latency, or n/a when nothing was measured (all failed): 0.00 would be a lie."""
-    return f"{value:.2f}" if measured else "n/a"
+    return f"{value:.2f}" if measured and value is not None else NO_DATA
 
 
 def _row(summary: EndpointSummary, name: str) -> list[str]:
     lat = summary.latency_ms
-    measured = lat.count > 0
+    measured = lat.measured
     return [
         printable(name, 28),
         str(summary.requests),
         f"{summary.rps:.1f}",
         f"{summary.error_rate:.2%}",
-        _ms(lat.p50, measured),
-        _ms(lat.p95, measured),
-        _ms(lat.p99, measured),
-        _ms(lat.max, measured),
-        _ms(summary.ttfb_ms.p95, summary.ttfb_ms.count > 0),
+        ms_text(lat.p50, measured),
+        ms_text(lat.p95, measured),
+        ms_text(lat.p99, measured),
+        ms_text(lat.max, measured),
+        ms_text(summary.ttfb_ms.p95, summary.ttfb_ms.count > 0),
     ]
 
 
@@ -130,7 +152,12 @@ def summary_text(snapshot: Snapshot) -> str:
     if total.client:
         parts.append(f"client: {_clients_text(snapshot)}")
     parts.append(f"status codes: {codes}")
-    parts.append(f"errors: {errors}")
+    # Transport errors (no answer) apart from answers with an error status, both named, so
+    # "none" here never reads against an err % of 100 that came from 4xx answers.
+    parts.append(f"transport errors: {errors}; {http_errors_text(total)}")
+    hint = client_certificate_hint(snapshot.target, total.status_counts)
+    if hint is not None:
+        parts.append(hint)
     counted = sum(total.status_counts.values()) + sum(total.error_counts.values())
     health = snapshot.health
     unaccounted = f", {health.unaccounted} unaccounted" if health.unaccounted else ""
@@ -162,8 +189,8 @@ def summary_text(snapshot: Snapshot) -> str:
         s = total.service_ms
         measured = s.count > 0
         parts.append(
-            f"service time (from actual send): p50 {_ms(s.p50, measured)}  "
-            f"p95 {_ms(s.p95, measured)}  p99 {_ms(s.p99, measured)} ms"
+            f"service time (from actual send): p50 {ms_text(s.p50, measured)}  "
+            f"p95 {ms_text(s.p95, measured)}  p99 {ms_text(s.p99, measured)} ms"
         )
     if snapshot.bottleneck.kind != "none":
         parts.append(bottleneck_line(snapshot.bottleneck))
@@ -206,6 +233,23 @@ def summary_text(snapshot: Snapshot) -> str:
         parts.append("")
         parts.append(thresholds_text(snapshot))
     return "\n".join(parts)
+
+
+def http_errors_text(summary: EndpointSummary) -> str:
+    """The answers with an HTTP error status (4xx, 5xx), and how many answers the run counted
+    as errors (a status the endpoint did not expect; an expected 404 is not one)."""
+    statuses = ", ".join(
+        f"{code}: {n}" for code, n in sorted(summary.status_counts.items()) if code >= 400
+    )
+    unexpected = summary.errors - sum(summary.error_counts.values())
+    return f"HTTP error statuses: {statuses or 'none'} ({unexpected} answers counted as errors)"
+
+
+def nothing_answered(snapshot: Snapshot) -> bool:
+    """Requests went out and not one got an HTTP answer (refused, timed out, TLS failed...)."""
+    total = snapshot.total
+    sent = total.requests + total.cancelled
+    return sent > 0 and not total.status_counts
 
 
 def cluster_text(snapshot: Snapshot) -> str:

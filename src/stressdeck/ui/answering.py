@@ -16,6 +16,11 @@ WINDOW = 3.0  # seconds looked back over: long enough not to flap, short enough 
 NO_ANSWER = ("connect", "dns", "tls", "timeout")
 
 
+def error_kind(error_class: str) -> str:
+    """The class an error class names before its reason: ``tls: expired`` is ``tls``."""
+    return error_class.partition(":")[0].strip()
+
+
 @dataclass(frozen=True)
 class _Mark:
     elapsed: float
@@ -32,7 +37,11 @@ def verdict(first: _Mark, last: _Mark, in_flight: int, span: float) -> str | Non
         if in_flight and span >= WINDOW:
             return f"no answer for {span:.0f} s ({in_flight} requests waiting)"
         return None
-    failed = {k: last.errors.get(k, 0) - first.errors.get(k, 0) for k in last.errors}
+    # By class: "tls: unknown issuer" is a tls error, as "connect" is a connect one.
+    failed: dict[str, int] = {}
+    for name, n in last.errors.items():
+        kind = error_kind(name)
+        failed[kind] = failed.get(kind, 0) + n - first.errors.get(name, 0)
     unanswered = sum(failed.get(kind, 0) for kind in NO_ANSWER)
     if unanswered < requests:
         return None

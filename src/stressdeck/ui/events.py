@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from stressdeck.engine.snapshot import IDLE, Snapshot
+from stressdeck.engine.tls import client_certificate_hint
 from stressdeck.profiles.thresholds import LATENCY_METRICS, RATE_METRICS, ThresholdResult
 from stressdeck.ui.format import ms, percent, rate
 
@@ -49,6 +50,9 @@ class EventTracker:
         for code in sorted(set(snap.total.status_counts) - self._statuses):
             level = ERROR if code >= 500 else WARN if code >= 400 else INFO
             events.append(LogEvent(at, level, f"first HTTP {code} response"))
+            hint = client_certificate_hint(snap.target, {code: 1})
+            if hint is not None:
+                events.append(LogEvent(at, WARN, hint))
             self._statuses.add(code)
         for name in sorted(set(snap.total.error_counts) - self._errors):
             events.append(LogEvent(at, ERROR, f"first {name} error"))

@@ -19,6 +19,14 @@ def safe(value: object, style: str = "", limit: int | None = None) -> Text:
     return Text(printable(value, limit), style=style)
 
 
+def latency(value: float, measured: bool, sent: int) -> str:
+    """A latency figure: n/a once requests were sent and none was answered (0 ms would be
+    a lie), "-" before anything was sent."""
+    if measured:
+        return ms(value)
+    return "n/a" if sent else "-"
+
+
 def ms(value: float) -> str:
     """A latency in milliseconds, at a precision that fits a table cell."""
     if value <= 0:

@@ -434,7 +434,8 @@ class TimelineChart(Chart):
         super().__init__(**kwargs)
         self.kind = kind
         what = "requests/s, errors/s and load" if kind == "load" else "latency percentiles"
-        self.empty_hint = f"{what} by second: waiting for the first second of a run"
+        self._waiting_hint = f"{what} by second: waiting for the first second of a run"
+        self.empty_hint = self._waiting_hint
 
     def show(self, snap: Snapshot) -> None:
         points = snap.timeline[-MAX_POINTS:]
@@ -449,24 +450,36 @@ class TimelineChart(Chart):
     def _draw(self, points: Sequence[TimelinePoint], snap: Snapshot) -> None:
         plt = self.plt
         plt.clear_figure()
-        self.empty = not points
+        answered = [p for p in points if p.measured]
+        # Latency: seconds nothing answered have no point (not one at 0 ms); none at all
+        # shows the hint saying so instead of flat zero lines.
+        self.empty = not points or (self.kind != "load" and not answered)
+        if not points:
+            self.empty_hint = self._waiting_hint
+        elif self.empty:
+            self.empty_hint = "latency percentiles by second: no answers, no data (see the errors)"
         if self.empty:
             return
         xs = [p.t for p in points]
-        lines: list[list[float]] = []
+        lines: list[tuple[list[float], list[float]]] = []
         if self.kind == "load":
             lines = [
-                [p.rps for p in points],
-                [p.errors / p.span if p.span else 0.0 for p in points],
+                (xs, [p.rps for p in points]),
+                (xs, [p.errors / p.span if p.span else 0.0 for p in points]),
             ]
             unit = "/s"
         else:
-            lines = [[p.p50 for p in points], [p.p95 for p in points], [p.p99 for p in points]]
+            at = [p.t for p in answered]
+            lines = [
+                (at, [p.p50 or 0.0 for p in answered]),
+                (at, [p.p95 or 0.0 for p in answered]),
+                (at, [p.p99 or 0.0 for p in answered]),
+            ]
             unit = "ms"
-        for values, (_, color, _) in zip(lines, SERIES[self.kind], strict=False):
-            plt.plot(xs, values, color=color)
+        for (at, values), (_, color, _) in zip(lines, SERIES[self.kind], strict=False):
+            plt.plot(at, values, color=color)
         rows = max(self.size.height - 2, 2)  # the plot's rows, less the x axis and labels
-        yticks = nice_ticks(max(max(v) for v in lines), most=max(min(rows // 2, 4), 2))
+        yticks = nice_ticks(max(max(v) for _, v in lines), most=max(min(rows // 2, 4), 2))
         plt.yticks(yticks, [number_label(v, unit) for v in yticks])
         plt.ylim(0, yticks[-1])
         xticks = time_ticks(xs[0], xs[-1], most=max(self.size.width // 16, 2))

@@ -27,7 +27,9 @@ class EventLog(RichLog):
         self.lines_text: list[str] = []  # plain copies of what was written (bounded like the log)
 
     def add(self, events: Iterable[LogEvent]) -> None:
-        for event in events:
+        # Only what the log keeps is drawn: a session's 100,000 changes, written one by one
+        # only to be dropped, took a minute to show the Log pane.
+        for event in list(events)[-MAX_LINES:]:
             line = event_line(event)
             self.write(line)
             self.lines_text.append(line.plain)

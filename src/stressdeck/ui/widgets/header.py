@@ -18,6 +18,7 @@ from textual.widgets import Static
 from stressdeck.core.text import printable
 from stressdeck.engine.snapshot import IDLE, PAUSED, RUNNING, STOPPED, STOPPING, Snapshot
 from stressdeck.ui.format import clock, count, ms, percent, rate, safe
+from stressdeck.ui.format import latency as latency_text
 
 STATE_STYLES = {
     IDLE: "bold white on grey37",
@@ -199,7 +200,7 @@ def results_parts(snap: Snapshot, recent: bool = False) -> list[Part]:
     # An ended run has nothing in flight: what was, at the stop, is counted as cancelled.
     in_flight = 0 if snap.finished else snap.in_flight
     return [
-        Part(Text(f"p95{window} {ms(latency.p95)}"), 0),
+        Part(Text(f"p95{window} {latency_text(latency.p95, latency.measured, total.requests)}"), 0),
         Part(Text(f"err{window} {percent(errors)}", error_style), 0),
         Part(Text(f"in flight {in_flight}", "dim"), 4, short=Text(f"⇄{in_flight}", "dim")),
     ]

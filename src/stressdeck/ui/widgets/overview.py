@@ -9,7 +9,8 @@ from rich.text import Text
 from textual.widgets import Static
 
 from stressdeck.engine.snapshot import Percentiles, Snapshot
-from stressdeck.ui.format import count, ms, percent, safe
+from stressdeck.ui.format import count, percent, safe
+from stressdeck.ui.format import latency as latency_text
 from stressdeck.ui.widgets.charts import PERCENTILE_COLORS, rgb
 
 TOP_ERRORS = 5  # rows of the errors table: the Overview must fit 24 lines
@@ -32,9 +33,9 @@ def stats_text(snap: Snapshot, recent: bool) -> Text:
     for (name, value), color in zip(marks, PERCENTILE_COLORS, strict=True):
         text.append("━", rgb(color))  # the colour of its line on the histogram
         text.append(f" {name} ")
-        text.append(f"{ms(value):>9}", "bold")
+        text.append(f"{latency_text(value, latency.measured, total.requests):>9}", "bold")
         text.append("\n")
-    text.append(f"  max {ms(latency.max):>9}\n")
+    text.append(f"  max {latency_text(latency.max, latency.measured, total.requests):>9}\n")
     text.append("requests ", "bold")
     text.append(f"{count(total.requests)}\n")
     n = total.requests

@@ -15,7 +15,8 @@ from rich.text import Text
 from textual.widgets import DataTable, Static
 
 from stressdeck.engine.snapshot import EndpointSummary, Snapshot
-from stressdeck.ui.format import count, ms, percent, rate, safe, size
+from stressdeck.ui.format import count, percent, rate, safe, size
+from stressdeck.ui.format import latency as latency_text
 
 COLUMNS = (
     ("endpoint", "Endpoint"),
@@ -59,11 +60,14 @@ def endpoint_row(summary: EndpointSummary, name: str | None = None) -> list[Text
         Text(count(summary.requests), justify="right"),
         Text(rate(summary.rps), justify="right"),
         Text(percent(summary.error_rate), style=error_style, justify="right"),
-        Text(ms(latency.p50), justify="right"),
-        Text(ms(latency.p95), justify="right"),
-        Text(ms(latency.p99), justify="right"),
-        Text(ms(latency.max), justify="right"),
-        Text(ms(summary.ttfb_ms.p95), justify="right"),
+        *(
+            Text(latency_text(value, latency.measured, summary.requests), justify="right")
+            for value in (latency.p50, latency.p95, latency.p99, latency.max)
+        ),
+        Text(
+            latency_text(summary.ttfb_ms.p95, summary.ttfb_ms.measured, summary.requests),
+            justify="right",
+        ),
     ]
     return cells
 
