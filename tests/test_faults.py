@@ -313,16 +313,20 @@ async def test_stop_mid_fault_is_fast_and_loses_nothing(
         # connecting for the next one (dropped: it never left).
         assert final.total.cancelled + final.total.dropped == fault.users
     if outcome.lost is not None:
-        # Exactly what the server received, with one exception, named: "closes keep-alive
-        # silently" (the one fault with `also=("disconnect",)`): a request sent on a pooled
-        # connection the server had closed never reaches it, and is counted as a disconnect.
-        unseen = final.total.error_counts.get("disconnect", 0) if "disconnect" in fault.also else 0
-        assert outcome.lost == -unseen, (
-            outcome.server_seen,
-            final.total.requests,
-            final.total.cancelled,
-            final.total.error_counts,
-        )
+        if fault.path == "/close-silent":
+            # The one exception, named: a request written on a pooled connection the server
+            # had already closed (its FIN still on the way) is on the wire when the stop
+            # comes, so it is counted cancelled, and the server never read it. Once the
+            # close is seen, such a request is resent (a stale resend) or, at a stop before
+            # the resend is written, dropped; so at most one a user goes unseen.
+            assert -fault.users <= outcome.lost <= 0, (outcome.server_seen, final.total)
+        else:
+            assert outcome.lost == 0, (
+                outcome.server_seen,
+                final.total.requests,
+                final.total.cancelled,
+                final.total.error_counts,
+            )
 
 
 # -- the fault table of docs/reliability.md ----------------------------------------------

@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+import tomllib
 import tracemalloc
 from pathlib import Path
 
@@ -355,12 +356,29 @@ def test_a_nan_gauge_is_no_value_not_zero() -> None:
     assert point.value != 0 and "NaN" in (point.error or "")
 
 
-@pytest.mark.parametrize("option", ["--resolve example.com:80:127.0.0.1", "--unix-socket /tmp/s"])
-def test_curl_options_that_change_the_destination_warn(tmp_path: Path, option: str) -> None:
-    _, warnings = import_command(
+@pytest.mark.parametrize(
+    ("option", "key", "value"),
+    [
+        ("--resolve example.com:80:127.0.0.1", "connect_to", ["example.com:80:127.0.0.1:80"]),
+        ("--unix-socket /tmp/s", "unix_socket", "/tmp/s"),
+    ],
+)
+def test_curl_options_that_change_the_destination_are_kept(
+    tmp_path: Path, option: str, key: str, value: object
+) -> None:
+    # Where the command connected is where the run connects (routes), not a warning.
+    path, _ = import_command(
         "curl", f"curl {option} http://127.0.0.1:1/", out=str(tmp_path / "c.toml")
     )
-    assert any(option.split()[0] in warning for warning in warnings), warnings
+    assert tomllib.loads(path.read_text())[key] == value
+
+
+def test_an_abstract_socket_is_named_and_left_out(tmp_path: Path) -> None:
+    path, warnings = import_command(
+        "curl", "curl --abstract-unix-socket app http://127.0.0.1:1/", out=str(tmp_path / "c.toml")
+    )
+    assert any("--abstract-unix-socket" in warning for warning in warnings), warnings
+    assert "unix_socket" not in tomllib.loads(path.read_text())
 
 
 def test_curl_data_from_a_file_says_so(tmp_path: Path) -> None:

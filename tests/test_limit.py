@@ -180,8 +180,8 @@ def test_a_scattered_scalability_fit_says_it_is_poor() -> None:
     [
         (
             ["--slo", "p95 <"],
-            'error: --slo: expected an expression like "p95 < 200ms", "error_rate < 1%" or '
-            '"rps > 100", got "p95 <"',
+            'error: --slo: expected an expression like "p95 < 200ms", "error_rate < 1%", '
+            '"rps > 100" or "p95 < 200ms for 10s", got "p95 <"',
         ),
         (
             ["--slo", "p95 < 1s", "--max", "1e9"],

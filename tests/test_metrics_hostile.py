@@ -104,7 +104,7 @@ def test_a_run_following_nan_buckets_ends_on_time_with_markers(tmp_path: Path) -
     with ServerThread(nan_metrics_app()) as server:
         out = tmp_path / "out.json"
         done = subprocess.run(
-            [sys.executable, "-m", "stressdeck", "run", f"{server.url}/x", "--users", "1",
+            [sys.executable, "-m", "stressdeck", "run", f"{server.url}/x",
              "--rate", "20", "--model", "open", "--duration", "3s", "--processes", "1",
              "--metrics-url", "/metrics", "--metric", "p95(h)", "--json", str(out)],
             capture_output=True, text=True, timeout=90, cwd=tmp_path,

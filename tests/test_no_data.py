@@ -24,7 +24,12 @@ from test_ui_support import FixedMonitor, screen_text, wait_for
 from stressdeck.cli.console import build_parser as console_parser
 from stressdeck.cli.console import console_app
 from stressdeck.cli.main import main
-from stressdeck.core.exits import EXIT_NOTHING_ANSWERED, EXIT_OK, EXIT_THRESHOLDS
+from stressdeck.core.exits import (
+    EXIT_INCONCLUSIVE,
+    EXIT_NOTHING_ANSWERED,
+    EXIT_OK,
+    EXIT_THRESHOLDS,
+)
 from stressdeck.core.fields import Reader
 from stressdeck.engine.overrides import Overrides
 from stressdeck.engine.results import Results, results_schema
@@ -86,7 +91,8 @@ def test_a_run_nothing_answered_says_no_data_everywhere_and_exits_4(
     table = io.StringIO()
     write_csv(session, table)
     rows = list(csv.DictReader(io.StringIO(table.getvalue())))
-    assert rows and {(r["p50"], r["p95"], r["p99"]) for r in rows} == {("n/a", "n/a", "n/a")}
+    latencies = {(r["p50_ms"], r["p95_ms"], r["p99_ms"]) for r in rows}
+    assert rows and latencies == {("n/a", "n/a", "n/a")}
 
 
 def test_thresholds_that_fail_keep_exit_3_when_nothing_answered(
@@ -228,19 +234,18 @@ def test_compare_says_n_a_for_a_side_nothing_answered(tmp_path: Path, capsys) ->
         path = tmp_path / f"{name}.json"
         path.write_text(json.dumps(document), encoding="utf-8")
         paths.append(str(path))
-    assert main(["compare", *paths, "--json", str(tmp_path / "c.json")]) == EXIT_OK
+    # No latency on one side: the latencies cannot be judged (inconclusive, exit 4), and
+    # the side's figure reads n/a, never 0 ms.
+    code = main(["compare", *paths, "--format", "json"])
+    compared = json.loads(capsys.readouterr().out)
+    assert main(["compare", *paths]) == code == EXIT_INCONCLUSIVE
     out = capsys.readouterr().out
-    p95 = next(line for line in out.splitlines() if " p95" in line and "n/a" in line)
-    assert p95.split()[-4:] == ["n/a", "20.00", "n/a", "n/a"]  # base, new, delta, change
-    assert "REGRESSION" not in out and "better" not in p95
-    compared = json.loads((tmp_path / "c.json").read_text(encoding="utf-8"))
+    p95 = next(line for line in out.splitlines() if line.split()[:1] == ["p95"])
+    assert p95.split()[1] == "n/a" and "20.00 ms" in p95 and "inconclusive" in p95
+    assert "REGRESSION" not in out and "nothing answered: no latency" in out
     total = compared["rows"][-1]["metrics"]["p95"]
-    assert (total["base"], total["new"], total["delta"], total["percent"]) == (
-        None,
-        20.0,
-        None,
-        None,
-    )
+    assert total["base"] is None and total["new"] == 20.0
+    assert compared["verdict"] == "inconclusive"
 
 
 def test_the_pytest_plugin_records_n_a_latencies_when_nothing_answered(

@@ -295,7 +295,9 @@ def _measure_run(session: Session) -> dict[str, Measured]:
         sampling["rps"] = Z95 / math.sqrt(summary.requests) if summary.requests else math.inf
         values = {"rps": summary.rps}
         for metric, q in QUANTILES.items():
-            values[metric] = getattr(summary.latency_ms, metric)
+            # No answer, no latency: NaN, shown as n/a (and null in JSON), never 0 ms.
+            measured = summary.requests and summary.latency_ms.measured
+            values[metric] = getattr(summary.latency_ms, metric) if measured else math.nan
             ordered = _order_interval(session, owner, q, values[metric])
             sampling[metric] = ordered.log_half_width if ordered else 0.0
             if summary.requests and summary.requests * (1 - q) < MIN_TAIL_SAMPLES:
@@ -661,21 +663,34 @@ def comparison_dict(
             for c in row.changes
         }
         rows.append(entry)
-    return {
-        "base": list(base_sources),
-        "new": list(new_sources),
-        "tolerance": comparison.tolerance,
-        "latency_floor_ms": comparison.latency_floor_ms,
-        "confidence": 0.95,
-        "verdict": comparison.verdict or "same",
-        "regressed": comparison.regressed,
-        "regressions": [
-            {"endpoint": name, "metric": c.metric} for name, c in comparison.regressions
-        ],
-        "inconclusive": [
-            {"endpoint": name, "metric": c.metric, "reason": c.reason}
-            for name, c in comparison.inconclusive
-        ],
-        "warnings": list(warnings),
-        "rows": rows,
-    }
+    return _no_data_as_null(
+        {
+            "base": list(base_sources),
+            "new": list(new_sources),
+            "tolerance": comparison.tolerance,
+            "latency_floor_ms": comparison.latency_floor_ms,
+            "confidence": 0.95,
+            "verdict": comparison.verdict or "same",
+            "regressed": comparison.regressed,
+            "regressions": [
+                {"endpoint": name, "metric": c.metric} for name, c in comparison.regressions
+            ],
+            "inconclusive": [
+                {"endpoint": name, "metric": c.metric, "reason": c.reason}
+                for name, c in comparison.inconclusive
+            ],
+            "warnings": list(warnings),
+            "rows": rows,
+        }
+    )
+
+
+def _no_data_as_null(value: Any) -> Any:
+    """A figure that is no data (a latency nothing answered: NaN here) is ``null`` in JSON."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {key: _no_data_as_null(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_no_data_as_null(item) for item in value]
+    return value

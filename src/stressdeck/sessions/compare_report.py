@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 from stressdeck.core.text import printable
@@ -48,7 +49,9 @@ def _unit(metric: str) -> str:
 
 
 def figure_text(metric: str, value: float, interval: Interval | None) -> str:
-    """``5.10 ms [4.90–5.40]``; without an interval, the value alone."""
+    """``5.10 ms [4.90–5.40]``; without an interval, the value alone; n/a for no data."""
+    if not math.isfinite(value):
+        return "n/a"
     text = f"{_number(metric, value)}{_unit(metric)}"
     if interval is not None:
         text += f" [{_number(metric, interval.low)}–{_number(metric, interval.high)}]"
@@ -58,7 +61,7 @@ def figure_text(metric: str, value: float, interval: Interval | None) -> str:
 def change_text(change: Change) -> str:
     if change.metric == "error_rate":
         return f"{change.delta * 100:+.2f} pt"
-    if change.percent is None:
+    if change.percent is None or not math.isfinite(change.percent):
         return f"{change.delta:+.0f}" if change.metric == "requests" else "n/a"
     return f"{change.percent:+.1f} %"
 
