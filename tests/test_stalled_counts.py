@@ -40,7 +40,9 @@ async def test_a_frozen_workers_sent_requests_are_unaccounted_not_lost(model: st
         handle = await start(plan, processes=2)
         frozen = handle._workers[1].pid  # type: ignore[attr-defined]
         assert frozen is not None
-        await eventually(lambda: 1 in handle._last_heard, what="worker 1 has reported")
+        await eventually(
+            lambda: handle._book.record(1).report is not None, what="worker 1 has reported"
+        )
         await eventually(lambda: server.seen("/slow") >= 40, what="requests have landed")
         os.kill(frozen, signal.SIGSTOP)
         try:
@@ -69,7 +71,9 @@ async def test_a_blocked_worker_threads_sent_requests_are_unaccounted_not_lost()
         plan = make_plan(server.url, [{"name": "ok", "path": "/slow"}], users=2, duration="30s")
         handle = await start(plan)
         worker = handle._workers[0]
-        await eventually(lambda: 0 in handle._last_heard, what="the worker has reported")
+        await eventually(
+            lambda: handle._book.record(0).report is not None, what="the worker has reported"
+        )
         await eventually(lambda: server.seen("/slow") >= 40, what="requests have landed")
         loop = worker._loop  # type: ignore[attr-defined]
         loop.call_soon_threadsafe(time.sleep, STOP_DEADLINE + 2.5)

@@ -311,7 +311,9 @@ async def test_a_stopped_worker_is_reported_stalled_and_the_run_still_stops() ->
         frozen = handle._workers[1].pid  # type: ignore[attr-defined]
         assert frozen is not None
         # Only a worker the runner has heard from can be seen to fall silent.
-        await eventually(lambda: 1 in handle._last_heard, what="worker 1 has reported")
+        await eventually(
+            lambda: handle._book.record(1).report is not None, what="worker 1 has reported"
+        )
         os.kill(frozen, signal.SIGSTOP)
         try:
             async with asyncio.timeout(5):

@@ -502,11 +502,10 @@ def _connect_class(exc: BaseException) -> str:
         return tls_class(exc)
     if isinstance(exc, socket.gaierror):
         return DNS
-    if isinstance(exc, OSError):  # refused, unreachable, reset during the handshake
-        return CONNECT
-    if isinstance(exc, TimeoutError):
-        # Out of time before the request was written (waiting for a connection, or making
-        # one): it never reached the server, so it is not a timeout of the target's answer.
+    # Refused, unreachable, reset during the handshake; and TimeoutError (an OSError): out
+    # of time before the request was written (waiting for a connection, or making one), so
+    # it never reached the server and is not a timeout of the target's answer.
+    if isinstance(exc, OSError):
         return CONNECT
     return OTHER
 

@@ -41,6 +41,7 @@ from stressdeck.engine.stats import EndpointTotals, Totals, decode_delta, merge_
 from stressdeck.engine.sustained import SustainedThresholds
 from stressdeck.engine.timeline import RECENT_SECONDS, EndpointPart, RunShape, Timeline
 from stressdeck.engine.worker import Command, WorkerFinished
+from stressdeck.engine.workerbook import WorkerBook
 from stressdeck.observe.metrics import MetricsScraper
 from stressdeck.profiles.thresholds import Threshold, ThresholdResult, evaluate
 
@@ -138,17 +139,10 @@ class RunHandle:
         # offsets, RPS). _paused_total is every finished pause; _paused_since the current one.
         self._paused_total = 0.0
         self._paused_since: float | None = None
-        self._finished_workers: dict[int, WorkerFinished] = {}
-        self._worker_status: dict[int, tuple[int, int, float, float]] = {}
-        self._unsettled: dict[
-            int, int
-        ] = {}  # worker id -> due or sent, unsettled, at its last report
-        self._settled: set[int] = set()  # workers whose final delta arrived
-        # worker id -> (sent, on the wire) as of its last delta: see _account_for
-        self._reported_sent: dict[int, tuple[int, int]] = {}
-        self._last_heard: dict[int, float] = {}  # worker id -> when its last message arrived
-        self._stalled_ever: set[int] = set()
+        self._book = WorkerBook()  # each worker's last word: reports, finish, what is unsettled
         self._unaccounted = 0
+        self._last_tick = 0.0  # run time of the last snapshot: the next one's interval
+        self._run_health = GeneratorHealth()  # the run's peaks and saturated time so far
         self._wake = asyncio.Event()  # set by stop(): the tick loop ends without a tick's wait
         self._stop_reason = ""
         self._tick_task: asyncio.Task[None] | None = None
@@ -226,7 +220,7 @@ class RunHandle:
         self._cpu = CpuMeter()  # after the workers exist: it lists them as children
         # Workers start held: release them together, now, so the run's clock and its load agree.
         self._started = time.monotonic()
-        self._last_heard = dict.fromkeys(range(self.processes), self._started)
+        self._book.start(self.processes, self._started)
         self._send_all(Command(Control.RESUME))
         if self.plan.metrics_url is not None:
             self.metrics = MetricsScraper(
@@ -442,13 +436,13 @@ class RunHandle:
         return self._rate if self.plan.load.model == "open" else None
 
     def _interval_seconds(self, elapsed: float) -> float:
-        previous, self._last_tick = getattr(self, "_last_tick", 0.0), elapsed
+        previous, self._last_tick = self._last_tick, elapsed
         return max(elapsed - previous, 1e-6)
 
     def _end_reason(self, elapsed: float) -> str:
         # A crashed worker ends the run: going on with the others would halve the load
         # silently and save a session that looks complete.
-        crashed = [finished for finished in self._finished_workers.values() if finished.error]
+        crashed = [finished for finished in self._book.finished() if finished.error]
         if crashed:
             return f"worker {crashed[0].worker} crashed: {crashed[0].error}"
         load = self.plan.load
@@ -457,8 +451,8 @@ class RunHandle:
         # The safety cap counts paused time too: it bounds how long the run exists at all.
         if time.monotonic() - self._started >= self.plan.max_duration:
             return f"max-duration cap reached ({self.plan.max_duration:g} s)"
-        if len(self._finished_workers) == len(self._workers):
-            return next(iter(self._finished_workers.values())).reason
+        if self._book.all_finished(len(self._workers)):
+            return self._book.finished()[0].reason
         if self.plan.abort_on_fail and elapsed >= self.plan.abort_grace:
             failed = [r for r in self.latest.thresholds if not r.ok]
             if failed:
@@ -477,11 +471,9 @@ class RunHandle:
         lags: dict[int, tuple[float, float]] = {}
         for worker in self._workers:
             for message in worker.poll():
-                self._last_heard[message.worker] = time.monotonic()
+                now = time.monotonic()
                 if isinstance(message, WorkerFinished):
-                    self._finished_workers[message.worker] = (
-                        message  # a crash ends the run: _end_reason
-                    )
+                    self._book.finish(message, now)  # a crash ends the run: _end_reason
                     continue
                 # Counts are the newest; lags the worst of the deltas folded now, or a stall
                 # reported in one delta would vanish behind the next one.
@@ -490,15 +482,7 @@ class RunHandle:
                     max(loop_lag, message.loop_lag_ms),
                     max(send_lag, message.send_lag_ms),
                 )
-                self._worker_status[message.worker] = (
-                    message.in_flight,
-                    message.active_users,
-                    *lags[message.worker],
-                )
-                self._unsettled[message.worker] = message.in_flight
-                self._reported_sent[message.worker] = (message.sent, message.on_wire)
-                if message.final:
-                    self._settled.add(message.worker)
+                self._book.note(message, now, lags[message.worker])
                 decoded = [decode_delta(delta) for delta in message.endpoints]
                 parts = []
                 for (index, delta), histograms in zip(message.by_endpoint(), decoded, strict=True):
@@ -541,16 +525,17 @@ class RunHandle:
         interval_rps = interval.requests / seconds if seconds else 0.0
         endpoints = self._endpoint_summaries(elapsed, every=histograms is not None)
         total = self._totals.total.summary(elapsed, interval_rps)
-        status = self._worker_status.values()
+        reports = self._book.reports()
         spread = self._factory if isinstance(self._factory, SpreadsNodes) else None
         stalled = self._stalled()
-        self._stalled_ever.update(stalled)
         paused_total, paused_now = self.paused_seconds()
         recent_buckets, recent_latency = self._timeline.recent()
         health = self._health(
             GeneratorHealth(
-                loop_lag_ms=max(max((s[2] for s in status), default=0.0), self._silence_ms()),
-                send_lag_ms=max((s[3] for s in status), default=0.0),
+                loop_lag_ms=max(
+                    max((r.loop_lag_ms for r in reports), default=0.0), self._silence_ms()
+                ),
+                send_lag_ms=max((r.send_lag_ms for r in reports), default=0.0),
                 cpu_percent=spread.cpu_percent() if spread else self._cpu.sample(),
                 processes=self.processes,
                 stalled_workers=len(stalled),
@@ -574,9 +559,9 @@ class RunHandle:
             target=self.plan.target,
             users=self._users,
             # Paused users send nothing; what the workers last said may predate the pause.
-            active_users=0 if self._state == PAUSED else sum(s[1] for s in status),
+            active_users=0 if self._state == PAUSED else sum(r.active_users for r in reports),
             rate=self._rate,
-            in_flight=sum(s[0] for s in status),
+            in_flight=sum(r.in_flight for r in reports),
             total=total,
             endpoints=endpoints,
             timeline=tuple(self._timeline.points),
@@ -629,15 +614,7 @@ class RunHandle:
         """Running workers that have not reported for STALL_TICKS ticks."""
         if self._state not in (RUNNING, PAUSED, STOPPING) or not self._started:
             return ()
-        now = time.monotonic()
-        return tuple(
-            sorted(
-                worker
-                for worker, heard in self._last_heard.items()
-                if worker not in self._finished_workers
-                and now - heard >= STALL_TICKS * self.plan.tick
-            )
-        )
+        return self._book.stalled(time.monotonic(), STALL_TICKS * self.plan.tick)
 
     def _silence_ms(self) -> float:
         """How long the quietest running worker has gone without reporting, past two ticks.
@@ -647,22 +624,13 @@ class RunHandle:
         """
         if self._state not in (RUNNING, PAUSED):
             return 0.0
-        now = time.monotonic()
-        quiet = max(
-            (
-                now - heard
-                for worker, heard in self._last_heard.items()
-                if worker not in self._finished_workers
-            ),
-            default=0.0,
-        )
+        quiet = self._book.quietest(time.monotonic())
         return max(quiet - 2 * self.plan.tick, 0.0) * 1000
 
     def _health(self, now: GeneratorHealth, seconds: float) -> GeneratorHealth:
         """This tick's figures plus the run's peaks and time spent saturated."""
-        before = getattr(self, "latest", None)
-        run = before.health if before is not None else GeneratorHealth()
-        return replace(
+        run = self._run_health
+        self._run_health = replace(
             now,
             saturated_seconds=run.saturated_seconds + (seconds if now.saturated else 0.0),
             stalled_seconds=run.stalled_seconds + (seconds if now.stalled_workers else 0.0),
@@ -670,6 +638,7 @@ class RunHandle:
             peak_send_lag_ms=max(run.peak_send_lag_ms, now.send_lag_ms),
             peak_cpu_percent=max(run.peak_cpu_percent, now.cpu_percent),
         )
+        return self._run_health
 
     def _publish(self) -> None:
         event, self._next = self._next, asyncio.Event()
@@ -685,7 +654,7 @@ class RunHandle:
         while time.monotonic() < deadline:
             part = self._drain()
             _add_totals(interval, part)
-            if len(self._finished_workers) == len(self._workers):
+            if self._book.all_finished(len(self._workers)):
                 break
             await asyncio.sleep(0.01)
         # The run ended when its workers did: joining processes and the scraper is not run time.
@@ -693,12 +662,8 @@ class RunHandle:
             self._paused_total += time.monotonic() - self._paused_since
             self._paused_since = None
         elapsed = self.elapsed()
-        late = [
-            worker_id
-            for worker_id in range(len(self._workers))
-            if worker_id not in self._finished_workers
-        ]
-        stalled = set(self._stalled()) | self._stalled_ever
+        late = self._book.unfinished(len(self._workers))
+        stalled = set(self._stalled()) | self._book.stalled_ever()
         # Workers that missed the deadline are ended (a process is killed: a worker that did
         # not stop when asked would not flush on SIGTERM either); the others, whose figures
         # are all in, get a little longer to close their sockets. In parallel: the whole
@@ -740,13 +705,13 @@ class RunHandle:
         """
         notes = []
         for worker_id in late:
-            if worker_id in self._settled:
+            record = self._book.record(worker_id)
+            if record.settled:
                 continue  # the final delta came; only the goodbye was lost
-            unknown = self._unsettled.get(worker_id, 0)
+            unknown = record.unsettled
             sent_now = self._workers[worker_id].sent_so_far()
             if sent_now is not None:
-                sent, on_wire = self._reported_sent.get(worker_id, (0, 0))
-                unknown = on_wire + max(sent_now - sent, 0)
+                unknown = record.on_wire + max(sent_now - record.sent, 0)
             self._unaccounted += unknown
             why = "stalled" if worker_id in stalled else "did not stop in time"
             notes.append(

@@ -1,4 +1,4 @@
-"""The load loop of one worker: one event loop, one ClientSession, one Recorder.
+"""The load loop of one worker: one event loop, one set of HTTP clients, one Recorder.
 
 Both load models share this loop; they differ only in pacing. The closed model runs N
 virtual users that each send, wait, think and repeat. The open model issues requests on a
@@ -334,17 +334,18 @@ class Worker:
         return True
 
     async def _iteration(
-        self, variables: dict[str, str], due: float | None, index: int | None = None
+        self, variables: dict[str, str], due: float | None, first: int | None = None
     ) -> bool:
-        """Run one unit of work for a user; False when the request budget or the data ran out."""
+        """Run one unit of work for a user (``first``: the endpoint the open model chose);
+        False when the request budget or the data ran out."""
         if self._row_per_iteration and not self._next_row(variables):
             return False
         specs, clients = self.plan.requests, self._clients
-        steps = self.plan.flow or (self._choose() if index is None else index,)
-        for step, index in enumerate(steps):
-            spec = specs[index]
-            await clients.sender(index)(
-                spec, index, self.recorder, due if step == 0 else None, variables
+        steps = self.plan.flow or (self._choose() if first is None else first,)
+        for step, endpoint in enumerate(steps):
+            spec = specs[endpoint]
+            await clients.sender(endpoint)(
+                spec, endpoint, self.recorder, due if step == 0 else None, variables
             )
             if spec.think and not self.open_model:
                 # A thinking user has nothing in flight (and must not hold up "requests done").

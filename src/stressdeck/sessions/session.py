@@ -286,9 +286,8 @@ def save_session(
         session = build_session(
             plan, snapshot, keep_secrets=keep_secrets, replay_of=replay_of, host_noise=host_noise
         )
-    except (
-        InputError
-    ) as exc:  # a value the schema refuses (say, a non-finite number): a bug, said in one line
+    except InputError as exc:
+        # A value the schema refuses (say, a non-finite number): a bug, said in one line.
         raise WriteError(f"{path}: cannot save the session ({exc.line()})") from None
     return write_session(path, session, overwrite=overwrite)
 

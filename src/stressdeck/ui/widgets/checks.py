@@ -51,6 +51,9 @@ def checks_table(endpoints: tuple[EndpointSummary, ...]) -> RenderableType:
 class ChecksPane(Static):
     """Check figures per endpoint; hidden until some endpoint had a response checked."""
 
+    # What the pane last drew: redrawn only when it changes.
+    _key: object = None
+
     def on_mount(self) -> None:
         self.display = False
 
@@ -60,7 +63,7 @@ class ChecksPane(Static):
             for s in snap.endpoints
             if checked(s)
         )
-        if key == getattr(self, "_key", None):
+        if key == self._key:
             return
         self._key = key
         self.display = bool(key)

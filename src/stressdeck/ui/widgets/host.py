@@ -109,6 +109,8 @@ def nodes_text(nodes: Sequence[NodeHealth]) -> Text:
 class HostPane(Static):
     """Pushed a host sample (with history) and the generator's health; redraws on resize."""
 
+    _stale = False  # a sample came while hidden: draw it when shown
+
     def __init__(self, placeholder: str = SAMPLING, **kwargs: object) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]
         self._sample: HostSample | None = None
@@ -129,7 +131,7 @@ class HostPane(Static):
 
     def redraw_if_stale(self) -> None:
         """Draw the samples that came while the pane was hidden."""
-        if getattr(self, "_stale", False):
+        if self._stale:
             self._stale = False
             self._redraw()
 

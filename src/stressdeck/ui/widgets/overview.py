@@ -89,6 +89,9 @@ def errors_text(snap: Snapshot) -> Text:
 class OverviewStats(Static):
     """Pushed each snapshot and which window the histogram shows; redrawn only on change."""
 
+    # What the pane last drew: redrawn only when it changes.
+    _key: object = None
+
     def show(self, snap: Snapshot, recent: bool) -> None:
         key = (
             recent,
@@ -97,13 +100,18 @@ class OverviewStats(Static):
             tuple(snap.total.status_counts.items()),
             tuple(snap.total.error_counts.items()),
         )
-        if key != getattr(self, "_key", None):
+        if key != self._key:
             self._key = key
             self.update(stats_text(snap, recent), layout=False)  # its size is fixed
 
 
 class TopErrors(Static):
     """The most frequent error texts, wrapped to the pane's width (never cut)."""
+
+    _shape: object = None  # the layout it last drew
+
+    # What the pane last drew: redrawn only when it changes.
+    _key: object = None
 
     def show(self, snap: Snapshot) -> None:
         key = (
@@ -112,10 +120,10 @@ class TopErrors(Static):
             tuple(snap.total.error_messages.items()),
             tuple(snap.total.status_counts.items()),
         )
-        if key != getattr(self, "_key", None):
+        if key != self._key:
             self._key = key
             text = errors_text(snap)
             # Laid out again only when it may take another number of lines.
             shape = (text.plain.count("\n"), max(len(line) for line in text.plain.split("\n")))
-            self.update(text, layout=shape != getattr(self, "_shape", None))
+            self.update(text, layout=shape != self._shape)
             self._shape = shape

@@ -208,10 +208,13 @@ def codes_table(
 class CodesPane(Static):
     """Status codes and error classes of the whole run."""
 
+    # What the pane last drew: redrawn only when it changes.
+    _key: object = None
+
     def show(self, snap: Snapshot) -> None:
         total = snap.total
         key = (tuple(total.status_counts.items()), tuple(total.error_counts.items()))
-        if key == getattr(self, "_key", None):
+        if key == self._key:
             return
         self._key = key
         self.update(codes_table(total.status_counts, total.error_counts, total.requests))
@@ -249,6 +252,9 @@ def streams_table(endpoints: tuple[EndpointSummary, ...]) -> RenderableType:
 class StreamsPane(Static):
     """Streaming figures per endpoint; hidden until some endpoint streamed."""
 
+    # What the pane last drew: redrawn only when it changes.
+    _key: object = None
+
     def on_mount(self) -> None:
         self.display = False
 
@@ -256,7 +262,7 @@ class StreamsPane(Static):
         key = tuple(
             (s.name, s.chunks, s.events, s.bytes, s.requests) for s in snap.endpoints if streamed(s)
         )
-        if key == getattr(self, "_key", None):
+        if key == self._key:
             return
         self._key = key
         self.display = bool(key)
