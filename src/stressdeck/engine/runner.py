@@ -140,6 +140,9 @@ class RunHandle:
         self._paused_total = 0.0
         self._paused_since: float | None = None
         self._book = WorkerBook()  # each worker's last word: reports, finish, what is unsettled
+        # Setup and teardown endpoints are counted as themselves, apart from the load's total:
+        # a failed login is the login's error, not the load's.
+        self._apart = frozenset((*plan.setup, *plan.teardown))
         self._unaccounted = 0
         self._last_tick = 0.0  # run time of the last snapshot: the next one's interval
         self._run_health = GeneratorHealth()  # the run's peaks and saturated time so far
@@ -485,9 +488,14 @@ class RunHandle:
                 self._book.note(message, now, lags[message.worker])
                 decoded = [decode_delta(delta) for delta in message.endpoints]
                 parts = []
+                load_deltas, load_decoded = [], []
                 for (index, delta), histograms in zip(message.by_endpoint(), decoded, strict=True):
                     self._totals.endpoints[index].add(delta, histograms)
                     self._changed.add(index)
+                    if index in self._apart:
+                        continue  # a user's setup or teardown: its own endpoint, not the load
+                    load_deltas.append(delta)
+                    load_decoded.append(histograms)
                     if delta.requests or delta.dropped:
                         parts.append(
                             EndpointPart(
@@ -497,10 +505,11 @@ class RunHandle:
                 # The run's total and this delta's part take every endpoint's histograms
                 # summed first: one merge, not one per endpoint (4,000 endpoints made that
                 # most of the runner's time).
-                merged = merge_histograms(decoded)
-                self._totals.total.add_many(message.endpoints, merged)
                 part = EndpointTotals("part")
-                part.add_many(message.endpoints, merged)
+                if load_deltas:  # none when a tick saw only setup or teardown requests
+                    merged = merge_histograms(load_decoded)
+                    self._totals.total.add_many(load_deltas, merged)
+                    part.add_many(load_deltas, merged)
                 # Worker clocks are this machine's monotonic clock, the same as ours.
                 middle = self._run_time((message.start + message.end) / 2)
                 self._timeline.add(
