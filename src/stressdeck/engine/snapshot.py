@@ -291,13 +291,16 @@ class TimelinePoint:
             t=r.seconds(table, "t", where),
             span=r.seconds(table, "span", where),
             requests=r.count(table, "requests", where),
-            rps=r.number(table, "rps", where, minimum=0.0),
+            # A second's rate is at most its count: bounded as counts are.
+            rps=r.number(table, "rps", where, minimum=0.0, maximum=float(MAX_COUNT)),
             errors=r.count(table, "errors", where),
             **_second_latencies(r, table, where),
             users=r.count(table, "users", where),
-            rate=r.optional_number(table, "rate", where, minimum=0.0),
+            rate=r.optional_number(table, "rate", where, minimum=0.0, maximum=float(MAX_COUNT)),
             dropped=r.count(table, "dropped", where, default=0),
-            service_p50=r.number(table, "service_p50", where, default=0.0),
+            service_p50=r.number(
+                table, "service_p50", where, default=0.0, minimum=0.0, maximum=MAX_SECONDS * 1000
+            ),
             bottleneck=Bottleneck.from_dict(
                 r, r.table(table, "bottleneck", where, required=False), f"{where}.bottleneck"
             ),

@@ -10,6 +10,7 @@ import html
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 
 from stressdeck.core.text import printable
 
@@ -64,6 +65,10 @@ def ticks(high: float, count: int = 5) -> list[float]:
 def _fmt(value: float) -> str:
     if value == 0:
         return "0"
+    if abs(value) >= 1e15:
+        # Past what a float prints as digits (a tick of a huge, hostile figure may be an int
+        # no float can hold): in exponent form, exactly.
+        return format(Decimal(value), ".3e")
     if abs(value) >= 100:
         return f"{value:.0f}"
     if abs(value) >= 1:
