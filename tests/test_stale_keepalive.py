@@ -23,6 +23,7 @@ import pytest
 from stressdeck.engine import build_plan, start
 from stressdeck.engine.overrides import Overrides
 from stressdeck.profiles.profile import parse_profile
+from stressdeck.sessions.summary import summary_text
 
 IDLE_S = 0.3
 THINK = "450ms"  # every reused connection has idled past IDLE_S
@@ -131,6 +132,8 @@ async def test_a_stale_connection_is_resent_not_an_error(
         # Every stale connection met was one resend (up to 3 per user: how many depends on
         # which idle connection each user takes from the shared pool).
         assert total.stale_resends == server.closed_idle > 0
+        # The summary says so, apart from the errors (there are none).
+        assert f"keep-alive: {total.stale_resends} resent" in summary_text(final)
 
 
 async def test_a_post_on_a_stale_connection_is_a_disconnect(client: str) -> None:

@@ -166,6 +166,13 @@ def summary_text(snapshot: Snapshot) -> str:
         f"{total.cancelled} cancelled at stop, {total.dropped} dropped, {total.skipped} skipped"
         f"{unaccounted}"
     )
+    if total.stale_resends or total.unasked:
+        # Neither is an error: the server closed an idle connection as a request went out
+        # (sent again on a fresh one), or sent bytes nobody asked for (the connection closed).
+        parts.append(
+            f"keep-alive: {total.stale_resends} resent after the server closed an idle "
+            f"connection; {total.unasked} answers nobody asked for (connection closed)"
+        )
     if total.extract_failures:
         failures = ", ".join(
             f"{printable(reason, 80)}: {n}" for reason, n in total.extract_failures.items()
