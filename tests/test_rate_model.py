@@ -22,6 +22,7 @@ from stressdeck.engine.overrides import Overrides
 from stressdeck.engine.plan import build_plan
 from stressdeck.engine.snapshot import STOPPED
 from stressdeck.profiles.adhoc import REMOTE_LOAD, url_profile
+from stressdeck.profiles.profile import parse_profile
 from stressdeck.sessions.replay import plan_for_replay
 from stressdeck.sessions.session import session_from_document
 
@@ -150,3 +151,23 @@ def test_an_older_session_with_an_ignored_rate_replays_what_ran(
     assert session.plan.load.model == "closed"
     load = plan_for_replay(session, "old.json").load
     assert (load.model, load.users, load.rate) == expected
+
+
+@pytest.mark.parametrize(
+    ("load", "model"),
+    [
+        ({"rate": 5}, "open"),  # a rate alone is a rate, never ignored behind 10 users
+        ({"rate": 5, "model": "open"}, "open"),
+        ({"users": 3}, "closed"),
+        ({}, "closed"),
+    ],
+)
+def test_a_profile_rate_without_a_model_is_the_open_model(
+    load: dict[str, object], model: str
+) -> None:
+    document = {"name": "p", "base_url": "http://127.0.0.1:9", "load": load}
+    document["endpoints"] = [{"name": "x", "path": "/x"}]
+    plan = build_plan(parse_profile(document, "p.toml"))
+    assert plan.load.model == model
+    if "rate" in load:
+        assert plan.load.rate == 5

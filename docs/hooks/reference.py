@@ -84,7 +84,10 @@ PROFILE_FIELDS: dict[str, tuple[str, str]] = {
     ),
     "defaults.follow_redirects": ("bool", "follow 3xx answers (false: a 3xx is counted as it is)"),
     "load": ("table", "the default load; the command line's options override it"),
-    "load.model": ('`"closed"` or `"open"`', "[Load models](load-models.md)"),
+    "load.model": (
+        '`"closed"` or `"open"`',
+        "[Load models](load-models.md); unset: open when the load gives a `rate` and no `users`, else closed",
+    ),
     "load.users": ("positive integer", "closed model: virtual users"),
     "load.rate": ("positive number", "open model: requests per second"),
     "load.max_in_flight": (

@@ -510,7 +510,10 @@ def _parse_metric_series(source: str, value: Any) -> tuple[str, ...]:
 
 def _parse_load(source: str, table: Mapping[str, Any]) -> LoadSpec:
     load = _Fields(source, table, "load", _LOAD_KEYS)
-    model = load.string("model", "closed")
+    # A rate without a model is the open model's, as --rate is: in the closed model a rate
+    # would be ignored, and users sent unthrottled where a gentle rate was meant.
+    implied = "open" if "rate" in table and "users" not in table else "closed"
+    model = load.string("model", implied)
     if model not in MODELS:
         raise load.fail("model", '"closed" or "open"')
     preset = load.string("preset")

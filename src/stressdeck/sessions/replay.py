@@ -111,10 +111,12 @@ def _as_ran(overrides: Overrides, model: str) -> Overrides:
     if overrides.model is not None:
         return overrides
     if model == "closed" and overrides.rate is not None:
-        return overrides.changed(rate=None, model="closed" if overrides.users is None else None)
+        overrides = overrides.changed(rate=None)
     if model == "open" and overrides.users is not None:
-        return overrides.changed(users=None, model="open" if overrides.rate is None else None)
-    return overrides
+        overrides = overrides.changed(users=None)
+    # The model that ran, whatever its profile would choose today (a rate alone in a profile
+    # now means the open model; it was ignored before).
+    return overrides.changed(model=model)
 
 
 def plan_for_replay(
