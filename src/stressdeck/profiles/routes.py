@@ -66,16 +66,6 @@ class Routes:
     https_proxy: str | None = None
     no_proxy: tuple[str, ...] = ()
 
-    @property
-    def any(self) -> bool:
-        return bool(
-            self.connect_to
-            or self.unix_socket
-            or self.local_address
-            or self.http_proxy
-            or self.https_proxy
-        )
-
     def address(self, host: str, port: int) -> tuple[str, int]:
         """The host and port to dial for a request to ``host:port`` (the first match wins)."""
         for rule in self.connect_to:
