@@ -171,3 +171,13 @@ def test_a_profile_rate_without_a_model_is_the_open_model(
     assert plan.load.model == model
     if "rate" in load:
         assert plan.load.rate == 5
+
+
+def test_a_session_whose_profile_rate_ran_closed_replays_closed() -> None:
+    """Before a rate alone in a profile meant the open model, it ran closed (the rate
+    ignored): its replay runs the closed model it recorded (the plan only; nothing is sent)."""
+    document = crafted_document()
+    document["plan"]["profile"]["load"] = {"rate": 50.0, "duration": "2s"}
+    session = session_from_document(document, "old.json")
+    assert session.plan.load.model == "closed"
+    assert plan_for_replay(session, "old.json").load.model == "closed"

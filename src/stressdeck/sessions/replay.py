@@ -13,7 +13,7 @@ from typing import Protocol
 
 from stressdeck.core.errors import InputError
 from stressdeck.engine.overrides import Overrides
-from stressdeck.engine.plan import Plan, build_plan
+from stressdeck.engine.plan import Plan, build_plan, chosen_model
 from stressdeck.engine.snapshot import (
     INTERRUPTED,
     REPLAY_ENDED,
@@ -84,6 +84,12 @@ def replay_inputs(
     try:
         # Parsed as the original profile file, so relative data files resolve as they did.
         profile = parse_profile(saved.document, saved.source or source)
+        if overrides.model is None and chosen_model(profile.load.model, overrides) != (
+            saved.load.model
+        ):
+            # The profile chooses another model today (a rate alone in a profile is the
+            # open model now; it was ignored before): replay the model that ran.
+            overrides = overrides.changed(model=saved.load.model)
         plan = build_plan(
             profile,
             overrides,
@@ -111,12 +117,10 @@ def _as_ran(overrides: Overrides, model: str) -> Overrides:
     if overrides.model is not None:
         return overrides
     if model == "closed" and overrides.rate is not None:
-        overrides = overrides.changed(rate=None)
+        return overrides.changed(rate=None, model="closed" if overrides.users is None else None)
     if model == "open" and overrides.users is not None:
-        overrides = overrides.changed(users=None)
-    # The model that ran, whatever its profile would choose today (a rate alone in a profile
-    # now means the open model; it was ignored before).
-    return overrides.changed(model=model)
+        return overrides.changed(users=None, model="open" if overrides.rate is None else None)
+    return overrides
 
 
 def plan_for_replay(
