@@ -113,7 +113,7 @@ async def test_the_console_shows_the_rate_it_will_run_before_s(
     assert total.requests + total.cancelled + total.dropped <= RATE * (final.elapsed + 1)
 
 
-REMOTE = "http://staging.example.com/health"  # planned only: nothing is ever sent to it
+REMOTE = "http://staging.invalid/health"  # planned only: nothing is ever sent to it
 
 
 def test_a_remote_url_is_probed_gently_unless_asked_for_more() -> None:

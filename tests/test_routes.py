@@ -162,13 +162,13 @@ async def test_a_unix_socket_carries_the_run(tmp_path: Path, client: str) -> Non
     path = tmp_path / "app.sock"
     with Server(seen, path=path):
         plan = plan_for(
-            "http://app.local", tmp_path, Overrides(client=client), unix_socket=str(path)
+            "http://app.invalid", tmp_path, Overrides(client=client), unix_socket=str(path)
         )
         assert remote_hosts(plan) == []
         final = await run(plan)
     assert final.total.errors == 0, final.total.error_messages
     assert final.total.requests == 20 == seen.count
-    assert set(seen.hosts) == {"app.local"}
+    assert set(seen.hosts) == {"app.invalid"}
 
 
 @pytest.mark.parametrize("client", HTTP1)
@@ -186,12 +186,13 @@ async def test_a_source_address(tmp_path: Path, client: str) -> None:
 
 
 def test_the_safety_check_judges_the_address_dialled(tmp_path: Path) -> None:
-    # Nothing is sent: the plan alone says where the load would go.
-    plan = plan_for("http://127.0.0.1:8080", tmp_path, connect_to=["127.0.0.1:8080:10.9.8.7:80"])
-    assert remote_hosts(plan) == ["127.0.0.1 via 10.9.8.7"]
-    plan = plan_for("http://127.0.0.1:8080", tmp_path, proxy="http://10.9.8.7:3128")
-    assert remote_hosts(plan) == ["127.0.0.1 via 10.9.8.7"]
-    plan = plan_for("http://staging.example:80", tmp_path, connect_to=["::127.0.0.1:9000"])
+    # Nothing is sent: the plan alone says where the load would go. The address that is not
+    # this machine is a .invalid name: it could not be reached even if a check broke.
+    plan = plan_for("http://127.0.0.1:8080", tmp_path, connect_to=["127.0.0.1:8080:pod.invalid:80"])
+    assert remote_hosts(plan) == ["127.0.0.1 via pod.invalid"]
+    plan = plan_for("http://127.0.0.1:8080", tmp_path, proxy="http://pod.invalid:3128")
+    assert remote_hosts(plan) == ["127.0.0.1 via pod.invalid"]
+    plan = plan_for("http://staging.invalid:80", tmp_path, connect_to=["::127.0.0.1:9000"])
     assert remote_hosts(plan) == []
 
 
