@@ -108,6 +108,33 @@ UNLOADED = Unloaded(service_ms=10.0, rps=800.0)
             ),
             TARGET,
         ),
+        # The same rise while our processes are busy (88 % each: the HTTP/2 client past its
+        # own limit, measured against an idle nginx): answers waited in our loop, so ours.
+        (
+            dict(
+                rps=800.0,
+                asked_rate=1000.0,
+                latency_p50_ms=700.0,
+                service_p50_ms=80.0,
+                service_mean_ms=80.0,
+                processes=2,
+                cpu_percent=176.0,
+            ),
+            GENERATOR,
+        ),
+        # ...and with our processes at half that, the target after all.
+        (
+            dict(
+                rps=800.0,
+                asked_rate=1000.0,
+                latency_p50_ms=700.0,
+                service_p50_ms=80.0,
+                service_mean_ms=80.0,
+                processes=2,
+                cpu_percent=88.0,
+            ),
+            TARGET,
+        ),
         # Same waiting, service time flat: the connections.
         (
             dict(

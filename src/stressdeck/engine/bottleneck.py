@@ -27,6 +27,10 @@ _PRIORITY = {GENERATOR: 3, TARGET: 2, CONNECTIONS: 1, NONE: 0}
 # The generator: the same bounds as the saturation warning (GeneratorHealth.saturated).
 LOOP_LAG_MS = 50.0
 CPU_SHARE = 90.0  # % of one core per process
+# Past this much of a core per process, answers wait in our own loop before they are read:
+# the service time rises with our CPU, so a rise is not evidence against the target.
+# (Found past the HTTP/2 client's own limit: 88 % a process, blamed on an idle nginx.)
+BUSY_CPU_SHARE = 75.0
 HOST_BUSY_CPU = 25.0  # a late loop with less CPU of its own than this: the host ran others
 # On a busy host the target is blamed only for a service time rise this many times our lag.
 LAG_EXPLAINS = 3.0
@@ -115,6 +119,14 @@ def classify(second: SecondFigures, unloaded: Unloaded) -> Bottleneck:
     if generator is not None:
         return generator
     found = _beyond_generator(second, unloaded)
+    share = second.cpu_percent / max(second.processes, 1)
+    if found.kind == TARGET and second.requests and share >= BUSY_CPU_SHARE:
+        return Bottleneck(
+            GENERATOR,
+            f"the load generator: {share:.0f}% CPU a process, so answers waited in our own "
+            f"loop (service time {unloaded.service_ms:.1f} -> {second.service_mean_ms:.1f} ms "
+            "rose with our CPU, not with the target): more processes, or a lighter profile",
+        )
     if not _host_busy(second) or found.kind == NONE:
         return found
     lag = second.loop_lag_ms
