@@ -163,7 +163,8 @@ class Connection(asyncio.Protocol):
         self.head_bytes = 0
         self.keep: bytearray | None = bytearray() if keep_body else None
         self.headers: list[tuple[str, str]] | None = [] if keep_headers else None
-        self.set_cookies: list[str] = []  # for the user's cookie jar
+        # For the user's cookie jar; made only when an answer sets one (not a list per request).
+        self.set_cookies: list[str] | None = None
 
     # -- the request ------------------------------------------------------------------------
 
@@ -298,6 +299,8 @@ class Connection(asyncio.Protocol):
             if lower == b"keep-alive":
                 self.idle_limit = keep_alive_timeout(value.decode("latin-1"))
             elif lower == b"set-cookie":
+                if self.set_cookies is None:
+                    self.set_cookies = []
                 self.set_cookies.append(value.decode("latin-1"))
         if self.headers is not None:
             self.headers.append((name.decode("latin-1"), value.decode("latin-1")))
