@@ -13,7 +13,9 @@ import pytest
 from shaped import server_stats, shaped_server
 
 from stressdeck.engine.limit import limit_schema
+from stressdeck.engine.snapshot import SEARCH_ENDED
 from stressdeck.engine.usl import fit_usl
+from stressdeck.sessions.session import load_session
 
 ROOT = Path(__file__).parent.parent
 STRESSDECK = [sys.executable, "-m", "stressdeck"]
@@ -206,3 +208,53 @@ def test_bad_input_is_one_line_before_anything_is_sent(
     assert result.returncode == 2
     assert result.stderr.strip() == line
     assert result.stdout == ""
+
+
+def test_the_search_is_one_run_saved_whole_and_its_replay_steps_the_same_load(
+    tmp_path: Path,
+) -> None:
+    """Every step is a part of one run: the session holds the search (``limit``) and a
+    control log with each step's rate, and its replay asks the same rates in the same order.
+    The server's count is the run's, past every live change."""
+    saved, replayed = tmp_path / "search.toml", tmp_path / "replay.toml"
+    with shaped_server(service_ms=5) as url:
+        result = find_limit(
+            f"{url}/",
+            "--slo",
+            "p95 < 1s",
+            "--start",
+            "10",
+            "--max",
+            "40",
+            "--step",
+            "1s",
+            "--warmup",
+            "0.3s",
+            "--save",
+            str(saved),
+            timeout=120,
+        )
+        assert result.returncode == 0, result.stderr
+        answered = server_stats(url)["answered"]
+        session = load_session(saved)
+        assert session.limit is not None
+        assert [s.asked for s in session.limit.steps] == [10, 20, 40]
+        assert session.limit.limit == 40 and session.limit.at_least
+        assert session.results.stop_reason == SEARCH_ENDED
+        rates = [e.value for e in session.control_log if e.command == "rate"]
+        assert rates[-3:] == [10, 20, 40], session.control_log
+        assert session.control_log[-1].command == "stop"
+        total = session.results.total
+        assert answered == total.requests + total.cancelled  # cancelled: in flight at the stop
+        replay = subprocess.run(
+            [*STRESSDECK, "replay", str(saved), "--save", str(replayed), "--processes", "1"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            cwd=ROOT,
+        )
+        assert replay.returncode == 0, replay.stderr
+        again = load_session(replayed)
+        assert [e.value for e in again.control_log if e.command == "rate"][-3:] == [10, 20, 40]
+        total = again.results.total
+        assert server_stats(url)["answered"] == answered + total.requests + total.cancelled

@@ -7,7 +7,6 @@ import asyncio
 import dataclasses
 import json
 import sys
-from collections.abc import Callable
 
 from stressdeck.cli.options import (
     add_i_know_option,
@@ -25,22 +24,26 @@ from stressdeck.core.exits import EXIT_FAILED, EXIT_OK
 from stressdeck.core.files import WriteError, write_atomic
 from stressdeck.core.signals import check_stop, exit_code, record_stops
 from stressdeck.core.text import printable
-from stressdeck.engine import Plan, RunHandle, Snapshot, build_plan
+from stressdeck.engine import Plan, RunHandle, build_plan
 from stressdeck.engine.limit import (
     CLOSED_START,
     DEFAULT_PRECISION,
+    DRAIN_S,
+    MAX_STEPS,
     OPEN_START,
     DeadTarget,
     LimitResult,
+    LiveSteps,
     Search,
     Step,
-    StepRunner,
+    StepsEnded,
     find_limit,
 )
 from stressdeck.engine.overrides import Overrides
 from stressdeck.engine.plan import MAX_RATE, MAX_USERS, remote_hosts
-from stressdeck.engine.runner import WorkerFactory
+from stressdeck.engine.snapshot import SEARCH_ENDED
 from stressdeck.profiles.thresholds import parse_threshold
+from stressdeck.sessions.hostload import HostMeter
 from stressdeck.sessions.session import save_session
 from stressdeck.sessions.summary import bottleneck_line
 
@@ -117,11 +120,6 @@ def _fraction(text: str) -> float:
     return value
 
 
-class _Interrupted(Exception):
-    def __init__(self, signum: int) -> None:
-        self.signum = signum
-
-
 def cmd_find_limit(args: argparse.Namespace) -> int:
     slos = tuple(parse_threshold(text, "--slo", "") for text in args.slo)
     profile = profile_from_args(args, args.profile)
@@ -148,18 +146,6 @@ def cmd_find_limit(args: argparse.Namespace) -> int:
     )
     if search.start > search.maximum:
         raise InputError("--start", "", f"expected at most --max ({search.maximum:g})")
-
-    def plan_at(level: float) -> Plan:
-        overrides = Overrides(
-            base_url=args.base_url,
-            model=model,
-            rate=level if model == "open" else None,
-            users=int(round(level)) if model == "closed" else None,
-            connections=args.connections,
-            duration=warmup + step,
-        )
-        return build_plan(profile, overrides, max_duration=warmup + step + 60, i_know=args.i_know)
-
     if search.maximum > cap and not args.i_know:
         # Refused now, not mid-search, and named as the option the user gave.
         unit = " requests/s" if model == "open" else " users"
@@ -169,14 +155,24 @@ def cmd_find_limit(args: argparse.Namespace) -> int:
             f"{search.maximum:g}{unit} is above the safety cap of {cap:g}{unit} "
             "(pass --i-know to lift the cap)",
         )
-    plan_at(search.start)  # the profile and options, checked before anything is sent
+    # One run for the whole search, its load stepped live: long enough for every step the
+    # search may take; the search stops it when done.
+    budget = MAX_STEPS * (warmup + step + DRAIN_S) + 10
+    overrides = Overrides(
+        base_url=args.base_url,
+        model=model,
+        rate=search.start if model == "open" else None,
+        users=int(round(search.start)) if model == "closed" else None,
+        connections=args.connections,
+        duration=budget,
+    )
+    plan = build_plan(profile, overrides, max_duration=budget + 60, i_know=args.i_know)
     check_output_paths(args)
-    return _search(args, search, plan_at)
+    return _search(args, search, plan)
 
 
-def _search(args: argparse.Namespace, search: Search, plan_at: Callable[[float], Plan]) -> int:
-    first = plan_at(search.start)
-    remote = remote_hosts(first)
+def _search(args: argparse.Namespace, search: Search, plan: Plan) -> int:
+    remote = remote_hosts(plan)
     if remote:
         print(
             f"warning: sending load to a host that is not this machine: "
@@ -186,63 +182,68 @@ def _search(args: argparse.Namespace, search: Search, plan_at: Callable[[float],
         )
     slos = ", ".join(slo.expr for slo in search.slos)
     print(
-        f"find-limit: {printable(first.name)} -> {printable(first.target)} ({search.model} "
+        f"find-limit: {printable(plan.name)} -> {printable(plan.target)} ({search.model} "
         f"model; SLOs {printable(slos)}; steps of {search.warmup:g}s warm-up + "
         f"{search.step:g}s measured)",
         flush=True,
     )
     print(STEP_HEADER.format(unit=search.unit), flush=True)
-    kept: dict[float, tuple[Plan, Snapshot]] = {}
-    check_stop()
-    try:
-        with worker_placement(args) as (processes, factory):
-            result = asyncio.run(
-                find_limit(
+    answer: list[LimitResult] = []
+    dead: list[DeadTarget] = []
+
+    async def steer(handle: RunHandle) -> None:
+        try:
+            answer.append(
+                await find_limit(
                     search,
-                    plan_at,
-                    _step_runner(processes, factory, kept),
+                    plan.target,
+                    LiveSteps(handle, search),
                     on_step=lambda step: print(step_line(step, search.unit), flush=True),
                 )
             )
-    except DeadTarget as dead:
-        print(f"error: {printable(str(dead))}", file=sys.stderr)
-        return EXIT_FAILED
-    except _Interrupted as stop:
-        record_stops()
-        print("find-limit stopped by a signal before it found the limit", file=sys.stderr)
-        return exit_code(stop.signum)
+        except DeadTarget as exc:
+            dead.append(exc)
+        except StepsEnded:
+            return  # a signal or a cap ended the run: run_headless says which
+        await handle.stop(SEARCH_ENDED)
+
+    check_stop()
+    host = HostMeter()
+    with worker_placement(args) as (processes, factory):
+        final, stopped_by = asyncio.run(
+            run_headless(plan, quiet=True, steer=steer, processes=processes, worker_factory=factory)
+        )
+    host_noise = host.finish()
     record_stops()
-    print(limit_text(result))
+    if dead:
+        print(f"error: {printable(str(dead[0]))}", file=sys.stderr)
+        return EXIT_FAILED
     code = EXIT_OK
+    if not answer:
+        why = "a signal" if stopped_by is not None else printable(final.stop_reason)
+        print(f"find-limit stopped by {why} before it found the limit", file=sys.stderr)
+        code = exit_code(stopped_by) if stopped_by is not None else EXIT_FAILED
+    else:
+        print(limit_text(answer[0]))
+    result = answer[0] if answer else None
     try:
-        if args.json_file:
+        if args.json_file and result is not None:
             text = json.dumps(result.to_dict(), indent=2) + "\n"
             write_atomic(args.json_file, text, overwrite=bool(args.force))
-        if args.save and kept:
-            # The session of the step that decided it (the break; else the last one).
-            level = result.broken_at if result.broken_at in kept else list(kept)[-1]
-            plan, snapshot = kept[level]
-            save_session(args.save, plan, snapshot, overwrite=bool(args.force))
+        if args.save and final.total.requests:
+            # The whole search, one run: its control log replays every step.
+            save_session(
+                args.save,
+                plan,
+                final,
+                overwrite=bool(args.force),
+                host_noise=host_noise,
+                limit=result,
+            )
     except WriteError as exc:
         print(f"error: {printable(exc)}", file=sys.stderr)
         code = EXIT_FAILED
     return code
-
-
-def _step_runner(
-    processes: int, factory: WorkerFactory | None, kept: dict[float, tuple[Plan, Snapshot]]
-) -> StepRunner:
-    async def run(plan: Plan, on_start: Callable[[RunHandle], None]) -> Snapshot:
-        final, stopped_by = await run_headless(
-            plan, quiet=True, on_start=on_start, processes=processes, worker_factory=factory
-        )
-        if stopped_by is not None:
-            raise _Interrupted(stopped_by)
-        level = plan.load.rate if plan.load.model == "open" else plan.load.users
-        kept[float(level or 0)] = (plan, final)
-        return final
-
-    return run
 
 
 STEP_HEADER = "{unit:>9}  achieved   p50 ms   p95 ms   p99 ms   errors  bottleneck   SLOs"

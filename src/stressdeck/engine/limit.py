@@ -5,21 +5,24 @@ until its width is within ``precision`` of the load that held. Closed model: use
 ladder 1, 2, 5, 10, 20, 50, 100... until an SLO breaks, then are bisected in whole users; the
 steps are fitted with the Universal Scalability Law (engine/usl.py).
 
-Each step is a run of its own: ``warmup`` seconds discarded, then ``step`` seconds measured
-from the run's own counts and histograms (the difference between the mark at the end of the
-warm-up and the end). A step's verdict comes from its bottleneck (engine/bottleneck.py) as
+The steps are parts of one run (LiveSteps): each sets the level live, discards ``warmup``
+seconds, then measures ``step`` seconds from the run's counts and histograms (the difference
+between the mark at the end of the warm-up and the one at the end of the step). A step's verdict comes from its bottleneck (engine/bottleneck.py) as
 much as from its SLOs: when the generator or the connections gave out, the search stops and
 the limit is *at least* the last load that held, never a target limit that is ours.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from stressdeck.core.fields import MAX_SECONDS, Reader, join
 from stressdeck.engine.bottleneck import (
     CONNECTIONS,
     GENERATOR,
@@ -30,16 +33,17 @@ from stressdeck.engine.bottleneck import (
 )
 from stressdeck.engine.hdr import Counts
 from stressdeck.engine.hdr import summarise as summarise_histogram
-from stressdeck.engine.plan import Plan
+from stressdeck.engine.plan import CEILING_RATE
 from stressdeck.engine.runner import RunHandle, threshold_metrics
-from stressdeck.engine.snapshot import EndpointSummary, Percentiles, Snapshot
+from stressdeck.engine.snapshot import EndpointSummary, Percentiles, Snapshot, TimelinePoint
 from stressdeck.engine.usl import UslFit, fit_usl
-from stressdeck.profiles.thresholds import Threshold
+from stressdeck.profiles.thresholds import Threshold, parse_threshold
 
 OPEN_START, CLOSED_START = 10.0, 1.0
 USER_LADDER = (1, 2, 5)  # times 10**k: 1, 2, 5, 10, 20, 50, 100...
 DEFAULT_PRECISION = 0.05
 OURS = (GENERATOR, CONNECTIONS)
+DRAIN_S = 10.0  # seconds a lower step waits at most for the target's queue to empty
 MAX_STEPS = 40  # a bound on any search: the climb takes at most 15, bisection a handful  # bottlenecks of the load tool, not of the target
 
 
@@ -105,6 +109,30 @@ class Step:
             "recheck": self.recheck,
         }
 
+    @classmethod
+    def from_dict(cls, r: Reader, table: Mapping[str, Any], where: str) -> Step:
+        requests = r.count(table, "requests", where)
+        ms = {"minimum": 0.0, "maximum": MAX_SECONDS * 1000}
+        return cls(
+            asked=r.number(table, "asked", where, minimum=0.0, maximum=CEILING_RATE),
+            achieved=r.number(table, "achieved", where, minimum=0.0, maximum=CEILING_RATE),
+            requests=requests,
+            errors=r.count(table, "errors", where),
+            dropped=r.count(table, "dropped", where),
+            latency=Percentiles(
+                p50=r.number(table, "p50", where, **ms),
+                p95=r.number(table, "p95", where, **ms),
+                p99=r.number(table, "p99", where, **ms),
+                count=requests,
+            ),
+            broken=tuple(r.string_list(table, "broken_by", where)),
+            bottleneck=Bottleneck.from_dict(
+                r, r.table(table, "bottleneck", where, required=False), join(where, "bottleneck")
+            ),
+            seconds=r.seconds(table, "seconds", where),
+            recheck=r.boolean(table, "recheck", where),
+        )
+
 
 @dataclass(frozen=True)
 class LimitResult:
@@ -140,24 +168,95 @@ class LimitResult:
             "usl": self.usl.to_dict() if self.usl is not None else None,
         }
 
+    @classmethod
+    def from_dict(cls, r: Reader, table: Mapping[str, Any], where: str) -> LimitResult:
+        """Read back what ``to_dict`` wrote (a saved session's ``limit``); InputError names
+        the field of anything else."""
+        model = r.choice(table, "model", where, ("open", "closed"))
+        slos = tuple(
+            parse_threshold(text, r.source, join(where, "slos"))
+            for text in r.string_list(table, "slos", where)
+        )
+        rows = r.bounded_list(table, "steps", where, MAX_STEPS * 2, "steps a search takes")
+        steps = tuple(
+            Step.from_dict(r, r.as_table(row, f"{where}.steps[{i}]"), f"{where}.steps[{i}]")
+            for i, row in enumerate(rows)
+        )
+        level = {"minimum": 0.0, "maximum": CEILING_RATE}
+        search = Search(
+            model=model,
+            slos=slos,
+            start=steps[0].asked if steps else 0.0,
+            maximum=max((s.asked for s in steps), default=0.0),
+            step=r.seconds(table, "step_seconds", where),
+            warmup=r.seconds(table, "warmup_seconds", where),
+            precision=r.number(table, "precision", where, minimum=0.0, maximum=1.0),
+        )
+        usl_table = r.table(table, "usl", where, required=False)
+        usl = None
+        if usl_table:
+            at = join(where, "usl")
+            usl = UslFit(
+                lam=r.number(usl_table, "lambda", at),
+                sigma=r.number(usl_table, "sigma", at),
+                kappa=r.number(usl_table, "kappa", at),
+                r2=r.number(usl_table, "r2", at),
+                points=sum(1 for s in steps if s.requests),
+            )
+        return cls(
+            target=r.string(table, "target", where),
+            search=search,
+            steps=steps,
+            limit=r.optional_number(table, "limit", where, **level),
+            at_least=r.boolean(table, "at_least", where),
+            why=r.string(table, "why", where),
+            broken_by=r.optional_string(table, "broken_by", where),
+            broken_at=r.optional_number(table, "broken_at", where, **level),
+            bottleneck=Bottleneck.from_dict(
+                r, r.table(table, "bottleneck", where, required=False), join(where, "bottleneck")
+            ),
+            usl=usl,
+        )
 
-# A step: run ``plan`` to its end, calling ``on_start`` with its handle once it exists.
-StepRunner = Callable[[Plan, Callable[[RunHandle], None]], Awaitable[Snapshot]]
+
+class StepsEnded(Exception):
+    """The run ended (stopped, interrupted, a cap) before a step was measured."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class Window:
+    """What one step measured: its run's figures between the end of the warm-up and the end
+    of the step (a difference of two marks of the same run)."""
+
+    requests: int
+    errors: int
+    dropped: int
+    latency: Counts
+    seconds: float
+    points: tuple[TimelinePoint, ...]  # the run's seconds inside the window
+
+
+# One step: set the load to ``level``, discard the warm-up, measure ``search.step`` seconds.
+StepMeasure = Callable[[float], Awaitable[Window]]
 
 
 async def find_limit(
     search: Search,
-    plan_at: Callable[[float], Plan],
-    run_step: StepRunner,
+    target: str,
+    measure_at: StepMeasure,
     on_step: Callable[[Step], None] | None = None,
 ) -> LimitResult:
-    """Step the load as ``search`` says; ``plan_at(level)`` is the plan of one step (its rate
-    or users, and its duration: ``search.warmup + search.step``). Raises DeadTarget."""
+    """Step the load as ``search`` says, ``measure_at(level)`` measuring each step (LiveSteps
+    does it on one running run). Raises DeadTarget; StepsEnded when the run ends first."""
     steps: list[Step] = []
     tried: dict[float, Step] = {}
 
     async def once(level: float, recheck: bool = False) -> Step:
-        step = await measure(plan_at(level), level, search, run_step, recheck)
+        step = judge(await measure_at(level), level, search, recheck)
         steps.append(step)
         if on_step is not None:
             on_step(step)
@@ -183,7 +282,7 @@ async def find_limit(
             points = [s for s in steps if s.requests]
             usl = fit_usl([s.asked for s in points], [s.achieved for s in points])
         return LimitResult(
-            target=plan_at(search.start).target,
+            target=target,
             search=search,
             steps=tuple(steps),
             limit=limit,
@@ -317,53 +416,117 @@ def _middle(held: float, broke: float, model: str) -> float:
 # -- one step --------------------------------------------------------------------------------
 
 
-@dataclass
+@dataclass(frozen=True)
 class _Mark:
-    """The run's cumulative figures at the end of the warm-up."""
+    """A run's cumulative figures at one snapshot."""
 
     elapsed: float = 0.0
     requests: int = 0
     errors: int = 0
     dropped: int = 0
     latency: Counts = field(default_factory=Counts)
-    set: bool = False
 
 
-async def measure(
-    plan: Plan, level: float, search: Search, run_step: StepRunner, recheck: bool = False
-) -> Step:
-    """Run one step and measure its part after the warm-up."""
-    mark = _Mark()
-    handles: list[RunHandle] = []
+class LiveSteps:
+    """Steps the load of one running run: each step sets the level live (rate or users),
+    lets ``search.warmup`` seconds pass, then measures ``search.step`` seconds.
 
-    def on_snapshot(snapshot: Snapshot) -> None:
+    One run for the whole search, not a run per step: its session holds every step (the
+    control log replays them), the console shows them as they happen, and connections and
+    workers are not rebuilt each step.
+
+    A lower rate after a higher one (open model) first lets the target's queue drain: the
+    requests the overloaded step left waiting would otherwise be the next step's latency,
+    and a load that holds would be measured as breaking. The rate is set to 0 until nothing
+    is in flight (at most DRAIN_S), then to the new level. Users (closed model) never queue
+    more than their number: no drain.
+    """
+
+    def __init__(self, handle: RunHandle, search: Search) -> None:
+        self._handle = handle
+        self._search = search
+        self._level: float | None = None
+        self._due = 0.0  # the run time the next mark is taken at
+        self._waiting: asyncio.Future[_Mark] | None = None
+        self._drained: asyncio.Future[None] | None = None
+        handle.add_listener(self._on_snapshot)
+
+    async def __call__(self, level: float) -> Window:
+        handle = self._handle
+        if handle.latest.finished:
+            raise StepsEnded(handle.latest.stop_reason)
+        lower = self._level is not None and level < self._level
+        self._level = level
+        if self._search.model == "open":
+            if lower:
+                await self._drain()
+            handle.set_rate(level)
+        else:
+            handle.set_users(int(round(level)))
+        began = handle.elapsed()
+        first = await self._mark_at(began + self._search.warmup)
+        last = await self._mark_at(first.elapsed + self._search.step)
+        latency = _since(last.latency, first.latency)
+        points = handle.latest.timeline
+        return Window(
+            requests=last.requests - first.requests,
+            errors=last.errors - first.errors,
+            dropped=last.dropped - first.dropped,
+            latency=latency,
+            seconds=max(last.elapsed - first.elapsed, 1e-6),
+            points=tuple(p for p in points if first.elapsed < p.t <= last.elapsed),
+        )
+
+    async def _drain(self) -> None:
+        self._handle.set_rate(0.0)
+        self._drained = asyncio.get_running_loop().create_future()
+        try:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(self._drained), DRAIN_S)
+        finally:
+            self._drained = None
+        if self._handle.latest.finished:
+            raise StepsEnded(self._handle.latest.stop_reason)
+
+    async def _mark_at(self, elapsed: float) -> _Mark:
+        self._due = elapsed
+        self._waiting = asyncio.get_running_loop().create_future()
+        try:
+            return await self._waiting
+        finally:
+            self._waiting = None
+
+    def _on_snapshot(self, snapshot: Snapshot) -> None:
         # On the runner's loop, right after the snapshot was folded: the histograms agree
         # with its counts.
-        if mark.set or snapshot.elapsed < search.warmup or snapshot.finished:
+        drained = self._drained
+        if drained is not None and not drained.done():
+            if snapshot.finished or snapshot.in_flight == 0:
+                drained.set_result(None)
+        waiting = self._waiting
+        if waiting is None or waiting.done():
             return
-        latency, _ = handles[0].total_histograms()
-        total = snapshot.total
-        mark.elapsed, mark.requests, mark.errors = snapshot.elapsed, total.requests, total.errors
-        mark.dropped, mark.latency, mark.set = total.dropped, latency, True
+        if snapshot.finished:
+            waiting.set_exception(StepsEnded(snapshot.stop_reason))
+        elif snapshot.elapsed >= self._due:
+            total = snapshot.total
+            latency, _ = self._handle.total_histograms()
+            waiting.set_result(
+                _Mark(snapshot.elapsed, total.requests, total.errors, total.dropped, latency)
+            )
 
-    def on_start(handle: RunHandle) -> None:
-        handles.append(handle)
-        handle.add_listener(on_snapshot)
 
-    final = await run_step(plan, on_start)
-    latency = _since(handles[0].total_histograms()[0], mark.latency) if handles else Counts()
-    total = final.total
-    seconds = max(final.elapsed - mark.elapsed, 1e-6)
-    requests = total.requests - mark.requests
-    errors = total.errors - mark.errors
+def judge(window: Window, level: float, search: Search, recheck: bool = False) -> Step:
+    """A step's verdict from what it measured: its SLOs and its bottleneck."""
+    requests, seconds = window.requests, window.seconds
     summary = EndpointSummary(
         "step",
         requests=requests,
-        errors=errors,
+        errors=window.errors,
         rps=requests / seconds,
-        error_rate=errors / requests if requests else 0.0,
-        latency_ms=summarise_histogram(latency),
-        dropped=total.dropped - mark.dropped,
+        error_rate=window.errors / requests if requests else 0.0,
+        latency_ms=summarise_histogram(window.latency),
+        dropped=window.dropped,
     )
     metrics = threshold_metrics(summary)
     broken = tuple(
@@ -371,16 +534,16 @@ async def measure(
         for slo in search.slos
         if not slo.check(metrics.get(slo.metric), final=True)
     )
-    measured = [p for p in final.timeline if p.t > mark.elapsed]
+    points = window.points
     return Step(
         asked=level,
         achieved=summary.rps,
         requests=requests,
-        errors=errors,
-        dropped=summary.dropped,
+        errors=window.errors,
+        dropped=window.dropped,
         latency=summary.latency_ms,
         broken=broken,
-        bottleneck=summarise([p.bottleneck for p in measured], [p.service_p50 for p in measured]),
+        bottleneck=summarise([p.bottleneck for p in points], [p.service_p50 for p in points]),
         seconds=seconds,
         recheck=recheck,
     )

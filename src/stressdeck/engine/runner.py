@@ -29,6 +29,7 @@ from stressdeck.engine.snapshot import (
     PAUSED,
     REPLAY_ENDED,
     RUNNING,
+    SEARCH_ENDED,
     STOPPED,
     STOPPING,
     Control,
@@ -331,7 +332,8 @@ class RunHandle:
         if self._final is None:
             raise RuntimeError("the run was never started")
         if self._state not in (STOPPING, STOPPED):
-            if reason in ("stopped by user", REPLAY_ENDED):  # a replay of this run stops here
+            # A replay of this run stops here.
+            if reason in ("stopped by user", REPLAY_ENDED, SEARCH_ENDED):
                 self._log(Control.STOP)
             self._stop_reason = reason
             self._state = STOPPING

@@ -27,6 +27,8 @@ IDLE, RUNNING, PAUSED, STOPPING, STOPPED = "idle", "running", "paused", "stoppin
 INTERRUPTED = "interrupted"
 # A replay whose original was stopped by its user stops at the same point, by itself.
 REPLAY_ENDED = "replay ended: stopped here in the original run"
+# find-limit stops its run once the search is done (a replay of it stops at the same point).
+SEARCH_ENDED = "find-limit ended: the search is done"
 
 
 class Control(StrEnum):

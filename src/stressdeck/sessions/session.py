@@ -36,8 +36,9 @@ from stressdeck import __version__
 from stressdeck.core.errors import InputError
 from stressdeck.core.fields import MAX_SECONDS, Reader
 from stressdeck.core.files import WriteError, write_atomic
-from stressdeck.core.redact import redact_document, redact_urls
+from stressdeck.core.redact import redact_document, redact_url, redact_urls
 from stressdeck.engine.hdr import Counts, HistogramError, decode_histogram, log_buckets, summarise
+from stressdeck.engine.limit import LimitResult
 from stressdeck.engine.overrides import Overrides
 from stressdeck.engine.plan import CEILING_RATE, CEILING_USERS, Plan
 from stressdeck.engine.results import Results
@@ -99,6 +100,7 @@ class Session:
     results: Results
     histograms: Mapping[str, str]  # "total/latency", "<endpoint>/ttfb" ... -> base64 HDR
     replay_of: str | None = None
+    limit: LimitResult | None = None  # a find-limit run's search: its steps and its answer
 
     @property
     def control_log(self) -> tuple[ControlEvent, ...]:
@@ -129,6 +131,7 @@ def build_session(
     replay_of: str | None = None,
     created: datetime | None = None,
     host_noise: HostNoise | None = None,
+    limit: LimitResult | None = None,
 ) -> Session:
     """The session of a run, exactly as ``load_session`` will read it back."""
     document = copy.deepcopy(dict(plan.document))
@@ -165,6 +168,7 @@ def build_session(
             "load": _load_dict(settings),
         },
         "results": results,
+        "limit": _redacted_limit(limit, keep_secrets),
         "histograms": dict(snapshot.histograms),
         "replay_of": replay_of,
     }
@@ -233,6 +237,7 @@ def session_to_document(session: Session) -> dict[str, Any]:
             "load": _load_dict(plan.load),
         },
         "results": results.to_dict(),
+        "limit": session.limit.to_dict() if session.limit is not None else None,
         "histograms": dict(session.histograms),  # last, always: see _read_histograms
     }
     document = _drop_none(document)
@@ -276,6 +281,7 @@ def save_session(
     keep_secrets: bool = False,
     replay_of: str | None = None,
     host_noise: HostNoise | None = None,
+    limit: LimitResult | None = None,
 ) -> Path:
     """Save a run (finished or partial) as a session; TOML or JSON by extension.
 
@@ -284,7 +290,12 @@ def save_session(
     """
     try:
         session = build_session(
-            plan, snapshot, keep_secrets=keep_secrets, replay_of=replay_of, host_noise=host_noise
+            plan,
+            snapshot,
+            keep_secrets=keep_secrets,
+            replay_of=replay_of,
+            host_noise=host_noise,
+            limit=limit,
         )
     except InputError as exc:
         # A value the schema refuses (say, a non-finite number): a bug, said in one line.
@@ -341,7 +352,22 @@ def session_from_document(document: Mapping[str, Any], source: str) -> Session:
         results=results,
         histograms=histograms,
         replay_of=r.optional_string(document, "replay_of", ""),
+        limit=_read_limit(r, document),
     )
+
+
+def _read_limit(r: Reader, document: Mapping[str, Any]) -> LimitResult | None:
+    table = r.table(document, "limit", "", required=False)
+    return LimitResult.from_dict(r, table, "limit") if table else None
+
+
+def _redacted_limit(limit: LimitResult | None, keep_secrets: bool) -> dict[str, Any] | None:
+    if limit is None:
+        return None
+    document = limit.to_dict()
+    if not keep_secrets:
+        document["target"] = redact_url(document["target"])
+    return document
 
 
 def _read_histograms(
