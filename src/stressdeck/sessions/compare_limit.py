@@ -58,7 +58,8 @@ class LimitChange:
 
     @property
     def percent(self) -> float | None:
-        if self.base is None or self.new is None or self.base.unit != self.new.unit:
+        """The change of the limit, in percent of the base's; None when not compared."""
+        if self.base is None or self.new is None or not self.compared:
             return None
         if self.base.limit is None or self.new.limit is None or self.base.limit == 0:
             return None
@@ -73,7 +74,6 @@ class LimitChange:
         change = f" {percent:+.1f} %".replace("-", "−") if percent is not None else ""
         figures = f"{_figure(self.base)} → {_figure(self.new)} {self.unit}"
         if self.base.unit != self.new.unit:
-            change = ""
             figures = f"{_figure(self.base)} {self.base.unit} → {_figure(self.new)} {self.new.unit}"
         head = f"find-limit: limit {figures}{change}"
         reason = printable(self.reason, 300)  # it may quote a session's SLOs

@@ -23,7 +23,7 @@ from stressdeck.engine.snapshot import (
     TimelinePoint,
 )
 from stressdeck.profiles.checks import parse_check
-from stressdeck.sessions.limit_html import limit_section
+from stressdeck.sessions.limit_html import LIMIT_STYLE, limit_section
 from stressdeck.sessions.session import Session
 from stressdeck.sessions.summary import NO_DATA, SATURATED_WARNING_SECONDS, format_metric, ms_text
 from stressdeck.sessions.svg import Marker, Series, bar_chart, line_chart, safe_text
@@ -193,13 +193,6 @@ svg .title { font-size: 13px; font-weight: bold; fill: #111827; }
 svg .axis { font-size: 11px; fill: #4b5563; }
 svg .grid { stroke: #e5e7eb; } svg .axisline { stroke: #9ca3af; }
 svg .marker { stroke: #f59e0b; stroke-dasharray: 3 3; } svg .marker-label { font-size: 10px; fill: #b45309; }
-.answer { font-size: 16px; margin: 8px 0 4px; } .answer b { font-size: 20px; }
-table.steps td:last-child { text-align: left; }
-svg .limit { stroke: #047857; stroke-width: 2; }
-svg .limit-label { font-size: 11px; font-weight: bold; fill: #047857; }
-svg .breakrule { stroke: #b91c1c; stroke-dasharray: 4 3; }
-svg .breakrule-label { font-size: 10px; fill: #b91c1c; }
-svg .slo { stroke: #7c3aed; stroke-dasharray: 6 3; } svg .slo-label { font-size: 10px; fill: #6d28d9; }
 """
 
 
@@ -536,7 +529,7 @@ def write_html(session: Session, out: IO[str]) -> None:
         '<html lang="en"><head><meta charset="utf-8">',
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
         f"<title>stressdeck: {safe_text(results.name)}</title>",
-        f"<style>{_STYLE}</style></head><body>",
+        f"<style>{_STYLE}{LIMIT_STYLE if session.limit else ''}</style></head><body>",
         f"<h1>{safe_text(results.name)}</h1>",
         '<p class="meta">'
         + "".join(f"<span>{safe_text(k)}: {safe_text(v)}</span>" for k, v in meta)

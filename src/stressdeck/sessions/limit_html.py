@@ -11,6 +11,8 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+import numpy as np
+
 from stressdeck.engine.bottleneck import NONE
 from stressdeck.engine.limit import LimitResult, Step
 from stressdeck.profiles.thresholds import LATENCY_METRICS
@@ -23,6 +25,15 @@ LATENCY_COLOURS = {"p50": "#10b981", "p95": "#3b82f6", "p99": "#ef4444"}
 # against the axis: it is named under the chart instead of drawn.
 BOUND_SCALE = 4.0
 USL_POINTS = 60
+# Added to the report's style sheet for a search only: a page without one stays as it was.
+LIMIT_STYLE = """.answer { font-size: 16px; margin: 8px 0 4px; } .answer b { font-size: 20px; }
+table.steps td:last-child { text-align: left; }
+svg .limit { stroke: #047857; stroke-width: 2; }
+svg .limit-label { font-size: 11px; font-weight: bold; fill: #047857; }
+svg .breakrule { stroke: #b91c1c; stroke-dasharray: 4 3; }
+svg .breakrule-label { font-size: 10px; fill: #b91c1c; }
+svg .slo { stroke: #7c3aed; stroke-dasharray: 6 3; } svg .slo-label { font-size: 10px; fill: #6d28d9; }
+"""
 
 
 def limit_section(result: LimitResult) -> str:
@@ -70,7 +81,9 @@ def _answer(result: LimitResult) -> str:
     elif result.broken_at is not None:
         lines.append("<li>at the break, no bottleneck was named (the generator was healthy)</li>")
     if result.usl is not None:
-        lines.append(f"<li>{safe_text(result.usl.text())}</li>")
+        with np.errstate(all="ignore"):  # a saved fit may be anything finite
+            fit = result.usl.text()
+        lines.append(f"<li>{safe_text(fit)}</li>")
     slos = ", ".join(slo.expr for slo in search.slos) or "none"
     rechecked = sum(1 for s in result.steps if s.recheck)
     again = f", {rechecked} measured again" if rechecked else ""
@@ -172,10 +185,8 @@ def _usl_curve(result: LimitResult, top: float) -> list[tuple[float, float]]:
     points = []
     for i in range(USL_POINTS + 1):
         users = 1 + (max(top, 1.0) - 1) * i / USL_POINTS
-        try:
+        with np.errstate(all="ignore"):  # an overflow is a point not drawn, not a warning
             value = usl.throughput(users)
-        except (ArithmeticError, ValueError):
-            continue
         if math.isfinite(value) and 0 <= value <= ceiling:
             points.append((users, float(value)))
     return points

@@ -153,11 +153,11 @@ def line_chart(
     return "\n".join(out)
 
 
-def _legend(series: Sequence[Series], right: float) -> list[str]:
+def _legend(series: Sequence[Series], right: float, gap: float = 16) -> list[str]:
     out = []
     legend_x = right
     for s in reversed(series):
-        legend_x -= 22 + 7 * len(s.label)
+        legend_x -= gap + 7 * len(s.label)
         out.append(
             f'<rect x="{legend_x}" y="8" width="10" height="10" fill="{s.color}"/>'
             f'<text x="{legend_x + 14}" y="17" class="axis">{safe_text(s.label)}</text>'
@@ -257,7 +257,7 @@ def load_chart(
         )
     for dot in dots:
         out.append(_dot(px(dot.x), py(dot.y), dot))
-    out += _legend(series, right)
+    out += _legend(series, right, gap=22)
     out.append("</svg>")
     return "\n".join(out)
 
