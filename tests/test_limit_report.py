@@ -422,8 +422,7 @@ def test_a_lower_limit_beyond_the_searches_precision_is_a_regression(
     assert lines[at + 1] == "find-limit: limit 96.9 → 80.1 req/s −17.3 %"
     # 10 % of 96.9 (the tolerance) is wider than 5 % of it plus the last step (3.1)
     assert lines[at + 2] == (
-        "  lower: beyond the searches' precision and the 10% tolerance (a change counts "
-        "beyond ±9.7 req/s)"
+        "  lower: beyond ±9.7 req/s (the 10% tolerance; the searches' precision ±7.9)"
     )
     assert "not judged: a search" in result.stdout
     back = compare(str(new), str(base))
@@ -457,7 +456,9 @@ def test_within_the_searches_precision_is_no_change(
     assert result.returncode == code, result.stdout
     verdict = "verdict: no change in the limit" if code == 0 else "verdict: regression: "
     assert any(line.startswith(verdict) for line in result.stdout.splitlines())
-    assert "(a change counts beyond ±7.9 req/s)" in result.stdout
+    word = "within" if code == 0 else "beyond"
+    expected = f"  {'same' if code == 0 else 'lower'}: {word} ±7.9 req/s (the searches' precision; "
+    assert expected + "the 1% tolerance ±1)" in result.stdout.splitlines()
 
 
 def test_searches_held_to_different_slos_are_not_compared(
@@ -477,3 +478,61 @@ def test_searches_held_to_different_slos_are_not_compared(
     ) in result.stdout.splitlines()
     assert "verdict: regression: the limit" not in result.stdout
     assert "not judged: a search" not in result.stdout  # the figures are judged as ever
+
+
+def floor(result: LimitResult, limit: float | None) -> LimitResult:
+    """The search stopped before the target broke: its limit is at least ``limit``."""
+    return dataclasses.replace(result, limit=limit, at_least=True, broken_by=None, broken_at=None)
+
+
+@pytest.mark.parametrize(
+    ("base", "new", "outcome", "verdict"),
+    [
+        # a floor above the base's limit: higher (better), as far as it can tell
+        (open_search(96.9, 100), floor(open_search(), 120), "higher", "same"),
+        # a floor far below the base's limit: the load tool stopped, not the target
+        (open_search(96.9, 100), floor(open_search(), 40), "unsure", "inconclusive"),
+        # a limit far below the base's floor: the target got worse
+        (floor(open_search(), 120), open_search(80.1, 83.2), "lower", "regression"),
+        # a limit at or above the base's floor: the floor says nothing more
+        (floor(open_search(), 80), open_search(96.9, 100), "unsure", "inconclusive"),
+        (floor(open_search(), 40), floor(open_search(), 40), "same", "same"),
+        # nothing held in the new search
+        (
+            open_search(96.9, 100),
+            dataclasses.replace(open_search(), limit=None),
+            "lower",
+            "regression",
+        ),
+    ],
+)
+def test_a_floor_is_compared_as_a_floor(
+    tmp_path: Path,
+    run: tuple[Plan, Snapshot],
+    base: LimitResult,
+    new: LimitResult,
+    outcome: str,
+    verdict: str,
+) -> None:
+    sides = [
+        saved(tmp_path, f"{name}.toml", run, result) for name, result in (("b", base), ("n", new))
+    ]
+    result = compare(*map(str, sides), "--format", "json")
+    document = json.loads(result.stdout)
+    assert (document["limit"]["outcome"], document["verdict"]) == (outcome, verdict)
+    assert result.returncode == {"same": 0, "regression": 3, "inconclusive": 4}[verdict]
+
+
+def test_a_search_against_a_plain_run_is_said_not_compared(
+    tmp_path: Path, run: tuple[Plan, Snapshot]
+) -> None:
+    base = saved(tmp_path, "base.toml", run, open_search(96.9, 100))
+    plain = save_session(tmp_path / "plain.toml", *run)
+    result = compare(str(base), str(plain), "--html", str(tmp_path / "c.html"))
+    said = (
+        "find-limit: the new side holds sessions that are not find-limit searches: "
+        "limits not compared"
+    )
+    assert said in result.stdout.splitlines()
+    assert "not judged" not in result.stdout
+    assert said in (tmp_path / "c.html").read_text()

@@ -24,7 +24,6 @@ from typing import Any
 from stressdeck.core.text import printable
 from stressdeck.engine.limit import LimitResult
 from stressdeck.sessions.session import Session
-from stressdeck.sessions.summary import load_text
 
 LOWER, HIGHER, UNCHANGED, UNSURE, NOT_COMPARED = "lower", "higher", "same", "unsure", "not compared"
 
@@ -77,10 +76,7 @@ class LimitChange:
             figures = f"{_figure(self.base)} {self.base.unit} → {_figure(self.new)} {self.new.unit}"
         head = f"find-limit: limit {figures}{change}"
         reason = printable(self.reason, 300)  # it may quote a session's SLOs
-        if not self.compared:
-            return [head, f"  {reason}"]
-        allowed = f"±{round(self.margin, 1):g} {self.unit}"
-        return [head, f"  {self.outcome}: {reason} (a change counts beyond {allowed})"]
+        return [head, f"  {reason}" if not self.compared else f"  {self.outcome}: {reason}"]
 
     def to_dict(self) -> dict[str, Any]:
         def side(value: Side | None) -> dict[str, Any] | None:
@@ -189,77 +185,50 @@ def compare_limits(
 
 
 def _judge(unit: str, slos: tuple[str, ...], b: Side, n: Side, tolerance: float) -> LimitChange:
+    def answer(outcome: str, reason: str, margin: float = 0.0) -> LimitChange:
+        return LimitChange(unit, slos, b, n, outcome, reason, margin)
+
     if b.limit is None or n.limit is None:
         if b.limit is None and n.limit is None:
-            return LimitChange(
-                unit, slos, b, n, UNCHANGED, "no load held every SLO in either search"
-            )
+            return answer(UNCHANGED, "no load held every SLO in either search")
         if b.limit is None:
-            return LimitChange(
-                unit, slos, b, n, HIGHER, "no load held every SLO in the base search"
-            )
-        return LimitChange(unit, slos, b, n, LOWER, "no load held every SLO in the new search")
-    margin = max(b.margin, n.margin, tolerance * b.limit)
+            return answer(HIGHER, "no load held every SLO in the base search")
+        return answer(LOWER, "no load held every SLO in the new search")
+    precision = max(b.margin, n.margin)
+    allowed = tolerance * b.limit
+    margin = max(precision, allowed)
+    # Which of the two set the margin, the other's figure beside it.
+    if allowed > precision:
+        source = f"the {tolerance:.0%} tolerance; the searches' precision ±{_amount(precision)}"
+    else:
+        source = f"the searches' precision; the {tolerance:.0%} tolerance ±{_amount(allowed)}"
+    beyond = f"beyond ±{_amount(margin)} {unit} ({source})"
+    within = f"within ±{_amount(margin)} {unit} ({source})"
     drop = b.limit - n.limit
-    beyond = f"beyond the searches' precision and the {tolerance:.0%} tolerance"
-    within = f"within the searches' precision and the {tolerance:.0%} tolerance"
+    floor = "stopped before the target broke (--max, or the load tool's own bound)"
     if b.at_least and n.at_least:
         if drop > margin:
-            return LimitChange(
-                unit,
-                slos,
-                b,
-                n,
-                UNSURE,
-                "both searches stopped on the load tool's own bound, the new one lower: "
-                "neither found the target's limit",
-                margin,
-            )
-        return LimitChange(
-            unit,
-            slos,
-            b,
-            n,
-            UNCHANGED,
-            "both are floors (a bound of the load tool or --max gave out first)",
-            margin,
-        )
+            return answer(UNSURE, f"both searches {floor}, the new one lower", margin)
+        return answer(UNCHANGED, f"both searches {floor}: floors, {within}", margin)
     if n.at_least:
         if drop > margin:
-            return LimitChange(
-                unit,
-                slos,
-                b,
-                n,
-                UNSURE,
-                f"the new search stopped on the load tool's own bound at "
-                f"{load_text(n.limit, unit)}: its limit is at least that",
-                margin,
-            )
-        return LimitChange(
-            unit,
-            slos,
-            b,
-            n,
-            HIGHER if -drop > margin else UNCHANGED,
-            f"the new limit is a floor, {beyond if -drop > margin else within}",
+            return answer(UNSURE, f"the new search {floor}: its limit is at least that", margin)
+        higher = -drop > margin
+        return answer(
+            HIGHER if higher else UNCHANGED,
+            f"the new limit is a floor, {beyond if higher else within}",
             margin,
         )
     if b.at_least:
         if drop > margin:
-            return LimitChange(unit, slos, b, n, LOWER, f"below the base's floor, {beyond}", margin)
-        return LimitChange(
-            unit,
-            slos,
-            b,
-            n,
-            UNSURE,
-            f"the base search stopped on the load tool's own bound at "
-            f"{load_text(b.limit, unit)}: its limit is at least that",
-            margin,
-        )
+            return answer(LOWER, f"below the base's floor, {beyond}", margin)
+        return answer(UNSURE, f"the base search {floor}: its limit is at least that", margin)
     if drop > margin:
-        return LimitChange(unit, slos, b, n, LOWER, beyond, margin)
+        return answer(LOWER, beyond, margin)
     if -drop > margin:
-        return LimitChange(unit, slos, b, n, HIGHER, beyond, margin)
-    return LimitChange(unit, slos, b, n, UNCHANGED, within, margin)
+        return answer(HIGHER, beyond, margin)
+    return answer(UNCHANGED, within, margin)
+
+
+def _amount(value: float) -> str:
+    return f"{round(value, 1):g}"
