@@ -312,6 +312,62 @@ def test_a_hostile_search_still_renders(tmp_path: Path, run: tuple[Plan, Snapsho
     assert bounds == ["p95 &lt; 100000s", "p99 &lt; 1ms"]
 
 
+def test_a_search_with_no_step_says_so(tmp_path: Path, run: tuple[Plan, Snapshot]) -> None:
+    empty = dataclasses.replace(open_search(), steps=(), limit=None, broken_at=None)
+    html = html_of(load_session(saved(tmp_path, "empty.toml", run, empty)))
+    assert parse(html).errors == []
+    assert "<p>No step was measured.</p>" in html
+    assert len(charts(html)) == 6  # the run's own charts only
+
+
+@pytest.mark.slow
+def test_a_real_search_that_broke_is_drawn_as_it_was_measured(tmp_path: Path) -> None:
+    """One slot of 20 ms (about 50 req/s): the report draws the session's own limit and break
+    where their figures lie, and a mark for every step the search took."""
+    saved_path, page = tmp_path / "search.toml", tmp_path / "search.html"
+    with shaped_server(concurrency=1, service_ms=20) as url:
+        search = cli(
+            "find-limit",
+            f"{url}/",
+            "--slo",
+            "p95 < 60ms",
+            "--start",
+            "20",
+            "--step",
+            "1s",
+            "--warmup",
+            "0.3s",
+            "--precision",
+            "10%",
+            "--processes",
+            "1",
+            "--save",
+            str(saved_path),
+            timeout=150,
+        )
+    assert search.returncode == 0, search.stderr
+    result = load_session(saved_path).limit
+    assert result is not None and result.limit is not None and result.broken_at is not None
+    report = cli("report", str(saved_path), "--html", str(page))
+    assert report.returncode == 0, report.stderr
+    assert report.stdout == f"html report written: {page}\n{limit_line(result)}\n"
+    html = page.read_text()
+    assert parse(html).errors == []
+    throughput, latency = charts(html)[:2]
+    highest = max(s.asked for s in result.steps)
+    held = sum(1 for s in result.steps if s.held)
+    for svg, marks in ((throughput, 1), (latency, 3)):
+        x, label = vertical(svg, "limit")
+        assert label == f"limit {result.limit:g} req/s"
+        assert x == pytest.approx(x_of(result.limit, highest), abs=0.06)
+        x, label = vertical(svg, "breakrule")
+        assert label == f"broke at {result.broken_at:g} req/s"
+        assert x == pytest.approx(x_of(result.broken_at, highest), abs=0.06)
+        assert svg.count('class="held"') == held * marks
+        assert svg.count('class="broke"') == (len(result.steps) - held) * marks
+    assert re.findall(r'class="slo"><title>([^<]*)</title>', latency) == ["p95 &lt; 60ms"]
+
+
 # -- the answer in a line ------------------------------------------------------------------------
 
 
