@@ -312,6 +312,30 @@ def test_a_hostile_search_still_renders(tmp_path: Path, run: tuple[Plan, Snapsho
     assert bounds == ["p95 &lt; 100000s", "p99 &lt; 1ms"]
 
 
+def test_where_the_load_tool_gave_out_is_not_drawn_as_a_break(
+    tmp_path: Path, run: tuple[Plan, Snapshot]
+) -> None:
+    evidence = "every connection was busy: 2 connections x 50 ms carry 40 req/s"
+    result = dataclasses.replace(
+        open_search(),
+        steps=(step(10, 10, 51), step(20, 20, 52), step(40, 39.8, 55, kind="connections")),
+        limit=39.8,
+        at_least=True,
+        why="at 40 req/s the connections gave out before the target",
+        broken_by=None,
+        broken_at=40,
+        bottleneck=Bottleneck("connections", evidence),
+    )
+    html = html_of(load_session(saved(tmp_path, "floor.toml", run, result)))
+    assert '<p class="answer">Limit: <b>at least 39.8 req/s</b></p>' in html
+    assert f"the bottleneck was the <b>connections</b>: {evidence}" in html
+    assert "first broke" not in html
+    for svg in charts(html)[:2]:
+        assert vertical(svg, "limit")[1] == "limit at least 39.8 req/s"
+        assert vertical(svg, "breakrule")[1] == "connections gave out at 40 req/s"
+        assert 'class="broke"' not in svg
+
+
 def test_a_search_with_no_step_says_so(tmp_path: Path, run: tuple[Plan, Snapshot]) -> None:
     empty = dataclasses.replace(open_search(), steps=(), limit=None, broken_at=None)
     html = html_of(load_session(saved(tmp_path, "empty.toml", run, empty)))

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from stressdeck.engine.bottleneck import NONE
-from stressdeck.engine.limit import LimitResult, Step
+from stressdeck.engine.limit import OURS, LimitResult, Step
 from stressdeck.profiles.thresholds import LATENCY_METRICS
 from stressdeck.sessions.summary import load_text
 from stressdeck.sessions.svg import Dot, Rule, Series, load_chart, safe_text
@@ -79,7 +79,7 @@ def _answer(result: LimitResult) -> str:
             + "</li>"
         )
     elif result.broken_at is not None:
-        lines.append("<li>at the break, no bottleneck was named (the generator was healthy)</li>")
+        lines.append("<li>at the break, no bottleneck was named</li>")
     if result.usl is not None:
         with np.errstate(all="ignore"):  # a saved fit may be anything finite
             fit = result.usl.text()
@@ -153,8 +153,16 @@ def _rules(result: LimitResult) -> list[Rule]:
         named = ("at least " if result.at_least else "") + load_text(result.limit, unit)
         rules.append(Rule(result.limit, f"limit {named}", "limit"))
     if result.broken_at is not None:
+        at = load_text(result.broken_at, unit)
+        kind = result.bottleneck.kind
+        # At least: where the load tool's own bound gave out, which is no break of the target.
+        ours = result.at_least and kind in OURS
         rules.append(
-            Rule(result.broken_at, f"broke at {load_text(result.broken_at, unit)}", "breakrule")
+            Rule(
+                result.broken_at,
+                f"{kind} gave out at {at}" if ours else f"broke at {at}",
+                "breakrule",
+            )
         )
     return rules
 
