@@ -120,8 +120,7 @@ def verdict_lines(comparison: Comparison) -> list[str]:
         return [
             LIMIT_VERDICTS[limit.outcome],
             *limit.lines(),
-            "  the table's figures are whole searches (every step's load together): "
-            "shown, not judged",
+            "  the table's figures mix every step's load: shown, not judged",
         ]
     lines = []
     regressions = comparison.regressions
