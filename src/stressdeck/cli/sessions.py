@@ -35,6 +35,7 @@ from stressdeck.sessions.compare_report import compare_markdown, compare_text
 from stressdeck.sessions.exports import write_csv, write_html, write_junit
 from stressdeck.sessions.replay import plan_for_replay, replay_events, steer, stop_offset
 from stressdeck.sessions.session import Session, load_session
+from stressdeck.sessions.summary import limit_line
 
 # -- replay --------------------------------------------------------------------------------
 
@@ -60,6 +61,9 @@ def cmd_replay(args: argparse.Namespace) -> int:
     events = replay_events(session)
     if not args.quiet and events:
         print(f"replaying {len(events)} live change(s) from {printable(args.session)}", flush=True)
+    if not args.quiet and session.limit is not None:
+        # The replay asks the search's loads again; the answer below is the saved one's.
+        print(limit_line(session.limit, "saved find-limit"), flush=True)
     driver = partial(steer, events=events, stop_at=stop_offset(session))
     return run_repeated(args, plan, steer=driver, replay_of=args.session)
 
@@ -241,4 +245,6 @@ def cmd_report(args: argparse.Namespace) -> int:
         _EXPORTERS[kind](session, buffer)
         written = write_atomic(path, buffer.getvalue())
         print(f"{kind} report written: {printable(written)}")
+    if session.limit is not None:
+        print(limit_line(session.limit))
     return EXIT_OK

@@ -30,6 +30,7 @@ not be told, else no change.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 from collections.abc import Mapping, Sequence
@@ -39,6 +40,7 @@ from typing import Any
 from stressdeck.core.errors import InputError, describe
 from stressdeck.engine.hdr import decode_histogram, percentiles_us
 from stressdeck.engine.snapshot import EndpointSummary, TimelinePoint
+from stressdeck.sessions.compare_limit import LOWER, UNSURE, LimitChange, compare_limits
 from stressdeck.sessions.noise import (
     Z95,
     Z99,
@@ -170,9 +172,14 @@ class Comparison:
     latency_floor_ms: float
     base_runs: int = 1
     new_runs: int = 1
+    # Both sides find-limit searches: their limits decide (the whole-search figures mix every
+    # step's load, and are shown, not judged); sessions/compare_limit.py.
+    limit: LimitChange | None = None
 
     @property
     def regressed(self) -> bool:
+        if self.limit is not None and self.limit.compared:
+            return self.limit.outcome == LOWER
         return any(row.regressions for row in self.rows)
 
     @property
@@ -189,6 +196,8 @@ class Comparison:
         else SAME."""
         if self.regressed:
             return REGRESSION
+        if self.limit is not None and self.limit.compared:
+            return INCONCLUSIVE if self.limit.outcome == UNSURE else SAME
         return INCONCLUSIVE if self.inconclusive else SAME
 
 
@@ -499,7 +508,17 @@ def compare_sides(
             else ()
         )
         rows.append(Row(name, b, n, changes))
-    return Comparison(tuple(rows), tolerance, latency_floor_ms, len(base), len(new))
+    limit = compare_limits(base, new, tolerance)
+    if limit is not None and limit.compared:
+        rows = [Row(r.name, r.base, r.new, tuple(map(_not_judged, r.changes))) for r in rows]
+    return Comparison(tuple(rows), tolerance, latency_floor_ms, len(base), len(new), limit)
+
+
+def _not_judged(change: Change) -> Change:
+    """A figure of a whole search: its steps asked different loads, so it is shown only."""
+    if change.base_interval is None:
+        return change
+    return dataclasses.replace(change, verdict=SAME, reason="not judged: a search")
 
 
 def compare_sessions(
@@ -681,6 +700,7 @@ def comparison_dict(
             ],
             "warnings": list(warnings),
             "rows": rows,
+            "limit": comparison.limit.to_dict() if comparison.limit is not None else None,
         }
     )
 

@@ -15,6 +15,7 @@ from stressdeck.sessions.compare import (
     Comparison,
     status_differences,
 )
+from stressdeck.sessions.compare_limit import HIGHER, LOWER, UNCHANGED, UNSURE
 from stressdeck.sessions.noise import Interval
 from stressdeck.sessions.summary import format_table
 
@@ -103,8 +104,24 @@ def table_rows(comparison: Comparison) -> tuple[list[list[str]], list[str]]:
     return rows, notes
 
 
+# Two find-limit searches: the verdict is their limits' (sessions/compare_limit.py).
+LIMIT_VERDICTS = {
+    LOWER: "verdict: regression: the limit is lower",
+    HIGHER: "verdict: no regression: the limit is higher",
+    UNCHANGED: "verdict: no change in the limit",
+    UNSURE: "verdict: inconclusive: these searches cannot tell",
+}
+
+
 def verdict_lines(comparison: Comparison) -> list[str]:
     """The verdict, then each figure that could not be told and why."""
+    limit = comparison.limit
+    if limit is not None and limit.compared:
+        return [
+            LIMIT_VERDICTS[limit.outcome],
+            *limit.lines(),
+            "  the table's figures mix every step's load: shown, not judged",
+        ]
     lines = []
     regressions = comparison.regressions
     tolerance = f"{comparison.tolerance:.0%}"
@@ -122,6 +139,8 @@ def verdict_lines(comparison: Comparison) -> list[str]:
         lines.append(
             f"  inconclusive {_endpoint(name)} {LABELS[change.metric]}: {printable(change.reason)}"
         )
+    if limit is not None:
+        lines += limit.lines()  # not compared: said why
     return lines
 
 

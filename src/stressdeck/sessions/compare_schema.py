@@ -79,6 +79,54 @@ _FIGURE = {
     "properties": {"endpoint": {"type": "string"}, "metric": {"enum": list(METRICS)}},
     "required": ["endpoint", "metric"],
 }
+_LIMIT_SIDE = {
+    "anyOf": [
+        {
+            "type": "object",
+            "properties": {
+                "limit": {
+                    "description": "the mean of the side's limits; null: no load held every SLO",
+                    "type": ["number", "null"],
+                },
+                "at_least": {"type": "boolean"},
+                "searches": {
+                    "description": "each session's find-limit document (limit.schema.json)",
+                    "type": "array",
+                    "items": {"type": "object"},
+                },
+            },
+            "required": ["limit", "at_least", "searches"],
+            "additionalProperties": False,
+        },
+        {"type": "null"},
+    ]
+}
+_LIMIT = {
+    "description": "both sides' find-limit answers and their change; null when neither side "
+    "is a find-limit search. When compared, it decides the verdict",
+    "anyOf": [
+        {
+            "type": "object",
+            "properties": {
+                "unit": {"enum": ["req/s", "users"]},
+                "slos": {"type": "array", "items": {"type": "string"}},
+                "base": _LIMIT_SIDE,
+                "new": _LIMIT_SIDE,
+                "percent": {"type": ["number", "null"]},
+                "margin": {
+                    "description": "the change allowed, in the unit: the searches' precision "
+                    "plus the step each ended on, at least the tolerance",
+                    **_NUMBER,
+                },
+                "outcome": {"enum": ["lower", "higher", "same", "unsure", "not compared"]},
+                "reason": {"type": "string"},
+            },
+            "required": ["unit", "slos", "base", "new", "percent", "margin", "outcome", "reason"],
+            "additionalProperties": False,
+        },
+        {"type": "null"},
+    ],
+}
 _COMPARISON = {
     "type": "object",
     "properties": {
@@ -109,6 +157,7 @@ _COMPARISON = {
         },
         "warnings": {"type": "array", "items": {"type": "string"}},
         "rows": {"type": "array", "items": _ROW},
+        "limit": _LIMIT,
     },
     "required": [
         "base",
@@ -122,6 +171,7 @@ _COMPARISON = {
         "inconclusive",
         "warnings",
         "rows",
+        "limit",
     ],
     "additionalProperties": False,
 }

@@ -23,6 +23,7 @@ from stressdeck.engine.snapshot import (
     TimelinePoint,
 )
 from stressdeck.profiles.checks import parse_check
+from stressdeck.sessions.limit_html import LIMIT_STYLE, limit_section
 from stressdeck.sessions.session import Session
 from stressdeck.sessions.summary import NO_DATA, SATURATED_WARNING_SECONDS, format_metric, ms_text
 from stressdeck.sessions.svg import Marker, Series, bar_chart, line_chart, safe_text
@@ -528,7 +529,7 @@ def write_html(session: Session, out: IO[str]) -> None:
         '<html lang="en"><head><meta charset="utf-8">',
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
         f"<title>stressdeck: {safe_text(results.name)}</title>",
-        f"<style>{_STYLE}</style></head><body>",
+        f"<style>{_STYLE}{LIMIT_STYLE if session.limit else ''}</style></head><body>",
         f"<h1>{safe_text(results.name)}</h1>",
         '<p class="meta">'
         + "".join(f"<span>{safe_text(k)}: {safe_text(v)}</span>" for k, v in meta)
@@ -536,6 +537,7 @@ def write_html(session: Session, out: IO[str]) -> None:
         '<div class="cards">'
         + "".join(f'<div class="card">{safe_text(k)}<b>{safe_text(v)}</b></div>' for k, v in cards)
         + "</div>",
+        *([limit_section(session.limit)] if session.limit is not None else []),
         "<h2>Charts</h2>",
         _charts(session),
         "<h2>Per endpoint over time</h2>",

@@ -11,7 +11,8 @@ from typing import IO
 
 from stressdeck.core.text import printable
 from stressdeck.core.units import format_quantity, format_rate
-from stressdeck.engine.bottleneck import GENERATOR, Bottleneck
+from stressdeck.engine.bottleneck import GENERATOR, NONE, Bottleneck
+from stressdeck.engine.limit import LimitResult
 from stressdeck.engine.results import Results
 from stressdeck.engine.snapshot import EndpointSummary, Snapshot, TimelinePoint
 from stressdeck.engine.tls import client_certificate_hint
@@ -346,3 +347,39 @@ def format_metric(metric: str, value: float) -> str:
 def bottleneck_line(bottleneck: Bottleneck) -> str:
     """``bottleneck: target (...)``: what limited the load, with the figures that say so."""
     return f"bottleneck: {bottleneck.kind} ({printable(bottleneck.evidence, 400)})"
+
+
+# -- a saved find-limit search -----------------------------------------------------------------
+
+COLUMNS = 80  # a saved search's answer is one line when it fits a terminal this wide
+
+
+def load_text(level: float, unit: str) -> str:
+    """A step's load as find-limit names it: "96.9 req/s", "20 users"."""
+    return f"{level:.0f} users" if unit == "users" else f"{level:g} {unit}"
+
+
+def limit_line(result: LimitResult, label: str = "find-limit") -> str:
+    """A saved search's answer in one line (two past 80 columns): the limit, what broke first
+    and where, and the bottleneck there, e.g. ``find-limit: limit 96.9 req/s (p95 < 100ms
+    broke first at 100 req/s; bottleneck target)``."""
+    unit = result.search.unit
+    broke = printable(result.broken_by, 60) if result.broken_by else None
+    at = load_text(result.broken_at, unit) if result.broken_at is not None else None
+    kind = result.bottleneck.kind
+    if result.limit is None:
+        head = f"{label}: no load held every SLO"
+        detail = f"{broke or 'an SLO'} broke even at {at}" if at else printable(result.why, 120)
+    elif result.at_least:
+        head = f"{label}: limit at least {load_text(result.limit, unit)}"
+        if at is not None and kind != NONE:
+            detail = f"the {kind} gave out at {at}, before the target"
+        else:
+            detail = "every SLO held up to the highest load tried"
+    else:
+        head = f"{label}: limit {load_text(result.limit, unit)}"
+        detail = f"{broke or 'an SLO'} broke first at {at}" if at else printable(result.why, 120)
+        if at:
+            detail += f"; bottleneck {kind}"
+    line = f"{head} ({detail})"
+    return line if len(line) <= COLUMNS else f"{head}\n  {detail}"

@@ -15,6 +15,7 @@ from decimal import Decimal
 from stressdeck.core.text import printable
 
 WIDTH, HEIGHT = 760, 260
+_TEXT_WIDTH = 6.5  # pixels a character of an 11 px label takes, about
 _LEFT, _RIGHT, _TOP, _BOTTOM = 64, 16, 30, 36
 
 
@@ -147,15 +148,142 @@ def line_chart(
             f'<polyline points="{path}" fill="none" stroke="{s.color}" stroke-width="2"{dash}>'
             f"<title>{safe_text(s.label)}</title></polyline>"
         )
+    out += _legend(series, right)
+    out.append("</svg>")
+    return "\n".join(out)
+
+
+def _legend(series: Sequence[Series], right: float, gap: float = 16) -> list[str]:
+    out = []
     legend_x = right
     for s in reversed(series):
-        legend_x -= 16 + 7 * len(s.label)
+        legend_x -= gap + 7 * len(s.label)
         out.append(
             f'<rect x="{legend_x}" y="8" width="10" height="10" fill="{s.color}"/>'
             f'<text x="{legend_x + 14}" y="17" class="axis">{safe_text(s.label)}</text>'
         )
+    return out
+
+
+@dataclass(frozen=True)
+class Dot:
+    """One measured point drawn on its own: a circle when ``held``, a cross when not, with a
+    ring around it when ``ringed`` (a load measured again), pale when ``faded`` (a verdict
+    that did not stand); ``label`` is its tooltip."""
+
+    x: float
+    y: float
+    color: str
+    held: bool
+    label: str
+    ringed: bool = False
+    faded: bool = False
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A straight line across the plot at ``at`` (x for a vertical rule, y for a horizontal
+    one), named by ``label``; ``css`` is its class (its colour and dash)."""
+
+    at: float
+    label: str
+    css: str = "marker"
+
+
+def load_chart(
+    title: str,
+    series: Sequence[Series],
+    *,
+    dots: Sequence[Dot] = (),
+    y_unit: str = "",
+    verticals: Sequence[Rule] = (),
+    horizontals: Sequence[Rule] = (),
+) -> str:
+    """Figures against a load (x: the rate or users asked, from 0), each measured point a
+    dot, with named vertical rules (the limit) and horizontal ones (an SLO's bound)."""
+    left, top, right, bottom = _LEFT, _TOP, WIDTH - _RIGHT, HEIGHT - _BOTTOM
+    xs = [x for s in series for x, _ in s.points] + [d.x for d in dots]
+    xs += [r.at for r in verticals]
+    ys = [y for s in series for _, y in s.points] + [d.y for d in dots]
+    ys += [r.at for r in horizontals]
+    x_ticks = ticks(max([*xs, 0.0]) or 1.0, 8)
+    x_top = x_ticks[-1]
+    y_ticks = ticks(max([*ys, 0.0]) or 1.0)
+    y_top = y_ticks[-1]
+
+    def px(x: float) -> float:
+        return left + (right - left) * min(max(x, 0.0), x_top) / x_top
+
+    def py(y: float) -> float:
+        return bottom - (bottom - top) * min(max(y, 0.0), y_top) / y_top
+
+    x_labels = [(px(x), _fmt(x)) for x in x_ticks]
+    out = _frame(title, y_ticks, y_unit, x_labels, (left, top, right, bottom))
+    for rule in horizontals:
+        y = py(rule.at)
+        out.append(
+            f'<line x1="{left}" y1="{y:.1f}" x2="{right}" y2="{y:.1f}" class="{rule.css}">'
+            f"<title>{safe_text(rule.label)}</title></line>"
+        )
+        out.append(
+            f'<text x="{left + 4}" y="{y - 3:.1f}" class="{rule.css}-label">'
+            f"{safe_text(rule.label)}</text>"
+        )
+    for i, rule in enumerate(verticals):
+        x = px(rule.at)
+        # Named beside its line, a row lower than the rule before: the first to the left of
+        # its line, the others to the right (the limit, then the load that broke, stay apart),
+        # each on the other side when its own has no room for the label.
+        wide = _TEXT_WIDTH * len(rule.label) + 6
+        room_left, room_right = x - left >= wide, right - x >= wide
+        leftwards = (i == 0 and room_left) or not room_right
+        anchor, shift = ("end", -3) if leftwards else ("start", 3)
+        out.append(
+            f'<line x1="{x:.1f}" y1="{top}" x2="{x:.1f}" y2="{bottom}" class="{rule.css}">'
+            f"<title>{safe_text(rule.label)}</title></line>"
+        )
+        out.append(
+            f'<text x="{x + shift:.1f}" y="{top + 10 + 12 * i}" text-anchor="{anchor}" '
+            f'class="{rule.css}-label">{safe_text(rule.label)}</text>'
+        )
+    for s in series:
+        if not s.points:
+            continue
+        path = " ".join(f"{px(x):.1f},{py(y):.1f}" for x, y in s.points)
+        dash = ' stroke-dasharray="5 3"' if s.dashed else ""
+        out.append(
+            f'<polyline points="{path}" fill="none" stroke="{s.color}" stroke-width="2"{dash}>'
+            f"<title>{safe_text(s.label)}</title></polyline>"
+        )
+    for dot in dots:
+        out.append(_dot(px(dot.x), py(dot.y), dot))
+    out += _legend(series, right, gap=22)
     out.append("</svg>")
     return "\n".join(out)
+
+
+def _dot(x: float, y: float, dot: Dot) -> str:
+    tip = f"<title>{safe_text(dot.label)}</title>"
+    ring = (
+        f'<circle cx="{x:.1f}" cy="{y:.1f}" r="7" fill="none" stroke="{dot.color}" '
+        f'class="ring">{tip}</circle>'
+        if dot.ringed
+        else ""
+    )
+    pale = ' opacity="0.4"' if dot.faded else ""
+    if dot.held:
+        mark = (
+            f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3.5" fill="{dot.color}" class="held"{pale}>'
+            f"{tip}</circle>"
+        )
+    else:
+        d = 4.0
+        mark = (
+            f'<path d="M{x - d:.1f},{y - d:.1f}L{x + d:.1f},{y + d:.1f}M{x - d:.1f},{y + d:.1f}'
+            f'L{x + d:.1f},{y - d:.1f}" stroke="{dot.color}" stroke-width="2.5" class="broke"'
+            f"{pale}>{tip}</path>"
+        )
+    return ring + mark
 
 
 def bar_chart(
