@@ -21,7 +21,9 @@ against the goals: A/A at most 1 of 20 regression; A/B at least 19 of 20 regress
 tree, so they count as other processes, as a neighbour and a target on the same machine do),
 so a host busier than "one core burnt" shows in the figures, and in the verdicts when the
 sides' hosts differed by 25 points or more. ``--keep DIR`` saves the runs; ``--judge DIR``
-judges saved runs again without running (the method may have changed since).
+judges saved runs again without running (the method may have changed since). Last, every
+pair of kept runs is judged with 1-run sides (hundreds of pairs, including runs made minutes
+apart): the false-alarm and detection rates to a point or two.
 
     PYTHONPATH=src .venv/bin/python benchmarks/compare_noise.py --keep /tmp/noise-runs  # ~5 min
     PYTHONPATH=src .venv/bin/python benchmarks/compare_noise.py --judge /tmp/noise-runs
@@ -291,6 +293,30 @@ def report(args: argparse.Namespace, pools: dict[str, list[Session]], burnt: boo
                 f"{verdicts['no change']} | {goal} | {'yes' if met(verdicts) else 'NO'} | {why} |"
             )
     _error_lines(error_verdicts)
+    _every_pair(a, b, c)
+
+
+def _every_pair(a: Sequence[Session], b: Sequence[Session], c: Sequence[Session]) -> None:
+    """1-run sides over every pair of kept runs, not only consecutive ones: a baseline is
+    compared with a run made later, on a host that may have changed in between. Hundreds of
+    pairs: the rates are measured to a point or two, where 20 pairs tell 5 % from 25 %."""
+    kinds = {
+        "A/A": [(x, y) for i, x in enumerate(a) for y in a[i + 1 :]],
+        "A/B +30 %": [(x, y) for x in a for y in b],
+        "C/C 2 % 500s": [(x, y) for i, x in enumerate(c) for y in c[i + 1 :]],
+    }
+    print("\nevery pair of kept runs, 1-run sides (% of pairs):")
+    print("| kind | pairs | regression | inconclusive | no change |")
+    print("|---|--:|--:|--:|--:|")
+    for kind, pairs in kinds.items():
+        if not pairs:
+            continue
+        verdicts = Counter(compare_sides([x], [y]).verdict or "no change" for x, y in pairs)
+        share = {v: 100 * n / len(pairs) for v, n in verdicts.items()}
+        print(
+            f"| {kind} | {len(pairs)} | {share.get(REGRESSION, 0):.1f} | "
+            f"{share.get(INCONCLUSIVE, 0):.1f} | {share.get('no change', 0):.1f} |"
+        )
 
 
 def _error_lines(error_verdicts: dict[int, Counter[str]]) -> None:

@@ -527,15 +527,15 @@ def _host_file(tmp_path: Path, name: str, other_cpu: float, **figures: float) ->
 def test_sides_on_hosts_unalike_make_latency_and_rps_inconclusive(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """Other processes took 20 % of the cores in base, 84 % in new: p95 +50 % may be the
-    host's; the error rate is counted, not timed, and still judged."""
+    """Other processes left the run 80 % of the cores in base, 16 % in new: p95 +50 % may
+    be the host's; the error rate is counted, not timed, and still judged."""
     base = _host_file(tmp_path, "base", 20.0)
     new = _host_file(tmp_path, "new", 84.0, p95=30.0)
     assert main(["compare", str(base), str(new)]) == 4
     out = capsys.readouterr().out
     reason = (
-        "the host differed between the sides: other processes used 20 % of its cores in "
-        "base, 84 % in new (alike means within 25 points)"
+        "the host differed between the sides: other processes left the run 80 % of its "
+        "cores in base, 16 % in new (alike means within a factor of 1.5)"
     )
     for metric in ("rps", "p50", "p95", "p99"):
         assert f"  inconclusive home {metric}: {reason}" in out
@@ -543,15 +543,35 @@ def test_sides_on_hosts_unalike_make_latency_and_rps_inconclusive(
     assert "inconclusive" not in errors
 
 
+@pytest.mark.parametrize(
+    ("base_busy", "new_busy"),
+    [
+        (84.0, 80.0),  # 16 % and 20 % of the cores left: alike
+        (98.0, 95.0),  # 2 % and 5 % left: saturated on both sides (taken as 10 %), alike
+    ],
+)
 def test_a_host_busy_alike_on_both_sides_still_judges(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], base_busy: float, new_busy: float
 ) -> None:
-    """Both sides on a host whose other processes took 84 % of its cores (one burnt core, a
+    """Both sides on a host whose other processes took most of its cores (one burnt core, a
     target and more): it slows both alike; p95 +50 % on steady seconds is a regression."""
-    base = _host_file(tmp_path, "base", 84.0)
-    new = _host_file(tmp_path, "new", 70.0, p95=30.0)  # 14 points apart: alike
+    base = _host_file(tmp_path, "base", base_busy)
+    new = _host_file(tmp_path, "new", new_busy, p95=30.0)
     assert main(["compare", str(base), str(new)]) == 3
     out = capsys.readouterr().out
     assert "the host differed" not in out
     p95 = next(line for line in out.splitlines() if " p95 " in line)
     assert p95.endswith("REGRESSION")
+
+
+def test_a_host_that_left_half_as_much_differed_whatever_the_points(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """90 % busy against 80 %: ten points, but the run had half the CPU (10 % against 20 %)."""
+    base = _host_file(tmp_path, "base", 80.0)
+    new = _host_file(tmp_path, "new", 90.0, p95=30.0)
+    assert main(["compare", str(base), str(new)]) == 4
+    assert (
+        "  inconclusive home p95: the host differed between the sides: other processes left "
+        "the run 20 % of its cores in base, 10 % in new (alike means within a factor of 1.5)"
+    ) in capsys.readouterr().out
