@@ -61,14 +61,17 @@ def test_two_runs_against_the_same_server_are_not_a_regression() -> None:
 
 def test_a_server_30_percent_slower_is_a_regression(tmp_path: Path) -> None:
     """Its first conclusive verdict is a regression. On a host so busy that two runs a side
-    cannot tell (inconclusive: the generator starved, the noise beyond three tolerances),
-    more runs are what a tester would take: up to three rounds."""
+    cannot tell (inconclusive: the generator starved, the noise beyond three tolerances, or
+    the host's other load changed between the sides), more runs are what a tester would
+    take: up to five rounds, each side's runs interleaved with the other's (fast, slow, fast,
+    slow) so that a neighbour coming and going touches both sides alike."""
     with (
         ServerThread(service_app(SERVICE_S)) as fast,
         ServerThread(service_app(SERVICE_S * 1.3)) as slow,
     ):
-        for _round in range(3):
-            sides = [run(fast.url), run(fast.url)], [run(slow.url), run(slow.url)]
+        for _round in range(5):
+            runs = [run(url) for url in (fast.url, slow.url, fast.url, slow.url)]
+            sides = runs[0::2], runs[1::2]
             comparison = compare_sides(*sides)
             if comparison.verdict != INCONCLUSIVE:
                 break
