@@ -55,7 +55,10 @@ WORKER_START_TIMEOUT = 20.0  # a spawned process imports aiohttp first; slow mac
 # all of them in the final snapshot. A tick's cost then follows what was sent in it, not
 # the number of endpoints (20,000 endpoints: every tick took longer than the tick itself).
 RPS_REFRESH_PER_TICK = 2_000
-HOST_READ_EVERY = 1.0  # seconds between readings of the host's noise (a /proc walk each)
+# Seconds between readings of the host's noise while a run goes: each walks /proc (1.5 ms
+# with 95 processes, about ten times that with a thousand), on the runner's loop. A save in
+# mid-run holds a reading this old at most; the final snapshot's is read at the end.
+HOST_READ_EVERY = 5.0
 
 WorkerFactory = Callable[[Plan, Share], WorkerHandle]
 
@@ -156,7 +159,8 @@ class RunHandle:
         self._listeners: list[Callable[[Snapshot], None]] = []
         self._cpu = CpuMeter()
         # What other processes take of this machine, from the workers' release on (see
-        # engine/hostload.py): read once a second while the run goes, and at its end.
+        # engine/hostload.py): read every HOST_READ_EVERY seconds while the run goes, and at
+        # its end.
         self._host: HostMeter | None = None
         self._host_noise: HostNoise | None = None
         self._host_read = float("-inf")
@@ -178,7 +182,7 @@ class RunHandle:
 
     def _host_reading(self, final: bool) -> HostNoise | None:
         """Other processes' CPU since the run started: a reading lists every process of the
-        machine, so at most once a second, and on the final snapshot."""
+        machine, so at most every HOST_READ_EVERY seconds, and on the final snapshot."""
         now = time.monotonic()
         if self._host is not None and (final or now - self._host_read >= HOST_READ_EVERY):
             self._host_read = now
