@@ -7,12 +7,14 @@ import math
 import pytest
 
 from stressdeck.sessions.noise import (
+    Z_DECIDE,
     Interval,
     pooled_t_noise,
     proportion_noise,
     quantile_ranks,
     spread_half_width,
     t975,
+    t999,
     wilson,
 )
 
@@ -22,6 +24,30 @@ def test_t_quantiles_from_the_table() -> None:
     assert t975(500) == pytest.approx(1.96, abs=1e-3)
     with pytest.raises(ValueError):
         t975(0)
+
+
+def _t_upper_tail(t: float, degrees: int, steps: int = 200_000) -> float:
+    """P(T > t) for Student's t, by the midpoint rule over u = t / x in (0, 1]."""
+    v = degrees
+    scale = math.gamma((v + 1) / 2) / (math.sqrt(v * math.pi) * math.gamma(v / 2))
+    total = 0.0
+    for i in range(steps):
+        u = (i + 0.5) / steps
+        x = t / u
+        total += scale * (1 + x * x / v) ** (-(v + 1) / 2) * t / (u * u)
+    return total / steps
+
+
+@pytest.mark.parametrize("degrees", [1, 2, 4, 10, 30])
+def test_the_decision_quantile_leaves_one_in_a_thousand_above_it(degrees: int) -> None:
+    assert _t_upper_tail(t999(degrees), degrees) == pytest.approx(0.001, abs=2e-6)
+
+
+def test_the_decision_quantile_beyond_the_table_is_the_normals() -> None:
+    assert t999(4) == 7.173 and t999(31) == Z_DECIDE
+    assert 0.5 * math.erfc(Z_DECIDE / math.sqrt(2)) == pytest.approx(0.001, abs=1e-7)
+    with pytest.raises(ValueError):
+        t999(0)
 
 
 def test_spread_of_one_side() -> None:

@@ -43,7 +43,6 @@ from stressdeck.engine.overrides import Overrides
 from stressdeck.engine.plan import MAX_RATE, MAX_USERS, remote_hosts
 from stressdeck.engine.snapshot import SEARCH_ENDED
 from stressdeck.profiles.thresholds import parse_threshold
-from stressdeck.sessions.hostload import HostMeter
 from stressdeck.sessions.session import save_session
 from stressdeck.sessions.summary import bottleneck_line
 
@@ -208,12 +207,10 @@ def _search(args: argparse.Namespace, search: Search, plan: Plan) -> int:
         await handle.stop(SEARCH_ENDED)
 
     check_stop()
-    host = HostMeter()
     with worker_placement(args) as (processes, factory):
         final, stopped_by = asyncio.run(
             run_headless(plan, quiet=True, steer=steer, processes=processes, worker_factory=factory)
         )
-    host_noise = host.finish()
     record_stops()
     if dead:
         print(f"error: {printable(str(dead[0]))}", file=sys.stderr)
@@ -237,7 +234,6 @@ def _search(args: argparse.Namespace, search: Search, plan: Plan) -> int:
                 plan,
                 final,
                 overwrite=bool(args.force),
-                host_noise=host_noise,
                 limit=result,
             )
     except WriteError as exc:

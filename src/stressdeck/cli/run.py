@@ -37,7 +37,6 @@ from stressdeck.engine.plan import remote_hosts
 from stressdeck.engine.runner import Steer, WorkerFactory
 from stressdeck.engine.snapshot import INTERRUPTED, TimelinePoint
 from stressdeck.sessions.autosave import autosave_path, keep_session, sent_anything
-from stressdeck.sessions.hostload import HostMeter
 from stressdeck.sessions.session import save_session
 from stressdeck.sessions.summary import nothing_answered, progress_line, summary_text, write_json
 
@@ -107,7 +106,6 @@ def run_and_keep(
         if server is not None:
             server.attach(handle)
 
-    host = HostMeter()  # what other processes take of the machine during the run
     try:
         with worker_placement(args) as (processes, factory):
             final, stopped_by = asyncio.run(
@@ -130,7 +128,6 @@ def run_and_keep(
                 handles[0].latest,
                 partial=True,
                 replay_of=replay_of,
-                host_noise=host.finish(),
             )
         raise
     finally:
@@ -152,7 +149,6 @@ def run_and_keep(
         "internal error"
     )
     keep_on_forced_exit(None)  # written below, the normal way
-    host_noise = host.finish()
     if interrupted and not sent_anything(final):
         print("stopped before the first request: nothing measured, no session kept", flush=True)
     elif not keep_session(
@@ -161,7 +157,6 @@ def run_and_keep(
         final,
         partial=interrupted or crashed,
         replay_of=replay_of,
-        host_noise=host_noise,
     ):
         code = EXIT_FAILED
     if stopped_by is not None:

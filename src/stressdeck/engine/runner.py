@@ -19,6 +19,7 @@ from stressdeck.core.units import format_rate
 from stressdeck.engine.bottleneck import summarise as summarise_bottleneck
 from stressdeck.engine.cpu import CpuMeter
 from stressdeck.engine.hdr import Counts, counts_at_or_below, log_buckets
+from stressdeck.engine.hostload import HostMeter, HostNoise
 from stressdeck.engine.load import split_whole, stage_target
 from stressdeck.engine.placement import Share, SpreadsNodes, ThreadWorker, WorkerHandle
 from stressdeck.engine.plan import Plan
@@ -55,6 +56,10 @@ WORKER_START_TIMEOUT = 20.0  # a spawned process imports aiohttp first; slow mac
 # all of them in the final snapshot. A tick's cost then follows what was sent in it, not
 # the number of endpoints (20,000 endpoints: every tick took longer than the tick itself).
 RPS_REFRESH_PER_TICK = 2_000
+# Seconds between readings of the host's noise while a run goes: each walks /proc (1.5 ms
+# with 95 processes, about ten times that with a thousand), on the runner's loop. A save in
+# mid-run holds a reading this old at most; the final snapshot's is read at the end.
+HOST_READ_EVERY = 5.0
 
 WorkerFactory = Callable[[Plan, Share], WorkerHandle]
 
@@ -154,6 +159,12 @@ class RunHandle:
         self._next = asyncio.Event()
         self._listeners: list[Callable[[Snapshot], None]] = []
         self._cpu = CpuMeter()
+        # What other processes take of this machine, from the workers' release on (see
+        # engine/hostload.py): read every HOST_READ_EVERY seconds while the run goes, and at
+        # its end.
+        self._host: HostMeter | None = None
+        self._host_noise: HostNoise | None = None
+        self._host_read = float("-inf")
         # Each endpoint's last summary, recomputed only when a delta changed it (_changed);
         # _answered lists the endpoints with figures, whose rps is refreshed in turn.
         self._summaries: list[EndpointSummary] = [
@@ -169,6 +180,15 @@ class RunHandle:
         # marker in the series, never a reason to stop.
         self.metrics: MetricsScraper | None = None
         self.latest: Snapshot = self._snapshot(0.0, EndpointTotals("interval"), 0.0)
+
+    def _host_reading(self, final: bool) -> HostNoise | None:
+        """Other processes' CPU since the run started: a reading lists every process of the
+        machine, so at most every HOST_READ_EVERY seconds, and on the final snapshot."""
+        now = time.monotonic()
+        if self._host is not None and (final or now - self._host_read >= HOST_READ_EVERY):
+            self._host_read = now
+            self._host_noise = self._host.read()
+        return self._host_noise
 
     def _shape(self) -> RunShape:
         """What each second's bottleneck is judged against (the lanes as ``_start`` splits them)."""
@@ -223,6 +243,7 @@ class RunHandle:
         )
         self._cpu = CpuMeter()  # after the workers exist: it lists them as children
         # Workers start held: release them together, now, so the run's clock and its load agree.
+        self._host = HostMeter()
         self._started = time.monotonic()
         self._book.start(self.processes, self._started)
         self._send_all(Command(Control.RESUME))
@@ -563,6 +584,7 @@ class RunHandle:
         bottleneck = summarise_bottleneck(
             [p.bottleneck for p in window], [p.service_p50 for p in window]
         )
+        host_noise = self._host_reading(final=histograms is not None)
         return Snapshot(
             elapsed=elapsed,
             state=self._state,
@@ -588,6 +610,7 @@ class RunHandle:
             recent_total=self._timeline.recent_total,
             # With the histograms: on the final snapshot only.
             endpoint_timeline=self._timeline.endpoint_series() if histograms else (),
+            host_noise=host_noise,
             manual=self._manual and bool(self.plan.load.stages),
             stage=self._stage,
             stop_reason=self._stop_reason,

@@ -18,6 +18,7 @@ from typing import Any
 from stressdeck.core.fields import MAX_COUNT, MAX_SECONDS, Reader, join
 from stressdeck.core.units import is_finite
 from stressdeck.engine.bottleneck import CPU_SHARE, LOOP_LAG_MS, Bottleneck
+from stressdeck.engine.hostload import HostNoise
 from stressdeck.observe.metrics import MetricsSnapshot
 from stressdeck.profiles.thresholds import ThresholdResult
 
@@ -553,6 +554,9 @@ class Snapshot:
     # Each endpoint's per-second timeline, filled in on the final snapshot only (as
     # ``histograms``): building it every tick would cost the runner for nothing.
     endpoint_timeline: tuple[EndpointSeries, ...] = ()
+    # What other processes took of this machine since the run started (engine/hostload.py):
+    # kept in the session's host.noise, not in the results; None before the first reading.
+    host_noise: HostNoise | None = None
 
     @property
     def thresholds_ok(self) -> bool:

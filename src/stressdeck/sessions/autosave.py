@@ -12,7 +12,6 @@ from stressdeck.core.files import WriteError
 from stressdeck.core.text import printable
 from stressdeck.engine.plan import Plan
 from stressdeck.engine.snapshot import Snapshot
-from stressdeck.sessions.hostload import HostNoise
 from stressdeck.sessions.session import save_session
 
 AUTOSAVE_DIR = "sessions"
@@ -43,7 +42,6 @@ def keep_session(
     *,
     partial: bool,
     replay_of: str | None = None,
-    host_noise: HostNoise | None = None,
 ) -> bool:
     """Save to --save; a partial run with no usable --save goes to sessions/autosave-*.toml.
 
@@ -68,7 +66,6 @@ def keep_session(
                 overwrite=overwrite,
                 keep_secrets=keep_secrets,
                 replay_of=replay_of,
-                host_noise=host_noise,
             )
         except WriteError as exc:
             print(f"error: {printable(exc)}", file=sys.stderr)

@@ -149,8 +149,8 @@ def method_line(comparison: Comparison) -> str:
     return (
         f"{runs}; tolerance {comparison.tolerance:.0%} (latency at least "
         f"{comparison.latency_floor_ms:g} ms); a change counts only beyond the tolerance and "
-        "the 99 % noise of the change (per-second spread and sampling within a run, spread "
-        "between runs); intervals 95 %"
+        "the noise of the change at one-sided 0.1 % a figure (per-second spread and sampling "
+        "within a run, spread between runs); intervals 95 %"
     )
 
 

@@ -26,7 +26,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 Z95 = 1.959964  # two-sided 95 %: the intervals shown
-Z99 = 2.575829  # two-sided 99 %: the noise a change must exceed (see compare.py)
+# One-sided 0.1 % (the 0.999 quantile): the noise a change must exceed to be called a
+# regression (see compare.py: a comparison of identical runs says regression at most ~1 %).
+Z_DECIDE = 3.090232
 TINY = 1e-6  # a log needs a positive figure; 1 ns or 1e-6 requests/s stand for zero
 
 # Student t, two-sided 95 % (0.975 quantile), by degrees of freedom; beyond 30 the normal's.
@@ -37,11 +39,11 @@ _T975 = (
 )  # fmt: skip
 
 
-# The same at 99 % (0.995 quantile).
-_T995 = (
-    63.657, 9.925, 5.841, 4.604, 4.032, 3.707, 3.499, 3.355, 3.250, 3.169,
-    3.106, 3.055, 3.012, 2.977, 2.947, 2.921, 2.898, 2.878, 2.861, 2.845,
-    2.831, 2.819, 2.807, 2.797, 2.787, 2.779, 2.771, 2.763, 2.756, 2.750,
+# The 0.999 quantile (one-sided 0.1 %): the decision's.
+_T999 = (
+    318.309, 22.327, 10.215, 7.173, 5.893, 5.208, 4.785, 4.501, 4.297, 4.144,
+    4.025, 3.930, 3.852, 3.787, 3.733, 3.686, 3.646, 3.610, 3.579, 3.552,
+    3.527, 3.505, 3.485, 3.467, 3.450, 3.435, 3.421, 3.408, 3.396, 3.385,
 )  # fmt: skip
 
 
@@ -52,11 +54,12 @@ def t975(degrees: int) -> float:
     return _T975[degrees - 1] if degrees <= len(_T975) else Z95
 
 
-def t995(degrees: int) -> float:
-    """The 0.995 quantile of Student's t (two-sided 99 %)."""
+def t999(degrees: int) -> float:
+    """The 0.999 quantile of Student's t (one-sided 0.1 %), the decision's; beyond 30
+    degrees of freedom the normal's."""
     if degrees < 1:
         raise ValueError("a t quantile needs at least one degree of freedom")
-    return _T995[degrees - 1] if degrees <= len(_T995) else Z99
+    return _T999[degrees - 1] if degrees <= len(_T999) else Z_DECIDE
 
 
 def log(value: float) -> float:

@@ -38,6 +38,7 @@ from stressdeck.core.fields import MAX_SECONDS, Reader
 from stressdeck.core.files import WriteError, write_atomic
 from stressdeck.core.redact import redact_document, redact_url, redact_urls
 from stressdeck.engine.hdr import Counts, HistogramError, decode_histogram, log_buckets, summarise
+from stressdeck.engine.hostload import HostNoise
 from stressdeck.engine.limit import LimitResult
 from stressdeck.engine.overrides import Overrides
 from stressdeck.engine.plan import CEILING_RATE, CEILING_USERS, Plan
@@ -45,7 +46,6 @@ from stressdeck.engine.results import Results
 from stressdeck.engine.snapshot import STOPPED, Control, ControlEvent, Percentiles, Snapshot
 from stressdeck.profiles.presets import Stage
 from stressdeck.profiles.profile import SUFFIXES, read_document
-from stressdeck.sessions.hostload import HostNoise
 
 FORMAT_VERSION = 3
 # A run's tick: a second or less live (DEFAULT_TICK is 0.25 s); a minute is past any plan.
@@ -130,7 +130,6 @@ def build_session(
     keep_secrets: bool = False,
     replay_of: str | None = None,
     created: datetime | None = None,
-    host_noise: HostNoise | None = None,
     limit: LimitResult | None = None,
 ) -> Session:
     """The session of a run, exactly as ``load_session`` will read it back."""
@@ -159,7 +158,7 @@ def build_session(
         "format_version": FORMAT_VERSION,
         "stressdeck_version": __version__,
         "created": when.astimezone(UTC).isoformat(timespec="seconds"),
-        "host": _host_dict(replace(host_info(), noise=host_noise)),
+        "host": _host_dict(replace(host_info(), noise=snapshot.host_noise)),
         "plan": {
             "name": plan.name,
             "source": plan.source,
@@ -214,6 +213,7 @@ def snapshot_from_session(session: Session) -> Snapshot:
         target_metrics=results.target_metrics,
         nodes=results.nodes,
         endpoint_timeline=results.endpoint_timeline,
+        host_noise=session.host.noise,
     )
 
 
@@ -280,7 +280,6 @@ def save_session(
     overwrite: bool = False,
     keep_secrets: bool = False,
     replay_of: str | None = None,
-    host_noise: HostNoise | None = None,
     limit: LimitResult | None = None,
 ) -> Path:
     """Save a run (finished or partial) as a session; TOML or JSON by extension.
@@ -290,12 +289,7 @@ def save_session(
     """
     try:
         session = build_session(
-            plan,
-            snapshot,
-            keep_secrets=keep_secrets,
-            replay_of=replay_of,
-            host_noise=host_noise,
-            limit=limit,
+            plan, snapshot, keep_secrets=keep_secrets, replay_of=replay_of, limit=limit
         )
     except InputError as exc:
         # A value the schema refuses (say, a non-finite number): a bug, said in one line.
@@ -525,7 +519,7 @@ def _host_dict(host: Host) -> dict[str, Any]:
 
 
 def _read_host_noise(r: Reader, host: Mapping[str, Any]) -> HostNoise | None:
-    """host.noise: optional (older sessions, and runs not started from the command line)."""
+    """host.noise: optional (older sessions, and a run too short for the host to be read)."""
     if "noise" not in host:
         return None
     noise = r.table(host, "noise", "host")

@@ -3,9 +3,12 @@
 A run on a machine where other processes took the CPU measures the machine as much as the
 backend: compare says so when one side ran on a busy host. Measured from the system's CPU
 times at the start and the end of the run, less the generator's own (this process and its
-worker processes): the share of all cores that other processes used. A worker process that
-exits during the run takes its CPU seconds with it, so they count as "other": the figure errs
-towards a busy host, never towards a quiet one.
+worker processes): the share of all cores that other processes used. The generator's own is
+this process's CPU time, its live descendants' and that of the children it has waited for
+(the kernel adds a reaped child's seconds to its parent's ``children_*`` times, so a worker
+process that ended during the run still counts as ours). Seconds of a descendant that ended
+without being waited for are lost to "other": the figure errs towards a busy host, never
+towards a quiet one.
 """
 
 from __future__ import annotations
@@ -37,7 +40,9 @@ def _busy_seconds() -> float:
 
 def _own_seconds() -> float:
     process = psutil.Process()
-    total = sum(process.cpu_times()[:2])
+    times = process.cpu_times()
+    # user and system, then children_user and children_system: the waited-for children's
+    total = times.user + times.system + times.children_user + times.children_system
     for child in process.children(recursive=True):
         try:
             total += sum(child.cpu_times()[:2])
@@ -47,7 +52,8 @@ def _own_seconds() -> float:
 
 
 class HostMeter:
-    """Started before a run; ``finish`` after it gives the run's HostNoise."""
+    """Started when a run starts (the runner does: every session gets it, from the command
+    line, the Python API, pytest or the console); ``read`` gives the HostNoise so far."""
 
     def __init__(self) -> None:
         self._started = time.monotonic()
@@ -56,7 +62,7 @@ class HostMeter:
         except (psutil.Error, OSError):
             self._busy = self._own = float("nan")
 
-    def finish(self) -> HostNoise | None:
+    def read(self) -> HostNoise | None:
         """None when the system's figures cannot be read (or no time passed)."""
         seconds = time.monotonic() - self._started
         cores = os.cpu_count() or 1
