@@ -70,6 +70,11 @@ def open_profile(tmp_path: Path, url: str) -> Path:
     return profile
 
 
+def flat(text: str) -> str:
+    """Text as read, wrapped lines joined: single spaces between words."""
+    return " ".join(text.split())
+
+
 def log_lines(app: StressDeckApp) -> list[str]:
     return app.screen.query_one(EventLog).lines_text
 
@@ -179,6 +184,7 @@ async def test_a_search_shows_its_steps_live_and_its_answer(tmp_path: Path, capp
         assert any(entry.endswith(printable(answer_text(result), 400)) for entry in logged)
         assert len([e for e in logged if "find-limit step " in e]) == len(result.steps)
 
+        assert flat(figure + ": every SLO held") in flat(screen_text(app))  # and in the toast
         path = await save(app, pilot, "search.toml")
         session = load_session(path)
         assert session.limit is not None
@@ -191,7 +197,7 @@ async def test_a_search_shows_its_steps_live_and_its_answer(tmp_path: Path, capp
 @pytest.mark.timeout(400)
 async def test_s_stops_a_search_and_keeps_what_it_measured(tmp_path: Path, capped) -> None:
     app = console(open_profile(tmp_path, capped.url), tmp_path)
-    async with app.run_test(size=SIZE) as pilot:
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
         await wait_for(pilot, lambda: app.renders > 0)
         await fill_form(app, pilot, "p95 < 5s", "5", "40", "1s")
         await pilot.press("enter", "3")
@@ -200,6 +206,9 @@ async def test_s_stops_a_search_and_keeps_what_it_measured(tmp_path: Path, cappe
             lambda: app.search is not None and len(app.search.steps) == 2,
             timeout=SEARCH_S,
         )
+        await pilot.press("L")  # one search at a time, on no other run
+        await wait_for(pilot, lambda: "a run is going: stop it with s" in screen_text(app))
+        assert not isinstance(app.screen, FindLimitScreen)
         await pilot.press("s")
         await stopped(app, pilot)
         await wait_for(pilot, lambda: app.search is not None and not app.search.running)
@@ -233,6 +242,53 @@ async def test_s_stops_a_search_and_keeps_what_it_measured(tmp_path: Path, cappe
         assert app.controller.run_plan is app.controller.plan
         await pilot.press("s")
         await stopped(app, pilot)
+
+
+@pytest.mark.timeout(300)
+async def test_the_closed_model_steps_users(tmp_path: Path, capped) -> None:
+    # The UI tests' profile is the closed model: 50 ms think, so 5 users ask ~70 req/s.
+    app = console(write_profile(tmp_path, capped.url, duration="30s"), tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: app.renders > 0)
+        await fill_form(app, pilot, "p95 < 5s", "1", "5", "1s")
+        await pilot.press("enter", "3")
+        await wait_for(pilot, lambda: "find-limit step 3: 5 users" in screen_text(app), SEARCH_S)
+        await stopped(app, pilot)
+        await wait_for(pilot, lambda: app.search is not None and not app.search.running)
+        result = app.search.result
+        assert result is not None, app.search.ended
+        assert [step.asked for step in result.steps] == [1, 2, 5]
+        assert result.limit == 5 and result.at_least
+        final = app.controller.latest()
+        users = [e.value for e in final.control_log if e.command == "users"]
+        assert users[-3:] == [1, 2, 5], final.control_log
+        await wait_for(pilot, lambda: "find-limit: limit at least 5 users" in screen_text(app))
+        assert "limit at least 5 users: every SLO held" in screen_text(app)
+        drawn = chart_text(app)
+        assert drawn.count(HELD) == 3 and BROKE not in drawn, drawn
+        total = final.total
+        await wait_for(pilot, lambda: capped.count == total.requests + total.cancelled, timeout=10)
+
+
+async def test_a_dead_target_is_an_error_not_a_limit(tmp_path: Path, refused_url: str) -> None:
+    app = console(open_profile(tmp_path, refused_url), tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: app.renders > 0)
+        await fill_form(app, pilot, "p95 < 1s", "10", "80", "1s")
+        await pilot.press("enter", "3")
+        await stopped(app, pilot)
+        await wait_for(pilot, lambda: app.search is not None and not app.search.running)
+        search = app.search
+        assert search.result is None and search.ended is not None
+        said = "the target answered no request successfully at 10 req/s"
+        assert search.ended.startswith(said), search.ended
+        assert app.controller.latest().stop_reason == SEARCH_ENDED
+        await wait_for(pilot, lambda: "find-limit ended without a limit" in screen_text(app))
+        # Its one step broke with no bottleneck named, so it was measured again: 2 steps.
+        broke = len(search.steps)
+        assert broke in (1, 2) and not any(step.held for step in search.steps)
+        assert f"ended without a limit (0 held, {broke} broke): {said}" in flat(screen_text(app))
+        assert any(line.endswith("find-limit: " + search.ended) for line in log_lines(app))
 
 
 async def test_bad_input_is_one_line_in_the_form(tmp_path: Path, capped) -> None:

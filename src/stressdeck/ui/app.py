@@ -618,7 +618,7 @@ class StressDeckApp(App[int]):
             )
         else:
             state.result = result
-            self.log_event(f"find-limit {printable(answer_text(result), 400)}")
+            self.log_event(f"find-limit: {printable(answer_text(result), 400)}")
             self.notify(printable(answer_text(result), 300), title="find-limit", timeout=10)
         finally:
             state.running = False

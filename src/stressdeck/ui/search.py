@@ -162,15 +162,16 @@ def load_text(level: float, unit: str) -> str:
 
 
 def step_text(step: Step, number: int, unit: str) -> str:
-    """One log line per step: the CLI's table row, said in words."""
+    """One log line per step: the CLI's table row, in words."""
     verdict = "held" if step.held else "broke: " + "; ".join(step.broken)
     if step.recheck:
         verdict += " (measured again)"
+    latency = step.latency
     return (
         f"find-limit step {number}: {load_text(step.asked, unit)} asked, "
-        f"{step.achieved:.1f} req/s achieved, p50 {step.latency.p50:.1f} ms, "
-        f"p95 {step.latency.p95:.1f} ms, p99 {step.latency.p99:.1f} ms, {step.errors} errors, "
-        f"bottleneck {step.bottleneck.kind}: {verdict}"
+        f"{step.achieved:.1f} req/s achieved, p50/p95/p99 {latency.p50:.1f}/{latency.p95:.1f}/"
+        f"{latency.p99:.1f} ms, {step.errors} errors, bottleneck {step.bottleneck.kind}: "
+        f"{verdict}"
     )
 
 
@@ -212,7 +213,7 @@ class ConsoleSearch:
         if self.result is not None:
             return "find-limit: " + limit_figure(self.result)
         if self.ended is not None:
-            return f"find-limit ended after {len(self.steps)} steps: {self.ended}"
+            return f"find-limit ended without a limit: {self.ended}"
         if self.level is None:
             return "find-limit: starting"
         text = f"find-limit step {self.began}: {load_text(self.level, self.unit)}"
