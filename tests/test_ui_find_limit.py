@@ -12,18 +12,27 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 from conftest import COUNTER, ServerThread
-from test_ui_support import console, screen_text, wait_for, write_profile
+from test_ui_support import (
+    FixedMonitor,
+    console,
+    sample_snapshot,
+    screen_text,
+    wait_for,
+    write_profile,
+)
 from textual.pilot import Pilot
 
 from stressdeck.core.errors import InputError
 from stressdeck.core.text import printable
-from stressdeck.engine.limit import DEFAULT_PRECISION
-from stressdeck.engine.snapshot import SEARCH_ENDED, STOPPED
+from stressdeck.engine.bottleneck import Bottleneck
+from stressdeck.engine.limit import DEFAULT_PRECISION, LimitResult, Search, Step
+from stressdeck.engine.snapshot import SEARCH_ENDED, STOPPED, Percentiles
 from stressdeck.sessions.session import load_session
 from stressdeck.ui.app import StressDeckApp
+from stressdeck.ui.options import ConsoleOptions
 from stressdeck.ui.screens.dialogs import SaveScreen
 from stressdeck.ui.screens.find_limit import FindLimitScreen, SloArea
-from stressdeck.ui.search import answer_text, parse_search, step_text
+from stressdeck.ui.search import ConsoleSearch, answer_text, parse_search, step_text
 from stressdeck.ui.widgets.eventlog import EventLog
 from stressdeck.ui.widgets.limit_chart import BROKE, HELD, LimitChart
 
@@ -352,3 +361,57 @@ def test_empty_fields_take_the_clis_defaults_and_slos_split_on_lines_and_commas(
     assert (closed.start, closed.maximum, closed.warmup, closed.precision) == (1, 2000, 5, 0.1)
     lifted = parse_search("p95 < 1s", "open", "", "30000", "", i_know=True)
     assert lifted.maximum == 30_000
+
+
+def step(asked: float, achieved: float, p95: float, broken: str = "") -> Step:
+    return Step(
+        asked=asked,
+        achieved=achieved,
+        requests=int(achieved),
+        errors=0,
+        dropped=0,
+        latency=Percentiles(p50=p95 / 2, p95=p95, p99=p95 * 1.2, count=int(achieved)),
+        broken=(broken,) if broken else (),
+        bottleneck=Bottleneck("target" if broken else "none"),
+        seconds=1.0,
+    )
+
+
+async def test_the_steps_chart_marks_each_step_and_the_knee_at_80x24() -> None:
+    """A fixed search drawn at 80x24: three held markers, two broke markers, and the limit
+    as a vertical line where 40 req/s falls on the x axis."""
+    search = Search("open", (), start=10, maximum=80, step=1, warmup=0.25)
+    steps = [
+        step(10, 10, 22),
+        step(20, 20, 24),
+        step(40, 39.5, 60),
+        step(80, 48, 900, "p95 < 100ms (p95 900)"),
+        step(60, 47, 500, "p95 < 100ms (p95 500)"),
+    ]
+    result = LimitResult("http://127.0.0.1:1", search, tuple(steps), 40.0, False, "held at 40")
+    app = StressDeckApp(
+        options=ConsoleOptions(
+            static_snapshot=sample_snapshot(), monitor=FixedMonitor(), static_title="t"
+        )
+    )
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: app.renders > 0)
+        await pilot.press("3")
+        assert app.dashboard is not None
+        app.dashboard.show_search(ConsoleSearch(search, steps, result=result, running=False))
+        await wait_for(pilot, lambda: "limit 40 req/s: held at 40" in screen_text(app))
+        chart = app.screen.query_one(LimitChart)
+        assert chart.size.height >= 8, chart.size  # room for the steps at 80x24
+        drawn = chart_text(app).splitlines()
+        assert "".join(drawn).count(HELD) == 3 and "".join(drawn).count(BROKE) == 2, drawn
+        # The plot's frame: its corners give the columns of 0 and of the right edge.
+        top = next(i for i, row in enumerate(drawn) if "┌" in row)
+        bottom = next(i for i, row in enumerate(drawn) if "└" in row)
+        left, right = drawn[top].index("┌"), drawn[top].index("┐")
+        inside = drawn[top + 1 : bottom]
+        columns = {c: sum(1 for row in inside if row[c] == "│") for c in range(left + 1, right)}
+        knee = max(columns, key=lambda c: columns[c])
+        assert columns[knee] >= len(inside) - 3, (columns[knee], drawn)  # a line down the plot
+        # 40 req/s on an axis that ends 5 % past the highest step (80 req/s).
+        expected = left + 1 + 40 / (80 * 1.05) * (right - left - 2)
+        assert abs(knee - expected) <= 1.5, (knee, expected)

@@ -117,11 +117,19 @@ class LimitChart(Chart):
             return
         asked = [s.asked for s in steps]
         achieved = [s.achieved for s in steps]
-        p95 = [s.latency.p95 for s in steps]
+        p95 = [s.latency.p95 for s in steps if s.latency.measured] or [0.0]
         rows = max(self.size.height - 2, 2)
         most_y = max(min(rows // 2, 4), 2)
         plt.plot(asked, achieved, color=BLUE)
-        plt.plot(asked, p95, color=ORANGE, yside="right")
+        # A step nothing answered has no p95 (not one of 0 ms): no point on that line.
+        answered = [s for s in steps if s.latency.measured]
+        if answered:
+            plt.plot(
+                [s.asked for s in answered],
+                [s.latency.p95 for s in answered],
+                color=ORANGE,
+                yside="right",
+            )
         for held, mark, color in ((True, HELD, GREEN), (False, BROKE, RED)):
             xs = [s.asked for s in steps if s.held == held]
             ys = [s.achieved for s in steps if s.held == held]
