@@ -36,11 +36,10 @@ from stressdeck.core.signals import (
 )
 from stressdeck.core.text import printable
 from stressdeck.core.units import format_duration
-from stressdeck.engine.limit import DeadTarget, LiveSteps, Step, StepsEnded, Window, find_limit
 from stressdeck.engine.plan import Plan
 from stressdeck.engine.processes import ProcessWorker
 from stressdeck.engine.runner import RunHandle
-from stressdeck.engine.snapshot import INTERRUPTED, SEARCH_ENDED, Snapshot
+from stressdeck.engine.snapshot import INTERRUPTED, Snapshot
 from stressdeck.observe.monitor import HostMonitor
 from stressdeck.profiles.importers.common import slugify
 from stressdeck.sessions.autosave import autosave_path, sent_anything
@@ -48,7 +47,7 @@ from stressdeck.sessions.session import save_session
 from stressdeck.ui.answering import AnsweringWatch
 from stressdeck.ui.controller import MIN_RATE, ControlError, RunController
 from stressdeck.ui.driver import ConsoleDriver
-from stressdeck.ui.events import ERROR, INFO, WARN, EventTracker, LogEvent
+from stressdeck.ui.events import INFO, WARN, EventTracker, LogEvent
 from stressdeck.ui.keys import CONTROLS, PANES
 from stressdeck.ui.known_hosts import FILE_NAME as KNOWN_HOSTS_FILE
 from stressdeck.ui.known_hosts import KnownHosts
@@ -72,9 +71,8 @@ from stressdeck.ui.search import (
     ConsoleSearch,
     answer_text,
     default_start,
-    load_text,
+    run_search,
     search_source,
-    step_text,
 )
 from stressdeck.ui.widgets.header import RunInfo
 
@@ -415,15 +413,7 @@ class StressDeckApp(App[int]):
         self.tracker.reset()
         self._runs += 1
         plan = plan or controller.plan
-        if search is not None:
-            slos = ", ".join(slo.expr for slo in search.search.slos)
-            load = (
-                f"find-limit, {search.search.model} model from "
-                f"{load_text(search.search.start, search.unit)}, steps of "
-                f"{search.search.warmup:g}s warm-up + {search.search.step:g}s measured, SLOs {slos}"
-            )
-        else:
-            load = describe_load(plan)
+        load = search.describe() if search is not None else describe_load(plan)
         self.log_event(
             f"run {self._runs}: {printable(plan.name)} → {printable(plan.target)}, {printable(load)}"
         )
@@ -588,42 +578,15 @@ class StressDeckApp(App[int]):
         await self._start_run(run_plan, ConsoleSearch(search))
 
     async def _find_limit(self, handle: RunHandle, state: ConsoleSearch, target: str) -> None:
-        """The search on the run ``handle`` drives; when it is done the run stops there
-        (SEARCH_ENDED, so a replay stops there too) and the answer is shown."""
-        steps = LiveSteps(handle, state.search)
-
-        async def measure(level: float) -> Window:
-            state.begin(level)
-            self._show_search(state)
-            return await steps(level)
-
-        def measured(step: Step) -> None:
-            state.steps.append(step)
-            level = INFO if step.held else WARN
-            self.log_event(printable(step_text(step, len(state.steps), state.unit), 400), level)
-            self._show_search(state)
-
-        try:
-            result = await find_limit(state.search, target, measure, on_step=measured)
-        except DeadTarget as exc:
-            state.ended = str(exc)
-            self.log_event(f"find-limit: {printable(exc)}", ERROR)
-            self.notify(printable(exc), title="find-limit", severity="error", timeout=10)
-        except StepsEnded as exc:
-            state.ended = f"the run ended first ({exc})"
-            self.log_event(
-                f"find-limit stopped before it found the limit: {len(state.steps)} steps "
-                "measured are kept (on the Charts tab and in a saved session)",
-                WARN,
-            )
-        else:
-            state.result = result
-            self.log_event(f"find-limit: {printable(answer_text(result), 400)}")
-            self.notify(printable(answer_text(result), 300), title="find-limit", timeout=10)
-        finally:
-            state.running = False
-            self._show_search(state)
-        await handle.stop(SEARCH_ENDED)  # already stopped when the run ended first
+        """The search steps the run's load (ui/search.py); its answer is then shown."""
+        await run_search(
+            handle, state, target, changed=lambda: self._show_search(state), log=self.log_event
+        )
+        if state.result is not None:
+            self.notify(printable(answer_text(state.result), 300), title="find-limit", timeout=10)
+        elif state.dead and state.ended:
+            message = printable(state.ended, 300)
+            self.notify(message, title="find-limit", severity="error", timeout=10)
         self._tick()
 
     def _show_search(self, state: ConsoleSearch) -> None:

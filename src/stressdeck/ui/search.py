@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from stressdeck.core.errors import InputError
@@ -21,12 +22,20 @@ from stressdeck.engine.limit import (
     DRAIN_S,
     MAX_STEPS,
     OPEN_START,
+    DeadTarget,
     LimitResult,
+    LiveSteps,
     Search,
     Step,
+    StepsEnded,
+    Window,
+    find_limit,
 )
 from stressdeck.engine.plan import MAX_RATE, MAX_USERS
+from stressdeck.engine.runner import RunHandle
+from stressdeck.engine.snapshot import SEARCH_ENDED
 from stressdeck.profiles.thresholds import Threshold, parse_threshold
+from stressdeck.ui.events import ERROR, INFO, WARN
 from stressdeck.ui.planning import PlanSource
 
 DEFAULT_SLOS = ("p95 < 200ms", "error_rate < 1%")
@@ -198,11 +207,21 @@ class ConsoleSearch:
     began: int = 0  # steps begun
     result: LimitResult | None = None
     ended: str | None = None  # why it ended without an answer
+    dead: bool = False  # the target answered nothing at the first step: an error
     running: bool = True
 
     @property
     def unit(self) -> str:
         return self.search.unit
+
+    def describe(self) -> str:
+        """The search in one line, for the log's "run N:" line."""
+        search = self.search
+        slos = ", ".join(slo.expr for slo in search.slos)
+        return (
+            f"find-limit, {search.model} model from {load_text(search.start, self.unit)}, "
+            f"steps of {search.warmup:g}s warm-up + {search.step:g}s measured, SLOs {slos}"
+        )
 
     def begin(self, level: float) -> None:
         self.level = level
@@ -220,3 +239,49 @@ class ConsoleSearch:
         if self.search.model == "open" and rate_now == 0 and self.level > 0:
             text += " (the queue drains first)"
         return text
+
+
+async def run_search(
+    handle: RunHandle,
+    state: ConsoleSearch,
+    target: str,
+    changed: Callable[[], None],
+    log: Callable[[str, str], None],
+) -> None:
+    """Find the limit on the run ``handle`` drives, as ``stressdeck find-limit`` does,
+    keeping ``state`` up to date (``changed`` is called after each change, ``log`` with a
+    line and its level). When the search is done the run stops there (SEARCH_ENDED, so a
+    replay stops there too); ended first (``s``, a signal, a cap), what was measured stays."""
+    steps = LiveSteps(handle, state.search)
+
+    async def measure(level: float) -> Window:
+        state.begin(level)
+        changed()
+        return await steps(level)
+
+    def measured(step: Step) -> None:
+        state.steps.append(step)
+        log(
+            printable(step_text(step, len(state.steps), state.unit), 400),
+            INFO if step.held else WARN,
+        )
+        changed()
+
+    try:
+        state.result = await find_limit(state.search, target, measure, on_step=measured)
+    except DeadTarget as exc:
+        state.ended, state.dead = str(exc), True
+        log(f"find-limit: {printable(exc)}", ERROR)
+    except StepsEnded as exc:
+        state.ended = f"the run ended first ({exc})"
+        log(
+            f"find-limit stopped before it found the limit: {len(state.steps)} steps measured "
+            "are kept (on the Charts tab and in a saved session)",
+            WARN,
+        )
+    else:
+        log(f"find-limit: {printable(answer_text(state.result), 400)}", INFO)
+    finally:
+        state.running = False
+        changed()
+    await handle.stop(SEARCH_ENDED)  # nothing to do when the run ended first
