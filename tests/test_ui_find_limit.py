@@ -312,6 +312,11 @@ async def test_bad_input_is_one_line_in_the_form(tmp_path: Path, capped) -> None
         await pilot.press("enter")
         await wait_for(pilot, lambda: isinstance(app.screen, FindLimitScreen))
         assert app.screen.query_one(SloArea).text == "p95 < 5s"
+        # Enter in the SLOs starts too: here it says what is wrong with them, in one line.
+        await pilot.press("f7", *"p95 < fast", "enter")
+        said = 'SLOs: expected an expression like "p95 < 200ms"'
+        await wait_for(pilot, lambda: said in screen_text(app))
+        assert app.screen.query_one(SloArea).text == "p95 < fast"  # no new line was added
         await pilot.press("escape")
         await wait_for(pilot, lambda: not isinstance(app.screen, FindLimitScreen))
 

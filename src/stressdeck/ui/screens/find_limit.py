@@ -5,7 +5,6 @@ is one line under the fields, naming the field."""
 from __future__ import annotations
 
 from rich.text import Text
-from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
@@ -24,16 +23,14 @@ class SloArea(TextArea):
     """The SLOs, one per line; enter starts the search (as in every field), a comma
     separates SLOs typed on one line, and pasted lines stay lines."""
 
+    # A priority binding: checked before the text area would take enter as a new line.
+    BINDINGS = [Binding("enter", "submit", "Start", show=False, priority=True)]
+
     class Submitted(Message):
         pass
 
-    async def _on_key(self, event: events.Key) -> None:
-        if event.key == "enter":
-            event.stop()
-            event.prevent_default()
-            self.post_message(self.Submitted())
-            return
-        await super()._on_key(event)
+    def action_submit(self) -> None:
+        self.post_message(self.Submitted())
 
 
 class FindLimitScreen(ModalScreen[Search | None]):
