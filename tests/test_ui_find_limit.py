@@ -29,8 +29,10 @@ from stressdeck.engine.limit import DEFAULT_PRECISION, LimitResult, Search, Step
 from stressdeck.engine.snapshot import SEARCH_ENDED, STOPPED, Percentiles
 from stressdeck.sessions.session import load_session
 from stressdeck.ui.app import StressDeckApp
+from stressdeck.ui.known_hosts import KnownHosts
 from stressdeck.ui.options import ConsoleOptions
-from stressdeck.ui.screens.dialogs import SaveScreen
+from stressdeck.ui.planning import PlanSource
+from stressdeck.ui.screens.dialogs import ConfirmScreen, SaveScreen
 from stressdeck.ui.screens.find_limit import FindLimitScreen, SloArea
 from stressdeck.ui.search import ConsoleSearch, answer_text, parse_search, step_text
 from stressdeck.ui.widgets.eventlog import EventLog
@@ -300,6 +302,37 @@ async def test_a_dead_target_is_an_error_not_a_limit(tmp_path: Path, refused_url
         assert broke in (1, 2) and not any(step.held for step in search.steps)
         assert f"ended without a limit (0 held, {broke} broke): {said}" in flat(screen_text(app))
         assert any(line.endswith("find-limit: " + search.ended) for line in log_lines(app))
+
+
+async def test_a_host_past_this_machine_asks_first_as_s_does(tmp_path: Path, capped) -> None:
+    """The app is told that no host is local, so the test's own 127.0.0.1 server plays the
+    remote one: if the question were skipped, the load still could only reach that server."""
+    known = KnownHosts(tmp_path / "known.json", is_local=lambda host: False)
+    source = PlanSource.from_file(open_profile(tmp_path, capped.url), max_duration=20.0)
+    app = StressDeckApp(
+        source,
+        ConsoleOptions(
+            monitor=FixedMonitor(), sessions_dir=tmp_path / "sessions", known_hosts=known
+        ),
+    )
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: app.renders > 0)
+        await fill_form(app, pilot, "p95 < 1s", "5", "10", "1s")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        assert "Send load to 127.0.0.1?" in screen_text(app)
+        await pilot.press("n")
+        await wait_for(pilot, lambda: not isinstance(app.screen, ConfirmScreen))
+        assert app.controller is not None and app.controller.handle is None
+        assert app.search is None and capped.count == 0 and not known.path.exists()
+        await fill_form(app, pilot, "p95 < 1s", "5", "10", "1s")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        await pilot.press("y")
+        await wait_for(pilot, lambda: app.search is not None and capped.count > 0, timeout=20)
+        assert known.to_confirm(app.controller.plan) == []  # remembered for this profile
+        await pilot.press("s")
+        await stopped(app, pilot)
 
 
 async def test_bad_input_is_one_line_in_the_form(tmp_path: Path, capped) -> None:
