@@ -38,6 +38,7 @@ from stressdeck.core.text import printable
 from stressdeck.core.units import format_duration
 from stressdeck.engine.plan import Plan
 from stressdeck.engine.processes import ProcessWorker
+from stressdeck.engine.runner import RunHandle
 from stressdeck.engine.snapshot import INTERRUPTED, Snapshot
 from stressdeck.observe.monitor import HostMonitor
 from stressdeck.profiles.importers.common import slugify
@@ -62,8 +63,17 @@ from stressdeck.ui.screens.dialogs import (
     PresetScreen,
     SaveScreen,
 )
+from stressdeck.ui.screens.find_limit import FindLimitScreen
 from stressdeck.ui.screens.help import HelpScreen
 from stressdeck.ui.screens.picker import PickerScreen
+from stressdeck.ui.search import (
+    DEFAULT_SLOS,
+    ConsoleSearch,
+    answer_text,
+    default_start,
+    run_search,
+    search_source,
+)
 from stressdeck.ui.widgets.header import RunInfo
 
 HOST_SECONDS = 1.0
@@ -80,7 +90,11 @@ RUN_ACTIONS = {
     "ask_users",
     "ask_rate",
     "ask_duration",
+    "find_limit",
 }
+# Live load changes a find-limit refuses: its steps set the load, and a change between them
+# would be measured as the step's.
+SEARCH_REFUSES = "find-limit sets the load: a live change would break its steps (s stops it)"
 VIEW_ACTIONS = {"toggle_histogram"}  # also work on a static snapshot
 NOTIFY_SECONDS = 3
 
@@ -148,6 +162,7 @@ class StressDeckApp(App[int]):
         self._shown: Snapshot | None = None
         self._shown_plan: Plan | None = None
         self._runs = 0
+        self.search: ConsoleSearch | None = None  # the find-limit of the current (or last) run
 
     def notify(
         self,
@@ -250,9 +265,11 @@ class StressDeckApp(App[int]):
             next_load = "" if controller.active else describe_load(controller.plan)
             # The target pane lists what the next run will follow once this one is over.
             follows = plan if controller.active else controller.plan
+            searching = self.search is not None
             info = RunInfo(
                 plan.name,
-                plan.load.duration,
+                # A search's run lasts until it is done: its duration is only a bound.
+                None if searching else plan.load.duration,
                 next_load,
                 plan.insecure,
                 preset=plan.load.preset,
@@ -260,6 +277,7 @@ class StressDeckApp(App[int]):
                 requests=plan.load.requests,
                 not_answering=self.answering.update(snap),
                 replay_of=self._replaying(),
+                search=self.search.status(snap.rate) if self.search is not None else None,
             )
             self.dashboard.show(snap, info, follows.metrics_url, follows.metrics)
         else:
@@ -358,6 +376,14 @@ class StressDeckApp(App[int]):
         if controller is None:
             return
         plan = controller.plan
+        if not await self._hosts_confirmed(hosts):
+            return
+        if controller.plan is not plan or controller.active:
+            return  # the plan changed (or a run began) while the question was up: ask afresh
+        self._remember_hosts(plan, hosts)
+        await self._start_run()
+
+    async def _hosts_confirmed(self, hosts: list[str]) -> bool:
         names = ", ".join(hosts)
         question = (
             f"Send load to {printable(names, 120)}? Not this machine, and this profile has not "
@@ -365,38 +391,50 @@ class StressDeckApp(App[int]):
         )
         if not await self.push_screen_wait(ConfirmScreen(question, "Start", "Cancel")):
             self.log_event(f"run not started: {printable(names, 120)} not confirmed")
-            return
-        if controller.plan is not plan or controller.active:
-            return  # the plan changed (or a run began) while the question was up: ask afresh
+            return False
+        return True
+
+    def _remember_hosts(self, plan: Plan, hosts: list[str]) -> None:
         try:
             self.known_hosts.remember(plan, hosts)
         except WriteError as exc:  # the run may still go; it will only be asked about again
             self.notify(
                 printable(exc), title="not remembered", severity="warning", timeout=NOTIFY_SECONDS
             )
-        await self._start_run()
 
-    async def _start_run(self) -> None:
+    async def _start_run(
+        self, plan: Plan | None = None, search: ConsoleSearch | None = None
+    ) -> None:
+        """Start ``plan`` (default: the plan the keys shaped); with ``search``, a find-limit
+        steps its load."""
         controller = self.controller
         if controller is None or controller.active:
             return
         self.tracker.reset()
         self._runs += 1
-        plan = controller.plan
+        plan = plan or controller.plan
+        load = search.describe() if search is not None else describe_load(plan)
         self.log_event(
-            f"run {self._runs}: {printable(plan.name)} → {printable(plan.target)}, {describe_load(plan)}"
+            f"run {self._runs}: {printable(plan.name)} → {printable(plan.target)}, {printable(load)}"
         )
         if plan.insecure:
             self.log_event(
                 "TLS verification off (insecure = true): certificates are not checked", WARN
             )
         try:
-            await controller.start()
+            await controller.start(plan)
         except (ControlError, InputError, OSError, RuntimeError) as exc:
             self.notify(
                 printable(exc), title="cannot start", severity="error", timeout=NOTIFY_SECONDS
             )
             return
+        self.search = search
+        if self.dashboard is not None:
+            self.dashboard.show_search(search)
+        if search is not None and controller.handle is not None:
+            self.run_worker(
+                self._find_limit(controller.handle, search, plan.target), group="search"
+            )
         if self.handle_signals:
             keep_on_forced_exit(self._forced_autosave)
         if self.metrics_server is not None and controller.handle is not None:
@@ -432,7 +470,7 @@ class StressDeckApp(App[int]):
     @work(exclusive=True, group="dialog")
     async def action_ask_users(self) -> None:
         controller = self.controller
-        if controller is None:
+        if controller is None or self._searching():
             return
         current = controller.handle.users if controller.active and controller.handle else None
         now = current if current is not None else controller.plan.load.users
@@ -445,7 +483,7 @@ class StressDeckApp(App[int]):
     @work(exclusive=True, group="dialog")
     async def action_ask_rate(self) -> None:
         controller = self.controller
-        if controller is None:
+        if controller is None or self._searching():
             return
         live = controller.handle.rate if controller.active and controller.handle else None
         now = live if live is not None else (controller.plan.load.rate or 0.0)
@@ -481,9 +519,16 @@ class StressDeckApp(App[int]):
     def action_rate(self, factor: float) -> None:
         self._control(lambda c: c.change_rate(factor), "/s rate")
 
+    def _searching(self) -> bool:
+        """A find-limit steps the load now: say that live changes are refused."""
+        if self.search is None or not self.search.running:
+            return False
+        self.notify(SEARCH_REFUSES, severity="warning", timeout=NOTIFY_SECONDS)
+        return True
+
     def _control(self, change: Any, unit: str = "") -> None:
         controller = self.controller
-        if controller is None:
+        if controller is None or self._searching():
             return
         try:
             value = change(controller)
@@ -496,6 +541,59 @@ class StressDeckApp(App[int]):
         if unit and not controller.active:
             self.notify(f"next run: {value:g} {unit}".replace(" /s", "/s"), timeout=NOTIFY_SECONDS)
         self._tick()
+
+    # -- find-limit --------------------------------------------------------------------------
+
+    @work(exclusive=True, group="dialog")
+    async def action_find_limit(self) -> None:
+        """L: ask for SLOs and steps, then start a run of the plan whose load a find-limit
+        steps (as ``stressdeck find-limit`` does), shown live on the Charts tab."""
+        controller = self.controller
+        if controller is None:
+            return
+        if controller.active:
+            self.notify(
+                "a run is going: stop it with s, then L finds the limit",
+                severity="warning",
+                timeout=NOTIFY_SECONDS,
+            )
+            return
+        plan = controller.plan
+        slos = tuple(t.expr for t in plan.thresholds) or DEFAULT_SLOS
+        model = plan.load.model
+        dialog = FindLimitScreen(slos, model, default_start(model), i_know=self.i_know)
+        search = await self.push_screen_wait(dialog)
+        if search is None:
+            return
+        try:
+            run_plan = search_source(controller.source, search).build()
+        except InputError as exc:
+            self.notify(printable(exc.line()), severity="error", timeout=NOTIFY_SECONDS)
+            return
+        hosts = self.known_hosts.to_confirm(run_plan)
+        if hosts:
+            if not await self._hosts_confirmed(hosts):
+                return
+            self._remember_hosts(run_plan, hosts)
+        await self._start_run(run_plan, ConsoleSearch(search))
+
+    async def _find_limit(self, handle: RunHandle, state: ConsoleSearch, target: str) -> None:
+        """The search steps the run's load (ui/search.py); its answer is then shown."""
+        await run_search(
+            handle, state, target, changed=lambda: self._show_search(state), log=self.log_event
+        )
+        if state.result is not None:
+            self.notify(printable(answer_text(state.result), 300), title="find-limit", timeout=10)
+        elif state.dead and state.ended:
+            message = printable(state.ended, 300)
+            self.notify(message, title="find-limit", severity="error", timeout=10)
+        self._tick()
+
+    def _show_search(self, state: ConsoleSearch) -> None:
+        if self.search is state and self.dashboard is not None:
+            self.dashboard.show_search(state)
+            if self._shown is not None:
+                self.render_snapshot(self._shown)
 
     def action_toggle_histogram(self) -> None:
         if self.dashboard is not None:
@@ -594,6 +692,7 @@ class StressDeckApp(App[int]):
                 snap,
                 overwrite=overwrite,
                 replay_of=self._replaying(),
+                limit=self.search.result if self.search is not None else None,
             )
         except WriteError as exc:
             self.notify(printable(exc), title="not saved", severity="error", timeout=NOTIFY_SECONDS)

@@ -66,11 +66,12 @@ class RunController:
 
     # -- lifecycle -------------------------------------------------------------------------
 
-    async def start(self) -> RunHandle:
+    async def start(self, plan: Plan | None = None) -> RunHandle:
+        """Start the next run: ``plan``, or the one the keys shaped (``self.plan``)."""
         if self.active:
             raise ControlError("a run is already going")
-        self.run_plan = self.plan
-        self.handle = await start(self.plan, self.processes, self.worker_factory)
+        self.run_plan = plan or self.plan
+        self.handle = await start(self.run_plan, self.processes, self.worker_factory)
         return self.handle
 
     async def stop(self, reason: str = "stopped by user") -> Snapshot | None:

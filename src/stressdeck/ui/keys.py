@@ -127,6 +127,15 @@ CONTROLS: tuple[Control, ...] = (
         show=False,
     ),
     Control(
+        "L",
+        "find_limit",
+        "Limit…",
+        "L",
+        "Find the limit",
+        "L: step the load until an SLO breaks: the highest load the target takes (find-limit)",
+        show=False,
+    ),
+    Control(
         "r,P",
         "preset",
         "Preset",

@@ -25,11 +25,13 @@ from stressdeck.engine.snapshot import Snapshot
 from stressdeck.observe.monitor import HostSample
 from stressdeck.ui.events import LogEvent
 from stressdeck.ui.keys import PANES
+from stressdeck.ui.search import ConsoleSearch
 from stressdeck.ui.widgets.charts import ChartLegend, LatencyHistogram, TimelineChart
 from stressdeck.ui.widgets.checks import ChecksPane
 from stressdeck.ui.widgets.eventlog import EventLog
 from stressdeck.ui.widgets.header import RunInfo, StatusHeader
 from stressdeck.ui.widgets.host import SAMPLING, HostPane
+from stressdeck.ui.widgets.limit_chart import LimitChart, LimitLegend, LimitStatus, picture
 from stressdeck.ui.widgets.overview import OverviewStats, TopErrors
 from stressdeck.ui.widgets.tables import CodesPane, EndpointTable, StreamsPane
 from stressdeck.ui.widgets.target import TargetPane
@@ -49,6 +51,9 @@ class _Views:
     codes: CodesPane
     charts: tuple[TimelineChart, ...]
     legends: tuple[ChartLegend, ...]
+    limit_chart: LimitChart
+    charts_pane: Container
+    limit_status: LimitStatus
     host: HostPane
     log: EventLog
     target: TargetPane
@@ -89,6 +94,7 @@ class DashboardScreen(Screen[None]):
         self._views: _Views | None = None  # set once the panes exist, cleared when they go
         self._shown: _Shown | None = None
         self.active_pane = "overview"
+        self.search: ConsoleSearch | None = None  # a find-limit's steps, on the Charts tab
 
     def on_mount(self) -> None:
         # Looked up once, not on every refresh; until mounted (and after unmount) a refresh
@@ -104,6 +110,9 @@ class DashboardScreen(Screen[None]):
             codes=self.query_one(CodesPane),
             charts=tuple(self.query(TimelineChart)),
             legends=tuple(self.query(ChartLegend)),
+            limit_chart=self.query_one(LimitChart),
+            charts_pane=self.query_one("#pane-charts", Container),
+            limit_status=self.query_one(LimitStatus),
             host=self.query_one(HostPane),
             log=self.query_one(EventLog),
             target=self.query_one(TargetPane),
@@ -125,10 +134,15 @@ class DashboardScreen(Screen[None]):
                     yield OverviewStats(id="overview-stats")
                 yield TopErrors(id="top-errors")
             with self._pane("charts", "over time"):
-                with Vertical(classes="chart-box"):
+                # Shown once a find-limit began (the pane gets -search): its steps by load.
+                with Vertical(classes="chart-box", id="limit-box"):
+                    yield LimitLegend(id="limit-legend")
+                    yield LimitStatus(id="limit-status")
+                    yield LimitChart(id="limit-chart")
+                with Vertical(classes="chart-box", id="load-box"):
                     yield ChartLegend("load", id="load-legend")
                     yield TimelineChart("load", id="load-chart")
-                with Vertical(classes="chart-box"):
+                with Vertical(classes="chart-box", id="latency-box"):
                     yield ChartLegend("latency", id="latency-legend")
                     yield TimelineChart("latency", id="latency-chart")
             title = "endpoints, status codes and errors"
@@ -198,11 +212,23 @@ class DashboardScreen(Screen[None]):
                 chart.show(snap)
             for legend in views.legends:
                 legend.show(snap)
+            if self.search is not None:
+                views.limit_status.show(self.search)
+                views.limit_chart.show(picture(self.search))
         elif pane == "host":
             views.host.show_health(snap.health, snap.nodes)
             views.host.redraw_if_stale()
         elif pane == "target":
             views.target.show(snap, shown.metrics_url, shown.metrics, editable=not self.read_only)
+
+    def show_search(self, search: ConsoleSearch | None) -> None:
+        """A find-limit's steps on the Charts tab (None: no search, the tab as before)."""
+        self.search = search
+        if self._views is None:
+            return
+        self._views.charts_pane.set_class(search is not None, "-search")
+        if "charts" in self.visible_panes():
+            self._draw("charts")
 
     def show_host(self, sample: HostSample | None, history: Sequence[HostSample]) -> None:
         if self._views is not None:

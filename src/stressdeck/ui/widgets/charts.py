@@ -482,9 +482,12 @@ class TimelineChart(Chart):
         yticks = nice_ticks(max(max(v) for _, v in lines), most=max(min(rows // 2, 4), 2))
         plt.yticks(yticks, [number_label(v, unit) for v in yticks])
         plt.ylim(0, yticks[-1])
-        xticks = time_ticks(xs[0], xs[-1], most=max(self.size.width // 16, 2))
+        # One second in (a single point) the axis still spans a second: plotext divides by
+        # its width, and an empty span raised ZeroDivisionError while the tab was in view.
+        last = max(xs[-1], xs[0] + 1.0)
+        xticks = time_ticks(xs[0], last, most=max(self.size.width // 16, 2))
         plt.xticks(xticks, [time_label(t) for t in xticks])
-        plt.xlim(xs[0], xs[-1])
+        plt.xlim(xs[0], last)
         if self.kind == "load":
             _, load = load_series(points, snap.model)
             plt.plot(xs, load, color=PURPLE, yside="right")

@@ -44,6 +44,7 @@ class RunInfo:
     requests: int | None = None  # a request budget instead of a duration
     not_answering: str | None = None  # why the target looks dead (see ui.answering)
     replay_of: str | None = None  # the session this run replays (its first run only)
+    search: str | None = None  # what a find-limit is doing, or what it found
 
 
 @dataclass(frozen=True)
@@ -232,6 +233,8 @@ def header_text(snap: Snapshot, info: RunInfo, width: int = WIDTH, recent: bool 
         line2.append(shape)
 
     line3: list[Part] = []
+    if info.search:
+        line3.append(Part(safe(info.search, "bold magenta", limit=120), 0, cut=True))
     if info.not_answering:
         alert = Text(f"⚠ target not answering: {info.not_answering}", "bold white on red")
         line3.append(Part(alert, 0, cut=True))
