@@ -211,15 +211,22 @@ def test_the_watchdog_ends_a_process_whose_stop_hangs_and_keeps_what_was_measure
 
 
 @pytest.mark.parametrize("processes", ["1", "2"], ids=["thread-worker", "process-workers"])
-@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+@pytest.mark.parametrize(
+    ("signum", "code"),
+    [(signal.SIGINT, 130), (signal.SIGTERM, 130), (signal.SIGHUP, 129)],
+    ids=["SIGINT", "SIGTERM", "SIGHUP"],
+)
 def test_a_signal_mid_run_ends_it_and_keeps_every_count(
-    tmp_path: Path, processes: str, signum: int
+    tmp_path: Path, processes: str, signum: int, code: int
 ) -> None:
-    """The worker on a thread of this process (--processes 1) or in processes of its own."""
+    """The worker on a thread of this process (--processes 1) or in processes of its own.
+    The stop reason names the signal, in the same words as the console's: in the summary,
+    the --json document and the session."""
     with ServerThread(counting_app()) as server:
         profile = _profile(tmp_path, server.url)
+        command = [*STRESSDECK, "run", str(profile), "--duration", "60s", "--json", "r.json"]
         process = subprocess.Popen(
-            [*STRESSDECK, "run", str(profile), "--duration", "60s", "--processes", processes],
+            [*command, "--processes", processes],
             cwd=tmp_path,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -229,19 +236,22 @@ def test_a_signal_mid_run_ends_it_and_keeps_every_count(
             out = OutputLines(process.stdout)
             out.wait_for(r"^\[ *1\.0s\]", BOUND_S)  # a first second of load measured
             process.send_signal(signum)
-            code = process.wait(BOUND_S)
+            exited = process.wait(BOUND_S)
         finally:
             if process.poll() is None:
                 process.kill()
                 process.wait()
         sent = server.count
-    assert code == 130
+    assert exited == code
     assert process.stderr is not None
     assert "Traceback" not in process.stderr.read()
+    reason = f"interrupted ({signal.Signals(signum).name})"
     saved = [line for line in out.text().splitlines() if line.startswith("partial session ")]
     assert len(saved) == 1, out.text()
+    assert f"s, {reason}" in out.text()  # the summary's "elapsed 1.23s, interrupted (...)"
+    assert json.loads((tmp_path / "r.json").read_text())["stop_reason"] == reason
     session = load_session(tmp_path / saved[0].split(": ", 1)[1])
     results = session.results
-    assert results.stop_reason == "interrupted"
+    assert results.stop_reason == reason
     assert sent > 0
     assert sent == results.total.requests + results.total.cancelled + results.generator.unaccounted

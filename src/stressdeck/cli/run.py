@@ -35,7 +35,7 @@ from stressdeck.core.text import printable
 from stressdeck.engine import Plan, RunHandle, Snapshot, start
 from stressdeck.engine.plan import remote_hosts
 from stressdeck.engine.runner import Steer, WorkerFactory
-from stressdeck.engine.snapshot import INTERRUPTED, TimelinePoint
+from stressdeck.engine.snapshot import TimelinePoint, interrupted_by
 from stressdeck.sessions.autosave import autosave_path, keep_session, sent_anything
 from stressdeck.sessions.hostload import HostMeter
 from stressdeck.sessions.session import save_session
@@ -220,7 +220,7 @@ async def run_headless(
         if not stopped_by:
             stopped_by.append(signum)
         if started:
-            loop.create_task(started[0].stop(INTERRUPTED))
+            loop.create_task(started[0].stop(interrupted_by(stopped_by[0])))
 
     # Before the workers start: a signal while they do stops the run as soon as it exists.
     for signum in STOP_SIGNALS:
@@ -238,7 +238,7 @@ async def run_headless(
     if on_start is not None:
         on_start(handle)
     if stopped_by:
-        loop.create_task(handle.stop(INTERRUPTED))
+        loop.create_task(handle.stop(interrupted_by(stopped_by[0])))
 
     def on_steer_done(task: asyncio.Task[None]) -> None:
         # A failing steer ends the run at once: its changes would be missing from then on.

@@ -10,6 +10,7 @@ of ``--json`` and of sessions, in one place (see engine/results.py).
 from __future__ import annotations
 
 import dataclasses
+import signal
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -25,6 +26,13 @@ from stressdeck.profiles.thresholds import ThresholdResult
 IDLE, RUNNING, PAUSED, STOPPING, STOPPED = "idle", "running", "paused", "stopping", "stopped"
 # A stop reason starting with this: a signal ended the run, not the run itself.
 INTERRUPTED = "interrupted"
+
+
+def interrupted_by(signum: int) -> str:
+    """The stop reason of a run a signal ended, the same wherever it ran (headless, the
+    console, a replay) and wherever it is read (the summary, --json, the session)."""
+    return f"{INTERRUPTED} ({signal.Signals(signum).name})"
+
 # A replay whose original was stopped by its user stops at the same point, by itself.
 REPLAY_ENDED = "replay ended: stopped here in the original run"
 

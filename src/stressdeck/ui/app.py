@@ -38,7 +38,7 @@ from stressdeck.core.text import printable
 from stressdeck.core.units import format_duration
 from stressdeck.engine.plan import Plan
 from stressdeck.engine.processes import ProcessWorker
-from stressdeck.engine.snapshot import INTERRUPTED, Snapshot
+from stressdeck.engine.snapshot import Snapshot, interrupted_by
 from stressdeck.observe.monitor import HostMonitor
 from stressdeck.profiles.importers.common import slugify
 from stressdeck.sessions.autosave import autosave_path, sent_anything
@@ -673,11 +673,10 @@ class StressDeckApp(App[int]):
         """Stop the run (the engine flushes), keep what it measured, exit non-zero. The path
         is printed by the caller once the terminal is back (see ui.main). SIGHUP (the SSH
         connection dropped) exits 129, SIGINT and SIGTERM 130."""
-        name = signal.Signals(signum).name
         if self.controller is not None:
             try:
                 self.autosaved = await self.controller.stop_and_autosave(
-                    f"{INTERRUPTED} ({name})", self.sessions_dir, self._replaying()
+                    interrupted_by(signum), self.sessions_dir, self._replaying()
                 )
             except WriteError as exc:
                 self.autosave_error = str(exc)
