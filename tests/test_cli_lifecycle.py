@@ -6,6 +6,7 @@ so does ``os.killpg`` here), a real server on 127.0.0.1; waits are on conditions
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -208,6 +209,74 @@ def test_the_watchdog_ends_a_process_whose_stop_hangs_and_keeps_what_was_measure
     assert kept.read_text() == "what was measured"
     if reason.startswith("not stopped"):
         assert took >= GRACE_S  # the clean stop had its time
+
+
+BLOCKED_IN_C = textwrap.dedent(
+    """
+    import os, pathlib, signal, sys, threading, time
+    from stressdeck.core.signals import STOP_SIGNALS, keep_on_forced_exit, stop_signals
+
+    def last_words():
+        pathlib.Path(sys.argv[1]).write_text("what was measured")
+        return "kept: " + sys.argv[1]
+
+    def busy():  # a thread the kernel may hand a signal to
+        while True:
+            time.sleep(0.05)
+
+    with stop_signals():
+        keep_on_forced_exit(last_words)
+        if sys.argv[2] == "other-thread":
+            # As a library may: the main thread blocks the stop signals, so the kernel
+            # delivers them to another thread, and the main thread's wait is never broken.
+            threading.Thread(target=busy, daemon=True).start()
+            signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+            print("blocked", flush=True)
+            threading.Event().wait()
+        else:
+            print("blocked", flush=True)
+            # glibc's system() waits for its child in C and retries on EINTR: no bytecode
+            # runs on the main thread, so no Python-level signal handler, for 10 minutes.
+            os.system("sleep 600")
+    """
+)
+
+
+@pytest.mark.parametrize("where", ["system-call", "other-thread"])
+def test_the_watchdog_hears_a_signal_while_the_main_thread_is_blocked_in_c(
+    tmp_path: Path, where: str
+) -> None:
+    """The watchdog is told by the interpreter's C-level handler (the wakeup fd), not by
+    the Python-level one, which needs the main thread to run bytecode."""
+    kept = tmp_path / "kept.txt"
+    process = subprocess.Popen(
+        [sys.executable, "-c", BLOCKED_IN_C, str(kept), where],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # its `sleep 600` is killed with the group afterwards
+    )
+    try:
+        out = OutputLines(process.stdout)
+        out.wait_for("blocked", BOUND_S)
+        started = time.monotonic()
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(GRACE_S + BOUND_S) == 130
+        took = time.monotonic() - started
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+    assert process.stderr is not None
+    err = process.stderr.read()
+    assert err.splitlines() == [
+        f"stressdeck: not stopped {GRACE_S:g} s after SIGTERM: ending now",
+        f"kept: {kept}",
+    ], err
+    assert kept.read_text() == "what was measured"
+    assert GRACE_S <= took < GRACE_S + BOUND_S  # the clean stop had its time, no more
 
 
 @pytest.mark.parametrize("processes", ["1", "2"], ids=["thread-worker", "process-workers"])
