@@ -1,6 +1,7 @@
 """How long the console takes to appear, and a run to show its first figures.
 
     PYTHONPATH=src python benchmarks/startup.py [--runs 7] [--only demo|profile|imports]
+        [--read 2] [--tree before=/tmp/old/src --tree after=src]
 
 Each repetition opens the console in a real terminal (a tmux pane, 80x24, the size the
 issue measured in), polls what the pane shows every 10 ms, and times:
@@ -15,8 +16,11 @@ once, as ``stressdeck demo-server``). The pane is then closed (``tmux kill-sessi
 on-call engineer's dropped SSH) and the process waited for. Finally ``python -X importtime
 -m stressdeck --help`` gives the import time of the command line, the slowest modules first.
 
-The machine is shared: every figure is the median of ``--runs`` repetitions (min and max
-beside it), and the two ways alternate run by run so a burst of load hits both.
+The user reads the screen ``--read`` seconds before pressing ``s`` (the console starts its
+worker processes meanwhile). The machine is shared: every figure is the median of ``--runs``
+repetitions (min and max beside it), and the ways in (and the source trees given with
+``--tree``, to compare before and after a change) alternate run by run, so that a burst of
+load hits all of them.
 """
 
 from __future__ import annotations
@@ -55,7 +59,9 @@ def wait_for(session: str, found: re.Pattern[str], since: float) -> float:
         if found.search(pane_text(session)):
             return time.perf_counter() - since
         time.sleep(POLL_S)
-    raise TimeoutError(f"{found.pattern!r} not on screen after {LIMIT_S:g} s:\n{pane_text(session)}")
+    raise TimeoutError(
+        f"{found.pattern!r} not on screen after {LIMIT_S:g} s:\n{pane_text(session)}"
+    )
 
 
 def process_gone(pid: int) -> bool:
@@ -66,20 +72,38 @@ def process_gone(pid: int) -> bool:
     return False
 
 
-def one_run(command: list[str], cwd: Path, env: dict[str, str]) -> tuple[float, float]:
+def one_run(
+    command: list[str], cwd: Path, env: dict[str, str], read_s: float
+) -> tuple[float, float]:
     """(seconds to the console, seconds from ``s`` to the first figures)."""
     session = "bench"
     line = " ".join(f"'{part}'" for part in command)
     started = time.perf_counter()
     subprocess.run(
-        ["tmux", "-L", TMUX_SOCKET, "new-session", "-d", "-s", session, "-x", "80", "-y", "24",
-         "-c", str(cwd), "-e", f"PYTHONPATH={env['PYTHONPATH']}", line],
+        [
+            "tmux",
+            "-L",
+            TMUX_SOCKET,
+            "new-session",
+            "-d",
+            "-s",
+            session,
+            "-x",
+            "80",
+            "-y",
+            "24",
+            "-c",
+            str(cwd),
+            "-e",
+            f"PYTHONPATH={env['PYTHONPATH']}",
+            line,
+        ],
         check=True,
     )
     pid = int(tmux("display-message", "-p", "-t", session, "#{pane_pid}").strip())
     try:
         console = wait_for(session, re.compile(r"\bIDLE\b"), started)
-        time.sleep(0.5)  # the user reads the screen for a moment
+        time.sleep(read_s)  # the user reads the screen
         pressed = time.perf_counter()
         tmux("send-keys", "-t", session, "s")
         figures = wait_for(session, FIRST_FIGURES, pressed)
@@ -96,7 +120,10 @@ def import_time(env: dict[str, str]) -> tuple[float, list[tuple[int, str]]]:
     started = time.perf_counter()
     done = subprocess.run(
         [sys.executable, "-X", "importtime", "-m", "stressdeck", "--help"],
-        capture_output=True, text=True, env=env, check=True,
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
     )
     wall = time.perf_counter() - started
     rows = []
@@ -124,29 +151,44 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--runs", type=int, default=7)
     parser.add_argument("--only", choices=("demo", "profile", "imports"))
+    parser.add_argument("--read", type=float, default=2.0, help="seconds before s (default 2)")
+    parser.add_argument(
+        "--tree", action="append", default=[], metavar="NAME=SRC", help="a source tree to time"
+    )
     args = parser.parse_args()
     if shutil.which("tmux") is None:
         print("tmux is needed", file=sys.stderr)
         return 2
-    env = dict(os.environ)
-    env.setdefault("PYTHONPATH", str(Path(__file__).resolve().parent.parent / "src"))
-    print(f"python {sys.version.split()[0]}, stressdeck from {env['PYTHONPATH']}, "
-          f"load average {os.getloadavg()[0]:.2f}")
+    default_src = os.environ.get("PYTHONPATH") or str(Path(__file__).resolve().parents[1] / "src")
+    trees = dict(tree.split("=", 1) for tree in args.tree) or {"src": default_src}
+    envs = {
+        name: dict(os.environ, PYTHONPATH=str(Path(src).resolve())) for name, src in trees.items()
+    }
+    print(
+        f"python {sys.version.split()[0]}, trees {trees}, read {args.read:g} s, "
+        f"load average {os.getloadavg()[0]:.2f}"
+    )
     if args.only in (None, "imports"):
-        walls, slowest = [], []
+        walls: dict[str, list[float]] = {name: [] for name in envs}
+        slowest: dict[str, list[tuple[int, str]]] = {}
         for _ in range(args.runs):
-            wall, slowest = import_time(env)
-            walls.append(wall)
-        print(describe("stressdeck --help", walls))
-        print("  slowest imports of the last --help (cumulative µs):")
-        for micros, module in slowest[:10]:
-            print(f"    {micros:>9,}  {module}")
+            for name, env in envs.items():
+                wall, slowest[name] = import_time(env)
+                walls[name].append(wall)
+        for name in envs:
+            print(describe(f"[{name}] stressdeck --help", walls[name]))
+            print("  slowest imports of the last --help (cumulative µs):")
+            for micros, module in slowest[name][:10]:
+                print(f"    {micros:>9,}  {module}")
     if args.only == "imports":
         return 0
+    env = next(iter(envs.values()))
     port = free_port()
     server = subprocess.Popen(
         [sys.executable, "-m", "stressdeck", "demo-server", "--port", str(port)],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     with tempfile.TemporaryDirectory(prefix="stressdeck-startup-") as tmp:
         cwd = Path(tmp)
@@ -162,13 +204,16 @@ def main() -> int:
             "profile": [sys.executable, "-m", "stressdeck", str(profile)],
         }
         chosen = [args.only] if args.only else list(commands)
-        figures: dict[str, tuple[list[float], list[float]]] = {k: ([], []) for k in chosen}
+        ways = [(tree, way) for way in chosen for tree in envs]
+        figures: dict[str, tuple[list[float], list[float]]] = {
+            f"[{tree}] {way}": ([], []) for tree, way in ways
+        }
         try:
             for _ in range(args.runs):
-                for name in chosen:  # alternate, so a burst of load hits both
-                    console, first = one_run(commands[name], cwd, env)
-                    figures[name][0].append(console)
-                    figures[name][1].append(first)
+                for tree, way in ways:  # alternate, so a burst of load hits every one
+                    console, first = one_run(commands[way], cwd, envs[tree], args.read)
+                    figures[f"[{tree}] {way}"][0].append(console)
+                    figures[f"[{tree}] {way}"][1].append(first)
         finally:
             server.terminate()
             server.wait(10)

@@ -17,6 +17,7 @@ from test_engine import assert_counted_once, make_plan
 from waiting import eventually
 
 from stressdeck.engine import start
+from stressdeck.engine.processes import STANDBYS
 
 
 def _workers() -> list[psutil.Process]:
@@ -110,3 +111,60 @@ def test_workers_die_with_a_crashed_parent(target: ServerThread) -> None:
     finally:
         if parent.poll() is None:
             parent.kill()
+
+
+async def test_a_run_takes_the_worker_processes_started_ahead_and_counts_exactly(
+    target: ServerThread,
+) -> None:
+    """The console starts its worker processes while its user reads the first screen; the
+    run then sends from those very processes, counted exactly, and leaves none behind."""
+    STANDBYS.prepare(2)
+    processes = _workers()
+    ahead = {p.pid for p in processes}
+    assert len(ahead) == 2 and STANDBYS.waiting() == 2
+    plan = make_plan(
+        target.url,
+        [{"name": "ok", "path": "/ok", "weight": 2}, {"name": "boom", "path": "/status/500"}],
+        users=4,
+        requests=300,
+    )
+    handle = await start(plan, processes=2)
+    assert {p.pid for p in _workers()} == ahead and STANDBYS.waiting() == 0
+    final = await asyncio.wait_for(handle.wait(), timeout=60)
+    assert final.total.requests == 300 == target.count
+    assert final.health.processes == 2
+    assert_counted_once(final)
+    gone, alive = psutil.wait_procs(processes, timeout=10)
+    assert not alive
+
+
+def test_worker_processes_started_ahead_and_never_used_leave_with_their_parent() -> None:
+    script = textwrap.dedent("""
+        import os, signal, sys
+        from stressdeck.engine.processes import STANDBYS
+
+        if __name__ == "__main__":
+            STANDBYS.prepare(2)
+            print("prepared", flush=True)
+            if sys.argv[1] == "exits":
+                sys.exit(0)
+            os.kill(os.getpid(), signal.SIGKILL)
+    """)
+    for how in ("exits", "killed"):
+        parent = subprocess.Popen(
+            [sys.executable, "-c", script, how], stdout=subprocess.PIPE, text=True
+        )
+        try:
+            assert parent.stdout is not None
+            assert parent.stdout.readline().strip() == "prepared"
+            standbys = [
+                p
+                for p in psutil.Process(parent.pid).children()
+                if "resource_tracker" not in " ".join(p.cmdline())
+            ]
+            parent.wait(30)
+            gone, alive = psutil.wait_procs(standbys, timeout=10)
+            assert not alive, (how, alive)
+        finally:
+            if parent.poll() is None:
+                parent.kill()

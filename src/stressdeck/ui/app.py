@@ -37,7 +37,7 @@ from stressdeck.core.signals import (
 from stressdeck.core.text import printable
 from stressdeck.core.units import format_duration
 from stressdeck.engine.plan import Plan
-from stressdeck.engine.processes import ProcessWorker
+from stressdeck.engine.processes import STANDBYS, ProcessWorker
 from stressdeck.engine.snapshot import Snapshot, interrupted_by
 from stressdeck.observe.monitor import HostMonitor
 from stressdeck.profiles.importers.common import slugify
@@ -148,6 +148,7 @@ class StressDeckApp(App[int]):
         self._shown: Snapshot | None = None
         self._shown_plan: Plan | None = None
         self._runs = 0
+        self._prepared_for = -1  # the run count when worker processes were last started
 
     def notify(
         self,
@@ -236,6 +237,19 @@ class StressDeckApp(App[int]):
         # A new snapshot, or a changed next-run plan (a load key after a run) to show.
         if snap is not self._shown or self.controller.plan is not self._shown_plan:
             self.render_snapshot(snap)
+        if not self.controller.active and self._prepared_for != self._runs:
+            self._prepared_for = self._runs
+            # Once what was just rendered is on screen: the new processes take both cores
+            # for a moment, and the user should be reading the screen meanwhile.
+            self.call_after_refresh(self._prepare_workers)
+
+    def _prepare_workers(self) -> None:
+        """Start the next run's worker processes now, while the user reads the screen (the
+        first tick comes after the first frame): ``s`` then starts the load at once."""
+        if self.controller is not None and self.controller.active:
+            return  # s came first: the run started its own
+        if self.worker_factory is ProcessWorker and not self.is_headless:
+            STANDBYS.prepare(self.processes)
 
     def render_snapshot(self, snap: Snapshot) -> None:
         """Push one snapshot to every pane (also the way to show a fixed snapshot)."""
