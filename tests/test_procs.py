@@ -14,7 +14,7 @@ import psutil
 import pytest
 from conftest import ServerThread
 from test_engine import assert_counted_once, make_plan
-from waiting import eventually
+from waiting import eventually, until
 
 from stressdeck.engine import start
 from stressdeck.engine.processes import STANDBYS
@@ -138,7 +138,16 @@ async def test_a_run_takes_the_worker_processes_started_ahead_and_counts_exactly
     assert not alive
 
 
-def test_worker_processes_started_ahead_and_never_used_leave_with_their_parent() -> None:
+def _still_running(process: psutil.Process) -> bool:
+    """Running and not a zombie (one that exited and waits to be reaped by init)."""
+    try:
+        return process.is_running() and process.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+@pytest.mark.parametrize("how", ["exits", "killed"])
+def test_worker_processes_started_ahead_and_never_used_leave_with_their_parent(how: str) -> None:
     script = textwrap.dedent("""
         import os, signal, sys
         from stressdeck.engine.processes import STANDBYS
@@ -146,25 +155,36 @@ def test_worker_processes_started_ahead_and_never_used_leave_with_their_parent()
         if __name__ == "__main__":
             STANDBYS.prepare(2)
             print("prepared", flush=True)
+            sys.stdin.readline()  # the test has seen its children
             if sys.argv[1] == "exits":
                 sys.exit(0)
             os.kill(os.getpid(), signal.SIGKILL)
     """)
-    for how in ("exits", "killed"):
-        parent = subprocess.Popen(
-            [sys.executable, "-c", script, how], stdout=subprocess.PIPE, text=True
+    parent = subprocess.Popen(
+        [sys.executable, "-c", script, how],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert parent.stdout is not None
+        assert parent.stdout.readline().strip() == "prepared"
+        standbys = [
+            p
+            for p in psutil.Process(parent.pid).children()
+            if "resource_tracker" not in " ".join(p.cmdline())
+        ]
+        assert len(standbys) == 2
+        assert parent.stdin is not None
+        parent.stdin.write("go\n")
+        parent.stdin.flush()
+        parent.wait(30)
+        # Gone, or a zombie: exited, waiting to be reaped by init (their parent is gone).
+        until(
+            lambda: not any(_still_running(p) for p in standbys),
+            10,
+            f"standbys gone once their parent {how}",
         )
-        try:
-            assert parent.stdout is not None
-            assert parent.stdout.readline().strip() == "prepared"
-            standbys = [
-                p
-                for p in psutil.Process(parent.pid).children()
-                if "resource_tracker" not in " ".join(p.cmdline())
-            ]
-            parent.wait(30)
-            gone, alive = psutil.wait_procs(standbys, timeout=10)
-            assert not alive, (how, alive)
-        finally:
-            if parent.poll() is None:
-                parent.kill()
+    finally:
+        if parent.poll() is None:
+            parent.kill()

@@ -16,12 +16,14 @@ import signal
 import threading
 from dataclasses import dataclass
 from multiprocessing.process import BaseProcess
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from stressdeck.engine.placement import Share, new_worker_loop
-from stressdeck.engine.plan import Plan
-from stressdeck.engine.snapshot import Control
-from stressdeck.engine.worker import Command, Worker, WorkerFinished, WorkerMessage
+if TYPE_CHECKING:
+    # The worker itself (its HTTP clients, aiohttp, h2, numpy) is imported in the child, and
+    # here only once a run needs it: the console shows its first screen without it.
+    from stressdeck.engine.placement import Share
+    from stressdeck.engine.plan import Plan
+    from stressdeck.engine.worker import Command, WorkerMessage
 
 _READY = "ready"
 _PR_SET_PDEATHSIG = 1
@@ -152,6 +154,8 @@ class ProcessWorker:
                 self._commands.put(command)
 
     def poll(self) -> list[WorkerMessage]:
+        from stressdeck.engine.worker import WorkerFinished
+
         messages: list[WorkerMessage] = []
         while True:
             try:
@@ -227,8 +231,10 @@ def _settle_in(parent_pid: int) -> None:
 
 
 def _standby_main(commands: Any, messages: Any, parent_pid: int, sent: Any) -> None:
-    """A standby: imported (this module imports the whole worker), it waits for its plan."""
+    """A standby: it imports the whole worker now, then waits for its plan."""
     _settle_in(parent_pid)
+    import stressdeck.engine.placement  # noqa: F401  (and with it the worker and clients)
+
     try:
         plan, share = commands.get()
     except (EOFError, OSError):  # the parent went away without a run
@@ -244,6 +250,10 @@ def _child_main(
 
 
 def _serve(plan: Plan, share: Share, commands: Any, messages: Any, sent: Any) -> None:
+    from stressdeck.engine.placement import new_worker_loop
+    from stressdeck.engine.snapshot import Control
+    from stressdeck.engine.worker import Command, Worker, WorkerFinished
+
     loop = new_worker_loop()
     worker = Worker(
         plan,

@@ -33,6 +33,7 @@ def interrupted_by(signum: int) -> str:
     console, a replay) and wherever it is read (the summary, --json, the session)."""
     return f"{INTERRUPTED} ({signal.Signals(signum).name})"
 
+
 # A replay whose original was stopped by its user stops at the same point, by itself.
 REPLAY_ENDED = "replay ended: stopped here in the original run"
 

@@ -40,11 +40,8 @@ from stressdeck.engine.plan import Plan
 from stressdeck.engine.processes import STANDBYS, ProcessWorker
 from stressdeck.engine.snapshot import Snapshot, interrupted_by
 from stressdeck.observe.monitor import HostMonitor
-from stressdeck.profiles.importers.common import slugify
-from stressdeck.sessions.autosave import autosave_path, sent_anything
-from stressdeck.sessions.session import save_session
 from stressdeck.ui.answering import AnsweringWatch
-from stressdeck.ui.controller import MIN_RATE, ControlError, RunController
+from stressdeck.ui.controller import MIN_RATE, ControlError, RunController, preload_run
 from stressdeck.ui.driver import ConsoleDriver
 from stressdeck.ui.events import INFO, WARN, EventTracker, LogEvent
 from stressdeck.ui.keys import CONTROLS, PANES
@@ -86,6 +83,8 @@ NOTIFY_SECONDS = 3
 
 
 def session_file_name(plan_name: str, now: float | None = None) -> str:
+    from stressdeck.profiles.importers.common import slugify
+
     slug = slugify(plan_name, empty="session")[:40].strip("-")
     return f"{slug}-{time.strftime('%Y%m%d-%H%M%S', time.localtime(now))}.toml"
 
@@ -250,6 +249,7 @@ class StressDeckApp(App[int]):
             return  # s came first: the run started its own
         if self.worker_factory is ProcessWorker and not self.is_headless:
             STANDBYS.prepare(self.processes)
+        preload_run()
 
     def render_snapshot(self, snap: Snapshot) -> None:
         """Push one snapshot to every pane (also the way to show a fixed snapshot)."""
@@ -595,6 +595,8 @@ class StressDeckApp(App[int]):
 
     async def save_session(self, path: Path, *, overwrite: bool = False) -> Path | None:
         """Write the current (or last) run to ``path``; notifies and returns None on failure."""
+        from stressdeck.sessions.session import save_session
+
         controller = self.controller
         if controller is None or controller.handle is None or controller.run_plan is None:
             return None
@@ -669,7 +671,11 @@ class StressDeckApp(App[int]):
 
     def _forced_autosave(self) -> str | None:
         """For the watchdog, when the clean stop did not end the process in time: the run's
-        latest figures as an autosave (on the watchdog's thread)."""
+        latest figures as an autosave (on the watchdog's thread; the run's start imported
+        these modules already, see ``preload_run``)."""
+        from stressdeck.sessions.autosave import autosave_path, sent_anything
+        from stressdeck.sessions.session import save_session
+
         controller = self.controller
         if controller is None or controller.run_plan is None or not controller.active:
             return None
