@@ -64,6 +64,7 @@ from stressdeck.ui.screens.picker import PickerScreen
 from stressdeck.ui.widgets.header import RunInfo
 
 HOST_SECONDS = 1.0
+PREPARE_AFTER_S = 0.5  # from the first snapshot shown to starting the next run's workers
 DEFAULT_DURATION_S = 30.0  # shown in the duration dialog for a plan without one
 RUN_ACTIONS = {
     "toggle_run",
@@ -236,11 +237,14 @@ class StressDeckApp(App[int]):
         # A new snapshot, or a changed next-run plan (a load key after a run) to show.
         if snap is not self._shown or self.controller.plan is not self._shown_plan:
             self.render_snapshot(snap)
-        if not self.controller.active and self._prepared_for != self._runs:
+        rendered = self._shown is not None  # not before the dashboard shows a snapshot
+        if rendered and not self.controller.active and self._prepared_for != self._runs:
             self._prepared_for = self._runs
-            # Once what was just rendered is on screen: the new processes take both cores
-            # for a moment, and the user should be reading the screen meanwhile.
-            self.call_after_refresh(self._prepare_workers)
+            # Once what was rendered is on screen: the new processes take both cores for a
+            # moment (and the imports the main thread), and the user is reading the screen
+            # meanwhile, not waiting for it. Textual's "after refresh" comes before the frame
+            # is written out: done then, this held the first screen back 0.5-1.5 s.
+            self.set_timer(PREPARE_AFTER_S, self._prepare_workers)
 
     def _prepare_workers(self) -> None:
         """Start the next run's worker processes now, while the user reads the screen (the
