@@ -18,7 +18,8 @@ imported, in a finalizer, or in an event loop callback, and be swallowed there (
 
 And when none of that happens (something hangs: a library blocked on a dead terminal, a
 worker that never answers), a watchdog ends the process anyway: ``GRACE_S`` after the first
-stop signal, or at once on a second one (SIGINT or SIGTERM), it writes what was measured (``keep_on_forced_exit``)
+stop signal (``UNHEARD_S`` when the main thread did not even run its handler: blocked in C),
+or at once on a second one (SIGINT or SIGTERM), it writes what was measured (``keep_on_forced_exit``)
 and exits with the signal's code. It is a thread woken through a pipe, so it needs nothing
 from the main thread, which may be the one that hangs.
 
@@ -51,6 +52,9 @@ STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 # one not done after this long is not going to be. A signal while worker processes start
 # waits for them to be up (2-5 s on a busy two-core machine) before the stop begins.
 GRACE_S = 10.0
+# A main thread that has not run its Python-level handler this long after a stop signal is
+# blocked in C (the handler runs at its next bytecode): no clean stop will come from it.
+UNHEARD_S = 3.0
 # What is written when the watchdog ends the process gets this long (a full disk, a stalled
 # terminal must not hold the exit either).
 LAST_WORDS_S = 3.0
@@ -225,14 +229,23 @@ class Watchdog:
             # The clean stop's time, or until a second signal (or the end of the command).
             # A repeated SIGHUP is no second signal: a hang-up often comes twice (the kernel's,
             # and tmux's or the shell's), while a second Ctrl+C is a person insisting.
-            deadline = time.monotonic() + GRACE_S
-            reason = f"not stopped {GRACE_S:g} s after {signal.Signals(first).name}"
+            name = signal.Signals(first).name
+            now = time.monotonic()
+            deadline, heard_by = now + GRACE_S, now + UNHEARD_S
+            reason = f"not stopped {GRACE_S:g} s after {name}"
             while (left := deadline - time.monotonic()) > 0:
+                if _RECEIVED.signum is None:  # not heard yet: look again at heard_by
+                    left = min(left, max(heard_by - time.monotonic(), 0.0))
                 again = self._next_stop(read_end, left)
                 if again == 0:
                     return
                 if again is not None and again != signal.SIGHUP:
                     reason = f"a second stop signal ({signal.Signals(again).name})"
+                    break
+                if _RECEIVED.signum is None and time.monotonic() >= heard_by:
+                    # The main thread ran no Python since the signal (its handler runs
+                    # between two bytecodes): blocked in a C call, it can stop nothing.
+                    reason = f"{name} not heard in {UNHEARD_S:g} s (blocked outside Python)"
                     break
             self._end(first, reason)
         finally:
