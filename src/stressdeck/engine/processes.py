@@ -16,6 +16,7 @@ import signal
 import threading
 from dataclasses import dataclass
 from multiprocessing.process import BaseProcess
+from multiprocessing.reduction import ForkingPickler
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -136,7 +137,9 @@ class ProcessWorker:
 
     def start(self) -> None:
         if self._assignment is not None:
-            self._commands.put(self._assignment)  # the standby is running already
+            # Pickled here, as a new process's arguments are at its start: a plan that
+            # cannot travel fails now, in this call, not later in the queue's feeder thread.
+            self._commands.put(bytes(ForkingPickler.dumps(self._assignment)))
             return
         _start_unsignalled(self._process)
 
@@ -236,7 +239,7 @@ def _standby_main(commands: Any, messages: Any, parent_pid: int, sent: Any) -> N
     import stressdeck.engine.placement  # noqa: F401  (and with it the worker and clients)
 
     try:
-        plan, share = commands.get()
+        plan, share = ForkingPickler.loads(commands.get())
     except (EOFError, OSError):  # the parent went away without a run
         return
     _serve(plan, share, commands, messages, sent)
