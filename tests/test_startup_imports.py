@@ -68,3 +68,24 @@ def test_the_console_builds_its_first_screen_without_the_run_s_modules(tmp_path:
     assert done.returncode == 0, done.stderr
     loaded = json.loads(done.stdout.strip().splitlines()[-1])
     assert loaded == {"first": [], "run": True}
+
+
+def test_the_console_builds_its_plan_once(tmp_path: Path) -> None:
+    """The console checks the source it is given by building its plan, then runs that very
+    plan: not a second build (seconds for a profile of 20,000 endpoints)."""
+    from stressdeck.cli.console import build_parser, console_app
+    from stressdeck.engine.overrides import Overrides
+
+    profile = tmp_path / "probe.toml"
+    profile.write_text(
+        'name = "probe"\nbase_url = "http://127.0.0.1:9"\n[[endpoints]]\nname = "x"\npath = "/x"\n',
+        encoding="utf-8",
+    )
+    args = build_parser().parse_args([str(profile), "--sessions-dir", str(tmp_path / "s")])
+    app = console_app(args, args.profile, Overrides.from_args(args))
+    controller = app.controller
+    assert controller is not None
+    assert controller.plan is controller.source.build()
+    controller.set_users(12)  # a change builds the changed source's plan, once
+    assert controller.plan.load.users == 12
+    assert controller.plan is controller.source.build()
