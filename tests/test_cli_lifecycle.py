@@ -281,6 +281,71 @@ def test_the_watchdog_hears_a_signal_while_the_main_thread_is_blocked_in_c(
     assert took >= UNHEARD_S
 
 
+FORCED_KEEP = textwrap.dedent(
+    """
+    import argparse, asyncio, os, sys, threading
+    from stressdeck.cli.run import _forced_keep
+    from stressdeck.core.signals import keep_on_forced_exit, stop_signals
+    from stressdeck.engine import build_plan, start
+    from stressdeck.profiles.profile import load_profile
+
+    plan = build_plan(load_profile(sys.argv[1]))
+    handles, running = [], threading.Event()
+
+    def run_beside():  # the run on a loop of its own: the main thread is about to be stuck
+        async def go():
+            handles.append(await start(plan))
+            while handles[0].latest.total.requests < 20:
+                await asyncio.sleep(0.05)
+            running.set()
+            await handles[0].wait()
+        asyncio.run(go())
+
+    with stop_signals():
+        threading.Thread(target=run_beside, daemon=True).start()
+        running.wait()
+        args = argparse.Namespace(keep_secrets=False)
+        keep_on_forced_exit(lambda: _forced_keep(args, plan, handles[0], None))
+        print("running", flush=True)
+        os.system("sleep 600")  # blocked in C: the clean stop never comes
+    """
+)
+
+
+def test_a_run_the_watchdog_ends_is_kept_as_interrupted_by_its_signal(
+    tmp_path: Path,
+) -> None:
+    """Its stop never began, so no reason was given: the partial session the watchdog
+    writes names the signal as every other interrupted run does."""
+    with ServerThread(counting_app()) as server:
+        profile = _profile(tmp_path, server.url)
+        process = subprocess.Popen(
+            [sys.executable, "-c", FORCED_KEEP, str(profile)],
+            cwd=tmp_path,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+        )
+        try:
+            OutputLines(process.stdout).wait_for("running", BOUND_S)
+            process.send_signal(signal.SIGTERM)
+            assert process.wait(BOUND_S) == 130
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+    assert process.stderr is not None
+    lines = process.stderr.read().splitlines()
+    assert lines[0].startswith("stressdeck: SIGTERM not heard"), lines
+    assert lines[1].startswith("partial session saved: "), lines
+    session = load_session(tmp_path / lines[1].split(": ", 1)[1])
+    assert session.results.stop_reason == "interrupted (SIGTERM)"
+    assert session.results.total.requests >= 20
+
+
 @pytest.mark.parametrize("processes", ["1", "2"], ids=["thread-worker", "process-workers"])
 @pytest.mark.parametrize(
     ("signum", "code"),

@@ -35,7 +35,7 @@ from stressdeck.core.text import printable
 from stressdeck.engine import Plan, RunHandle, Snapshot, start
 from stressdeck.engine.plan import remote_hosts
 from stressdeck.engine.runner import Steer, WorkerFactory
-from stressdeck.engine.snapshot import TimelinePoint, interrupted_by
+from stressdeck.engine.snapshot import TimelinePoint, cut_short, interrupted_by
 from stressdeck.sessions.autosave import autosave_path, keep_session, sent_anything
 from stressdeck.sessions.hostload import HostMeter
 from stressdeck.sessions.session import save_session
@@ -184,7 +184,7 @@ def _forced_keep(
 ) -> str | None:
     """For the watchdog, when the run did not stop in time after a signal: its latest
     figures as a partial session (an autosave, as a run stopped by a signal is kept)."""
-    final = handle.latest
+    final = cut_short(handle.latest, pending_stop())
     if not sent_anything(final):
         return None
     written = save_session(

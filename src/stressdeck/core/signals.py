@@ -252,6 +252,8 @@ class Watchdog:
             os.close(read_end)
 
     def _end(self, signum: int, reason: str) -> None:
+        if _RECEIVED.signum is None:  # unheard on the main thread: the last words ask for it
+            _RECEIVED.signum = signum
         _say(f"stressdeck: {reason}: ending now")
         words = self._last_words
         if words is not None:

@@ -34,6 +34,14 @@ def interrupted_by(signum: int) -> str:
     return f"{INTERRUPTED} ({signal.Signals(signum).name})"
 
 
+def cut_short(snapshot: Snapshot, signum: int | None) -> Snapshot:
+    """The latest figures of a run the watchdog ends (its stop never came, so no reason
+    was given): named as a run that signal ended."""
+    if snapshot.stop_reason or signum is None:
+        return snapshot
+    return dataclasses.replace(snapshot, stop_reason=interrupted_by(signum))
+
+
 # A replay whose original was stopped by its user stops at the same point, by itself.
 REPLAY_ENDED = "replay ended: stopped here in the original run"
 

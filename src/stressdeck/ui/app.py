@@ -38,7 +38,7 @@ from stressdeck.core.text import printable
 from stressdeck.core.units import format_duration
 from stressdeck.engine.plan import Plan
 from stressdeck.engine.processes import STANDBYS, ProcessWorker
-from stressdeck.engine.snapshot import Snapshot, interrupted_by
+from stressdeck.engine.snapshot import Snapshot, cut_short, interrupted_by
 from stressdeck.observe.monitor import HostMonitor
 from stressdeck.ui.answering import AnsweringWatch
 from stressdeck.ui.controller import MIN_RATE, ControlError, RunController, preload_run
@@ -688,7 +688,7 @@ class StressDeckApp(App[int]):
         written = save_session(
             autosave_path(str(self.sessions_dir)),
             controller.run_plan,
-            controller.latest(),
+            cut_short(controller.latest(), pending_stop()),
             replay_of=self._replaying(),
         )
         return f"partial session saved: {printable(written)}"
