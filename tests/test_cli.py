@@ -163,7 +163,10 @@ def test_ctrl_c_stops_cleanly_prints_partial_results_and_writes_the_file(
     assert "interrupted" in stdout and "TOTAL" in stdout
     assert "Traceback" not in stderr
     results = json.loads(out.read_text())
-    assert results["stop_reason"] == "interrupted" and results["summary"]["total"]["requests"] > 0
+    assert (
+        results["stop_reason"] == "interrupted (SIGINT)"
+        and results["summary"]["total"]["requests"] > 0
+    )
     autosaved = list((tmp_path / "sessions").glob("autosave-*.toml"))
     assert len(autosaved) == 1 and f"partial session saved: sessions/{autosaved[0].name}" in stdout
 

@@ -140,3 +140,29 @@ def test_a_console_whose_terminal_goes_away_ends_and_keeps_its_run(
     # Every request the server answered is in the session, counted or cancelled.
     total = session.results.total
     assert target.count == total.requests + total.cancelled + session.results.generator.unaccounted
+
+
+def test_the_console_starts_its_worker_processes_while_its_user_reads_and_the_run_takes_them(
+    tmp_path: Path, target
+) -> None:
+    """Issue 27.14 (start-up): once the first screen is up the console starts the next
+    run's worker processes, so `s` sends without waiting for them to import the engine; the
+    run sends from those very processes (their exact counts: tests/test_procs.py)."""
+    profile = write_profile(tmp_path, target.url, duration="60s")
+    sessions = tmp_path / "sessions"
+    console = TerminalConsole(
+        [str(profile), "--processes", "2", "--sessions-dir", str(sessions)], tmp_path
+    )
+
+    def standbys() -> list[psutil.Process]:
+        return [p for p in console.workers() if "resource_tracker" not in " ".join(p.cmdline())]
+
+    try:
+        until(lambda: "IDLE" in console.text, EXIT_BOUND_S, "the console drew its first screen")
+        until(lambda: len(standbys()) == 2, EXIT_BOUND_S, "two worker processes started")
+        ahead = {p.pid for p in standbys()}
+        assert target.count == 0  # started, not sending: no run yet
+        start_run(console, target)
+        assert {p.pid for p in standbys()} == ahead  # the run took them, spawned none
+    finally:
+        console.close()

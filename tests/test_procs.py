@@ -14,9 +14,10 @@ import psutil
 import pytest
 from conftest import ServerThread
 from test_engine import assert_counted_once, make_plan
-from waiting import eventually
+from waiting import eventually, until
 
 from stressdeck.engine import start
+from stressdeck.engine.processes import STANDBYS
 
 
 def _workers() -> list[psutil.Process]:
@@ -107,6 +108,86 @@ def test_workers_die_with_a_crashed_parent(target: ServerThread) -> None:
         parent.wait(5)
         gone, alive = psutil.wait_procs(workers, timeout=3)
         assert not alive, alive
+    finally:
+        if parent.poll() is None:
+            parent.kill()
+
+
+async def test_a_run_takes_the_worker_processes_started_ahead_and_counts_exactly(
+    target: ServerThread,
+) -> None:
+    """The console starts its worker processes while its user reads the first screen; the
+    run then sends from those very processes, counted exactly, and leaves none behind."""
+    STANDBYS.prepare(2)
+    processes = _workers()
+    ahead = {p.pid for p in processes}
+    assert len(ahead) == 2 and STANDBYS.waiting() == 2
+    plan = make_plan(
+        target.url,
+        [{"name": "ok", "path": "/ok", "weight": 2}, {"name": "boom", "path": "/status/500"}],
+        users=4,
+        requests=300,
+    )
+    handle = await start(plan, processes=2)
+    assert {p.pid for p in _workers()} == ahead and STANDBYS.waiting() == 0
+    final = await asyncio.wait_for(handle.wait(), timeout=60)
+    assert final.total.requests == 300 == target.count
+    assert final.health.processes == 2
+    assert_counted_once(final)
+    gone, alive = psutil.wait_procs(processes, timeout=10)
+    assert not alive
+
+
+def _still_running(process: psutil.Process) -> bool:
+    """Running and not a zombie (one that exited and waits to be reaped by init)."""
+    try:
+        return process.is_running() and process.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+@pytest.mark.parametrize("how", ["exits", "killed"])
+def test_worker_processes_started_ahead_and_never_used_leave_with_their_parent(how: str) -> None:
+    script = textwrap.dedent("""
+        import os, signal, sys
+        from stressdeck.engine.processes import STANDBYS
+
+        if __name__ == "__main__":
+            STANDBYS.prepare(2)
+            print("prepared", flush=True)
+            sys.stdin.readline()  # the test has seen its children
+            if sys.argv[1] == "exits":
+                sys.exit(0)
+            os.kill(os.getpid(), signal.SIGKILL)
+    """)
+    parent = subprocess.Popen(
+        [sys.executable, "-c", script, how],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        # Killed, it leaves its queues' semaphores for the resource tracker to clean up,
+        # which says so on stderr: expected here, not this test's output.
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        assert parent.stdout is not None
+        assert parent.stdout.readline().strip() == "prepared"
+        standbys = [
+            p
+            for p in psutil.Process(parent.pid).children()
+            if "resource_tracker" not in " ".join(p.cmdline())
+        ]
+        assert len(standbys) == 2
+        assert parent.stdin is not None
+        parent.stdin.write("go\n")
+        parent.stdin.flush()
+        parent.wait(30)
+        # Gone, or a zombie: exited, waiting to be reaped by init (their parent is gone).
+        until(
+            lambda: not any(_still_running(p) for p in standbys),
+            10,
+            f"standbys gone once their parent {how}",
+        )
     finally:
         if parent.poll() is None:
             parent.kill()

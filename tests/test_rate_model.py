@@ -181,3 +181,63 @@ def test_a_session_whose_profile_rate_ran_closed_replays_closed() -> None:
     session = session_from_document(document, "old.json")
     assert session.plan.load.model == "closed"
     assert plan_for_replay(session, "old.json").load.model == "closed"
+
+
+@pytest.mark.parametrize(
+    ("load", "message"),
+    [
+        (
+            {"model": "closed", "rate": 5},
+            'load.rate: the closed model takes no rate; set model = "open" or remove rate',
+        ),
+        (
+            {"users": 3, "rate": 5},
+            "load.rate: a rate is the open model's and users the closed model's; "
+            'set model = "open" or remove rate',
+        ),
+    ],
+)
+def test_a_profile_rate_beside_the_closed_model_is_one_line_and_exit_2(
+    load: dict[str, object],
+    message: str,
+    target: ServerThread,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The closed model would ignore the rate and send unthrottled: refused, nothing sent."""
+    profile = tmp_path / "p.toml"
+    lines = [f"{key} = {json.dumps(value)}" for key, value in load.items()]
+    profile.write_text(
+        f'name = "p"\nbase_url = "{target.url}"\n[load]\n'
+        + "\n".join(lines)
+        + '\n[[endpoints]]\nname = "ok"\npath = "/ok"\n',
+        encoding="utf-8",
+    )
+    assert main(["run", str(profile), "--processes", "1", "--duration", "1s"]) == 2
+    err = capsys.readouterr().err
+    assert err == f"error: {profile}: {message}\n"
+    assert target.count == 0
+
+
+@pytest.mark.parametrize(
+    ("load", "overrides", "expected"),
+    [
+        ({"model": "closed", "users": 4, "rate": 50.0}, {}, ("closed", 4, None)),
+        ({"users": 4, "rate": 50.0}, {}, ("closed", 4, None)),
+        ({"model": "closed", "users": 4, "rate": 50.0}, {"model": "open"}, ("open", 4, 50.0)),
+    ],
+)
+def test_a_session_whose_profile_had_a_rate_beside_the_closed_model_still_replays(
+    load: dict[str, object], overrides: dict[str, str], expected: tuple[str, int, float | None]
+) -> None:
+    """Saved before such profiles were refused: the replay runs the model that ran (closed:
+    the rate was ignored; ``--model open``: the profile's rate), nothing sent."""
+    document = crafted_document()
+    document["plan"]["profile"]["load"] = {**load, "duration": "2s"}
+    document["plan"]["overrides"].update(overrides)
+    document["plan"]["load"].update(
+        {"model": expected[0], "users": expected[1], "rate": expected[2]}
+    )
+    session = session_from_document(document, "old.json")
+    plan = plan_for_replay(session, "old.json")
+    assert (plan.load.model, plan.load.users, plan.load.rate) == expected

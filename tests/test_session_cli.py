@@ -249,7 +249,7 @@ def test_a_signal_saves_the_partial_session(tmp_path: Path, save: str | None, si
             path.name
         ]  # no temporary file left behind
         session = load_session(path)
-        assert session.results.stop_reason == "interrupted"
+        assert session.results.stop_reason == f"interrupted ({signal.Signals(signum).name})"
         assert (
             0 < session.results.elapsed < 30 and 0 < session.results.total.requests <= server.count
         )
@@ -318,7 +318,7 @@ def test_a_signal_during_replay_saves_the_partial_replay(
         assert path.parent == tmp_path / "sessions" and path.name.startswith("autosave-")
     session = load_session(path)
     assert session.replay_of == str(original)
-    assert session.results.stop_reason == "interrupted"
+    assert session.results.stop_reason == f"interrupted ({signal.Signals(signum).name})"
     assert 0 < session.results.elapsed < 30 and session.results.total.requests > 0
 
 

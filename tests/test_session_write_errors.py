@@ -224,7 +224,7 @@ def test_an_unwritable_autosave_directory_on_ctrl_c(tmp_path: Path, profile: Pat
         f".toml: cannot write ({tmp_path / 'sessions'} is not a directory)"
     )
     assert "TOTAL" in out and "interrupted" in out and "saved" not in out
-    assert json.loads((tmp_path / "r.json").read_text())["stop_reason"] == "interrupted"
+    assert json.loads((tmp_path / "r.json").read_text())["stop_reason"] == "interrupted (SIGINT)"
     assert (tmp_path / "sessions").read_text() == "not a directory"
     assert _temp_files(tmp_path) == []
 

@@ -27,9 +27,10 @@ from yarl import URL
 
 from stressdeck.cli import main
 from stressdeck.core.errors import InputError
-from stressdeck.engine import start
+from stressdeck.engine import build_plan, start
 from stressdeck.engine.cpu import MIN_SPAN, CpuMeter
 from stressdeck.engine.lanes import Backlog
+from stressdeck.engine.overrides import Overrides
 from stressdeck.engine.runner import STOP_DEADLINE
 from stressdeck.engine.snapshot import STOPPED, TimelinePoint
 from stressdeck.profiles.profile import parse_profile
@@ -175,7 +176,12 @@ async def test_redirects_are_counted_hop_by_hop(follow: bool) -> None:
         endpoint: dict[str, Any] = {"name": "r", "path": "/r", "expect": [200] if follow else [302]}
         if follow:
             endpoint["follow_redirects"] = True
-        plan = make_plan(server.url, [endpoint], users=2, requests=20, rate=200)
+        # The profile's rate is the open model's; --model closed runs 2 users instead.
+        document = {"name": "test", "base_url": server.url, "endpoints": [endpoint]}
+        document["load"] = {"model": "open", "rate": 200, "users": 2, "requests": 20}
+        plan = build_plan(
+            parse_profile(document, "test.toml"), Overrides(model="closed"), max_duration=30.0
+        )
         final = await (await start(plan)).wait()
         hits = server.app[HITS]
     assert sum(hits.values()) == final.total.requests
@@ -187,6 +193,7 @@ async def test_redirects_are_counted_hop_by_hop(follow: bool) -> None:
         assert hits == {"/r": 20}
         assert final.total.status_counts == {302: 20}
     # A closed run keeps no rate in its timeline, even when the profile sets one.
+    assert (plan.load.model, plan.load.users) == ("closed", 2)
     assert all(point.rate is None for point in final.timeline)
 
 

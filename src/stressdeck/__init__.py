@@ -1,13 +1,19 @@
 """stressdeck: a terminal console for load and stress testing HTTP backends."""
 
-from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
-# One version, in one place: pyproject.toml's, as the installed package's metadata holds it.
-try:
-    __version__ = version("stressdeck")
-except PackageNotFoundError:  # a source tree on sys.path that was never installed
-    __version__ = "0+unknown"
+
+def _version() -> str:
+    """One version, in one place: pyproject.toml's, as the installed package's metadata
+    holds it. Read on first use: importlib.metadata takes 60-140 ms to import (email,
+    zipfile ...), which the console's first screen and each worker process need not pay."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("stressdeck")
+    except PackageNotFoundError:  # a source tree on sys.path that was never installed
+        return "0+unknown"
+
 
 # The Python API (``stressdeck.run`` ...), imported on first use: ``import stressdeck`` stays
 # cheap, which matters to the pytest plugin that every pytest run in this environment loads.
@@ -38,6 +44,10 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
+    if name == "__version__":
+        found = _version()
+        globals()["__version__"] = found  # read once
+        return found
     module = _API.get(name)
     if module is None:
         raise AttributeError(f"module 'stressdeck' has no attribute {name!r}")

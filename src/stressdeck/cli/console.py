@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from functools import partial
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from stressdeck.cli.options import (
     add_load_options,
@@ -31,22 +32,23 @@ from stressdeck.core.files import WriteError, write_atomic
 from stressdeck.core.redact import redacted_fields
 from stressdeck.core.signals import check_stop
 from stressdeck.core.text import printable
-from stressdeck.engine.cluster import RayPlacement
 from stressdeck.engine.overrides import Overrides
 from stressdeck.engine.processes import ProcessWorker, resolve_processes
-from stressdeck.engine.runner import WorkerFactory
-from stressdeck.engine.snapshot import Snapshot
-from stressdeck.observe.demo import DemoServerThread
 from stressdeck.observe.monitor import check_pid
-from stressdeck.sessions.autosave import keep_session
-from stressdeck.sessions.replay import replay_events, replay_inputs, steer, stop_offset
-from stressdeck.sessions.session import Session, load_session, snapshot_from_session
-from stressdeck.sessions.summary import write_json
 from stressdeck.ui.app import StressDeckApp
 from stressdeck.ui.format import size
 from stressdeck.ui.keys import CONTROLS
 from stressdeck.ui.options import ConsoleOptions
 from stressdeck.ui.planning import PlanSource
+
+if TYPE_CHECKING:
+    from stressdeck.engine.runner import WorkerFactory
+    from stressdeck.engine.snapshot import Snapshot
+    from stressdeck.sessions.session import Session
+
+# The sessions, the runner and the demo target are imported where they are used: a console
+# on a profile shows its first screen without them (ui.controller.preload_run brings the
+# runner in once it is up).
 
 DEMO = "demo"
 
@@ -135,6 +137,7 @@ def console_main(argv: list[str]) -> int:
 
 
 def _run_demo(args: argparse.Namespace) -> int:
+    from stressdeck.observe.demo import DemoServerThread
 
     overrides = Overrides.from_args(args)
     with DemoServerThread() as server, demo_profile() as profile:
@@ -145,12 +148,14 @@ def _run_demo(args: argparse.Namespace) -> int:
 
 def load_baseline(path: str) -> tuple[Snapshot, str]:
     """A saved session's final snapshot and its title (the file name); raises InputError."""
+    from stressdeck.sessions.session import load_session, snapshot_from_session
 
     return snapshot_from_session(load_session(path)), Path(path).name
 
 
 def view_app(session_path: str, *, baseline: str | None = None) -> StressDeckApp:
     """A saved session on the dashboard, read-only; raises InputError (one line) on a bad file."""
+    from stressdeck.sessions.session import load_session, snapshot_from_session
 
     session = load_session(session_path)
     title = Path(session_path).name
@@ -186,6 +191,8 @@ def replay_app(
 ) -> StressDeckApp:
     """The console on a saved session's plan, started at once and steered by its control
     log, as the headless replay does; raises InputError."""
+    from stressdeck.sessions.replay import replay_events, replay_inputs, steer, stop_offset
+    from stressdeck.sessions.session import load_session
 
     session = session or load_session(session_path)
     profile, overrides, _ = replay_inputs(session, session_path, base_url=base_url, i_know=i_know)
@@ -216,6 +223,8 @@ def replay(args: argparse.Namespace, session: Session) -> int:
     """`stressdeck replay SESSION --ui`, its options already checked; ``--save`` is written
     when the console closes (a run still going is stopped first), as the headless replay
     writes it, falling back to sessions/autosave-* when it cannot be."""
+    from stressdeck.sessions.autosave import keep_session
+    from stressdeck.sessions.summary import write_json
 
     try:
         with worker_placement(args) as (processes, factory):
@@ -278,6 +287,10 @@ def _run_with_metrics(app: StressDeckApp, args: argparse.Namespace) -> None:
 
 def _placement_notes(factory: WorkerFactory | None) -> list[str]:
     """Where a cluster run's workers go, for the console's log (nothing for one machine)."""
+    if factory is None or factory is ProcessWorker:
+        return []
+    from stressdeck.engine.cluster import RayPlacement  # Ray's side: only with --cluster
+
     if not isinstance(factory, RayPlacement):
         return []
     layout = ", ".join(f"{node} ×{count}" for node, count in factory.shape().items())

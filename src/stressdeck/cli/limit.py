@@ -7,6 +7,7 @@ import asyncio
 import dataclasses
 import json
 import sys
+from typing import TYPE_CHECKING
 
 from stressdeck.cli.options import (
     add_i_know_option,
@@ -17,14 +18,12 @@ from stressdeck.cli.options import (
     profile_from_args,
     worker_placement,
 )
-from stressdeck.cli.run import run_headless
 from stressdeck.core import option_values
 from stressdeck.core.errors import InputError
 from stressdeck.core.exits import EXIT_FAILED, EXIT_OK
 from stressdeck.core.files import WriteError, write_atomic
 from stressdeck.core.signals import check_stop, exit_code, record_stops
 from stressdeck.core.text import printable
-from stressdeck.engine import Plan, RunHandle, build_plan
 from stressdeck.engine.limit import (
     CLOSED_START,
     DEFAULT_PRECISION,
@@ -33,18 +32,18 @@ from stressdeck.engine.limit import (
     OPEN_START,
     DeadTarget,
     LimitResult,
-    LiveSteps,
     Search,
     Step,
     StepsEnded,
-    find_limit,
 )
 from stressdeck.engine.overrides import Overrides
-from stressdeck.engine.plan import MAX_RATE, MAX_USERS, remote_hosts
+from stressdeck.engine.plan import MAX_RATE, MAX_USERS, build_plan, remote_hosts
 from stressdeck.engine.snapshot import SEARCH_ENDED
 from stressdeck.profiles.thresholds import parse_threshold
-from stressdeck.sessions.session import save_session
-from stressdeck.sessions.summary import bottleneck_line
+
+if TYPE_CHECKING:
+    from stressdeck.engine.plan import Plan
+    from stressdeck.engine.runner import RunHandle
 
 DEFAULT_STEP = 10.0
 MAX_WARMUP = 5.0  # seconds: a quarter of the step, at most this
@@ -187,6 +186,11 @@ def _search(args: argparse.Namespace, search: Search, plan: Plan) -> int:
         flush=True,
     )
     print(STEP_HEADER.format(unit=search.unit), flush=True)
+    # Here, not at the top: `stressdeck --help` and the other commands need none of it.
+    from stressdeck.cli.run import run_headless
+    from stressdeck.engine.limit_search import LiveSteps, find_limit
+    from stressdeck.sessions.session import save_session
+
     answer: list[LimitResult] = []
     dead: list[DeadTarget] = []
 
@@ -260,6 +264,8 @@ def step_line(step: Step, unit: str) -> str:
 
 def limit_text(result: LimitResult) -> str:
     """The answer, after the table: the limit, what broke it and why, the fit."""
+    from stressdeck.sessions.summary import bottleneck_line
+
     unit = result.search.unit
     lines = []
     if result.limit is None:

@@ -8,9 +8,8 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
-from stressdeck import __version__
-from stressdeck.cli.limit import add_find_limit_parser, cmd_find_limit
 from stressdeck.cli.options import (
     _duration_ms,
     add_i_know_option,
@@ -20,9 +19,6 @@ from stressdeck.cli.options import (
     add_serve_metrics_option,
     add_url_options,
 )
-from stressdeck.cli.run import cmd_run
-from stressdeck.cli.sessions import SIDE_SEPARATOR, cmd_compare, cmd_replay, cmd_report
-from stressdeck.cli.tools import cmd_demo_server, cmd_import
 from stressdeck.core.errors import InputError
 from stressdeck.core.exits import (
     EXIT_FAILED,
@@ -51,6 +47,27 @@ examples:
   stressdeck run profiles/demo-mix.toml --json results.json --save sessions/base.toml"""
 
 
+class _Version(argparse.Action):
+    """``--version``, read only when asked for: the package metadata it comes from takes
+    importlib.metadata, slow to import, which --help and the commands need not pay for."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: Any) -> None:
+        kwargs.setdefault("default", argparse.SUPPRESS)
+        super().__init__(option_strings, dest, nargs=0, **kwargs)
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: Any,
+        option_string: str | None = None,
+    ) -> None:
+        from stressdeck import __version__
+
+        print(f"stressdeck {__version__}")
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="stressdeck",
@@ -59,7 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=CONSOLE_HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--version", action="version", version=f"stressdeck {__version__}")
+    parser.add_argument("--version", action=_Version, help="show the version and exit")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     run = sub.add_parser(
@@ -74,6 +91,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--json", dest="json_file", metavar="FILE", help="write the results as JSON")
     run.add_argument("--quiet", action="store_true", help="no progress lines, only the summary")
     add_save_options(run)
+
+    from stressdeck.cli.limit import add_find_limit_parser  # its module: see COMMANDS
 
     add_find_limit_parser(sub)
 
@@ -232,6 +251,8 @@ def _main(argv: Sequence[str] | None) -> int:
     ):
         return _console(args_list)
     if args_list[0] == "compare" and "--" in args_list:
+        from stressdeck.cli.sessions import SIDE_SEPARATOR
+
         # argparse would swallow the "--" between the sides; keep it as a marker.
         at = args_list.index("--")
         args_list = [*args_list[:at], SIDE_SEPARATOR, *args_list[at + 1 :]]
@@ -266,6 +287,53 @@ def cmd_presets(args: argparse.Namespace) -> int:
     for name, meaning in PRESET_HELP.items():
         print(f"{name:7} {meaning}")
     return EXIT_OK
+
+
+# Each command's module is imported when the command runs: the console (the most used
+# command, and the one whose start-up is watched) and --help need none of the others'
+# imports (the find-limit search, compare's reports, the importers).
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from stressdeck.cli.run import cmd_run as command
+
+    return command(args)
+
+
+def cmd_find_limit(args: argparse.Namespace) -> int:
+    from stressdeck.cli.limit import cmd_find_limit as command
+
+    return command(args)
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    from stressdeck.cli.sessions import cmd_replay as command
+
+    return command(args)
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from stressdeck.cli.sessions import cmd_compare as command
+
+    return command(args)
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from stressdeck.cli.sessions import cmd_report as command
+
+    return command(args)
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    from stressdeck.cli.tools import cmd_import as command
+
+    return command(args)
+
+
+def cmd_demo_server(args: argparse.Namespace) -> int:
+    from stressdeck.cli.tools import cmd_demo_server as command
+
+    return command(args)
 
 
 # Explicit dispatch: every subcommand and the function that runs it.

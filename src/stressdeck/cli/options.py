@@ -9,6 +9,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from stressdeck.core import option_values
 from stressdeck.core.errors import InputError
@@ -16,15 +17,16 @@ from stressdeck.core.files import refuse_unwritable
 from stressdeck.core.text import printable
 from stressdeck.core.units import parse_duration
 from stressdeck.engine import Plan, build_plan
-from stressdeck.engine.cluster import connect
 from stressdeck.engine.overrides import Overrides
 from stressdeck.engine.plan import DEFAULT_CONNECTIONS, DEFAULT_MAX_DURATION, MAX_RATE, MAX_USERS
 from stressdeck.engine.processes import resolve_processes
-from stressdeck.engine.runner import WorkerFactory
-from stressdeck.engine.serve_metrics import MetricsServer, parse_listen
 from stressdeck.profiles.adhoc import looks_like_url, url_profile
 from stressdeck.profiles.presets import PRESETS
 from stressdeck.profiles.profile import CLIENTS, SUFFIXES, Profile, load_profile
+
+if TYPE_CHECKING:
+    from stressdeck.engine.runner import WorkerFactory
+    from stressdeck.engine.serve_metrics import MetricsServer
 
 
 def add_processes_option(parser: argparse.ArgumentParser) -> None:
@@ -55,6 +57,8 @@ def worker_placement(args: argparse.Namespace) -> Iterator[tuple[int, WorkerFact
     if address is None:
         yield resolve_processes(processes), None
         return
+    from stressdeck.engine.cluster import connect  # Ray's side, only for --cluster
+
     placement = connect(address)
     try:
         workers = placement.plan_workers(None if processes == "auto" else int(processes))
@@ -85,7 +89,12 @@ def add_serve_metrics_option(parser: argparse.ArgumentParser) -> None:
 def metrics_server_from(args: argparse.Namespace) -> MetricsServer | None:
     """The --serve-metrics server, listening already; raises InputError (bad value, port taken)."""
     listen = getattr(args, "serve_metrics", None)
-    return MetricsServer(*parse_listen(listen)).start() if listen is not None else None
+    if listen is None:
+        return None
+    # Imported only when asked for: the console and the headless run start without it.
+    from stressdeck.engine.serve_metrics import MetricsServer, parse_listen
+
+    return MetricsServer(*parse_listen(listen)).start()
 
 
 def add_load_options(parser: argparse.ArgumentParser) -> None:

@@ -35,7 +35,7 @@ from stressdeck.core.text import printable
 from stressdeck.engine import Plan, RunHandle, Snapshot, start
 from stressdeck.engine.plan import remote_hosts
 from stressdeck.engine.runner import Steer, WorkerFactory
-from stressdeck.engine.snapshot import INTERRUPTED, TimelinePoint
+from stressdeck.engine.snapshot import TimelinePoint, cut_short, interrupted_by
 from stressdeck.sessions.autosave import autosave_path, keep_session, sent_anything
 from stressdeck.sessions.session import save_session
 from stressdeck.sessions.summary import nothing_answered, progress_line, summary_text, write_json
@@ -179,7 +179,7 @@ def _forced_keep(
 ) -> str | None:
     """For the watchdog, when the run did not stop in time after a signal: its latest
     figures as a partial session (an autosave, as a run stopped by a signal is kept)."""
-    final = handle.latest
+    final = cut_short(handle.latest, pending_stop())
     if not sent_anything(final):
         return None
     written = save_session(
@@ -215,7 +215,7 @@ async def run_headless(
         if not stopped_by:
             stopped_by.append(signum)
         if started:
-            loop.create_task(started[0].stop(INTERRUPTED))
+            loop.create_task(started[0].stop(interrupted_by(stopped_by[0])))
 
     # Before the workers start: a signal while they do stops the run as soon as it exists.
     for signum in STOP_SIGNALS:
@@ -233,7 +233,7 @@ async def run_headless(
     if on_start is not None:
         on_start(handle)
     if stopped_by:
-        loop.create_task(handle.stop(INTERRUPTED))
+        loop.create_task(handle.stop(interrupted_by(stopped_by[0])))
 
     def on_steer_done(task: asyncio.Task[None]) -> None:
         # A failing steer ends the run at once: its changes would be missing from then on.

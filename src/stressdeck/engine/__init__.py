@@ -1,6 +1,8 @@
 """The load engine: a plain library, no UI imports. ``start(plan)`` returns a RunHandle."""
 
+import importlib
 import os
+from typing import TYPE_CHECKING, Any
 
 # numpy's BLAS keeps a pool of threads that spin after each call: they burned about half a
 # core of an idle run, stole it from the event loop and made the generator look saturated.
@@ -10,16 +12,28 @@ import os
 for _name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_name, "1")
 
-# After the settings above: these import numpy.
-from stressdeck.engine.plan import Plan, RequestSpec, build_plan  # noqa: E402
-from stressdeck.engine.runner import RunHandle, start  # noqa: E402
-from stressdeck.engine.snapshot import (  # noqa: E402
-    ControlEvent,
-    EndpointSummary,
-    Percentiles,
-    Snapshot,
-    TimelinePoint,
-)
+# The package's names are imported on first use (numpy with them, after the settings
+# above): a module that only needs the plan (the console's first screen, building it from
+# a profile) does not load the runner, the workers and their HTTP clients.
+_NAMES = {
+    **dict.fromkeys(("Plan", "RequestSpec", "build_plan"), "stressdeck.engine.plan"),
+    **dict.fromkeys(("RunHandle", "start"), "stressdeck.engine.runner"),
+    **dict.fromkeys(
+        ("ControlEvent", "EndpointSummary", "Percentiles", "Snapshot", "TimelinePoint"),
+        "stressdeck.engine.snapshot",
+    ),
+}
+
+if TYPE_CHECKING:
+    from stressdeck.engine.plan import Plan, RequestSpec, build_plan
+    from stressdeck.engine.runner import RunHandle, start
+    from stressdeck.engine.snapshot import (
+        ControlEvent,
+        EndpointSummary,
+        Percentiles,
+        Snapshot,
+        TimelinePoint,
+    )
 
 __all__ = [
     "ControlEvent",
@@ -33,3 +47,10 @@ __all__ = [
     "build_plan",
     "start",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _NAMES.get(name)
+    if module is None:
+        raise AttributeError(f"module 'stressdeck.engine' has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)

@@ -14,13 +14,17 @@ import os
 import queue
 import signal
 import threading
+from dataclasses import dataclass
 from multiprocessing.process import BaseProcess
-from typing import Any
+from multiprocessing.reduction import ForkingPickler
+from typing import TYPE_CHECKING, Any
 
-from stressdeck.engine.placement import Share, new_worker_loop
-from stressdeck.engine.plan import Plan
-from stressdeck.engine.snapshot import Control
-from stressdeck.engine.worker import Command, Worker, WorkerFinished, WorkerMessage
+if TYPE_CHECKING:
+    # The worker itself (its HTTP clients, aiohttp, h2, numpy) is imported in the child, and
+    # here only once a run needs it: the console shows its first screen without it.
+    from stressdeck.engine.placement import Share
+    from stressdeck.engine.plan import Plan
+    from stressdeck.engine.worker import Command, WorkerMessage
 
 _READY = "ready"
 _PR_SET_PDEATHSIG = 1
@@ -38,20 +42,93 @@ def resolve_processes(value: str | int | None) -> int:
     return count
 
 
+@dataclass(frozen=True)
+class _Standby:
+    """A worker process started ahead of its run: imported, waiting for its plan."""
+
+    commands: Any
+    messages: Any
+    sent: Any
+    process: BaseProcess
+
+
+class Standbys:
+    """Worker processes started before they are needed, so that a run starts without
+    waiting for them: the console starts them while its user reads the first screen (a
+    spawned child takes 0.5-1 s to import the engine on a busy two-core machine, the bulk
+    of the time from ``s`` to the first figures). A run takes them in place of new ones;
+    whatever it does not take dies with this process (daemons, and ``_die_with_parent``)."""
+
+    def __init__(self) -> None:
+        self._waiting: list[_Standby] = []
+
+    def prepare(self, count: int) -> None:
+        """Have ``count`` processes waiting (this starts only the missing ones)."""
+        self._waiting = [s for s in self._waiting if s.process.is_alive()]
+        while len(self._waiting) < count:
+            context = multiprocessing.get_context("spawn")
+            commands, messages = context.Queue(), context.Queue()
+            sent = context.RawValue(ctypes.c_int64, 0)
+            process = context.Process(
+                target=_standby_main,
+                args=(commands, messages, os.getpid(), sent),
+                name="stressdeck-worker-standby",
+                daemon=True,
+            )
+            _start_unsignalled(process)
+            self._waiting.append(_Standby(commands, messages, sent, process))
+
+    def take(self) -> _Standby | None:
+        while self._waiting:
+            standby = self._waiting.pop(0)
+            if standby.process.is_alive():
+                return standby
+        return None
+
+    def waiting(self) -> int:
+        return sum(1 for s in self._waiting if s.process.is_alive())
+
+
+STANDBYS = Standbys()
+
+
+def _start_unsignalled(process: BaseProcess) -> None:
+    # Ctrl+C and a hang-up reach the whole process group, the child too, and the child
+    # ignores them only once its code runs: before that (spawn's bootstrap, its imports)
+    # one would print a KeyboardInterrupt traceback. Born with them blocked (the mask
+    # survives fork and exec), it sets them aside unseen; here they wait for the unblock.
+    held = signal.pthread_sigmask(signal.SIG_BLOCK, _PARENTS_SIGNALS)
+    try:
+        process.start()
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)
+
+
 class ProcessWorker:
-    """A worker in a child process (spawned, so no thread state leaks into it)."""
+    """A worker in a child process (spawned, so no thread state leaks into it): one of
+    ``STANDBYS`` when one is waiting, else a new one."""
 
     def __init__(self, plan: Plan, share: Share) -> None:
-        context = multiprocessing.get_context("spawn")
         self.share = share
-        self._commands: Any = context.Queue()
-        self._messages: Any = context.Queue()
         self._finished = False
         self._ready = False
+        standby = STANDBYS.take()
+        # Its plan goes with its first command (a standby's), or with its start (a new one).
+        self._assignment: tuple[Plan, Share] | None = None
+        if standby is not None:
+            self._commands: Any = standby.commands
+            self._messages: Any = standby.messages
+            self._sent: Any = standby.sent
+            self._process: BaseProcess = standby.process
+            self._assignment = (plan, share)
+            return
+        context = multiprocessing.get_context("spawn")
+        self._commands = context.Queue()
+        self._messages = context.Queue()
         # Shared memory the child counts its sent requests into as they go: readable here
         # even when the child is stuck, stopped or killed.
-        self._sent: Any = context.RawValue(ctypes.c_int64, 0)
-        self._process: BaseProcess = context.Process(
+        self._sent = context.RawValue(ctypes.c_int64, 0)
+        self._process = context.Process(
             target=_child_main,
             args=(plan, share, self._commands, self._messages, os.getpid(), self._sent),
             name=f"stressdeck-worker-{share.worker_id}",
@@ -59,15 +136,12 @@ class ProcessWorker:
         )
 
     def start(self) -> None:
-        # Ctrl+C and a hang-up reach the whole process group, the child too, and the child
-        # ignores them only once its code runs: before that (spawn's bootstrap, its imports)
-        # one would print a KeyboardInterrupt traceback. Born with them blocked (the mask
-        # survives fork and exec), it sets them aside unseen; here they wait for the unblock.
-        held = signal.pthread_sigmask(signal.SIG_BLOCK, _PARENTS_SIGNALS)
-        try:
-            self._process.start()
-        finally:
-            signal.pthread_sigmask(signal.SIG_SETMASK, held)
+        if self._assignment is not None:
+            # Pickled here, as a new process's arguments are at its start: a plan that
+            # cannot travel fails now, in this call, not later in the queue's feeder thread.
+            self._commands.put(bytes(ForkingPickler.dumps(self._assignment)))
+            return
+        _start_unsignalled(self._process)
 
     def wait_ready(self, timeout: float) -> bool:
         try:
@@ -83,6 +157,8 @@ class ProcessWorker:
                 self._commands.put(command)
 
     def poll(self) -> list[WorkerMessage]:
+        from stressdeck.engine.worker import WorkerFinished
+
         messages: list[WorkerMessage] = []
         while True:
             try:
@@ -148,15 +224,39 @@ def _die_with_parent(parent_pid: int) -> None:
     threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
-def _child_main(
-    plan: Plan, share: Share, commands: Any, messages: Any, parent_pid: int, sent: Any
-) -> None:
+def _settle_in(parent_pid: int) -> None:
     # Ctrl+C goes to the whole process group, and so does the SIGHUP of a dropped SSH
     # connection; the parent decides, and tells us to stop (we die with it anyway).
     for signum in _PARENTS_SIGNALS:
         signal.signal(signum, signal.SIG_IGN)  # one pending since birth is dropped here
     signal.pthread_sigmask(signal.SIG_UNBLOCK, _PARENTS_SIGNALS)
     _die_with_parent(parent_pid)
+
+
+def _standby_main(commands: Any, messages: Any, parent_pid: int, sent: Any) -> None:
+    """A standby: it imports the whole worker now, then waits for its plan."""
+    _settle_in(parent_pid)
+    import stressdeck.engine.placement  # noqa: F401  (and with it the worker and clients)
+
+    try:
+        plan, share = ForkingPickler.loads(commands.get())
+    except (EOFError, OSError):  # the parent went away without a run
+        return
+    _serve(plan, share, commands, messages, sent)
+
+
+def _child_main(
+    plan: Plan, share: Share, commands: Any, messages: Any, parent_pid: int, sent: Any
+) -> None:
+    _settle_in(parent_pid)
+    _serve(plan, share, commands, messages, sent)
+
+
+def _serve(plan: Plan, share: Share, commands: Any, messages: Any, sent: Any) -> None:
+    from stressdeck.engine.placement import new_worker_loop
+    from stressdeck.engine.snapshot import Control
+    from stressdeck.engine.worker import Command, Worker, WorkerFinished
+
     loop = new_worker_loop()
     worker = Worker(
         plan,

@@ -10,6 +10,7 @@ of ``--json`` and of sessions, in one place (see engine/results.py).
 from __future__ import annotations
 
 import dataclasses
+import signal
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -26,6 +27,22 @@ from stressdeck.profiles.thresholds import ThresholdResult
 IDLE, RUNNING, PAUSED, STOPPING, STOPPED = "idle", "running", "paused", "stopping", "stopped"
 # A stop reason starting with this: a signal ended the run, not the run itself.
 INTERRUPTED = "interrupted"
+
+
+def interrupted_by(signum: int) -> str:
+    """The stop reason of a run a signal ended, the same wherever it ran (headless, the
+    console, a replay) and wherever it is read (the summary, --json, the session)."""
+    return f"{INTERRUPTED} ({signal.Signals(signum).name})"
+
+
+def cut_short(snapshot: Snapshot, signum: int | None) -> Snapshot:
+    """The latest figures of a run the watchdog ends (its stop never came, so no reason
+    was given): named as a run that signal ended."""
+    if snapshot.stop_reason or signum is None:
+        return snapshot
+    return dataclasses.replace(snapshot, stop_reason=interrupted_by(signum))
+
+
 # A replay whose original was stopped by its user stops at the same point, by itself.
 REPLAY_ENDED = "replay ended: stopped here in the original run"
 # find-limit stops its run once the search is done (a replay of it stops at the same point).

@@ -14,9 +14,10 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
+if TYPE_CHECKING:
+    import numpy as np
 
 GOOD_R2 = 0.9  # below it, or with fewer points than MIN_POINTS, the fit is called poor
 MIN_POINTS = 4
@@ -44,7 +45,9 @@ class UslFit:
         return math.sqrt(max(1 - self.sigma, 0.0) / self.kappa)
 
     def throughput(self, users: float) -> float:
-        return _shape(np.array([users], dtype=float), self.sigma, self.kappa)[0] * self.lam
+        # The same shape as _shape, on one number: the console draws it before numpy is loaded.
+        shape = users / (1 + self.sigma * (users - 1) + self.kappa * users * (users - 1))
+        return shape * self.lam
 
     def to_dict(self) -> dict[str, Any]:
         peak = self.peak_users
@@ -83,6 +86,8 @@ def _fit_at(
     users: np.ndarray, throughput: np.ndarray, sigma: float, kappa: float
 ) -> tuple[float, float]:
     """The best lambda for this sigma and kappa, and the squared error it leaves."""
+    import numpy as np
+
     shape = _shape(users, sigma, kappa)
     lam = float(np.dot(throughput, shape) / np.dot(shape, shape))
     residual = throughput - lam * shape
@@ -91,6 +96,8 @@ def _fit_at(
 
 def fit_usl(users: Sequence[float], throughput: Sequence[float]) -> UslFit | None:
     """Fit the law to (users, throughput) points; None with fewer than 3 distinct user counts."""
+    import numpy as np  # here, not at the top: the models above are read on the first screen
+
     n = np.asarray(users, dtype=float)
     x = np.asarray(throughput, dtype=float)
     if len(set(users)) < 3 or not np.all(n > 0):

@@ -26,14 +26,17 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Self
-
-import aiohttp
+from typing import TYPE_CHECKING, Any, Self
 
 from stressdeck.core.errors import InputError, describe
 from stressdeck.core.fields import Reader, join
 from stressdeck.core.hosts import check_url
 from stressdeck.core.redact import redact_url
+
+if TYPE_CHECKING:
+    # Imported where a scrape is made: reading a profile's series (the console's first
+    # screen, every plan) needs none of aiohttp.
+    import aiohttp
 
 HISTORY = 600  # points per series: ten minutes at one scrape a second
 DEFAULT_INTERVAL = 1.0
@@ -591,6 +594,8 @@ class MetricsScraper:
 
     async def scrape_once(self) -> MetricsSnapshot:
         """Fetch, parse and record one scrape; a failure is recorded, never raised."""
+        import aiohttp
+
         started = time.monotonic()
         try:
             text = await self._fetch()
@@ -612,6 +617,8 @@ class MetricsScraper:
         return self._snapshot
 
     async def _fetch(self) -> str:
+        import aiohttp
+
         if self._session is None:
             self._session = aiohttp.ClientSession(
                 timeout=aiohttp.ClientTimeout(total=self.timeout),

@@ -516,6 +516,15 @@ def _parse_load(source: str, table: Mapping[str, Any]) -> LoadSpec:
     model = load.string("model", implied)
     if model not in MODELS:
         raise load.fail("model", '"closed" or "open"')
+    if "rate" in table and model == "closed":
+        # The closed model sends as fast as its users get answers: a rate beside it would
+        # be ignored, and what was meant as a gentle rate sent unthrottled.
+        given = (
+            "the closed model takes no rate"
+            if "model" in table
+            else "a rate is the open model's and users the closed model's"
+        )
+        raise InputError(source, "load.rate", f'{given}; set model = "open" or remove rate')
     preset = load.string("preset")
     if preset is not None and preset not in PRESETS:
         raise load.fail("preset", "one of " + ", ".join(PRESETS))

@@ -8,8 +8,8 @@ lands within a tick of where it was made.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
-from typing import Protocol
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol
 
 from stressdeck.core.errors import InputError
 from stressdeck.engine.overrides import Overrides
@@ -83,7 +83,9 @@ def replay_inputs(
         overrides = overrides.changed(base_url=base_url)
     try:
         # Parsed as the original profile file, so relative data files resolve as they did.
-        profile = parse_profile(saved.document, saved.source or source)
+        profile = parse_profile(
+            _document_as_ran(saved.document, saved.load.model), saved.source or source
+        )
         if overrides.model is None and chosen_model(profile.load.model, overrides) != (
             saved.load.model
         ):
@@ -121,6 +123,21 @@ def _as_ran(overrides: Overrides, model: str) -> Overrides:
     if model == "open" and overrides.users is not None:
         return overrides.changed(users=None, model="open" if overrides.rate is None else None)
     return overrides
+
+
+def _document_as_ran(document: Mapping[str, Any], model: str) -> Mapping[str, Any]:
+    """The saved profile with the load model that ran. Profiles once could give a rate
+    beside the closed model (``model = "closed"``, or users and a rate without a model),
+    and the rate was ignored; they are refused now, and a replay runs what ran."""
+    load = document.get("load")
+    if not isinstance(load, dict) or "rate" not in load:
+        return document
+    if load.get("model", "open" if "users" not in load else "closed") != "closed":
+        return document
+    as_ran = dict(load, model=model)
+    if model == "closed":
+        del as_ran["rate"]
+    return {**document, "load": as_ran}
 
 
 def plan_for_replay(

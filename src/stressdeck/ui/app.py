@@ -16,7 +16,7 @@ import time
 from collections.abc import Iterable
 from multiprocessing import resource_tracker
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from textual import work
 from textual.app import App, SystemCommand
@@ -37,15 +37,14 @@ from stressdeck.core.signals import (
 from stressdeck.core.text import printable
 from stressdeck.core.units import format_duration
 from stressdeck.engine.plan import Plan
-from stressdeck.engine.processes import ProcessWorker
-from stressdeck.engine.runner import RunHandle
-from stressdeck.engine.snapshot import INTERRUPTED, Snapshot
+
+if TYPE_CHECKING:
+    from stressdeck.engine.runner import RunHandle
+from stressdeck.engine.processes import STANDBYS, ProcessWorker
+from stressdeck.engine.snapshot import Snapshot, cut_short, interrupted_by
 from stressdeck.observe.monitor import HostMonitor
-from stressdeck.profiles.importers.common import slugify
-from stressdeck.sessions.autosave import autosave_path, sent_anything
-from stressdeck.sessions.session import save_session
 from stressdeck.ui.answering import AnsweringWatch
-from stressdeck.ui.controller import MIN_RATE, ControlError, RunController
+from stressdeck.ui.controller import MIN_RATE, ControlError, RunController, preload_run
 from stressdeck.ui.driver import ConsoleDriver
 from stressdeck.ui.events import INFO, WARN, EventTracker, LogEvent
 from stressdeck.ui.keys import CONTROLS, PANES
@@ -77,6 +76,7 @@ from stressdeck.ui.search import (
 from stressdeck.ui.widgets.header import RunInfo
 
 HOST_SECONDS = 1.0
+PREPARE_AFTER_S = 0.5  # from the first snapshot shown to starting the next run's workers
 DEFAULT_DURATION_S = 30.0  # shown in the duration dialog for a plan without one
 RUN_ACTIONS = {
     "toggle_run",
@@ -100,6 +100,8 @@ NOTIFY_SECONDS = 3
 
 
 def session_file_name(plan_name: str, now: float | None = None) -> str:
+    from stressdeck.profiles.importers.common import slugify
+
     slug = slugify(plan_name, empty="session")[:40].strip("-")
     return f"{slug}-{time.strftime('%Y%m%d-%H%M%S', time.localtime(now))}.toml"
 
@@ -163,6 +165,7 @@ class StressDeckApp(App[int]):
         self._shown_plan: Plan | None = None
         self._runs = 0
         self.search: ConsoleSearch | None = None  # the find-limit of the current (or last) run
+        self._prepared_for = -1  # the run count when worker processes were last started
 
     def notify(
         self,
@@ -251,6 +254,23 @@ class StressDeckApp(App[int]):
         # A new snapshot, or a changed next-run plan (a load key after a run) to show.
         if snap is not self._shown or self.controller.plan is not self._shown_plan:
             self.render_snapshot(snap)
+        rendered = self._shown is not None  # not before the dashboard shows a snapshot
+        if rendered and not self.controller.active and self._prepared_for != self._runs:
+            self._prepared_for = self._runs
+            # Once what was rendered is on screen: the new processes take both cores for a
+            # moment (and the imports the main thread), and the user is reading the screen
+            # meanwhile, not waiting for it. Textual's "after refresh" comes before the frame
+            # is written out: done then, this held the first screen back 0.5-1.5 s.
+            self.set_timer(PREPARE_AFTER_S, self._prepare_workers)
+
+    def _prepare_workers(self) -> None:
+        """Start the next run's worker processes now, while the user reads the screen (the
+        first tick comes after the first frame): ``s`` then starts the load at once."""
+        if self.controller is not None and self.controller.active:
+            return  # s came first: the run started its own
+        if self.worker_factory is ProcessWorker and not self.is_headless:
+            STANDBYS.prepare(self.processes)
+        preload_run()
 
     def render_snapshot(self, snap: Snapshot) -> None:
         """Push one snapshot to every pane (also the way to show a fixed snapshot)."""
@@ -679,6 +699,8 @@ class StressDeckApp(App[int]):
 
     async def save_session(self, path: Path, *, overwrite: bool = False) -> Path | None:
         """Write the current (or last) run to ``path``; notifies and returns None on failure."""
+        from stressdeck.sessions.session import save_session
+
         controller = self.controller
         if controller is None or controller.handle is None or controller.run_plan is None:
             return None
@@ -754,7 +776,11 @@ class StressDeckApp(App[int]):
 
     def _forced_autosave(self) -> str | None:
         """For the watchdog, when the clean stop did not end the process in time: the run's
-        latest figures as an autosave (on the watchdog's thread)."""
+        latest figures as an autosave (on the watchdog's thread; the run's start imported
+        these modules already, see ``preload_run``)."""
+        from stressdeck.sessions.autosave import autosave_path, sent_anything
+        from stressdeck.sessions.session import save_session
+
         controller = self.controller
         if controller is None or controller.run_plan is None or not controller.active:
             return None
@@ -763,7 +789,7 @@ class StressDeckApp(App[int]):
         written = save_session(
             autosave_path(str(self.sessions_dir)),
             controller.run_plan,
-            controller.latest(),
+            cut_short(controller.latest(), pending_stop()),
             replay_of=self._replaying(),
         )
         return f"partial session saved: {printable(written)}"
@@ -772,11 +798,10 @@ class StressDeckApp(App[int]):
         """Stop the run (the engine flushes), keep what it measured, exit non-zero. The path
         is printed by the caller once the terminal is back (see ui.main). SIGHUP (the SSH
         connection dropped) exits 129, SIGINT and SIGTERM 130."""
-        name = signal.Signals(signum).name
         if self.controller is not None:
             try:
                 self.autosaved = await self.controller.stop_and_autosave(
-                    f"{INTERRUPTED} ({name})", self.sessions_dir, self._replaying()
+                    interrupted_by(signum), self.sessions_dir, self._replaying()
                 )
             except WriteError as exc:
                 self.autosave_error = str(exc)

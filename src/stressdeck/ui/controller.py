@@ -10,14 +10,26 @@ from __future__ import annotations
 import asyncio
 import math
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from stressdeck.engine.plan import Plan
 from stressdeck.engine.processes import ProcessWorker
-from stressdeck.engine.runner import RunHandle, WorkerFactory, start
 from stressdeck.engine.snapshot import PAUSED, RUNNING, STOPPING, Snapshot
-from stressdeck.sessions.autosave import autosave_path, sent_anything
-from stressdeck.sessions.session import save_session
 from stressdeck.ui.planning import PlanSource, idle_snapshot
+
+if TYPE_CHECKING:
+    from stressdeck.engine.runner import RunHandle, WorkerFactory
+
+
+def preload_run() -> None:
+    """Import what a run needs besides the plan: the runner (and with it the workers, their
+    HTTP clients, numpy) and the sessions an autosave writes. The console calls it once its
+    first screen is up, while the user reads it, and before each run: the first screen
+    appears without them, and the watchdog's forced autosave never imports on its thread."""
+    import stressdeck.engine.runner
+    import stressdeck.sessions.autosave
+    import stressdeck.sessions.session  # noqa: F401
+
 
 MIN_RATE = 0.1  # requests/s: ±10 % steps must never reach zero and get stuck there
 
@@ -71,6 +83,9 @@ class RunController:
         if self.active:
             raise ControlError("a run is already going")
         self.run_plan = plan or self.plan
+        from stressdeck.engine.runner import start
+
+        preload_run()
         self.handle = await start(self.run_plan, self.processes, self.worker_factory)
         return self.handle
 
@@ -85,6 +100,9 @@ class RunController:
     ) -> Path | None:
         """Stop the run and keep what it measured as ``directory``/autosave-*.toml; None when
         no run was going, or it had sent nothing yet. Raises WriteError (one line) when it cannot be written."""
+        from stressdeck.sessions.autosave import autosave_path, sent_anything
+        from stressdeck.sessions.session import save_session
+
         if self.run_plan is None or not self.active:
             return None
         final = await self.stop(reason)

@@ -5,15 +5,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from stressdeck.engine.overrides import NO_OVERRIDES, Overrides
 from stressdeck.engine.plan import DEFAULT_MAX_DURATION
 from stressdeck.engine.processes import ProcessWorker
-from stressdeck.engine.runner import Steer, WorkerFactory
-from stressdeck.engine.serve_metrics import MetricsServer
 from stressdeck.engine.snapshot import Snapshot
 from stressdeck.observe.monitor import Monitor
 from stressdeck.ui.known_hosts import KnownHosts
+
+if TYPE_CHECKING:  # the runner is imported once the console is up (ui.controller.preload_run)
+    from stressdeck.engine.runner import Steer, WorkerFactory
+    from stressdeck.engine.serve_metrics import MetricsServer
 
 REFRESH_SECONDS = 0.25  # 4 renders a second at most: the engine ticks at the same pace
 

@@ -7,7 +7,7 @@ uses, so the plan's ``overrides`` record exactly what was changed.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +27,9 @@ class PlanSource:
     tick: float = DEFAULT_TICK
     # --i-know: the safety caps on users and rate are lifted for every plan built from here.
     i_know: bool = False
+    # The plan, built once: the console checks a source when it is made (the CLI, the
+    # picker, a changed override) and then runs the same one (20,000 endpoints: seconds).
+    _built: list[Plan] = field(default_factory=list, init=False, compare=False, repr=False)
 
     @classmethod
     def from_file(
@@ -44,13 +47,17 @@ class PlanSource:
 
     def build(self) -> Plan:
         """The Plan for these overrides; raises InputError."""
-        return build_plan(
-            self.profile,
-            self.overrides,
-            max_duration=self.max_duration,
-            tick=self.tick,
-            i_know=self.i_know,
-        )
+        if not self._built:
+            self._built.append(
+                build_plan(
+                    self.profile,
+                    self.overrides,
+                    max_duration=self.max_duration,
+                    tick=self.tick,
+                    i_know=self.i_know,
+                )
+            )
+        return self._built[0]
 
     def with_overrides(self, **changes: Any) -> PlanSource:
         """A copy with some overrides changed (None removes one); raises InputError if invalid."""

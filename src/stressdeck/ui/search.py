@@ -1,7 +1,7 @@
 """The console's find-limit: the form's fields read into a Search, the plan of its one run,
 and what the console says about it (the header's line, one log line per step, the answer).
 
-The search itself is engine/limit.py's ``find_limit`` driving ``LiveSteps`` on the run the
+The search itself is engine/limit_search.py's ``find_limit`` driving ``LiveSteps`` on the run the
 console started, exactly as ``stressdeck find-limit`` does (cli/limit.py); this module only
 keeps what the console shows of it while it goes.
 """
@@ -12,6 +12,7 @@ import dataclasses
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from stressdeck.core.errors import InputError
 from stressdeck.core.text import printable
@@ -24,19 +25,19 @@ from stressdeck.engine.limit import (
     OPEN_START,
     DeadTarget,
     LimitResult,
-    LiveSteps,
     Search,
     Step,
     StepsEnded,
-    Window,
-    find_limit,
 )
 from stressdeck.engine.plan import MAX_RATE, MAX_USERS
-from stressdeck.engine.runner import RunHandle
 from stressdeck.engine.snapshot import SEARCH_ENDED
 from stressdeck.profiles.thresholds import Threshold, parse_threshold
 from stressdeck.ui.events import ERROR, INFO, WARN
 from stressdeck.ui.planning import PlanSource
+
+if TYPE_CHECKING:
+    from stressdeck.engine.limit_search import Window
+    from stressdeck.engine.runner import RunHandle
 
 DEFAULT_SLOS = ("p95 < 200ms", "error_rate < 1%")
 DEFAULT_STEP_S = 10.0
@@ -252,6 +253,8 @@ async def run_search(
     keeping ``state`` up to date (``changed`` is called after each change, ``log`` with a
     line and its level). When the search is done the run stops there (SEARCH_ENDED, so a
     replay stops there too); ended first (``s``, a signal, a cap), what was measured stays."""
+    from stressdeck.engine.limit_search import LiveSteps, find_limit  # a run is going: loaded
+
     steps = LiveSteps(handle, state.search)
 
     async def measure(level: float) -> Window:

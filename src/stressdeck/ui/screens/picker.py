@@ -29,7 +29,6 @@ from stressdeck.core.text import printable
 from stressdeck.engine.overrides import Overrides
 from stressdeck.engine.plan import DEFAULT_MAX_DURATION
 from stressdeck.observe.monitor import check_pid
-from stressdeck.profiles.importers import import_command
 from stressdeck.profiles.profile import METHODS, SUFFIXES
 from stressdeck.ui.format import safe
 from stressdeck.ui.planning import PlanSource, adhoc_profile, describe_load
@@ -56,6 +55,8 @@ class CommandInput(Input):
 def import_curl(command: str, directory: Path) -> tuple[Path, list[str]]:
     """Write a profile for a curl command under ``directory``, as `stressdeck import curl` does;
     raises InputError (or WriteError) with one line."""
+    from stressdeck.profiles.importers import import_command  # only for a pasted curl line
+
     return import_command("curl", command, directory=directory, free_name=True)
 
 
