@@ -8,9 +8,9 @@ the change of a figure in its worse direction (latency and error rate up, rps do
   base (latency: at least the latency floor, 1 ms by default, so sub-millisecond jitter on a
   fast endpoint is not a regression; error rate: ``t * max(base, 1%)``, so 0 % -> 0.01 % is
   not an infinite relative rise). The noise is the half-width of the change: for latency
-  and rps a pooled two-sample t over the sides' seconds (over their runs when both sides have
-  three or more), on the log scale, and never less than the sampling noise of the
-  percentile; for the error rate a two-proportion test on the counted requests. It is taken
+  and rps a pooled two-sample t over the sides' seconds (of all their runs; with three or
+  more runs a side, never less than a t over the runs' means at 97.5 %), on the log scale,
+  and never less than the sampling noise of the percentile; for the error rate a two-proportion test on the counted requests. It is taken
   at the **decision level**, one-sided 0.1 % per figure (the t or normal 0.999 quantile):
   a one-endpoint comparison judges ten figures (the endpoint's five and the total's), and by
   Bonferroni 10 x 0.1 % keeps a comparison of identical runs from saying regression more
@@ -83,8 +83,8 @@ TOTAL = "TOTAL"
 MIN_TAIL_SAMPLES = 10
 # A generator saturated this share of the run measured itself, not the backend.
 SATURATED_SHARE = 0.25
-# With this many runs on both sides, the change is measured against the spread between runs
-# (two runs a side leave a t with 2 degrees of freedom: the seconds of all runs then serve).
+# With this many runs on both sides, the spread between the runs' means bounds the noise too
+# (two runs a side leave a t with 2 degrees of freedom: the seconds of all runs alone serve).
 RUN_LEVEL = 3
 # Sides whose hosts left the run shares of their cores this many times apart (the larger
 # over the smaller) ran on different machines, in effect: latency and rps may have changed
@@ -422,12 +422,17 @@ def change_noise(
         if base.runs > 1 and new.runs > 1:  # the runs' own spread, when larger
             noise = max(noise, math.hypot(_half(base), _half(new)) * widen)
         return noise
-    if base.runs >= RUN_LEVEL and new.runs >= RUN_LEVEL:
-        batches = pooled_t_noise(base.run_logs[metric], new.run_logs[metric], t999)
-    else:
-        batches = pooled_t_noise(base_total.seconds[metric], new_total.seconds[metric], t999)
+    batches = pooled_t_noise(base_total.seconds[metric], new_total.seconds[metric], t999)
     if batches is None:
         return None
+    if base.runs >= RUN_LEVEL and new.runs >= RUN_LEVEL:
+        # The seconds of all runs at the decision level, and the spread between the runs'
+        # means at 97.5 %: with 3 runs a side a t of 4 degrees of freedom at 0.1 % (7.2) would
+        # hide a 30 % change that every run shows; the seconds alone would call a host that
+        # drifted between runs a change.
+        runs = pooled_t_noise(base.run_logs[metric], new.run_logs[metric], t975)
+        if runs is not None:
+            batches = max(batches, runs)
     return max(batches, math.hypot(base.sampling[metric], new.sampling[metric]) * widen)
 
 
