@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import statistics
 import time
 
 import pytest
@@ -79,9 +78,12 @@ async def test_closed_model_shows_the_freeze_in_max_and_the_timeline() -> None:
         final = await (await start(plan)).wait()
     assert final.total.latency_ms.max >= 900
     rates = [p.requests for p in final.timeline if p.span == 1.0]
-    # A 1 s stall costs about a second of throughput, whichever seconds it straddles.
+    # A 1 s stall costs about a second of throughput, whichever seconds it straddles: two
+    # seconds around it carry about one unfrozen second's worth. Against the best second,
+    # not the median: of four seconds, the stall's own (and a busy host's slow one) would
+    # pull the median down (CI: [11881, 56, 10228, 5500]).
     worst_two_seconds = min(a + b for a, b in zip(rates, rates[1:], strict=False))
-    assert worst_two_seconds < 1.3 * statistics.median(rates), rates
+    assert worst_two_seconds < 1.3 * max(rates), rates
 
 
 async def test_closed_stages_ramp_to_their_targets(target: ServerThread) -> None:

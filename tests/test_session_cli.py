@@ -281,7 +281,9 @@ def test_a_signal_to_the_process_group_with_worker_processes(tmp_path: Path, sig
     # Workers ignore SIGINT; SIGTERM kills them, and if their deaths are noticed before the
     # signal, the reason keeps both facts, the signal first.
     pattern = (
-        "interrupted" if signum == signal.SIGINT else r"interrupted(; worker \d+ crashed: .+)?"
+        r"interrupted \(SIGINT\)"
+        if signum == signal.SIGINT
+        else r"interrupted \(SIGTERM\)(; worker \d+ crashed: .+)?"
     )
     assert re.fullmatch(pattern, session.results.stop_reason), session.results.stop_reason
     assert session.results.generator.processes == 2
