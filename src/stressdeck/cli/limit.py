@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import dataclasses
 import json
 import sys
 from typing import TYPE_CHECKING
@@ -27,14 +26,15 @@ from stressdeck.core.text import printable
 from stressdeck.engine.limit import (
     CLOSED_START,
     DEFAULT_PRECISION,
-    DRAIN_S,
-    MAX_STEPS,
+    MAX_WARMUP,
     OPEN_START,
     DeadTarget,
     LimitResult,
     Search,
     Step,
     StepsEnded,
+    default_warmup,
+    search_profile,
 )
 from stressdeck.engine.overrides import Overrides
 from stressdeck.engine.plan import MAX_RATE, MAX_USERS, build_plan, remote_hosts
@@ -46,7 +46,6 @@ if TYPE_CHECKING:
     from stressdeck.engine.runner import RunHandle
 
 DEFAULT_STEP = 10.0
-MAX_WARMUP = 5.0  # seconds: a quarter of the step, at most this
 
 
 def add_find_limit_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -87,7 +86,8 @@ def add_find_limit_parser(sub: argparse._SubParsersAction[argparse.ArgumentParse
     parser.add_argument(
         "--warmup",
         type=option_values.duration,
-        help="discarded at the start of each step (default a quarter of --step, at most 5s)",
+        help="discarded at the start of each step (default a quarter of --step, at most "
+        f"{MAX_WARMUP:g}s)",
     )
     parser.add_argument(
         "--precision",
@@ -121,17 +121,12 @@ def _fraction(text: str) -> float:
 def cmd_find_limit(args: argparse.Namespace) -> int:
     slos = tuple(parse_threshold(text, "--slo", "") for text in args.slo)
     profile = profile_from_args(args, args.profile)
-    # The steps set the load: the profile's stages, preset and abort are not this search's.
-    profile = dataclasses.replace(
-        profile,
-        load=dataclasses.replace(profile.load, stages=(), preset=None),
-        abort_on_fail=False,
-    )
+    profile = search_profile(profile)
     model = args.model
     step = args.step
     if step is None or step <= 0:
         raise InputError("--step", "", "expected a duration above 0")
-    warmup = args.warmup if args.warmup is not None else min(step / 4, MAX_WARMUP)
+    warmup = args.warmup if args.warmup is not None else default_warmup(step)
     cap = MAX_RATE if model == "open" else float(MAX_USERS)
     search = Search(
         model=model,
@@ -153,18 +148,11 @@ def cmd_find_limit(args: argparse.Namespace) -> int:
             f"{search.maximum:g}{unit} is above the safety cap of {cap:g}{unit} "
             "(pass --i-know to lift the cap)",
         )
-    # One run for the whole search, its load stepped live: long enough for every step the
-    # search may take; the search stops it when done.
-    budget = MAX_STEPS * (warmup + step + DRAIN_S) + 10
+    # One run for the whole search, its load stepped live.
     overrides = Overrides(
-        base_url=args.base_url,
-        model=model,
-        rate=search.start if model == "open" else None,
-        users=int(round(search.start)) if model == "closed" else None,
-        connections=args.connections,
-        duration=budget,
+        base_url=args.base_url, connections=args.connections, **search.load_overrides()
     )
-    plan = build_plan(profile, overrides, max_duration=budget + 60, i_know=args.i_know)
+    plan = build_plan(profile, overrides, max_duration=search.budget + 60, i_know=args.i_know)
     check_output_paths(args)
     return _search(args, search, plan)
 

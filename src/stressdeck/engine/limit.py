@@ -14,6 +14,7 @@ the limit is *at least* the last load that held, never a target limit that is ou
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -28,12 +29,14 @@ from stressdeck.engine.bottleneck import (
 from stressdeck.engine.plan import CEILING_RATE
 from stressdeck.engine.snapshot import Percentiles
 from stressdeck.engine.usl import UslFit
+from stressdeck.profiles.profile import Profile
 from stressdeck.profiles.thresholds import Threshold, parse_threshold
 
 OPEN_START, CLOSED_START = 10.0, 1.0
 USER_LADDER = (1, 2, 5)  # times 10**k: 1, 2, 5, 10, 20, 50, 100...
 DEFAULT_PRECISION = 0.05
 OURS = (GENERATOR, CONNECTIONS)
+MAX_WARMUP = 5.0  # seconds: the default warm-up is a quarter of the step, at most this
 DRAIN_S = 10.0  # seconds a lower step waits at most for the target's queue to empty
 MAX_STEPS = 40  # a bound on any search: the climb takes at most 15, bisection a handful  # bottlenecks of the load tool, not of the target
 
@@ -57,6 +60,37 @@ class Search:
     @property
     def unit(self) -> str:
         return "req/s" if self.model == "open" else "users"
+
+    @property
+    def budget(self) -> float:
+        """Seconds the search's one run may last: every step it may take, drains included;
+        the search stops the run when it is done."""
+        return MAX_STEPS * (self.warmup + self.step + DRAIN_S) + 10
+
+    def load_overrides(self) -> dict[str, Any]:
+        """What the run's overrides set for the search: the model, the first step's load and
+        the budget (``Overrides(**...)`` or ``.changed(**...)``)."""
+        return {
+            "model": self.model,
+            "rate": self.start if self.model == "open" else None,
+            "users": int(round(self.start)) if self.model == "closed" else None,
+            "duration": self.budget,
+        }
+
+
+def default_warmup(step: float) -> float:
+    """A quarter of the step, at most MAX_WARMUP seconds."""
+    return min(step / 4, MAX_WARMUP)
+
+
+def search_profile(profile: Profile) -> Profile:
+    """The profile a search runs: its load set by the steps, so the profile's stages, preset
+    and abort on a failed threshold are not the search's."""
+    return dataclasses.replace(
+        profile,
+        load=dataclasses.replace(profile.load, stages=(), preset=None),
+        abort_on_fail=False,
+    )
 
 
 @dataclass(frozen=True)

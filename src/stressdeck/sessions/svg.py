@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import html
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -139,15 +139,7 @@ def line_chart(
         out.append(
             f'<text x="{x + 3:.1f}" y="{top + 10}" class="marker-label">{safe_text(marker.label)}</text>'
         )
-    for s in series:
-        if not s.points:
-            continue
-        path = " ".join(f"{px(x):.1f},{py(y):.1f}" for x, y in s.points)
-        dash = ' stroke-dasharray="5 3"' if s.dashed else ""
-        out.append(
-            f'<polyline points="{path}" fill="none" stroke="{s.color}" stroke-width="2"{dash}>'
-            f"<title>{safe_text(s.label)}</title></polyline>"
-        )
+    out += _polylines(series, px, py)
     out += _legend(series, right)
     out.append("</svg>")
     return "\n".join(out)
@@ -246,15 +238,7 @@ def load_chart(
             f'<text x="{x + shift:.1f}" y="{top + 10 + 12 * i}" text-anchor="{anchor}" '
             f'class="{rule.css}-label">{safe_text(rule.label)}</text>'
         )
-    for s in series:
-        if not s.points:
-            continue
-        path = " ".join(f"{px(x):.1f},{py(y):.1f}" for x, y in s.points)
-        dash = ' stroke-dasharray="5 3"' if s.dashed else ""
-        out.append(
-            f'<polyline points="{path}" fill="none" stroke="{s.color}" stroke-width="2"{dash}>'
-            f"<title>{safe_text(s.label)}</title></polyline>"
-        )
+    out += _polylines(series, px, py)
     for dot in dots:
         out.append(_dot(px(dot.x), py(dot.y), dot))
     out += _legend(series, right, gap=22)
@@ -313,3 +297,20 @@ def bar_chart(
         )
     out.append("</svg>")
     return "\n".join(out)
+
+
+def _polylines(
+    series: Sequence[Series], px: Callable[[float], float], py: Callable[[float], float]
+) -> list[str]:
+    """Each series with points as a line (dashed when it says so), its label as its title."""
+    lines = []
+    for s in series:
+        if not s.points:
+            continue
+        path = " ".join(f"{px(x):.1f},{py(y):.1f}" for x, y in s.points)
+        dash = ' stroke-dasharray="5 3"' if s.dashed else ""
+        lines.append(
+            f'<polyline points="{path}" fill="none" stroke="{s.color}" stroke-width="2"{dash}>'
+            f"<title>{safe_text(s.label)}</title></polyline>"
+        )
+    return lines

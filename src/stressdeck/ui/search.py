@@ -8,7 +8,6 @@ keeps what the console shows of it while it goes.
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -20,14 +19,14 @@ from stressdeck.core.units import parse_duration
 from stressdeck.engine.limit import (
     CLOSED_START,
     DEFAULT_PRECISION,
-    DRAIN_S,
-    MAX_STEPS,
     OPEN_START,
     DeadTarget,
     LimitResult,
     Search,
     Step,
     StepsEnded,
+    default_warmup,
+    search_profile,
 )
 from stressdeck.engine.plan import MAX_RATE, MAX_USERS
 from stressdeck.engine.snapshot import SEARCH_ENDED
@@ -41,7 +40,6 @@ if TYPE_CHECKING:
 
 DEFAULT_SLOS = ("p95 < 200ms", "error_rate < 1%")
 DEFAULT_STEP_S = 10.0
-MAX_WARMUP_S = 5.0  # a quarter of the step, at most this (as the CLI)
 MAX_STEP_S = 600.0  # a step of more than 10 minutes would make a search of hours
 MODELS = ("open", "closed")
 
@@ -104,7 +102,7 @@ def parse_search(
         start=first,
         maximum=top,
         step=seconds,
-        warmup=min(seconds / 4, MAX_WARMUP_S),
+        warmup=default_warmup(seconds),
         precision=_fraction(precision),
     )
 
@@ -138,31 +136,13 @@ def _number(name: str, text: str, default: float, *, whole: bool) -> float:
     return value
 
 
-def search_budget(search: Search) -> float:
-    """Seconds the search's run may last: every step it may take (as the CLI's budget)."""
-    return MAX_STEPS * (search.warmup + search.step + DRAIN_S) + 10
-
-
 def search_source(source: PlanSource, search: Search) -> PlanSource:
     """What the search's run is built from: the console's profile and overrides, its load set
     by the steps (the profile's stages, preset, request budget and abort are not this
     search's); raises InputError."""
-    profile = source.profile
-    profile = dataclasses.replace(
-        profile,
-        load=dataclasses.replace(profile.load, stages=(), preset=None),
-        abort_on_fail=False,
-    )
-    budget = search_budget(search)
-    overrides = source.overrides.changed(
-        model=search.model,
-        rate=search.start if search.model == "open" else None,
-        users=int(round(search.start)) if search.model == "closed" else None,
-        duration=budget,
-        requests=None,
-        preset=None,
-    )
-    built = PlanSource(profile, overrides, budget + 60, source.tick, source.i_know)
+    profile = search_profile(source.profile)
+    overrides = source.overrides.changed(**search.load_overrides(), requests=None, preset=None)
+    built = PlanSource(profile, overrides, search.budget + 60, source.tick, source.i_know)
     built.build()
     return built
 
