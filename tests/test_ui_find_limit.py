@@ -6,7 +6,9 @@ with a known capacity (one slot held 20 ms: under 50 requests/s), at 80x24, keyb
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -35,6 +37,7 @@ from stressdeck.ui.planning import PlanSource
 from stressdeck.ui.screens.dialogs import ConfirmScreen, SaveScreen
 from stressdeck.ui.screens.find_limit import FindLimitScreen, SloArea
 from stressdeck.ui.search import ConsoleSearch, answer_text, parse_search, step_text
+from stressdeck.ui.widgets.charts import TimelineChart
 from stressdeck.ui.widgets.eventlog import EventLog
 from stressdeck.ui.widgets.limit_chart import BROKE, HELD, LimitChart
 
@@ -455,3 +458,35 @@ async def test_the_steps_chart_marks_each_step_and_the_knee_at_80x24() -> None:
         # 40 req/s on an axis that ends 5 % past the highest step (80 req/s).
         expected = left + 1 + 40 / (80 * 1.05) * (right - left - 2)
         assert abs(knee - expected) <= 1.5, (knee, expected)
+
+
+async def test_the_per_second_chart_beside_the_steps_labels_the_top_of_its_axis() -> None:
+    """At 80x24 the steps chart leaves the per-second chart a few rows. Its top label is
+    still the top of its axis: a run at 94 req/s once read "50/s" on its top row (the
+    ticks 0, 50, 100 on two rows, 100 lost)."""
+    snapshot = sample_snapshot()
+    snapshot = replace(
+        snapshot, timeline=tuple(replace(p, rps=94.0, requests=94) for p in snapshot.timeline)
+    )
+    search = Search("open", (), start=10, maximum=80, step=1, warmup=0.25)
+    steps = [step(10, 10, 22), step(20, 20, 24)]
+    app = StressDeckApp(
+        options=ConsoleOptions(static_snapshot=snapshot, monitor=FixedMonitor(), static_title="t")
+    )
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: app.renders > 0)
+        await pilot.press("3")
+        assert app.dashboard is not None
+        app.dashboard.show_search(ConsoleSearch(search, steps, running=True))
+        await wait_for(pilot, lambda: HELD in screen_text(app))
+        chart = next(
+            c for c in app.screen.query(TimelineChart) if c.kind == "load" and c.region.height
+        )
+        region = chart.region
+        rows = screen_text(app).splitlines()[region.y : region.y + region.height]
+        labels = [
+            float(found.group(1))
+            for row in rows
+            if (found := re.match(r"\s*(\d+(?:\.\d+)?)/s┤", row[region.x : region.right]))
+        ]
+        assert labels and labels[0] == max(labels) >= 94, rows

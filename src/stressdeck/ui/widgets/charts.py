@@ -479,7 +479,7 @@ class TimelineChart(Chart):
         for (at, values), (_, color, _) in zip(lines, SERIES[self.kind], strict=False):
             plt.plot(at, values, color=color)
         rows = max(self.size.height - 2, 2)  # the plot's rows, less the x axis and labels
-        yticks = nice_ticks(max(max(v) for _, v in lines), most=max(min(rows // 2, 4), 2))
+        yticks = nice_ticks(max(max(v) for _, v in lines), most=max(min(rows // 2, 4), 1))
         plt.yticks(yticks, [number_label(v, unit) for v in yticks])
         plt.ylim(0, yticks[-1])
         # One second in (a single point) the axis still spans a second: plotext divides by
@@ -491,7 +491,7 @@ class TimelineChart(Chart):
         if self.kind == "load":
             _, load = load_series(points, snap.model)
             plt.plot(xs, load, color=PURPLE, yside="right")
-            right = nice_ticks(max(load), most=max(min(rows // 2, 4), 2))
+            right = nice_ticks(max(load), most=max(min(rows // 2, 4), 1))
             suffix = "/s" if snap.model == "open" else ""
             plt.yticks(
                 right, [number_label(v, suffix) for v in right], yside=2
