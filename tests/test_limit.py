@@ -199,6 +199,15 @@ def test_a_scattered_scalability_fit_says_it_is_poor() -> None:
             ["--slo", "p95 < 1s", "--start", "50", "--max", "10"],
             "error: --start: expected at most --max (10)",
         ),
+        (
+            ["--slo", "p95 > 100ms"],
+            'error: --slo: expected p95 with < or <= (a bound more load breaks), got "p95 > 100ms"',
+        ),
+        (
+            ["--slo", "rps < 100"],
+            "error: --slo: expected rps with > or >= (a floor the target must reach), "
+            'got "rps < 100"',
+        ),
     ],
 )
 def test_bad_input_is_one_line_before_anything_is_sent(
@@ -258,3 +267,12 @@ def test_the_search_is_one_run_saved_whole_and_its_replay_steps_the_same_load(
         assert [e.value for e in again.control_log if e.command == "rate"][-3:] == [10, 20, 40]
         total = again.results.total
         assert server_stats(url)["answered"] == answered + total.requests + total.cancelled
+
+
+def test_find_limit_has_no_repeat(refused_url: str) -> None:
+    """One search is one run: --repeat (run's and replay's) is not an option of find-limit,
+    refused before anything is sent, where it once ran a search and then lost it."""
+    result = find_limit(f"{refused_url}/", "--slo", "p95 < 1s", "--repeat", "2", timeout=60)
+    assert result.returncode == 2
+    assert "unrecognized arguments: --repeat 2" in result.stderr
+    assert result.stdout == ""

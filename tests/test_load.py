@@ -15,6 +15,7 @@ from stressdeck.core.errors import InputError
 from stressdeck.engine import build_plan, start
 from stressdeck.engine.load import stage_target
 from stressdeck.engine.overrides import Overrides
+from stressdeck.engine.placement import ThreadWorker
 from stressdeck.engine.plan import CEILING_RATE
 from stressdeck.profiles.presets import PRESETS, Stage, preset_stages, stages_duration
 from stressdeck.profiles.profile import parse_profile
@@ -53,6 +54,22 @@ async def test_open_model_holds_its_rate(target: ServerThread) -> None:
     assert achieved == pytest.approx(200, rel=0.02), [p.requests for p in final.timeline]
     assert final.total.dropped == 0
     assert final.total.requests + final.total.cancelled == pytest.approx(1000, rel=0.02)
+
+
+async def test_workers_interleave_their_schedules_into_one_steady_rate(
+    target: ServerThread,
+) -> None:
+    """1 req/s over 2 workers (0.5 each): one request a second, not two every two seconds.
+    Started in phase, both workers' requests fell due together and every other second had
+    nothing due (and read as a target that answered nothing)."""
+    plan = make_plan(
+        target.url, [{"name": "ok", "path": "/ok"}], model="open", rate=1, duration="4s"
+    )
+    final = await (await start(plan, 2, ThreadWorker)).wait()
+    seconds = [p.requests for p in final.timeline if p.span == 1.0]
+    assert len(seconds) >= 3 and all(n >= 1 for n in seconds), seconds
+    assert final.bottleneck.kind != "target", final.bottleneck
+    assert_counted_once(final)
 
 
 @pytest.mark.slow

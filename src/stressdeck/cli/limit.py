@@ -35,6 +35,7 @@ from stressdeck.engine.limit import (
     StepsEnded,
     default_warmup,
     search_profile,
+    slo_problem,
 )
 from stressdeck.engine.overrides import Overrides
 from stressdeck.engine.plan import MAX_RATE, MAX_USERS, build_plan, remote_hosts
@@ -105,7 +106,7 @@ def add_find_limit_parser(sub: argparse._SubParsersAction[argparse.ArgumentParse
     add_i_know_option(parser)
     add_url_options(parser)
     parser.add_argument("--json", dest="json_file", metavar="FILE", help="write the answer as JSON")
-    add_save_options(parser)
+    add_save_options(parser, repeat=False)
 
 
 def _fraction(text: str) -> float:
@@ -120,6 +121,9 @@ def _fraction(text: str) -> float:
 
 def cmd_find_limit(args: argparse.Namespace) -> int:
     slos = tuple(parse_threshold(text, "--slo", "") for text in args.slo)
+    for slo in slos:
+        if (problem := slo_problem(slo)) is not None:
+            raise InputError("--slo", "", problem)
     profile = profile_from_args(args, args.profile)
     profile = search_profile(profile)
     model = args.model

@@ -218,20 +218,24 @@ def _duration_ms(text: str) -> float:
     return seconds * 1000
 
 
-def add_save_options(parser: argparse.ArgumentParser) -> None:
+def add_save_options(parser: argparse.ArgumentParser, *, repeat: bool = True) -> None:
+    """--save, --force, --keep-secrets; and --repeat where a command can run again and again
+    (find-limit is one search: it has no --repeat)."""
     parser.add_argument(
         "--save",
         metavar="FILE",
-        help="save the session (.toml or .json); with --repeat, a directory for the sessions",
+        help="save the session (.toml or .json)"
+        + ("; with --repeat, a directory for the sessions" if repeat else ""),
     )
-    parser.add_argument(
-        "--repeat",
-        type=_positive_count,
-        default=1,
-        metavar="N",
-        help="run N times, one after the other, each saved in the --save directory "
-        "(for compare DIR_A -- DIR_B)",
-    )
+    if repeat:
+        parser.add_argument(
+            "--repeat",
+            type=_positive_count,
+            default=1,
+            metavar="N",
+            help="run N times, one after the other, each saved in the --save directory "
+            "(for compare DIR_A -- DIR_B)",
+        )
     parser.add_argument(
         "--force", action="store_true", help="overwrite an existing --save or --json file"
     )

@@ -78,6 +78,19 @@ class Search:
         }
 
 
+def slo_problem(slo: Threshold) -> str | None:
+    """Why ``slo`` cannot bound a search (None: it can). More load only ever makes latency,
+    errors and drops worse and rps higher, so a search holds latency, errors and drops
+    under a bound and rps over one: ``p95 > 100ms`` would "hold" only once the target is
+    overloaded, and the search would walk down to nothing."""
+    if slo.metric == "rps":
+        if slo.op not in (">", ">="):
+            return f'expected rps with > or >= (a floor the target must reach), got "{slo.expr}"'
+    elif slo.op not in ("<", "<="):
+        return f'expected {slo.metric} with < or <= (a bound more load breaks), got "{slo.expr}"'
+    return None
+
+
 def default_warmup(step: float) -> float:
     """A quarter of the step, at most MAX_WARMUP seconds."""
     return min(step / 4, MAX_WARMUP)

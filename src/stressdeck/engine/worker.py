@@ -445,19 +445,29 @@ class Worker:
 
     # -- open model ------------------------------------------------------------------------
 
+    def _first_due(self) -> float:
+        """When the first request falls due on a start (a resume, a rate after 0): worker k of
+        n a k-th of the run's interval later. The n schedules then interleave into one steady
+        rate; started together, 2 workers at 1 req/s sent 2 requests every 2 s, and a second
+        with nothing due read as a target that answered nothing."""
+        now = time.perf_counter()
+        if self.rate <= 0 or self._workers == 1:
+            return now
+        return now + (self.worker_id % self._workers) / (self.rate * self._workers)
+
     async def _schedule(self) -> None:
         recorder, backlog = self.recorder, self.backlog
-        self._next_due = time.perf_counter()
+        self._next_due = self._first_due()
         while True:
             if not self._running.is_set():
                 self._next_due = None  # time paused owes no requests
                 await self._running.wait()
-                self._next_due = time.perf_counter()
+                self._next_due = self._first_due()
             rate = self.rate
             if rate <= 0 or self._exhausted:
                 self._next_due = None
                 await asyncio.sleep(self.plan.tick / 4)
-                self._next_due = time.perf_counter()
+                self._next_due = self._first_due()
                 continue
             now = time.perf_counter()
             next_due = self._next_due

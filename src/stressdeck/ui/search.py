@@ -27,6 +27,7 @@ from stressdeck.engine.limit import (
     StepsEnded,
     default_warmup,
     search_profile,
+    slo_problem,
 )
 from stressdeck.engine.plan import MAX_RATE, MAX_USERS
 from stressdeck.engine.snapshot import SEARCH_ENDED
@@ -77,6 +78,9 @@ def parse_search(
     if not texts:
         raise InputError("SLOs", "", 'expected at least one, e.g. "p95 < 200ms"')
     parsed: list[Threshold] = [parse_threshold(text, "SLOs", "") for text in texts]
+    for slo in parsed:
+        if (problem := slo_problem(slo)) is not None:
+            raise InputError("SLOs", "", problem)
     cap = safety_cap(model)
     unit = "requests/s" if model == "open" else "users"
     first = _number("start", start, default_start(model), whole=model == "closed")
