@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
 import time
@@ -276,3 +277,37 @@ def test_find_limit_has_no_repeat(refused_url: str) -> None:
     assert result.returncode == 2
     assert "unrecognized arguments: --repeat 2" in result.stderr
     assert result.stdout == ""
+
+
+@pytest.mark.slow
+def test_ctrl_c_keeps_what_the_steps_measured_as_a_floor(tmp_path: Path) -> None:
+    """SIGINT mid-search: exit 130, and the steps measured so far give "at least" the
+    highest load that held, printed, in --json and in the saved session."""
+    out, saved = tmp_path / "limit.json", tmp_path / "search.toml"
+    with shaped_server(service_ms=5) as url:
+        process = subprocess.Popen(
+            [*STRESSDECK, "find-limit", f"{url}/", "--slo", "p95 < 1s", "--start", "10"]
+            + ["--step", "1s", "--warmup", "0.2s", "--processes", "1"]
+            + ["--json", str(out), "--save", str(saved)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=ROOT,
+        )
+        assert process.stdout is not None
+        lines = []
+        while len([line for line in lines if line.rstrip().endswith("held")]) < 2:
+            line = process.stdout.readline()
+            assert line, "find-limit ended before two steps held"
+            lines.append(line)
+        process.send_signal(signal.SIGINT)
+        rest, errors = process.communicate(timeout=60)
+    assert process.returncode == 130, errors
+    document = json.loads(out.read_text())
+    held = [s["asked"] for s in document["steps"] if s["held"]]
+    assert document["at_least"] is True and document["limit"] == max(held) >= 20
+    assert document["why"].startswith("stopped before the search was done (interrupted")
+    assert f"limit: at least {document['limit']:g} req/s" in rest
+    assert f"partial session saved: {saved}" in rest
+    session = load_session(saved)
+    assert session.limit is not None and session.limit.to_dict() == document

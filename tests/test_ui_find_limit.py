@@ -229,23 +229,27 @@ async def test_s_stops_a_search_and_keeps_what_it_measured(tmp_path: Path, cappe
         await stopped(app, pilot)
         await wait_for(pilot, lambda: app.search is not None and not app.search.running)
         search = app.search
-        assert search is not None and search.result is None
+        assert search is not None and search.result is not None
         assert search.ended == "the run ended first (stopped by user)"
         kept = len(search.steps)
         assert kept >= 2 and all(step.held for step in search.steps)
+        # What the steps measured is a floor under the limit: "at least", never the limit.
+        floor = max(step.asked for step in search.steps)
+        assert search.result.at_least and search.result.limit == floor
+        assert search.result.why.startswith("stopped before the search was done (stopped by")
         final = app.controller.latest()
         assert final.stop_reason == "stopped by user"
-        await wait_for(pilot, lambda: "ended without a limit" in screen_text(app))
-        text = screen_text(app)
-        assert f"ended without a limit ({kept} held, 0 broke)" in text, text
+        figure = f"limit at least {floor:g} req/s"
+        await wait_for(pilot, lambda: figure in screen_text(app))
         assert HELD in chart_text(app)
         assert any(
             f"find-limit stopped before it found the limit: {kept} steps measured" in line
             for line in log_lines(app)
         )
-        # Saved: what was measured, without an answer it never had.
+        # Saved: what was measured, with the floor it gives (a replay asks the same steps).
         session = load_session(await save(app, pilot, "stopped.toml"))
-        assert session.limit is None
+        assert session.limit is not None
+        assert session.limit.to_dict() == search.result.to_dict()
         assert session.results.total.requests == final.total.requests > 0
         total = final.total
         await wait_for(pilot, lambda: capped.count == total.requests + total.cancelled, timeout=10)

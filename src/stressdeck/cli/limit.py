@@ -184,6 +184,7 @@ def _search(args: argparse.Namespace, search: Search, plan: Plan) -> int:
     from stressdeck.sessions.session import save_session
 
     answer: list[LimitResult] = []
+    partial: list[LimitResult] = []  # the steps' answer so far, when the run ended first
     dead: list[DeadTarget] = []
 
     async def steer(handle: RunHandle) -> None:
@@ -198,8 +199,12 @@ def _search(args: argparse.Namespace, search: Search, plan: Plan) -> int:
             )
         except DeadTarget as exc:
             dead.append(exc)
-        except StepsEnded:
-            return  # a signal or a cap ended the run: run_headless says which
+        except StepsEnded as ended:
+            # A signal or a cap ended the run (run_headless says which): what the steps
+            # measured is still a floor under the limit, kept and saved.
+            if ended.partial is not None:
+                partial.append(ended.partial)
+            return
         await handle.stop(SEARCH_ENDED)
 
     check_stop()
@@ -212,26 +217,22 @@ def _search(args: argparse.Namespace, search: Search, plan: Plan) -> int:
         print(f"error: {printable(str(dead[0]))}", file=sys.stderr)
         return EXIT_FAILED
     code = EXIT_OK
+    result = answer[0] if answer else (partial[0] if partial else None)
     if not answer:
         why = "a signal" if stopped_by is not None else printable(final.stop_reason)
         print(f"find-limit stopped by {why} before it found the limit", file=sys.stderr)
         code = exit_code(stopped_by) if stopped_by is not None else EXIT_FAILED
-    else:
-        print(limit_text(answer[0]))
-    result = answer[0] if answer else None
+    if result is not None and result.steps:
+        print(limit_text(result))
     try:
         if args.json_file and result is not None:
             text = json.dumps(result.to_dict(), indent=2) + "\n"
             write_atomic(args.json_file, text, overwrite=bool(args.force))
         if args.save and final.total.requests:
             # The whole search, one run: its control log replays every step.
-            save_session(
-                args.save,
-                plan,
-                final,
-                overwrite=bool(args.force),
-                limit=result,
-            )
+            written = save_session(args.save, plan, final, overwrite=bool(args.force), limit=result)
+            kind = "session" if answer else "partial session"
+            print(f"{kind} saved: {printable(written)}")
     except WriteError as exc:
         print(f"error: {printable(exc)}", file=sys.stderr)
         code = EXIT_FAILED

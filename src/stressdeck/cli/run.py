@@ -192,6 +192,9 @@ def _forced_keep(
     return f"partial session saved: {printable(written)}"
 
 
+STEER_END_S = 0.5  # seconds a steer gets to end once its run has ended
+
+
 async def run_headless(
     plan: Plan,
     *,
@@ -268,6 +271,10 @@ async def run_headless(
             if snapshot.finished and newest == 0.0:
                 print(progress_line(snapshot), flush=True)
             printed = max(printed, newest)
+        if steering is not None and not steering.done():
+            # The run is over: a steer that was waiting on it (find-limit's step) is ending
+            # too, with what it measured; a moment lets it, before what is left is cancelled.
+            await asyncio.wait({steering}, timeout=STEER_END_S)
         if steering is not None and steering.done() and not steering.cancelled():
             failure = steering.exception()
             if failure is not None:

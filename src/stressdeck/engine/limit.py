@@ -258,11 +258,13 @@ class LimitResult:
 
 
 class StepsEnded(Exception):
-    """The run ended (stopped, interrupted, a cap) before a step was measured."""
+    """The run ended (stopped, interrupted, a cap) before a step was measured. ``partial``:
+    what the steps measured until then say (set by the search; kept, shown and saved)."""
 
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
+        self.partial: LimitResult | None = None
 
 
 # -- the published shape of --json ------------------------------------------------------------

@@ -56,12 +56,18 @@ async def find_limit(
     on_step: Callable[[Step], None] | None = None,
 ) -> LimitResult:
     """Step the load as ``search`` says, ``measure_at(level)`` measuring each step (LiveSteps
-    does it on one running run). Raises DeadTarget; StepsEnded when the run ends first."""
+    does it on one running run). Raises DeadTarget; StepsEnded when the run ends first, with
+    what the steps so far say as its ``partial`` answer (a floor, "at least")."""
     steps: list[Step] = []
     tried: dict[float, Step] = {}
 
     async def once(level: float, recheck: bool = False) -> Step:
-        step = judge(await measure_at(level), level, search, recheck)
+        try:
+            window = await measure_at(level)
+        except StepsEnded as ended:
+            ended.partial = stopped_early(ended.reason)
+            raise
+        step = judge(window, level, search, recheck)
         steps.append(step)
         if on_step is not None:
             on_step(step)
@@ -98,6 +104,19 @@ async def find_limit(
             bottleneck=broke.bottleneck if broke is not None else Bottleneck(),
             usl=usl,
         )
+
+    def stopped_early(reason: str) -> LimitResult:
+        # What the steps measured so far say: the highest load that held below any that
+        # broke is a floor under the limit, never the limit itself.
+        lowest_broken = min((s.asked for s in steps if not s.held), default=float("inf"))
+        floor = max((s.asked for s in steps if s.held and s.asked < lowest_broken), default=None)
+        broke = min((s for s in steps if not s.held), key=lambda s: s.asked, default=None)
+        held = (
+            f"every SLO held at {_load(floor, search.unit)}"
+            if floor is not None
+            else "no load had held every SLO yet"
+        )
+        return result(floor, True, f"stopped before the search was done ({reason}): {held}", broke)
 
     unit = search.unit
     # Climb: double the rate (or the next rung of users) until a step breaks or is ours.

@@ -261,11 +261,14 @@ async def run_search(
         log(f"find-limit: {printable(exc)}", ERROR)
     except StepsEnded as exc:
         state.ended = f"the run ended first ({exc})"
+        state.result = exc.partial  # a floor ("at least"), from the steps measured
         log(
             f"find-limit stopped before it found the limit: {len(state.steps)} steps measured "
             "are kept (on the Charts tab and in a saved session)",
             WARN,
         )
+        if exc.partial is not None and exc.partial.steps:
+            log(f"find-limit: {printable(answer_text(exc.partial), 400)}", WARN)
     else:
         log(f"find-limit: {printable(answer_text(state.result), 400)}", INFO)
     finally:
