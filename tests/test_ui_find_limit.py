@@ -23,6 +23,7 @@ from test_ui_support import (
     write_profile,
 )
 from textual.pilot import Pilot
+from textual.widgets import Input
 
 from stressdeck.core.errors import InputError
 from stressdeck.core.text import printable
@@ -494,3 +495,29 @@ async def test_the_per_second_chart_beside_the_steps_labels_the_top_of_its_axis(
             if (found := re.match(r"\s*(\d+(?:\.\d+)?)/s┤", row[region.x : region.right]))
         ]
         assert labels and labels[0] == max(labels) >= 94, rows
+
+
+async def test_the_start_and_cap_follow_the_model_typed(tmp_path: Path) -> None:
+    """The plan is closed (start 1 user, cap 2000 users); typing "open" makes the start
+    10 req/s and the cap 20000 req/s, as the command's defaults: a search once started
+    at 1 req/s that way. A start typed by hand is kept. The cap is read whole on screen (it
+    once read "cap 200" for 2000, cut by the field's width)."""
+    app = console(write_profile(tmp_path, "http://127.0.0.1:9", duration="30s"), tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: app.renders > 0)
+        await pilot.press("L")
+        await wait_for(pilot, lambda: isinstance(app.screen, FindLimitScreen))
+        start = app.screen.query_one("#limit-start", Input)
+        maximum = app.screen.query_one("#limit-max", Input)
+        assert (start.value, maximum.placeholder) == ("1", "2000")
+        await wait_for(pilot, lambda: "max (cap)" in screen_text(app))
+        assert re.search(r"\b2000\b", screen_text(app))
+        await pilot.press("tab", "ctrl+a", "ctrl+k", *"open")
+        await wait_for(pilot, lambda: start.value == "10")
+        assert maximum.placeholder == "20000"
+        await wait_for(pilot, lambda: "20000" in screen_text(app))
+        await pilot.press("tab", "ctrl+a", "ctrl+k", *"25", "shift+tab")
+        await pilot.press("ctrl+a", "ctrl+k", *"closed")
+        await pilot.pause()
+        assert start.value == "25" and maximum.placeholder == "2000"
+        await pilot.press("escape")

@@ -16,7 +16,13 @@ from stressdeck.core.errors import InputError
 from stressdeck.core.units import format_duration
 from stressdeck.engine.limit import DEFAULT_PRECISION, Search
 from stressdeck.ui.format import safe
-from stressdeck.ui.search import DEFAULT_STEP_S, parse_search, safety_cap
+from stressdeck.ui.search import (
+    DEFAULT_STEP_S,
+    MODELS,
+    default_start,
+    parse_search,
+    safety_cap,
+)
 
 
 class SloArea(TextArea):
@@ -67,7 +73,7 @@ class FindLimitScreen(ModalScreen[Search | None]):
                 for name, label, value, hint in (
                     ("model", "model", self.model, "open|closed"),
                     ("start", "start", f"{self.start:g}", ""),
-                    ("max", "max", "", f"cap {cap:g}"),
+                    ("max", "max (cap)", "", f"{cap:g}"),
                     ("step", "step", format_duration(DEFAULT_STEP_S), "10s"),
                     ("precision", "precision", f"{DEFAULT_PRECISION:.0%}", "5%"),
                 ):
@@ -84,6 +90,21 @@ class FindLimitScreen(ModalScreen[Search | None]):
 
     def on_mount(self) -> None:
         self.query_one(SloArea).focus()
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        """A model typed in: the start and the cap follow it, unless the start was typed
+        (1 user is no rate to start a search at: it was taken as 1 req/s)."""
+        if event.input.id != "limit-model":
+            return
+        model = event.value.strip().lower()
+        if model not in MODELS or model == self.model:
+            return
+        start = self.query_one("#limit-start", Input)
+        if start.value.strip() in ("", f"{self.start:g}"):
+            self.start = default_start(model)
+            start.value = f"{self.start:g}"
+        self.query_one("#limit-max", Input).placeholder = f"{safety_cap(model):g}"
+        self.model = model
 
     def on_slo_area_submitted(self, _: SloArea.Submitted) -> None:
         self._submit()
