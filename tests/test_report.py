@@ -271,13 +271,33 @@ def test_report_without_a_format_is_a_usage_error(
     )
 
 
-def test_an_unwritable_report_is_one_line_exit_1(
+def test_an_unwritable_report_is_one_line_before_anything_is_written(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    """Refused as run's --save is (exit 2, the option named), before any report is written:
+    the HTML asked beside it is not written either."""
     path = tmp_path / "s.toml"
     path.write_text(tomli_w.dumps(crafted_document()))
     blocker = tmp_path / "file"
     blocker.write_text("")
-    assert main(["report", str(path), "--csv", str(blocker / "t.csv")]) == 1
+    html = tmp_path / "r.html"
+    assert main(["report", str(path), "--html", str(html), "--csv", str(blocker / "t.csv")]) == 2
     err = capsys.readouterr().err
-    assert err.startswith("error: ") and err.count("\n") == 1
+    assert err.startswith("error: --csv: ") and err.count("\n") == 1
+    assert not html.exists()
+
+
+def test_a_report_keeps_an_existing_file_unless_forced(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "s.toml"
+    path.write_text(tomli_w.dumps(crafted_document()))
+    html = tmp_path / "r.html"
+    html.write_text("mine")
+    assert main(["report", str(path), "--html", str(html)]) == 2
+    assert capsys.readouterr().err == (
+        f"error: --html: {html} already exists (use --force to overwrite)\n"
+    )
+    assert html.read_text() == "mine"
+    assert main(["report", str(path), "--html", str(html), "--force"]) == 0
+    assert html.read_text().startswith("<!DOCTYPE html>")

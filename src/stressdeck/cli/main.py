@@ -160,6 +160,7 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--html", metavar="FILE", help="a self-contained HTML report")
     report.add_argument("--csv", metavar="FILE", help="the per-second timeline as CSV")
     report.add_argument("--junit", metavar="FILE", help="thresholds as JUnit XML test cases")
+    report.add_argument("--force", action="store_true", help="overwrite existing files")
 
     imports = sub.add_parser(
         "import", help="write a profile from a curl command, a HAR file or an OpenAPI spec"

@@ -302,13 +302,16 @@ def check_output_paths(args: argparse.Namespace) -> None:
             raise InputError(
                 "--save", "", f"expected a .toml or .json file name, got {printable(save)}"
             )
-    refuse_unwritable("--save", save)
-    refuse_unwritable("--json", getattr(args, "json_file", None))
     for option, wanted in (("--save", save), ("--json", getattr(args, "json_file", None))):
-        if wanted and _is_file(wanted) and not getattr(args, "force", False):
-            raise InputError(
-                option, "", f"{printable(wanted)} already exists (use --force to overwrite)"
-            )
+        refuse_output(option, wanted, force=bool(getattr(args, "force", False)))
+
+
+def refuse_output(option: str, path: str | None, *, force: bool) -> None:
+    """Refuse, before any work, an output file that cannot be written (a link, a directory,
+    a parent in the way) or that exists without ``force``."""
+    refuse_unwritable(option, path)
+    if path and _is_file(path) and not force:
+        raise InputError(option, "", f"{printable(path)} already exists (use --force to overwrite)")
 
 
 REPEAT_NAME = "{stem}-{index:02d}.toml"

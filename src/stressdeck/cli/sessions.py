@@ -12,7 +12,7 @@ from functools import partial
 from pathlib import Path
 from typing import IO
 
-from stressdeck.cli.options import check_output_paths
+from stressdeck.cli.options import check_output_paths, refuse_output
 from stressdeck.cli.run import run_repeated
 from stressdeck.core.errors import InputError
 from stressdeck.core.exits import EXIT_INCONCLUSIVE, EXIT_OK, EXIT_THRESHOLDS
@@ -240,10 +240,12 @@ def cmd_report(args: argparse.Namespace) -> int:
             "report", "", "expected at least one of --html FILE, --csv FILE, --junit FILE"
         )
     session = load_session(args.session)
+    for kind, path in wanted:  # refused before anything is written, as run's --save is
+        refuse_output(f"--{kind}", path, force=bool(args.force))
     for kind, path in wanted:
         buffer = io.StringIO()
         _EXPORTERS[kind](session, buffer)
-        written = write_atomic(path, buffer.getvalue())
+        written = write_atomic(path, buffer.getvalue(), overwrite=bool(args.force))
         print(f"{kind} report written: {printable(written)}")
     if session.limit is not None:
         print(limit_line(session.limit))
