@@ -179,6 +179,8 @@ def test_the_report_opens_with_the_answer_and_draws_it_against_the_load(
     assert throughput.count('class="held"') == 3
     assert throughput.count('class="broke"') == 3
     assert throughput.count('class="ring"') == 1
+    # the ringed point's words once, on its mark (the ring repeated them)
+    assert throughput.count("this verdict stands") == 1
     assert throughput.count('opacity="0.4"') == 1
     assert latency.count('class="held"') == 3 * 3 and latency.count('class="broke"') == 3 * 3
     # the open model's y = x: a step under it carried less than it was asked

@@ -248,9 +248,11 @@ def load_chart(
 
 def _dot(x: float, y: float, dot: Dot) -> str:
     tip = f"<title>{safe_text(dot.label)}</title>"
+    # The ring has no title of its own: the mark inside it says what the point is (a page's
+    # text held each re-measured point's words twice).
     ring = (
         f'<circle cx="{x:.1f}" cy="{y:.1f}" r="7" fill="none" stroke="{dot.color}" '
-        f'class="ring">{tip}</circle>'
+        'class="ring"></circle>'
         if dot.ringed
         else ""
     )
