@@ -198,6 +198,7 @@ def test_the_report_opens_with_the_answer_and_draws_it_against_the_load(
         (i + 1, s.asked) for i, s in enumerate(result.steps)
     ]
     assert "(measured again)" in text
+    assert "above the answer are the whole search's, every step's load together" in text
 
 
 def test_a_session_without_a_search_renders_as_before(

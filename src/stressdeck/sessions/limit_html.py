@@ -40,7 +40,12 @@ def limit_section(result: LimitResult) -> str:
     """The section, first in the report of a saved search."""
     unit = result.search.unit
     steps = result.steps
-    parts = ["<h2>find-limit: the answer</h2>", _answer(result)]
+    parts = [
+        "<h2>find-limit: the answer</h2>",
+        _answer(result),
+        "<p>The figures above the answer are the whole search's, every step's load together:"
+        " each load's own are in the steps below.</p>",
+    ]
     if steps:
         parts += [
             _throughput_chart(result),
