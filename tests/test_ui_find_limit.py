@@ -40,6 +40,7 @@ from stressdeck.ui.screens.find_limit import FindLimitScreen, SloArea
 from stressdeck.ui.search import ConsoleSearch, answer_text, parse_search, step_text
 from stressdeck.ui.widgets.charts import TimelineChart
 from stressdeck.ui.widgets.eventlog import EventLog
+from stressdeck.ui.widgets.header import RunInfo, header_text
 from stressdeck.ui.widgets.limit_chart import BROKE, HELD, LimitChart
 
 SIZE = (80, 24)
@@ -521,3 +522,16 @@ async def test_the_start_and_cap_follow_the_model_typed(tmp_path: Path) -> None:
         await pilot.pause()
         assert start.value == "25" and maximum.placeholder == "2000"
         await pilot.press("escape")
+
+
+def test_the_header_of_a_search_does_not_say_thresholds_none() -> None:
+    """The search's SLOs hold its run, not thresholds: "thresholds: none" beside the step
+    (as it read at 80x24 over SSH) would say nothing is checked."""
+    snapshot = replace(sample_snapshot(), thresholds=())
+    plain = header_text(snapshot, RunInfo("p"), width=120).plain
+    assert "thresholds: none" in plain
+    searching = header_text(
+        snapshot, RunInfo("p", search="find-limit step 1: 1 users"), width=120
+    ).plain
+    assert "find-limit step 1: 1 users" in searching
+    assert "thresholds" not in searching

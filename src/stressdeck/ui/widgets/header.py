@@ -238,7 +238,10 @@ def header_text(snap: Snapshot, info: RunInfo, width: int = WIDTH, recent: bool 
     if info.not_answering:
         alert = Text(f"⚠ target not answering: {info.not_answering}", "bold white on red")
         line3.append(Part(alert, 0, cut=True))
-    line3.append(threshold_part(snap))
+    if not (info.search and not snap.thresholds):
+        # A search's SLOs are what the run is held to, not its thresholds: "none" would say
+        # nothing is checked.
+        line3.append(threshold_part(snap))
     if snap.state == STOPPED and snap.stop_reason:
         line3.append(Part(safe(snap.stop_reason, "italic", limit=60), 2, cut=True))
     if info.next_load:
