@@ -117,6 +117,19 @@ class Counts:
         starts = np.flatnonzero(np.concatenate(([True], index[1:] != index[:-1])))
         return cls(index[starts], np.add.reduceat(count, starts))
 
+    def take_away(self, part: Counts) -> None:
+        """Less ``part``, in place: every bucket of ``part`` is here (it was added, or this is
+        a later mark of the same histogram), so the sum is undone exactly."""
+        if not part.total:
+            return
+        positions = np.searchsorted(self.index, part.index)
+        self.count[positions] -= part.count
+        self.total -= part.total
+        self.summary = None
+        if not self.count.all():
+            keep = self.count > 0
+            self.index, self.count = self.index[keep], self.count[keep]
+
     def get_total_count(self) -> int:
         return self.total
 

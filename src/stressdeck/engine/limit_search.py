@@ -11,8 +11,6 @@ import contextlib
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
-import numpy as np
-
 from stressdeck.engine.bottleneck import NONE, Bottleneck, summarise
 from stressdeck.engine.hdr import Counts
 from stressdeck.engine.hdr import summarise as summarise_histogram
@@ -379,10 +377,6 @@ def _figure(value: float | None) -> str:
 
 def _since(later: Counts, earlier: Counts) -> Counts:
     """The samples ``later`` holds beyond ``earlier`` (a histogram of the same run, before)."""
-    if not earlier.total:
-        return later
-    count = later.count.copy()
-    positions = np.searchsorted(later.index, earlier.index)
-    count[positions] -= earlier.count
-    keep = count > 0
-    return Counts(later.index[keep], count[keep])
+    since = Counts.merged([later])  # a copy: ``later`` is the run's mark, kept as it is
+    since.take_away(earlier)
+    return since

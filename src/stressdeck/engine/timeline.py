@@ -8,7 +8,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple, TypeVar
 
-import numpy as np
 from hdrh.histogram import HdrHistogram
 
 from stressdeck.engine.bottleneck import (
@@ -303,7 +302,7 @@ class Timeline:
                 window.requests -= counted.requests
                 window.errors -= counted.errors
                 window.dropped -= counted.dropped
-                _take_away(window.histogram, counted.histogram)
+                window.histogram.take_away(counted.histogram)
                 if not (window.requests or window.dropped):
                     del self._window[index]
 
@@ -323,20 +322,6 @@ class Timeline:
 def _percentiles_ms(histogram: Counts) -> tuple[float, float, float]:
     p50, p95, p99 = percentiles_us(histogram, (50.0, 95.0, 99.0))
     return p50 / 1000, p95 / 1000, p99 / 1000
-
-
-def _take_away(window: Counts, part: Counts) -> None:
-    """``window`` less ``part``, in place; every bucket of ``part`` is in ``window`` (it was
-    added to it), so the sum is undone exactly."""
-    if not part.total:
-        return
-    positions = np.searchsorted(window.index, part.index)
-    window.count[positions] -= part.count
-    window.total -= part.total
-    window.summary = None
-    if not window.count.all():
-        keep = window.count > 0
-        window.index, window.count = window.index[keep], window.count[keep]
 
 
 def _window(name: str, parts: list[_Counted], seconds: float) -> EndpointSummary:
