@@ -34,6 +34,7 @@ from stressdeck.engine.limit import (
     Step,
     StepsEnded,
     default_warmup,
+    precision_of,
     search_profile,
     slo_problem,
 )
@@ -110,12 +111,11 @@ def add_find_limit_parser(sub: argparse._SubParsersAction[argparse.ArgumentParse
 
 
 def _fraction(text: str) -> float:
-    try:
-        value = float(text[:-1]) / 100 if text.endswith("%") else float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f'expected a percentage like "5%", got {text!r}') from None
-    if not 0 < value < 1:
-        raise argparse.ArgumentTypeError(f"expected between 0 and 100%, got {text!r}")
+    value = precision_of(text)
+    if value is None:
+        raise argparse.ArgumentTypeError(
+            f'expected a percentage between 0 and 100% like "5%", got {text!r}'
+        )
     return value
 
 

@@ -91,6 +91,16 @@ def slo_problem(slo: Threshold) -> str | None:
     return None
 
 
+def precision_of(text: str) -> float | None:
+    """A search's precision as typed ("5%" or 0.05); None unless strictly between 0 and 1."""
+    typed = text.strip()
+    try:
+        value = float(typed[:-1]) / 100 if typed.endswith("%") else float(typed)
+    except ValueError:
+        return None
+    return value if 0 < value < 1 else None
+
+
 def default_warmup(step: float) -> float:
     """A quarter of the step, at most MAX_WARMUP seconds."""
     return min(step / 4, MAX_WARMUP)

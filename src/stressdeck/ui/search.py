@@ -8,7 +8,6 @@ keeps what the console shows of it while it goes.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -26,6 +25,7 @@ from stressdeck.engine.limit import (
     Step,
     StepsEnded,
     default_warmup,
+    precision_of,
     search_profile,
     slo_problem,
 )
@@ -112,14 +112,10 @@ def parse_search(
 
 
 def _fraction(text: str) -> float:
-    typed = text.strip()
-    if not typed:
+    if not text.strip():
         return DEFAULT_PRECISION
-    try:
-        value = float(typed[:-1]) / 100 if typed.endswith("%") else float(typed)
-    except ValueError:
-        value = math.nan
-    if not 0 < value < 1:
+    value = precision_of(text)
+    if value is None:
         raise InputError(
             "precision", "", f'expected a percentage like "5%", got {printable(text, 20)!r}'
         )
